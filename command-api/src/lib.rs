@@ -1,1 +1,20 @@
-//! placeholder
+//! orderstream's command side: the HTTP edge, the exactly-once decider, and the outcome waiter.
+//!
+//! A request becomes a typed command at the edge ([`http`]), goes to the commands topic, and the
+//! edge waits for its verdict on the outcomes topic ([`bus`]). The [`decider`] owns command
+//! partitions in a consumer group, folds the events of those partitions into state, decides, and
+//! writes events, outcomes and consumed offsets in one Kafka transaction.
+//!
+//! - [`config`]: settings from the environment and flags.
+//! - [`outcome`]: the verdict message the decider writes and the edge reads.
+//! - [`startup`]: [`Application`], binding the listener and supervising the Kafka side.
+
+pub mod bus;
+pub mod config;
+pub mod decider;
+pub mod http;
+pub mod outcome;
+pub mod startup;
+
+pub use config::Config;
+pub use startup::Application;

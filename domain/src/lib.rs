@@ -14,6 +14,8 @@
 pub mod decider;
 pub mod message;
 pub mod order;
+#[cfg(feature = "schema")]
+mod schema;
 pub mod testing;
 pub mod validation;
 

@@ -17,8 +17,7 @@ pub const ORDER_PLACED_V1: &str = "orderstream.order.placed.v1";
 /// The customer name an order is placed under: trimmed, 1–200 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(transparent))]
-pub struct OrderName(#[cfg_attr(feature = "schema", schemars(length(min = 1, max = 200)))] String);
+pub struct OrderName(String);
 
 impl OrderName {
     pub const MAX_CHARS: usize = 200;
@@ -48,8 +47,7 @@ impl From<OrderName> for String {
 /// A free-text note on an order: at most 2,000 characters, kept as written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(transparent))]
-pub struct OrderNote(#[cfg_attr(feature = "schema", schemars(length(max = 2000)))] String);
+pub struct OrderNote(String);
 
 impl OrderNote {
     pub const MAX_CHARS: usize = 2_000;
@@ -62,6 +60,11 @@ impl OrderNote {
         &self.0
     }
 }
+
+#[cfg(feature = "schema")]
+crate::schema::text_schema!(OrderName, "OrderName", 1, OrderName::MAX_CHARS);
+#[cfg(feature = "schema")]
+crate::schema::text_schema!(OrderNote, "OrderNote", 0, OrderNote::MAX_CHARS);
 
 impl TryFrom<String> for OrderNote {
     type Error = InvalidField;

@@ -1,1 +1,20 @@
-//! placeholder
+//! orderstream's projectors: fold the events topic into PostgreSQL read models, exactly once.
+//!
+//! Each projection reads every events partition from its checkpoint, folds a batch of events
+//! in memory, and writes the rows and the new checkpoint in one PostgreSQL transaction. A crash
+//! anywhere leaves rows and checkpoint consistent; the restart seeks to the checkpoint.
+//!
+//! - [`config`]: settings and subcommands (`run`, `migrate`).
+//! - [`db`]: migrations and checkpoints.
+//! - [`projection`]: the read models (`track_user`, `order_status`) and how events change them.
+//! - [`runner`]: the consume–fold–commit loop of one projection.
+//! - [`startup`]: [`Application`], running every projection beside `/health`, `/ready`, `/metrics`.
+
+pub mod config;
+pub mod db;
+pub mod projection;
+pub mod runner;
+pub mod startup;
+
+pub use config::Config;
+pub use startup::Application;

@@ -1,1 +1,20 @@
-//! placeholder
+//! What every orderstream service shares.
+//!
+//! - [`telemetry`]: structured logs through `tracing`, filtered by `RUST_LOG`.
+//! - [`problem`]: RFC 9457 `application/problem+json` answers.
+//! - [`health`]: `/health` (live) and the shape of `/ready` answers.
+//! - [`metrics`]: a few counters and gauges rendered in the Prometheus text format.
+//! - [`database`]: PostgreSQL settings and a pool whose `search_path` is the configured schema.
+//! - [`token`]: the consistency token that carries log positions from writes to reads.
+//! - [`server`]: serving a router until a shutdown signal, draining in-flight requests.
+
+pub mod database;
+pub mod health;
+pub mod metrics;
+pub mod problem;
+pub mod server;
+pub mod telemetry;
+pub mod token;
+
+pub use problem::Problem;
+pub use token::ConsistencyToken;

@@ -1,0 +1,177 @@
+//! The edge's path to the decider: send a command, wait for its verdict.
+//!
+//! Every instance reads every outcomes partition (no consumer group) from the positions it found
+//! at start, and hands each verdict to the requests waiting for that command id. Waiters register
+//! before the command is sent, so no verdict can slip past them.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use domain::order::Command;
+use eventlog::{Envelope, KafkaArgs, Topics};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use thiserror::Error;
+use tokio::sync::oneshot;
+use tracing::{debug, warn};
+use uuid::Uuid;
+
+use crate::outcome::Outcome;
+
+#[derive(Debug, Error)]
+pub enum SubmitError {
+    /// Kafka did not take the command; nothing was written.
+    #[error("the command log is unavailable: {0}")]
+    Unavailable(String),
+    /// The command was written but no verdict came in time; a retry with the same
+    /// `Idempotency-Key` returns the verdict once it exists.
+    #[error("no verdict within {0:?}")]
+    OutcomeTimeout(Duration),
+}
+
+type Waiters = Arc<Mutex<HashMap<Uuid, Vec<oneshot::Sender<Outcome>>>>>;
+
+/// Sends commands and waits for verdicts. One per process; cheap to clone.
+#[derive(Clone)]
+pub struct CommandBus {
+    producer: FutureProducer,
+    topic: String,
+    waiters: Waiters,
+    listening: Arc<AtomicBool>,
+    produce_timeout: Duration,
+    outcome_timeout: Duration,
+}
+
+impl std::fmt::Debug for CommandBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandBus").field("topic", &self.topic).finish_non_exhaustive()
+    }
+}
+
+impl CommandBus {
+    pub fn new(
+        kafka: &KafkaArgs,
+        topics: &Topics,
+        produce_timeout: Duration,
+        outcome_timeout: Duration,
+    ) -> eventlog::Result<Self> {
+        let producer = kafka
+            .producer_config()
+            .set("message.timeout.ms", produce_timeout.as_millis().to_string())
+            .create()?;
+        Ok(Self {
+            producer,
+            topic: topics.commands.clone(),
+            waiters: Arc::default(),
+            listening: Arc::default(),
+            produce_timeout,
+            outcome_timeout,
+        })
+    }
+
+    /// Whether verdicts are being read, i.e. whether a submitted command can be answered.
+    pub fn is_listening(&self) -> bool {
+        self.listening.load(Ordering::Acquire)
+    }
+
+    /// Writes `command` to the commands topic and waits for the decider's verdict.
+    #[tracing::instrument(skip_all, fields(command_id = %command.id, aggregate_id = %command.key()))]
+    pub async fn submit(&self, command: &Envelope<Command>) -> Result<Outcome, SubmitError> {
+        if !self.is_listening() {
+            return Err(SubmitError::Unavailable("not connected to Kafka yet".to_owned()));
+        }
+        let mut waiting = self.wait_for(command.id);
+        let key = command.key();
+        let payload = command.payload();
+        let record = FutureRecord::to(&self.topic)
+            .key(&key)
+            .payload(&payload)
+            .headers(command.headers());
+        self.producer
+            .send(record, self.produce_timeout)
+            .await
+            .map_err(|(err, _)| SubmitError::Unavailable(err.to_string()))?;
+        debug!("command written");
+        match tokio::time::timeout(self.outcome_timeout, &mut waiting.receiver).await {
+            Ok(Ok(outcome)) => Ok(outcome),
+            _ => Err(SubmitError::OutcomeTimeout(self.outcome_timeout)),
+        }
+    }
+
+    fn wait_for(&self, command_id: Uuid) -> Waiting {
+        let (sender, receiver) = oneshot::channel();
+        lock(&self.waiters).entry(command_id).or_default().push(sender);
+        Waiting {
+            command_id,
+            receiver,
+            waiters: self.waiters.clone(),
+        }
+    }
+
+    /// Reads verdicts until `shutdown`, starting at the current end of every outcomes partition.
+    pub async fn listen(&self, kafka: &KafkaArgs, topics: &Topics) -> eventlog::Result<()> {
+        let consumer: StreamConsumer = kafka
+            .client_config()
+            .set("group.id", kafka.group("orderstream-outcome-waiter"))
+            .set("isolation.level", "read_committed")
+            .set("enable.auto.commit", "false")
+            .set("fetch.wait.max.ms", "10")
+            .create()?;
+        let partitions = eventlog::topics::partition_count(consumer.client(), &topics.outcomes)?;
+        // Explicit offsets, not Offset::End: "end" would be resolved lazily, after a verdict for
+        // an already-registered waiter might have been written.
+        let mut assignment = TopicPartitionList::new();
+        for partition in 0..partitions as i32 {
+            let (_, high) = consumer.fetch_watermarks(&topics.outcomes, partition, Duration::from_secs(10))?;
+            assignment.add_partition_offset(&topics.outcomes, partition, Offset::Offset(high))?;
+        }
+        consumer.assign(&assignment)?;
+        self.listening.store(true, Ordering::Release);
+        let result = self.dispatch(&consumer).await;
+        self.listening.store(false, Ordering::Release);
+        result
+    }
+
+    async fn dispatch(&self, consumer: &StreamConsumer) -> eventlog::Result<()> {
+        loop {
+            let message = consumer.recv().await?;
+            let Some(outcome) = message
+                .payload()
+                .and_then(|payload| serde_json::from_slice::<Outcome>(payload).ok())
+            else {
+                warn!(partition = message.partition(), offset = message.offset(), "skipping unreadable outcome");
+                continue;
+            };
+            for waiter in lock(&self.waiters).remove(&outcome.command_id).unwrap_or_default() {
+                let _ = waiter.send(outcome.clone());
+            }
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A registered waiter; dropping it (answered, timed out or cancelled) unregisters it.
+struct Waiting {
+    command_id: Uuid,
+    receiver: oneshot::Receiver<Outcome>,
+    waiters: Waiters,
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.receiver.close();
+        let mut waiters = lock(&self.waiters);
+        if let Some(senders) = waiters.get_mut(&self.command_id) {
+            senders.retain(|sender| !sender.is_closed());
+            if senders.is_empty() {
+                waiters.remove(&self.command_id);
+            }
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! command-api settings: environment first, flags second; `--help` lists them all.
+
+use std::time::Duration;
+
+use clap::Parser;
+use eventlog::KafkaArgs;
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "command-api", version, about = "orderstream's HTTP edge for commands and the exactly-once decider")]
+pub struct Config {
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8084")]
+    pub listen_addr: String,
+
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+
+    /// Stable identity of this instance's decider; its transactional id derives from it, so a
+    /// restarted instance fences its own zombie at once. Give each replica its own (e.g. the pod name).
+    #[arg(long, env = "DECIDER_INSTANCE_ID", default_value = "0")]
+    pub decider_instance_id: String,
+
+    /// Most commands decided in one Kafka transaction.
+    #[arg(long, env = "DECIDER_BATCH_SIZE", default_value_t = 1000)]
+    pub decider_batch_size: usize,
+
+    /// How long the decider waits to fill a batch after its first command, in milliseconds.
+    #[arg(long, env = "DECIDER_BATCH_LINGER_MS", default_value_t = 5)]
+    pub decider_batch_linger_ms: u64,
+
+    /// How long the edge waits for Kafka to take a command before answering 503, in milliseconds.
+    #[arg(long, env = "PRODUCE_TIMEOUT_MS", default_value_t = 5000)]
+    pub produce_timeout_ms: u64,
+
+    /// How long the edge waits for a verdict before answering 503, in milliseconds.
+    #[arg(long, env = "OUTCOME_TIMEOUT_MS", default_value_t = 10000)]
+    pub outcome_timeout_ms: u64,
+}
+
+impl Config {
+    pub fn produce_timeout(&self) -> Duration {
+        Duration::from_millis(self.produce_timeout_ms)
+    }
+
+    pub fn outcome_timeout(&self) -> Duration {
+        Duration::from_millis(self.outcome_timeout_ms)
+    }
+
+    pub fn batch_linger(&self) -> Duration {
+        Duration::from_millis(self.decider_batch_linger_ms)
+    }
+}

@@ -1,0 +1,397 @@
+//! The exactly-once decider.
+//!
+//! It consumes commands in a consumer group (`read_committed`), decides each against the state
+//! folded from its partition's events, and writes the events (to the same partition number), the
+//! verdicts and the consumed offsets in ONE Kafka transaction per batch, committing the offsets
+//! with the group's metadata (KIP-447) so that a zombie left over from a rebalance is fenced by
+//! Kafka. Any transactional failure aborts, drops all in-memory state and starts over from the
+//! committed offsets: restoring from the log is the one recovery path.
+
+mod ownership;
+mod state;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::order::{Command, Order};
+use domain::{Decider as _, Message as _};
+use eventlog::{Envelope, KafkaArgs, Topics};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::OwnedMessage;
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use service_kit::metrics::{Counter, Registry};
+use service_kit::ConsistencyToken;
+use thiserror::Error;
+use tracing::{info, warn};
+use uuid::Uuid;
+
+use self::ownership::{OwnershipChange, OwnershipContext};
+use self::state::{AggregateEntry, PartitionState};
+use crate::outcome::{Outcome, Verdict, WrittenEvent};
+
+/// Short on purpose: a crashed decider's open transaction holds back every `read_committed`
+/// reader of its partitions until it expires.
+const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(10);
+const GROUP: &str = "orderstream-decider";
+
+#[derive(Debug, Error)]
+pub enum DeciderError {
+    #[error(transparent)]
+    Log(#[from] eventlog::Error),
+    #[error("kafka: {0}")]
+    Kafka(#[from] KafkaError),
+    #[error("event delivery was cancelled")]
+    DeliveryCancelled,
+    #[error("the consumer has no group metadata (not in a group)")]
+    NoGroupMetadata,
+}
+
+impl From<rdkafka::error::RDKafkaError> for DeciderError {
+    fn from(err: rdkafka::error::RDKafkaError) -> Self {
+        Self::Kafka(KafkaError::Transaction(err))
+    }
+}
+
+type Result<T, E = DeciderError> = std::result::Result<T, E>;
+
+/// How the decider batches and names itself.
+#[derive(Debug, Clone)]
+pub struct DeciderSettings {
+    pub kafka: KafkaArgs,
+    pub topics: Topics,
+    pub instance_id: String,
+    pub batch_size: usize,
+    pub batch_linger: Duration,
+}
+
+/// Counts that `/metrics` reports.
+#[derive(Debug, Clone)]
+pub struct DeciderMetrics {
+    commands: Arc<Counter>,
+    rejections: Arc<Counter>,
+    transactions: Arc<Counter>,
+}
+
+impl DeciderMetrics {
+    pub fn register(registry: &Registry) -> Self {
+        Self {
+            commands: registry.counter("orderstream_decider_commands_total", "", "Commands decided"),
+            rejections: registry.counter("orderstream_decider_rejections_total", "", "Commands rejected"),
+            transactions: registry.counter("orderstream_decider_transactions_total", "", "Kafka transactions committed"),
+        }
+    }
+}
+
+/// Runs one incarnation of the decider until `shutdown` or the first error.
+/// `ready` is true while every owned partition's state is restored.
+pub async fn run(
+    settings: &DeciderSettings,
+    metrics: &DeciderMetrics,
+    ready: &AtomicBool,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let mut decider = Decider::start(settings, metrics.clone()).await?;
+    tokio::pin!(shutdown);
+    loop {
+        let batch = tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            batch = decider.next_batch() => batch?,
+        };
+        ready.store(false, Ordering::Release);
+        decider.follow_ownership().await?;
+        ready.store(decider.has_assignment, Ordering::Release);
+        if !batch.is_empty() {
+            decider.decide(batch).await?;
+        }
+    }
+}
+
+struct Decider<'a> {
+    settings: &'a DeciderSettings,
+    metrics: DeciderMetrics,
+    consumer: StreamConsumer<OwnershipContext>,
+    producer: FutureProducer,
+    partitions: HashMap<i32, PartitionState>,
+    has_assignment: bool,
+}
+
+/// A verdict waiting for its events' positions.
+enum Pending {
+    Accepted {
+        command_id: Uuid,
+        aggregate_id: Uuid,
+        partition: i32,
+        events: Vec<(&'static str, u64, DeliveryFuture)>,
+    },
+    Rejected(Outcome),
+    Repeated(Outcome),
+}
+
+impl<'a> Decider<'a> {
+    async fn start(settings: &'a DeciderSettings, metrics: DeciderMetrics) -> Result<Self> {
+        let kafka = &settings.kafka;
+        let producer: FutureProducer = kafka
+            .producer_config()
+            .set(
+                "transactional.id",
+                format!("{}orderstream-decider-{}", kafka.topic_prefix, settings.instance_id),
+            )
+            .set("transaction.timeout.ms", TRANSACTION_TIMEOUT.as_millis().to_string())
+            .set("linger.ms", "1")
+            .create()?;
+        let init = producer.clone();
+        blocking(move || init.init_transactions(TRANSACTION_TIMEOUT)).await?;
+        let consumer: StreamConsumer<OwnershipContext> = kafka
+            .consumer_config(GROUP)
+            .set("fetch.wait.max.ms", "10")
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "1000")
+            .create_with_context(OwnershipContext::default())?;
+        consumer.subscribe(&[&settings.topics.commands])?;
+        info!(instance = %settings.instance_id, "decider started");
+        Ok(Self {
+            settings,
+            metrics,
+            consumer,
+            producer,
+            partitions: HashMap::new(),
+            has_assignment: false,
+        })
+    }
+
+    /// Waits for a first command (or a rebalance), then takes what arrives within the linger time.
+    async fn next_batch(&self) -> Result<Vec<OwnedMessage>> {
+        let mut batch = Vec::new();
+        let first = tokio::time::timeout(Duration::from_millis(200), self.consumer.recv()).await;
+        match first {
+            Err(_elapsed) => return Ok(batch),
+            Ok(message) => batch.push(message?.detach()),
+        }
+        let deadline = tokio::time::Instant::now() + self.settings.batch_linger;
+        while batch.len() < self.settings.batch_size {
+            match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
+                Ok(message) => batch.push(message?.detach()),
+                Err(_elapsed) => break,
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Drops state of revoked partitions and restores newly assigned ones from the events topic.
+    async fn follow_ownership(&mut self) -> Result<()> {
+        let mut to_restore = Vec::new();
+        for change in self.consumer.context().take_changes() {
+            match change {
+                OwnershipChange::Revoked(partitions) => {
+                    for partition in partitions {
+                        self.partitions.remove(&partition);
+                        to_restore.retain(|&p| p != partition);
+                    }
+                }
+                OwnershipChange::Assigned(partitions) => {
+                    self.has_assignment = true;
+                    to_restore.extend(partitions);
+                }
+            }
+        }
+        if !to_restore.is_empty() {
+            info!(partitions = ?to_restore, "restoring partitions");
+            let restored = state::restore(&self.settings.kafka, &self.settings.topics, &to_restore).await?;
+            self.partitions.extend(restored);
+        }
+        Ok(())
+    }
+
+    /// Decides a batch in one transaction; on any failure the transaction is aborted.
+    #[tracing::instrument(skip_all, fields(commands = batch.len()))]
+    async fn decide(&mut self, batch: Vec<OwnedMessage>) -> Result<()> {
+        let producer = self.producer.clone();
+        blocking(move || producer.begin_transaction()).await?;
+        match self.decide_in_transaction(&batch).await {
+            Ok(()) => Ok(()),
+            Err(err) => {
+                let producer = self.producer.clone();
+                if let Err(abort) = blocking(move || producer.abort_transaction(TRANSACTION_TIMEOUT)).await {
+                    warn!(error = %abort, "could not abort the transaction");
+                }
+                Err(err)
+            }
+        }
+    }
+
+    async fn decide_in_transaction(&mut self, batch: &[OwnedMessage]) -> Result<()> {
+        let topics = &self.settings.topics;
+        let mut next_offsets: BTreeMap<i32, i64> = BTreeMap::new();
+        let mut changed: HashMap<Uuid, (i32, AggregateEntry)> = HashMap::new();
+        let mut seen = HashSet::new();
+        let mut pending = Vec::new();
+        for message in batch {
+            let partition = message.partition();
+            let Some(partition_state) = self.partitions.get(&partition) else {
+                continue; // revoked meanwhile: its new owner decides it
+            };
+            next_offsets.insert(partition, message.offset() + 1);
+            let command = match Envelope::<Command>::from_kafka(message) {
+                Ok(command) => command,
+                Err(err) => {
+                    warn!(error = %err, "skipping a command that does not decode");
+                    continue;
+                }
+            };
+            if !seen.insert(command.id) {
+                continue; // the same command earlier in this batch already has its verdict coming
+            }
+            self.metrics.commands.add(1);
+            if let Some(first) = partition_state.decided.get(&command.id) {
+                pending.push(Pending::Repeated(first.clone()));
+                continue;
+            }
+            let aggregate_id = command.message.aggregate_id();
+            let entry = changed
+                .get(&aggregate_id)
+                .map(|(_, entry)| entry)
+                .or_else(|| partition_state.aggregates.get(&aggregate_id))
+                .cloned()
+                .unwrap_or_default();
+            match Order::decide(&entry.state, &command.message) {
+                Err(rejection) => {
+                    self.metrics.rejections.add(1);
+                    pending.push(Pending::Rejected(Outcome {
+                        command_id: command.id,
+                        aggregate_id,
+                        verdict: Verdict::Rejected { rejection },
+                    }));
+                }
+                Ok(events) => {
+                    let mut entry = entry;
+                    let mut written = Vec::with_capacity(events.len());
+                    for (index, event) in events.into_iter().enumerate() {
+                        entry.version += 1;
+                        entry.state = Order::evolve(entry.state, &event);
+                        let envelope = Envelope {
+                            id: event_id(command.id, index),
+                            time: command.time,
+                            sequence: Some(entry.version),
+                            causation_id: Some(command.id),
+                            correlation_id: command.correlation_id,
+                            traceparent: command.traceparent.clone(),
+                            message: event,
+                        };
+                        let delivery = self.send(&topics.events, Some(partition), &envelope.key(), &envelope.payload(), Some(envelope.headers()))?;
+                        written.push((envelope.message.message_type(), entry.version, delivery));
+                    }
+                    changed.insert(aggregate_id, (partition, entry));
+                    pending.push(Pending::Accepted {
+                        command_id: command.id,
+                        aggregate_id,
+                        partition,
+                        events: written,
+                    });
+                }
+            }
+        }
+
+        let mut accepted = Vec::new();
+        for verdict in pending {
+            let outcome = match verdict {
+                Pending::Rejected(outcome) | Pending::Repeated(outcome) => outcome,
+                Pending::Accepted {
+                    command_id,
+                    aggregate_id,
+                    partition,
+                    events,
+                } => {
+                    let mut written = Vec::with_capacity(events.len());
+                    for (event_type, sequence, delivery) in events {
+                        let delivered = delivery
+                            .await
+                            .map_err(|_| DeciderError::DeliveryCancelled)?
+                            .map_err(|(err, _)| err)?;
+                        written.push(WrittenEvent {
+                            event_type: event_type.to_owned(),
+                            sequence,
+                            partition: delivered.partition,
+                            offset: delivered.offset,
+                        });
+                    }
+                    let last = written.last().map_or(0, |e| e.offset + 1);
+                    let outcome = Outcome {
+                        command_id,
+                        aggregate_id,
+                        verdict: Verdict::Accepted {
+                            events: written,
+                            consistency_token: ConsistencyToken::at(partition, last).encode(),
+                        },
+                    };
+                    accepted.push((partition, outcome.clone()));
+                    outcome
+                }
+            };
+            // Delivery of verdicts is confirmed by the commit, which flushes them.
+            let _ = self.send(&topics.outcomes, None, &outcome.command_id.to_string(), &outcome.encode(), None)?;
+        }
+
+        if !next_offsets.is_empty() {
+            let mut offsets = TopicPartitionList::new();
+            for (&partition, &offset) in &next_offsets {
+                offsets.add_partition_offset(&topics.commands, partition, Offset::Offset(offset))?;
+            }
+            let group = self.consumer.group_metadata().ok_or(DeciderError::NoGroupMetadata)?;
+            let producer = self.producer.clone();
+            blocking(move || producer.send_offsets_to_transaction(&offsets, &group, TRANSACTION_TIMEOUT)).await?;
+        }
+        let producer = self.producer.clone();
+        blocking(move || producer.commit_transaction(TRANSACTION_TIMEOUT)).await?;
+        self.metrics.transactions.add(1);
+
+        for (aggregate_id, (partition, entry)) in changed {
+            if let Some(state) = self.partitions.get_mut(&partition) {
+                state.aggregates.insert(aggregate_id, entry);
+            }
+        }
+        for (partition, outcome) in accepted {
+            if let Some(state) = self.partitions.get_mut(&partition) {
+                state.decided.insert(outcome.command_id, outcome);
+            }
+        }
+        Ok(())
+    }
+
+    fn send(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+        key: &str,
+        payload: &[u8],
+        headers: Option<rdkafka::message::OwnedHeaders>,
+    ) -> Result<DeliveryFuture> {
+        let mut record = FutureRecord::to(topic).key(key).payload(payload);
+        if let Some(partition) = partition {
+            record = record.partition(partition);
+        }
+        if let Some(headers) = headers {
+            record = record.headers(headers);
+        }
+        self.producer.send_result(record).map_err(|(err, _)| err.into())
+    }
+}
+
+/// Event ids derive from the command, so the same decision always names its events the same.
+fn event_id(command_id: Uuid, index: usize) -> Uuid {
+    Uuid::new_v5(&command_id, &index.to_be_bytes())
+}
+
+/// Runs a blocking librdkafka call off the async workers.
+async fn blocking<T: Send + 'static>(
+    call: impl FnOnce() -> Result<T, KafkaError> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .expect("blocking Kafka call panicked")
+        .map_err(DeciderError::from)
+}

@@ -1,0 +1,76 @@
+//! The one mapping from command-side failures to HTTP answers.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use domain::order::Rejection;
+use domain::InvalidField;
+use service_kit::Problem;
+use thiserror::Error;
+
+use crate::bus::SubmitError;
+
+#[derive(Debug, Error)]
+pub enum ApiError {
+    /// 400: the body is not JSON, or not a JSON object.
+    #[error("malformed request body: {0}")]
+    MalformedBody(String),
+    /// 415: the body is not declared as JSON.
+    #[error("expected `Content-Type: application/json`")]
+    UnsupportedMediaType,
+    /// 413: the body is larger than the edge accepts.
+    #[error("request body is larger than {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    /// 422: a field is missing, of the wrong type, or breaks a rule.
+    #[error("{0}")]
+    InvalidField(#[from] InvalidField),
+    /// 422: a field has the wrong JSON type or format.
+    #[error("`{field}`: {detail}")]
+    FieldType { field: String, detail: String },
+    /// 400: a header is malformed.
+    #[error("header `{header}`: {detail}")]
+    InvalidHeader { header: &'static str, detail: String },
+    /// 409: the domain refused the command.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// 503 with `Retry-After`: Kafka did not take the command or no verdict came in time.
+    #[error(transparent)]
+    Unavailable(#[from] SubmitError),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let detail = self.to_string();
+        let problem = match &self {
+            Self::MalformedBody(_) => Problem::new(StatusCode::BAD_REQUEST, "malformed-body", "Malformed request body"),
+            Self::UnsupportedMediaType => Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            ),
+            Self::BodyTooLarge { .. } => Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", "Request body too large"),
+            Self::InvalidField(invalid) => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", "Invalid field").field(invalid.field)
+            }
+            Self::FieldType { field, .. } => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", "Invalid field").field(field.clone())
+            }
+            Self::InvalidHeader { header, .. } => {
+                Problem::new(StatusCode::BAD_REQUEST, "invalid-header", "Invalid header").field(*header)
+            }
+            Self::Rejected(Rejection::AlreadyPlaced { order_id }) => {
+                Problem::new(StatusCode::CONFLICT, "order-already-placed", "Order already placed")
+                    .extension("order_id", order_id.to_string())
+            }
+            Self::Unavailable(SubmitError::Unavailable(_)) => {
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "log-unavailable", "Command log unavailable").retry_after(1)
+            }
+            Self::Unavailable(SubmitError::OutcomeTimeout(_)) => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "verdict-pending",
+                "Command written, verdict not yet known; retry with the same Idempotency-Key",
+            )
+            .retry_after(1),
+        };
+        service_kit::problem::respond(problem.detail(detail), &self)
+    }
+}

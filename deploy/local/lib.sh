@@ -1,0 +1,236 @@
+# shellcheck shell=bash disable=SC2034 # variables are used by the scripts sourcing this
+# Shared helpers for the orderstream local deployment scripts.
+# Sourced, never executed: `source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"`.
+#
+# Everything the scripts create at run time lives under the checkout's
+# `.local/` (data, logs, pid files) or under the per-user cache
+# `${ORDERSTREAM_CACHE:-$HOME/.cache/orderstream}` (downloads, build output).
+
+# ---------------------------------------------------------------- paths
+
+DEPLOY_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$DEPLOY_DIR/../.." && pwd)"
+LOCAL_DIR="$REPO_ROOT/.local"
+LOG_DIR="$LOCAL_DIR/logs"
+RUN_DIR="$LOCAL_DIR/run"
+# Some CI runners start scripts without HOME.
+HOME="${HOME:-$(getent passwd "$(id -un)" | cut -d: -f6)}"
+export HOME
+CACHE_DIR="${ORDERSTREAM_CACHE:-$HOME/.cache/orderstream}"
+
+export DATABASE_URL="${DATABASE_URL:-postgres://orderstream:orderstream@127.0.0.1:5432/orderstream}"
+export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:9092}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE_DIR/target}"
+
+mkdir -p "$LOG_DIR" "$RUN_DIR"
+
+# -------------------------------------------------------------- logging
+
+LOG_PREFIX="orderstream:$(basename "$0")"
+
+log() { printf '[%s] %s\n' "$LOG_PREFIX" "$*"; }
+warn() { printf '[%s] WARNING: %s\n' "$LOG_PREFIX" "$*" >&2; }
+die() {
+    printf '[%s] ERROR: %s\n' "$LOG_PREFIX" "$*" >&2
+    exit 1
+}
+
+# Prints the last lines of a log file to stderr (used when something fails).
+show_log_tail() {
+    local file="$1" lines="${2:-40}"
+    if [[ -s "$file" ]]; then
+        printf '[%s] --- last %s lines of %s ---\n' "$LOG_PREFIX" "$lines" "$file" >&2
+        tail -n "$lines" "$file" >&2
+        printf '[%s] ---\n' "$LOG_PREFIX" >&2
+    fi
+}
+
+# ------------------------------------------------------------- waiting
+
+# wait_until <deadline-seconds> <description> <command...>
+# Runs the command every second until it succeeds; dies once the deadline
+# has passed, showing the command's last output and, if WAIT_FAILURE_LOG
+# names a file, the end of that file. A command may return 99 to give up
+# at once (e.g. the process it waits for has died).
+wait_until() {
+    local deadline="$1" what="$2"
+    shift 2
+    local start=$SECONDS rc out="$RUN_DIR/wait_until.out"
+    while true; do
+        rc=0
+        "$@" >"$out" 2>&1 || rc=$?
+        if ((rc == 0)); then
+            return 0
+        fi
+        if ((rc == 99)) || ((SECONDS - start >= deadline)); then
+            show_log_tail "$out" 15
+            [[ -n "${WAIT_FAILURE_LOG:-}" ]] && show_log_tail "$WAIT_FAILURE_LOG"
+            if ((rc == 99)); then
+                die "gave up waiting for $what"
+            fi
+            die "timed out after ${deadline}s waiting for $what"
+        fi
+        sleep 1
+    done
+}
+
+# ---------------------------------------------------------- privileges
+
+# Runs a command as root: directly when already root, else through sudo.
+as_root() {
+    if ((EUID == 0)); then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo -n "$@"
+    else
+        die "need root (or sudo) to run: $*"
+    fi
+}
+
+# Runs a command as another OS user (from /, so it can always cd there).
+as_user() {
+    local user="$1"
+    shift
+    if [[ "$(id -un)" == "$user" ]]; then
+        (cd / && "$@")
+    elif ((EUID == 0)); then
+        (cd / && runuser -u "$user" -- "$@")
+    elif command -v sudo >/dev/null 2>&1; then
+        (cd / && sudo -n -u "$user" -- "$@")
+    else
+        die "need root (or sudo) to run as $user: $*"
+    fi
+}
+
+# ------------------------------------------------------------- packages
+
+_apt_updated=""
+
+# ensure_debian_packages pkg...
+# Installs the listed Debian packages that are not installed yet. Does
+# nothing (and needs no network) when all of them are present.
+ensure_debian_packages() {
+    local missing=() pkg
+    for pkg in "$@"; do
+        if [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" != "install ok installed" ]]; then
+            missing+=("$pkg")
+        fi
+    done
+    ((${#missing[@]} == 0)) && return 0
+    log "installing Debian packages: ${missing[*]}"
+    if [[ -z "$_apt_updated" ]]; then
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null
+        _apt_updated=1
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" </dev/null >/dev/null
+}
+
+# ensure_command <command> <debian-package>
+# Installs the package only when the command is not found at all (tools
+# such as java or mvn may come from outside Debian's packages).
+ensure_command() {
+    command -v "$1" >/dev/null 2>&1 || ensure_debian_packages "$2"
+    command -v "$1" >/dev/null 2>&1 || die "'$1' not found even after installing $2"
+}
+
+# ensure_cargo: puts rustup's cargo on PATH when it is not there yet.
+ensure_cargo() {
+    if ! command -v cargo >/dev/null 2>&1 && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
+        export PATH="$HOME/.cargo/bin:$PATH"
+    fi
+    command -v cargo >/dev/null 2>&1 || die "cargo not found (install the Rust toolchain with rustup)"
+}
+
+# ------------------------------------------------------------ processes
+
+pid_file() { printf '%s/%s.pid\n' "$RUN_DIR" "$1"; }
+
+# pid_of <name> <cmdline-pattern>
+# Prints the pid recorded for <name> if that process is alive and its
+# command line contains <cmdline-pattern> (guards against reused pids).
+pid_of() {
+    local name="$1" pattern="$2" file pid
+    file="$(pid_file "$name")"
+    [[ -f "$file" ]] || return 1
+    pid="$(<"$file")"
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    kill -0 "$pid" 2>/dev/null || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$pattern" || return 1
+    printf '%s\n' "$pid"
+}
+
+# is_running <name> <cmdline-pattern>
+is_running() { pid_of "$@" >/dev/null; }
+
+# start_daemon <name> <log-file> <command...>
+# Starts the command detached (own session, no stdin, output appended to
+# the log file) and records its pid in .local/run/<name>.pid. The pid file
+# is written by the process itself right before it execs the command, so
+# it is always the pid of the command.
+start_daemon() {
+    local name="$1" logfile="$2"
+    shift 2
+    local file
+    file="$(pid_file "$name")"
+    rm -f "$file"
+    printf '\n===== %s starting %s =====\n' "$(date -Is)" "$name" >>"$logfile"
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    setsid bash -c 'echo $$ >"$0"; exec "$@"' "$file" "$@" </dev/null >>"$logfile" 2>&1 &
+    local _
+    for _ in {1..50}; do
+        [[ -s "$file" ]] && return 0
+        sleep 0.1
+    done
+    die "$name did not start (see $logfile)"
+}
+
+# stop_daemon <name> <cmdline-pattern> [deadline-seconds]
+# SIGTERM, wait up to the deadline, then SIGKILL. Quiet when not running.
+stop_daemon() {
+    local name="$1" pattern="$2" deadline="${3:-30}" pid start
+    if ! pid="$(pid_of "$name" "$pattern")"; then
+        rm -f "$(pid_file "$name")"
+        return 0
+    fi
+    log "stopping $name (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    start=$SECONDS
+    while kill -0 "$pid" 2>/dev/null; do
+        if ((SECONDS - start >= deadline)); then
+            warn "$name did not stop within ${deadline}s, sending SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+            sleep 1
+            break
+        fi
+        sleep 0.5
+    done
+    rm -f "$(pid_file "$name")"
+}
+
+# ---------------------------------------------------------------- Kafka
+
+KAFKA_HOST=127.0.0.1
+KAFKA_PORT=9092
+KAFKA_CONF_DIR="$DEPLOY_DIR/kafka"
+# The version is the one pinned in kafka/pom.xml unless KAFKA_VERSION says.
+KAFKA_VERSION="${KAFKA_VERSION:-$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$KAFKA_CONF_DIR/pom.xml")}"
+KAFKA_HOME="$CACHE_DIR/kafka-$KAFKA_VERSION"
+KAFKA_LIB="$KAFKA_HOME/lib"
+KAFKA_STATE_DIR="$LOCAL_DIR/kafka"
+KAFKA_DATA_DIR="$KAFKA_STATE_DIR/data"
+
+# kafka_tool <main-class> <args...>: runs a Kafka command-line tool (e.g.
+# org.apache.kafka.tools.TopicCommand) from the local Kafka's classpath,
+# killed after KAFKA_TOOL_TIMEOUT seconds when that is set.
+kafka_tool() {
+    [[ -f "$KAFKA_HOME/.complete" ]] || die "Kafka $KAFKA_VERSION is not downloaded yet: run deploy/local/infra"
+    timeout "${KAFKA_TOOL_TIMEOUT:-0}" java -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Djava.awt.headless=true \
+        -Dlog4j2.configurationFile="$KAFKA_CONF_DIR/tools-log4j2.yaml" \
+        -cp "$KAFKA_LIB/*" "$@"
+}
+
+# tcp_open <host> <port>: true when something accepts connections there.
+tcp_open() {
+    (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
+}

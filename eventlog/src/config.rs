@@ -1,0 +1,62 @@
+//! Where Kafka is and how orderstream's clients talk to it.
+
+use clap::Args;
+use rdkafka::ClientConfig;
+
+/// Kafka settings shared by every service (`--help` lists them with their environment names).
+#[derive(Debug, Clone, Args)]
+pub struct KafkaArgs {
+    /// Comma-separated bootstrap brokers.
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub kafka_brokers: String,
+
+    /// Prefix for every topic and consumer group name, to run several isolated stacks on one cluster.
+    #[arg(long, env = "TOPIC_PREFIX", default_value = "")]
+    pub topic_prefix: String,
+
+    /// Partitions of the commands and events topics when this service creates them.
+    #[arg(long, env = "KAFKA_PARTITIONS", default_value_t = 12)]
+    pub partitions: i32,
+}
+
+impl KafkaArgs {
+    /// Settings every client starts from.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.kafka_brokers)
+            .set("socket.keepalive.enable", "true")
+            .set("log_level", "4");
+        config
+    }
+
+    /// A producer that never duplicates or reorders, with acks from all replicas, partitioning
+    /// by key exactly as Java clients do.
+    pub fn producer_config(&self) -> ClientConfig {
+        let mut config = self.client_config();
+        config
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("partitioner", "murmur2_random")
+            .set("linger.ms", "2")
+            .set("compression.type", "lz4");
+        config
+    }
+
+    /// A consumer that only sees committed transactions and never commits offsets itself.
+    pub fn consumer_config(&self, group: &str) -> ClientConfig {
+        let mut config = self.client_config();
+        config
+            .set("group.id", self.group(group))
+            .set("isolation.level", "read_committed")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest");
+        config
+    }
+
+    /// The consumer group name for `name`, with the topic prefix applied.
+    pub fn group(&self, name: &str) -> String {
+        format!("{}{name}", self.topic_prefix)
+    }
+}

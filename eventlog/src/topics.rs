@@ -1,0 +1,93 @@
+//! Topic names and their creation.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::{Client, ClientContext, DefaultClientContext};
+use rdkafka::types::RDKafkaErrorCode;
+use tracing::info;
+
+use crate::{Error, KafkaArgs, Result};
+
+const SEVEN_DAYS_MS: &str = "604800000";
+const ONE_HOUR_MS: &str = "3600000";
+/// Outcomes are read by every command-api instance in full, so a few partitions are plenty.
+const OUTCOME_PARTITIONS: i32 = 3;
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The names of orderstream's topics under one prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topics {
+    /// Every command, accepted or not; the audit trail.
+    pub commands: String,
+    /// The log of record, kept forever.
+    pub events: String,
+    /// Verdicts for the HTTP edge, keyed by command id.
+    pub outcomes: String,
+}
+
+impl Topics {
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            commands: format!("{prefix}orderstream.commands"),
+            events: format!("{prefix}orderstream.events"),
+            outcomes: format!("{prefix}orderstream.outcomes"),
+        }
+    }
+
+    /// Creates any missing topic, then checks commands and events are co-partitioned.
+    /// Returns the partition count of the events topic.
+    #[tracing::instrument(skip_all, fields(events = %self.events))]
+    pub async fn ensure(&self, kafka: &KafkaArgs) -> Result<usize> {
+        let admin: AdminClient<DefaultClientContext> = kafka.client_config().create()?;
+        let partitioned = [
+            (&self.commands, kafka.partitions, SEVEN_DAYS_MS, "delete"),
+            (&self.events, kafka.partitions, "-1", "delete"),
+            (&self.outcomes, OUTCOME_PARTITIONS, ONE_HOUR_MS, "delete"),
+        ];
+        let new_topics: Vec<NewTopic<'_>> = partitioned
+            .iter()
+            .map(|(name, partitions, retention, cleanup)| {
+                NewTopic::new(name, *partitions, TopicReplication::Fixed(-1))
+                    .set("retention.ms", retention)
+                    .set("cleanup.policy", cleanup)
+            })
+            .collect();
+        let options = AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT));
+        for result in admin.create_topics(&new_topics, &options).await? {
+            match result {
+                Ok(topic) => info!(%topic, "created topic"),
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => {
+                    return Err(Error::TopicCreation {
+                        topic,
+                        reason: code.to_string(),
+                    })
+                }
+            }
+        }
+        let command_partitions = partition_count(admin.inner(), &self.commands)?;
+        let event_partitions = partition_count(admin.inner(), &self.events)?;
+        if command_partitions != event_partitions {
+            return Err(Error::PartitionMismatch {
+                commands: self.commands.clone(),
+                command_partitions,
+                events: self.events.clone(),
+                event_partitions,
+            });
+        }
+        Ok(event_partitions)
+    }
+}
+
+/// The partition count of `topic` from fresh cluster metadata.
+pub fn partition_count<C: ClientContext>(client: &Client<C>, topic: &str) -> Result<usize> {
+    let metadata = client.fetch_metadata(Some(topic), METADATA_TIMEOUT)?;
+    metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map(|t| t.partitions().len())
+        .filter(|&count| count > 0)
+        .ok_or_else(|| Error::TopicMissing { topic: topic.to_owned() })
+}

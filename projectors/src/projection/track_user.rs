@@ -1,0 +1,121 @@
+//! `track_user(id, name, counter, created_at)`: a new name gets counter 1, a known name
+//! counter + 1, and `created_at` stays the time of the name's first order.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use domain::order::Event;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::LoggedEvent;
+
+/// Names map to ids by UUID v5 in this namespace, so every replay assigns the same ids.
+const TRACK_USER_NAMESPACE: Uuid = Uuid::from_u128(0x7472_6163_6b2d_7573_6572_2d6f_7264_7301);
+
+/// What one batch adds to a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Tally {
+    orders: i64,
+    first_order_at: DateTime<Utc>,
+}
+
+fn tally(events: &[LoggedEvent]) -> HashMap<&str, Tally> {
+    let mut tallies: HashMap<&str, Tally> = HashMap::new();
+    for event in events {
+        let Event::OrderPlaced(placed) = &event.envelope.message;
+        tallies
+            .entry(placed.name.as_str())
+            .and_modify(|tally| {
+                tally.orders += 1;
+                tally.first_order_at = tally.first_order_at.min(placed.placed_at);
+            })
+            .or_insert(Tally {
+                orders: 1,
+                first_order_at: placed.placed_at,
+            });
+    }
+    tallies
+}
+
+#[tracing::instrument(skip_all, fields(events = events.len()))]
+pub(super) async fn apply(tx: &mut PgConnection, events: &[LoggedEvent]) -> Result<(), sqlx::Error> {
+    let tallies = tally(events);
+    if tallies.is_empty() {
+        return Ok(());
+    }
+    let mut ids = Vec::with_capacity(tallies.len());
+    let mut names = Vec::with_capacity(tallies.len());
+    let mut counts = Vec::with_capacity(tallies.len());
+    let mut firsts = Vec::with_capacity(tallies.len());
+    for (name, tally) in tallies {
+        ids.push(Uuid::new_v5(&TRACK_USER_NAMESPACE, name.as_bytes()));
+        names.push(name);
+        counts.push(tally.orders);
+        firsts.push(tally.first_order_at);
+    }
+    // Orders of one name are spread over partitions, so a batch may hold a name's earlier order
+    // after a later one has been counted: LEAST keeps the first.
+    sqlx::query(
+        "INSERT INTO track_user (id, name, counter, created_at) \
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bigint[], $4::timestamptz[]) \
+         ON CONFLICT (name) DO UPDATE SET \
+           counter = track_user.counter + EXCLUDED.counter, \
+           created_at = LEAST(track_user.created_at, EXCLUDED.created_at)",
+    )
+    .bind(ids)
+    .bind(names)
+    .bind(counts)
+    .bind(firsts)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::order::{OrderName, OrderPlaced};
+    use eventlog::Envelope;
+
+    fn placed(name: &str, at: &str) -> LoggedEvent {
+        let order_id = Uuid::new_v4();
+        LoggedEvent {
+            partition: 0,
+            offset: 0,
+            envelope: Envelope {
+                id: Uuid::new_v4(),
+                time: at.parse().unwrap(),
+                sequence: Some(1),
+                causation_id: None,
+                correlation_id: order_id,
+                traceparent: None,
+                message: Event::OrderPlaced(OrderPlaced {
+                    order_id,
+                    name: OrderName::parse(name).unwrap(),
+                    note: None,
+                    placed_at: at.parse().unwrap(),
+                }),
+            },
+        }
+    }
+
+    #[test]
+    fn a_batch_folds_to_one_change_per_name_keeping_the_first_order_time() {
+        let events = [
+            placed("John Doe", "2025-01-19T15:04:05Z"),
+            placed("Jane", "2025-01-19T16:00:00Z"),
+            placed("John Doe", "2025-01-19T14:00:00Z"),
+        ];
+        let tallies = tally(&events);
+        assert_eq!(tallies.len(), 2);
+        assert_eq!(
+            tallies["John Doe"],
+            Tally {
+                orders: 2,
+                first_order_at: "2025-01-19T14:00:00Z".parse().unwrap()
+            }
+        );
+        assert_eq!(tallies["Jane"].orders, 1);
+    }
+}

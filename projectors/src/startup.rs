@@ -1,0 +1,148 @@
+//! Running every projection beside `/health`, `/ready` and `/metrics`. Each projection has its
+//! own supervisor: after a failure (PostgreSQL or Kafka away) it backs off and resumes from its
+//! checkpoint.
+
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use eventlog::Topics;
+use service_kit::metrics::Registry;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::projection::Projection;
+use crate::runner::{self, RunnerSettings, RunnerStatus};
+use crate::{db, Config};
+
+/// The projectors bound to their port, ready to run.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    config: Config,
+    pool: PgPool,
+}
+
+#[derive(Debug, Clone)]
+struct Context {
+    pool: PgPool,
+    metrics: Registry,
+    runners: Vec<(Projection, RunnerStatus)>,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&config.listen_addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen_addr))?;
+        let pool = config.database.pool()?;
+        Ok(Self { listener, config, pool })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
+    }
+
+    /// Runs until `shutdown`; each projection stops after its current batch.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let metrics = Registry::default();
+        let runners: Vec<_> = Projection::ALL
+            .iter()
+            .map(|&p| (p, RunnerStatus::register(&metrics, p)))
+            .collect();
+        let (stop, stopped) = watch::channel(false);
+        let settings = RunnerSettings {
+            kafka: self.config.kafka.clone(),
+            topics: Topics::new(&self.config.kafka.topic_prefix),
+            batch_size: self.config.batch_size.max(1),
+            batch_linger: self.config.batch_linger(),
+        };
+        let mut tasks = Vec::new();
+        for (projection, status) in runners.clone() {
+            let (settings, pool, stopped) = (settings.clone(), self.pool.clone(), stopped.clone());
+            let schema = self.config.database.database_schema.clone();
+            tasks.push(tokio::spawn(async move {
+                supervise(projection, &settings, &pool, &schema, &status, stopped).await;
+            }));
+        }
+        let context = Context {
+            pool: self.pool.clone(),
+            metrics,
+            runners,
+        };
+        let router = Router::new()
+            .route("/health", get(service_kit::health::live))
+            .route("/ready", get(ready))
+            .route("/metrics", get(render_metrics))
+            .fallback(service_kit::problem::not_found)
+            .with_state(context);
+        info!(addr = %self.listener.local_addr()?, "projectors listening");
+        let served = service_kit::server::serve(self.listener, router, shutdown).await;
+        let _ = stop.send(true);
+        for task in tasks {
+            let _ = task.await;
+        }
+        served.context("HTTP server failed")
+    }
+}
+
+async fn supervise(
+    projection: Projection,
+    settings: &RunnerSettings,
+    pool: &PgPool,
+    schema: &str,
+    status: &RunnerStatus,
+    stopped: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        let attempt = async {
+            db::migrate(pool, schema).await.map_err(|e| e.to_string())?;
+            runner::run(projection, settings, pool, status, until_stopped(stopped.clone()))
+                .await
+                .map_err(|e| e.to_string())
+        };
+        match attempt.await {
+            Ok(()) => return,
+            Err(error) => warn!(projection = projection.name(), %error, retry_in = ?backoff, "projection failed; resuming from its checkpoint"),
+        }
+        tokio::select! {
+            () = until_stopped(stopped.clone()) => return,
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+async fn until_stopped(mut stopped: watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+async fn ready(State(context): State<Context>) -> Response {
+    let database = sqlx::query("SELECT 1")
+        .execute(&context.pool)
+        .await
+        .map(drop)
+        .map_err(|e| e.to_string());
+    let mut checks = vec![("database", database)];
+    for (projection, status) in &context.runners {
+        let running = if status.running.load(Ordering::Acquire) {
+            Ok(())
+        } else {
+            Err("not consuming".to_owned())
+        };
+        checks.push((projection.name(), running));
+    }
+    service_kit::health::ready(&checks)
+}
+
+async fn render_metrics(State(context): State<Context>) -> String {
+    context.metrics.render()
+}

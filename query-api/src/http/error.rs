@@ -1,0 +1,46 @@
+//! The one mapping from query failures to HTTP answers.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use service_kit::Problem;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ApiError {
+    /// 404: nothing under that key.
+    #[error("{resource} `{key}` was not found")]
+    NotFound { resource: &'static str, key: String },
+    /// 400: a query parameter, path segment or header is malformed.
+    #[error("`{field}`: {detail}")]
+    InvalidParameter { field: &'static str, detail: String },
+    /// 503 with `Retry-After`: the projection has not reached the consistency token in time.
+    #[error("the `{projection}` projection has not reached the consistency token within {waited_ms} ms")]
+    NotYetConsistent { projection: &'static str, waited_ms: u128 },
+    /// 503 with `Retry-After`: PostgreSQL is unreachable or failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let problem = match &self {
+            Self::NotFound { .. } => Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found").detail(self.to_string()),
+            Self::InvalidParameter { field, .. } => {
+                Problem::new(StatusCode::BAD_REQUEST, "invalid-parameter", "Invalid parameter")
+                    .field(*field)
+                    .detail(self.to_string())
+            }
+            Self::NotYetConsistent { .. } => {
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-yet-consistent", "Read model not yet consistent")
+                    .detail(self.to_string())
+                    .retry_after(1)
+            }
+            // No internals for the client; the cause is logged by the middleware.
+            Self::Database(_) => {
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "database-unavailable", "Read models unavailable")
+                    .retry_after(2)
+            }
+        };
+        service_kit::problem::respond(problem, &self)
+    }
+}

@@ -1,0 +1,45 @@
+//! The query routes, each resource a module with its own `router()`, merged here.
+
+mod consistency;
+mod error;
+mod orders;
+mod track_users;
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use sqlx::PgPool;
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct ApiContext {
+    pub pool: PgPool,
+    pub consistency_wait: Duration,
+}
+
+pub fn router(context: ApiContext) -> Router {
+    Router::new()
+        .merge(track_users::router())
+        .merge(orders::router())
+        .route("/health", get(service_kit::health::live))
+        .route("/ready", get(ready))
+        .fallback(service_kit::problem::not_found)
+        .layer(axum::middleware::from_fn(service_kit::problem::log_server_errors))
+        .layer(TraceLayer::new_for_http())
+        .with_state(context)
+}
+
+async fn ready(State(context): State<ApiContext>) -> Response {
+    let database = sqlx::query("SELECT 1")
+        .execute(&context.pool)
+        .await
+        .map(drop)
+        .map_err(|e| e.to_string());
+    service_kit::health::ready(&[("database", database)])
+}

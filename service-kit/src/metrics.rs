@@ -1,0 +1,119 @@
+//! Counters and gauges in the Prometheus text format, without a metrics framework: each service
+//! has a handful of numbers and a scrape endpoint, nothing more.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// A monotonically increasing count.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A value that goes up and down.
+#[derive(Debug, Default)]
+pub struct Gauge(AtomicI64);
+
+impl Gauge {
+    pub fn set(&self, value: i64) {
+        self.0.store(value, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> i64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Debug)]
+enum Metric {
+    Counter(Arc<Counter>),
+    Gauge(Arc<Gauge>),
+}
+
+#[derive(Debug)]
+struct Entry {
+    name: String,
+    labels: String,
+    help: String,
+    metric: Metric,
+}
+
+/// The metrics of one process.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    entries: Arc<Mutex<Vec<Entry>>>,
+}
+
+impl Registry {
+    /// Registers a counter; `labels` is a Prometheus label set like `projection="track_user"` or empty.
+    pub fn counter(&self, name: &str, labels: &str, help: &str) -> Arc<Counter> {
+        let counter = Arc::new(Counter::default());
+        self.push(name, labels, help, Metric::Counter(counter.clone()));
+        counter
+    }
+
+    pub fn gauge(&self, name: &str, labels: &str, help: &str) -> Arc<Gauge> {
+        let gauge = Arc::new(Gauge::default());
+        self.push(name, labels, help, Metric::Gauge(gauge.clone()));
+        gauge
+    }
+
+    fn push(&self, name: &str, labels: &str, help: &str, metric: Metric) {
+        self.entries.lock().expect("metrics lock").push(Entry {
+            name: name.to_owned(),
+            labels: labels.to_owned(),
+            help: help.to_owned(),
+            metric,
+        });
+    }
+
+    /// The Prometheus text exposition of every registered metric.
+    pub fn render(&self) -> String {
+        let entries = self.entries.lock().expect("metrics lock");
+        let mut out = String::new();
+        let mut described = std::collections::HashSet::new();
+        for entry in entries.iter() {
+            let (kind, value) = match &entry.metric {
+                Metric::Counter(c) => ("counter", c.get().to_string()),
+                Metric::Gauge(g) => ("gauge", g.get().to_string()),
+            };
+            if described.insert(entry.name.as_str()) {
+                let _ = writeln!(out, "# HELP {} {}\n# TYPE {} {kind}", entry.name, entry.help, entry.name);
+            }
+            if entry.labels.is_empty() {
+                let _ = writeln!(out, "{} {value}", entry.name);
+            } else {
+                let _ = writeln!(out, "{}{{{}}} {value}", entry.name, entry.labels);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_each_family_once_with_its_samples() {
+        let registry = Registry::default();
+        registry.counter("events_total", "projection=\"a\"", "Events applied").add(3);
+        registry.counter("events_total", "projection=\"b\"", "Events applied").add(1);
+        registry.gauge("lag", "", "Lag").set(-2);
+        assert_eq!(
+            registry.render(),
+            "# HELP events_total Events applied\n# TYPE events_total counter\n\
+             events_total{projection=\"a\"} 3\nevents_total{projection=\"b\"} 1\n\
+             # HELP lag Lag\n# TYPE lag gauge\nlag -2\n"
+        );
+    }
+}
