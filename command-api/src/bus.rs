@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use domain::order::Command;
-use eventlog::{Envelope, KafkaArgs, Topics};
+use service_kit::kafka::{Envelope, KafkaArgs, Topics};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -57,7 +57,7 @@ impl CommandBus {
         topics: &Topics,
         produce_timeout: Duration,
         outcome_timeout: Duration,
-    ) -> eventlog::Result<Self> {
+    ) -> service_kit::kafka::Result<Self> {
         let producer = kafka
             .producer_config()
             .set("message.timeout.ms", produce_timeout.as_millis().to_string())
@@ -112,7 +112,7 @@ impl CommandBus {
     }
 
     /// Reads verdicts until `shutdown`, starting at the current end of every outcomes partition.
-    pub async fn listen(&self, kafka: &KafkaArgs, topics: &Topics) -> eventlog::Result<()> {
+    pub async fn listen(&self, kafka: &KafkaArgs, topics: &Topics) -> service_kit::kafka::Result<()> {
         let consumer: StreamConsumer = kafka
             .client_config()
             .set("group.id", kafka.group("orderstream-outcome-waiter"))
@@ -120,7 +120,7 @@ impl CommandBus {
             .set("enable.auto.commit", "false")
             .set("fetch.wait.max.ms", "10")
             .create()?;
-        let partitions = eventlog::topics::partition_count(consumer.client(), &topics.outcomes)?;
+        let partitions = service_kit::kafka::topics::partition_count(consumer.client(), &topics.outcomes)?;
         // Explicit offsets, not Offset::End: "end" would be resolved lazily, after a verdict for
         // an already-registered waiter might have been written.
         let mut assignment = TopicPartitionList::new();
@@ -135,7 +135,7 @@ impl CommandBus {
         result
     }
 
-    async fn dispatch(&self, consumer: &StreamConsumer) -> eventlog::Result<()> {
+    async fn dispatch(&self, consumer: &StreamConsumer) -> service_kit::kafka::Result<()> {
         loop {
             let message = consumer.recv().await?;
             let Some(outcome) = message

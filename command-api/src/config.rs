@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use eventlog::KafkaArgs;
+use service_kit::kafka::KafkaArgs;
 
 #[derive(Debug, Clone, Parser)]
 #[command(name = "command-api", version, about = "orderstream's HTTP edge for commands and the exactly-once decider")]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use eventlog::Topics;
+use service_kit::kafka::Topics;
 use service_kit::metrics::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use eventlog::KafkaArgs;
+use service_kit::kafka::KafkaArgs;
 use service_kit::database::DatabaseArgs;
 
 #[derive(Debug, Clone, Parser)]

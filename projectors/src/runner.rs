@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use domain::order::Event;
-use eventlog::{Envelope, KafkaArgs, Topics};
+use service_kit::kafka::{Envelope, KafkaArgs, Topics};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -22,7 +22,7 @@ use crate::projection::{LoggedEvent, Projection};
 #[derive(Debug, Error)]
 pub enum RunnerError {
     #[error(transparent)]
-    Log(#[from] eventlog::Error),
+    Log(#[from] service_kit::kafka::Error),
     #[error("kafka: {0}")]
     Kafka(#[from] KafkaError),
     #[error("database: {0}")]
@@ -84,7 +84,7 @@ async fn seek_to_checkpoint(
         .set("fetch.wait.max.ms", "50")
         .create()?;
     let topic = &settings.topics.events;
-    let partitions = eventlog::topics::partition_count(consumer.client(), topic)?;
+    let partitions = service_kit::kafka::topics::partition_count(consumer.client(), topic)?;
     let checkpoints = db::checkpoints(pool, projection.name()).await?;
     let mut assignment = TopicPartitionList::new();
     for partition in 0..partitions as i32 {

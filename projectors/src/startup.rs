@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use eventlog::Topics;
+use service_kit::kafka::Topics;
 use service_kit::metrics::Registry;
 use sqlx::PgPool;
 use tokio::net::TcpListener;

@@ -5,11 +5,14 @@
 //! - [`health`]: `/health` (live) and the shape of `/ready` answers.
 //! - [`metrics`]: a few counters and gauges rendered in the Prometheus text format.
 //! - [`database`]: PostgreSQL settings and a pool whose `search_path` is the configured schema.
+//! - [`kafka`] (feature `kafka`): topics, client settings and the CloudEvents envelope.
 //! - [`token`]: the consistency token that carries log positions from writes to reads.
 //! - [`server`]: serving a router until a shutdown signal, draining in-flight requests.
 
 pub mod database;
 pub mod health;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod metrics;
 pub mod problem;
 pub mod server;

@@ -76,23 +76,35 @@ impl Registry {
         });
     }
 
-    /// The Prometheus text exposition of every registered metric.
+    /// The Prometheus text exposition of every registered metric, each family's samples together.
     pub fn render(&self) -> String {
         let entries = self.entries.lock().expect("metrics lock");
-        let mut out = String::new();
-        let mut described = std::collections::HashSet::new();
+        let mut families: Vec<&str> = Vec::new();
         for entry in entries.iter() {
-            let (kind, value) = match &entry.metric {
-                Metric::Counter(c) => ("counter", c.get().to_string()),
-                Metric::Gauge(g) => ("gauge", g.get().to_string()),
-            };
-            if described.insert(entry.name.as_str()) {
-                let _ = writeln!(out, "# HELP {} {}\n# TYPE {} {kind}", entry.name, entry.help, entry.name);
+            if !families.contains(&entry.name.as_str()) {
+                families.push(&entry.name);
             }
-            if entry.labels.is_empty() {
-                let _ = writeln!(out, "{} {value}", entry.name);
-            } else {
-                let _ = writeln!(out, "{}{{{}}} {value}", entry.name, entry.labels);
+        }
+        let mut out = String::new();
+        for family in families {
+            let mut samples = entries.iter().filter(|e| e.name == family).peekable();
+            if let Some(first) = samples.peek() {
+                let kind = match first.metric {
+                    Metric::Counter(_) => "counter",
+                    Metric::Gauge(_) => "gauge",
+                };
+                let _ = writeln!(out, "# HELP {family} {}\n# TYPE {family} {kind}", first.help);
+            }
+            for entry in samples {
+                let value = match &entry.metric {
+                    Metric::Counter(c) => c.get().to_string(),
+                    Metric::Gauge(g) => g.get().to_string(),
+                };
+                if entry.labels.is_empty() {
+                    let _ = writeln!(out, "{family} {value}");
+                } else {
+                    let _ = writeln!(out, "{family}{{{}}} {value}", entry.labels);
+                }
             }
         }
         out
@@ -107,8 +119,8 @@ mod tests {
     fn renders_each_family_once_with_its_samples() {
         let registry = Registry::default();
         registry.counter("events_total", "projection=\"a\"", "Events applied").add(3);
-        registry.counter("events_total", "projection=\"b\"", "Events applied").add(1);
         registry.gauge("lag", "", "Lag").set(-2);
+        registry.counter("events_total", "projection=\"b\"", "Events applied").add(1);
         assert_eq!(
             registry.render(),
             "# HELP events_total Events applied\n# TYPE events_total counter\n\

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use domain::order::{Command, Order};
 use domain::{Decider as _, Message as _};
-use eventlog::{Envelope, KafkaArgs, Topics};
+use service_kit::kafka::{Envelope, KafkaArgs, Topics};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
@@ -42,7 +42,7 @@ const GROUP: &str = "orderstream-decider";
 #[derive(Debug, Error)]
 pub enum DeciderError {
     #[error(transparent)]
-    Log(#[from] eventlog::Error),
+    Log(#[from] service_kit::kafka::Error),
     #[error("kafka: {0}")]
     Kafka(#[from] KafkaError),
     #[error("event delivery was cancelled")]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use domain::order::{Event, Order, State};
 use domain::Decider;
-use eventlog::{Envelope, KafkaArgs, Topics};
+use service_kit::kafka::{Envelope, KafkaArgs, Topics};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};

@@ -38,7 +38,7 @@ pub fn router(context: ApiContext) -> Router {
         .route("/metrics", get(metrics))
         .fallback(service_kit::problem::not_found)
         .layer(axum::middleware::from_fn(service_kit::problem::log_server_errors))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().on_failure(()))
         .with_state(context)
 }
 

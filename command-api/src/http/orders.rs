@@ -8,7 +8,7 @@ use axum::Router;
 use chrono::Utc;
 use domain::order::{Command, OrderName, OrderNote, PlaceOrder};
 use domain::{FieldProblem, InvalidField};
-use eventlog::Envelope;
+use service_kit::kafka::Envelope;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 

@@ -8,7 +8,7 @@ mod order_status;
 mod track_user;
 
 use domain::order::Event;
-use eventlog::Envelope;
+use service_kit::kafka::Envelope;
 use sqlx::PgConnection;
 
 /// An event read from the log, with where it was read.

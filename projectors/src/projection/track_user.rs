@@ -76,7 +76,7 @@ pub(super) async fn apply(tx: &mut PgConnection, events: &[LoggedEvent]) -> Resu
 mod tests {
     use super::*;
     use domain::order::{OrderName, OrderPlaced};
-    use eventlog::Envelope;
+    use service_kit::kafka::Envelope;
 
     fn placed(name: &str, at: &str) -> LoggedEvent {
         let order_id = Uuid::new_v4();

@@ -7,7 +7,7 @@ use rdkafka::client::{Client, ClientContext, DefaultClientContext};
 use rdkafka::types::RDKafkaErrorCode;
 use tracing::info;
 
-use crate::{Error, KafkaArgs, Result};
+use super::{Error, KafkaArgs, Result};
 
 const SEVEN_DAYS_MS: &str = "604800000";
 const ONE_HOUR_MS: &str = "3600000";

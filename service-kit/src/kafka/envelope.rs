@@ -6,7 +6,7 @@ use domain::Message;
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use uuid::Uuid;
 
-use crate::{Error, Result};
+use super::{Error, Result};
 
 /// Every message orderstream writes names this source.
 pub const SOURCE: &str = "orderstream/command-api";

@@ -1,4 +1,5 @@
-//! orderstream's Kafka plumbing, shared by the decider, the projectors and the tests.
+//! orderstream's Kafka plumbing (feature `kafka`), shared by the decider, the projectors and the
+//! tests.
 //!
 //! - [`config`]: broker address, topic prefix and partition count from the environment, and the
 //!   client settings every producer and consumer starts from.
