@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use domain::order::Command;
-use service_kit::kafka::{Envelope, KafkaArgs, Topics};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
+use service_kit::kafka::{Envelope, KafkaArgs, Topics};
 use thiserror::Error;
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
@@ -47,7 +47,9 @@ pub struct CommandBus {
 
 impl std::fmt::Debug for CommandBus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CommandBus").field("topic", &self.topic).finish_non_exhaustive()
+        f.debug_struct("CommandBus")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
     }
 }
 
@@ -142,7 +144,11 @@ impl CommandBus {
                 .payload()
                 .and_then(|payload| serde_json::from_slice::<Outcome>(payload).ok())
             else {
-                warn!(partition = message.partition(), offset = message.offset(), "skipping unreadable outcome");
+                warn!(
+                    partition = message.partition(),
+                    offset = message.offset(),
+                    "skipping unreadable outcome"
+                );
                 continue;
             };
             for waiter in lock(&self.waiters).remove(&outcome.command_id).unwrap_or_default() {

@@ -6,7 +6,11 @@ use clap::Parser;
 use service_kit::kafka::KafkaArgs;
 
 #[derive(Debug, Clone, Parser)]
-#[command(name = "command-api", version, about = "orderstream's HTTP edge for commands and the exactly-once decider")]
+#[command(
+    name = "command-api",
+    version,
+    about = "orderstream's HTTP edge for commands and the exactly-once decider"
+)]
 pub struct Config {
     /// Address the HTTP API listens on.
     #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8084")]

@@ -33,7 +33,12 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", config.listen_addr))?;
         let topics = Topics::new(&config.kafka.topic_prefix);
-        let bus = CommandBus::new(&config.kafka, &topics, config.produce_timeout(), config.outcome_timeout())?;
+        let bus = CommandBus::new(
+            &config.kafka,
+            &topics,
+            config.produce_timeout(),
+            config.outcome_timeout(),
+        )?;
         let context = ApiContext {
             bus,
             decider_ready: Arc::default(),

@@ -313,7 +313,13 @@ mod tests {
         assert!(OrderNote::parse(&"é".repeat(2_000)).is_ok());
         assert_eq!(
             OrderNote::parse(&"é".repeat(2_001)).unwrap_err(),
-            InvalidField::new("note", FieldProblem::TooLong { max: 2_000, actual: 2_001 })
+            InvalidField::new(
+                "note",
+                FieldProblem::TooLong {
+                    max: 2_000,
+                    actual: 2_001
+                }
+            )
         );
     }
 
@@ -327,7 +333,8 @@ mod tests {
 
     #[test]
     fn decoding_rechecks_the_rules() {
-        let data = br#"{"order_id":"00000000-0000-0000-0000-000000000001","name":"  ","placed_at":"2025-01-19T15:04:05Z"}"#;
+        let data =
+            br#"{"order_id":"00000000-0000-0000-0000-000000000001","name":"  ","placed_at":"2025-01-19T15:04:05Z"}"#;
         assert!(matches!(
             Event::decode(ORDER_PLACED_V1, data),
             Err(DecodeError::Malformed { .. })

@@ -6,7 +6,9 @@ use crate::Decider;
 
 /// Starts a scenario from a history of events.
 pub fn given<D: Decider>(history: impl IntoIterator<Item = D::Event>) -> Given<D> {
-    let state = history.into_iter().fold(D::initial_state(), |state, event| D::evolve(state, &event));
+    let state = history
+        .into_iter()
+        .fold(D::initial_state(), |state, event| D::evolve(state, &event));
     Given { state }
 }
 

@@ -3,11 +3,15 @@
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use service_kit::kafka::KafkaArgs;
 use service_kit::database::DatabaseArgs;
+use service_kit::kafka::KafkaArgs;
 
 #[derive(Debug, Clone, Parser)]
-#[command(name = "projectors", version, about = "orderstream's projectors: events into PostgreSQL read models")]
+#[command(
+    name = "projectors",
+    version,
+    about = "orderstream's projectors: events into PostgreSQL read models"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use domain::order::Event;
-use service_kit::kafka::{Envelope, KafkaArgs, Topics};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
+use service_kit::kafka::{Envelope, KafkaArgs, Topics};
 use service_kit::metrics::{Counter, Registry};
 use sqlx::PgPool;
 use thiserror::Error;
@@ -52,7 +52,11 @@ impl RunnerStatus {
         Self {
             running: Arc::default(),
             events: registry.counter("orderstream_projection_events_total", &labels, "Events applied"),
-            batches: registry.counter("orderstream_projection_batches_total", &labels, "Transactions committed"),
+            batches: registry.counter(
+                "orderstream_projection_batches_total",
+                &labels,
+                "Transactions committed",
+            ),
         }
     }
 }
@@ -88,7 +92,9 @@ async fn seek_to_checkpoint(
     let checkpoints = db::checkpoints(pool, projection.name()).await?;
     let mut assignment = TopicPartitionList::new();
     for partition in 0..partitions as i32 {
-        let offset = checkpoints.get(&partition).map_or(Offset::Beginning, |&o| Offset::Offset(o));
+        let offset = checkpoints
+            .get(&partition)
+            .map_or(Offset::Beginning, |&o| Offset::Offset(o));
         assignment.add_partition_offset(topic, partition, offset)?;
     }
     consumer.assign(&assignment)?;

@@ -111,7 +111,9 @@ async fn supervise(
         };
         match attempt.await {
             Ok(()) => return,
-            Err(error) => warn!(projection = projection.name(), %error, retry_in = ?backoff, "projection failed; resuming from its checkpoint"),
+            Err(error) => {
+                warn!(projection = projection.name(), %error, retry_in = ?backoff, "projection failed; resuming from its checkpoint")
+            }
         }
         tokio::select! {
             () = until_stopped(stopped.clone()) => return,

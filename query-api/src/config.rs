@@ -6,7 +6,11 @@ use clap::Parser;
 use service_kit::database::DatabaseArgs;
 
 #[derive(Debug, Clone, Parser)]
-#[command(name = "query-api", version, about = "orderstream's read side over the projected read models")]
+#[command(
+    name = "query-api",
+    version,
+    about = "orderstream's read side over the projected read models"
+)]
 pub struct Config {
     /// Address the HTTP API listens on.
     #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8085")]

@@ -1,1 +1,36 @@
-//! placeholder
+//! The JSON Schemas of every command and event version orderstream has written, generated from
+//! the `domain` types and checked in under `json/`, plus fixture messages of every version
+//! under `fixtures/<type>/`.
+//!
+//! The tests fail when a checked-in schema differs from what the code generates (run them with
+//! `UPDATE_SCHEMAS=1` to rewrite the files after a deliberate change) and when a fixture no
+//! longer decodes, so a change that would strand old events on the log cannot pass unnoticed.
+
+use domain::order::{OrderPlaced, PlaceOrder, ORDER_PLACED_V1, PLACE_ORDER_V1};
+use schemars::{schema_for, Schema};
+
+/// Every message version, by its type name, with the schema the code generates for it.
+pub fn generated() -> Vec<(&'static str, Schema)> {
+    vec![
+        (PLACE_ORDER_V1, titled(schema_for!(PlaceOrder), PLACE_ORDER_V1)),
+        (ORDER_PLACED_V1, titled(schema_for!(OrderPlaced), ORDER_PLACED_V1)),
+    ]
+}
+
+/// Names the schema after the wire type, the name consumers know it by.
+fn titled(mut schema: Schema, message_type: &str) -> Schema {
+    schema.insert("$id".to_owned(), format!("{message_type}.schema.json").into());
+    schema
+}
+
+/// The checked-in file for `message_type`, relative to this crate.
+pub fn schema_path(message_type: &str) -> String {
+    format!("json/{message_type}.schema.json")
+}
+
+/// Pretty JSON with a trailing newline, as checked in.
+pub fn render(schema: &Schema) -> String {
+    let mut text = serde_json::to_string_pretty(schema).expect("schema serialises");
+    text.push('\n');
+    text
+}

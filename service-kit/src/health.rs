@@ -23,7 +23,11 @@ pub fn ready(checks: &[(&str, Result<(), String>)]) -> Response {
             ((*name).to_owned(), value)
         })
         .collect();
-    let status = if all_ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if all_ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = json!({ "status": if all_ready { "ready" } else { "not_ready" }, "checks": details });
     (status, Json(body)).into_response()
 }

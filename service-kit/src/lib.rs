@@ -6,6 +6,7 @@
 //! - [`metrics`]: a few counters and gauges rendered in the Prometheus text format.
 //! - [`database`]: PostgreSQL settings and a pool whose `search_path` is the configured schema.
 //! - [`kafka`] (feature `kafka`): topics, client settings and the CloudEvents envelope.
+//! - [`testing`] (feature `testing`): per-test topics and schema, child services, deadlines.
 //! - [`token`]: the consistency token that carries log positions from writes to reads.
 //! - [`server`]: serving a router until a shutdown signal, draining in-flight requests.
 
@@ -17,6 +18,8 @@ pub mod metrics;
 pub mod problem;
 pub mod server;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod token;
 
 pub use problem::Problem;

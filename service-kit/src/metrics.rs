@@ -118,9 +118,13 @@ mod tests {
     #[test]
     fn renders_each_family_once_with_its_samples() {
         let registry = Registry::default();
-        registry.counter("events_total", "projection=\"a\"", "Events applied").add(3);
+        registry
+            .counter("events_total", "projection=\"a\"", "Events applied")
+            .add(3);
         registry.gauge("lag", "", "Lag").set(-2);
-        registry.counter("events_total", "projection=\"b\"", "Events applied").add(1);
+        registry
+            .counter("events_total", "projection=\"b\"", "Events applied")
+            .add(1);
         assert_eq!(
             registry.render(),
             "# HELP events_total Events applied\n# TYPE events_total counter\n\

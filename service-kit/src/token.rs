@@ -68,14 +68,22 @@ mod tests {
 
     #[test]
     fn round_trips_and_merges_to_the_furthest_position() {
-        let token = ConsistencyToken::at(3, 17).merge(&ConsistencyToken::at(0, 2)).merge(&ConsistencyToken::at(3, 9));
+        let token = ConsistencyToken::at(3, 17)
+            .merge(&ConsistencyToken::at(0, 2))
+            .merge(&ConsistencyToken::at(3, 9));
         assert_eq!(token.positions(), &BTreeMap::from([(0, 2), (3, 17)]));
         assert_eq!(ConsistencyToken::decode(&token.encode()), Ok(token));
     }
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", "!!!", &URL_SAFE_NO_PAD.encode("v2:1=2"), &URL_SAFE_NO_PAD.encode("v1:1=-2"), &URL_SAFE_NO_PAD.encode("v1:x=2")] {
+        for bad in [
+            "",
+            "!!!",
+            &URL_SAFE_NO_PAD.encode("v2:1=2"),
+            &URL_SAFE_NO_PAD.encode("v1:1=-2"),
+            &URL_SAFE_NO_PAD.encode("v1:x=2"),
+        ] {
             assert_eq!(ConsistencyToken::decode(bad), Err(MalformedToken), "{bad}");
         }
     }

@@ -18,12 +18,12 @@ use std::time::Duration;
 
 use domain::order::{Command, Order};
 use domain::{Decider as _, Message as _};
-use service_kit::kafka::{Envelope, KafkaArgs, Topics};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
+use service_kit::kafka::{Envelope, KafkaArgs, Topics};
 use service_kit::metrics::{Counter, Registry};
 use service_kit::ConsistencyToken;
 use thiserror::Error;
@@ -82,7 +82,11 @@ impl DeciderMetrics {
         Self {
             commands: registry.counter("orderstream_decider_commands_total", "", "Commands decided"),
             rejections: registry.counter("orderstream_decider_rejections_total", "", "Commands rejected"),
-            transactions: registry.counter("orderstream_decider_transactions_total", "", "Kafka transactions committed"),
+            transactions: registry.counter(
+                "orderstream_decider_transactions_total",
+                "",
+                "Kafka transactions committed",
+            ),
         }
     }
 }
@@ -282,7 +286,13 @@ impl<'a> Decider<'a> {
                             traceparent: command.traceparent.clone(),
                             message: event,
                         };
-                        let delivery = self.send(&topics.events, Some(partition), &envelope.key(), &envelope.payload(), Some(envelope.headers()))?;
+                        let delivery = self.send(
+                            &topics.events,
+                            Some(partition),
+                            &envelope.key(),
+                            &envelope.payload(),
+                            Some(envelope.headers()),
+                        )?;
                         written.push((envelope.message.message_type(), entry.version, delivery));
                     }
                     changed.insert(aggregate_id, (partition, entry));
@@ -333,7 +343,13 @@ impl<'a> Decider<'a> {
                 }
             };
             // Delivery of verdicts is confirmed by the commit, which flushes them.
-            let _ = self.send(&topics.outcomes, None, &outcome.command_id.to_string(), &outcome.encode(), None)?;
+            drop(self.send(
+                &topics.outcomes,
+                None,
+                &outcome.command_id.to_string(),
+                &outcome.encode(),
+                None,
+            )?);
         }
 
         if !next_offsets.is_empty() {
@@ -387,9 +403,7 @@ fn event_id(command_id: Uuid, index: usize) -> Uuid {
 }
 
 /// Runs a blocking librdkafka call off the async workers.
-async fn blocking<T: Send + 'static>(
-    call: impl FnOnce() -> Result<T, KafkaError> + Send + 'static,
-) -> Result<T> {
+async fn blocking<T: Send + 'static>(call: impl FnOnce() -> Result<T, KafkaError> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(call)
         .await
         .expect("blocking Kafka call panicked")

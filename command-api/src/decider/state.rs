@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use domain::order::{Event, Order, State};
 use domain::Decider;
-use service_kit::kafka::{Envelope, KafkaArgs, Topics};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
+use service_kit::kafka::{Envelope, KafkaArgs, Topics};
 use service_kit::ConsistencyToken;
 use tracing::info;
 use uuid::Uuid;

@@ -47,7 +47,11 @@ impl IntoResponse for ApiError {
                 "unsupported-media-type",
                 "Unsupported media type",
             ),
-            Self::BodyTooLarge { .. } => Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", "Request body too large"),
+            Self::BodyTooLarge { .. } => Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body-too-large",
+                "Request body too large",
+            ),
             Self::InvalidField(invalid) => {
                 Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", "Invalid field").field(invalid.field)
             }
@@ -61,9 +65,12 @@ impl IntoResponse for ApiError {
                 Problem::new(StatusCode::CONFLICT, "order-already-placed", "Order already placed")
                     .extension("order_id", order_id.to_string())
             }
-            Self::Unavailable(SubmitError::Unavailable(_)) => {
-                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "log-unavailable", "Command log unavailable").retry_after(1)
-            }
+            Self::Unavailable(SubmitError::Unavailable(_)) => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "log-unavailable",
+                "Command log unavailable",
+            )
+            .retry_after(1),
             Self::Unavailable(SubmitError::OutcomeTimeout(_)) => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "verdict-pending",

@@ -8,8 +8,8 @@ use axum::Router;
 use chrono::Utc;
 use domain::order::{Command, OrderName, OrderNote, PlaceOrder};
 use domain::{FieldProblem, InvalidField};
-use service_kit::kafka::Envelope;
 use serde::{Deserialize, Serialize};
+use service_kit::kafka::Envelope;
 use uuid::Uuid;
 
 use super::extract::Json;

@@ -28,7 +28,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Consistency {
         let from_query = axum::extract::Query::<TokenQuery>::try_from_uri(&parts.uri)
             .ok()
             .and_then(|query| query.0.consistency_token);
-        let from_header = parts.headers.get(HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let from_header = parts
+            .headers
+            .get(HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let Some(raw) = from_query.or(from_header) else {
             return Ok(Self(None));
         };

@@ -24,22 +24,28 @@ pub enum ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let problem = match &self {
-            Self::NotFound { .. } => Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found").detail(self.to_string()),
+            Self::NotFound { .. } => {
+                Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found").detail(self.to_string())
+            }
             Self::InvalidParameter { field, .. } => {
                 Problem::new(StatusCode::BAD_REQUEST, "invalid-parameter", "Invalid parameter")
                     .field(*field)
                     .detail(self.to_string())
             }
-            Self::NotYetConsistent { .. } => {
-                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-yet-consistent", "Read model not yet consistent")
-                    .detail(self.to_string())
-                    .retry_after(1)
-            }
+            Self::NotYetConsistent { .. } => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not-yet-consistent",
+                "Read model not yet consistent",
+            )
+            .detail(self.to_string())
+            .retry_after(1),
             // No internals for the client; the cause is logged by the middleware.
-            Self::Database(_) => {
-                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "database-unavailable", "Read models unavailable")
-                    .retry_after(2)
-            }
+            Self::Database(_) => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database-unavailable",
+                "Read models unavailable",
+            )
+            .retry_after(2),
         };
         service_kit::problem::respond(problem, &self)
     }

@@ -83,12 +83,13 @@ impl<M: Message> Envelope<M> {
         let parsed = |name: &'static str, value: &str| -> Result<Uuid> { value.parse().map_err(|_| at.invalid(name)) };
 
         let message_type = required("ce_type")?;
-        let message = M::decode(message_type, record.payload().unwrap_or_default()).map_err(|source| Error::Decode {
-            topic: at.topic.clone(),
-            partition: at.partition,
-            offset: at.offset,
-            source,
-        })?;
+        let message =
+            M::decode(message_type, record.payload().unwrap_or_default()).map_err(|source| Error::Decode {
+                topic: at.topic.clone(),
+                partition: at.partition,
+                offset: at.offset,
+                source,
+            })?;
         Ok(Self {
             id: parsed("ce_id", required("ce_id")?)?,
             time: DateTime::parse_from_rfc3339(required("ce_time")?)
@@ -108,7 +109,10 @@ impl<M: Message> Envelope<M> {
 }
 
 fn text<'a>(key: &'a str, value: &'a str) -> Header<'a, &'a str> {
-    Header { key, value: Some(value) }
+    Header {
+        key,
+        value: Some(value),
+    }
 }
 
 /// Where a message sits, for error messages.

@@ -89,5 +89,7 @@ pub fn partition_count<C: ClientContext>(client: &Client<C>, topic: &str) -> Res
         .find(|t| t.name() == topic && t.error().is_none())
         .map(|t| t.partitions().len())
         .filter(|&count| count > 0)
-        .ok_or_else(|| Error::TopicMissing { topic: topic.to_owned() })
+        .ok_or_else(|| Error::TopicMissing {
+            topic: topic.to_owned(),
+        })
 }

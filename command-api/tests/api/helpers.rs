@@ -1,0 +1,166 @@
+use std::time::Duration;
+
+use command_api::{Application, Config};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::OwnedMessage;
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use serde_json::Value;
+use service_kit::testing::{wait_until, Isolation};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub(crate) const READY_WITHIN: Duration = Duration::from_secs(60);
+
+/// A command-api running in this test process, on its own port, topics and consumer groups.
+pub(crate) struct TestApp {
+    pub(crate) address: String,
+    pub(crate) isolation: Isolation,
+    pub(crate) client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+pub(crate) fn config(isolation: &Isolation) -> Config {
+    Config {
+        listen_addr: "127.0.0.1:0".to_owned(),
+        kafka: isolation.kafka.clone(),
+        decider_instance_id: "0".to_owned(),
+        decider_batch_size: 1000,
+        decider_batch_linger_ms: 5,
+        produce_timeout_ms: 5000,
+        outcome_timeout_ms: 15000,
+    }
+}
+
+/// Starts a command-api and waits until it is ready.
+pub(crate) async fn spawn_app() -> TestApp {
+    let isolation = Isolation::new();
+    let app = spawn_app_with(isolation.clone(), config(&isolation)).await;
+    app.wait_ready().await;
+    app
+}
+
+/// Starts a command-api with `config` inside `isolation`, without waiting for readiness.
+pub(crate) async fn spawn_app_with(isolation: Isolation, config: Config) -> TestApp {
+    let app = Application::build(config).await.expect("command-api builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let (stop, stopped) = oneshot::channel();
+    let task = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        address,
+        isolation,
+        client: reqwest::Client::new(),
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+impl TestApp {
+    pub(crate) async fn wait_ready(&self) {
+        let url = format!("{}/ready", self.address);
+        wait_until("command-api to be ready", READY_WITHIN, || async {
+            let response = self.client.get(&url).send().await.ok()?;
+            response.status().is_success().then_some(())
+        })
+        .await;
+    }
+
+    /// `POST /api/v1/orders` with a JSON body and an optional idempotency key.
+    pub(crate) async fn place(&self, body: &Value, idempotency_key: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.post(format!("{}/api/v1/orders", self.address)).json(body);
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
+        request.send().await.expect("command-api answers")
+    }
+
+    /// Stops the app the way SIGTERM would, and waits for it to drain.
+    pub(crate) async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("command-api task").expect("command-api ran");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Every committed record of `topic`, read from the beginning with `read_committed`.
+pub(crate) async fn committed_records(isolation: &Isolation, topic: &str) -> Vec<OwnedMessage> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &isolation.kafka.kafka_brokers)
+        .set("group.id", format!("{}inspector", isolation.kafka.topic_prefix))
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("inspector consumer");
+    let partitions = service_kit::kafka::topics::partition_count(consumer.client(), topic).expect("topic exists");
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..partitions as i32 {
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .expect("partition");
+    }
+    consumer.assign(&assignment).expect("assign");
+    let mut records = Vec::new();
+    let mut at_end = std::collections::HashSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while at_end.len() < partitions {
+        match tokio::time::timeout_at(deadline, consumer.recv())
+            .await
+            .expect("records within 30 s")
+        {
+            Ok(message) => records.push(message.detach()),
+            Err(KafkaError::PartitionEOF(partition)) => {
+                at_end.insert(partition);
+            }
+            Err(err) => panic!("reading {topic}: {err}"),
+        }
+    }
+    records
+}
+
+/// The value of header `name` of `record`.
+pub(crate) fn header<'a>(record: &'a OwnedMessage, name: &str) -> Option<&'a str> {
+    use rdkafka::message::Headers;
+    record
+        .headers()?
+        .iter()
+        .find(|h| h.key == name)
+        .and_then(|h| h.value)
+        .and_then(|v| std::str::from_utf8(v).ok())
+}
+
+/// Asserts a problem+json answer with `status`, naming `field` when given; returns the body.
+pub(crate) async fn assert_problem(response: reqwest::Response, status: u16, field: Option<&str>) -> Value {
+    assert_eq!(response.status().as_u16(), status);
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.expect("problem body is JSON");
+    assert_eq!(body["status"], status);
+    assert!(
+        body["type"].as_str().is_some_and(|t| t.starts_with("/problems/")),
+        "{body}"
+    );
+    if let Some(field) = field {
+        assert_eq!(body["field"], field, "{body}");
+    }
+    body
+}

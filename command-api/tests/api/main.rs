@@ -1,0 +1,5 @@
+//! command-api against the real Kafka broker: one binary, one module per concern.
+
+mod helpers;
+mod orders;
+mod restart;

@@ -1,0 +1,211 @@
+//! `POST /api/v1/orders`: the events it writes, and everything it refuses.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use service_kit::testing::Isolation;
+use uuid::Uuid;
+
+use crate::helpers::{assert_problem, committed_records, config, header, spawn_app, spawn_app_with};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_seed_payload_places_an_order_and_writes_order_placed_as_a_cloudevent() {
+    let app = spawn_app().await;
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let response = app
+        .client
+        .post(format!("{}/api/v1/orders", app.address))
+        .header("traceparent", traceparent)
+        .json(&json!({"name": "John Doe", "note": "First order"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "success");
+    let order_id = body["order_id"].as_str().unwrap().to_owned();
+    assert!(Uuid::parse_str(&order_id).is_ok());
+    assert!(!body["consistency_token"].as_str().unwrap().is_empty());
+
+    let events = committed_records(&app.isolation, &app.isolation.topics.events).await;
+    assert_eq!(events.len(), 1);
+    let event = &events[0];
+    assert_eq!(header(event, "ce_specversion"), Some("1.0"));
+    assert_eq!(header(event, "ce_type"), Some("orderstream.order.placed.v1"));
+    assert_eq!(header(event, "ce_source"), Some("orderstream/command-api"));
+    assert_eq!(header(event, "ce_subject"), Some(order_id.as_str()));
+    assert_eq!(header(event, "ce_sequence"), Some("1"));
+    assert_eq!(header(event, "content-type"), Some("application/json"));
+    assert_eq!(header(event, "traceparent"), Some(traceparent));
+    assert!(header(event, "ce_id").is_some_and(|id| Uuid::parse_str(id).is_ok()));
+    assert!(header(event, "ce_causationid").is_some_and(|id| Uuid::parse_str(id).is_ok()));
+    assert!(header(event, "ce_time").is_some());
+    use rdkafka::Message;
+    assert_eq!(event.key(), Some(order_id.as_bytes()));
+    let data: Value = serde_json::from_slice(event.payload().unwrap()).unwrap();
+    assert_eq!(data["order_id"], order_id.as_str());
+    assert_eq!(data["name"], "John Doe");
+    assert_eq!(data["note"], "First order");
+
+    let commands = committed_records(&app.isolation, &app.isolation.topics.commands).await;
+    assert_eq!(commands.len(), 1, "the command is on the audit trail");
+    assert_eq!(
+        commands[0].partition(),
+        event.partition(),
+        "the event goes to the partition number its command came from"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_inputs_get_problems_naming_the_field_and_write_nothing() {
+    let app = spawn_app().await;
+    let commands_before = app.isolation.records_written(&app.isolation.topics.commands);
+    let events_before = app.isolation.records_written(&app.isolation.topics.events);
+    let url = format!("{}/api/v1/orders", app.address);
+    let raw = |body: &'static str, content_type: &'static str| {
+        app.client
+            .post(&url)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+
+    assert_problem(raw("{\"name\": \"John", "application/json").await.unwrap(), 400, None).await;
+    assert_problem(raw("[\"John Doe\"]", "application/json").await.unwrap(), 400, None).await;
+    assert_problem(
+        raw("name=John", "application/x-www-form-urlencoded").await.unwrap(),
+        415,
+        None,
+    )
+    .await;
+    let huge = format!("{{\"name\":\"x\",\"note\":\"{}\"}}", "n".repeat(100_000));
+    let response = app
+        .client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 413, None).await;
+
+    let cases = [
+        (json!({}), "name"),
+        (json!({"note": "no name"}), "name"),
+        (json!({"name": 5}), "name"),
+        (json!({"name": null}), "name"),
+        (json!({"name": "   "}), "name"),
+        (json!({"name": "x".repeat(201)}), "name"),
+        (json!({"name": "John Doe", "note": 7}), "note"),
+        (json!({"name": "John Doe", "note": "n".repeat(2001)}), "note"),
+        (json!({"name": "John Doe", "order_id": "not-a-uuid"}), "order_id"),
+    ];
+    for (body, field) in cases {
+        let problem = assert_problem(app.place(&body, None).await, 422, Some(field)).await;
+        assert!(problem["detail"].as_str().unwrap().contains(field), "{problem}");
+    }
+    let long_key = "k".repeat(201);
+    assert_problem(
+        app.place(&json!({"name": "John Doe"}), Some(&long_key)).await,
+        400,
+        Some("Idempotency-Key"),
+    )
+    .await;
+
+    assert_eq!(
+        app.isolation.records_written(&app.isolation.topics.commands),
+        commands_before
+    );
+    assert_eq!(
+        app.isolation.records_written(&app.isolation.topics.events),
+        events_before
+    );
+
+    // A valid order afterwards proves the stack was live while it refused the others.
+    assert_eq!(app.place(&json!({"name": "John Doe"}), None).await.status(), 201);
+    assert_eq!(
+        app.isolation.records_written(&app.isolation.topics.commands),
+        commands_before + 1
+    );
+    let events = committed_records(&app.isolation, &app.isolation.topics.events).await;
+    assert_eq!(events.len(), 1, "only the valid order produced an event");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn placing_the_same_order_id_twice_conflicts() {
+    let app = spawn_app().await;
+    let order_id = Uuid::new_v4();
+    let body = json!({"name": "John Doe", "order_id": order_id});
+    assert_eq!(app.place(&body, None).await.status(), 201);
+    let problem = assert_problem(app.place(&body, None).await, 409, None).await;
+    assert_eq!(problem["type"], "/problems/order-already-placed");
+    assert_eq!(problem["order_id"], order_id.to_string());
+    assert_eq!(
+        committed_records(&app.isolation, &app.isolation.topics.events)
+            .await
+            .len(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_idempotency_key_returns_the_first_answer_and_writes_nothing_new() {
+    let app = spawn_app().await;
+    let body = json!({"name": "John Doe", "note": "First order"});
+    let first = app.place(&body, Some("checkout-42")).await;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+
+    // Sequential and concurrent retries, as a client with a flaky network would send them.
+    let retries = futures::future::join_all((0..5).map(|_| app.place(&body, Some("checkout-42")))).await;
+    for retry in retries {
+        assert_eq!(retry.status(), 201);
+        assert_eq!(retry.json::<Value>().await.unwrap(), first);
+    }
+    let events = committed_records(&app.isolation, &app.isolation.topics.events).await;
+    assert_eq!(events.len(), 1, "retries wrote no new event");
+
+    let other = app.place(&body, Some("checkout-43")).await;
+    assert_eq!(other.status(), 201);
+    assert_ne!(other.json::<Value>().await.unwrap()["order_id"], first["order_id"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn many_orders_in_flight_are_each_placed_exactly_once() {
+    let app = spawn_app().await;
+    let bodies: Vec<Value> = (0..300)
+        .map(|i| json!({"name": format!("customer {}", i % 7)}))
+        .collect();
+    let responses = futures::future::join_all(bodies.iter().map(|body| app.place(body, None))).await;
+    let mut ids = std::collections::HashSet::new();
+    for response in responses {
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.unwrap();
+        assert!(ids.insert(body["order_id"].as_str().unwrap().to_owned()));
+    }
+    let events = committed_records(&app.isolation, &app.isolation.topics.events).await;
+    assert_eq!(events.len(), 300);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kafka_unreachable_answers_503_with_retry_after_quickly() {
+    let isolation = Isolation::new();
+    let mut config = config(&isolation);
+    config.kafka.kafka_brokers = format!("127.0.0.1:{}", service_kit::testing::free_port());
+    config.produce_timeout_ms = 2000;
+    let app = spawn_app_with(isolation, config).await;
+
+    let started = Instant::now();
+    let response = app.place(&json!({"name": "John Doe"}), None).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "answered in {:?}",
+        started.elapsed()
+    );
+    assert!(response.headers().get("retry-after").is_some());
+    assert_problem(response, 503, None).await;
+
+    let ready = app.client.get(format!("{}/ready", app.address)).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    app.stop().await;
+}
