@@ -2,9 +2,10 @@
 
 -- One row per customer name: how many orders were placed under it and when the first was.
 -- `id` derives from the name (UUID v5), so a rebuild from the log yields identical rows.
+-- Names compare bytewise ("C"), so keyset pages are in the same order on every server.
 CREATE TABLE track_user (
     id         uuid        PRIMARY KEY,
-    name       text        NOT NULL UNIQUE,
+    name       text        COLLATE "C" NOT NULL UNIQUE,
     counter    bigint      NOT NULL CHECK (counter > 0),
     created_at timestamptz NOT NULL
 );

@@ -1,0 +1,4 @@
+//! Projectors against the real broker and database.
+
+mod helpers;
+mod restart;

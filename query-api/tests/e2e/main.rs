@@ -1,0 +1,6 @@
+//! The order and track-user flow end to end: command-api, projectors and query-api on the real
+//! broker and database.
+
+mod helpers;
+mod orders;
+mod track_users;
