@@ -140,6 +140,10 @@ ensure_cargo() {
         export PATH="$HOME/.cargo/bin:$PATH"
     fi
     command -v cargo >/dev/null 2>&1 || die "cargo not found (install the Rust toolchain with rustup)"
+    if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+        command -v rustup >/dev/null 2>&1 && rustup component add rustfmt clippy >/dev/null 2>&1 ||
+            die "cargo fmt and cargo clippy are needed (rustup component add rustfmt clippy)"
+    fi
 }
 
 # ------------------------------------------------------------ processes

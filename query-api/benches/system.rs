@@ -1,0 +1,373 @@
+//! orderstream's system benchmark, against the real broker and database.
+//!
+//! Measures, in one run and on one isolated set of topics and schema:
+//! - raw limits: rdkafka produce (acks=all, idempotent) and `read_committed` consume of records
+//!   shaped like our events, and PostgreSQL `COPY` of rows shaped like `order_status`;
+//! - orders/s end to end over HTTP with many requests in flight, and their p50/p99 latency,
+//!   with the release binaries of all three services running;
+//! - projection events/s on a backlog, per projection.
+//!
+//! Each figure is printed absolute and as a ratio to its raw limit. Sizes come from
+//! `BENCH_EVENTS` (backlog and raw records, default 200000), `BENCH_ORDERS` (HTTP requests,
+//! default 20000) and `BENCH_IN_FLIGHT` (concurrent requests, default 64).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use domain::order::{Event, OrderName, OrderNote, OrderPlaced};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use service_kit::kafka::{Envelope, KafkaArgs};
+use service_kit::testing::{free_port, wait_until, ChildService, Isolation};
+use sqlx::postgres::PgPoolCopyExt;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+const PARTITIONS: i32 = 12;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// A rate measurement.
+struct Rate {
+    count: usize,
+    elapsed: Duration,
+}
+
+impl Rate {
+    fn per_second(&self) -> f64 {
+        self.count as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:>10.0}/s  ({} in {:.2} s)",
+            self.per_second(),
+            self.count,
+            self.elapsed.as_secs_f64()
+        )
+    }
+}
+
+fn ratio(of: &Rate, to: &Rate) -> String {
+    format!("{:.2}", of.per_second() / to.per_second())
+}
+
+#[tokio::main]
+async fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo bench -- --list` asks for test names; there are none to list.
+    }
+    let events = env_usize("BENCH_EVENTS", 200_000);
+    let orders = env_usize("BENCH_ORDERS", 20_000);
+    let in_flight = env_usize("BENCH_IN_FLIGHT", 64);
+    let mut isolation = Isolation::new();
+    isolation.kafka.partitions = PARTITIONS;
+    let bin_dir = release_dir();
+    println!("orderstream system benchmark: {PARTITIONS} partitions, {events} events, {orders} HTTP orders, {in_flight} in flight");
+
+    println!("\n[1/5] raw Kafka produce (acks=all, idempotent, event-shaped records)");
+    let raw_topic = format!("{}bench.raw", isolation.kafka.topic_prefix);
+    create_topic(&isolation.kafka, &raw_topic).await;
+    let produce = produce_events(&isolation.kafka, &raw_topic, events).await;
+    println!("      {produce}");
+
+    println!("[2/5] raw Kafka consume (read_committed)");
+    let consume = consume_all(&isolation.kafka, &raw_topic, events).await;
+    println!("      {consume}");
+
+    let pool = isolation.database.pool().expect("pool");
+    projectors::db::migrate(&pool, &isolation.database.database_schema)
+        .await
+        .expect("migrate");
+    println!("[3/5] raw PostgreSQL COPY (order_status-shaped rows)");
+    let copy = copy_rows(&pool, events).await;
+    println!("      {copy}");
+
+    println!("[4/5] projection of a backlog of {events} events (both projections at once)");
+    isolation.topics.ensure(&isolation.kafka).await.expect("topics");
+    produce_events(&isolation.kafka, &isolation.topics.events, events).await;
+    let started = Instant::now();
+    let projector = start(&bin_dir, "projectors", &["run"], &isolation, free_port());
+    let mut projected = Vec::new();
+    for projection in ["track_user", "order_status"] {
+        wait_until(
+            &format!("{projection} to apply the backlog"),
+            Duration::from_secs(900),
+            || async {
+                let done: i64 = projectors::db::checkpoints(&pool, projection)
+                    .await
+                    .ok()?
+                    .values()
+                    .sum();
+                (done >= events as i64).then_some(())
+            },
+        )
+        .await;
+        projected.push((
+            projection,
+            Rate {
+                count: events,
+                elapsed: started.elapsed(),
+            },
+        ));
+    }
+    for (projection, rate) in &projected {
+        println!("      {projection:<13} {rate}");
+    }
+
+    println!("[5/5] orders end to end over HTTP (command-api, projectors and query-api running)");
+    let port = free_port();
+    let command_api = start(&bin_dir, "command-api", &[], &isolation, port);
+    let query_api = start(&bin_dir, "query-api", &[], &isolation, free_port());
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(in_flight)
+        .build()
+        .unwrap();
+    wait_until("command-api to be ready", Duration::from_secs(120), || async {
+        let ready = client.get(format!("{base}/ready")).send().await.ok()?;
+        ready.status().is_success().then_some(())
+    })
+    .await;
+    let (http, mut latencies, failures) = place_orders(&client, &base, orders, in_flight).await;
+    latencies.sort();
+    let percentile = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    println!(
+        "      {http}  p50 {:.1} ms  p99 {:.1} ms  failures {failures}",
+        ms(percentile(0.50)),
+        ms(percentile(0.99))
+    );
+    drop((command_api, query_api, projector));
+
+    println!("\n| figure | absolute | ratio to raw limit |");
+    println!("|---|---|---|");
+    println!(
+        "| raw Kafka produce, acks=all | {:.0} records/s | 1.00 |",
+        produce.per_second()
+    );
+    println!(
+        "| raw Kafka consume, read_committed | {:.0} records/s | 1.00 |",
+        consume.per_second()
+    );
+    println!("| raw PostgreSQL COPY | {:.0} rows/s | 1.00 |", copy.per_second());
+    for (projection, rate) in &projected {
+        println!(
+            "| projection `{projection}` on a {events}-event backlog | {:.0} events/s | {} of consume, {} of COPY |",
+            rate.per_second(),
+            ratio(rate, &consume),
+            ratio(rate, &copy)
+        );
+    }
+    println!(
+        "| orders over HTTP, {in_flight} in flight (p50 {:.1} ms, p99 {:.1} ms) | {:.0} orders/s | {} of produce |",
+        ms(percentile(0.50)),
+        ms(percentile(0.99)),
+        http.per_second(),
+        ratio(&http, &produce)
+    );
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// The directory of the release binaries, next to this benchmark's own executable.
+fn release_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("own path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/release")
+        .to_path_buf();
+    for binary in ["command-api", "projectors", "query-api"] {
+        assert!(
+            dir.join(binary).exists(),
+            "build the services first: cargo build --release --bins"
+        );
+    }
+    dir
+}
+
+fn start(dir: &Path, binary: &str, args: &[&str], isolation: &Isolation, port: u16) -> ChildService {
+    let mut env = isolation.env();
+    env.push(("LISTEN_ADDR", format!("127.0.0.1:{port}")));
+    env.push(("RUST_LOG", "warn".to_owned()));
+    ChildService::spawn(&dir.join(binary), args, &env)
+}
+
+async fn create_topic(kafka: &KafkaArgs, topic: &str) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    let admin: AdminClient<_> = kafka.client_config().create().expect("admin");
+    let new = NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(-1));
+    admin
+        .create_topics([&new], &AdminOptions::new())
+        .await
+        .expect("create topic");
+}
+
+/// Writes `count` `OrderPlaced` events (with CloudEvents headers) to `topic` as fast as the
+/// producer goes.
+async fn produce_events(kafka: &KafkaArgs, topic: &str, count: usize) -> Rate {
+    let producer: FutureProducer = kafka
+        .producer_config()
+        .set("linger.ms", "5")
+        .set("batch.size", "1000000")
+        .create()
+        .expect("producer");
+    let base: DateTime<Utc> = "2025-01-19T15:04:05Z".parse().unwrap();
+    let started = Instant::now();
+    let mut deliveries = Vec::with_capacity(count);
+    for i in 0..count {
+        let placed_at = base + chrono::Duration::milliseconds(i as i64);
+        let order_id = Uuid::new_v4();
+        let envelope = Envelope {
+            id: Uuid::new_v4(),
+            time: placed_at,
+            sequence: Some(1),
+            causation_id: Some(Uuid::new_v4()),
+            correlation_id: order_id,
+            traceparent: None,
+            message: Event::OrderPlaced(OrderPlaced {
+                order_id,
+                name: OrderName::parse(&format!("customer {}", i % 5000)).unwrap(),
+                note: Some(OrderNote::parse("First order").unwrap()),
+                placed_at,
+            }),
+        };
+        let (key, payload) = (envelope.key(), envelope.payload());
+        let mut record = FutureRecord::to(topic)
+            .key(&key)
+            .payload(&payload)
+            .headers(envelope.headers());
+        loop {
+            match producer.send_result(record) {
+                Ok(delivery) => {
+                    deliveries.push(delivery);
+                    break;
+                }
+                Err((KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    producer.poll(Duration::from_millis(5));
+                }
+                Err((err, _)) => panic!("produce failed: {err}"),
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(120)).expect("flush");
+    for delivery in deliveries {
+        delivery.await.expect("delivery").expect("delivered");
+    }
+    Rate {
+        count,
+        elapsed: started.elapsed(),
+    }
+}
+
+async fn consume_all(kafka: &KafkaArgs, topic: &str, count: usize) -> Rate {
+    let consumer: StreamConsumer = kafka.consumer_config("bench-raw").create().expect("consumer");
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..PARTITIONS {
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&assignment).unwrap();
+    let started = Instant::now();
+    let mut bytes = 0usize;
+    for _ in 0..count {
+        let message = consumer.recv().await.expect("record");
+        bytes += rdkafka::Message::payload(&message).map_or(0, <[u8]>::len);
+    }
+    assert!(bytes > 0);
+    Rate {
+        count,
+        elapsed: started.elapsed(),
+    }
+}
+
+async fn copy_rows(pool: &PgPool, count: usize) -> Rate {
+    sqlx::query("CREATE TABLE bench_copy (LIKE order_status INCLUDING ALL)")
+        .execute(pool)
+        .await
+        .expect("bench table");
+    let mut data = Vec::with_capacity(count * 120);
+    for i in 0..count {
+        data.extend_from_slice(
+            format!(
+                "{}\tcustomer {}\tFirst order\tpending\t2025-01-19 15:04:05+00\t2025-01-19 15:04:05+00\t1\n",
+                Uuid::new_v4(),
+                i % 5000
+            )
+            .as_bytes(),
+        );
+    }
+    let started = Instant::now();
+    let mut copy = pool
+        .copy_in_raw("COPY bench_copy (order_id, name, note, status, placed_at, updated_at, version) FROM STDIN")
+        .await
+        .expect("copy");
+    copy.send(data).await.expect("copy data");
+    copy.finish().await.expect("copy done");
+    Rate {
+        count,
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Sends `total` order requests with `in_flight` at a time; returns the rate, each latency,
+/// and the number of non-201 answers.
+async fn place_orders(
+    client: &reqwest::Client,
+    base: &str,
+    total: usize,
+    in_flight: usize,
+) -> (Rate, Vec<Duration>, usize) {
+    let next = Arc::new(AtomicUsize::new(0));
+    let failures = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..in_flight)
+        .map(|_| {
+            let (client, url) = (client.clone(), format!("{base}/api/v1/orders"));
+            let (next, failures) = (next.clone(), failures.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while next.fetch_add(1, Ordering::Relaxed) < total {
+                    let body =
+                        serde_json::json!({"name": format!("customer {}", latencies.len() % 500), "note": "bench"});
+                    let sent = Instant::now();
+                    let ok = client
+                        .post(&url)
+                        .json(&body)
+                        .send()
+                        .await
+                        .is_ok_and(|r| r.status() == 201);
+                    latencies.push(sent.elapsed());
+                    if !ok {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(total);
+    for worker in workers {
+        latencies.extend(worker.await.expect("worker"));
+    }
+    let elapsed = started.elapsed();
+    (
+        Rate { count: total, elapsed },
+        latencies,
+        failures.load(Ordering::Relaxed),
+    )
+}
