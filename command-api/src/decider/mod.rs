@@ -147,6 +147,11 @@ impl<'a> Decider<'a> {
             )
             .set("transaction.timeout.ms", TRANSACTION_TIMEOUT.as_millis().to_string())
             .set("linger.ms", "1")
+            // Right after a commit the coordinator is still writing markers and answers the next
+            // transaction's first request with CONCURRENT_TRANSACTIONS; the default 100 ms
+            // backoff would put a floor of 100 ms under every batch.
+            .set("retry.backoff.ms", "5")
+            .set("retry.backoff.max.ms", "50")
             .create()?;
         let init = producer.clone();
         blocking(move || init.init_transactions(TRANSACTION_TIMEOUT)).await?;
@@ -307,6 +312,7 @@ impl<'a> Decider<'a> {
         }
 
         let mut accepted = Vec::new();
+        let mut verdicts = Vec::new();
         for verdict in pending {
             let outcome = match verdict {
                 Pending::Rejected(outcome) | Pending::Repeated(outcome) => outcome,
@@ -342,14 +348,21 @@ impl<'a> Decider<'a> {
                     outcome
                 }
             };
-            // Delivery of verdicts is confirmed by the commit, which flushes them.
-            drop(self.send(
+            verdicts.push(self.send(
                 &topics.outcomes,
                 None,
                 &outcome.command_id.to_string(),
                 &outcome.encode(),
                 None,
             )?);
+        }
+        // Await the verdicts' acks here rather than leave them to the commit: commit's internal
+        // flush waits for outstanding deliveries in 100 ms polling steps, a floor under every batch.
+        for verdict in verdicts {
+            verdict
+                .await
+                .map_err(|_| DeciderError::DeliveryCancelled)?
+                .map_err(|(err, _)| err)?;
         }
 
         if !next_offsets.is_empty() {
