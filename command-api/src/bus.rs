@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use domain::order::Command;
+use domain::Command;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -86,6 +86,15 @@ impl CommandBus {
             return Err(SubmitError::Unavailable("not connected to Kafka yet".to_owned()));
         }
         let mut waiting = self.wait_for(command.id);
+        self.send(command).await?;
+        match tokio::time::timeout(self.outcome_timeout, &mut waiting.receiver).await {
+            Ok(Ok(outcome)) => Ok(outcome),
+            _ => Err(SubmitError::OutcomeTimeout(self.outcome_timeout)),
+        }
+    }
+
+    /// Writes `command` to the commands topic without waiting for its verdict.
+    pub async fn send(&self, command: &Envelope<Command>) -> Result<(), SubmitError> {
         let key = command.key();
         let payload = command.payload();
         let record = FutureRecord::to(&self.topic)
@@ -96,11 +105,8 @@ impl CommandBus {
             .send(record, self.produce_timeout)
             .await
             .map_err(|(err, _)| SubmitError::Unavailable(err.to_string()))?;
-        debug!("command written");
-        match tokio::time::timeout(self.outcome_timeout, &mut waiting.receiver).await {
-            Ok(Ok(outcome)) => Ok(outcome),
-            _ => Err(SubmitError::OutcomeTimeout(self.outcome_timeout)),
-        }
+        debug!(command_id = %command.id, "command written");
+        Ok(())
     }
 
     fn wait_for(&self, command_id: Uuid) -> Waiting {

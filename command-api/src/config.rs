@@ -39,6 +39,25 @@ pub struct Config {
     /// How long the edge waits for a verdict before answering 503, in milliseconds.
     #[arg(long, env = "OUTCOME_TIMEOUT_MS", default_value_t = 10000)]
     pub outcome_timeout_ms: u64,
+
+    /// Key of the card fingerprints (HMAC-SHA256 of the card number). Keep it secret and stable:
+    /// a new key gives every card a new fingerprint.
+    #[arg(long, env = "CARD_FINGERPRINT_KEY", hide_env_values = true)]
+    pub card_fingerprint_key: String,
+
+    /// Payment gateway; `sandbox` is embedded and behaves like the well-known test cards.
+    #[arg(long, env = "PAYMENT_GATEWAY", value_enum, default_value_t = GatewayKind::Sandbox)]
+    pub payment_gateway: GatewayKind,
+
+    /// Run the payment reactor (charges requested purchases) in this process.
+    #[arg(long, env = "PAYMENT_REACTOR", default_value_t = true, action = clap::ArgAction::Set)]
+    pub payment_reactor: bool,
+}
+
+/// The payment gateways orderstream can talk to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GatewayKind {
+    Sandbox,
 }
 
 impl Config {

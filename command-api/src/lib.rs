@@ -7,6 +7,8 @@
 //!
 //! - [`config`]: settings from the environment and flags.
 //! - [`outcome`]: the verdict message the decider writes and the edge reads.
+//! - [`payments`]: the payment gateway (tokenize, charge), its sandbox, card fingerprints.
+//! - [`reactor`]: the payment reactor, turning requested purchases into gateway verdicts.
 //! - [`startup`]: [`Application`], binding the listener and supervising the Kafka side.
 
 pub mod bus;
@@ -14,6 +16,8 @@ pub mod config;
 pub mod decider;
 pub mod http;
 pub mod outcome;
+pub mod payments;
+pub mod reactor;
 pub mod startup;
 
 pub use config::Config;

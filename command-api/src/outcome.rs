@@ -1,7 +1,7 @@
 //! The verdict on one command, written by the decider to the outcomes topic (key: command id) in
 //! the same transaction as the events, and read by whichever edge instance is waiting for it.
 
-use domain::order::Rejection;
+use domain::Rejection;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 

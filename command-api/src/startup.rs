@@ -17,6 +17,9 @@ use tracing::{info, warn};
 use crate::bus::CommandBus;
 use crate::decider::{self, DeciderMetrics, DeciderSettings};
 use crate::http::{self, ApiContext};
+use crate::config::GatewayKind;
+use crate::payments::{Fingerprinter, PaymentGateway, SandboxGateway};
+use crate::reactor::{self, ReactorSettings};
 use crate::Config;
 
 /// A command-api bound to its port, ready to run.
@@ -39,10 +42,15 @@ impl Application {
             config.produce_timeout(),
             config.outcome_timeout(),
         )?;
+        let gateway: Arc<dyn PaymentGateway> = match config.payment_gateway {
+            GatewayKind::Sandbox => Arc::new(SandboxGateway),
+        };
         let context = ApiContext {
             bus,
             decider_ready: Arc::default(),
             metrics: Registry::default(),
+            gateway,
+            fingerprints: Fingerprinter::new(&config.card_fingerprint_key),
         };
         Ok(Self {
             listener,
@@ -89,9 +97,21 @@ async fn supervise_kafka(config: Config, context: ApiContext, stopped: watch::Re
         result
     };
     let listen = || async { context.bus.listen(&config.kafka, &topics).await };
+    let reactor_settings = ReactorSettings {
+        kafka: config.kafka.clone(),
+        topics: topics.clone(),
+        group: reactor::GROUP.to_owned(),
+    };
+    let react = || async {
+        if !config.payment_reactor {
+            return Ok(());
+        }
+        reactor::run(&reactor_settings, &context.bus, &context.gateway, until_stopped(stopped.clone())).await
+    };
     tokio::join!(
         retrying("decider", &stopped, decide, false),
-        retrying("outcome waiter", &stopped, listen, false)
+        retrying("outcome waiter", &stopped, listen, false),
+        retrying("payment reactor", &stopped, react, true)
     );
 }
 

@@ -6,19 +6,30 @@
 //! the command; nothing here reads a clock or draws a random number.
 //!
 //! - [`order`]: placing orders (the order and track-user flow).
+//! - [`money`]: currencies, exact decimals and amounts in minor units; never a float.
+//! - [`card`]: card number, expiry and CVC parsed at the edge, masked in `Debug`, and the
+//!   [`MaskedCard`](card::MaskedCard) that is all that may be kept.
+//! - [`purchase`]: card purchases: requested, authorized or declined, refunded.
+//! - [`aggregates`]: every aggregate behind one decider, and the top-level command and event types.
 //! - [`validation`]: field rules shared by the edge and by decoders, with typed errors.
 //! - [`message`]: how commands and events are named and encoded on the log, and decoded back.
 //! - [`decider`]: the [`Decider`] trait tying an aggregate's three functions together.
 //! - [`testing`]: the `given(..).when(..).then(..)` helper for aggregate tests.
 
+pub mod aggregates;
+pub mod card;
 pub mod decider;
 pub mod message;
+pub mod money;
 pub mod order;
+pub mod purchase;
 #[cfg(feature = "schema")]
 mod schema;
 pub mod testing;
+mod text;
 pub mod validation;
 
+pub use aggregates::{Aggregates, Command, Event, Rejection, State};
 pub use decider::Decider;
 pub use message::{DecodeError, Message};
 pub use validation::{FieldProblem, InvalidField};

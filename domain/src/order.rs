@@ -6,7 +6,8 @@ use thiserror::Error;
 use uuid::Uuid;
 
 use crate::message::{parse, to_json, DecodeError, Message};
-use crate::validation::{at_most, bounded_text, InvalidField};
+use crate::text::{at_most_text, validated_text};
+use crate::validation::bounded_text;
 use crate::Decider;
 
 /// Type name of [`PlaceOrder`] on the commands topic.
@@ -14,70 +15,15 @@ pub const PLACE_ORDER_V1: &str = "orderstream.order.place.v1";
 /// Type name of [`OrderPlaced`] on the events topic (`ce_type`).
 pub const ORDER_PLACED_V1: &str = "orderstream.order.placed.v1";
 
-/// The customer name an order is placed under: trimmed, 1–200 characters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct OrderName(String);
+validated_text!(
+    /// The customer name an order is placed under: trimmed, 1–200 characters.
+    OrderName { field: "name", min: 1, max: 200, rule: bounded_text }
+);
 
-impl OrderName {
-    pub const MAX_CHARS: usize = 200;
-
-    pub fn parse(value: &str) -> Result<Self, InvalidField> {
-        bounded_text("name", value, Self::MAX_CHARS).map(Self)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for OrderName {
-    type Error = InvalidField;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<OrderName> for String {
-    fn from(name: OrderName) -> Self {
-        name.0
-    }
-}
-
-/// A free-text note on an order: at most 2,000 characters, kept as written.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct OrderNote(String);
-
-impl OrderNote {
-    pub const MAX_CHARS: usize = 2_000;
-
-    pub fn parse(value: &str) -> Result<Self, InvalidField> {
-        at_most("note", value, Self::MAX_CHARS).map(|note| Self(note.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-#[cfg(feature = "schema")]
-crate::schema::text_schema!(OrderName, "OrderName", 1, OrderName::MAX_CHARS);
-#[cfg(feature = "schema")]
-crate::schema::text_schema!(OrderNote, "OrderNote", 0, OrderNote::MAX_CHARS);
-
-impl TryFrom<String> for OrderNote {
-    type Error = InvalidField;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<OrderNote> for String {
-    fn from(note: OrderNote) -> Self {
-        note.0
-    }
-}
+validated_text!(
+    /// A free-text note on an order: at most 2,000 characters, kept as written.
+    OrderNote { field: "note", min: 0, max: 2_000, rule: at_most_text }
+);
 
 /// Place a new order. The edge stamps `placed_at` and picks `order_id`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -243,7 +189,7 @@ impl Event {
 mod tests {
     use super::*;
     use crate::testing::given;
-    use crate::FieldProblem;
+    use crate::{FieldProblem, InvalidField};
     use proptest::prelude::*;
 
     fn place(order_id: Uuid, name: &str) -> PlaceOrder {

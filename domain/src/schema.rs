@@ -2,7 +2,7 @@
 
 /// Implements `schemars::JsonSchema` for a string newtype holding `min..=max` characters.
 macro_rules! text_schema {
-    ($type:ty, $name:literal, $min:expr, $max:expr) => {
+    ($type:ty, $name:expr, $min:expr, $max:expr) => {
         impl schemars::JsonSchema for $type {
             fn schema_name() -> std::borrow::Cow<'static, str> {
                 $name.into()

@@ -25,6 +25,55 @@ pub enum FieldProblem {
     Blank,
     #[error("must be at most {max} characters (got {actual})")]
     TooLong { max: usize, actual: usize },
+    /// A value outside an integer range, both ends included.
+    #[error("must be from {min} to {max}")]
+    OutOfRange { min: i64, max: i64 },
+    /// Text that does not follow a fixed layout such as `MM/YY`.
+    #[error("must be written as {expected}")]
+    Format { expected: &'static str },
+    /// Text holding characters outside those `allowed`, e.g. "digits and spaces".
+    #[error("may contain only {allowed}")]
+    InvalidCharacters { allowed: &'static str },
+    /// A digit string whose length is outside `min..=max`.
+    #[error("must have {min} to {max} digits (got {actual})")]
+    DigitCount { min: usize, max: usize, actual: usize },
+    /// Text that is not a plain decimal number (`-?(0|[1-9][0-9]*)(\.[0-9]+)?`).
+    #[error("must be a plain decimal number such as 100.50")]
+    NotADecimal,
+    /// A number in exponent form (`1e2`): amounts are written out in full.
+    #[error("must be written without an exponent (100 rather than 1e2)")]
+    ExponentNotSupported,
+    /// A decimal with more significant digits than can be held exactly.
+    #[error("must have at most {max} significant digits")]
+    TooManyDigits { max: u8 },
+    #[error("must be greater than zero")]
+    NotPositive,
+    #[error("must not be negative")]
+    Negative,
+    /// An amount with fraction digits the currency has no minor unit for.
+    #[error("has more decimals than {currency} allows ({max})")]
+    TooManyDecimals { currency: &'static str, max: u8 },
+    /// A value above a ceiling; `max` is the ceiling as the client would write it.
+    #[error("must be at most {max}")]
+    TooLarge { max: String },
+    #[error("is not a supported ISO 4217 currency code")]
+    UnsupportedCurrency,
+    /// A card number whose check digit is wrong: a typo, caught before any network call.
+    #[error("is not a valid card number (failed the Luhn check)")]
+    FailsLuhn,
+    #[error("must have a month from 01 to 12")]
+    MonthOutOfRange,
+    #[error("has expired")]
+    Expired,
+    /// A value outside a fixed set; `allowed` lists the set as the client would write it.
+    #[error("must be one of: {allowed}")]
+    NotInSet { allowed: String },
+    /// A JSON value of the wrong kind; `expected` reads like "a string" or "a JSON number".
+    #[error("must be {expected}")]
+    WrongType { expected: &'static str },
+    /// A date-time after the moment the edge accepted the request.
+    #[error("must not be in the future")]
+    InTheFuture,
 }
 
 /// Trims `value` and checks it holds 1..=`max` characters.
@@ -64,6 +113,78 @@ mod tests {
             bounded_text("name", " \t\n", 10),
             Err(InvalidField::new("name", FieldProblem::Blank))
         );
+    }
+
+    #[test]
+    fn problems_read_naturally_after_the_field_name() {
+        for (problem, text) in [
+            (FieldProblem::OutOfRange { min: 1, max: 12 }, "`f` must be from 1 to 12"),
+            (
+                FieldProblem::Format { expected: "MM/YY" },
+                "`f` must be written as MM/YY",
+            ),
+            (
+                FieldProblem::InvalidCharacters {
+                    allowed: "digits and spaces",
+                },
+                "`f` may contain only digits and spaces",
+            ),
+            (
+                FieldProblem::DigitCount {
+                    min: 3,
+                    max: 4,
+                    actual: 5,
+                },
+                "`f` must have 3 to 4 digits (got 5)",
+            ),
+            (
+                FieldProblem::NotADecimal,
+                "`f` must be a plain decimal number such as 100.50",
+            ),
+            (
+                FieldProblem::ExponentNotSupported,
+                "`f` must be written without an exponent (100 rather than 1e2)",
+            ),
+            (
+                FieldProblem::TooManyDigits { max: 38 },
+                "`f` must have at most 38 significant digits",
+            ),
+            (FieldProblem::NotPositive, "`f` must be greater than zero"),
+            (FieldProblem::Negative, "`f` must not be negative"),
+            (
+                FieldProblem::TooManyDecimals {
+                    currency: "USD",
+                    max: 2,
+                },
+                "`f` has more decimals than USD allows (2)",
+            ),
+            (
+                FieldProblem::TooLarge {
+                    max: "1000000.00 USD".to_owned(),
+                },
+                "`f` must be at most 1000000.00 USD",
+            ),
+            (
+                FieldProblem::UnsupportedCurrency,
+                "`f` is not a supported ISO 4217 currency code",
+            ),
+            (
+                FieldProblem::FailsLuhn,
+                "`f` is not a valid card number (failed the Luhn check)",
+            ),
+            (FieldProblem::MonthOutOfRange, "`f` must have a month from 01 to 12"),
+            (FieldProblem::Expired, "`f` has expired"),
+            (
+                FieldProblem::NotInSet {
+                    allowed: "credit_card, debit_card".to_owned(),
+                },
+                "`f` must be one of: credit_card, debit_card",
+            ),
+            (FieldProblem::WrongType { expected: "a string" }, "`f` must be a string"),
+            (FieldProblem::InTheFuture, "`f` must not be in the future"),
+        ] {
+            assert_eq!(InvalidField::new("f", problem).to_string(), text);
+        }
     }
 
     #[test]

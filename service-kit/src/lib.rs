@@ -9,7 +9,11 @@
 //! - [`testing`] (feature `testing`): per-test topics and schema, child services, deadlines.
 //! - [`token`]: the consistency token that carries log positions from writes to reads.
 //! - [`server`]: serving a router until a shutdown signal, draining in-flight requests.
+//! - [`auth`] (feature `auth`): bearer-token (JWT) verification, scope-guarded routes answering
+//!   401/403 problem+json, and token minting for local use.
 
+#[cfg(feature = "auth")]
+pub mod auth;
 pub mod database;
 pub mod health;
 #[cfg(feature = "kafka")]

@@ -16,8 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::order::{Command, Order};
-use domain::{Decider as _, Message as _};
+use domain::{Aggregates, Command, Decider as _, Message as _};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
@@ -267,7 +266,7 @@ impl<'a> Decider<'a> {
                 .or_else(|| partition_state.aggregates.get(&aggregate_id))
                 .cloned()
                 .unwrap_or_default();
-            match Order::decide(&entry.state, &command.message) {
+            match Aggregates::decide(&entry.state, &command.message) {
                 Err(rejection) => {
                     self.metrics.rejections.add(1);
                     pending.push(Pending::Rejected(Outcome {
@@ -281,7 +280,7 @@ impl<'a> Decider<'a> {
                     let mut written = Vec::with_capacity(events.len());
                     for (index, event) in events.into_iter().enumerate() {
                         entry.version += 1;
-                        entry.state = Order::evolve(entry.state, &event);
+                        entry.state = Aggregates::evolve(entry.state, &event);
                         let envelope = Envelope {
                             id: event_id(command.id, index),
                             time: command.time,

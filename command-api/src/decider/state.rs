@@ -6,8 +6,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use domain::order::{Event, Order, State};
-use domain::Decider;
+use domain::{Aggregates, Decider, Event, State};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -39,7 +38,7 @@ impl PartitionState {
         let aggregate_id = envelope.message.aggregate_id();
         let entry = self.aggregates.entry(aggregate_id).or_default();
         entry.version = envelope.sequence.unwrap_or(entry.version + 1);
-        entry.state = Order::evolve(std::mem::take(&mut entry.state), &envelope.message);
+        entry.state = Aggregates::evolve(std::mem::take(&mut entry.state), &envelope.message);
         let Some(command_id) = envelope.causation_id else {
             return;
         };

@@ -2,12 +2,13 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use domain::order::Rejection;
+use domain::{order, purchase, Rejection};
 use domain::InvalidField;
 use service_kit::Problem;
 use thiserror::Error;
 
 use crate::bus::SubmitError;
+use crate::payments::GatewayError;
 
 #[derive(Debug, Error)]
 pub enum ApiError {
@@ -35,6 +36,9 @@ pub enum ApiError {
     /// 503 with `Retry-After`: Kafka did not take the command or no verdict came in time.
     #[error(transparent)]
     Unavailable(#[from] SubmitError),
+    /// 502, or 503 with `Retry-After` when worth retrying: the payment gateway failed.
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
 }
 
 impl IntoResponse for ApiError {
@@ -61,10 +65,7 @@ impl IntoResponse for ApiError {
             Self::InvalidHeader { header, .. } => {
                 Problem::new(StatusCode::BAD_REQUEST, "invalid-header", "Invalid header").field(*header)
             }
-            Self::Rejected(Rejection::AlreadyPlaced { order_id }) => {
-                Problem::new(StatusCode::CONFLICT, "order-already-placed", "Order already placed")
-                    .extension("order_id", order_id.to_string())
-            }
+            Self::Rejected(rejection) => rejection_problem(rejection),
             Self::Unavailable(SubmitError::Unavailable(_)) => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "log-unavailable",
@@ -77,7 +78,46 @@ impl IntoResponse for ApiError {
                 "Command written, verdict not yet known; retry with the same Idempotency-Key",
             )
             .retry_after(1),
+            Self::Gateway(GatewayError::Unavailable(_)) => {
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "gateway-unavailable", "Payment gateway unavailable")
+                    .retry_after(2)
+            }
+            Self::Gateway(GatewayError::Refused(_)) => {
+                Problem::new(StatusCode::BAD_GATEWAY, "gateway-refused", "Payment gateway refused the card")
+            }
         };
         service_kit::problem::respond(problem.detail(detail), &self)
+    }
+}
+
+/// Each domain rejection as the problem a client can act on.
+fn rejection_problem(rejection: &Rejection) -> Problem {
+    use purchase::Rejection as P;
+    let conflict = |slug: &str, title: &str| Problem::new(StatusCode::CONFLICT, slug, title);
+    match rejection {
+        Rejection::Order(order::Rejection::AlreadyPlaced { order_id }) => {
+            conflict("order-already-placed", "Order already placed").extension("order_id", order_id.to_string())
+        }
+        Rejection::Purchase(P::AlreadyRequested { purchase_id }) => {
+            conflict("purchase-already-requested", "Purchase already requested")
+                .extension("purchase_id", purchase_id.to_string())
+        }
+        Rejection::Purchase(P::NotFound { .. }) => {
+            Problem::new(StatusCode::NOT_FOUND, "purchase-not-found", "No such purchase")
+        }
+        Rejection::Purchase(P::AlreadySettled { status, .. }) => {
+            conflict("purchase-already-settled", "Purchase already settled").extension("purchase_status", status.as_str())
+        }
+        Rejection::Purchase(P::NotRefundable { status, .. }) => {
+            conflict("purchase-not-refundable", "Purchase not refundable").extension("purchase_status", status.as_str())
+        }
+        Rejection::Purchase(P::RefundExceedsRefundable { refundable, .. }) => {
+            conflict("refund-exceeds-refundable", "Refund exceeds what is refundable")
+                .extension("refundable", refundable.clone())
+        }
+        Rejection::Purchase(P::InvalidRefundAmount { .. }) => {
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", "Invalid field").field("amount")
+        }
+        Rejection::WrongAggregate { .. } => conflict("wrong-aggregate", "Id belongs to another kind of resource"),
     }
 }

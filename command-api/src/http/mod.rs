@@ -1,9 +1,11 @@
 //! The HTTP edge: each resource a module with its own `router()`, merged here around one
 //! [`ApiContext`].
 
+mod command;
 mod error;
 pub(crate) mod extract;
 mod orders;
+mod purchases;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -13,12 +15,17 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use service_kit::metrics::Registry;
+use domain::Command;
+use service_kit::kafka::Envelope;
 use tower_http::trace::TraceLayer;
+use uuid::Uuid;
 
 pub use error::ApiError;
 pub(crate) use extract::BODY_LIMIT;
 
 use crate::bus::CommandBus;
+use crate::outcome::{Verdict, WrittenEvent};
+use crate::payments::{Fingerprinter, PaymentGateway};
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -27,12 +34,41 @@ pub struct ApiContext {
     /// True while every partition this instance owns has its state restored.
     pub decider_ready: Arc<AtomicBool>,
     pub metrics: Registry,
+    pub gateway: Arc<dyn PaymentGateway>,
+    pub fingerprints: Fingerprinter,
+}
+
+/// What an accepted command answers.
+#[derive(Debug)]
+struct Accepted {
+    aggregate_id: Uuid,
+    events: Vec<WrittenEvent>,
+    consistency_token: String,
+}
+
+impl ApiContext {
+    /// Submits a command and turns a rejection into its HTTP problem.
+    async fn decide(&self, command: &Envelope<Command>) -> Result<Accepted, ApiError> {
+        let outcome = self.bus.submit(command).await?;
+        match outcome.verdict {
+            Verdict::Rejected { rejection } => Err(rejection.into()),
+            Verdict::Accepted {
+                events,
+                consistency_token,
+            } => Ok(Accepted {
+                aggregate_id: outcome.aggregate_id,
+                events,
+                consistency_token,
+            }),
+        }
+    }
 }
 
 /// The whole API.
 pub fn router(context: ApiContext) -> Router {
     Router::new()
         .merge(orders::router())
+        .merge(purchases::router())
         .route("/health", get(service_kit::health::live))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))

@@ -30,6 +30,9 @@ pub(crate) fn config(isolation: &Isolation) -> Config {
         decider_batch_linger_ms: 5,
         produce_timeout_ms: 5000,
         outcome_timeout_ms: 15000,
+        card_fingerprint_key: "test-fingerprint-key".to_owned(),
+        payment_gateway: command_api::config::GatewayKind::Sandbox,
+        payment_reactor: true,
     }
 }
 
@@ -70,7 +73,12 @@ impl TestApp {
 
     /// `POST /api/v1/orders` with a JSON body and an optional idempotency key.
     pub(crate) async fn place(&self, body: &Value, idempotency_key: Option<&str>) -> reqwest::Response {
-        let mut request = self.client.post(format!("{}/api/v1/orders", self.address)).json(body);
+        self.post("/api/v1/orders", body, idempotency_key).await
+    }
+
+    /// `POST` of a JSON body to `path`, with an optional idempotency key.
+    pub(crate) async fn post(&self, path: &str, body: &Value, idempotency_key: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.post(format!("{}{path}", self.address)).json(body);
         if let Some(key) = idempotency_key {
             request = request.header("Idempotency-Key", key);
         }

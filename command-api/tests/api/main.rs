@@ -2,4 +2,5 @@
 
 mod helpers;
 mod orders;
+mod purchases;
 mod restart;

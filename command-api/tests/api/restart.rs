@@ -12,6 +12,7 @@ use crate::helpers::{assert_problem, READY_WITHIN};
 fn start(isolation: &Isolation, port: u16) -> ChildService {
     let mut env = isolation.env();
     env.push(("LISTEN_ADDR", format!("127.0.0.1:{port}")));
+    env.push(("CARD_FINGERPRINT_KEY", "test-fingerprint-key".to_owned()));
     ChildService::spawn(Path::new(env!("CARGO_BIN_EXE_command-api")), &[], &env)
 }
 

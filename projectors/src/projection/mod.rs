@@ -3,11 +3,15 @@
 //! Every projection folds the events of one batch in memory first (one row change per key, not
 //! per event) and writes them with one multi-row `UNNEST` upsert. Rows take their times from the
 //! events, never from the clock, so a replay writes identical rows.
+//!
+//! The log carries the events of every aggregate; each projection picks the ones it reads and
+//! passes over the rest, which still count towards its checkpoint.
 
 mod order_status;
+mod purchases;
 mod track_user;
 
-use domain::order::Event;
+use domain::Event;
 use service_kit::kafka::Envelope;
 use sqlx::PgConnection;
 
@@ -26,16 +30,20 @@ pub enum Projection {
     TrackUser,
     /// `order_status`: per order, its latest state.
     OrderStatus,
+    /// `purchases` and `user_spend`: per purchase, its latest state; per user and currency, the
+    /// totals requested, authorized and refunded. One projection, so both move together.
+    Purchases,
 }
 
 impl Projection {
-    pub const ALL: [Projection; 2] = [Projection::TrackUser, Projection::OrderStatus];
+    pub const ALL: [Projection; 3] = [Projection::TrackUser, Projection::OrderStatus, Projection::Purchases];
 
     /// The name used for checkpoints, metrics and logs.
     pub fn name(self) -> &'static str {
         match self {
             Self::TrackUser => "track_user",
             Self::OrderStatus => "order_status",
+            Self::Purchases => "purchases",
         }
     }
 
@@ -44,6 +52,7 @@ impl Projection {
         match self {
             Self::TrackUser => track_user::apply(tx, events).await,
             Self::OrderStatus => order_status::apply(tx, events).await,
+            Self::Purchases => purchases::apply(tx, events).await,
         }
     }
 }

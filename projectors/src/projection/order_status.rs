@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use domain::order::{Event, OrderStatus};
+use domain::order::{self, OrderStatus};
+use domain::Event;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -25,7 +26,7 @@ fn fold(events: &[LoggedEvent]) -> HashMap<Uuid, OrderRow<'_>> {
     for event in events {
         let version = event.envelope.sequence.unwrap_or(1) as i64;
         match &event.envelope.message {
-            Event::OrderPlaced(placed) => {
+            Event::Order(order::Event::OrderPlaced(placed)) => {
                 rows.insert(
                     placed.order_id,
                     OrderRow {
@@ -38,6 +39,8 @@ fn fold(events: &[LoggedEvent]) -> HashMap<Uuid, OrderRow<'_>> {
                     },
                 );
             }
+            // Other aggregates share the log; they are not orders.
+            Event::Purchase(_) => {}
         }
     }
     rows

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use domain::order::Event;
+use domain::order;
+use domain::Event;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -23,7 +24,10 @@ struct Tally {
 fn tally(events: &[LoggedEvent]) -> HashMap<&str, Tally> {
     let mut tallies: HashMap<&str, Tally> = HashMap::new();
     for event in events {
-        let Event::OrderPlaced(placed) = &event.envelope.message;
+        // Other aggregates share the log; only placed orders count.
+        let Event::Order(order::Event::OrderPlaced(placed)) = &event.envelope.message else {
+            continue;
+        };
         tallies
             .entry(placed.name.as_str())
             .and_modify(|tally| {
@@ -90,12 +94,12 @@ mod tests {
                 causation_id: None,
                 correlation_id: order_id,
                 traceparent: None,
-                message: Event::OrderPlaced(OrderPlaced {
+                message: Event::Order(order::Event::OrderPlaced(OrderPlaced {
                     order_id,
                     name: OrderName::parse(name).unwrap(),
                     note: None,
                     placed_at: at.parse().unwrap(),
-                }),
+                })),
             },
         }
     }

@@ -38,6 +38,9 @@ pub(crate) async fn spawn_stack_with_wait(consistency_wait: Duration) -> Stack {
         decider_batch_linger_ms: 5,
         produce_timeout_ms: 5000,
         outcome_timeout_ms: 15000,
+        card_fingerprint_key: "test-fingerprint-key".to_owned(),
+        payment_gateway: command_api::config::GatewayKind::Sandbox,
+        payment_reactor: true,
     })
     .await
     .unwrap();

@@ -1,0 +1,57 @@
+//! The payment gateway seen from orderstream: card data goes in once, at the edge, and comes
+//! back as an opaque token; charges name only the token. Real gateways implement
+//! [`PaymentGateway`]; [`sandbox`] is the embedded default for development and tests.
+
+pub mod fingerprint;
+pub mod sandbox;
+
+use domain::card::{CardCvc, CardExpiry, CardNumber};
+use domain::money::Money;
+use futures::future::BoxFuture;
+use thiserror::Error;
+use uuid::Uuid;
+
+pub use fingerprint::Fingerprinter;
+pub use sandbox::SandboxGateway;
+
+/// Everything the gateway needs to vault a card. Lives only for the request.
+#[derive(Debug)]
+pub struct CardDetails<'a> {
+    pub number: &'a CardNumber,
+    pub expiry: CardExpiry,
+    pub cvc: &'a CardCvc,
+    pub holder_name: &'a str,
+}
+
+/// A charge of a vaulted card; `idempotency_key` makes a repeated charge return the first result.
+#[derive(Debug, Clone)]
+pub struct Charge {
+    pub payment_token: String,
+    pub amount: Money,
+    pub idempotency_key: Uuid,
+}
+
+/// The gateway's verdict on a charge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChargeOutcome {
+    Authorized { authorization_id: String },
+    Declined { reason: String },
+}
+
+#[derive(Debug, Error)]
+pub enum GatewayError {
+    /// Worth retrying: the gateway did not answer or failed on its side.
+    #[error("payment gateway unavailable: {0}")]
+    Unavailable(String),
+    /// Not worth retrying: the token or request is not acceptable to the gateway.
+    #[error("payment gateway refused the request: {0}")]
+    Refused(String),
+}
+
+pub trait PaymentGateway: Send + Sync + std::fmt::Debug {
+    /// Vaults a card and returns the token that stands for it from now on.
+    fn tokenize<'a>(&'a self, card: CardDetails<'a>) -> BoxFuture<'a, Result<String, GatewayError>>;
+
+    /// Charges a vaulted card.
+    fn charge<'a>(&'a self, charge: &'a Charge) -> BoxFuture<'a, Result<ChargeOutcome, GatewayError>>;
+}

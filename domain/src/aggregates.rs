@@ -1,0 +1,161 @@
+//! Every aggregate behind one [`Decider`], so the infrastructure hosts them all the same way:
+//! commands and events of any aggregate travel on the same topics, keyed by aggregate id.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use uuid::Uuid;
+
+use crate::message::{DecodeError, Message};
+use crate::{order, purchase, Decider};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Order(order::Command),
+    Purchase(purchase::Command),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Order(order::Event),
+    Purchase(purchase::Event),
+}
+
+/// The state of one aggregate id, whichever aggregate it turned out to be.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum State {
+    #[default]
+    Unknown,
+    Order(order::State),
+    Purchase(purchase::State),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error, Serialize, Deserialize)]
+#[serde(tag = "aggregate", content = "reason", rename_all = "snake_case")]
+pub enum Rejection {
+    #[error(transparent)]
+    Order(order::Rejection),
+    #[error(transparent)]
+    Purchase(purchase::Rejection),
+    /// A client reused an id of one aggregate for another kind of aggregate.
+    #[error("{aggregate_id} already identifies a different kind of aggregate")]
+    WrongAggregate { aggregate_id: Uuid },
+}
+
+/// All aggregates, dispatched by command.
+#[derive(Debug)]
+pub struct Aggregates;
+
+impl Decider for Aggregates {
+    type Command = Command;
+    type Event = Event;
+    type State = State;
+    type Rejection = Rejection;
+
+    fn decide(state: &State, command: &Command) -> Result<Vec<Event>, Rejection> {
+        match (state, command) {
+            (State::Unknown, Command::Order(c)) => {
+                decide_with::<order::Order>(&order::State::default(), c, Event::Order, Rejection::Order)
+            }
+            (State::Order(s), Command::Order(c)) => decide_with::<order::Order>(s, c, Event::Order, Rejection::Order),
+            (State::Unknown, Command::Purchase(c)) => {
+                decide_with::<purchase::Purchase>(&purchase::State::default(), c, Event::Purchase, Rejection::Purchase)
+            }
+            (State::Purchase(s), Command::Purchase(c)) => {
+                decide_with::<purchase::Purchase>(s, c, Event::Purchase, Rejection::Purchase)
+            }
+            (_, command) => Err(Rejection::WrongAggregate {
+                aggregate_id: command.aggregate_id(),
+            }),
+        }
+    }
+
+    fn evolve(state: State, event: &Event) -> State {
+        match (state, event) {
+            (State::Order(s), Event::Order(e)) => State::Order(order::Order::evolve(s, e)),
+            (State::Purchase(s), Event::Purchase(e)) => State::Purchase(purchase::Purchase::evolve(s, e)),
+            (_, Event::Order(e)) => State::Order(order::Order::evolve(order::State::default(), e)),
+            (_, Event::Purchase(e)) => State::Purchase(purchase::Purchase::evolve(purchase::State::default(), e)),
+        }
+    }
+}
+
+fn decide_with<D: Decider>(
+    state: &D::State,
+    command: &D::Command,
+    event: fn(D::Event) -> Event,
+    rejection: fn(D::Rejection) -> Rejection,
+) -> Result<Vec<Event>, Rejection> {
+    D::decide(state, command)
+        .map(|events| events.into_iter().map(event).collect())
+        .map_err(rejection)
+}
+
+impl Message for Command {
+    fn message_type(&self) -> &'static str {
+        match self {
+            Self::Order(c) => c.message_type(),
+            Self::Purchase(c) => c.message_type(),
+        }
+    }
+
+    fn aggregate_id(&self) -> Uuid {
+        match self {
+            Self::Order(c) => c.aggregate_id(),
+            Self::Purchase(c) => c.aggregate_id(),
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        match self {
+            Self::Order(c) => c.encode(),
+            Self::Purchase(c) => c.encode(),
+        }
+    }
+
+    fn decode(message_type: &str, data: &[u8]) -> Result<Self, DecodeError> {
+        match order::Command::decode(message_type, data) {
+            Err(DecodeError::UnknownType(_)) => purchase::Command::decode(message_type, data).map(Self::Purchase),
+            other => other.map(Self::Order),
+        }
+    }
+}
+
+impl Message for Event {
+    fn message_type(&self) -> &'static str {
+        match self {
+            Self::Order(e) => e.message_type(),
+            Self::Purchase(e) => e.message_type(),
+        }
+    }
+
+    fn aggregate_id(&self) -> Uuid {
+        match self {
+            Self::Order(e) => e.aggregate_id(),
+            Self::Purchase(e) => e.aggregate_id(),
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        match self {
+            Self::Order(e) => e.encode(),
+            Self::Purchase(e) => e.encode(),
+        }
+    }
+
+    fn decode(message_type: &str, data: &[u8]) -> Result<Self, DecodeError> {
+        match order::Event::decode(message_type, data) {
+            Err(DecodeError::UnknownType(_)) => purchase::Event::decode(message_type, data).map(Self::Purchase),
+            other => other.map(Self::Order),
+        }
+    }
+}
+
+impl Event {
+    pub fn occurred_at(&self) -> DateTime<Utc> {
+        match self {
+            Self::Order(e) => e.occurred_at(),
+            Self::Purchase(e) => e.occurred_at(),
+        }
+    }
+}

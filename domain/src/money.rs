@@ -1,0 +1,803 @@
+//! Money without floats: ISO 4217 currencies, exact decimals parsed from the client's text, and
+//! amounts held as an integer count of the currency's minor unit.
+//!
+//! A binary float cannot hold `0.10` exactly, so an amount that passed through an `f64` may
+//! already be off by a fraction of a cent before any rule sees it. Amounts therefore enter as the
+//! text the client wrote ([`Decimal::parse`]), are checked against the currency's minor unit
+//! ([`Money::from_decimal`]) and then live as `i64` minor units. Nothing here touches an `f64`.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::validation::{FieldProblem, InvalidField};
+
+/// One row of the currency table: the ISO 4217 code, how many decimals its minor unit has, and
+/// its English name.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Iso4217 {
+    code: &'static str,
+    minor_unit: u8,
+    name: &'static str,
+}
+
+const fn iso(code: &'static str, minor_unit: u8, name: &'static str) -> Iso4217 {
+    Iso4217 { code, minor_unit, name }
+}
+
+/// The currencies orderstream accepts. Adding one is adding a row; removing one would strand
+/// events that carry it, since decoding re-checks the code against this table.
+static CURRENCIES: &[Iso4217] = &[
+    iso("USD", 2, "US dollar"),
+    iso("EUR", 2, "Euro"),
+    iso("GBP", 2, "Pound sterling"),
+    iso("CHF", 2, "Swiss franc"),
+    iso("CAD", 2, "Canadian dollar"),
+    iso("AUD", 2, "Australian dollar"),
+    iso("NZD", 2, "New Zealand dollar"),
+    iso("SEK", 2, "Swedish krona"),
+    iso("NOK", 2, "Norwegian krone"),
+    iso("DKK", 2, "Danish krone"),
+    iso("PLN", 2, "Polish zloty"),
+    iso("CZK", 2, "Czech koruna"),
+    iso("HUF", 2, "Hungarian forint"),
+    iso("CNY", 2, "Renminbi"),
+    iso("HKD", 2, "Hong Kong dollar"),
+    iso("SGD", 2, "Singapore dollar"),
+    iso("INR", 2, "Indian rupee"),
+    iso("BRL", 2, "Brazilian real"),
+    iso("MXN", 2, "Mexican peso"),
+    iso("ZAR", 2, "South African rand"),
+    iso("TRY", 2, "Turkish lira"),
+    iso("ILS", 2, "Israeli new shekel"),
+    iso("AED", 2, "UAE dirham"),
+    iso("SAR", 2, "Saudi riyal"),
+    iso("THB", 2, "Thai baht"),
+    iso("MYR", 2, "Malaysian ringgit"),
+    iso("PHP", 2, "Philippine peso"),
+    iso("IDR", 2, "Indonesian rupiah"),
+    iso("TWD", 2, "New Taiwan dollar"),
+    iso("JPY", 0, "Japanese yen"),
+    iso("KRW", 0, "South Korean won"),
+    iso("ISK", 0, "Icelandic krona"),
+    iso("CLP", 0, "Chilean peso"),
+    iso("VND", 0, "Vietnamese dong"),
+    iso("KWD", 3, "Kuwaiti dinar"),
+    iso("BHD", 3, "Bahraini dinar"),
+    iso("JOD", 3, "Jordanian dinar"),
+    iso("OMR", 3, "Omani rial"),
+    iso("TND", 3, "Tunisian dinar"),
+];
+
+/// A supported ISO 4217 currency. Only [`Currency::parse`] makes one, so holding a `Currency`
+/// means its code is in the table and its minor unit is known.
+///
+/// On the wire it is the code string (`"USD"`); decoding goes through [`Currency::parse`], so an
+/// event naming a currency that is no longer supported fails to decode instead of being guessed.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Currency(&'static Iso4217);
+
+impl Currency {
+    /// Looks `code` up in the table: exactly three upper-case letters as ISO 4217 writes them
+    /// (`"usd"` and `" USD"` are refused rather than repaired, so one currency has one spelling).
+    pub fn parse(field: &'static str, code: &str) -> Result<Self, InvalidField> {
+        CURRENCIES
+            .iter()
+            .find(|row| row.code == code)
+            .map(Self)
+            .ok_or(InvalidField::new(field, FieldProblem::UnsupportedCurrency))
+    }
+
+    /// Every supported currency, in table order.
+    pub fn all() -> impl Iterator<Item = Self> {
+        CURRENCIES.iter().map(Self)
+    }
+
+    /// The ISO 4217 code, e.g. `"USD"`.
+    pub fn code(self) -> &'static str {
+        self.0.code
+    }
+
+    /// How many decimals the minor unit has: 2 for USD (cents), 0 for JPY, 3 for KWD (fils).
+    pub fn minor_unit(self) -> u8 {
+        self.0.minor_unit
+    }
+
+    /// The English name, e.g. `"US dollar"`.
+    pub fn name(self) -> &'static str {
+        self.0.name
+    }
+
+    /// How many minor units make one major unit: 10^[`minor_unit`](Self::minor_unit).
+    fn minor_per_major(self) -> i64 {
+        10_i64.pow(u32::from(self.minor_unit()))
+    }
+}
+
+impl fmt::Debug for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Currency({})", self.code())
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl Serialize for Currency {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.code())
+    }
+}
+
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let code = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        Self::parse("currency", &code).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Currency {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Currency".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let codes: Vec<&str> = Self::all().map(Self::code).collect();
+        schemars::json_schema!({
+            "description": "ISO 4217 currency code.",
+            "type": "string",
+            "enum": codes,
+        })
+    }
+}
+
+/// An exact decimal number, parsed from the text of a JSON number as the client wrote it.
+///
+/// Held as `mantissa / 10^scale` with trailing fraction zeros removed, so `100.50` and `100.5`
+/// are the same value (and compare equal), and zero is always `0` with scale 0 (`-0` included).
+/// Negative numbers and zero are representable: whether they are allowed is the caller's rule.
+///
+/// On the wire (a command carrying the client's amount until the currency is known) it is a JSON
+/// *string* in canonical form, `"100.5"`: a JSON number would be read back as a float by most
+/// consumers, which is the very loss this type exists to avoid. Decoding goes through
+/// [`Decimal::parse`], naming the field `amount`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Decimal {
+    mantissa: i128,
+    scale: u8,
+}
+
+impl Decimal {
+    /// The most significant digits a decimal may have: every 38-digit integer fits in an `i128`,
+    /// and no real amount comes close.
+    pub const MAX_DIGITS: u8 = 38;
+
+    /// Parses `text` written as `-?(0|[1-9][0-9]*)(\.[0-9]+)?`: JSON's number grammar without
+    /// the exponent.
+    ///
+    /// Exponent form (`1e2`, `1.5E-3`) is refused with its own problem rather than evaluated:
+    /// nobody writes a price that way, and accepting it would invite `1e400`-style inputs whose
+    /// expansion is the parser's problem. Anything else JSON would not accept as a number
+    /// (`+1`, `01`, `.5`, `5.`, `1,000`, surrounding spaces) is [`FieldProblem::NotADecimal`].
+    /// At most [`MAX_DIGITS`](Self::MAX_DIGITS) significant digits (leading zeros of `0.05` and
+    /// trailing fraction zeros do not count against it, the zeros after the point do).
+    pub fn parse(field: &'static str, text: &str) -> Result<Self, InvalidField> {
+        let invalid = |problem| InvalidField::new(field, problem);
+        let (negative, rest) = match text.as_bytes() {
+            [b'-', rest @ ..] => (true, rest),
+            bytes => (false, bytes),
+        };
+        let (integer, rest) = rest.split_at(leading_digits(rest));
+        if integer.is_empty() || (integer.len() > 1 && integer[0] == b'0') {
+            return Err(invalid(FieldProblem::NotADecimal));
+        }
+        let (fraction, rest) = match rest {
+            [b'.', rest @ ..] => {
+                let fraction = rest.split_at(leading_digits(rest));
+                if fraction.0.is_empty() {
+                    return Err(invalid(FieldProblem::NotADecimal));
+                }
+                fraction
+            }
+            _ => (&[][..], rest),
+        };
+        match rest {
+            [] => {}
+            [b'e' | b'E', ..] => return Err(invalid(FieldProblem::ExponentNotSupported)),
+            _ => return Err(invalid(FieldProblem::NotADecimal)),
+        }
+
+        let integer = if integer == b"0" { &[][..] } else { integer };
+        let fraction = &fraction[..fraction.len() - trailing_zeros(fraction)];
+        let digits = integer.len() + fraction.len();
+        if digits > usize::from(Self::MAX_DIGITS) {
+            return Err(invalid(FieldProblem::TooManyDigits { max: Self::MAX_DIGITS }));
+        }
+        // At most 38 digits, so this cannot overflow.
+        let magnitude = integer
+            .iter()
+            .chain(fraction)
+            .fold(0_i128, |acc, digit| acc * 10 + i128::from(digit - b'0'));
+        Ok(Self {
+            mantissa: if negative { -magnitude } else { magnitude },
+            // At most 38, checked above.
+            scale: u8::try_from(fraction.len()).unwrap_or(Self::MAX_DIGITS),
+        })
+    }
+
+    /// The digits as an integer, signed: `-100.5` is mantissa `-1005`, scale 1.
+    pub fn mantissa(&self) -> i128 {
+        self.mantissa
+    }
+
+    /// How many digits follow the decimal point, trailing zeros excluded.
+    pub fn scale(&self) -> u8 {
+        self.scale
+    }
+}
+
+/// Writes the canonical form: no exponent, no trailing fraction zeros (`100.5`, `-0.05`, `0`).
+impl fmt::Display for Decimal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.mantissa < 0 { "-" } else { "" };
+        let magnitude = self.mantissa.unsigned_abs();
+        if self.scale == 0 {
+            return write!(f, "{sign}{magnitude}");
+        }
+        let unit = 10_u128.pow(u32::from(self.scale));
+        let width = usize::from(self.scale);
+        write!(f, "{sign}{}.{:0width$}", magnitude / unit, magnitude % unit)
+    }
+}
+
+impl Serialize for Decimal {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Decimal {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        Self::parse("amount", &text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Decimal {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Decimal".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "An exact decimal number written as a string, without exponent.",
+            "type": "string",
+            "pattern": DECIMAL_PATTERN,
+        })
+    }
+}
+
+/// The text [`Decimal::parse`] accepts, before its limit on significant digits.
+#[cfg(feature = "schema")]
+const DECIMAL_PATTERN: &str = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$";
+
+fn leading_digits(bytes: &[u8]) -> usize {
+    bytes.iter().take_while(|byte| byte.is_ascii_digit()).count()
+}
+
+fn trailing_zeros(bytes: &[u8]) -> usize {
+    bytes.iter().rev().take_while(|&&byte| byte == b'0').count()
+}
+
+/// An amount of one currency, as a whole number of its minor unit (cents for USD, yen for JPY).
+///
+/// Never negative: prices and totals are amounts, and a refund is a separate fact rather than a
+/// negative amount. Serialised as `{"minor": 10050, "currency": "USD"}`; decoding re-checks both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "MoneyWire")]
+pub struct Money {
+    minor: i64,
+    currency: Currency,
+}
+
+impl Money {
+    /// The largest amount [`from_decimal`](Self::from_decimal) accepts, in major units: far above
+    /// any real order, low enough that a typo of a few extra digits is caught and that sums of
+    /// many amounts stay far from `i64` overflow.
+    pub const MAX_MAJOR_UNITS: i64 = 1_000_000;
+
+    /// Turns an amount the client wrote into money, for the edge: it must be greater than zero,
+    /// have no more significant decimals than the currency's minor unit (`100.500` USD is fine and
+    /// is 10050 cents; `100.505` is not), and be at most [`MAX_MAJOR_UNITS`](Self::MAX_MAJOR_UNITS).
+    pub fn from_decimal(field: &'static str, decimal: Decimal, currency: Currency) -> Result<Self, InvalidField> {
+        let invalid = |problem| InvalidField::new(field, problem);
+        if decimal.mantissa() <= 0 {
+            return Err(invalid(FieldProblem::NotPositive));
+        }
+        let minor_unit = currency.minor_unit();
+        if decimal.scale() > minor_unit {
+            return Err(invalid(FieldProblem::TooManyDecimals {
+                currency: currency.code(),
+                max: minor_unit,
+            }));
+        }
+        let too_large = || {
+            invalid(FieldProblem::TooLarge {
+                max: Self::max(currency).to_string(),
+            })
+        };
+        let minor = decimal
+            .mantissa()
+            .checked_mul(10_i128.pow(u32::from(minor_unit - decimal.scale())))
+            .and_then(|minor| i64::try_from(minor).ok())
+            .ok_or_else(too_large)?;
+        if minor > Self::max(currency).minor {
+            return Err(too_large());
+        }
+        Ok(Self { minor, currency })
+    }
+
+    /// Rebuilds money from a count of minor units, for decoding and arithmetic. Unlike
+    /// [`from_decimal`](Self::from_decimal) it allows zero (an empty total, a fully discounted
+    /// line) and has no ceiling beyond `i64` (a total may add up many capped amounts); only a
+    /// negative count is refused.
+    pub fn from_minor(minor: i64, currency: Currency) -> Result<Self, InvalidField> {
+        if minor < 0 {
+            return Err(InvalidField::new("minor", FieldProblem::Negative));
+        }
+        Ok(Self { minor, currency })
+    }
+
+    /// Nothing of `currency`: the start of a running total.
+    pub fn zero(currency: Currency) -> Self {
+        Self { minor: 0, currency }
+    }
+
+    /// The largest amount [`from_decimal`](Self::from_decimal) accepts in `currency`.
+    pub fn max(currency: Currency) -> Self {
+        Self {
+            minor: Self::MAX_MAJOR_UNITS * currency.minor_per_major(),
+            currency,
+        }
+    }
+
+    /// The amount as a whole number of the currency's minor unit.
+    pub fn minor(&self) -> i64 {
+        self.minor
+    }
+
+    pub fn currency(&self) -> Currency {
+        self.currency
+    }
+
+    /// The amount written with exactly the currency's decimals and no symbol: `"100.50"` for
+    /// USD, `"100"` for JPY, `"1.005"` for KWD. [`Decimal::parse`] reads it back.
+    pub fn to_decimal_string(&self) -> String {
+        let minor_unit = usize::from(self.currency.minor_unit());
+        if minor_unit == 0 {
+            return self.minor.to_string();
+        }
+        let per_major = self.currency.minor_per_major();
+        format!("{}.{:0minor_unit$}", self.minor / per_major, self.minor % per_major)
+    }
+
+    /// The sum, or `None` if the currencies differ or it would overflow `i64`.
+    pub fn checked_add(self, other: Self) -> Option<Self> {
+        if self.currency != other.currency {
+            return None;
+        }
+        let minor = self.minor.checked_add(other.minor)?;
+        Some(Self { minor, ..self })
+    }
+
+    /// The difference, or `None` if the currencies differ or it would fall below zero (money is
+    /// never negative).
+    pub fn checked_sub(self, other: Self) -> Option<Self> {
+        if self.currency != other.currency {
+            return None;
+        }
+        let minor = self.minor.checked_sub(other.minor).filter(|minor| *minor >= 0)?;
+        Some(Self { minor, ..self })
+    }
+}
+
+/// `100.50 USD`.
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.to_decimal_string(), self.currency)
+    }
+}
+
+/// Money as decoded, before [`Money::from_minor`] checks it.
+#[derive(Deserialize)]
+struct MoneyWire {
+    minor: i64,
+    currency: Currency,
+}
+
+impl TryFrom<MoneyWire> for Money {
+    type Error = InvalidField;
+    fn try_from(wire: MoneyWire) -> Result<Self, Self::Error> {
+        Self::from_minor(wire.minor, wire.currency)
+    }
+}
+
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Money {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Money".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let currency = generator.subschema_for::<Currency>();
+        schemars::json_schema!({
+            "description": "An amount as a whole number of the currency's minor unit (cents for USD).",
+            "type": "object",
+            "properties": {
+                "minor": { "type": "integer", "format": "int64", "minimum": 0 },
+                "currency": currency,
+            },
+            "required": ["minor", "currency"],
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn currency(code: &str) -> Currency {
+        Currency::parse("currency", code).unwrap()
+    }
+
+    fn money(text: &str, code: &str) -> Result<Money, InvalidField> {
+        Money::from_decimal("amount", Decimal::parse("amount", text)?, currency(code))
+    }
+
+    fn problem(result: Result<impl fmt::Debug, InvalidField>) -> FieldProblem {
+        let err = result.unwrap_err();
+        assert_eq!(err.field, "amount");
+        err.problem
+    }
+
+    #[test]
+    fn the_table_knows_each_minor_unit() {
+        for (codes, minor_unit) in [
+            (
+                &[
+                    "USD", "EUR", "GBP", "CHF", "CAD", "AUD", "NZD", "SEK", "NOK", "DKK", "PLN", "CZK", "HUF", "CNY",
+                    "HKD", "SGD", "INR", "BRL", "MXN", "ZAR", "TRY", "ILS", "AED", "SAR", "THB", "MYR", "PHP", "IDR",
+                    "TWD",
+                ][..],
+                2,
+            ),
+            (&["JPY", "KRW", "ISK", "CLP", "VND"][..], 0),
+            (&["KWD", "BHD", "JOD", "OMR", "TND"][..], 3),
+        ] {
+            for code in codes {
+                let currency = currency(code);
+                assert_eq!((currency.code(), currency.minor_unit()), (*code, minor_unit));
+            }
+        }
+        assert_eq!(Currency::all().count(), 39);
+        assert_eq!(currency("USD").name(), "US dollar");
+    }
+
+    #[test]
+    fn codes_in_the_table_are_unique_and_well_formed() {
+        let codes: std::collections::HashSet<_> = Currency::all().map(Currency::code).collect();
+        assert_eq!(codes.len(), CURRENCIES.len());
+        assert!(codes
+            .iter()
+            .all(|code| code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase())));
+    }
+
+    #[test]
+    fn currency_codes_are_exact() {
+        for code in ["usd", "Usd", " USD", "USD ", "US", "USDD", "XXX", "BTC", ""] {
+            assert_eq!(
+                Currency::parse("currency", code),
+                Err(InvalidField::new("currency", FieldProblem::UnsupportedCurrency)),
+                "{code:?}"
+            );
+        }
+        assert_eq!(
+            Currency::parse("price_currency", "usd").unwrap_err().to_string(),
+            "`price_currency` is not a supported ISO 4217 currency code"
+        );
+    }
+
+    #[test]
+    fn currency_travels_as_its_code_and_is_rechecked_on_decoding() {
+        assert_eq!(serde_json::to_string(&currency("EUR")).unwrap(), r#""EUR""#);
+        assert_eq!(serde_json::from_str::<Currency>(r#""JPY""#).unwrap(), currency("JPY"));
+        let err = serde_json::from_str::<Currency>(r#""eur""#).unwrap_err();
+        assert!(err.to_string().contains("not a supported ISO 4217"), "{err}");
+        assert!(serde_json::from_str::<Currency>("840").is_err());
+    }
+
+    #[test]
+    fn decimals_are_read_exactly_and_normalised() {
+        for (text, mantissa, scale, canonical) in [
+            ("0", 0, 0, "0"),
+            ("-0", 0, 0, "0"),
+            ("0.000", 0, 0, "0"),
+            ("100", 100, 0, "100"),
+            ("100.50", 1005, 1, "100.5"),
+            ("100.500", 1005, 1, "100.5"),
+            ("0.05", 5, 2, "0.05"),
+            ("-12.340", -1234, 2, "-12.34"),
+            ("1.005", 1005, 3, "1.005"),
+        ] {
+            let decimal = Decimal::parse("amount", text).unwrap();
+            assert_eq!((decimal.mantissa(), decimal.scale()), (mantissa, scale), "{text}");
+            assert_eq!(decimal.to_string(), canonical, "{text}");
+        }
+        assert_eq!(
+            Decimal::parse("amount", "100.50").unwrap(),
+            Decimal::parse("amount", "100.5").unwrap()
+        );
+    }
+
+    #[test]
+    fn only_plain_decimal_text_is_a_decimal() {
+        for text in [
+            "", "-", "+1", "01", "-01", "00.5", ".5", "5.", "-.5", "1.2.3", "1,000", "1 000", " 1", "1 ", "0x10",
+            "NaN", "Infinity", "--1", "1-", "١٢", "１", "1.5a", "abc",
+        ] {
+            assert_eq!(
+                Decimal::parse("amount", text),
+                Err(InvalidField::new("amount", FieldProblem::NotADecimal)),
+                "{text:?}"
+            );
+        }
+        for text in ["1e2", "1E2", "1.5e-3", "-2E+10", "0e0"] {
+            assert_eq!(
+                problem(Decimal::parse("amount", text)),
+                FieldProblem::ExponentNotSupported,
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn decimals_hold_at_most_38_significant_digits() {
+        let max = "9".repeat(38);
+        assert_eq!(
+            Decimal::parse("amount", &max).unwrap().mantissa(),
+            max.parse::<i128>().unwrap()
+        );
+        assert!(Decimal::parse("amount", &format!("0.{max}")).is_ok());
+        assert!(Decimal::parse("amount", &format!("1{}.{}", "0".repeat(37), "0".repeat(500))).is_ok());
+        for text in [
+            "9".repeat(39),
+            format!("0.{}1", "0".repeat(38)),
+            format!("-{}", "1".repeat(39)),
+        ] {
+            assert_eq!(
+                problem(Decimal::parse("amount", &text)),
+                FieldProblem::TooManyDigits { max: 38 }
+            );
+        }
+    }
+
+    #[test]
+    fn decimals_travel_as_canonical_strings_and_are_rechecked() {
+        let decimal = Decimal::parse("amount", "100.50").unwrap();
+        assert_eq!(serde_json::to_string(&decimal).unwrap(), r#""100.5""#);
+        assert_eq!(serde_json::from_str::<Decimal>(r#""100.50""#).unwrap(), decimal);
+        assert_eq!(
+            serde_json::from_str::<Decimal>(r#""-0.05""#).unwrap().to_string(),
+            "-0.05"
+        );
+        for bad in [r#""1e2""#, r#""abc""#, r#""""#, "100.5", "100"] {
+            assert!(serde_json::from_str::<Decimal>(bad).is_err(), "{bad}");
+        }
+        let err = serde_json::from_str::<Decimal>(r#""1e2""#).unwrap_err();
+        assert!(
+            err.to_string().contains("`amount` must be written without an exponent"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn amounts_follow_the_currency_minor_unit() {
+        for (text, code, minor) in [
+            ("100.50", "USD", 10050),
+            ("100.5", "USD", 10050),
+            ("100.500", "USD", 10050),
+            ("100", "USD", 10000),
+            ("0.01", "USD", 1),
+            ("1500", "JPY", 1500),
+            ("1500.000", "JPY", 1500),
+            ("1.005", "KWD", 1005),
+            ("1.5", "KWD", 1500),
+            ("1000000", "USD", 100_000_000),
+            ("1000000.00", "USD", 100_000_000),
+            ("1000000", "JPY", 1_000_000),
+            ("1000000.000", "KWD", 1_000_000_000),
+        ] {
+            let money = money(text, code).unwrap();
+            assert_eq!(
+                (money.minor(), money.currency()),
+                (minor, currency(code)),
+                "{text} {code}"
+            );
+        }
+    }
+
+    #[test]
+    fn amounts_with_more_decimals_than_the_currency_are_refused() {
+        for (text, code, max) in [
+            ("100.505", "USD", 2),
+            ("0.001", "EUR", 2),
+            ("1500.5", "JPY", 0),
+            ("1.0005", "KWD", 3),
+        ] {
+            assert_eq!(
+                problem(money(text, code)),
+                FieldProblem::TooManyDecimals {
+                    currency: currency(code).code(),
+                    max
+                },
+                "{text} {code}"
+            );
+        }
+        assert_eq!(
+            money("100.505", "USD").unwrap_err().to_string(),
+            "`amount` has more decimals than USD allows (2)"
+        );
+    }
+
+    #[test]
+    fn amounts_must_be_positive() {
+        for text in ["0", "0.00", "-0", "-1", "-0.01", "-1.005"] {
+            assert_eq!(problem(money(text, "USD")), FieldProblem::NotPositive, "{text}");
+        }
+        assert_eq!(
+            money("0", "USD").unwrap_err().to_string(),
+            "`amount` must be greater than zero"
+        );
+    }
+
+    #[test]
+    fn amounts_are_capped_at_a_million_major_units() {
+        for (text, code, max) in [
+            ("1000000.01", "USD", "1000000.00 USD"),
+            ("1000001", "JPY", "1000000 JPY"),
+            ("1000000.001", "KWD", "1000000.000 KWD"),
+            (&"9".repeat(38), "KWD", "1000000.000 KWD"),
+            ("99999999999999999999", "USD", "1000000.00 USD"),
+        ] {
+            assert_eq!(
+                problem(money(text, code)),
+                FieldProblem::TooLarge { max: max.to_owned() },
+                "{text} {code}"
+            );
+        }
+        assert_eq!(
+            money("2000000", "USD").unwrap_err().to_string(),
+            "`amount` must be at most 1000000.00 USD"
+        );
+    }
+
+    #[test]
+    fn amounts_format_with_the_currency_decimals() {
+        for (minor, code, text) in [
+            (10050, "USD", "100.50"),
+            (1, "USD", "0.01"),
+            (0, "USD", "0.00"),
+            (10000, "EUR", "100.00"),
+            (100, "JPY", "100"),
+            (0, "JPY", "0"),
+            (1005, "KWD", "1.005"),
+            (1, "KWD", "0.001"),
+            (i64::MAX, "USD", "92233720368547758.07"),
+        ] {
+            let money = Money::from_minor(minor, currency(code)).unwrap();
+            assert_eq!(money.to_decimal_string(), text);
+            assert_eq!(money.to_string(), format!("{text} {code}"));
+        }
+    }
+
+    #[test]
+    fn from_minor_allows_zero_and_no_ceiling_but_not_negative() {
+        assert_eq!(Money::from_minor(0, currency("USD")), Ok(Money::zero(currency("USD"))));
+        assert!(Money::from_minor(i64::MAX, currency("USD")).is_ok());
+        assert_eq!(
+            Money::from_minor(-1, currency("USD")),
+            Err(InvalidField::new("minor", FieldProblem::Negative))
+        );
+    }
+
+    #[test]
+    fn arithmetic_stays_in_one_currency_and_never_goes_negative() {
+        let usd = |minor| Money::from_minor(minor, currency("USD")).unwrap();
+        let eur = Money::from_minor(100, currency("EUR")).unwrap();
+        assert_eq!(usd(150).checked_add(usd(250)), Some(usd(400)));
+        assert_eq!(usd(400).checked_sub(usd(150)), Some(usd(250)));
+        assert_eq!(usd(150).checked_sub(usd(150)), Some(usd(0)));
+        assert_eq!(usd(150).checked_sub(usd(151)), None);
+        assert_eq!(usd(150).checked_add(eur), None);
+        assert_eq!(usd(150).checked_sub(eur), None);
+        assert_eq!(usd(i64::MAX).checked_add(usd(1)), None);
+    }
+
+    #[test]
+    fn money_travels_as_minor_units_and_currency() {
+        let money = money("100.50", "USD").unwrap();
+        let json = serde_json::to_string(&money).unwrap();
+        assert_eq!(json, r#"{"minor":10050,"currency":"USD"}"#);
+        assert_eq!(serde_json::from_str::<Money>(&json).unwrap(), money);
+        assert_eq!(
+            serde_json::from_str::<Money>(r#"{"minor":0,"currency":"JPY"}"#).unwrap(),
+            Money::from_minor(0, currency("JPY")).unwrap()
+        );
+        for bad in [
+            r#"{"minor":-1,"currency":"USD"}"#,
+            r#"{"minor":1,"currency":"usd"}"#,
+            r#"{"minor":1.5,"currency":"USD"}"#,
+            r#"{"minor":"100","currency":"USD"}"#,
+            r#"{"minor":1}"#,
+            r#"{"currency":"USD"}"#,
+        ] {
+            assert!(serde_json::from_str::<Money>(bad).is_err(), "{bad}");
+        }
+        let err = serde_json::from_str::<Money>(r#"{"minor":-1,"currency":"USD"}"#).unwrap_err();
+        assert!(err.to_string().contains("`minor` must not be negative"), "{err}");
+    }
+
+    #[cfg(feature = "schema")]
+    #[test]
+    fn schemas_list_the_codes_and_forbid_negative_amounts() {
+        let currency = schemars::schema_for!(Currency);
+        let codes = currency.get("enum").and_then(|codes| codes.as_array()).unwrap();
+        assert_eq!(codes.len(), 39);
+        assert!(codes.contains(&"KWD".into()));
+        let money = serde_json::to_value(schemars::schema_for!(Money)).unwrap();
+        assert_eq!(money["properties"]["minor"]["minimum"], 0);
+        assert_eq!(money["properties"]["currency"]["$ref"], "#/$defs/Currency");
+        let decimal = schemars::schema_for!(Decimal);
+        assert_eq!(decimal.get("pattern").unwrap(), DECIMAL_PATTERN);
+        assert_eq!(decimal.get("type").unwrap(), "string");
+    }
+
+    fn any_money() -> impl Strategy<Value = Money> {
+        proptest::sample::select(Currency::all().collect::<Vec<_>>()).prop_flat_map(|currency| {
+            (1..=Money::max(currency).minor()).prop_map(move |minor| Money::from_minor(minor, currency).unwrap())
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_accepted_amount_round_trips_through_its_text(money in any_money()) {
+            let text = money.to_decimal_string();
+            let decimal = Decimal::parse("amount", &text).unwrap();
+            prop_assert_eq!(Money::from_decimal("amount", decimal, money.currency()), Ok(money));
+        }
+
+        #[test]
+        fn any_amount_round_trips_through_json(money in any_money()) {
+            let json = serde_json::to_string(&money).unwrap();
+            prop_assert_eq!(serde_json::from_str::<Money>(&json).unwrap(), money);
+        }
+
+        #[test]
+        fn decimal_text_round_trips_through_its_canonical_form(
+            negative in any::<bool>(),
+            integer in 0_u64..=u64::MAX,
+            fraction in "[0-9]{0,12}",
+        ) {
+            let sign = if negative { "-" } else { "" };
+            let text = if fraction.is_empty() { format!("{sign}{integer}") } else { format!("{sign}{integer}.{fraction}") };
+            let decimal = Decimal::parse("amount", &text).unwrap();
+            prop_assert_eq!(Decimal::parse("amount", &decimal.to_string()), Ok(decimal));
+        }
+    }
+}

@@ -1,0 +1,435 @@
+//! The purchase aggregate: a card payment requested, then authorized or declined by the payment
+//! gateway, and refunded in whole or in parts once authorized.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use uuid::Uuid;
+
+use crate::card::MaskedCard;
+use crate::message::{parse, to_json, DecodeError, Message};
+use crate::money::{Decimal, Money};
+use crate::text::validated_text;
+use crate::validation::bounded_text;
+use crate::{Decider, FieldProblem, InvalidField};
+
+pub const REQUEST_PURCHASE_V1: &str = "orderstream.purchase.request.v1";
+pub const RECORD_AUTHORIZATION_V1: &str = "orderstream.purchase.record-authorization.v1";
+pub const RECORD_DECLINE_V1: &str = "orderstream.purchase.record-decline.v1";
+pub const REFUND_PURCHASE_V1: &str = "orderstream.purchase.refund.v1";
+
+pub const PURCHASE_REQUESTED_V1: &str = "orderstream.purchase.requested.v1";
+pub const PURCHASE_AUTHORIZED_V1: &str = "orderstream.purchase.authorized.v1";
+pub const PURCHASE_DECLINED_V1: &str = "orderstream.purchase.declined.v1";
+pub const PURCHASE_REFUNDED_V1: &str = "orderstream.purchase.refunded.v1";
+
+validated_text!(
+    /// The purchaser's user name: trimmed, 1–100 characters.
+    Username { field: "username", min: 1, max: 100, rule: bounded_text }
+);
+
+validated_text!(
+    /// Why a refund is made: trimmed, 1–500 characters.
+    RefundReason { field: "reason", min: 1, max: 500, rule: bounded_text }
+);
+
+/// How a purchase is paid. The documented set: `credit_card`, `debit_card`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub enum PaymentMethod {
+    CreditCard,
+    DebitCard,
+}
+
+impl PaymentMethod {
+    pub const ALL: [PaymentMethod; 2] = [PaymentMethod::CreditCard, PaymentMethod::DebitCard];
+
+    pub fn parse(field: &'static str, value: &str) -> Result<Self, InvalidField> {
+        Self::ALL.into_iter().find(|m| m.as_str() == value).ok_or_else(|| {
+            let allowed: Vec<&str> = Self::ALL.iter().map(|m| m.as_str()).collect();
+            InvalidField::new(
+                field,
+                FieldProblem::NotInSet {
+                    allowed: allowed.join(", "),
+                },
+            )
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CreditCard => "credit_card",
+            Self::DebitCard => "debit_card",
+        }
+    }
+}
+
+/// Request a card payment. The edge has already replaced the card by its masked form and a
+/// gateway token; the full number and the CVC never get this far.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RequestPurchase {
+    pub purchase_id: Uuid,
+    pub user_id: Uuid,
+    pub username: Username,
+    pub amount: Money,
+    pub payment_method: PaymentMethod,
+    pub card: MaskedCard,
+    pub payment_token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<Uuid>,
+    pub transaction_date: DateTime<Utc>,
+    pub requested_at: DateTime<Utc>,
+}
+
+/// Record that the gateway authorized the charge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RecordAuthorization {
+    pub purchase_id: Uuid,
+    pub authorization_id: String,
+    pub authorized_at: DateTime<Utc>,
+}
+
+/// Record that the gateway declined the charge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RecordDecline {
+    pub purchase_id: Uuid,
+    pub reason: String,
+    pub declined_at: DateTime<Utc>,
+}
+
+/// Refund part or all of an authorized purchase. The amount is the client's decimal, read in the
+/// purchase's currency when decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RefundPurchase {
+    pub purchase_id: Uuid,
+    pub refund_id: Uuid,
+    pub amount: Decimal,
+    pub reason: RefundReason,
+    pub requested_at: DateTime<Utc>,
+}
+
+/// A card payment was requested; the payment reactor charges it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct PurchaseRequested {
+    pub purchase_id: Uuid,
+    pub user_id: Uuid,
+    pub username: Username,
+    pub amount: Money,
+    pub payment_method: PaymentMethod,
+    pub card: MaskedCard,
+    pub payment_token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<Uuid>,
+    pub transaction_date: DateTime<Utc>,
+    pub requested_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct PurchaseAuthorized {
+    pub purchase_id: Uuid,
+    pub authorization_id: String,
+    pub authorized_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct PurchaseDeclined {
+    pub purchase_id: Uuid,
+    pub reason: String,
+    pub declined_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct PurchaseRefunded {
+    pub purchase_id: Uuid,
+    pub refund_id: Uuid,
+    pub amount: Money,
+    pub reason: RefundReason,
+    pub refunded_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    RequestPurchase(RequestPurchase),
+    RecordAuthorization(RecordAuthorization),
+    RecordDecline(RecordDecline),
+    RefundPurchase(RefundPurchase),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    PurchaseRequested(PurchaseRequested),
+    PurchaseAuthorized(PurchaseAuthorized),
+    PurchaseDeclined(PurchaseDeclined),
+    PurchaseRefunded(PurchaseRefunded),
+}
+
+/// Where a purchase stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PurchaseStatus {
+    Requested,
+    Authorized,
+    Declined,
+    /// Authorized, then refunded in part or in whole.
+    Refunded,
+}
+
+impl PurchaseStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Requested => "requested",
+            Self::Authorized => "authorized",
+            Self::Declined => "declined",
+            Self::Refunded => "refunded",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum State {
+    #[default]
+    NotRequested,
+    Requested {
+        amount: Money,
+    },
+    Authorized {
+        amount: Money,
+        refunded: Money,
+    },
+    Declined,
+}
+
+impl State {
+    pub fn status(&self) -> Option<PurchaseStatus> {
+        match self {
+            Self::NotRequested => None,
+            Self::Requested { .. } => Some(PurchaseStatus::Requested),
+            Self::Authorized { refunded, .. } if refunded.minor() > 0 => Some(PurchaseStatus::Refunded),
+            Self::Authorized { .. } => Some(PurchaseStatus::Authorized),
+            Self::Declined => Some(PurchaseStatus::Declined),
+        }
+    }
+}
+
+/// Why a purchase command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Rejection {
+    #[error("purchase {purchase_id} has already been requested")]
+    AlreadyRequested { purchase_id: Uuid },
+    #[error("purchase {purchase_id} does not exist")]
+    NotFound { purchase_id: Uuid },
+    #[error("purchase {purchase_id} is already {status:?}; the gateway's verdict is recorded once")]
+    AlreadySettled { purchase_id: Uuid, status: PurchaseStatus },
+    #[error("purchase {purchase_id} is {status:?}; only an authorized purchase can be refunded")]
+    NotRefundable { purchase_id: Uuid, status: PurchaseStatus },
+    #[error("refund of {requested} exceeds the {refundable} still refundable")]
+    RefundExceedsRefundable { requested: String, refundable: String },
+    #[error("`amount` {problem}")]
+    InvalidRefundAmount { problem: String },
+}
+
+/// The purchase aggregate.
+#[derive(Debug)]
+pub struct Purchase;
+
+impl Decider for Purchase {
+    type Command = Command;
+    type Event = Event;
+    type State = State;
+    type Rejection = Rejection;
+
+    fn decide(state: &State, command: &Command) -> Result<Vec<Event>, Rejection> {
+        let purchase_id = command.purchase_id();
+        match (state, command) {
+            (State::NotRequested, Command::RequestPurchase(request)) => {
+                Ok(vec![Event::PurchaseRequested(PurchaseRequested {
+                    purchase_id,
+                    user_id: request.user_id,
+                    username: request.username.clone(),
+                    amount: request.amount,
+                    payment_method: request.payment_method,
+                    card: request.card.clone(),
+                    payment_token: request.payment_token.clone(),
+                    order_id: request.order_id,
+                    transaction_date: request.transaction_date,
+                    requested_at: request.requested_at,
+                })])
+            }
+            (_, Command::RequestPurchase(_)) => Err(Rejection::AlreadyRequested { purchase_id }),
+            (State::NotRequested, _) => Err(Rejection::NotFound { purchase_id }),
+            (State::Requested { .. }, Command::RecordAuthorization(record)) => {
+                Ok(vec![Event::PurchaseAuthorized(PurchaseAuthorized {
+                    purchase_id,
+                    authorization_id: record.authorization_id.clone(),
+                    authorized_at: record.authorized_at,
+                })])
+            }
+            (State::Requested { .. }, Command::RecordDecline(record)) => {
+                Ok(vec![Event::PurchaseDeclined(PurchaseDeclined {
+                    purchase_id,
+                    reason: record.reason.clone(),
+                    declined_at: record.declined_at,
+                })])
+            }
+            (settled, Command::RecordAuthorization(_) | Command::RecordDecline(_)) => Err(Rejection::AlreadySettled {
+                purchase_id,
+                status: settled.status().unwrap_or(PurchaseStatus::Requested),
+            }),
+            (State::Authorized { amount, refunded }, Command::RefundPurchase(refund)) => {
+                let requested =
+                    Money::from_decimal("amount", refund.amount, amount.currency()).map_err(|invalid| {
+                        Rejection::InvalidRefundAmount {
+                            problem: invalid.problem.to_string(),
+                        }
+                    })?;
+                let refundable = amount.checked_sub(*refunded).unwrap_or(*amount);
+                if requested.minor() > refundable.minor() {
+                    return Err(Rejection::RefundExceedsRefundable {
+                        requested: requested.to_decimal_string(),
+                        refundable: refundable.to_decimal_string(),
+                    });
+                }
+                Ok(vec![Event::PurchaseRefunded(PurchaseRefunded {
+                    purchase_id,
+                    refund_id: refund.refund_id,
+                    amount: requested,
+                    reason: refund.reason.clone(),
+                    refunded_at: refund.requested_at,
+                })])
+            }
+            (other, Command::RefundPurchase(_)) => Err(Rejection::NotRefundable {
+                purchase_id,
+                status: other.status().unwrap_or(PurchaseStatus::Requested),
+            }),
+        }
+    }
+
+    fn evolve(state: State, event: &Event) -> State {
+        match (state, event) {
+            (_, Event::PurchaseRequested(requested)) => State::Requested {
+                amount: requested.amount,
+            },
+            (State::Requested { amount }, Event::PurchaseAuthorized(_)) => State::Authorized {
+                amount,
+                refunded: Money::zero(amount.currency()),
+            },
+            (_, Event::PurchaseDeclined(_)) => State::Declined,
+            (State::Authorized { amount, refunded }, Event::PurchaseRefunded(refund)) => State::Authorized {
+                amount,
+                refunded: refunded.checked_add(refund.amount).unwrap_or(refunded),
+            },
+            // A fact that does not fit the state cannot have been decided here; keep the state.
+            (state, _) => state,
+        }
+    }
+}
+
+impl Command {
+    pub fn purchase_id(&self) -> Uuid {
+        match self {
+            Self::RequestPurchase(c) => c.purchase_id,
+            Self::RecordAuthorization(c) => c.purchase_id,
+            Self::RecordDecline(c) => c.purchase_id,
+            Self::RefundPurchase(c) => c.purchase_id,
+        }
+    }
+}
+
+impl Message for Command {
+    fn message_type(&self) -> &'static str {
+        match self {
+            Self::RequestPurchase(_) => REQUEST_PURCHASE_V1,
+            Self::RecordAuthorization(_) => RECORD_AUTHORIZATION_V1,
+            Self::RecordDecline(_) => RECORD_DECLINE_V1,
+            Self::RefundPurchase(_) => REFUND_PURCHASE_V1,
+        }
+    }
+
+    fn aggregate_id(&self) -> Uuid {
+        self.purchase_id()
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        match self {
+            Self::RequestPurchase(c) => to_json(c),
+            Self::RecordAuthorization(c) => to_json(c),
+            Self::RecordDecline(c) => to_json(c),
+            Self::RefundPurchase(c) => to_json(c),
+        }
+    }
+
+    fn decode(message_type: &str, data: &[u8]) -> Result<Self, DecodeError> {
+        match message_type {
+            REQUEST_PURCHASE_V1 => parse(message_type, data).map(Self::RequestPurchase),
+            RECORD_AUTHORIZATION_V1 => parse(message_type, data).map(Self::RecordAuthorization),
+            RECORD_DECLINE_V1 => parse(message_type, data).map(Self::RecordDecline),
+            REFUND_PURCHASE_V1 => parse(message_type, data).map(Self::RefundPurchase),
+            other => Err(DecodeError::UnknownType(other.to_owned())),
+        }
+    }
+}
+
+impl Message for Event {
+    fn message_type(&self) -> &'static str {
+        match self {
+            Self::PurchaseRequested(_) => PURCHASE_REQUESTED_V1,
+            Self::PurchaseAuthorized(_) => PURCHASE_AUTHORIZED_V1,
+            Self::PurchaseDeclined(_) => PURCHASE_DECLINED_V1,
+            Self::PurchaseRefunded(_) => PURCHASE_REFUNDED_V1,
+        }
+    }
+
+    fn aggregate_id(&self) -> Uuid {
+        self.purchase_id()
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        match self {
+            Self::PurchaseRequested(e) => to_json(e),
+            Self::PurchaseAuthorized(e) => to_json(e),
+            Self::PurchaseDeclined(e) => to_json(e),
+            Self::PurchaseRefunded(e) => to_json(e),
+        }
+    }
+
+    fn decode(message_type: &str, data: &[u8]) -> Result<Self, DecodeError> {
+        match message_type {
+            PURCHASE_REQUESTED_V1 => parse(message_type, data).map(Self::PurchaseRequested),
+            PURCHASE_AUTHORIZED_V1 => parse(message_type, data).map(Self::PurchaseAuthorized),
+            PURCHASE_DECLINED_V1 => parse(message_type, data).map(Self::PurchaseDeclined),
+            PURCHASE_REFUNDED_V1 => parse(message_type, data).map(Self::PurchaseRefunded),
+            other => Err(DecodeError::UnknownType(other.to_owned())),
+        }
+    }
+}
+
+impl Event {
+    pub fn purchase_id(&self) -> Uuid {
+        match self {
+            Self::PurchaseRequested(e) => e.purchase_id,
+            Self::PurchaseAuthorized(e) => e.purchase_id,
+            Self::PurchaseDeclined(e) => e.purchase_id,
+            Self::PurchaseRefunded(e) => e.purchase_id,
+        }
+    }
+
+    /// When the fact happened: the edge's or the reactor's clock at the time.
+    pub fn occurred_at(&self) -> DateTime<Utc> {
+        match self {
+            Self::PurchaseRequested(e) => e.requested_at,
+            Self::PurchaseAuthorized(e) => e.authorized_at,
+            Self::PurchaseDeclined(e) => e.declined_at,
+            Self::PurchaseRefunded(e) => e.refunded_at,
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! Auth settings from the environment, and minting tokens for local use.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::Args;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde::Serialize;
+
+use super::verifier::check_secret;
+use super::{is_scope_token, AuthConfigError, Verifier, ALL_SCOPES};
+
+/// How bearer tokens are checked (`--help` lists these with their environment names). Exactly one
+/// of the secret and the public key file must be set: it fixes the one accepted algorithm.
+#[derive(Clone, Args)]
+pub struct AuthArgs {
+    /// Shared secret for HS256 tokens (at least 32 bytes); for local use, where `mint-token`
+    /// signs with it too.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// PEM file with the identity provider's RSA public key, for RS256 tokens.
+    #[arg(long, env = "JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<PathBuf>,
+
+    /// Issuer every token must name (`iss`); unchecked when unset.
+    #[arg(long, env = "JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// Audience every token must include (`aud`); unchecked when unset.
+    #[arg(long, env = "JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+}
+
+/// By hand, so the secret never reaches a log through `{:?}` of a service's settings.
+impl std::fmt::Debug for AuthArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthArgs")
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<redacted>"))
+            .field("jwt_public_key_file", &self.jwt_public_key_file)
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("jwt_audience", &self.jwt_audience)
+            .finish()
+    }
+}
+
+impl AuthArgs {
+    /// The verifier for the configured key: HS256 for a secret, RS256 for a public key file.
+    /// Fails unless exactly one is set, or when the secret is too short or the file unreadable or
+    /// not an RSA public key, so that a misconfigured service stops at start-up.
+    pub fn verifier(&self) -> Result<Verifier, AuthConfigError> {
+        let issuer = self.jwt_issuer.as_deref();
+        let audience = self.jwt_audience.as_deref();
+        match (self.jwt_secret.as_deref(), self.jwt_public_key_file.as_deref()) {
+            (Some(secret), None) => Verifier::hs256(secret, issuer, audience),
+            (None, Some(path)) => {
+                let pem = std::fs::read_to_string(path).map_err(|source| AuthConfigError::ReadPublicKey {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                let origin = format!("the JWT public key file {}", path.display());
+                Verifier::rs256_pem_from(&pem, &origin, issuer, audience)
+            }
+            (Some(_), Some(_)) => Err(AuthConfigError::BothKeys),
+            (None, None) => Err(AuthConfigError::NoKey),
+        }
+    }
+}
+
+/// What `mint-token` puts in a token; issuer and audience come from [`AuthArgs`], so the token
+/// passes the service's own checks.
+#[derive(Debug, Clone, Args)]
+pub struct MintArgs {
+    /// Subject (`sub`) of the token.
+    #[arg(long, default_value = "local-dev")]
+    pub subject: String,
+
+    /// A scope to grant; repeat for several.
+    #[arg(long = "scope", value_name = "SCOPE", default_values = ALL_SCOPES)]
+    pub scopes: Vec<String>,
+
+    /// Lifetime of the token, in seconds.
+    #[arg(long, default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ttl_seconds: u64,
+}
+
+/// An HS256 token for `args`, signed with the configured secret. Refuses when only a public key is
+/// configured: such tokens come from the identity provider.
+pub fn mint(args: &MintArgs, auth: &AuthArgs) -> Result<String, AuthConfigError> {
+    let secret = match (auth.jwt_secret.as_deref(), auth.jwt_public_key_file.as_ref()) {
+        (Some(secret), None) => secret,
+        (Some(_), Some(_)) => return Err(AuthConfigError::BothKeys),
+        (None, _) => return Err(AuthConfigError::MintNeedsSecret),
+    };
+    let scopes: Vec<&str> = args.scopes.iter().map(String::as_str).collect();
+    mint_hs256(
+        secret,
+        &args.subject,
+        &scopes,
+        Duration::from_secs(args.ttl_seconds),
+        auth.jwt_issuer.as_deref(),
+        auth.jwt_audience.as_deref(),
+    )
+}
+
+/// An HS256 token for `subject` with `scopes` (as the space-separated `scope` claim), issued now
+/// by the system clock and expiring after `ttl`; `iss` and `aud` when given and not empty.
+pub fn mint_hs256(
+    secret: &str,
+    subject: &str,
+    scopes: &[&str],
+    ttl: Duration,
+    issuer: Option<&str>,
+    audience: Option<&str>,
+) -> Result<String, AuthConfigError> {
+    check_secret(secret)?;
+    if subject.is_empty() {
+        return Err(AuthConfigError::EmptySubject);
+    }
+    if let Some(invalid) = scopes.iter().find(|scope| !is_scope_token(scope)) {
+        return Err(AuthConfigError::InvalidScope((*invalid).to_owned()));
+    }
+    if ttl.as_secs() == 0 {
+        return Err(AuthConfigError::InvalidTtl);
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(|_| AuthConfigError::ClockBeforeEpoch)?
+        .as_secs();
+    let exp = now.checked_add(ttl.as_secs()).ok_or(AuthConfigError::InvalidTtl)?;
+    let claims = MintedClaims {
+        sub: subject,
+        scope: (!scopes.is_empty()).then(|| scopes.join(" ")),
+        iat: now,
+        exp,
+        iss: issuer.filter(|issuer| !issuer.is_empty()),
+        aud: audience.filter(|audience| !audience.is_empty()),
+    };
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .map_err(AuthConfigError::Signing)
+}
+
+#[derive(Serialize)]
+struct MintedClaims<'a> {
+    sub: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    iat: u64,
+    exp: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iss: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<&'a str>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::auth::testkit::{RSA_PUBLIC_PEM, SECRET};
+    use crate::auth::{ORDERS_WRITE, PURCHASES_WRITE, READ};
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        auth: AuthArgs,
+        #[command(flatten)]
+        mint: MintArgs,
+    }
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("test").chain(args.iter().copied())).expect("valid arguments")
+    }
+
+    fn secret_args() -> AuthArgs {
+        AuthArgs {
+            jwt_secret: Some(SECRET.to_owned()),
+            jwt_public_key_file: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+        }
+    }
+
+    #[test]
+    fn minted_tokens_pass_the_configured_verifier() {
+        let mut auth = secret_args();
+        auth.jwt_issuer = Some("local".to_owned());
+        auth.jwt_audience = Some("orderstream".to_owned());
+        let cli = parse(&[]);
+        assert_eq!(cli.mint.subject, "local-dev");
+        assert_eq!(cli.mint.ttl_seconds, 86_400);
+        let token = mint(&cli.mint, &auth).expect("minted");
+        let claims = auth.verifier().expect("verifier").verify_token(&token).expect("valid");
+        assert_eq!(claims.sub, "local-dev");
+        assert_eq!(claims.scopes, vec![ORDERS_WRITE, PURCHASES_WRITE, READ]);
+        assert_eq!(claims.iss.as_deref(), Some("local"));
+        assert_eq!(claims.aud, vec!["orderstream".to_owned()]);
+        assert!(claims.exp >= claims.iat.unwrap_or(u64::MAX) + 86_400);
+    }
+
+    #[test]
+    fn scopes_repeat_and_replace_the_default() {
+        let cli = parse(&[
+            "--subject",
+            "alice",
+            "--scope",
+            "read",
+            "--scope",
+            "orders:write",
+            "--ttl-seconds",
+            "60",
+        ]);
+        let token = mint(&cli.mint, &secret_args()).expect("minted");
+        let claims = secret_args()
+            .verifier()
+            .expect("verifier")
+            .verify_token(&token)
+            .expect("valid");
+        assert_eq!(
+            (claims.sub.as_str(), claims.scopes),
+            ("alice", vec![READ.to_owned(), ORDERS_WRITE.to_owned()])
+        );
+        assert!(Cli::try_parse_from(["test", "--ttl-seconds", "0"]).is_err());
+    }
+
+    #[test]
+    fn minting_refuses_what_could_not_be_verified() {
+        let ttl = Duration::from_secs(60);
+        assert!(matches!(
+            mint_hs256("short", "u", &[], ttl, None, None),
+            Err(AuthConfigError::WeakSecret)
+        ));
+        assert!(matches!(
+            mint_hs256(SECRET, "", &[], ttl, None, None),
+            Err(AuthConfigError::EmptySubject)
+        ));
+        assert!(matches!(
+            mint_hs256(SECRET, "u", &["a b"], ttl, None, None),
+            Err(AuthConfigError::InvalidScope(scope)) if scope == "a b"
+        ));
+        assert!(matches!(
+            mint_hs256(SECRET, "u", &[], Duration::from_millis(10), None, None),
+            Err(AuthConfigError::InvalidTtl)
+        ));
+        let token = mint_hs256(SECRET, "u", &[], ttl, None, None).expect("minted");
+        let verifier = Verifier::hs256(SECRET, None, None).expect("verifier");
+        assert_eq!(verifier.verify_token(&token).map(|claims| claims.scopes), Ok(vec![]));
+    }
+
+    #[test]
+    fn exactly_one_key_must_be_configured() {
+        let neither = AuthArgs {
+            jwt_secret: None,
+            ..secret_args()
+        };
+        assert!(matches!(neither.verifier(), Err(AuthConfigError::NoKey)));
+        let both = AuthArgs {
+            jwt_public_key_file: Some(PathBuf::from("/nonexistent.pem")),
+            ..secret_args()
+        };
+        assert!(matches!(both.verifier(), Err(AuthConfigError::BothKeys)));
+        let missing_file = AuthArgs {
+            jwt_secret: None,
+            ..both.clone()
+        };
+        let error = missing_file.verifier().expect_err("unreadable");
+        assert!(matches!(error, AuthConfigError::ReadPublicKey { .. }));
+        assert!(error.to_string().contains("/nonexistent.pem"), "{error}");
+        let args = MintArgs {
+            subject: "u".to_owned(),
+            scopes: vec![],
+            ttl_seconds: 60,
+        };
+        assert!(matches!(
+            mint(&args, &missing_file),
+            Err(AuthConfigError::MintNeedsSecret)
+        ));
+        assert!(matches!(mint(&args, &both), Err(AuthConfigError::BothKeys)));
+    }
+
+    #[test]
+    fn a_public_key_file_gives_an_rs256_verifier() {
+        let path = std::env::temp_dir().join(format!("orderstream-auth-test-{}.pem", std::process::id()));
+        std::fs::write(&path, RSA_PUBLIC_PEM).expect("temp file");
+        let args = AuthArgs {
+            jwt_secret: None,
+            jwt_public_key_file: Some(path.clone()),
+            jwt_issuer: None,
+            jwt_audience: None,
+        };
+        let verifier = args.verifier();
+        std::fs::write(&path, "not a key").expect("temp file");
+        let invalid = args.verifier();
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(verifier.expect("RS256 verifier").algorithm(), Algorithm::RS256);
+        let error = invalid.expect_err("not a key");
+        assert!(matches!(error, AuthConfigError::InvalidPublicKey { .. }));
+        assert!(error.to_string().contains(&path.display().to_string()), "{error}");
+        // Minting needs the secret, even with a verifier at hand.
+        let token = mint(
+            &MintArgs {
+                subject: "u".to_owned(),
+                scopes: vec![],
+                ttl_seconds: 60,
+            },
+            &args,
+        );
+        assert!(matches!(token, Err(AuthConfigError::MintNeedsSecret)));
+    }
+
+    #[test]
+    fn the_secret_is_redacted() {
+        let debug = format!("{:?}", secret_args());
+        assert!(debug.contains("<redacted>") && !debug.contains(SECRET), "{debug}");
+    }
+}
