@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use clap::Parser;
+use service_kit::auth::AuthArgs;
 use service_kit::kafka::KafkaArgs;
 
 #[derive(Debug, Clone, Parser)]
@@ -18,6 +19,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub kafka: KafkaArgs,
+
+    #[command(flatten)]
+    pub auth: AuthArgs,
 
     /// Stable identity of this instance's decider; its transactional id derives from it, so a
     /// restarted instance fences its own zombie at once. Give each replica its own (e.g. the pod name).

@@ -51,6 +51,7 @@ impl Application {
             metrics: Registry::default(),
             gateway,
             fingerprints: Fingerprinter::new(&config.card_fingerprint_key),
+            verifier: config.auth.verifier()?,
         };
         Ok(Self {
             listener,

@@ -159,3 +159,45 @@ impl Event {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::order::{OrderName, OrderPlaced, PlaceOrder};
+
+    #[test]
+    fn an_id_of_one_kind_of_aggregate_cannot_start_another() {
+        let id = Uuid::from_u128(9);
+        let placed_at = "2025-01-19T15:04:05Z".parse().unwrap();
+        let name = OrderName::parse("John Doe").unwrap();
+        let order = Event::Order(order::Event::OrderPlaced(OrderPlaced {
+            order_id: id,
+            name: name.clone(),
+            note: None,
+            placed_at,
+        }));
+        let state = Aggregates::fold([&order]);
+        assert!(matches!(state, State::Order(_)));
+        let refund = Command::Purchase(purchase::Command::RecordDecline(purchase::RecordDecline {
+            purchase_id: id,
+            reason: "x".to_owned(),
+            declined_at: placed_at,
+        }));
+        assert_eq!(Aggregates::decide(&state, &refund), Err(Rejection::WrongAggregate { aggregate_id: id }));
+        let again = Command::Order(order::Command::PlaceOrder(PlaceOrder {
+            order_id: id,
+            name,
+            note: None,
+            placed_at,
+        }));
+        assert!(matches!(Aggregates::decide(&state, &again), Err(Rejection::Order(_))));
+    }
+
+    #[test]
+    fn messages_of_every_aggregate_decode_through_one_entry_point() {
+        let data = br#"{"purchase_id":"00000000-0000-0000-0000-000000000001","reason":"card_declined","declined_at":"2025-01-19T15:04:07Z"}"#;
+        let event = Event::decode(purchase::PURCHASE_DECLINED_V1, data).unwrap();
+        assert_eq!(event.message_type(), purchase::PURCHASE_DECLINED_V1);
+        assert!(matches!(Event::decode("orderstream.nothing.v1", data), Err(DecodeError::UnknownType(_))));
+    }
+}

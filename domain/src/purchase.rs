@@ -433,3 +433,145 @@ impl Event {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::card::{CardExpiry, CardNumber};
+    use crate::money::Currency;
+    use crate::testing::given;
+    use proptest::prelude::*;
+
+    const ID: Uuid = Uuid::from_u128(1);
+
+    fn usd(minor: i64) -> Money {
+        Money::from_minor(minor, Currency::parse("currency", "USD").unwrap()).unwrap()
+    }
+
+    fn at(time: &str) -> DateTime<Utc> {
+        time.parse().unwrap()
+    }
+
+    fn requested(minor: i64) -> Event {
+        let number = CardNumber::parse("card_number", "4242424242424242").unwrap();
+        Event::PurchaseRequested(PurchaseRequested {
+            purchase_id: ID,
+            user_id: Uuid::from_u128(2),
+            username: Username::parse("first_user").unwrap(),
+            amount: usd(minor),
+            payment_method: PaymentMethod::CreditCard,
+            card: MaskedCard::new(&number, CardExpiry::parse("card_expiry", "12/30").unwrap(), "f".repeat(64)),
+            payment_token: "tok_sandbox_approve_1".to_owned(),
+            order_id: None,
+            transaction_date: at("2025-01-19T15:04:05Z"),
+            requested_at: at("2025-01-19T15:04:06Z"),
+        })
+    }
+
+    fn authorized() -> Event {
+        Event::PurchaseAuthorized(PurchaseAuthorized {
+            purchase_id: ID,
+            authorization_id: "auth_1".to_owned(),
+            authorized_at: at("2025-01-19T15:04:07Z"),
+        })
+    }
+
+    fn refund(amount: &str) -> Command {
+        Command::RefundPurchase(RefundPurchase {
+            purchase_id: ID,
+            refund_id: Uuid::from_u128(3),
+            amount: Decimal::parse("amount", amount).unwrap(),
+            reason: RefundReason::parse("damaged").unwrap(),
+            requested_at: at("2025-01-20T10:00:00Z"),
+        })
+    }
+
+    fn refunded(minor: i64) -> Event {
+        Event::PurchaseRefunded(PurchaseRefunded {
+            purchase_id: ID,
+            refund_id: Uuid::from_u128(3),
+            amount: usd(minor),
+            reason: RefundReason::parse("damaged").unwrap(),
+            refunded_at: at("2025-01-20T10:00:00Z"),
+        })
+    }
+
+    fn authorize() -> Command {
+        Command::RecordAuthorization(RecordAuthorization {
+            purchase_id: ID,
+            authorization_id: "auth_1".to_owned(),
+            authorized_at: at("2025-01-19T15:04:07Z"),
+        })
+    }
+
+    #[test]
+    fn a_requested_purchase_is_authorized_once() {
+        given::<Purchase>([requested(10050)]).when(authorize()).then([authorized()]);
+        given::<Purchase>([requested(10050), authorized()])
+            .when(authorize())
+            .then_rejected(Rejection::AlreadySettled {
+                purchase_id: ID,
+                status: PurchaseStatus::Authorized,
+            });
+    }
+
+    #[test]
+    fn a_verdict_for_an_unknown_purchase_is_refused() {
+        given::<Purchase>([]).when(authorize()).then_rejected(Rejection::NotFound { purchase_id: ID });
+    }
+
+    #[test]
+    fn refunds_are_read_in_the_purchase_currency_and_bounded_by_what_is_left() {
+        given::<Purchase>([requested(10050), authorized()]).when(refund("40")).then([refunded(4000)]);
+        given::<Purchase>([requested(10050), authorized(), refunded(4000)])
+            .when(refund("60.51"))
+            .then_rejected(Rejection::RefundExceedsRefundable {
+                requested: "60.51".to_owned(),
+                refundable: "60.50".to_owned(),
+            });
+        given::<Purchase>([requested(10050), authorized()])
+            .when(refund("1.005"))
+            .then_rejected(Rejection::InvalidRefundAmount {
+                problem: "has more decimals than USD allows (2)".to_owned(),
+            });
+    }
+
+    #[test]
+    fn only_an_authorized_purchase_can_be_refunded() {
+        given::<Purchase>([requested(10050)])
+            .when(refund("1"))
+            .then_rejected(Rejection::NotRefundable {
+                purchase_id: ID,
+                status: PurchaseStatus::Requested,
+            });
+    }
+
+    #[test]
+    fn status_follows_the_facts() {
+        assert_eq!(Purchase::fold([&requested(100)]).status(), Some(PurchaseStatus::Requested));
+        assert_eq!(Purchase::fold([&requested(100), &authorized()]).status(), Some(PurchaseStatus::Authorized));
+        assert_eq!(
+            Purchase::fold([&requested(100), &authorized(), &refunded(1)]).status(),
+            Some(PurchaseStatus::Refunded)
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn accepted_refunds_never_add_up_to_more_than_the_amount(
+            amount in 1i64..100_000,
+            attempts in proptest::collection::vec(1i64..60_000, 1..20),
+        ) {
+            let mut state = Purchase::fold([&requested(amount), &authorized()]);
+            let mut total = 0;
+            for minor in attempts {
+                let decimal = usd(minor).to_decimal_string();
+                if let Ok(events) = Purchase::decide(&state, &refund(&decimal)) {
+                    total += minor;
+                    state = events.iter().fold(state, Purchase::evolve);
+                }
+                prop_assert!(total <= amount);
+            }
+        }
+    }
+}

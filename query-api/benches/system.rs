@@ -202,7 +202,6 @@ fn start(dir: &Path, binary: &str, args: &[&str], isolation: &Isolation, port: u
     let mut env = isolation.env();
     env.push(("LISTEN_ADDR", format!("127.0.0.1:{port}")));
     env.push(("RUST_LOG", "warn".to_owned()));
-    env.push(("CARD_FINGERPRINT_KEY", "bench-fingerprint-key".to_owned()));
     ChildService::spawn(&dir.join(binary), args, &env)
 }
 

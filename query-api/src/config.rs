@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use clap::Parser;
+use service_kit::auth::AuthArgs;
 use service_kit::database::DatabaseArgs;
 
 #[derive(Debug, Clone, Parser)]
@@ -18,6 +19,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub database: DatabaseArgs,
+
+    #[command(flatten)]
+    pub auth: AuthArgs,
 
     /// Longest wait for projections to reach a consistency token, in milliseconds.
     #[arg(long, env = "CONSISTENCY_WAIT_MS", default_value_t = 5000)]

@@ -24,6 +24,7 @@ impl Application {
         let context = ApiContext {
             pool: config.database.pool()?,
             consistency_wait: config.consistency_wait(),
+            verifier: config.auth.verifier()?,
         };
         Ok(Self { listener, context })
     }

@@ -3,8 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use domain::order::{Command, Event};
-use domain::{DecodeError, Message};
+use domain::{Command, DecodeError, Event, Message};
 
 fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -12,8 +12,36 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 use uuid::Uuid;
 
+use crate::auth::{mint_hs256, AuthArgs, ALL_SCOPES};
 use crate::database::DatabaseArgs;
 use crate::kafka::{KafkaArgs, Topics};
+
+/// The HS256 secret every test stack verifies tokens with.
+pub const TEST_JWT_SECRET: &str = "orderstream-test-secret-not-for-production-use";
+/// The card fingerprint key of every test stack.
+pub const TEST_FINGERPRINT_KEY: &str = "orderstream-test-fingerprint-key";
+
+/// Authentication settings of a test stack.
+pub fn test_auth() -> AuthArgs {
+    AuthArgs {
+        jwt_secret: Some(TEST_JWT_SECRET.to_owned()),
+        jwt_public_key_file: None,
+        jwt_issuer: None,
+        jwt_audience: None,
+    }
+}
+
+/// An `Authorization` header value carrying `scopes`, valid for an hour.
+pub fn bearer(scopes: &[&str]) -> String {
+    let token = mint_hs256(TEST_JWT_SECRET, "test-client", scopes, Duration::from_secs(3600), None, None)
+        .expect("test token");
+    format!("Bearer {token}")
+}
+
+/// An `Authorization` header value carrying every scope.
+pub fn bearer_all() -> String {
+    bearer(&ALL_SCOPES)
+}
 
 /// Partitions of a test's commands and events topics: several, so partitioning is exercised,
 /// few, so topic creation stays quick.
@@ -62,6 +90,8 @@ impl Isolation {
             ("KAFKA_PARTITIONS", self.kafka.partitions.to_string()),
             ("DATABASE_URL", self.database.database_url.clone()),
             ("DATABASE_SCHEMA", self.database.database_schema.clone()),
+            ("JWT_SECRET", TEST_JWT_SECRET.to_owned()),
+            ("CARD_FINGERPRINT_KEY", TEST_FINGERPRINT_KEY.to_owned()),
         ]
     }
 

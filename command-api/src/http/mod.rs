@@ -16,6 +16,7 @@ use axum::routing::get;
 use axum::Router;
 use service_kit::metrics::Registry;
 use domain::Command;
+use service_kit::auth::{require_scope, Verifier, ORDERS_WRITE, PURCHASES_WRITE};
 use service_kit::kafka::Envelope;
 use tower_http::trace::TraceLayer;
 use uuid::Uuid;
@@ -36,6 +37,8 @@ pub struct ApiContext {
     pub metrics: Registry,
     pub gateway: Arc<dyn PaymentGateway>,
     pub fingerprints: Fingerprinter,
+    /// Checks the bearer token of every command request.
+    pub verifier: Verifier,
 }
 
 /// What an accepted command answers.
@@ -67,8 +70,8 @@ impl ApiContext {
 /// The whole API.
 pub fn router(context: ApiContext) -> Router {
     Router::new()
-        .merge(orders::router())
-        .merge(purchases::router())
+        .merge(orders::router().route_layer(require_scope(context.verifier.clone(), ORDERS_WRITE)))
+        .merge(purchases::router().route_layer(require_scope(context.verifier.clone(), PURCHASES_WRITE)))
         .route("/health", get(service_kit::health::live))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))

@@ -6,7 +6,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde_json::Value;
-use service_kit::testing::{wait_until, Isolation};
+use service_kit::testing::{bearer_all, test_auth, wait_until, Isolation, TEST_FINGERPRINT_KEY};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -30,7 +30,8 @@ pub(crate) fn config(isolation: &Isolation) -> Config {
         decider_batch_linger_ms: 5,
         produce_timeout_ms: 5000,
         outcome_timeout_ms: 15000,
-        card_fingerprint_key: "test-fingerprint-key".to_owned(),
+        card_fingerprint_key: TEST_FINGERPRINT_KEY.to_owned(),
+        auth: test_auth(),
         payment_gateway: command_api::config::GatewayKind::Sandbox,
         payment_reactor: true,
     }
@@ -55,7 +56,7 @@ pub(crate) async fn spawn_app_with(isolation: Isolation, config: Config) -> Test
     TestApp {
         address,
         isolation,
-        client: reqwest::Client::new(),
+        client: authorized_client(),
         stop: Some(stop),
         task: Some(task),
     }
@@ -102,6 +103,13 @@ impl Drop for TestApp {
             task.abort();
         }
     }
+}
+
+/// A client sending a token with every scope on each request.
+pub(crate) fn authorized_client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, bearer_all().parse().expect("header value"));
+    reqwest::Client::builder().default_headers(headers).build().expect("client")
 }
 
 /// Every committed record of `topic`, read from the beginning with `read_committed`.

@@ -209,3 +209,56 @@ async fn kafka_unreachable_answers_503_with_retry_after_quickly() {
     assert_eq!(ready.status(), 503);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn commands_need_a_valid_token_with_the_right_scope() {
+    let app = spawn_app().await;
+    let anonymous = reqwest::Client::new();
+    let url = format!("{}/api/v1/orders", app.address);
+    let body = json!({"name": "John Doe"});
+
+    let missing = anonymous.post(&url).json(&body).send().await.unwrap();
+    assert!(missing.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+    assert_problem(missing, 401, None).await;
+
+    let garbage = anonymous.post(&url).bearer_auth("not.a.jwt").json(&body).send().await.unwrap();
+    assert!(garbage.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"));
+    assert_problem(garbage, 401, None).await;
+
+    let forged = service_kit::auth::mint_hs256(
+        "a-different-secret-of-at-least-32-bytes!",
+        "mallory",
+        &[service_kit::auth::ORDERS_WRITE],
+        Duration::from_secs(60),
+        None,
+        None,
+    )
+    .unwrap();
+    let forged = anonymous.post(&url).bearer_auth(forged).json(&body).send().await.unwrap();
+    assert_problem(forged, 401, None).await;
+
+    let read_only = service_kit::testing::bearer(&[service_kit::auth::READ]);
+    let wrong_scope = anonymous.post(&url).header("authorization", read_only).json(&body).send().await.unwrap();
+    assert!(wrong_scope.headers()["www-authenticate"].to_str().unwrap().contains("insufficient_scope"));
+    assert_problem(wrong_scope, 403, None).await;
+    let purchases = format!("{}/api/v1/purchases", app.address);
+    let orders_only = service_kit::testing::bearer(&[service_kit::auth::ORDERS_WRITE]);
+    let response = anonymous
+        .post(&purchases)
+        .header("authorization", orders_only)
+        .json(&crate::purchases::seed_purchase())
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 403, None).await;
+
+    for open in ["/health", "/ready", "/metrics"] {
+        let response = anonymous.get(format!("{}{open}", app.address)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{open} stays open");
+    }
+    assert_eq!(
+        committed_records(&app.isolation, &app.isolation.topics.commands).await.len(),
+        0,
+        "nothing unauthorized reached Kafka"
+    );
+}

@@ -1,6 +1,11 @@
 //! `POST /api/v1/purchases` and refunds, the payment reactor, and card data staying out of Kafka.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use command_api::bus::CommandBus;
+use command_api::payments::{PaymentGateway, SandboxGateway};
+use command_api::reactor::{self, ReactorSettings};
 
 use rdkafka::message::{Headers, OwnedMessage};
 use rdkafka::Message;
@@ -230,4 +235,63 @@ async fn card_numbers_and_cvcs_never_reach_kafka() {
         }
     }
     assert!(scanned >= 8, "scanned only {scanned} records");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redelivered_purchase_is_charged_again_but_authorized_once() {
+    let app = spawn_app().await;
+    let purchase_id = authorized_purchase(&app).await;
+
+    // A reactor in a fresh consumer group sees every event again, as after a crash before its
+    // offsets were committed.
+    let isolation = &app.isolation;
+    let bus = CommandBus::new(&isolation.kafka, &isolation.topics, Duration::from_secs(5), Duration::from_secs(5)).unwrap();
+    let gateway: Arc<dyn PaymentGateway> = Arc::new(SandboxGateway);
+    let settings = ReactorSettings {
+        kafka: isolation.kafka.clone(),
+        topics: isolation.topics.clone(),
+        group: "redelivery".to_owned(),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let replay = tokio::spawn(async move {
+        reactor::run(&settings, &bus, &gateway, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    let verdicts = |records: Vec<OwnedMessage>| {
+        records
+            .into_iter()
+            .filter(|r| header(r, "ce_type") == Some("orderstream.purchase.record-authorization.v1"))
+            .filter(|r| header(r, "ce_subject") == Some(purchase_id.as_str()))
+            .count()
+    };
+    wait_until("the repeated verdict command", Duration::from_secs(30), || async {
+        (verdicts(committed_records(isolation, &isolation.topics.commands).await) == 2).then_some(())
+    })
+    .await;
+    // The decider answers the repeat with the first verdict: a second outcome, no second event.
+    let command_id = committed_records(isolation, &isolation.topics.commands)
+        .await
+        .into_iter()
+        .find(|r| header(r, "ce_type") == Some("orderstream.purchase.record-authorization.v1"))
+        .and_then(|r| header(&r, "ce_id").map(str::to_owned))
+        .unwrap();
+    wait_until("the repeat to be answered", Duration::from_secs(30), || async {
+        let answers = committed_records(isolation, &isolation.topics.outcomes)
+            .await
+            .into_iter()
+            .filter(|r| r.key() == Some(command_id.as_bytes()))
+            .count();
+        (answers == 2).then_some(())
+    })
+    .await;
+    let _ = stop.send(());
+    replay.await.unwrap().unwrap();
+    let authorized = events_of(&app, &purchase_id, "orderstream.purchase.authorized.v1")
+        .await
+        .iter()
+        .filter(|e| header(e, "ce_type") == Some("orderstream.purchase.authorized.v1"))
+        .count();
+    assert_eq!(authorized, 1);
 }

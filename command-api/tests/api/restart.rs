@@ -1,7 +1,6 @@
 //! A command-api killed and started again restores its decider from the log.
 
 use std::path::Path;
-use std::time::Duration;
 
 use serde_json::{json, Value};
 use service_kit::testing::{free_port, wait_until, ChildService, Isolation};
@@ -12,7 +11,6 @@ use crate::helpers::{assert_problem, READY_WITHIN};
 fn start(isolation: &Isolation, port: u16) -> ChildService {
     let mut env = isolation.env();
     env.push(("LISTEN_ADDR", format!("127.0.0.1:{port}")));
-    env.push(("CARD_FINGERPRINT_KEY", "test-fingerprint-key".to_owned()));
     ChildService::spawn(Path::new(env!("CARGO_BIN_EXE_command-api")), &[], &env)
 }
 
@@ -29,10 +27,7 @@ async fn duplicates_stay_rejected_after_the_command_api_is_killed_and_restarted(
     let isolation = Isolation::new();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
+    let client = crate::helpers::authorized_client();
     let place = |body: Value, key: Option<&'static str>| {
         let mut request = client.post(format!("{base}/api/v1/orders")).json(&body);
         if let Some(key) = key {

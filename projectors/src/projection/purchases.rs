@@ -581,7 +581,10 @@ mod tests {
         .rows;
         let folded = fold(stored.clone(), &events);
         let row = &folded.rows[&stored_id];
-        assert_eq!((row.status, row.refunded_minor, row.version), (PurchaseStatus::Refunded, 500, 3));
+        assert_eq!(
+            (row.status, row.refunded_minor, row.version),
+            (PurchaseStatus::Refunded, 500, 3)
+        );
         assert_eq!(folded.rows[&new_id].status, PurchaseStatus::Authorized);
         assert_eq!(
             spend(&folded),

@@ -3,6 +3,7 @@
 mod consistency;
 mod error;
 mod orders;
+mod purchases;
 mod track_users;
 
 use std::time::Duration;
@@ -12,6 +13,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use sqlx::PgPool;
+use service_kit::auth::{require_scope, Verifier, READ};
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
@@ -21,12 +23,15 @@ pub use error::ApiError;
 pub struct ApiContext {
     pub pool: PgPool,
     pub consistency_wait: Duration,
+    /// Checks the bearer token of every query.
+    pub verifier: Verifier,
 }
 
 pub fn router(context: ApiContext) -> Router {
     Router::new()
         .merge(track_users::router())
         .merge(orders::router())
+        .merge(purchases::router())
         .route("/health", get(service_kit::health::live))
         .route("/ready", get(ready))
         .fallback(service_kit::problem::not_found)

@@ -2,7 +2,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use serde_json::Value;
-use service_kit::testing::{wait_until, Isolation};
+use service_kit::testing::{bearer_all, test_auth, wait_until, Isolation, TEST_FINGERPRINT_KEY};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -38,7 +38,8 @@ pub(crate) async fn spawn_stack_with_wait(consistency_wait: Duration) -> Stack {
         decider_batch_linger_ms: 5,
         produce_timeout_ms: 5000,
         outcome_timeout_ms: 15000,
-        card_fingerprint_key: "test-fingerprint-key".to_owned(),
+        card_fingerprint_key: TEST_FINGERPRINT_KEY.to_owned(),
+        auth: test_auth(),
         payment_gateway: command_api::config::GatewayKind::Sandbox,
         payment_reactor: true,
     })
@@ -57,6 +58,7 @@ pub(crate) async fn spawn_stack_with_wait(consistency_wait: Duration) -> Stack {
         listen_addr: "127.0.0.1:0".to_owned(),
         database: isolation.database.clone(),
         consistency_wait_ms: consistency_wait.as_millis() as u64,
+        auth: test_auth(),
     })
     .await
     .unwrap();
@@ -65,7 +67,9 @@ pub(crate) async fn spawn_stack_with_wait(consistency_wait: Duration) -> Stack {
     let queries = format!("http://127.0.0.1:{}", query_api.port());
     // The command side creates the topics the projectors read, so it starts first.
     let mut tasks = vec![tokio::spawn(command_api.run_until(stopped(&stop)))];
-    let client = reqwest::Client::new();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, bearer_all().parse().unwrap());
+    let client = reqwest::Client::builder().default_headers(headers).build().unwrap();
     wait_ready(&client, &commands).await;
     tasks.push(tokio::spawn(projectors.run_until(stopped(&stop))));
     tasks.push(tokio::spawn(query_api.run_until(stopped(&stop))));

@@ -1,6 +1,6 @@
 //! Auth settings from the environment, and minting tokens for local use.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
@@ -51,7 +51,7 @@ impl AuthArgs {
     pub fn verifier(&self) -> Result<Verifier, AuthConfigError> {
         let issuer = self.jwt_issuer.as_deref();
         let audience = self.jwt_audience.as_deref();
-        match (self.jwt_secret.as_deref(), self.jwt_public_key_file.as_deref()) {
+        match (self.secret(), self.public_key_file()) {
             (Some(secret), None) => Verifier::hs256(secret, issuer, audience),
             (None, Some(path)) => {
                 let pem = std::fs::read_to_string(path).map_err(|source| AuthConfigError::ReadPublicKey {
@@ -64,6 +64,17 @@ impl AuthArgs {
             (Some(_), Some(_)) => Err(AuthConfigError::BothKeys),
             (None, None) => Err(AuthConfigError::NoKey),
         }
+    }
+
+    /// The secret, an empty one (`JWT_SECRET=` in a compose file) counting as unset.
+    fn secret(&self) -> Option<&str> {
+        self.jwt_secret.as_deref().filter(|secret| !secret.is_empty())
+    }
+
+    fn public_key_file(&self) -> Option<&Path> {
+        self.jwt_public_key_file
+            .as_deref()
+            .filter(|path| !path.as_os_str().is_empty())
     }
 }
 
@@ -87,7 +98,7 @@ pub struct MintArgs {
 /// An HS256 token for `args`, signed with the configured secret. Refuses when only a public key is
 /// configured: such tokens come from the identity provider.
 pub fn mint(args: &MintArgs, auth: &AuthArgs) -> Result<String, AuthConfigError> {
-    let secret = match (auth.jwt_secret.as_deref(), auth.jwt_public_key_file.as_ref()) {
+    let secret = match (auth.secret(), auth.public_key_file()) {
         (Some(secret), None) => secret,
         (Some(_), Some(_)) => return Err(AuthConfigError::BothKeys),
         (None, _) => return Err(AuthConfigError::MintNeedsSecret),
@@ -259,6 +270,12 @@ mod tests {
             ..secret_args()
         };
         assert!(matches!(neither.verifier(), Err(AuthConfigError::NoKey)));
+        let empty = AuthArgs {
+            jwt_secret: Some(String::new()),
+            jwt_public_key_file: Some(PathBuf::new()),
+            ..secret_args()
+        };
+        assert!(matches!(empty.verifier(), Err(AuthConfigError::NoKey)));
         let both = AuthArgs {
             jwt_public_key_file: Some(PathBuf::from("/nonexistent.pem")),
             ..secret_args()

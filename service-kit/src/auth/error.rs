@@ -121,7 +121,7 @@ pub enum AuthConfigError {
     InvalidScope(String),
     #[error("the token subject must not be empty")]
     EmptySubject,
-    #[error("the token lifetime must be at least one second and end before the year 2^64")]
+    #[error("the token lifetime must be at least one second, and its expiry representable")]
     InvalidTtl,
     #[error("the system clock reads a time before 1970")]
     ClockBeforeEpoch,
