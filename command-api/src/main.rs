@@ -4,7 +4,10 @@ use service_kit::auth::{AuthArgs, MintArgs};
 
 /// `command-api mint-token`: a bearer token signed with the local HS256 secret, for local use.
 #[derive(Debug, Parser)]
-#[command(name = "command-api mint-token", about = "Mint a bearer token for local use (HS256 secret only)")]
+#[command(
+    name = "command-api mint-token",
+    about = "Mint a bearer token for local use (HS256 secret only)"
+)]
 struct MintToken {
     #[command(flatten)]
     auth: AuthArgs,

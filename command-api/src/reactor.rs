@@ -82,19 +82,21 @@ pub async fn run(
                 Err(_elapsed) => break,
             }
         }
-        let reactions = batch.iter().filter_map(|message| match Envelope::<Event>::from_kafka(message) {
-            Ok(Envelope {
-                message: Event::Purchase(purchase::Event::PurchaseRequested(requested)),
-                correlation_id,
-                traceparent,
-                ..
-            }) => Some(react(requested, correlation_id, traceparent, bus, gateway.as_ref())),
-            Ok(_) => None,
-            Err(err) => {
-                warn!(error = %err, "skipping an event that does not decode");
-                None
-            }
-        });
+        let reactions = batch
+            .iter()
+            .filter_map(|message| match Envelope::<Event>::from_kafka(message) {
+                Ok(Envelope {
+                    message: Event::Purchase(purchase::Event::PurchaseRequested(requested)),
+                    correlation_id,
+                    traceparent,
+                    ..
+                }) => Some(react(requested, correlation_id, traceparent, bus, gateway.as_ref())),
+                Ok(_) => None,
+                Err(err) => {
+                    warn!(error = %err, "skipping an event that does not decode");
+                    None
+                }
+            });
         futures::future::try_join_all(reactions).await?;
         let next_offsets: BTreeMap<i32, i64> = batch.iter().map(|m| (m.partition(), m.offset() + 1)).collect();
         let mut done = TopicPartitionList::new();

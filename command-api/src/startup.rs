@@ -15,9 +15,9 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::bus::CommandBus;
+use crate::config::GatewayKind;
 use crate::decider::{self, DeciderMetrics, DeciderSettings};
 use crate::http::{self, ApiContext};
-use crate::config::GatewayKind;
 use crate::payments::{Fingerprinter, PaymentGateway, SandboxGateway};
 use crate::reactor::{self, ReactorSettings};
 use crate::Config;
@@ -107,7 +107,13 @@ async fn supervise_kafka(config: Config, context: ApiContext, stopped: watch::Re
         if !config.payment_reactor {
             return Ok(());
         }
-        reactor::run(&reactor_settings, &context.bus, &context.gateway, until_stopped(stopped.clone())).await
+        reactor::run(
+            &reactor_settings,
+            &context.bus,
+            &context.gateway,
+            until_stopped(stopped.clone()),
+        )
+        .await
     };
     tokio::join!(
         retrying("decider", &stopped, decide, false),

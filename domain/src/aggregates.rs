@@ -183,7 +183,10 @@ mod tests {
             reason: "x".to_owned(),
             declined_at: placed_at,
         }));
-        assert_eq!(Aggregates::decide(&state, &refund), Err(Rejection::WrongAggregate { aggregate_id: id }));
+        assert_eq!(
+            Aggregates::decide(&state, &refund),
+            Err(Rejection::WrongAggregate { aggregate_id: id })
+        );
         let again = Command::Order(order::Command::PlaceOrder(PlaceOrder {
             order_id: id,
             name,
@@ -198,6 +201,9 @@ mod tests {
         let data = br#"{"purchase_id":"00000000-0000-0000-0000-000000000001","reason":"card_declined","declined_at":"2025-01-19T15:04:07Z"}"#;
         let event = Event::decode(purchase::PURCHASE_DECLINED_V1, data).unwrap();
         assert_eq!(event.message_type(), purchase::PURCHASE_DECLINED_V1);
-        assert!(matches!(Event::decode("orderstream.nothing.v1", data), Err(DecodeError::UnknownType(_))));
+        assert!(matches!(
+            Event::decode("orderstream.nothing.v1", data),
+            Err(DecodeError::UnknownType(_))
+        ));
     }
 }

@@ -286,12 +286,11 @@ impl Decider for Purchase {
                 status: settled.status().unwrap_or(PurchaseStatus::Requested),
             }),
             (State::Authorized { amount, refunded }, Command::RefundPurchase(refund)) => {
-                let requested =
-                    Money::from_decimal("amount", refund.amount, amount.currency()).map_err(|invalid| {
-                        Rejection::InvalidRefundAmount {
-                            problem: invalid.problem.to_string(),
-                        }
-                    })?;
+                let requested = Money::from_decimal("amount", refund.amount, amount.currency()).map_err(|invalid| {
+                    Rejection::InvalidRefundAmount {
+                        problem: invalid.problem.to_string(),
+                    }
+                })?;
                 let refundable = amount.checked_sub(*refunded).unwrap_or(*amount);
                 if requested.minor() > refundable.minor() {
                     return Err(Rejection::RefundExceedsRefundable {
@@ -460,7 +459,11 @@ mod tests {
             username: Username::parse("first_user").unwrap(),
             amount: usd(minor),
             payment_method: PaymentMethod::CreditCard,
-            card: MaskedCard::new(&number, CardExpiry::parse("card_expiry", "12/30").unwrap(), "f".repeat(64)),
+            card: MaskedCard::new(
+                &number,
+                CardExpiry::parse("card_expiry", "12/30").unwrap(),
+                "f".repeat(64),
+            ),
             payment_token: "tok_sandbox_approve_1".to_owned(),
             order_id: None,
             transaction_date: at("2025-01-19T15:04:05Z"),
@@ -506,7 +509,9 @@ mod tests {
 
     #[test]
     fn a_requested_purchase_is_authorized_once() {
-        given::<Purchase>([requested(10050)]).when(authorize()).then([authorized()]);
+        given::<Purchase>([requested(10050)])
+            .when(authorize())
+            .then([authorized()]);
         given::<Purchase>([requested(10050), authorized()])
             .when(authorize())
             .then_rejected(Rejection::AlreadySettled {
@@ -517,12 +522,16 @@ mod tests {
 
     #[test]
     fn a_verdict_for_an_unknown_purchase_is_refused() {
-        given::<Purchase>([]).when(authorize()).then_rejected(Rejection::NotFound { purchase_id: ID });
+        given::<Purchase>([])
+            .when(authorize())
+            .then_rejected(Rejection::NotFound { purchase_id: ID });
     }
 
     #[test]
     fn refunds_are_read_in_the_purchase_currency_and_bounded_by_what_is_left() {
-        given::<Purchase>([requested(10050), authorized()]).when(refund("40")).then([refunded(4000)]);
+        given::<Purchase>([requested(10050), authorized()])
+            .when(refund("40"))
+            .then([refunded(4000)]);
         given::<Purchase>([requested(10050), authorized(), refunded(4000)])
             .when(refund("60.51"))
             .then_rejected(Rejection::RefundExceedsRefundable {
@@ -548,8 +557,14 @@ mod tests {
 
     #[test]
     fn status_follows_the_facts() {
-        assert_eq!(Purchase::fold([&requested(100)]).status(), Some(PurchaseStatus::Requested));
-        assert_eq!(Purchase::fold([&requested(100), &authorized()]).status(), Some(PurchaseStatus::Authorized));
+        assert_eq!(
+            Purchase::fold([&requested(100)]).status(),
+            Some(PurchaseStatus::Requested)
+        );
+        assert_eq!(
+            Purchase::fold([&requested(100), &authorized()]).status(),
+            Some(PurchaseStatus::Authorized)
+        );
         assert_eq!(
             Purchase::fold([&requested(100), &authorized(), &refunded(1)]).status(),
             Some(PurchaseStatus::Refunded)

@@ -16,14 +16,38 @@ pub fn generated() -> Vec<(&'static str, Schema)> {
     vec![
         (PLACE_ORDER_V1, titled(schema_for!(PlaceOrder), PLACE_ORDER_V1)),
         (ORDER_PLACED_V1, titled(schema_for!(OrderPlaced), ORDER_PLACED_V1)),
-        (p::REQUEST_PURCHASE_V1, titled(schema_for!(RequestPurchase), p::REQUEST_PURCHASE_V1)),
-        (p::RECORD_AUTHORIZATION_V1, titled(schema_for!(RecordAuthorization), p::RECORD_AUTHORIZATION_V1)),
-        (p::RECORD_DECLINE_V1, titled(schema_for!(RecordDecline), p::RECORD_DECLINE_V1)),
-        (p::REFUND_PURCHASE_V1, titled(schema_for!(RefundPurchase), p::REFUND_PURCHASE_V1)),
-        (p::PURCHASE_REQUESTED_V1, titled(schema_for!(PurchaseRequested), p::PURCHASE_REQUESTED_V1)),
-        (p::PURCHASE_AUTHORIZED_V1, titled(schema_for!(PurchaseAuthorized), p::PURCHASE_AUTHORIZED_V1)),
-        (p::PURCHASE_DECLINED_V1, titled(schema_for!(PurchaseDeclined), p::PURCHASE_DECLINED_V1)),
-        (p::PURCHASE_REFUNDED_V1, titled(schema_for!(PurchaseRefunded), p::PURCHASE_REFUNDED_V1)),
+        (
+            p::REQUEST_PURCHASE_V1,
+            titled(schema_for!(RequestPurchase), p::REQUEST_PURCHASE_V1),
+        ),
+        (
+            p::RECORD_AUTHORIZATION_V1,
+            titled(schema_for!(RecordAuthorization), p::RECORD_AUTHORIZATION_V1),
+        ),
+        (
+            p::RECORD_DECLINE_V1,
+            titled(schema_for!(RecordDecline), p::RECORD_DECLINE_V1),
+        ),
+        (
+            p::REFUND_PURCHASE_V1,
+            titled(schema_for!(RefundPurchase), p::REFUND_PURCHASE_V1),
+        ),
+        (
+            p::PURCHASE_REQUESTED_V1,
+            titled(schema_for!(PurchaseRequested), p::PURCHASE_REQUESTED_V1),
+        ),
+        (
+            p::PURCHASE_AUTHORIZED_V1,
+            titled(schema_for!(PurchaseAuthorized), p::PURCHASE_AUTHORIZED_V1),
+        ),
+        (
+            p::PURCHASE_DECLINED_V1,
+            titled(schema_for!(PurchaseDeclined), p::PURCHASE_DECLINED_V1),
+        ),
+        (
+            p::PURCHASE_REFUNDED_V1,
+            titled(schema_for!(PurchaseRefunded), p::PURCHASE_REFUNDED_V1),
+        ),
     ]
 }
 

@@ -33,8 +33,15 @@ pub fn test_auth() -> AuthArgs {
 
 /// An `Authorization` header value carrying `scopes`, valid for an hour.
 pub fn bearer(scopes: &[&str]) -> String {
-    let token = mint_hs256(TEST_JWT_SECRET, "test-client", scopes, Duration::from_secs(3600), None, None)
-        .expect("test token");
+    let token = mint_hs256(
+        TEST_JWT_SECRET,
+        "test-client",
+        scopes,
+        Duration::from_secs(3600),
+        None,
+        None,
+    )
+    .expect("test token");
     format!("Bearer {token}")
 }
 
@@ -163,6 +170,20 @@ impl ChildService {
         if quiet {
             command.stdout(Stdio::null()).stderr(Stdio::null());
         }
+        Self {
+            child: command.spawn().expect("service binary starts"),
+        }
+    }
+
+    /// Starts `binary args...` with `env`, writing everything it logs to `log`.
+    pub fn spawn_logged(binary: &Path, args: &[&str], env: &[(&str, String)], log: &Path) -> Self {
+        let file = std::fs::File::create(log).expect("log file");
+        let mut command = Command::new(binary);
+        command
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file);
         Self {
             child: command.spawn().expect("service binary starts"),
         }

@@ -120,7 +120,10 @@ mod tests {
         let other_key = CommandRequest::from_headers(&with_key("key-2"), "orders").unwrap();
         assert_ne!(first.command_id, other_key.command_id);
         let other_kind = CommandRequest::from_headers(&with_key("key-1"), "purchases").unwrap();
-        assert_ne!(first.command_id, other_kind.command_id, "a key is scoped to its kind of request");
+        assert_ne!(
+            first.command_id, other_kind.command_id,
+            "a key is scoped to its kind of request"
+        );
     }
 
     #[test]
@@ -130,7 +133,11 @@ mod tests {
         assert_eq!(keyed.new_id(Some(given)), given);
         let plain = CommandRequest::from_headers(&HeaderMap::new(), "orders").unwrap();
         assert_eq!(plain.new_id(Some(given)), given);
-        assert_ne!(plain.new_id(None), plain.new_id(None), "without a key every id is fresh");
+        assert_ne!(
+            plain.new_id(None),
+            plain.new_id(None),
+            "without a key every id is fresh"
+        );
     }
 
     #[test]

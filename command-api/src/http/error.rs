@@ -2,8 +2,8 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use domain::{order, purchase, Rejection};
 use domain::InvalidField;
+use domain::{order, purchase, Rejection};
 use service_kit::Problem;
 use thiserror::Error;
 
@@ -78,13 +78,17 @@ impl IntoResponse for ApiError {
                 "Command written, verdict not yet known; retry with the same Idempotency-Key",
             )
             .retry_after(1),
-            Self::Gateway(GatewayError::Unavailable(_)) => {
-                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "gateway-unavailable", "Payment gateway unavailable")
-                    .retry_after(2)
-            }
-            Self::Gateway(GatewayError::Refused(_)) => {
-                Problem::new(StatusCode::BAD_GATEWAY, "gateway-refused", "Payment gateway refused the card")
-            }
+            Self::Gateway(GatewayError::Unavailable(_)) => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "gateway-unavailable",
+                "Payment gateway unavailable",
+            )
+            .retry_after(2),
+            Self::Gateway(GatewayError::Refused(_)) => Problem::new(
+                StatusCode::BAD_GATEWAY,
+                "gateway-refused",
+                "Payment gateway refused the card",
+            ),
         };
         service_kit::problem::respond(problem.detail(detail), &self)
     }
@@ -106,7 +110,8 @@ fn rejection_problem(rejection: &Rejection) -> Problem {
             Problem::new(StatusCode::NOT_FOUND, "purchase-not-found", "No such purchase")
         }
         Rejection::Purchase(P::AlreadySettled { status, .. }) => {
-            conflict("purchase-already-settled", "Purchase already settled").extension("purchase_status", status.as_str())
+            conflict("purchase-already-settled", "Purchase already settled")
+                .extension("purchase_status", status.as_str())
         }
         Rejection::Purchase(P::NotRefundable { status, .. }) => {
             conflict("purchase-not-refundable", "Purchase not refundable").extension("purchase_status", status.as_str())

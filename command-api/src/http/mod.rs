@@ -14,10 +14,10 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use service_kit::metrics::Registry;
 use domain::Command;
 use service_kit::auth::{require_scope, Verifier, ORDERS_WRITE, PURCHASES_WRITE};
 use service_kit::kafka::Envelope;
+use service_kit::metrics::Registry;
 use tower_http::trace::TraceLayer;
 use uuid::Uuid;
 

@@ -82,7 +82,10 @@ fn text(field: &'static str, value: Option<Value>) -> Result<String, InvalidFiel
     match value {
         None | Some(Value::Null) => Err(InvalidField::new(field, FieldProblem::Required)),
         Some(Value::String(text)) => Ok(text),
-        Some(_) => Err(InvalidField::new(field, FieldProblem::WrongType { expected: "a string" })),
+        Some(_) => Err(InvalidField::new(
+            field,
+            FieldProblem::WrongType { expected: "a string" },
+        )),
     }
 }
 
@@ -105,14 +108,26 @@ fn amount(value: Option<Box<RawValue>>) -> Result<Decimal, InvalidField> {
     let raw = value.ok_or(InvalidField::new("amount", FieldProblem::Required))?;
     let text = raw.get().trim();
     if !text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
-        return Err(InvalidField::new("amount", FieldProblem::WrongType { expected: "a JSON number" }));
+        return Err(InvalidField::new(
+            "amount",
+            FieldProblem::WrongType {
+                expected: "a JSON number",
+            },
+        ));
     }
     Decimal::parse("amount", text)
 }
 
 fn transaction_date(value: Option<Value>, now: DateTime<Utc>) -> Result<DateTime<Utc>, InvalidField> {
     let date = DateTime::parse_from_rfc3339(&text("transaction_date", value)?)
-        .map_err(|_| InvalidField::new("transaction_date", FieldProblem::WrongType { expected: "an RFC 3339 date-time" }))?
+        .map_err(|_| {
+            InvalidField::new(
+                "transaction_date",
+                FieldProblem::WrongType {
+                    expected: "an RFC 3339 date-time",
+                },
+            )
+        })?
         .with_timezone(&Utc);
     if date > now + MAX_CLOCK_SKEW {
         return Err(InvalidField::new("transaction_date", FieldProblem::InTheFuture));
@@ -143,7 +158,11 @@ async fn request_purchase(
     let expiry = CardExpiry::parse("card_expiry", &text("card_expiry", request.card_expiry)?)?;
     let cvc = CardCvc::parse("card_cvc", &text("card_cvc", request.card_cvc)?)?;
     if let Some(address) = request.billing_address.filter(|v| !v.is_null()) {
-        bounded_text("billing_address", &text("billing_address", Some(address))?, MAX_BILLING_ADDRESS_CHARS)?;
+        bounded_text(
+            "billing_address",
+            &text("billing_address", Some(address))?,
+            MAX_BILLING_ADDRESS_CHARS,
+        )?;
     }
     let transaction_date = transaction_date(request.transaction_date, now)?;
     if expiry.is_before_month_of(transaction_date) {

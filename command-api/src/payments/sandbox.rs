@@ -30,7 +30,11 @@ fn behaviour(card_digits: &str) -> &'static str {
 
 impl PaymentGateway for SandboxGateway {
     fn tokenize<'a>(&'a self, card: CardDetails<'a>) -> BoxFuture<'a, Result<String, GatewayError>> {
-        let token = format!("{PREFIX}{}_{}", behaviour(card.number.digits()), Uuid::new_v4().simple());
+        let token = format!(
+            "{PREFIX}{}_{}",
+            behaviour(card.number.digits()),
+            Uuid::new_v4().simple()
+        );
         async move { Ok(token) }.boxed()
     }
 
@@ -83,7 +87,10 @@ mod tests {
 
     #[tokio::test]
     async fn test_cards_behave_as_documented() {
-        assert!(matches!(charge_card("4242 4242 4242 4242").await, ChargeOutcome::Authorized { .. }));
+        assert!(matches!(
+            charge_card("4242 4242 4242 4242").await,
+            ChargeOutcome::Authorized { .. }
+        ));
         assert_eq!(
             charge_card("4000 0000 0000 0002").await,
             ChargeOutcome::Declined {
@@ -100,6 +107,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_repeated_charge_gets_the_same_authorization() {
-        assert_eq!(charge_card("4242424242424242").await, charge_card("4242424242424242").await);
+        assert_eq!(
+            charge_card("4242424242424242").await,
+            charge_card("4242424242424242").await
+        );
     }
 }

@@ -108,8 +108,14 @@ impl Drop for TestApp {
 /// A client sending a token with every scope on each request.
 pub(crate) fn authorized_client() -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(reqwest::header::AUTHORIZATION, bearer_all().parse().expect("header value"));
-    reqwest::Client::builder().default_headers(headers).build().expect("client")
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        bearer_all().parse().expect("header value"),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("client")
 }
 
 /// Every committed record of `topic`, read from the beginning with `read_committed`.

@@ -218,11 +218,23 @@ async fn commands_need_a_valid_token_with_the_right_scope() {
     let body = json!({"name": "John Doe"});
 
     let missing = anonymous.post(&url).json(&body).send().await.unwrap();
-    assert!(missing.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+    assert!(missing.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Bearer"));
     assert_problem(missing, 401, None).await;
 
-    let garbage = anonymous.post(&url).bearer_auth("not.a.jwt").json(&body).send().await.unwrap();
-    assert!(garbage.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"));
+    let garbage = anonymous
+        .post(&url)
+        .bearer_auth("not.a.jwt")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(garbage.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("invalid_token"));
     assert_problem(garbage, 401, None).await;
 
     let forged = service_kit::auth::mint_hs256(
@@ -234,12 +246,27 @@ async fn commands_need_a_valid_token_with_the_right_scope() {
         None,
     )
     .unwrap();
-    let forged = anonymous.post(&url).bearer_auth(forged).json(&body).send().await.unwrap();
+    let forged = anonymous
+        .post(&url)
+        .bearer_auth(forged)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_problem(forged, 401, None).await;
 
     let read_only = service_kit::testing::bearer(&[service_kit::auth::READ]);
-    let wrong_scope = anonymous.post(&url).header("authorization", read_only).json(&body).send().await.unwrap();
-    assert!(wrong_scope.headers()["www-authenticate"].to_str().unwrap().contains("insufficient_scope"));
+    let wrong_scope = anonymous
+        .post(&url)
+        .header("authorization", read_only)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(wrong_scope.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("insufficient_scope"));
     assert_problem(wrong_scope, 403, None).await;
     let purchases = format!("{}/api/v1/purchases", app.address);
     let orders_only = service_kit::testing::bearer(&[service_kit::auth::ORDERS_WRITE]);
@@ -257,7 +284,9 @@ async fn commands_need_a_valid_token_with_the_right_scope() {
         assert_eq!(response.status(), 200, "{open} stays open");
     }
     assert_eq!(
-        committed_records(&app.isolation, &app.isolation.topics.commands).await.len(),
+        committed_records(&app.isolation, &app.isolation.topics.commands)
+            .await
+            .len(),
         0,
         "nothing unauthorized reached Kafka"
     );

@@ -35,24 +35,31 @@ pub(crate) fn seed_purchase() -> Value {
 /// Waits until the events topic holds an event of `event_type` for `purchase_id`; returns all
 /// events of that purchase.
 async fn events_of(app: &TestApp, purchase_id: &str, event_type: &str) -> Vec<OwnedMessage> {
-    wait_until(&format!("{event_type} for {purchase_id}"), Duration::from_secs(30), || async {
-        let events: Vec<OwnedMessage> = committed_records(&app.isolation, &app.isolation.topics.events)
-            .await
-            .into_iter()
-            .filter(|e| header(e, "ce_subject") == Some(purchase_id))
-            .collect();
-        events
-            .iter()
-            .any(|e| header(e, "ce_type") == Some(event_type))
-            .then_some(events)
-    })
+    wait_until(
+        &format!("{event_type} for {purchase_id}"),
+        Duration::from_secs(30),
+        || async {
+            let events: Vec<OwnedMessage> = committed_records(&app.isolation, &app.isolation.topics.events)
+                .await
+                .into_iter()
+                .filter(|e| header(e, "ce_subject") == Some(purchase_id))
+                .collect();
+            events
+                .iter()
+                .any(|e| header(e, "ce_type") == Some(event_type))
+                .then_some(events)
+        },
+    )
     .await
 }
 
 async fn authorized_purchase(app: &TestApp) -> String {
     let response = app.post("/api/v1/purchases", &seed_purchase(), None).await;
     assert_eq!(response.status(), 202);
-    let purchase_id = response.json::<Value>().await.unwrap()["purchase_id"].as_str().unwrap().to_owned();
+    let purchase_id = response.json::<Value>().await.unwrap()["purchase_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     events_of(app, &purchase_id, "orderstream.purchase.authorized.v1").await;
     purchase_id
 }
@@ -69,7 +76,13 @@ async fn the_seed_purchase_is_accepted_and_authorized_by_the_reactor() {
 
     let events = events_of(&app, purchase_id, "orderstream.purchase.authorized.v1").await;
     let types: Vec<_> = events.iter().map(|e| header(e, "ce_type").unwrap()).collect();
-    assert_eq!(types, ["orderstream.purchase.requested.v1", "orderstream.purchase.authorized.v1"]);
+    assert_eq!(
+        types,
+        [
+            "orderstream.purchase.requested.v1",
+            "orderstream.purchase.authorized.v1"
+        ]
+    );
     let requested: Value = serde_json::from_slice(events[0].payload().unwrap()).unwrap();
     assert_eq!(requested["amount"], json!({"minor": 10050, "currency": "USD"}));
     assert_eq!(requested["user_id"], "4f8e3c79-9a0f-4a02-823b-9c6a21f46ad8");
@@ -85,12 +98,18 @@ async fn the_seed_purchase_is_accepted_and_authorized_by_the_reactor() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_decline_test_cards_are_declined_with_their_reason() {
     let app = spawn_app().await;
-    for (card, reason) in [("4000 0000 0000 0002", "card_declined"), ("4000000000009995", "insufficient_funds")] {
+    for (card, reason) in [
+        ("4000 0000 0000 0002", "card_declined"),
+        ("4000000000009995", "insufficient_funds"),
+    ] {
         let mut purchase = seed_purchase();
         purchase["card_number"] = json!(card);
         let response = app.post("/api/v1/purchases", &purchase, None).await;
         assert_eq!(response.status(), 202);
-        let purchase_id = response.json::<Value>().await.unwrap()["purchase_id"].as_str().unwrap().to_owned();
+        let purchase_id = response.json::<Value>().await.unwrap()["purchase_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         let events = events_of(&app, &purchase_id, "orderstream.purchase.declined.v1").await;
         let declined: Value = serde_json::from_slice(events.last().unwrap().payload().unwrap()).unwrap();
         assert_eq!(declined["reason"], reason);
@@ -134,10 +153,18 @@ async fn every_validation_rule_names_its_field_and_writes_nothing() {
         purchase[field] = value.clone();
         let problem = assert_problem(app.post("/api/v1/purchases", &purchase, None).await, 422, Some(field)).await;
         let text = problem.to_string();
-        assert!(!text.contains("4242424242424242") && !text.contains("4242 4242"), "{text}");
+        assert!(
+            !text.contains("4242424242424242") && !text.contains("4242 4242"),
+            "{text}"
+        );
     }
     // Currency decides how many decimals an amount may have.
-    for (currency, amount, ok) in [("JPY", json!(100), true), ("JPY", json!(1.5), false), ("KWD", json!(1.005), true), ("KWD", json!(1.0005), false)] {
+    for (currency, amount, ok) in [
+        ("JPY", json!(100), true),
+        ("JPY", json!(1.5), false),
+        ("KWD", json!(1.005), true),
+        ("KWD", json!(1.0005), false),
+    ] {
         let mut purchase = seed_purchase();
         purchase["currency"] = json!(currency);
         purchase["amount"] = amount;
@@ -162,19 +189,62 @@ async fn refunds_never_exceed_the_authorized_amount() {
     let purchase_id = authorized_purchase(&app).await;
     let refunds = format!("/api/v1/purchases/{purchase_id}/refunds");
 
-    let first = app.post(&refunds, &json!({"amount": 40.00, "reason": "damaged"}), Some("refund-1")).await;
+    let first = app
+        .post(
+            &refunds,
+            &json!({"amount": 40.00, "reason": "damaged"}),
+            Some("refund-1"),
+        )
+        .await;
     assert_eq!(first.status(), 201);
     let first: Value = first.json().await.unwrap();
-    let retried = app.post(&refunds, &json!({"amount": 40.00, "reason": "damaged"}), Some("refund-1")).await;
-    assert_eq!(retried.json::<Value>().await.unwrap(), first, "a retried refund is not refunded twice");
+    let retried = app
+        .post(
+            &refunds,
+            &json!({"amount": 40.00, "reason": "damaged"}),
+            Some("refund-1"),
+        )
+        .await;
+    assert_eq!(
+        retried.json::<Value>().await.unwrap(),
+        first,
+        "a retried refund is not refunded twice"
+    );
 
-    let over = assert_problem(app.post(&refunds, &json!({"amount": 60.51, "reason": "too much"}), None).await, 409, None).await;
+    let over = assert_problem(
+        app.post(&refunds, &json!({"amount": 60.51, "reason": "too much"}), None)
+            .await,
+        409,
+        None,
+    )
+    .await;
     assert_eq!(over["type"], "/problems/refund-exceeds-refundable");
     assert_eq!(over["refundable"], "60.50");
-    assert_problem(app.post(&refunds, &json!({"amount": 1.001, "reason": "x"}), None).await, 422, Some("amount")).await;
-    assert_problem(app.post(&refunds, &json!({"amount": 10, "reason": " "}), None).await, 422, Some("reason")).await;
-    assert_eq!(app.post(&refunds, &json!({"amount": 60.50, "reason": "rest"}), None).await.status(), 201);
-    assert_problem(app.post(&refunds, &json!({"amount": 0.01, "reason": "more"}), None).await, 409, None).await;
+    assert_problem(
+        app.post(&refunds, &json!({"amount": 1.001, "reason": "x"}), None).await,
+        422,
+        Some("amount"),
+    )
+    .await;
+    assert_problem(
+        app.post(&refunds, &json!({"amount": 10, "reason": " "}), None).await,
+        422,
+        Some("reason"),
+    )
+    .await;
+    assert_eq!(
+        app.post(&refunds, &json!({"amount": 60.50, "reason": "rest"}), None)
+            .await
+            .status(),
+        201
+    );
+    assert_problem(
+        app.post(&refunds, &json!({"amount": 0.01, "reason": "more"}), None)
+            .await,
+        409,
+        None,
+    )
+    .await;
 
     let events = events_of(&app, &purchase_id, "orderstream.purchase.refunded.v1").await;
     let refunded: Vec<Value> = events
@@ -182,11 +252,19 @@ async fn refunds_never_exceed_the_authorized_amount() {
         .filter(|e| header(e, "ce_type") == Some("orderstream.purchase.refunded.v1"))
         .map(|e| serde_json::from_slice(e.payload().unwrap()).unwrap())
         .collect();
-    let minors: Vec<i64> = refunded.iter().map(|r| r["amount"]["minor"].as_i64().unwrap()).collect();
+    let minors: Vec<i64> = refunded
+        .iter()
+        .map(|r| r["amount"]["minor"].as_i64().unwrap())
+        .collect();
     assert_eq!(minors, [4000, 6050]);
 
     let unknown = format!("/api/v1/purchases/{}/refunds", Uuid::new_v4());
-    assert_problem(app.post(&unknown, &json!({"amount": 1, "reason": "x"}), None).await, 404, None).await;
+    assert_problem(
+        app.post(&unknown, &json!({"amount": 1, "reason": "x"}), None).await,
+        404,
+        None,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -194,13 +272,23 @@ async fn a_declined_purchase_cannot_be_refunded() {
     let app = spawn_app().await;
     let mut purchase = seed_purchase();
     purchase["card_number"] = json!("4000000000000002");
-    let purchase_id = app.post("/api/v1/purchases", &purchase, None).await.json::<Value>().await.unwrap()["purchase_id"]
+    let purchase_id = app
+        .post("/api/v1/purchases", &purchase, None)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["purchase_id"]
         .as_str()
         .unwrap()
         .to_owned();
     events_of(&app, &purchase_id, "orderstream.purchase.declined.v1").await;
     let refunds = format!("/api/v1/purchases/{purchase_id}/refunds");
-    let problem = assert_problem(app.post(&refunds, &json!({"amount": 1, "reason": "x"}), None).await, 409, None).await;
+    let problem = assert_problem(
+        app.post(&refunds, &json!({"amount": 1, "reason": "x"}), None).await,
+        409,
+        None,
+    )
+    .await;
     assert_eq!(problem["type"], "/problems/purchase-not-refundable");
     assert_eq!(problem["purchase_status"], "declined");
 }
@@ -211,8 +299,13 @@ async fn card_numbers_and_cvcs_never_reach_kafka() {
     let mut spaced = seed_purchase();
     spaced["card_number"] = json!("4242 4242 4242 4242");
     for purchase in [seed_purchase(), spaced] {
-        let purchase_id = app.post("/api/v1/purchases", &purchase, Some(&Uuid::new_v4().to_string())).await;
-        let purchase_id = purchase_id.json::<Value>().await.unwrap()["purchase_id"].as_str().unwrap().to_owned();
+        let purchase_id = app
+            .post("/api/v1/purchases", &purchase, Some(&Uuid::new_v4().to_string()))
+            .await;
+        let purchase_id = purchase_id.json::<Value>().await.unwrap()["purchase_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         events_of(&app, &purchase_id, "orderstream.purchase.authorized.v1").await;
     }
     let topics = &app.isolation.topics;
@@ -245,7 +338,13 @@ async fn a_redelivered_purchase_is_charged_again_but_authorized_once() {
     // A reactor in a fresh consumer group sees every event again, as after a crash before its
     // offsets were committed.
     let isolation = &app.isolation;
-    let bus = CommandBus::new(&isolation.kafka, &isolation.topics, Duration::from_secs(5), Duration::from_secs(5)).unwrap();
+    let bus = CommandBus::new(
+        &isolation.kafka,
+        &isolation.topics,
+        Duration::from_secs(5),
+        Duration::from_secs(5),
+    )
+    .unwrap();
     let gateway: Arc<dyn PaymentGateway> = Arc::new(SandboxGateway);
     let settings = ReactorSettings {
         kafka: isolation.kafka.clone(),

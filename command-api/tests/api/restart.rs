@@ -1,6 +1,7 @@
 //! A command-api killed and started again restores its decider from the log.
 
 use std::path::Path;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use service_kit::testing::{free_port, wait_until, ChildService, Isolation};
@@ -72,4 +73,70 @@ async fn duplicates_stay_rejected_after_the_command_api_is_killed_and_restarted(
         201,
         "new orders are still accepted"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn card_numbers_and_cvcs_never_reach_a_log_line() {
+    let isolation = Isolation::new();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let log = std::env::temp_dir().join(format!("{}-command-api.log", isolation.id));
+    let mut env = isolation.env();
+    env.push(("LISTEN_ADDR", format!("127.0.0.1:{port}")));
+    // As chatty as the service gets, and bad requests too: their errors are logged.
+    env.push(("RUST_LOG", "trace".to_owned()));
+    let service = ChildService::spawn_logged(Path::new(env!("CARGO_BIN_EXE_command-api")), &[], &env, &log);
+    let client = crate::helpers::authorized_client();
+    wait_ready(&client, &base).await;
+
+    let purchase = crate::purchases::seed_purchase();
+    let accepted = client
+        .post(format!("{base}/api/v1/purchases"))
+        .json(&purchase)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 202);
+    let mut expired = purchase.clone();
+    expired["card_expiry"] = serde_json::json!("01/20");
+    let refused = client
+        .post(format!("{base}/api/v1/purchases"))
+        .json(&expired)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+    let mut as_number = purchase.clone();
+    as_number["card_number"] = serde_json::json!(4242424242424242_u64);
+    let refused = client
+        .post(format!("{base}/api/v1/purchases"))
+        .json(&as_number)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+    let purchase_id = accepted.json::<Value>().await.unwrap()["purchase_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Wait until the reactor has charged it, so its logging is in the file too.
+    wait_until("the purchase to be authorized", Duration::from_secs(30), || async {
+        let events = crate::helpers::committed_records(&isolation, &isolation.topics.events).await;
+        events
+            .iter()
+            .any(|e| {
+                crate::helpers::header(e, "ce_subject") == Some(purchase_id.as_str())
+                    && crate::helpers::header(e, "ce_type") == Some("orderstream.purchase.authorized.v1")
+            })
+            .then_some(())
+    })
+    .await;
+    service.kill();
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.lines().count() > 20, "the log is too short to prove anything");
+    for secret in ["4242424242424242", "4242 4242 4242 4242", "\"9731\"", "9731 "] {
+        assert!(!text.contains(secret), "{secret} is in the log");
+    }
+    let _ = std::fs::remove_file(&log);
 }

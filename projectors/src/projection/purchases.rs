@@ -146,7 +146,9 @@ fn purchase_event(event: &LoggedEvent) -> Option<&purchase::Event> {
 }
 
 /// The purchases the batch changes without having requested them: their rows come from the
-/// table. Those requested in the batch start from their `PurchaseRequested` and need no read.
+/// table. Those requested in the batch start from their `PurchaseRequested` and need no read:
+/// a request is its purchase's first event, and rows commit with the checkpoint, so no request
+/// is ever applied twice.
 fn to_load(events: &[LoggedEvent]) -> Vec<Uuid> {
     let mut requested = HashSet::new();
     let mut load = HashSet::new();

@@ -12,8 +12,8 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use sqlx::PgPool;
 use service_kit::auth::{require_scope, Verifier, READ};
+use sqlx::PgPool;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
@@ -28,10 +28,14 @@ pub struct ApiContext {
 }
 
 pub fn router(context: ApiContext) -> Router {
-    Router::new()
+    // Every query needs the `read` scope; health and readiness stay open.
+    let queries = Router::new()
         .merge(track_users::router())
         .merge(orders::router())
         .merge(purchases::router())
+        .route_layer(require_scope(context.verifier.clone(), READ));
+    Router::new()
+        .merge(queries)
         .route("/health", get(service_kit::health::live))
         .route("/ready", get(ready))
         .fallback(service_kit::problem::not_found)

@@ -11,6 +11,8 @@ pub(crate) struct Stack {
     pub(crate) commands: String,
     pub(crate) queries: String,
     pub(crate) client: reqwest::Client,
+    pub(crate) isolation: Isolation,
+    pub(crate) pool: sqlx::PgPool,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
 }
@@ -75,10 +77,13 @@ pub(crate) async fn spawn_stack_with_wait(consistency_wait: Duration) -> Stack {
     tasks.push(tokio::spawn(query_api.run_until(stopped(&stop))));
     wait_ready(&client, &projections).await;
     wait_ready(&client, &queries).await;
+    let pool = isolation.database.pool().unwrap();
     Stack {
         commands,
         queries,
         client,
+        isolation,
+        pool,
         stop,
         tasks,
     }
@@ -95,14 +100,19 @@ async fn wait_ready(client: &reqwest::Client, base: &str) {
 impl Stack {
     /// Places an order and returns the 201 body.
     pub(crate) async fn place(&self, body: Value) -> Value {
+        self.post("/api/v1/orders", body, 201).await
+    }
+
+    /// `POST` to the command API, expecting `status`; returns the body.
+    pub(crate) async fn post(&self, path: &str, body: Value, status: u16) -> Value {
         let response = self
             .client
-            .post(format!("{}/api/v1/orders", self.commands))
+            .post(format!("{}{path}", self.commands))
             .json(&body)
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 201, "{:?}", response.text().await);
+        assert_eq!(response.status().as_u16(), status, "{:?}", response.text().await);
         response.json().await.unwrap()
     }
 

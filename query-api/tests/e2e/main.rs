@@ -3,4 +3,5 @@
 
 mod helpers;
 mod orders;
+mod purchases;
 mod track_users;
