@@ -6,7 +6,8 @@
 //!
 //! - [`config`]: settings and subcommands (`run`, `migrate`).
 //! - [`db`]: migrations and checkpoints.
-//! - [`projection`]: the read models (`track_user`, `order_status`) and how events change them.
+//! - [`projection`]: the read models (`track_user`, `order_status`, `purchases` with
+//!   `user_spend`) and how events change them.
 //! - [`runner`]: the consume–fold–commit loop of one projection.
 //! - [`startup`]: [`Application`], running every projection beside `/health`, `/ready`, `/metrics`.
 

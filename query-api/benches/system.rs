@@ -5,11 +5,14 @@
 //!   shaped like our events, and PostgreSQL `COPY` of rows shaped like `order_status`;
 //! - orders/s end to end over HTTP with many requests in flight, and their p50/p99 latency,
 //!   with the release binaries of all three services running;
+//! - purchases/s end to end: accepted over HTTP, charged by the payment reactor, authorized by
+//!   the decider and readable in the `purchases` read model;
 //! - projection events/s on a backlog, per projection.
 //!
 //! Each figure is printed absolute and as a ratio to its raw limit. Sizes come from
-//! `BENCH_EVENTS` (backlog and raw records, default 200000), `BENCH_ORDERS` (HTTP requests,
-//! default 20000) and `BENCH_IN_FLIGHT` (concurrent requests, default 64).
+//! `BENCH_EVENTS` (backlog and raw records, default 200000), `BENCH_ORDERS` (HTTP orders,
+//! default 20000), `BENCH_PURCHASES` (HTTP purchases, default 10000) and `BENCH_IN_FLIGHT`
+//! (concurrent requests, default 64).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,7 +26,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use service_kit::kafka::{Envelope, KafkaArgs};
-use service_kit::testing::{free_port, wait_until, ChildService, Isolation};
+use service_kit::testing::{bearer_all, free_port, wait_until, ChildService, Isolation};
 use sqlx::postgres::PgPoolCopyExt;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -69,19 +72,20 @@ async fn main() {
     }
     let events = env_usize("BENCH_EVENTS", 200_000);
     let orders = env_usize("BENCH_ORDERS", 20_000);
+    let purchases = env_usize("BENCH_PURCHASES", 10_000);
     let in_flight = env_usize("BENCH_IN_FLIGHT", 64);
     let mut isolation = Isolation::new();
     isolation.kafka.partitions = PARTITIONS;
     let bin_dir = release_dir();
     println!("orderstream system benchmark: {PARTITIONS} partitions, {events} events, {orders} HTTP orders, {in_flight} in flight");
 
-    println!("\n[1/5] raw Kafka produce (acks=all, idempotent, event-shaped records)");
+    println!("\n[1/6] raw Kafka produce (acks=all, idempotent, event-shaped records)");
     let raw_topic = format!("{}bench.raw", isolation.kafka.topic_prefix);
     create_topic(&isolation.kafka, &raw_topic).await;
     let produce = produce_events(&isolation.kafka, &raw_topic, events).await;
     println!("      {produce}");
 
-    println!("[2/5] raw Kafka consume (read_committed)");
+    println!("[2/6] raw Kafka consume (read_committed)");
     let consume = consume_all(&isolation.kafka, &raw_topic, events).await;
     println!("      {consume}");
 
@@ -89,11 +93,11 @@ async fn main() {
     projectors::db::migrate(&pool, &isolation.database.database_schema)
         .await
         .expect("migrate");
-    println!("[3/5] raw PostgreSQL COPY (order_status-shaped rows)");
+    println!("[3/6] raw PostgreSQL COPY (order_status-shaped rows)");
     let copy = copy_rows(&pool, events).await;
     println!("      {copy}");
 
-    println!("[4/5] projection of a backlog of {events} events (both projections at once)");
+    println!("[4/6] projection of a backlog of {events} events (both projections at once)");
     isolation.topics.ensure(&isolation.kafka).await.expect("topics");
     produce_events(&isolation.kafka, &isolation.topics.events, events).await;
     let started = Instant::now();
@@ -125,12 +129,15 @@ async fn main() {
         println!("      {projection:<13} {rate}");
     }
 
-    println!("[5/5] orders end to end over HTTP (command-api, projectors and query-api running)");
+    println!("[5/6] orders end to end over HTTP (command-api, projectors and query-api running)");
     let port = free_port();
     let command_api = start(&bin_dir, "command-api", &[], &isolation, port);
     let query_api = start(&bin_dir, "query-api", &[], &isolation, free_port());
     let base = format!("http://127.0.0.1:{port}");
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, bearer_all().parse().unwrap());
     let client = reqwest::Client::builder()
+        .default_headers(headers)
         .pool_max_idle_per_host(in_flight)
         .build()
         .unwrap();
@@ -139,14 +146,46 @@ async fn main() {
         ready.status().is_success().then_some(())
     })
     .await;
-    let (http, mut latencies, failures) = place_orders(&client, &base, orders, in_flight).await;
-    latencies.sort();
-    let percentile = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
-    println!(
-        "      {http}  p50 {:.1} ms  p99 {:.1} ms  failures {failures}",
-        ms(percentile(0.50)),
-        ms(percentile(0.99))
-    );
+    let orders_run = send_requests(
+        &client,
+        &format!("{base}/api/v1/orders"),
+        orders,
+        in_flight,
+        201,
+        order_body,
+    )
+    .await;
+    println!("      {orders_run}");
+
+    println!("[6/6] purchases end to end: HTTP, the payment reactor, the decider, the read model");
+    let started = Instant::now();
+    let purchases_run = send_requests(
+        &client,
+        &format!("{base}/api/v1/purchases"),
+        purchases,
+        in_flight,
+        202,
+        purchase_body,
+    )
+    .await;
+    println!("      accepted   {purchases_run}");
+    wait_until(
+        "every purchase to read back authorized",
+        Duration::from_secs(900),
+        || async {
+            let authorized: i64 = sqlx::query_scalar("SELECT count(*) FROM purchases WHERE status = 'authorized'")
+                .fetch_one(&pool)
+                .await
+                .ok()?;
+            (authorized >= purchases as i64).then_some(())
+        },
+    )
+    .await;
+    let authorized = Rate {
+        count: purchases,
+        elapsed: started.elapsed(),
+    };
+    println!("      authorized {authorized}");
     drop((command_api, query_api, projector));
 
     println!("\n| figure | absolute | ratio to raw limit |");
@@ -170,10 +209,22 @@ async fn main() {
     }
     println!(
         "| orders over HTTP, {in_flight} in flight (p50 {:.1} ms, p99 {:.1} ms) | {:.0} orders/s | {} of produce |",
-        ms(percentile(0.50)),
-        ms(percentile(0.99)),
-        http.per_second(),
-        ratio(&http, &produce)
+        ms(orders_run.p50),
+        ms(orders_run.p99),
+        orders_run.rate.per_second(),
+        ratio(&orders_run.rate, &produce)
+    );
+    println!(
+        "| purchases accepted over HTTP, {in_flight} in flight (p50 {:.1} ms, p99 {:.1} ms) | {:.0} purchases/s | {} of produce |",
+        ms(purchases_run.p50),
+        ms(purchases_run.p99),
+        purchases_run.rate.per_second(),
+        ratio(&purchases_run.rate, &produce)
+    );
+    println!(
+        "| purchases authorized and readable (reactor + decider + projection) | {:.0} purchases/s | {} of produce |",
+        authorized.per_second(),
+        ratio(&authorized, &produce)
     );
 }
 
@@ -324,39 +375,63 @@ async fn copy_rows(pool: &PgPool, count: usize) -> Rate {
     }
 }
 
-/// Sends `total` order requests with `in_flight` at a time; returns the rate, each latency,
-/// and the number of non-201 answers.
-async fn place_orders(
+/// What a run of HTTP requests measured.
+struct HttpRun {
+    rate: Rate,
+    p50: Duration,
+    p99: Duration,
+    failures: usize,
+}
+
+impl std::fmt::Display for HttpRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}  p50 {:.1} ms  p99 {:.1} ms  failures {}",
+            self.rate,
+            ms(self.p50),
+            ms(self.p99),
+            self.failures
+        )
+    }
+}
+
+/// POSTs `total` bodies (`body(i)`) to `url` with `in_flight` at a time; an answer other than
+/// `expected` counts as a failure.
+async fn send_requests(
     client: &reqwest::Client,
-    base: &str,
+    url: &str,
     total: usize,
     in_flight: usize,
-) -> (Rate, Vec<Duration>, usize) {
+    expected: u16,
+    body: fn(usize) -> serde_json::Value,
+) -> HttpRun {
     let next = Arc::new(AtomicUsize::new(0));
     let failures = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let workers: Vec<_> = (0..in_flight)
         .map(|_| {
-            let (client, url) = (client.clone(), format!("{base}/api/v1/orders"));
+            let (client, url) = (client.clone(), url.to_owned());
             let (next, failures) = (next.clone(), failures.clone());
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
-                while next.fetch_add(1, Ordering::Relaxed) < total {
-                    let body =
-                        serde_json::json!({"name": format!("customer {}", latencies.len() % 500), "note": "bench"});
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= total {
+                        break latencies;
+                    }
                     let sent = Instant::now();
                     let ok = client
                         .post(&url)
-                        .json(&body)
+                        .json(&body(i))
                         .send()
                         .await
-                        .is_ok_and(|r| r.status() == 201);
+                        .is_ok_and(|r| r.status().as_u16() == expected);
                     latencies.push(sent.elapsed());
                     if !ok {
                         failures.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-                latencies
             })
         })
         .collect();
@@ -365,9 +440,33 @@ async fn place_orders(
         latencies.extend(worker.await.expect("worker"));
     }
     let elapsed = started.elapsed();
-    (
-        Rate { count: total, elapsed },
-        latencies,
-        failures.load(Ordering::Relaxed),
-    )
+    latencies.sort();
+    let percentile = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    HttpRun {
+        rate: Rate { count: total, elapsed },
+        p50: percentile(0.50),
+        p99: percentile(0.99),
+        failures: failures.load(Ordering::Relaxed),
+    }
+}
+
+fn order_body(i: usize) -> serde_json::Value {
+    serde_json::json!({"name": format!("customer {}", i % 500), "note": "bench"})
+}
+
+/// The purchase processor's example, for one of 100 users, with the card that authorizes.
+fn purchase_body(i: usize) -> serde_json::Value {
+    serde_json::json!({
+        "user_id": Uuid::from_u128(i as u128 % 100 + 1),
+        "username": format!("user {}", i % 100),
+        "amount": 100.50,
+        "currency": "USD",
+        "payment_method": "credit_card",
+        "card_holder_name": "John Doe",
+        "card_number": "4242424242424242",
+        "card_expiry": "12/30",
+        "card_cvc": "123",
+        "billing_address": "123 Elm Street, Springfield",
+        "transaction_date": Utc::now().to_rfc3339(),
+    })
 }
