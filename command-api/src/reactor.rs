@@ -18,6 +18,7 @@ use domain::{Command, Event};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
+use service_kit::kafka::envelope::message_type;
 use service_kit::kafka::{Envelope, KafkaArgs, Topics};
 use thiserror::Error;
 use tracing::{info, warn};
@@ -82,8 +83,10 @@ pub async fn run(
                 Err(_elapsed) => break,
             }
         }
+        // Only requested purchases matter here: skip the rest by header, without decoding them.
         let reactions = batch
             .iter()
+            .filter(|message| message_type(*message) == Some(purchase::PURCHASE_REQUESTED_V1))
             .filter_map(|message| match Envelope::<Event>::from_kafka(message) {
                 Ok(Envelope {
                     message: Event::Purchase(purchase::Event::PurchaseRequested(requested)),

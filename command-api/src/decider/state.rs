@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use domain::{Aggregates, Decider, Event, State};
+use domain::{Aggregates, Decider, Event, Message as _, State};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -67,8 +67,6 @@ impl PartitionState {
         }
     }
 }
-
-use domain::Message as _;
 
 /// Reads events `partitions` from the beginning to their committed end and folds them.
 #[tracing::instrument(skip(kafka, topics))]

@@ -108,6 +108,17 @@ impl<M: Message> Envelope<M> {
     }
 }
 
+/// The `ce_type` of a record, read without decoding its data: lets a consumer skip the types it
+/// does not handle cheaply.
+pub fn message_type(record: &impl rdkafka::Message) -> Option<&str> {
+    record
+        .headers()?
+        .iter()
+        .find(|h| h.key == "ce_type")
+        .and_then(|h| h.value)
+        .and_then(|v| std::str::from_utf8(v).ok())
+}
+
 fn text<'a>(key: &'a str, value: &'a str) -> Header<'a, &'a str> {
     Header {
         key,
