@@ -1,5 +1,7 @@
 //! The payment reactor: turns `PurchaseRequested` events into charges at the gateway and the
-//! gateway's verdict into a `RecordAuthorization` or `RecordDecline` command.
+//! gateway's verdict into a `RecordAuthorization` or `RecordDecline` command, and links payments
+//! to orders: a purchase carrying an `order_id` records its authorization, decline or refund on
+//! that order, and cancelling a paid order requests the refund of its purchase.
 //!
 //! Delivery is at least once: offsets are committed after the command is on the commands topic,
 //! so a crash in between charges again. That is harmless by construction: the charge carries
@@ -13,7 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use domain::purchase::{self, PurchaseRequested, RecordAuthorization, RecordDecline};
+use domain::money::Decimal;
+use domain::order::{self, PaymentFailureReason, RecordPayment, RecordPaymentFailure, RecordRefund};
+use domain::purchase::{self, PurchaseRequested, RecordAuthorization, RecordDecline, RefundPurchase, RefundReason};
 use domain::{Command, Event};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
@@ -29,6 +33,18 @@ use crate::payments::{Charge, ChargeOutcome, GatewayError, PaymentGateway};
 
 /// The reactor's consumer group, under the topic prefix.
 pub const GROUP: &str = "orderstream-payment-reactor";
+
+/// The event types this reactor acts on.
+const REACTS_TO: [&str; 5] = [
+    purchase::PURCHASE_REQUESTED_V1,
+    purchase::PURCHASE_AUTHORIZED_V1,
+    purchase::PURCHASE_DECLINED_V1,
+    purchase::PURCHASE_REFUNDED_V1,
+    order::ORDER_CANCELLED_V1,
+];
+
+/// Names the order-side commands a payment event leads to.
+const ORDER_LINK_NAMESPACE: Uuid = Uuid::from_u128(0x6f72_6465_722d_7061_796d_656e_742d_6c6b);
 
 /// Charges are independent, so a batch of them runs concurrently.
 const BATCH_SIZE: usize = 500;
@@ -83,23 +99,44 @@ pub async fn run(
                 Err(_elapsed) => break,
             }
         }
-        // Only requested purchases matter here: skip the rest by header, without decoding them.
-        let reactions = batch
+        // Only a few event types matter here: skip the rest by header, without decoding them.
+        let events = batch
             .iter()
-            .filter(|message| message_type(*message) == Some(purchase::PURCHASE_REQUESTED_V1))
+            .filter(|message| message_type(*message).is_some_and(|t| REACTS_TO.contains(&t)))
             .filter_map(|message| match Envelope::<Event>::from_kafka(message) {
-                Ok(Envelope {
-                    message: Event::Purchase(purchase::Event::PurchaseRequested(requested)),
-                    correlation_id,
-                    traceparent,
-                    ..
-                }) => Some(react(requested, correlation_id, traceparent, bus, gateway.as_ref())),
-                Ok(_) => None,
+                Ok(envelope) => Some(envelope),
                 Err(err) => {
                     warn!(error = %err, "skipping an event that does not decode");
                     None
                 }
             });
+        let reactions = events.map(|envelope| async move {
+            let Envelope {
+                message,
+                correlation_id,
+                traceparent,
+                ..
+            } = envelope;
+            let (command_id, command) = match message {
+                Event::Purchase(purchase::Event::PurchaseRequested(requested)) => {
+                    charge_and_record(requested, gateway.as_ref()).await
+                }
+                other => match link_to_order(&other) {
+                    Some(link) => link,
+                    None => return Ok(()),
+                },
+            };
+            let command = Envelope {
+                id: command_id,
+                time: Utc::now(),
+                sequence: None,
+                causation_id: None,
+                correlation_id,
+                traceparent,
+                message: command,
+            };
+            bus.send(&command).await
+        });
         futures::future::try_join_all(reactions).await?;
         let next_offsets: BTreeMap<i32, i64> = batch.iter().map(|m| (m.partition(), m.offset() + 1)).collect();
         let mut done = TopicPartitionList::new();
@@ -110,15 +147,9 @@ pub async fn run(
     }
 }
 
-/// Charges one requested purchase and submits the verdict.
+/// Charges one requested purchase; returns the verdict command and its id.
 #[tracing::instrument(skip_all, fields(purchase_id = %requested.purchase_id))]
-async fn react(
-    requested: PurchaseRequested,
-    correlation_id: Uuid,
-    traceparent: Option<String>,
-    bus: &CommandBus,
-    gateway: &dyn PaymentGateway,
-) -> Result<(), ReactorError> {
+async fn charge_and_record(requested: PurchaseRequested, gateway: &dyn PaymentGateway) -> (Uuid, Command) {
     let charge = Charge {
         payment_token: requested.payment_token.clone(),
         amount: requested.amount,
@@ -138,17 +169,73 @@ async fn react(
             declined_at: now,
         }),
     };
-    let envelope = Envelope {
-        id: Uuid::new_v5(&VERDICT_NAMESPACE, requested.purchase_id.as_bytes()),
-        time: now,
-        sequence: None,
-        causation_id: None,
-        correlation_id,
-        traceparent,
-        message: Command::Purchase(command),
+    let command_id = Uuid::new_v5(&VERDICT_NAMESPACE, requested.purchase_id.as_bytes());
+    (command_id, Command::Purchase(command))
+}
+
+/// The order-side consequence of a payment event, with a command id derived from the event so a
+/// redelivery repeats the same command. Pure: time comes from the event.
+fn link_to_order(event: &Event) -> Option<(Uuid, Command)> {
+    let id = |parts: &[&Uuid], what: &str| {
+        let mut name = what.as_bytes().to_vec();
+        for part in parts {
+            name.extend_from_slice(part.as_bytes());
+        }
+        Uuid::new_v5(&ORDER_LINK_NAMESPACE, &name)
     };
-    bus.send(&envelope).await?;
-    Ok(())
+    match event {
+        Event::Purchase(purchase::Event::PurchaseAuthorized(authorized)) => {
+            let order_id = authorized.order_id?;
+            let command = order::Command::RecordPayment(RecordPayment {
+                order_id,
+                purchase_id: authorized.purchase_id,
+                amount: authorized.amount?,
+                expected_version: None,
+                paid_at: authorized.authorized_at,
+            });
+            Some((id(&[&authorized.purchase_id], "payment"), Command::Order(command)))
+        }
+        Event::Purchase(purchase::Event::PurchaseDeclined(declined)) => {
+            let order_id = declined.order_id?;
+            let reason = PaymentFailureReason::parse(&declined.reason)
+                .or_else(|_| PaymentFailureReason::parse("declined"))
+                .ok()?;
+            let command = order::Command::RecordPaymentFailure(RecordPaymentFailure {
+                order_id,
+                purchase_id: declined.purchase_id,
+                reason,
+                expected_version: None,
+                failed_at: declined.declined_at,
+            });
+            Some((id(&[&declined.purchase_id], "payment"), Command::Order(command)))
+        }
+        Event::Purchase(purchase::Event::PurchaseRefunded(refunded)) => {
+            let order_id = refunded.order_id?;
+            let command = order::Command::RecordRefund(RecordRefund {
+                order_id,
+                purchase_id: refunded.purchase_id,
+                expected_version: None,
+                refunded_at: refunded.refunded_at,
+            });
+            Some((id(&[&refunded.refund_id], "refunded"), Command::Order(command)))
+        }
+        Event::Order(order::Event::OrderCancelled(cancelled)) => {
+            let purchase_id = cancelled.refund_requested_for?;
+            let amount = cancelled.refund_amount?;
+            let command = purchase::Command::RefundPurchase(RefundPurchase {
+                purchase_id,
+                refund_id: id(&[&cancelled.order_id, &purchase_id], "refund-id"),
+                amount: Decimal::parse("amount", &amount.to_decimal_string()).ok()?,
+                reason: RefundReason::parse("order cancelled").ok()?,
+                requested_at: cancelled.cancelled_at,
+            });
+            Some((
+                id(&[&cancelled.order_id, &purchase_id], "refund"),
+                Command::Purchase(command),
+            ))
+        }
+        _ => None,
+    }
 }
 
 /// Retries an unavailable gateway with backoff; a refusal becomes a decline, since no retry
@@ -170,5 +257,73 @@ async fn charge_patiently(gateway: &dyn PaymentGateway, charge: &Charge) -> Char
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::money::{Currency, Money};
+    use domain::order::{CancelReason, OrderCancelled};
+    use domain::purchase::PurchaseAuthorized;
+
+    fn usd(minor: i64) -> Money {
+        Money::from_minor(minor, Currency::parse("currency", "USD").unwrap()).unwrap()
+    }
+
+    fn authorized(order_id: Option<Uuid>) -> Event {
+        Event::Purchase(purchase::Event::PurchaseAuthorized(PurchaseAuthorized {
+            purchase_id: Uuid::from_u128(1),
+            authorization_id: "auth_1".to_owned(),
+            authorized_at: "2025-01-19T15:04:07Z".parse().unwrap(),
+            order_id,
+            amount: Some(usd(4204)),
+        }))
+    }
+
+    #[test]
+    fn an_authorized_purchase_pays_its_order_with_a_repeatable_command() {
+        let order_id = Uuid::from_u128(2);
+        let (id, command) = link_to_order(&authorized(Some(order_id))).unwrap();
+        assert_eq!(
+            link_to_order(&authorized(Some(order_id))).unwrap().0,
+            id,
+            "same event, same command id"
+        );
+        match command {
+            Command::Order(order::Command::RecordPayment(payment)) => {
+                assert_eq!(payment.order_id, order_id);
+                assert_eq!(payment.amount, usd(4204));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(
+            link_to_order(&authorized(None)).is_none(),
+            "a purchase for no order touches no order"
+        );
+    }
+
+    #[test]
+    fn cancelling_a_paid_order_refunds_what_its_purchase_paid() {
+        let cancelled = |refund: Option<Uuid>| {
+            Event::Order(order::Event::OrderCancelled(OrderCancelled {
+                order_id: Uuid::from_u128(2),
+                reason: CancelReason::parse("changed my mind").unwrap(),
+                refund_requested_for: refund,
+                refund_amount: refund.map(|_| usd(4204)),
+                cancelled_at: "2025-01-19T16:00:00Z".parse().unwrap(),
+            }))
+        };
+        match link_to_order(&cancelled(Some(Uuid::from_u128(1)))).unwrap().1 {
+            Command::Purchase(purchase::Command::RefundPurchase(refund)) => {
+                assert_eq!(refund.purchase_id, Uuid::from_u128(1));
+                assert_eq!(refund.amount.to_string(), "42.04");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(
+            link_to_order(&cancelled(None)).is_none(),
+            "an unpaid order needs no refund"
+        );
     }
 }

@@ -175,6 +175,7 @@ mod tests {
             name: name.clone(),
             note: None,
             placed_at,
+            details: None,
         }));
         let state = Aggregates::fold([&order]);
         assert!(matches!(state, State::Order(_)));
@@ -192,6 +193,7 @@ mod tests {
             name,
             note: None,
             placed_at,
+            details: None,
         }));
         assert!(matches!(Aggregates::decide(&state, &again), Err(Rejection::Order(_))));
     }

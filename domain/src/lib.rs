@@ -5,7 +5,10 @@
 //! `evolve(State, &Event) -> State` applying facts without ever failing. Time and ids come in on
 //! the command; nothing here reads a clock or draws a random number.
 //!
-//! - [`order`]: placing orders (the order and track-user flow).
+//! - [`order`]: orders: placed (optionally with priced line items), then confirmed, processed,
+//!   shipped and delivered or cancelled, with their payment recorded, failed or refunded.
+//! - [`pricing`]: the pricing policy: line items, subtotal, 8 % tax rounded half to even, flat
+//!   shipping under 100.00, total; integer minor units only.
 //! - [`money`]: currencies, exact decimals and amounts in minor units; never a float.
 //! - [`card`]: card number, expiry and CVC parsed at the edge, masked in `Debug`, and the
 //!   [`MaskedCard`](card::MaskedCard) that is all that may be kept.
@@ -22,6 +25,7 @@ pub mod decider;
 pub mod message;
 pub mod money;
 pub mod order;
+pub mod pricing;
 pub mod purchase;
 #[cfg(feature = "schema")]
 mod schema;

@@ -136,6 +136,12 @@ pub struct PurchaseAuthorized {
     pub purchase_id: Uuid,
     pub authorization_id: String,
     pub authorized_at: DateTime<Utc>,
+    /// The order this purchase pays, copied from the request so order reactors need nothing else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<Uuid>,
+    /// The authorized amount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<Money>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,6 +150,9 @@ pub struct PurchaseDeclined {
     pub purchase_id: Uuid,
     pub reason: String,
     pub declined_at: DateTime<Utc>,
+    /// The order this purchase pays, copied from the request so order reactors need nothing else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,6 +163,9 @@ pub struct PurchaseRefunded {
     pub amount: Money,
     pub reason: RefundReason,
     pub refunded_at: DateTime<Utc>,
+    /// The order this purchase pays, copied from the request so order reactors need nothing else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,10 +212,12 @@ pub enum State {
     NotRequested,
     Requested {
         amount: Money,
+        order_id: Option<Uuid>,
     },
     Authorized {
         amount: Money,
         refunded: Money,
+        order_id: Option<Uuid>,
     },
     Declined,
 }
@@ -267,25 +281,35 @@ impl Decider for Purchase {
             }
             (_, Command::RequestPurchase(_)) => Err(Rejection::AlreadyRequested { purchase_id }),
             (State::NotRequested, _) => Err(Rejection::NotFound { purchase_id }),
-            (State::Requested { .. }, Command::RecordAuthorization(record)) => {
+            (State::Requested { amount, order_id }, Command::RecordAuthorization(record)) => {
                 Ok(vec![Event::PurchaseAuthorized(PurchaseAuthorized {
                     purchase_id,
                     authorization_id: record.authorization_id.clone(),
                     authorized_at: record.authorized_at,
+                    order_id: *order_id,
+                    amount: Some(*amount),
                 })])
             }
-            (State::Requested { .. }, Command::RecordDecline(record)) => {
+            (State::Requested { order_id, .. }, Command::RecordDecline(record)) => {
                 Ok(vec![Event::PurchaseDeclined(PurchaseDeclined {
                     purchase_id,
                     reason: record.reason.clone(),
                     declined_at: record.declined_at,
+                    order_id: *order_id,
                 })])
             }
             (settled, Command::RecordAuthorization(_) | Command::RecordDecline(_)) => Err(Rejection::AlreadySettled {
                 purchase_id,
                 status: settled.status().unwrap_or(PurchaseStatus::Requested),
             }),
-            (State::Authorized { amount, refunded }, Command::RefundPurchase(refund)) => {
+            (
+                State::Authorized {
+                    amount,
+                    refunded,
+                    order_id,
+                },
+                Command::RefundPurchase(refund),
+            ) => {
                 let requested = Money::from_decimal("amount", refund.amount, amount.currency()).map_err(|invalid| {
                     Rejection::InvalidRefundAmount {
                         problem: invalid.problem.to_string(),
@@ -304,6 +328,7 @@ impl Decider for Purchase {
                     amount: requested,
                     reason: refund.reason.clone(),
                     refunded_at: refund.requested_at,
+                    order_id: *order_id,
                 })])
             }
             (other, Command::RefundPurchase(_)) => Err(Rejection::NotRefundable {
@@ -317,15 +342,25 @@ impl Decider for Purchase {
         match (state, event) {
             (_, Event::PurchaseRequested(requested)) => State::Requested {
                 amount: requested.amount,
+                order_id: requested.order_id,
             },
-            (State::Requested { amount }, Event::PurchaseAuthorized(_)) => State::Authorized {
+            (State::Requested { amount, order_id }, Event::PurchaseAuthorized(_)) => State::Authorized {
                 amount,
                 refunded: Money::zero(amount.currency()),
+                order_id,
             },
             (_, Event::PurchaseDeclined(_)) => State::Declined,
-            (State::Authorized { amount, refunded }, Event::PurchaseRefunded(refund)) => State::Authorized {
+            (
+                State::Authorized {
+                    amount,
+                    refunded,
+                    order_id,
+                },
+                Event::PurchaseRefunded(refund),
+            ) => State::Authorized {
                 amount,
                 refunded: refunded.checked_add(refund.amount).unwrap_or(refunded),
+                order_id,
             },
             // A fact that does not fit the state cannot have been decided here; keep the state.
             (state, _) => state,
@@ -476,6 +511,8 @@ mod tests {
             purchase_id: ID,
             authorization_id: "auth_1".to_owned(),
             authorized_at: at("2025-01-19T15:04:07Z"),
+            order_id: None,
+            amount: Some(usd(10050)),
         })
     }
 
@@ -496,6 +533,7 @@ mod tests {
             amount: usd(minor),
             reason: RefundReason::parse("damaged").unwrap(),
             refunded_at: at("2025-01-20T10:00:00Z"),
+            order_id: None,
         })
     }
 

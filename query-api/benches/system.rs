@@ -293,6 +293,7 @@ async fn produce_events(kafka: &KafkaArgs, topic: &str, count: usize) -> Rate {
                 name: OrderName::parse(&format!("customer {}", i % 5000)).unwrap(),
                 note: Some(OrderNote::parse("First order").unwrap()),
                 placed_at,
+                details: None,
             }),
         };
         let (key, payload) = (envelope.key(), envelope.payload());

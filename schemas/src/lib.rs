@@ -6,7 +6,7 @@
 //! `UPDATE_SCHEMAS=1` to rewrite the files after a deliberate change) and when a fixture no
 //! longer decodes, so a change that would strand old events on the log cannot pass unnoticed.
 
-use domain::order::{OrderPlaced, PlaceOrder, ORDER_PLACED_V1, PLACE_ORDER_V1};
+use domain::order::{self as o, OrderPlaced, PlaceOrder, ORDER_PLACED_V1, PLACE_ORDER_V1};
 use domain::purchase::{self as p, PurchaseAuthorized, PurchaseDeclined, PurchaseRefunded, PurchaseRequested};
 use domain::purchase::{RecordAuthorization, RecordDecline, RefundPurchase, RequestPurchase};
 use schemars::{schema_for, Schema};
@@ -16,6 +16,64 @@ pub fn generated() -> Vec<(&'static str, Schema)> {
     vec![
         (PLACE_ORDER_V1, titled(schema_for!(PlaceOrder), PLACE_ORDER_V1)),
         (ORDER_PLACED_V1, titled(schema_for!(OrderPlaced), ORDER_PLACED_V1)),
+        (
+            o::CONFIRM_ORDER_V1,
+            titled(schema_for!(o::ConfirmOrder), o::CONFIRM_ORDER_V1),
+        ),
+        (
+            o::START_PROCESSING_V1,
+            titled(schema_for!(o::StartProcessing), o::START_PROCESSING_V1),
+        ),
+        (o::SHIP_ORDER_V1, titled(schema_for!(o::ShipOrder), o::SHIP_ORDER_V1)),
+        (
+            o::DELIVER_ORDER_V1,
+            titled(schema_for!(o::DeliverOrder), o::DELIVER_ORDER_V1),
+        ),
+        (
+            o::CANCEL_ORDER_V1,
+            titled(schema_for!(o::CancelOrder), o::CANCEL_ORDER_V1),
+        ),
+        (
+            o::RECORD_PAYMENT_V1,
+            titled(schema_for!(o::RecordPayment), o::RECORD_PAYMENT_V1),
+        ),
+        (
+            o::RECORD_PAYMENT_FAILURE_V1,
+            titled(schema_for!(o::RecordPaymentFailure), o::RECORD_PAYMENT_FAILURE_V1),
+        ),
+        (
+            o::RECORD_REFUND_V1,
+            titled(schema_for!(o::RecordRefund), o::RECORD_REFUND_V1),
+        ),
+        (
+            o::ORDER_CONFIRMED_V1,
+            titled(schema_for!(o::OrderConfirmed), o::ORDER_CONFIRMED_V1),
+        ),
+        (
+            o::ORDER_PROCESSING_STARTED_V1,
+            titled(schema_for!(o::OrderProcessingStarted), o::ORDER_PROCESSING_STARTED_V1),
+        ),
+        (
+            o::ORDER_SHIPPED_V1,
+            titled(schema_for!(o::OrderShipped), o::ORDER_SHIPPED_V1),
+        ),
+        (
+            o::ORDER_DELIVERED_V1,
+            titled(schema_for!(o::OrderDelivered), o::ORDER_DELIVERED_V1),
+        ),
+        (
+            o::ORDER_CANCELLED_V1,
+            titled(schema_for!(o::OrderCancelled), o::ORDER_CANCELLED_V1),
+        ),
+        (o::ORDER_PAID_V1, titled(schema_for!(o::OrderPaid), o::ORDER_PAID_V1)),
+        (
+            o::ORDER_PAYMENT_FAILED_V1,
+            titled(schema_for!(o::OrderPaymentFailed), o::ORDER_PAYMENT_FAILED_V1),
+        ),
+        (
+            o::ORDER_REFUNDED_V1,
+            titled(schema_for!(o::OrderRefunded), o::ORDER_REFUNDED_V1),
+        ),
         (
             p::REQUEST_PURCHASE_V1,
             titled(schema_for!(RequestPurchase), p::REQUEST_PURCHASE_V1),

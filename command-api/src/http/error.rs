@@ -98,9 +98,36 @@ impl IntoResponse for ApiError {
 fn rejection_problem(rejection: &Rejection) -> Problem {
     use purchase::Rejection as P;
     let conflict = |slug: &str, title: &str| Problem::new(StatusCode::CONFLICT, slug, title);
+    use order::Rejection as O;
     match rejection {
-        Rejection::Order(order::Rejection::AlreadyPlaced { order_id }) => {
+        Rejection::Order(O::AlreadyPlaced { order_id }) => {
             conflict("order-already-placed", "Order already placed").extension("order_id", order_id.to_string())
+        }
+        Rejection::Order(O::NotFound { .. }) => Problem::new(StatusCode::NOT_FOUND, "order-not-found", "No such order"),
+        Rejection::Order(O::StaleVersion { expected, actual }) => Problem::new(
+            StatusCode::PRECONDITION_FAILED,
+            "stale-version",
+            "The order has changed",
+        )
+        .extension("expected_version", *expected)
+        .extension("current_version", *actual),
+        Rejection::Order(O::IllegalTransition { status, allowed, .. }) => {
+            conflict("illegal-transition", "Transition not allowed")
+                .extension("current_status", status.as_str())
+                .extension("allowed", allowed.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+        }
+        Rejection::Order(O::IllegalPaymentTransition {
+            payment_status,
+            allowed,
+            ..
+        }) => conflict("illegal-payment-transition", "Payment transition not allowed")
+            .extension("current_payment_status", payment_status.as_str())
+            .extension("allowed", allowed.iter().map(|s| s.as_str()).collect::<Vec<_>>()),
+        Rejection::Order(O::Cancelled { .. }) => conflict("order-cancelled", "Order cancelled"),
+        Rejection::Order(O::NotPriced { .. }) => conflict("order-not-priced", "Order has no total"),
+        Rejection::Order(O::WrongPurchase { .. }) => conflict("wrong-purchase", "Order was paid by another purchase"),
+        Rejection::Order(O::Pricing { .. }) => {
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", "Invalid field").field("items")
         }
         Rejection::Purchase(P::AlreadyRequested { purchase_id }) => {
             conflict("purchase-already-requested", "Purchase already requested")

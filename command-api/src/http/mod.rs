@@ -4,6 +4,7 @@
 mod command;
 mod error;
 pub(crate) mod extract;
+mod fields;
 mod orders;
 mod purchases;
 
@@ -43,7 +44,7 @@ pub struct ApiContext {
 
 /// What an accepted command answers.
 #[derive(Debug)]
-struct Accepted {
+pub(super) struct Accepted {
     aggregate_id: Uuid,
     events: Vec<WrittenEvent>,
     consistency_token: String,

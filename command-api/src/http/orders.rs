@@ -1,31 +1,61 @@
-//! `POST /api/v1/orders`: the seed's order endpoint on the event-sourced core.
+//! Orders: `POST /api/v1/orders` (the seed's endpoint, which also takes items and totals) and the
+//! lifecycle transitions `POST /api/v1/orders/{id}/{confirm,start-processing,ship,deliver,cancel}`.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use chrono::Utc;
-use domain::order::{self, OrderName, OrderNote, PlaceOrder};
+use domain::money::{Currency, Money};
+use domain::order::{
+    self, CancelOrder, CancelReason, Carrier, ConfirmOrder, DeliverOrder, OrderDetails, OrderName, OrderNote,
+    PlaceOrder, ShipOrder, StartProcessing, TrackingNumber,
+};
+use domain::pricing::{self, ItemName, LineItem, Quantity, Sku, Totals};
 use domain::{Command, FieldProblem, InvalidField};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::command::CommandRequest;
 use super::extract::Json;
-use super::{ApiContext, ApiError};
+use super::fields::{decimal, optional_uuid, text};
+use super::{Accepted, ApiContext, ApiError};
 use crate::outcome::WrittenEvent;
 
+/// Most items one order may hold.
+const MAX_ITEMS: usize = 100;
+
 pub(super) fn router() -> Router<ApiContext> {
-    Router::new().route("/api/v1/orders", post(place_order))
+    Router::new()
+        .route("/api/v1/orders", post(place_order))
+        .route("/api/v1/orders/{order_id}/confirm", post(confirm))
+        .route("/api/v1/orders/{order_id}/start-processing", post(start_processing))
+        .route("/api/v1/orders/{order_id}/ship", post(ship))
+        .route("/api/v1/orders/{order_id}/deliver", post(deliver))
+        .route("/api/v1/orders/{order_id}/cancel", post(cancel))
 }
 
-/// The seed's body; every field optional here so that a missing one is reported by name.
+/// The seed's body, plus the optional priced part; every field optional here so that a missing
+/// one is reported by name.
 #[derive(Debug, Deserialize)]
 struct PlaceOrderRequest {
     name: Option<String>,
     note: Option<String>,
     order_id: Option<Uuid>,
+    user_id: Option<Value>,
+    currency: Option<Value>,
+    items: Option<Vec<ItemRequest>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ItemRequest {
+    sku: Option<Value>,
+    name: Option<Value>,
+    quantity: Option<Value>,
+    unit_price: Option<Box<RawValue>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -34,17 +64,115 @@ struct OrderAccepted {
     order_id: Uuid,
     consistency_token: String,
     events: Vec<WrittenEvent>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    totals: Option<TotalsBody>,
+}
+
+#[derive(Debug, Serialize)]
+struct TotalsBody {
+    currency: &'static str,
+    subtotal: String,
+    tax: String,
+    shipping: String,
+    total: String,
+}
+
+impl From<&Totals> for TotalsBody {
+    fn from(totals: &Totals) -> Self {
+        Self {
+            currency: totals.total.currency().code(),
+            subtotal: totals.subtotal.to_decimal_string(),
+            tax: totals.tax.to_decimal_string(),
+            shipping: totals.shipping.to_decimal_string(),
+            total: totals.total.to_decimal_string(),
+        }
+    }
+}
+
+/// Names an item's field with its index, e.g. `items[2].quantity`.
+fn item_error(index: usize, invalid: InvalidField) -> ApiError {
+    ApiError::FieldType {
+        field: format!("items[{index}].{}", invalid.field),
+        detail: invalid.problem.to_string(),
+    }
+}
+
+fn line_item(index: usize, item: ItemRequest, currency: Currency) -> Result<LineItem, ApiError> {
+    let at = |invalid| item_error(index, invalid);
+    let quantity = match item.quantity {
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .ok_or(InvalidField::new(
+                "quantity",
+                FieldProblem::WrongType { expected: "an integer" },
+            ))
+            .and_then(Quantity::new),
+        None | Some(Value::Null) => Err(InvalidField::new("quantity", FieldProblem::Required)),
+        Some(_) => Err(InvalidField::new(
+            "quantity",
+            FieldProblem::WrongType { expected: "an integer" },
+        )),
+    }
+    .map_err(at)?;
+    Ok(LineItem {
+        sku: Sku::parse(&text("sku", item.sku).map_err(at)?).map_err(at)?,
+        name: ItemName::parse(&text("name", item.name).map_err(at)?).map_err(at)?,
+        quantity,
+        unit_price: Money::from_decimal(
+            "unit_price",
+            decimal("unit_price", item.unit_price).map_err(at)?,
+            currency,
+        )
+        .map_err(at)?,
+    })
+}
+
+/// The priced part of an order request, when it has one.
+fn details(request: &mut PlaceOrderRequest) -> Result<Option<(OrderDetails, Totals)>, ApiError> {
+    let user_id = optional_uuid("user_id", request.user_id.take())?;
+    let (items, currency) = match (request.items.take(), request.currency.take()) {
+        (None, None) => return Ok(None),
+        (None, Some(_)) => return Err(InvalidField::new("items", FieldProblem::Required).into()),
+        (Some(items), currency) => (items, Currency::parse("currency", &text("currency", currency)?)?),
+    };
+    if items.is_empty() || items.len() > MAX_ITEMS {
+        return Err(ApiError::FieldType {
+            field: "items".to_owned(),
+            detail: format!("must hold 1 to {MAX_ITEMS} items"),
+        });
+    }
+    let items = items
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| line_item(index, item, currency))
+        .collect::<Result<Vec<_>, _>>()?;
+    let totals = pricing::price(&items, currency).map_err(|problem| ApiError::FieldType {
+        field: "items".to_owned(),
+        detail: problem.to_string(),
+    })?;
+    Ok(Some((
+        OrderDetails {
+            user_id,
+            currency,
+            items,
+        },
+        totals,
+    )))
 }
 
 #[tracing::instrument(skip_all, fields(order_id, command_id))]
 async fn place_order(
     State(context): State<ApiContext>,
     headers: HeaderMap,
-    Json(request): Json<PlaceOrderRequest>,
+    Json(mut request): Json<PlaceOrderRequest>,
 ) -> Result<Response, ApiError> {
-    let name = request.name.ok_or(InvalidField::new("name", FieldProblem::Required))?;
+    let name = request
+        .name
+        .take()
+        .ok_or(InvalidField::new("name", FieldProblem::Required))?;
     let name = OrderName::parse(&name)?;
     let note = request.note.as_deref().map(OrderNote::parse).transpose()?;
+    let details = details(&mut request)?;
     let meta = CommandRequest::from_headers(&headers, "orders")?;
     let order_id = meta.new_id(request.order_id);
     tracing::Span::current()
@@ -52,23 +180,200 @@ async fn place_order(
         .record("command_id", tracing::field::display(meta.command_id));
 
     let now = Utc::now();
+    let totals = details.as_ref().map(|(_, totals)| TotalsBody::from(totals));
     let command = Command::Order(order::Command::PlaceOrder(PlaceOrder {
         order_id,
         name,
         note,
         placed_at: now,
+        details: details.map(|(details, _)| details),
     }));
     let accepted = context.decide(&meta.envelope(command, now)).await?;
-    let body = OrderAccepted {
-        status: "success",
-        order_id: accepted.aggregate_id,
-        consistency_token: accepted.consistency_token,
-        events: accepted.events,
-    };
-    let mut response = (StatusCode::CREATED, axum::Json(body)).into_response();
     let location = format!("/api/v1/orders/{}", accepted.aggregate_id);
+    let mut response = answer(StatusCode::CREATED, accepted, "success", totals);
     if let Ok(location) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, location);
     }
     Ok(response)
+}
+
+/// The answer to an accepted order command; `ETag` carries the order's new version for the
+/// next `If-Match`.
+fn answer(status: StatusCode, accepted: Accepted, word: &'static str, totals: Option<TotalsBody>) -> Response {
+    let version = accepted.events.last().map(|e| e.sequence);
+    let body = OrderAccepted {
+        status: word,
+        order_id: accepted.aggregate_id,
+        consistency_token: accepted.consistency_token,
+        events: accepted.events,
+        totals,
+    };
+    let mut response = (status, axum::Json(body)).into_response();
+    if let Some(etag) = version.and_then(|v| HeaderValue::from_str(&format!("\"{v}\"")).ok()) {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    response
+}
+
+/// `If-Match: "3"` (or `3`): the order version the client acts on.
+fn expected_version(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let invalid = || ApiError::InvalidHeader {
+        header: "If-Match",
+        detail: "must be an order version such as \"3\"".to_owned(),
+    };
+    let text = value.to_str().map_err(|_| invalid())?.trim();
+    let text = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
+    text.parse().map(Some).map_err(|_| invalid())
+}
+
+fn order_id(raw: &str) -> Result<Uuid, ApiError> {
+    raw.parse()
+        .map_err(|_| InvalidField::new("order_id", FieldProblem::WrongType { expected: "a UUID" }).into())
+}
+
+/// A transition request's body: the fields of `ship` and `cancel`; others take none.
+#[derive(Debug, Default, Deserialize)]
+struct TransitionRequest {
+    carrier: Option<Value>,
+    tracking_number: Option<Value>,
+    reason: Option<Value>,
+}
+
+/// Decides one transition of order `raw_id`, built by `command` from the order id, the
+/// `If-Match` version and the time.
+async fn transition(
+    context: &ApiContext,
+    raw_id: &str,
+    headers: &HeaderMap,
+    verb: &str,
+    command: impl FnOnce(Uuid, Option<u64>, chrono::DateTime<Utc>) -> order::Command,
+) -> Result<Response, ApiError> {
+    let order_id = order_id(raw_id)?;
+    let expected = expected_version(headers)?;
+    let meta = CommandRequest::from_headers(headers, &format!("orders:{order_id}:{verb}"))?;
+    let now = Utc::now();
+    let command = Command::Order(command(order_id, expected, now));
+    let accepted = context.decide(&meta.envelope(command, now)).await?;
+    Ok(answer(StatusCode::OK, accepted, "success", None))
+}
+
+#[tracing::instrument(skip_all, fields(%order_id))]
+async fn confirm(
+    State(context): State<ApiContext>,
+    Path(order_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    transition(
+        &context,
+        &order_id,
+        &headers,
+        "confirm",
+        |order_id, expected_version, at| {
+            order::Command::ConfirmOrder(ConfirmOrder {
+                order_id,
+                expected_version,
+                at,
+            })
+        },
+    )
+    .await
+}
+
+#[tracing::instrument(skip_all, fields(%order_id))]
+async fn start_processing(
+    State(context): State<ApiContext>,
+    Path(order_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    transition(
+        &context,
+        &order_id,
+        &headers,
+        "start-processing",
+        |order_id, expected_version, at| {
+            order::Command::StartProcessing(StartProcessing {
+                order_id,
+                expected_version,
+                at,
+            })
+        },
+    )
+    .await
+}
+
+#[tracing::instrument(skip_all, fields(%order_id))]
+async fn deliver(
+    State(context): State<ApiContext>,
+    Path(order_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    transition(
+        &context,
+        &order_id,
+        &headers,
+        "deliver",
+        |order_id, expected_version, at| {
+            order::Command::DeliverOrder(DeliverOrder {
+                order_id,
+                expected_version,
+                at,
+            })
+        },
+    )
+    .await
+}
+
+#[tracing::instrument(skip_all, fields(%order_id))]
+async fn ship(
+    State(context): State<ApiContext>,
+    Path(order_id): Path<String>,
+    headers: HeaderMap,
+    Json(request): Json<TransitionRequest>,
+) -> Result<Response, ApiError> {
+    let carrier = Carrier::parse(&text("carrier", request.carrier)?)?;
+    let tracking_number = TrackingNumber::parse(&text("tracking_number", request.tracking_number)?)?;
+    transition(
+        &context,
+        &order_id,
+        &headers,
+        "ship",
+        |order_id, expected_version, at| {
+            order::Command::ShipOrder(ShipOrder {
+                order_id,
+                carrier,
+                tracking_number,
+                expected_version,
+                at,
+            })
+        },
+    )
+    .await
+}
+
+#[tracing::instrument(skip_all, fields(%order_id))]
+async fn cancel(
+    State(context): State<ApiContext>,
+    Path(order_id): Path<String>,
+    headers: HeaderMap,
+    Json(request): Json<TransitionRequest>,
+) -> Result<Response, ApiError> {
+    let reason = CancelReason::parse(&text("reason", request.reason)?)?;
+    transition(
+        &context,
+        &order_id,
+        &headers,
+        "cancel",
+        |order_id, expected_version, at| {
+            order::Command::CancelOrder(CancelOrder {
+                order_id,
+                reason,
+                expected_version,
+                at,
+            })
+        },
+    )
+    .await
 }

@@ -12,7 +12,7 @@ use axum::routing::post;
 use axum::Router;
 use chrono::{DateTime, Duration, Utc};
 use domain::card::{CardCvc, CardExpiry, CardNumber, MaskedCard};
-use domain::money::{Currency, Decimal, Money};
+use domain::money::{Currency, Money};
 use domain::purchase::{self, PaymentMethod, RefundPurchase, RefundReason, RequestPurchase, Username};
 use domain::validation::bounded_text;
 use domain::{Command, FieldProblem, InvalidField};
@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 use super::command::CommandRequest;
 use super::extract::Json;
+use super::fields::{decimal, optional_uuid, text, uuid};
 use super::{ApiContext, ApiError};
 use crate::payments::CardDetails;
 
@@ -77,47 +78,6 @@ struct RefundAccepted {
     consistency_token: String,
 }
 
-/// A required string field.
-fn text(field: &'static str, value: Option<Value>) -> Result<String, InvalidField> {
-    match value {
-        None | Some(Value::Null) => Err(InvalidField::new(field, FieldProblem::Required)),
-        Some(Value::String(text)) => Ok(text),
-        Some(_) => Err(InvalidField::new(
-            field,
-            FieldProblem::WrongType { expected: "a string" },
-        )),
-    }
-}
-
-/// An optional UUID field.
-fn optional_uuid(field: &'static str, value: Option<Value>) -> Result<Option<Uuid>, InvalidField> {
-    match value {
-        None | Some(Value::Null) => Ok(None),
-        value => uuid(field, value).map(Some),
-    }
-}
-
-fn uuid(field: &'static str, value: Option<Value>) -> Result<Uuid, InvalidField> {
-    text(field, value)?
-        .parse()
-        .map_err(|_| InvalidField::new(field, FieldProblem::WrongType { expected: "a UUID" }))
-}
-
-/// A required JSON number, kept as the client wrote it so no float ever touches the amount.
-fn amount(value: Option<Box<RawValue>>) -> Result<Decimal, InvalidField> {
-    let raw = value.ok_or(InvalidField::new("amount", FieldProblem::Required))?;
-    let text = raw.get().trim();
-    if !text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
-        return Err(InvalidField::new(
-            "amount",
-            FieldProblem::WrongType {
-                expected: "a JSON number",
-            },
-        ));
-    }
-    Decimal::parse("amount", text)
-}
-
 fn transaction_date(value: Option<Value>, now: DateTime<Utc>) -> Result<DateTime<Utc>, InvalidField> {
     let date = DateTime::parse_from_rfc3339(&text("transaction_date", value)?)
         .map_err(|_| {
@@ -147,7 +107,7 @@ async fn request_purchase(
     let user_id = uuid("user_id", request.user_id)?;
     let username = Username::parse(&text("username", request.username)?)?;
     let currency = Currency::parse("currency", &text("currency", request.currency)?)?;
-    let amount = Money::from_decimal("amount", amount(request.amount)?, currency)?;
+    let amount = Money::from_decimal("amount", decimal("amount", request.amount)?, currency)?;
     let payment_method = PaymentMethod::parse("payment_method", &text("payment_method", request.payment_method)?)?;
     let holder_name = bounded_text(
         "card_holder_name",
@@ -217,7 +177,7 @@ async fn refund_purchase(
     let purchase_id: Uuid = purchase_id
         .parse()
         .map_err(|_| InvalidField::new("purchase_id", FieldProblem::WrongType { expected: "a UUID" }))?;
-    let amount = amount(request.amount)?;
+    let amount = decimal("amount", request.amount)?;
     let reason = RefundReason::parse(&text("reason", request.reason)?)?;
     let meta = CommandRequest::from_headers(&headers, &format!("refunds:{purchase_id}"))?;
     tracing::Span::current().record("command_id", tracing::field::display(meta.command_id));

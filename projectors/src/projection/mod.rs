@@ -7,6 +7,7 @@
 //! The log carries the events of every aggregate; each projection picks the ones it reads and
 //! passes over the rest, which still count towards its checkpoint.
 
+mod order_history;
 mod order_status;
 mod purchases;
 mod track_user;
@@ -30,19 +31,28 @@ pub enum Projection {
     TrackUser,
     /// `order_status`: per order, its latest state.
     OrderStatus,
+    /// `order_history`: per order, every event in its own order. Its own checkpoint, so the
+    /// timeline can be rebuilt (or lag) without touching `order_status`.
+    OrderHistory,
     /// `purchases` and `user_spend`: per purchase, its latest state; per user and currency, the
     /// totals requested, authorized and refunded. One projection, so both move together.
     Purchases,
 }
 
 impl Projection {
-    pub const ALL: [Projection; 3] = [Projection::TrackUser, Projection::OrderStatus, Projection::Purchases];
+    pub const ALL: [Projection; 4] = [
+        Projection::TrackUser,
+        Projection::OrderStatus,
+        Projection::OrderHistory,
+        Projection::Purchases,
+    ];
 
     /// The name used for checkpoints, metrics and logs.
     pub fn name(self) -> &'static str {
         match self {
             Self::TrackUser => "track_user",
             Self::OrderStatus => "order_status",
+            Self::OrderHistory => "order_history",
             Self::Purchases => "purchases",
         }
     }
@@ -52,6 +62,7 @@ impl Projection {
         match self {
             Self::TrackUser => track_user::apply(tx, events).await,
             Self::OrderStatus => order_status::apply(tx, events).await,
+            Self::OrderHistory => order_history::apply(tx, events).await,
             Self::Purchases => purchases::apply(tx, events).await,
         }
     }

@@ -487,6 +487,8 @@ mod tests {
                 purchase_id,
                 authorization_id: "auth_1".to_owned(),
                 authorized_at: at(time),
+                order_id: None,
+                amount: None,
             })),
         )
     }
@@ -498,6 +500,7 @@ mod tests {
                 purchase_id,
                 reason: "insufficient_funds".to_owned(),
                 declined_at: at(time),
+                order_id: None,
             })),
         )
     }
@@ -511,6 +514,7 @@ mod tests {
                 amount: usd(minor),
                 reason: RefundReason::parse("damaged").unwrap(),
                 refunded_at: at(time),
+                order_id: None,
             })),
         )
     }
@@ -524,6 +528,7 @@ mod tests {
                 name: OrderName::parse("John Doe").unwrap(),
                 note: None,
                 placed_at: at("2025-01-19T15:00:00Z"),
+                details: None,
             })),
         )
     }

@@ -99,6 +99,7 @@ mod tests {
                     name: OrderName::parse(name).unwrap(),
                     note: None,
                     placed_at: at.parse().unwrap(),
+                    details: None,
                 })),
             },
         }

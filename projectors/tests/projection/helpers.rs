@@ -53,6 +53,7 @@ pub(crate) async fn write_orders(isolation: &Isolation, count: usize, names: usi
                 name: OrderName::parse(&name).unwrap(),
                 note: None,
                 placed_at,
+                details: None,
             }),
         };
         let entry = expected.entry(name).or_insert(Expected {

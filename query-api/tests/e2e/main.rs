@@ -2,6 +2,7 @@
 //! broker and database.
 
 mod helpers;
+mod lifecycle;
 mod orders;
 mod purchases;
 mod track_users;

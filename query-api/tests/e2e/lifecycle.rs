@@ -1,0 +1,274 @@
+//! The tutorial's order flow over HTTP: items and totals, payment through a purchase, every
+//! transition, the decline path, cancel after payment with its refund, illegal transitions and
+//! stale `If-Match`.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use service_kit::testing::wait_until;
+use uuid::Uuid;
+
+use crate::helpers::Stack;
+use crate::helpers::{assert_problem, spawn_stack};
+
+fn order_with_items(user_id: Uuid) -> Value {
+    json!({
+        "name": "John Doe",
+        "note": "tutorial",
+        "user_id": user_id,
+        "currency": "USD",
+        "items": [
+            {"sku": "MUG-1", "name": "Blue mug", "quantity": 2, "unit_price": 12.34},
+            {"sku": "TEA-7", "name": "Green tea", "quantity": 1, "unit_price": 5.00}
+        ]
+    })
+}
+
+fn purchase_for(order_id: &str, amount: Value, card: &str) -> Value {
+    json!({
+        "user_id": Uuid::new_v4(),
+        "username": "first_user",
+        "amount": amount,
+        "currency": "USD",
+        "payment_method": "credit_card",
+        "card_holder_name": "John Doe",
+        "card_number": card,
+        "card_expiry": "12/30",
+        "card_cvc": "123",
+        "transaction_date": chrono::Utc::now().to_rfc3339(),
+        "order_id": order_id,
+    })
+}
+
+/// Sends a transition; returns status, body and headers.
+async fn transition(stack: &Stack, order_id: &str, verb: &str, body: Value, if_match: Option<&str>) -> (u16, Value) {
+    let mut request = stack
+        .client
+        .post(format!("{}/api/v1/orders/{order_id}/{verb}", stack.commands))
+        .json(&body);
+    if let Some(version) = if_match {
+        request = request.header("If-Match", version);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// The order as the read side holds it once `token` is reflected.
+async fn order_at(stack: &Stack, order_id: &str, token: &str) -> Value {
+    let (status, order, _) = stack
+        .get(&format!("/api/v1/orders/{order_id}?consistency_token={token}"))
+        .await;
+    assert_eq!(status, 200, "{order}");
+    order
+}
+
+/// Waits until the order's payment status is `payment_status`.
+async fn payment_becomes(stack: &Stack, order_id: &str, payment_status: &str) -> Value {
+    wait_until(
+        &format!("order {order_id} payment {payment_status}"),
+        Duration::from_secs(30),
+        || async {
+            let (code, order, _) = stack.get(&format!("/api/v1/orders/{order_id}")).await;
+            (code == 200 && order["payment_status"] == payment_status).then_some(order)
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_order_is_priced_paid_confirmed_processed_shipped_and_delivered() {
+    let stack = spawn_stack().await;
+    let user_id = Uuid::new_v4();
+    let placed = stack.post("/api/v1/orders", order_with_items(user_id), 201).await;
+    assert_eq!(
+        placed["totals"],
+        json!({"currency": "USD", "subtotal": "29.68", "tax": "2.37", "shipping": "9.99", "total": "42.04"})
+    );
+    let order_id = placed["order_id"].as_str().unwrap().to_owned();
+    let order = order_at(&stack, &order_id, placed["consistency_token"].as_str().unwrap()).await;
+    assert_eq!(order["status"], "pending");
+    assert_eq!(order["payment_status"], "pending");
+    assert_eq!(order["item_count"], 3);
+    assert_eq!(order["totals"]["total"]["minor"], 4204);
+
+    stack
+        .post(
+            "/api/v1/purchases",
+            purchase_for(&order_id, json!(42.04), "4242424242424242"),
+            202,
+        )
+        .await;
+    let paid = payment_becomes(&stack, &order_id, "paid").await;
+    let mut version = paid["version"].as_i64().unwrap();
+    let mut last_token = String::new();
+
+    for (verb, body, status) in [
+        ("confirm", json!({}), "confirmed"),
+        ("start-processing", json!({}), "processing"),
+        (
+            "ship",
+            json!({"carrier": "UPS", "tracking_number": "1Z999AA10123456784"}),
+            "shipped",
+        ),
+        ("deliver", json!({}), "delivered"),
+    ] {
+        let (code, answer) = transition(&stack, &order_id, verb, body, Some(&format!("\"{version}\""))).await;
+        assert_eq!(code, 200, "{verb}: {answer}");
+        last_token = answer["consistency_token"].as_str().unwrap().to_owned();
+        let order = order_at(&stack, &order_id, &last_token).await;
+        assert_eq!(order["status"], status);
+        assert_eq!(order["payment_status"], "paid");
+        version = order["version"].as_i64().unwrap();
+    }
+    let (_, order, _) = stack.get(&format!("/api/v1/orders/{order_id}")).await;
+    assert_eq!(order["carrier"], "UPS");
+    for reached in [
+        "confirmed_at",
+        "processing_started_at",
+        "shipped_at",
+        "delivered_at",
+        "paid_at",
+    ] {
+        assert!(order["timestamps"][reached].is_string(), "{reached} in {order}");
+    }
+    let (_, history, _) = stack
+        .get(&format!(
+            "/api/v1/orders/{order_id}/history?consistency_token={last_token}"
+        ))
+        .await;
+    let types: Vec<&str> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "orderstream.order.placed.v1",
+            "orderstream.order.paid.v1",
+            "orderstream.order.confirmed.v1",
+            "orderstream.order.processing-started.v1",
+            "orderstream.order.shipped.v1",
+            "orderstream.order.delivered.v1"
+        ]
+    );
+    let (_, listed, _) = stack
+        .get(&format!(
+            "/api/v1/orders?user_id={user_id}&status=delivered&payment_status=paid&consistency_token={last_token}"
+        ))
+        .await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_declined_or_short_payment_fails_the_orders_payment() {
+    let stack = spawn_stack().await;
+    let declined = stack
+        .post("/api/v1/orders", order_with_items(Uuid::new_v4()), 201)
+        .await;
+    let declined_id = declined["order_id"].as_str().unwrap();
+    stack
+        .post(
+            "/api/v1/purchases",
+            purchase_for(declined_id, json!(42.04), "4000000000000002"),
+            202,
+        )
+        .await;
+    let order = payment_becomes(&stack, declined_id, "failed").await;
+    assert_eq!(order["payment_failure_reason"], "card_declined");
+
+    let short = stack
+        .post("/api/v1/orders", order_with_items(Uuid::new_v4()), 201)
+        .await;
+    let short_id = short["order_id"].as_str().unwrap();
+    stack
+        .post(
+            "/api/v1/purchases",
+            purchase_for(short_id, json!(40.00), "4242424242424242"),
+            202,
+        )
+        .await;
+    let order = payment_becomes(&stack, short_id, "failed").await;
+    assert_eq!(order["payment_failure_reason"], "amount_mismatch");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancelling_a_paid_order_refunds_its_purchase() {
+    let stack = spawn_stack().await;
+    let placed = stack
+        .post("/api/v1/orders", order_with_items(Uuid::new_v4()), 201)
+        .await;
+    let order_id = placed["order_id"].as_str().unwrap().to_owned();
+    let purchase = stack
+        .post(
+            "/api/v1/purchases",
+            purchase_for(&order_id, json!(42.04), "4242424242424242"),
+            202,
+        )
+        .await;
+    payment_becomes(&stack, &order_id, "paid").await;
+    let (code, _) = transition(&stack, &order_id, "confirm", json!({}), None).await;
+    assert_eq!(code, 200);
+    let (code, answer) = transition(&stack, &order_id, "cancel", json!({"reason": "changed my mind"}), None).await;
+    assert_eq!(code, 200, "{answer}");
+    let order = payment_becomes(&stack, &order_id, "refunded").await;
+    assert_eq!(order["status"], "cancelled");
+    assert_eq!(order["cancel_reason"], "changed my mind");
+    let purchase_id = purchase["purchase_id"].as_str().unwrap();
+    let (_, purchase, _) = stack.get(&format!("/api/v1/purchases/{purchase_id}")).await;
+    assert_eq!(purchase["status"], "refunded");
+    assert_eq!(purchase["refunded"]["value"], "42.04");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn illegal_transitions_and_stale_versions_are_refused_and_write_nothing() {
+    let stack = spawn_stack().await;
+    let placed = stack.post("/api/v1/orders", json!({"name": "Jane"}), 201).await;
+    let order_id = placed["order_id"].as_str().unwrap().to_owned();
+
+    for (verb, body) in [
+        ("start-processing", json!({})),
+        ("ship", json!({"carrier": "UPS", "tracking_number": "1Z"})),
+        ("deliver", json!({})),
+    ] {
+        let (code, problem) = transition(&stack, &order_id, verb, body, None).await;
+        assert_eq!(code, 409, "{verb}: {problem}");
+        assert_eq!(problem["type"], "/problems/illegal-transition");
+        assert_eq!(problem["current_status"], "pending");
+        assert_eq!(problem["allowed"], json!(["confirmed", "cancelled"]));
+    }
+    let (code, problem) = transition(&stack, &order_id, "confirm", json!({}), Some("\"7\"")).await;
+    assert_eq!(code, 412, "{problem}");
+    assert_eq!(problem["current_version"], 1);
+    let (code, problem) = transition(&stack, &order_id, "confirm", json!({}), Some("soon")).await;
+    assert_eq!(code, 400, "{problem}");
+    let (code, problem) = transition(&stack, &order_id, "ship", json!({"carrier": " "}), None).await;
+    assert_eq!(code, 422, "{problem}");
+    assert_eq!(problem["field"], "carrier");
+
+    let (code, answer) = transition(&stack, &order_id, "confirm", json!({}), Some("\"1\"")).await;
+    assert_eq!(code, 200, "{answer}");
+    let (code, cancelled) = transition(&stack, &order_id, "cancel", json!({"reason": "no longer needed"}), None).await;
+    assert_eq!(code, 200);
+    let token = cancelled["consistency_token"].as_str().unwrap().to_owned();
+    let (code, problem) = transition(&stack, &order_id, "confirm", json!({}), None).await;
+    assert_eq!(code, 409);
+    assert_eq!(problem["current_status"], "cancelled");
+    assert_eq!(problem["allowed"], json!([]));
+
+    let (status, history, _) = stack
+        .get(&format!("/api/v1/orders/{order_id}/history?consistency_token={token}"))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        history["events"].as_array().unwrap().len(),
+        3,
+        "only placed, confirmed, cancelled: {history}"
+    );
+    let (status, body, headers) = stack.get(&format!("/api/v1/orders/{}/history", Uuid::new_v4())).await;
+    assert_problem(status, &body, &headers, 404);
+    let (status, body, headers) = stack.get("/api/v1/orders?status=lost").await;
+    assert_problem(status, &body, &headers, 400);
+}
