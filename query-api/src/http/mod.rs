@@ -3,6 +3,7 @@
 mod consistency;
 mod error;
 mod orders;
+mod page;
 mod purchases;
 mod track_users;
 

@@ -1,0 +1,175 @@
+//! What the list and detail answers share: the opaque keyset cursor of newest-first pages, and
+//! amounts as clients read them.
+
+use chrono::{DateTime, Utc};
+use domain::money::{Currency, Money};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::ApiError;
+
+/// Where a newest-first page ended: its last item's `(time, id)`, the listing's sort key, so the
+/// next page starts right after it however many rows arrive meanwhile.
+///
+/// Opaque to clients: hex of the time in microseconds since the epoch (big-endian `i64`, the
+/// precision PostgreSQL keeps, so it round-trips exactly) followed by the id's 16 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Cursor {
+    pub(super) at: DateTime<Utc>,
+    pub(super) id: Uuid,
+}
+
+impl Cursor {
+    const BYTES: usize = 8 + 16;
+
+    pub(super) fn encode(self) -> String {
+        let mut bytes = Vec::with_capacity(Self::BYTES);
+        bytes.extend_from_slice(&self.at.timestamp_micros().to_be_bytes());
+        bytes.extend_from_slice(self.id.as_bytes());
+        bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    }
+
+    pub(super) fn decode(raw: &str) -> Result<Self, ApiError> {
+        let malformed = || ApiError::InvalidParameter {
+            field: "after",
+            detail: format!("must be a `next_after` from an earlier page, got `{raw}`"),
+        };
+        if raw.len() != Self::BYTES * 2 || !raw.is_ascii() {
+            return Err(malformed());
+        }
+        let bytes = (0..raw.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&raw[i..i + 2], 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .map_err(|_| malformed())?;
+        let (micros, id) = bytes.split_at(8);
+        let micros = i64::from_be_bytes(micros.try_into().map_err(|_| malformed())?);
+        Ok(Self {
+            at: DateTime::from_timestamp_micros(micros).ok_or_else(malformed)?,
+            id: Uuid::from_slice(id).map_err(|_| malformed())?,
+        })
+    }
+}
+
+/// An amount as clients read it. `currency` is left out where the enclosing object names it.
+#[derive(Debug, PartialEq, Eq, Serialize)]
+pub(super) struct Amount {
+    /// Exactly the currency's decimals: `"100.50"` USD, `"100"` JPY, `"1.005"` KWD.
+    value: String,
+    minor: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    currency: Option<&'static str>,
+}
+
+impl Amount {
+    pub(super) fn of(money: Money) -> Self {
+        Self {
+            value: money.to_decimal_string(),
+            minor: money.minor(),
+            currency: Some(money.currency().code()),
+        }
+    }
+
+    pub(super) fn without_currency(self) -> Self {
+        Self { currency: None, ..self }
+    }
+}
+
+/// Money from a row's minor units and currency code. The projector wrote both from checked
+/// [`Money`], so a failure means the table and the code disagree (a currency dropped from the
+/// table, a negative sum): a decoding error, like a column of the wrong type.
+pub(super) fn stored_money(column: &'static str, minor: i64, currency: &str) -> Result<Money, sqlx::Error> {
+    Currency::parse("currency", currency)
+        .and_then(|currency| Money::from_minor(minor, currency))
+        .map_err(|invalid| sqlx::Error::ColumnDecode {
+            index: column.to_owned(),
+            source: Box::new(invalid),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn after(err: ApiError) -> bool {
+        matches!(err, ApiError::InvalidParameter { field: "after", .. })
+    }
+
+    #[test]
+    fn a_cursor_round_trips_and_is_opaque() {
+        let cursor = Cursor {
+            at: "2025-01-19T15:04:05.123456Z".parse().unwrap(),
+            id: Uuid::from_u128(0x8daa_fe3b_0000_4000_8000_0000_0000_0001),
+        };
+        let encoded = cursor.encode();
+        assert_eq!(encoded.len(), 48);
+        assert!(encoded.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(Cursor::decode(&encoded).unwrap(), cursor);
+
+        let before_epoch = Cursor {
+            at: "1969-12-31T23:59:59.999999Z".parse().unwrap(),
+            id: Uuid::nil(),
+        };
+        assert_eq!(Cursor::decode(&before_epoch.encode()).unwrap(), before_epoch);
+    }
+
+    #[test]
+    fn a_malformed_cursor_is_a_bad_after() {
+        let valid = Cursor {
+            at: "2025-01-19T15:04:05Z".parse().unwrap(),
+            id: Uuid::from_u128(7),
+        }
+        .encode();
+        let non_hex = format!("zz{}", &valid[2..]);
+        let multibyte = format!("é{}", &valid[2..]);
+        // Beyond the times chrono can hold.
+        let far_future = format!("7fffffffffffffff{}", &valid[16..]);
+        for bad in [
+            "",
+            "abc",
+            &valid[..46],
+            format!("{valid}00").as_str(),
+            non_hex.as_str(),
+            multibyte.as_str(),
+            far_future.as_str(),
+            "2025-01-19T15:04:05Z|00000000-0000-0000-0000-000000000007",
+        ] {
+            assert!(after(Cursor::decode(bad).unwrap_err()), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn amounts_use_the_currencys_minor_unit() {
+        let amount = |minor, code| Amount::of(stored_money("amount_minor", minor, code).unwrap());
+        assert_eq!(
+            amount(10_050, "USD"),
+            Amount {
+                value: "100.50".to_owned(),
+                minor: 10_050,
+                currency: Some("USD")
+            }
+        );
+        assert_eq!(amount(0, "EUR").value, "0.00");
+        assert_eq!(amount(5, "USD").value, "0.05");
+        assert_eq!(amount(500, "JPY").value, "500");
+        assert_eq!(amount(1_005, "KWD").value, "1.005");
+        assert_eq!(
+            serde_json::to_value(amount(10_050, "USD")).unwrap(),
+            serde_json::json!({"value": "100.50", "minor": 10050, "currency": "USD"})
+        );
+        assert_eq!(
+            serde_json::to_value(amount(10_050, "USD").without_currency()).unwrap(),
+            serde_json::json!({"value": "100.50", "minor": 10050})
+        );
+    }
+
+    #[test]
+    fn money_the_code_cannot_read_is_a_decoding_error() {
+        for (minor, code) in [(100, "XXX"), (100, "usd"), (-1, "USD")] {
+            assert!(matches!(
+                stored_money("amount_minor", minor, code),
+                Err(sqlx::Error::ColumnDecode { ref index, .. }) if index == "amount_minor"
+            ));
+        }
+    }
+}
