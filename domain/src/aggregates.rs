@@ -176,6 +176,7 @@ mod tests {
             note: None,
             placed_at,
             details: None,
+            channel: order::Channel::Api,
         }));
         let state = Aggregates::fold([&order]);
         assert!(matches!(state, State::Order(_)));
@@ -194,6 +195,7 @@ mod tests {
             note: None,
             placed_at,
             details: None,
+            channel: None,
         }));
         assert!(matches!(Aggregates::decide(&state, &again), Err(Rejection::Order(_))));
     }

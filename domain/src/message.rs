@@ -1,6 +1,6 @@
 //! How commands and events are named and encoded on the log.
 //!
-//! A message's type name carries its version (`orderstream.order.placed.v1`). Decoding goes
+//! A message's type name carries its version (`orderstream.order.placed.v2`). Decoding goes
 //! through [`Message::decode`], the one place where older versions are upcast to the current
 //! shape, so nothing downstream ever sees an old version.
 
@@ -22,7 +22,7 @@ pub enum DecodeError {
 
 /// A command or event as it travels on Kafka: a versioned type name plus JSON data.
 pub trait Message: Sized {
-    /// The versioned type name, e.g. `orderstream.order.placed.v1`.
+    /// The versioned type name, e.g. `orderstream.order.placed.v2`.
     fn message_type(&self) -> &'static str;
     /// The aggregate this message belongs to: the Kafka key and the CloudEvents subject.
     fn aggregate_id(&self) -> Uuid;

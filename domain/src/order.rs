@@ -23,7 +23,7 @@ use crate::message::{parse, to_json, DecodeError, Message};
 use crate::money::{Currency, Money};
 use crate::pricing::{self, LineItem, PricingError, Totals};
 use crate::text::{at_most_text, validated_text};
-use crate::validation::bounded_text;
+use crate::validation::{bounded_text, FieldProblem, InvalidField};
 use crate::Decider;
 
 /// Type name of [`PlaceOrder`] on the commands topic.
@@ -45,7 +45,10 @@ pub const RECORD_PAYMENT_FAILURE_V1: &str = "orderstream.order.record-payment-fa
 /// Type name of [`RecordRefund`].
 pub const RECORD_REFUND_V1: &str = "orderstream.order.record-refund.v1";
 
-/// Type name of [`OrderPlaced`] on the events topic (`ce_type`).
+/// Type name of [`OrderPlaced`] on the events topic (`ce_type`): the version the decider writes.
+pub const ORDER_PLACED_V2: &str = "orderstream.order.placed.v2";
+/// Type name of the first version of [`OrderPlaced`], written before orders had a [`Channel`].
+/// Decoded only, never written: [`upcast::order_placed_v1`] turns it into the current shape.
 pub const ORDER_PLACED_V1: &str = "orderstream.order.placed.v1";
 /// Type name of [`OrderConfirmed`].
 pub const ORDER_CONFIRMED_V1: &str = "orderstream.order.confirmed.v1";
@@ -98,6 +101,57 @@ validated_text!(
     PaymentFailureReason { field: "reason", min: 1, max: 500, rule: bounded_text }
 );
 
+/// Where an order was placed, on the wire in snake_case: `api` (a client of the HTTP API itself,
+/// and every order placed before orders carried a channel), `web` (the web shop), `mobile` (the
+/// mobile app) or `pos` (a point-of-sale till in a shop).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub enum Channel {
+    /// The HTTP API used directly; also what an order placed before channels existed was.
+    #[default]
+    Api,
+    /// The web shop.
+    Web,
+    /// The mobile app.
+    Mobile,
+    /// A point-of-sale till.
+    Pos,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 4] = [Self::Api, Self::Web, Self::Mobile, Self::Pos];
+
+    /// The wire (and read model) spelling, e.g. `pos`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Web => "web",
+            Self::Mobile => "mobile",
+            Self::Pos => "pos",
+        }
+    }
+
+    /// Reads a channel as written on the wire; anything else is an invalid `field`.
+    pub fn parse(field: &'static str, raw: &str) -> Result<Channel, InvalidField> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.as_str() == raw)
+            .ok_or(InvalidField::new(
+                field,
+                FieldProblem::Format {
+                    expected: "one of api, web, mobile or pos",
+                },
+            ))
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What is ordered, as the client sent it: the line items and the currency they are priced in,
 /// and optionally the user placing the order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +188,10 @@ pub struct PlaceOrder {
     pub placed_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<OrderDetails>,
+    /// Where the order is placed; [`Channel::Api`] when not said. Optional, so the command keeps
+    /// its type name (`orderstream.order.place.v1`): older commands still decode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<Channel>,
 }
 
 /// Confirm a pending order.
@@ -225,7 +283,9 @@ pub struct RecordRefund {
     pub refunded_at: DateTime<Utc>,
 }
 
-/// An order was placed. `placed_at` is the event time read models use.
+/// An order was placed. `placed_at` is the event time read models use, `channel` where it was
+/// placed. Written as `orderstream.order.placed.v2`; a v1 event (without `channel`) decodes to
+/// this shape with `channel: api` (see `upcast`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct OrderPlaced {
@@ -237,6 +297,53 @@ pub struct OrderPlaced {
     /// The items and their totals, when the order was placed with items.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<PricedOrderDetails>,
+    /// Where the order was placed.
+    pub channel: Channel,
+}
+
+/// Older versions of events, and the one place they become the current shape.
+///
+/// Decoding ([`Message::decode`] of [`Event`]) sends every superseded version through here, so
+/// nothing downstream of `domain` ever sees one. To evolve an event: freeze its current struct
+/// here under a versioned name (keeping its doc and fields exactly, so its checked-in schema
+/// stays byte-identical), change the current struct, give it a new type name, and add an upcast
+/// below plus a decode arm for the old name.
+pub mod upcast {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Serialize};
+    use uuid::Uuid;
+
+    use super::{Channel, OrderName, OrderNote, OrderPlaced, PricedOrderDetails};
+
+    // `orderstream.order.placed.v1`, frozen: the shape of `OrderPlaced` before `channel`. Its
+    // doc comment is its schema's description and must not change.
+    /// An order was placed. `placed_at` is the event time read models use.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+    #[cfg_attr(feature = "schema", schemars(rename = "OrderPlaced"))]
+    pub struct OrderPlacedV1 {
+        pub order_id: Uuid,
+        pub name: OrderName,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub note: Option<OrderNote>,
+        pub placed_at: DateTime<Utc>,
+        /// The items and their totals, when the order was placed with items.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub details: Option<PricedOrderDetails>,
+    }
+
+    /// `orderstream.order.placed.v1` → current: every order placed before channels existed was
+    /// placed through the API.
+    pub fn order_placed_v1(v1: OrderPlacedV1) -> OrderPlaced {
+        OrderPlaced {
+            order_id: v1.order_id,
+            name: v1.name,
+            note: v1.note,
+            placed_at: v1.placed_at,
+            details: v1.details,
+            channel: Channel::Api,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -608,6 +715,7 @@ fn place_order(place: &PlaceOrder) -> Result<Event, Rejection> {
         note: place.note.clone(),
         placed_at: place.placed_at,
         details,
+        channel: place.channel.unwrap_or_default(),
     }))
 }
 
@@ -890,7 +998,7 @@ impl Message for Command {
 impl Message for Event {
     fn message_type(&self) -> &'static str {
         match self {
-            Self::OrderPlaced(_) => ORDER_PLACED_V1,
+            Self::OrderPlaced(_) => ORDER_PLACED_V2,
             Self::OrderConfirmed(_) => ORDER_CONFIRMED_V1,
             Self::OrderProcessingStarted(_) => ORDER_PROCESSING_STARTED_V1,
             Self::OrderShipped(_) => ORDER_SHIPPED_V1,
@@ -922,7 +1030,9 @@ impl Message for Event {
 
     fn decode(message_type: &str, data: &[u8]) -> Result<Self, DecodeError> {
         match message_type {
-            ORDER_PLACED_V1 => parse(message_type, data).map(Self::OrderPlaced),
+            ORDER_PLACED_V2 => parse(message_type, data).map(Self::OrderPlaced),
+            // Superseded versions: upcast here, and only here.
+            ORDER_PLACED_V1 => parse(message_type, data).map(|v1| Self::OrderPlaced(upcast::order_placed_v1(v1))),
             ORDER_CONFIRMED_V1 => parse(message_type, data).map(Self::OrderConfirmed),
             ORDER_PROCESSING_STARTED_V1 => parse(message_type, data).map(Self::OrderProcessingStarted),
             ORDER_SHIPPED_V1 => parse(message_type, data).map(Self::OrderShipped),
@@ -1019,6 +1129,7 @@ mod tests {
             note: Some(OrderNote::parse("First order").unwrap()),
             placed_at: "2025-01-19T15:04:05Z".parse().unwrap(),
             details: None,
+            channel: None,
         }
     }
 
@@ -1029,6 +1140,7 @@ mod tests {
             note: command.note.clone(),
             placed_at: command.placed_at,
             details: None,
+            channel: command.channel.unwrap_or_default(),
         })
     }
 
@@ -1822,8 +1934,8 @@ mod tests {
         assert_eq!(
             events,
             [
-                "orderstream.order.placed.v1",
-                "orderstream.order.placed.v1",
+                "orderstream.order.placed.v2",
+                "orderstream.order.placed.v2",
                 "orderstream.order.confirmed.v1",
                 "orderstream.order.processing-started.v1",
                 "orderstream.order.shipped.v1",
@@ -1856,7 +1968,8 @@ mod tests {
             unreachable!()
         };
         assert_eq!((event.note, event.details), (None, None));
-        // And an order without items is written exactly as before.
+        assert_eq!(event.channel, Channel::Api);
+        // And an order without items is written as before, plus its channel (v2).
         let json: serde_json::Value = serde_json::from_slice(&placed(&place(ID, "Zoë")).encode()).unwrap();
         assert_eq!(
             json,
@@ -1865,6 +1978,7 @@ mod tests {
                 "name": "Zoë",
                 "note": "First order",
                 "placed_at": "2025-01-19T15:04:05Z",
+                "channel": "api",
             })
         );
     }
@@ -1899,6 +2013,11 @@ mod tests {
             Event::decode(ORDER_PLACED_V1, data),
             Err(DecodeError::Malformed { .. })
         ));
+        let blank_v2 = br#"{"order_id":"00000000-0000-0000-0000-000000000001","name":"  ","placed_at":"2025-01-19T15:04:05Z","channel":"web"}"#;
+        assert!(matches!(
+            Event::decode(ORDER_PLACED_V2, blank_v2),
+            Err(DecodeError::Malformed { .. })
+        ));
         assert!(matches!(
             Event::decode("orderstream.order.vanished.v1", data),
             Err(DecodeError::UnknownType(_))
@@ -1914,6 +2033,106 @@ mod tests {
             Command::decode(CANCEL_ORDER_V1, blank_reason),
             Err(DecodeError::Malformed { .. })
         ));
+    }
+
+    // Evolution: `orderstream.order.placed.v1` is upcast, `v2` is what is written.
+
+    const PLACED_V1: &[u8] = br#"{"order_id":"00000000-0000-0000-0000-000000000001","name":"Jane","note":"hi","placed_at":"2025-01-19T15:04:05Z","details":{"user_id":"00000000-0000-0000-0000-000000000004","currency":"USD","items":[{"sku":"SKU-1","name":"Item SKU-1","quantity":2,"unit_price":{"minor":1234,"currency":"USD"}}],"totals":{"subtotal":{"minor":2468,"currency":"USD"},"tax":{"minor":197,"currency":"USD"},"shipping":{"minor":999,"currency":"USD"},"total":{"minor":3664,"currency":"USD"}}}}"#;
+
+    #[test]
+    fn a_v1_order_placed_is_upcast_to_the_current_shape_placed_through_the_api() {
+        let Event::OrderPlaced(event) = Event::decode(ORDER_PLACED_V1, PLACED_V1).unwrap() else {
+            unreachable!()
+        };
+        assert_eq!(event.channel, Channel::Api);
+        assert_eq!(event.order_id, ID);
+        assert_eq!(event.name.as_str(), "Jane");
+        assert_eq!(event.note.as_ref().map(OrderNote::as_str), Some("hi"));
+        let details = event.details.as_ref().unwrap();
+        assert_eq!((details.user_id, details.totals.total), (Some(USER), usd(3664)));
+        // The upcast keeps every v1 field and only adds the channel.
+        let v1: upcast::OrderPlacedV1 = serde_json::from_slice(PLACED_V1).unwrap();
+        assert_eq!(
+            upcast::order_placed_v1(v1.clone()),
+            OrderPlaced {
+                order_id: v1.order_id,
+                name: v1.name,
+                note: v1.note,
+                placed_at: v1.placed_at,
+                details: v1.details,
+                channel: Channel::Api,
+            }
+        );
+        // Once decoded it is written back as v2 only: nothing downstream sees v1.
+        let event = Event::OrderPlaced(event);
+        assert_eq!(event.message_type(), ORDER_PLACED_V2);
+        let json: serde_json::Value = serde_json::from_slice(&event.encode()).unwrap();
+        assert_eq!(json["channel"], "api");
+        assert_eq!(Event::decode(ORDER_PLACED_V2, &event.encode()).unwrap(), event);
+    }
+
+    #[test]
+    fn v2_carries_its_channel_and_requires_it() {
+        for channel in Channel::ALL {
+            let mut json: serde_json::Value = serde_json::from_slice(PLACED_V1).unwrap();
+            json["channel"] = channel.as_str().into();
+            let data = serde_json::to_vec(&json).unwrap();
+            let Event::OrderPlaced(event) = Event::decode(ORDER_PLACED_V2, &data).unwrap() else {
+                unreachable!()
+            };
+            assert_eq!(event.channel, channel);
+            assert_eq!(Channel::parse("channel", channel.as_str()), Ok(channel));
+            assert_eq!(channel.to_string(), channel.as_str());
+        }
+        // v2 without a channel is not v2; an unknown channel is malformed.
+        assert!(matches!(
+            Event::decode(ORDER_PLACED_V2, PLACED_V1),
+            Err(DecodeError::Malformed { .. })
+        ));
+        let mut json: serde_json::Value = serde_json::from_slice(PLACED_V1).unwrap();
+        json["channel"] = "fax".into();
+        assert!(matches!(
+            Event::decode(ORDER_PLACED_V2, &serde_json::to_vec(&json).unwrap()),
+            Err(DecodeError::Malformed { .. })
+        ));
+        assert_eq!(Channel::parse("channel", "fax").unwrap_err().field, "channel");
+        // A v1 event that happens to hold a `channel` is still a v1 event: placed through the API.
+        let Event::OrderPlaced(event) = Event::decode(ORDER_PLACED_V1, &serde_json::to_vec(&json).unwrap()).unwrap()
+        else {
+            unreachable!()
+        };
+        assert_eq!(event.channel, Channel::Api);
+    }
+
+    #[test]
+    fn the_channel_of_the_command_is_the_channel_of_the_event_and_defaults_to_api() {
+        let plain = place(ID, "Jane");
+        let events = Order::decide(&State::NotPlaced, &Command::PlaceOrder(plain.clone())).unwrap();
+        assert!(matches!(
+            &events[..],
+            [Event::OrderPlaced(OrderPlaced {
+                channel: Channel::Api,
+                ..
+            })]
+        ));
+        let from_mobile = PlaceOrder {
+            channel: Some(Channel::Mobile),
+            ..plain
+        };
+        let events = Order::decide(&State::NotPlaced, &Command::PlaceOrder(from_mobile.clone())).unwrap();
+        assert!(matches!(
+            &events[..],
+            [Event::OrderPlaced(OrderPlaced {
+                channel: Channel::Mobile,
+                ..
+            })]
+        ));
+        // The command stays v1: the channel is optional, omitted when not given, and old commands decode.
+        let command = Command::PlaceOrder(from_mobile);
+        assert_eq!(command.message_type(), PLACE_ORDER_V1);
+        assert_eq!(Command::decode(PLACE_ORDER_V1, &command.encode()).unwrap(), command);
+        let json: serde_json::Value = serde_json::from_slice(&Command::PlaceOrder(place(ID, "Jane")).encode()).unwrap();
+        assert!(json.get("channel").is_none());
     }
 
     #[test]

@@ -26,6 +26,46 @@ pub enum Command {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+    /// Rebuild projections from the start of the log beside the live ones, then swap them in
+    /// in one transaction; `projectors run` may keep running meanwhile.
+    Rebuild(RebuildConfig),
+    /// Show each projection's checkpoint and lag per partition, and any rebuild under way.
+    Status {
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RebuildConfig {
+    /// The projection to rebuild: track_user, order_status, order_history or purchases.
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub projection: Option<String>,
+
+    /// Rebuild every projection, one after the other.
+    #[arg(long)]
+    pub all: bool,
+
+    /// Keep the replaced tables, in schema `<DATABASE_SCHEMA>__old_<timestamp>`, instead of
+    /// dropping them.
+    #[arg(long)]
+    pub keep_old: bool,
+
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Most events folded into one PostgreSQL transaction.
+    #[arg(long, env = "PROJECTOR_BATCH_SIZE", default_value_t = 5000)]
+    pub batch_size: usize,
+
+    /// How long the rebuild waits to fill a batch after its first event, in milliseconds.
+    #[arg(long, env = "PROJECTOR_BATCH_LINGER_MS", default_value_t = 20)]
+    pub batch_linger_ms: u64,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -1,9 +1,11 @@
-//! Migrations and checkpoints.
+//! Migrations, checkpoints, and which tables each projection owns.
 
 use std::collections::BTreeMap;
 
 use sqlx::{PgConnection, PgPool};
 use thiserror::Error;
+
+use crate::projection::Projection;
 
 #[derive(Debug, Error)]
 pub enum DbError {
@@ -17,18 +19,37 @@ pub enum DbError {
 
 /// Creates `schema` if needed and applies the migrations inside it.
 pub async fn migrate(pool: &PgPool, schema: &str) -> Result<(), DbError> {
-    let valid = !schema.is_empty()
-        && schema
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    if !valid {
-        return Err(DbError::InvalidSchema(schema.to_owned()));
-    }
+    check_schema(schema)?;
     sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
         .execute(pool)
         .await?;
     sqlx::migrate!("./migrations").run(pool).await?;
     Ok(())
+}
+
+/// Schema names are spliced into SQL (quoted), so only these characters are accepted.
+pub fn check_schema(schema: &str) -> Result<(), DbError> {
+    let valid = !schema.is_empty()
+        && schema.len() <= 63
+        && schema
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if valid {
+        Ok(())
+    } else {
+        Err(DbError::InvalidSchema(schema.to_owned()))
+    }
+}
+
+/// The tables `projection` writes, in the order every transaction locks them (a live batch,
+/// a rebuild's swap). Each table belongs to exactly one projection.
+pub fn tables(projection: Projection) -> &'static [&'static str] {
+    match projection {
+        Projection::TrackUser => &["track_user"],
+        Projection::OrderStatus => &["order_status"],
+        Projection::OrderHistory => &["order_history"],
+        Projection::Purchases => &["purchases", "user_spend"],
+    }
 }
 
 /// The next offset per partition `projection` has recorded.

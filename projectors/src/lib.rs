@@ -4,18 +4,24 @@
 //! in memory, and writes the rows and the new checkpoint in one PostgreSQL transaction. A crash
 //! anywhere leaves rows and checkpoint consistent; the restart seeks to the checkpoint.
 //!
-//! - [`config`]: settings and subcommands (`run`, `migrate`).
-//! - [`db`]: migrations and checkpoints.
+//! - [`config`]: settings and subcommands (`run`, `migrate`, `rebuild`, `status`).
+//! - [`db`]: migrations, checkpoints, and the tables each projection owns.
 //! - [`projection`]: the read models (`track_user`, `order_status`, `purchases` with
 //!   `user_spend`) and how events change them.
-//! - [`runner`]: the consume–fold–commit loop of one projection.
+//! - [`runner`]: the consume–fold–commit loop of one projection; each commit checks the stored
+//!   checkpoint is still where the runner left it.
+//! - [`rebuild`]: a projection rebuilt from the start of the log in a sibling schema, then
+//!   swapped in with one transaction while the live one keeps running.
+//! - [`status`]: checkpoints, lag and rebuilds, for `projectors status`.
 //! - [`startup`]: [`Application`], running every projection beside `/health`, `/ready`, `/metrics`.
 
 pub mod config;
 pub mod db;
 pub mod projection;
+pub mod rebuild;
 pub mod runner;
 pub mod startup;
+pub mod status;
 
 pub use config::Config;
 pub use startup::Application;

@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::projection::Projection;
-use crate::runner::{self, RunnerSettings, RunnerStatus};
+use crate::runner::{self, RunnerError, RunnerSettings, RunnerStatus};
 use crate::{db, Config};
 
 /// The projectors bound to their port, ready to run.
@@ -105,12 +105,19 @@ async fn supervise(
     loop {
         let attempt = async {
             db::migrate(pool, schema).await.map_err(|e| e.to_string())?;
-            runner::run(projection, settings, pool, status, until_stopped(stopped.clone()))
-                .await
-                .map_err(|e| e.to_string())
+            match runner::run(projection, settings, pool, status, until_stopped(stopped.clone())).await {
+                Err(error @ RunnerError::CheckpointMoved { .. }) => Ok(Some(error)),
+                other => other.map(|()| None).map_err(|e| e.to_string()),
+            }
         };
         match attempt.await {
-            Ok(()) => return,
+            Ok(None) => return,
+            Ok(Some(moved)) => {
+                // A rebuild swapped the projection in: carry on from its checkpoint at once.
+                info!(projection = projection.name(), %moved, "projection replaced; resuming from the new checkpoint");
+                backoff = Duration::from_millis(250);
+                continue;
+            }
             Err(error) => {
                 warn!(projection = projection.name(), %error, retry_in = ?backoff, "projection failed; resuming from its checkpoint")
             }

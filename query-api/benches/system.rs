@@ -294,6 +294,7 @@ async fn produce_events(kafka: &KafkaArgs, topic: &str, count: usize) -> Rate {
                 note: Some(OrderNote::parse("First order").unwrap()),
                 placed_at,
                 details: None,
+                channel: domain::order::Channel::Api,
             }),
         };
         let (key, payload) = (envelope.key(), envelope.payload());

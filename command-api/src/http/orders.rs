@@ -9,7 +9,7 @@ use axum::Router;
 use chrono::Utc;
 use domain::money::{Currency, Money};
 use domain::order::{
-    self, CancelOrder, CancelReason, Carrier, ConfirmOrder, DeliverOrder, OrderDetails, OrderName, OrderNote,
+    self, CancelOrder, CancelReason, Carrier, Channel, ConfirmOrder, DeliverOrder, OrderDetails, OrderName, OrderNote,
     PlaceOrder, ShipOrder, StartProcessing, TrackingNumber,
 };
 use domain::pricing::{self, ItemName, LineItem, Quantity, Sku, Totals};
@@ -48,6 +48,8 @@ struct PlaceOrderRequest {
     user_id: Option<Value>,
     currency: Option<Value>,
     items: Option<Vec<ItemRequest>>,
+    /// Where the order is placed: `api` (when absent), `web`, `mobile` or `pos`.
+    channel: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -127,6 +129,14 @@ fn line_item(index: usize, item: ItemRequest, currency: Currency) -> Result<Line
     })
 }
 
+/// The channel of an order request; `None` (placed through the API) when absent or null.
+fn channel(value: Option<Value>) -> Result<Option<Channel>, InvalidField> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        value => Channel::parse("channel", &text("channel", value)?).map(Some),
+    }
+}
+
 /// The priced part of an order request, when it has one.
 fn details(request: &mut PlaceOrderRequest) -> Result<Option<(OrderDetails, Totals)>, ApiError> {
     let user_id = optional_uuid("user_id", request.user_id.take())?;
@@ -173,6 +183,7 @@ async fn place_order(
     let name = OrderName::parse(&name)?;
     let note = request.note.as_deref().map(OrderNote::parse).transpose()?;
     let details = details(&mut request)?;
+    let channel = channel(request.channel.take())?;
     let meta = CommandRequest::from_headers(&headers, "orders")?;
     let order_id = meta.new_id(request.order_id);
     tracing::Span::current()
@@ -187,6 +198,7 @@ async fn place_order(
         note,
         placed_at: now,
         details: details.map(|(details, _)| details),
+        channel,
     }));
     let accepted = context.decide(&meta.envelope(command, now)).await?;
     let location = format!("/api/v1/orders/{}", accepted.aggregate_id);

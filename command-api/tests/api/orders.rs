@@ -31,7 +31,7 @@ async fn the_seed_payload_places_an_order_and_writes_order_placed_as_a_cloudeven
     assert_eq!(events.len(), 1);
     let event = &events[0];
     assert_eq!(header(event, "ce_specversion"), Some("1.0"));
-    assert_eq!(header(event, "ce_type"), Some("orderstream.order.placed.v1"));
+    assert_eq!(header(event, "ce_type"), Some("orderstream.order.placed.v2"));
     assert_eq!(header(event, "ce_source"), Some("orderstream/command-api"));
     assert_eq!(header(event, "ce_subject"), Some(order_id.as_str()));
     assert_eq!(header(event, "ce_sequence"), Some("1"));
@@ -46,6 +46,10 @@ async fn the_seed_payload_places_an_order_and_writes_order_placed_as_a_cloudeven
     assert_eq!(data["order_id"], order_id.as_str());
     assert_eq!(data["name"], "John Doe");
     assert_eq!(data["note"], "First order");
+    assert_eq!(
+        data["channel"], "api",
+        "an order that names no channel is placed through the API"
+    );
 
     let commands = committed_records(&app.isolation, &app.isolation.topics.commands).await;
     assert_eq!(commands.len(), 1, "the command is on the audit trail");
@@ -99,6 +103,8 @@ async fn bad_inputs_get_problems_naming_the_field_and_write_nothing() {
         (json!({"name": "John Doe", "note": 7}), "note"),
         (json!({"name": "John Doe", "note": "n".repeat(2001)}), "note"),
         (json!({"name": "John Doe", "order_id": "not-a-uuid"}), "order_id"),
+        (json!({"name": "John Doe", "channel": "fax"}), "channel"),
+        (json!({"name": "John Doe", "channel": 5}), "channel"),
     ];
     for (body, field) in cases {
         let problem = assert_problem(app.place(&body, None).await, 422, Some(field)).await;
@@ -129,6 +135,19 @@ async fn bad_inputs_get_problems_naming_the_field_and_write_nothing() {
     );
     let events = committed_records(&app.isolation, &app.isolation.topics.events).await;
     assert_eq!(events.len(), 1, "only the valid order produced an event");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_channel_an_order_is_placed_through_travels_on_its_event() {
+    let app = spawn_app().await;
+    let response = app.place(&json!({"name": "John Doe", "channel": "pos"}), None).await;
+    assert_eq!(response.status(), 201);
+    let events = committed_records(&app.isolation, &app.isolation.topics.events).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(header(&events[0], "ce_type"), Some("orderstream.order.placed.v2"));
+    use rdkafka::Message;
+    let data: Value = serde_json::from_slice(events[0].payload().unwrap()).unwrap();
+    assert_eq!(data["channel"], "pos");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use domain::order::{self, OrderStatus, PaymentStatus};
+use domain::order::{self, Channel, OrderStatus, PaymentStatus};
 use domain::Event;
 use sqlx::PgConnection;
 use thiserror::Error;
@@ -56,6 +56,8 @@ struct OrderRow {
     note: Option<String>,
     status: OrderStatus,
     payment_status: PaymentStatus,
+    /// Where the order was placed; `api` for one placed before orders had a channel.
+    channel: Channel,
     user_id: Option<Uuid>,
     currency: Option<String>,
     /// The sum of the line items' quantities; 0 for an order placed without items.
@@ -82,6 +84,7 @@ struct StoredRow {
     note: Option<String>,
     status: String,
     payment_status: String,
+    channel: String,
     user_id: Option<Uuid>,
     currency: Option<String>,
     item_count: i32,
@@ -123,6 +126,10 @@ impl StoredRow {
             .into_iter()
             .find(|s| s.as_str() == self.payment_status)
             .ok_or_else(|| unknown("payment_status", &self.payment_status))?;
+        let channel = Channel::ALL
+            .into_iter()
+            .find(|c| c.as_str() == self.channel)
+            .ok_or_else(|| unknown("channel", &self.channel))?;
         // All four are written together from one `Totals`, or none is.
         let totals = match (
             self.subtotal_minor,
@@ -143,6 +150,7 @@ impl StoredRow {
             note: self.note,
             status,
             payment_status,
+            channel,
             user_id: self.user_id,
             currency: self.currency,
             item_count: self.item_count,
@@ -240,6 +248,8 @@ fn placed_row(placed: &order::OrderPlaced, version: i64) -> OrderRow {
         note: placed.note.as_ref().map(|n| n.as_str().to_owned()),
         status: OrderStatus::Pending,
         payment_status: PaymentStatus::Pending,
+        // Set on every `OrderPlaced`: a v1 event was upcast to `api` when it was decoded.
+        channel: placed.channel,
         user_id: details.and_then(|d| d.user_id),
         currency: details.map(|d| d.currency.code().to_owned()),
         // Quantities are at most 1,000 per line; saturate rather than wrap on absurd orders.
@@ -360,7 +370,7 @@ pub(super) async fn apply(tx: &mut PgConnection, events: &[LoggedEvent]) -> Resu
 
 async fn load(tx: &mut PgConnection, ids: &[Uuid]) -> Result<HashMap<Uuid, OrderRow>, sqlx::Error> {
     let stored: Vec<StoredRow> = sqlx::query_as(
-        "SELECT order_id, name, note, status, payment_status, user_id, currency, item_count, subtotal_minor, \
+        "SELECT order_id, name, note, status, payment_status, channel, user_id, currency, item_count, subtotal_minor, \
                 tax_minor, shipping_minor, total_minor, carrier, tracking_number, cancel_reason, \
                 payment_failure_reason, paid_with, placed_at, confirmed_at, processing_started_at, shipped_at, \
                 delivered_at, cancelled_at, paid_at, payment_failed_at, refunded_at, updated_at, version \
@@ -387,6 +397,7 @@ async fn upsert(tx: &mut PgConnection, rows: HashMap<Uuid, OrderRow>) -> Result<
     let mut notes = Vec::with_capacity(n);
     let mut statuses = Vec::with_capacity(n);
     let mut payment_statuses = Vec::with_capacity(n);
+    let mut channels = Vec::with_capacity(n);
     let mut users = Vec::with_capacity(n);
     let mut currencies = Vec::with_capacity(n);
     let mut item_counts = Vec::with_capacity(n);
@@ -416,6 +427,7 @@ async fn upsert(tx: &mut PgConnection, rows: HashMap<Uuid, OrderRow>) -> Result<
         notes.push(row.note);
         statuses.push(row.status.as_str());
         payment_statuses.push(row.payment_status.as_str());
+        channels.push(row.channel.as_str());
         users.push(row.user_id);
         currencies.push(row.currency);
         item_counts.push(row.item_count);
@@ -447,13 +459,13 @@ async fn upsert(tx: &mut PgConnection, rows: HashMap<Uuid, OrderRow>) -> Result<
                                    subtotal_minor, tax_minor, shipping_minor, total_minor, carrier, \
                                    tracking_number, cancel_reason, payment_failure_reason, paid_with, placed_at, \
                                    confirmed_at, processing_started_at, shipped_at, delivered_at, cancelled_at, \
-                                   paid_at, payment_failed_at, refunded_at, updated_at, version) \
+                                   paid_at, payment_failed_at, refunded_at, updated_at, version, channel) \
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::uuid[], $7::text[], \
                               $8::int[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::text[], \
                               $14::text[], $15::text[], $16::text[], $17::uuid[], $18::timestamptz[], \
                               $19::timestamptz[], $20::timestamptz[], $21::timestamptz[], $22::timestamptz[], \
                               $23::timestamptz[], $24::timestamptz[], $25::timestamptz[], $26::timestamptz[], \
-                              $27::timestamptz[], $28::bigint[]) \
+                              $27::timestamptz[], $28::bigint[], $29::text[]) \
          ON CONFLICT (order_id) DO UPDATE SET \
            name = EXCLUDED.name, note = EXCLUDED.note, status = EXCLUDED.status, \
            payment_status = EXCLUDED.payment_status, user_id = EXCLUDED.user_id, currency = EXCLUDED.currency, \
@@ -466,7 +478,8 @@ async fn upsert(tx: &mut PgConnection, rows: HashMap<Uuid, OrderRow>) -> Result<
            processing_started_at = EXCLUDED.processing_started_at, shipped_at = EXCLUDED.shipped_at, \
            delivered_at = EXCLUDED.delivered_at, cancelled_at = EXCLUDED.cancelled_at, \
            paid_at = EXCLUDED.paid_at, payment_failed_at = EXCLUDED.payment_failed_at, \
-           refunded_at = EXCLUDED.refunded_at, updated_at = EXCLUDED.updated_at, version = EXCLUDED.version \
+           refunded_at = EXCLUDED.refunded_at, updated_at = EXCLUDED.updated_at, version = EXCLUDED.version, \
+           channel = EXCLUDED.channel \
          WHERE order_status.version < EXCLUDED.version",
     )
     .bind(ids)
@@ -497,6 +510,7 @@ async fn upsert(tx: &mut PgConnection, rows: HashMap<Uuid, OrderRow>) -> Result<
     .bind(refunded)
     .bind(updated)
     .bind(versions)
+    .bind(channels)
     .execute(tx)
     .await?;
     Ok(())
@@ -576,6 +590,7 @@ mod tests {
                     items,
                     totals,
                 }),
+                channel: Channel::Web,
             }),
         )
     }
@@ -589,6 +604,7 @@ mod tests {
                 note: None,
                 placed_at: t(0),
                 details: None,
+                channel: Channel::Api,
             }),
         )
     }
@@ -727,6 +743,7 @@ mod tests {
                 note: Some("Leave at the door".to_owned()),
                 status: OrderStatus::Delivered,
                 payment_status: PaymentStatus::Refunded,
+                channel: Channel::Web,
                 user_id: Some(USER),
                 currency: Some("USD".to_owned()),
                 item_count: 3,
@@ -768,6 +785,7 @@ mod tests {
             (None, None, 0)
         );
         assert_eq!(plain.totals, None);
+        assert_eq!(plain.channel, Channel::Api);
         assert_eq!((plain.updated_at, plain.version), (t(0), 1));
         assert_eq!(plain.transitions, Transitions::default());
     }
@@ -885,6 +903,7 @@ mod tests {
                 note: row.note.clone(),
                 status: status.to_owned(),
                 payment_status: payment_status.to_owned(),
+                channel: row.channel.as_str().to_owned(),
                 user_id: row.user_id,
                 currency: row.currency.clone(),
                 item_count: row.item_count,

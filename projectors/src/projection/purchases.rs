@@ -529,6 +529,7 @@ mod tests {
                 note: None,
                 placed_at: at("2025-01-19T15:00:00Z"),
                 details: None,
+                channel: order::Channel::Api,
             })),
         )
     }

@@ -100,6 +100,7 @@ mod tests {
                     note: None,
                     placed_at: at.parse().unwrap(),
                     details: None,
+                    channel: order::Channel::Api,
                 })),
             },
         }

@@ -54,6 +54,7 @@ pub(crate) async fn write_orders(isolation: &Isolation, count: usize, names: usi
                 note: None,
                 placed_at,
                 details: None,
+                channel: domain::order::Channel::Api,
             }),
         };
         let entry = expected.entry(name).or_insert(Expected {

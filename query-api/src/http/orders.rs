@@ -9,7 +9,6 @@ use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use domain::money::{Currency, Money};
 use domain::order::{OrderStatus, PaymentStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -17,6 +16,7 @@ use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::consistency::Consistency;
+use super::page::{stored_money, Amount, Cursor};
 use super::track_users::parse_limit;
 use super::{ApiContext, ApiError};
 
@@ -26,7 +26,7 @@ const HISTORY_PROJECTION: &str = "order_history";
 /// The columns [`OrderRecord`] reads, in one place for every query.
 macro_rules! select_orders {
     () => {
-        "SELECT order_id, name, note, status, payment_status, user_id, currency, item_count, subtotal_minor, \
+        "SELECT order_id, name, note, status, payment_status, channel, user_id, currency, item_count, subtotal_minor, \
                 tax_minor, shipping_minor, total_minor, carrier, tracking_number, cancel_reason, \
                 payment_failure_reason, paid_with, placed_at, confirmed_at, processing_started_at, shipped_at, \
                 delivered_at, cancelled_at, paid_at, payment_failed_at, refunded_at, updated_at, version \
@@ -49,6 +49,7 @@ struct OrderRecord {
     note: Option<String>,
     status: String,
     payment_status: String,
+    channel: String,
     user_id: Option<Uuid>,
     currency: Option<String>,
     item_count: i32,
@@ -82,6 +83,9 @@ struct Order {
     note: Option<String>,
     status: String,
     payment_status: String,
+    /// Where the order was placed: `api`, `web`, `mobile` or `pos`; `api` for every order placed
+    /// before orders carried a channel.
+    channel: String,
     user_id: Option<Uuid>,
     currency: Option<String>,
     /// The sum of the line items' quantities; 0 for an order placed without items.
@@ -123,38 +127,13 @@ struct Timestamps {
     refunded_at: Option<DateTime<Utc>>,
 }
 
-/// An amount as clients read it; the same shape as the purchases' amounts.
-#[derive(Debug, PartialEq, Eq, Serialize)]
-struct Amount {
-    /// Exactly the currency's decimals: `"42.04"` USD, `"42"` JPY, `"1.005"` KWD.
-    value: String,
-    minor: i64,
-    currency: &'static str,
-}
-
-impl Amount {
-    fn of(money: Money) -> Self {
-        Self {
-            value: money.to_decimal_string(),
-            minor: money.minor(),
-            currency: money.currency().code(),
-        }
-    }
-}
-
-/// Money from a row's minor units and currency code. The projector wrote both from checked
-/// [`Money`], so a failure means the table and the code disagree: a decoding error, like a
-/// column of the wrong type.
-fn stored_money(column: &'static str, minor: Option<i64>, currency: &str) -> Result<Amount, sqlx::Error> {
-    let decode_error = |source: Box<dyn std::error::Error + Send + Sync>| sqlx::Error::ColumnDecode {
+/// An amount column that may be NULL only where the whole totals group is (orders without items).
+fn stored_amount(column: &'static str, minor: Option<i64>, currency: &str) -> Result<Amount, sqlx::Error> {
+    let minor = minor.ok_or_else(|| sqlx::Error::ColumnDecode {
         index: column.to_owned(),
-        source,
-    };
-    let minor = minor.ok_or_else(|| decode_error(format!("NULL beside currency `{currency}`").into()))?;
-    Currency::parse("currency", currency)
-        .and_then(|currency| Money::from_minor(minor, currency))
-        .map(Amount::of)
-        .map_err(|invalid| decode_error(Box::new(invalid)))
+        source: format!("NULL beside currency `{currency}`").into(),
+    })?;
+    stored_money(column, minor, currency).map(Amount::of)
 }
 
 impl TryFrom<OrderRecord> for Order {
@@ -167,10 +146,10 @@ impl TryFrom<OrderRecord> for Order {
             .as_deref()
             .map(|currency| {
                 Ok::<_, sqlx::Error>(Totals {
-                    subtotal: stored_money("subtotal_minor", record.subtotal_minor, currency)?,
-                    tax: stored_money("tax_minor", record.tax_minor, currency)?,
-                    shipping: stored_money("shipping_minor", record.shipping_minor, currency)?,
-                    total: stored_money("total_minor", record.total_minor, currency)?,
+                    subtotal: stored_amount("subtotal_minor", record.subtotal_minor, currency)?,
+                    tax: stored_amount("tax_minor", record.tax_minor, currency)?,
+                    shipping: stored_amount("shipping_minor", record.shipping_minor, currency)?,
+                    total: stored_amount("total_minor", record.total_minor, currency)?,
                 })
             })
             .transpose()?;
@@ -180,6 +159,7 @@ impl TryFrom<OrderRecord> for Order {
             note: record.note,
             status: record.status,
             payment_status: record.payment_status,
+            channel: record.channel,
             user_id: record.user_id,
             currency: record.currency,
             item_count: record.item_count,
@@ -297,9 +277,9 @@ impl Filters {
         if let Some(after) = self.after {
             query
                 .push(" AND (placed_at, order_id) < (")
-                .push_bind(after.placed_at)
+                .push_bind(after.at)
                 .push(", ")
-                .push_bind(after.order_id)
+                .push_bind(after.id)
                 .push(")");
         }
         query
@@ -358,50 +338,6 @@ fn parse_uuid(field: &'static str, raw: &str) -> Result<Uuid, ApiError> {
     })
 }
 
-/// Where a page of orders ended: its last item's `(placed_at, order_id)`, the listing's sort key,
-/// so the next page starts right after it however many orders arrive meanwhile.
-///
-/// Opaque to clients, and built like the purchases' cursor: hex of the time in microseconds since
-/// the epoch (big-endian `i64`, the precision PostgreSQL keeps, so it round-trips exactly)
-/// followed by the id's 16 bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Cursor {
-    placed_at: DateTime<Utc>,
-    order_id: Uuid,
-}
-
-impl Cursor {
-    const BYTES: usize = 8 + 16;
-
-    fn encode(self) -> String {
-        let mut bytes = Vec::with_capacity(Self::BYTES);
-        bytes.extend_from_slice(&self.placed_at.timestamp_micros().to_be_bytes());
-        bytes.extend_from_slice(self.order_id.as_bytes());
-        bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-    }
-
-    fn decode(raw: &str) -> Result<Self, ApiError> {
-        let malformed = || ApiError::InvalidParameter {
-            field: "after",
-            detail: format!("must be a `next_after` from an earlier page, got `{raw}`"),
-        };
-        if raw.len() != Self::BYTES * 2 || !raw.is_ascii() {
-            return Err(malformed());
-        }
-        let bytes = (0..raw.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&raw[i..i + 2], 16))
-            .collect::<Result<Vec<u8>, _>>()
-            .map_err(|_| malformed())?;
-        let (micros, id) = bytes.split_at(8);
-        let micros = i64::from_be_bytes(micros.try_into().map_err(|_| malformed())?);
-        Ok(Self {
-            placed_at: DateTime::from_timestamp_micros(micros).ok_or_else(malformed)?,
-            order_id: Uuid::from_slice(id).map_err(|_| malformed())?,
-        })
-    }
-}
-
 #[tracing::instrument(skip(context, consistency))]
 async fn by_id(
     State(context): State<ApiContext>,
@@ -446,8 +382,8 @@ fn page(mut items: Vec<Order>, limit: i64) -> Page {
         .then(|| {
             items.last().map(|o| {
                 Cursor {
-                    placed_at: o.placed_at,
-                    order_id: o.order_id,
+                    at: o.placed_at,
+                    id: o.order_id,
                 }
                 .encode()
             })
@@ -548,6 +484,7 @@ mod tests {
             note: None,
             status: "shipped".to_owned(),
             payment_status: "paid".to_owned(),
+            channel: "web".to_owned(),
             user_id: Some(Uuid::from_u128(2)),
             currency: Some("USD".to_owned()),
             item_count: 3,
@@ -585,6 +522,7 @@ mod tests {
                 "note": null,
                 "status": "shipped",
                 "payment_status": "paid",
+                "channel": "web",
                 "user_id": Uuid::from_u128(2),
                 "currency": "USD",
                 "item_count": 3,
@@ -738,8 +676,8 @@ mod tests {
             status: Some(OrderStatus::Shipped),
             placed_to: Some("2025-01-20T00:00:00Z".parse().unwrap()),
             after: Some(Cursor {
-                placed_at: "2025-01-19T15:04:05Z".parse().unwrap(),
-                order_id: Uuid::from_u128(9),
+                at: "2025-01-19T15:04:05Z".parse().unwrap(),
+                id: Uuid::from_u128(9),
             }),
             limit: 2,
             ..Filters::default()
@@ -753,8 +691,8 @@ mod tests {
     #[test]
     fn a_cursor_round_trips_and_a_malformed_one_is_a_bad_after() {
         let cursor = Cursor {
-            placed_at: "2025-01-19T15:04:05.123456Z".parse().unwrap(),
-            order_id: Uuid::from_u128(0x8daa_fe3b_0000_4000_8000_0000_0000_0001),
+            at: "2025-01-19T15:04:05.123456Z".parse().unwrap(),
+            id: Uuid::from_u128(0x8daa_fe3b_0000_4000_8000_0000_0000_0001),
         };
         let encoded = cursor.encode();
         assert_eq!(encoded.len(), 48);
@@ -779,7 +717,7 @@ mod tests {
         let full = page(vec![order(3), order(2), order(1)], 2);
         assert_eq!(full.items.len(), 2);
         let next = Cursor::decode(full.next_after.as_deref().unwrap()).unwrap();
-        assert_eq!(next.order_id, Uuid::from_u128(2));
+        assert_eq!(next.id, Uuid::from_u128(2));
         let last = page(vec![order(3), order(2)], 2);
         assert_eq!((last.items.len(), last.next_after), (2, None));
     }

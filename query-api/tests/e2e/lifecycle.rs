@@ -15,6 +15,7 @@ fn order_with_items(user_id: Uuid) -> Value {
     json!({
         "name": "John Doe",
         "note": "tutorial",
+        "channel": "mobile",
         "user_id": user_id,
         "currency": "USD",
         "items": [
@@ -89,6 +90,7 @@ async fn an_order_is_priced_paid_confirmed_processed_shipped_and_delivered() {
     let order = order_at(&stack, &order_id, placed["consistency_token"].as_str().unwrap()).await;
     assert_eq!(order["status"], "pending");
     assert_eq!(order["payment_status"], "pending");
+    assert_eq!(order["channel"], "mobile");
     assert_eq!(order["item_count"], 3);
     assert_eq!(order["totals"]["total"]["minor"], 4204);
 
@@ -146,7 +148,7 @@ async fn an_order_is_priced_paid_confirmed_processed_shipped_and_delivered() {
     assert_eq!(
         types,
         [
-            "orderstream.order.placed.v1",
+            "orderstream.order.placed.v2",
             "orderstream.order.paid.v1",
             "orderstream.order.confirmed.v1",
             "orderstream.order.processing-started.v1",

@@ -66,8 +66,8 @@ impl Topics {
                 }
             }
         }
-        let command_partitions = partition_count(admin.inner(), &self.commands)?;
-        let event_partitions = partition_count(admin.inner(), &self.events)?;
+        let command_partitions = settled_partition_count(admin.inner(), &self.commands).await?;
+        let event_partitions = settled_partition_count(admin.inner(), &self.events).await?;
         if command_partitions != event_partitions {
             return Err(Error::PartitionMismatch {
                 commands: self.commands.clone(),
@@ -77,6 +77,20 @@ impl Topics {
             });
         }
         Ok(event_partitions)
+    }
+}
+
+/// The partition count of a topic just created: the broker answers CreateTopics before its
+/// metadata shows the topic, so a missing topic is asked for again for a few seconds.
+async fn settled_partition_count<C: ClientContext>(client: &Client<C>, topic: &str) -> Result<usize> {
+    let deadline = tokio::time::Instant::now() + METADATA_TIMEOUT;
+    loop {
+        match partition_count(client, topic) {
+            Err(Error::TopicMissing { .. }) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => return other,
+        }
     }
 }
 

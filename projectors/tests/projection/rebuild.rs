@@ -1,0 +1,248 @@
+//! `projectors rebuild --all` while the live projector runs and orders keep coming: every read
+//! model is swapped for one rebuilt from the log, queries never see a table go missing, empty
+//! or back in time, and the live projector carries on from the rebuild's checkpoint.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use service_kit::testing::{free_port, wait_until, ChildService, Isolation};
+use sqlx::PgPool;
+
+use crate::helpers::{applied, prepared, track_users, write_orders, Expected};
+
+const FIRST_ORDERS: usize = 4_000;
+const NAMES: usize = 37;
+const PROJECTIONS: [&str; 4] = ["track_user", "order_status", "order_history", "purchases"];
+
+fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_projectors"))
+}
+
+fn start_live(isolation: &Isolation, batch_size: usize) -> ChildService {
+    let mut env = isolation.env();
+    env.push(("LISTEN_ADDR", format!("127.0.0.1:{}", free_port())));
+    env.push(("PROJECTOR_BATCH_SIZE", batch_size.to_string()));
+    ChildService::spawn(binary(), &["run"], &env)
+}
+
+/// The live projector, logging to `log`.
+fn start_live_logged(isolation: &Isolation, batch_size: usize, log: &Path) -> ChildService {
+    let mut env = isolation.env();
+    env.push(("LISTEN_ADDR", format!("127.0.0.1:{}", free_port())));
+    env.push(("PROJECTOR_BATCH_SIZE", batch_size.to_string()));
+    env.push(("PROJECTOR_BATCH_LINGER_MS", "0".to_owned()));
+    env.push(("RUST_LOG", "info".to_owned()));
+    env.push(("LOG_FORMAT", "text".to_owned()));
+    ChildService::spawn_logged(binary(), &["run"], &env, log)
+}
+
+fn merge(into: &mut BTreeMap<String, Expected>, more: BTreeMap<String, Expected>) {
+    for (name, expected) in more {
+        into.entry(name)
+            .and_modify(|e| {
+                e.counter += expected.counter;
+                e.created_at = e.created_at.min(expected.created_at);
+            })
+            .or_insert(expected);
+    }
+}
+
+async fn count(pool: &PgPool, table: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+        .fetch_one(pool)
+        .await
+}
+
+async fn oid(pool: &PgPool, table: &str) -> u32 {
+    let oid: sqlx::postgres::types::Oid = sqlx::query_scalar(&format!("SELECT '{table}'::regclass::oid"))
+        .fetch_one(pool)
+        .await
+        .expect("table oid");
+    oid.0
+}
+
+async fn wait_caught_up(isolation: &Isolation, pool: &PgPool, projections: &[&str]) {
+    let written = isolation.records_written(&isolation.topics.events);
+    wait_until("live projections to catch up", Duration::from_secs(120), || async {
+        for projection in projections {
+            if applied(pool, projection).await < written {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rebuild_under_load_swaps_in_identical_read_models_without_downtime() {
+    let (isolation, pool) = prepared().await;
+    let mut expected = write_orders(&isolation, FIRST_ORDERS, NAMES).await;
+    // Small batches keep the live projector behind the writer, so the rebuild, reading in
+    // large batches, overtakes it and the swap moves the checkpoint under its feet.
+    let log = std::env::temp_dir().join(format!("{}-live-projector.log", isolation.id));
+    let _live = start_live_logged(&isolation, 2, &log);
+    wait_caught_up(&isolation, &pool, &["track_user", "order_status", "order_history"]).await;
+    let before: Vec<u32> = table_oids(&pool).await;
+
+    // Orders keep coming while the rebuild runs.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = tokio::spawn({
+        let (isolation, stop) = (isolation.clone(), stop.clone());
+        async move {
+            let mut written = BTreeMap::new();
+            let mut orders = 0;
+            while !stop.load(Ordering::Acquire) || orders == 0 {
+                merge(&mut written, write_orders(&isolation, 500, NAMES).await);
+                orders += 500;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            (written, orders)
+        }
+    });
+
+    // A reader watching the tables the whole time: never an error, never fewer rows.
+    let watching = Arc::new(AtomicBool::new(true));
+    let watcher = tokio::spawn({
+        let (pool, watching) = (pool.clone(), watching.clone());
+        async move {
+            let mut last = BTreeMap::new();
+            let mut reads = 0u64;
+            while watching.load(Ordering::Acquire) {
+                for table in ["track_user", "order_status", "order_history"] {
+                    let rows = count(&pool, table)
+                        .await
+                        .unwrap_or_else(|e| panic!("query on {table} failed during the rebuild: {e}"));
+                    let previous = last.insert(table, rows).unwrap_or(0);
+                    assert!(rows > 0, "{table} was empty during the rebuild");
+                    assert!(rows >= previous, "{table} went back from {previous} to {rows} rows");
+                    reads += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            reads
+        }
+    });
+
+    let mut command = std::process::Command::new(binary());
+    command.args(["rebuild", "--all"]).envs(isolation.env());
+    command.env("PROJECTOR_BATCH_SIZE", "500");
+    let output = tokio::task::spawn_blocking(move || command.output().expect("rebuild runs"))
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    eprintln!("{stdout}");
+    assert!(
+        output.status.success(),
+        "rebuild failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for projection in PROJECTIONS {
+        assert!(
+            stdout.contains(&format!("{projection}: swapped in")),
+            "no swap of {projection}: {stdout}"
+        );
+    }
+    assert!(stdout.contains("events/s"), "no progress line: {stdout}");
+
+    stop.store(true, Ordering::Release);
+    let (more, more_orders) = writer.await.unwrap();
+    merge(&mut expected, more);
+    let orders = (FIRST_ORDERS + more_orders) as i64;
+
+    // The live projector carries on from the rebuilt checkpoint.
+    wait_caught_up(&isolation, &pool, &PROJECTIONS).await;
+    watching.store(false, Ordering::Release);
+    let reads = watcher
+        .await
+        .expect("no reader saw an error, an empty or shrinking table");
+    assert!(reads > 0);
+
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    let restarts = logged.matches("projection replaced").count();
+    eprintln!("live projections restarted from a swapped-in checkpoint {restarts} times");
+    let _ = std::fs::remove_file(&log);
+    assert!(restarts > 0, "the live projector never noticed a swap:\n{logged}");
+
+    let after = table_oids(&pool).await;
+    for (i, table) in TABLES.iter().enumerate() {
+        assert_ne!(before[i], after[i], "{table} was not replaced");
+    }
+    assert_eq!(track_users(&pool).await, expected, "every order counted exactly once");
+    assert_eq!(count(&pool, "order_status").await.unwrap(), orders);
+    assert_eq!(count(&pool, "order_history").await.unwrap(), orders);
+    for projection in PROJECTIONS {
+        assert_eq!(applied(&pool, projection).await, orders, "{projection} checkpoint");
+    }
+    let leftover: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+        .bind(format!("{}__rebuild", isolation.database.database_schema))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(!leftover, "the rebuild schema was dropped");
+}
+
+const TABLES: [&str; 5] = ["track_user", "order_status", "order_history", "purchases", "user_spend"];
+
+async fn table_oids(pool: &PgPool) -> Vec<u32> {
+    let mut oids = Vec::new();
+    for table in TABLES {
+        oids.push(oid(pool, table).await);
+    }
+    oids
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_rebuild_leaves_the_live_projection_and_can_start_again() {
+    let (isolation, pool) = prepared().await;
+    let expected = write_orders(&isolation, 20_000, NAMES).await;
+    let _live = start_live(&isolation, 100);
+    wait_caught_up(&isolation, &pool, &["track_user"]).await;
+    let before = oid(&pool, "track_user").await;
+
+    let mut env = isolation.env();
+    env.push(("PROJECTOR_BATCH_SIZE", "50".to_owned()));
+    let rebuild = ChildService::spawn(binary(), &["rebuild", "track_user"], &env);
+    let rebuild_schema = format!("{}__rebuild", isolation.database.database_schema);
+    wait_until("the rebuild to make progress", Duration::from_secs(60), || async {
+        let done: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT sum(next_offset)::bigint FROM \"{rebuild_schema}\".projection_checkpoint"
+        ))
+        .fetch_one(&pool)
+        .await
+        .ok()
+        .flatten();
+        done.filter(|&d| d > 0)
+    })
+    .await;
+    rebuild.kill();
+    assert_eq!(oid(&pool, "track_user").await, before, "live table untouched");
+    assert_eq!(track_users(&pool).await, expected);
+
+    let output = std::process::Command::new(binary())
+        .args(["status"])
+        .envs(isolation.env())
+        .output()
+        .expect("status runs");
+    let status = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "status failed: {status}");
+    assert!(status.contains("track_user: lag 0"), "{status}");
+    assert!(status.contains("interrupted rebuild"), "{status}");
+
+    let output = std::process::Command::new(binary())
+        .args(["rebuild", "track_user"])
+        .envs(isolation.env())
+        .output()
+        .expect("rebuild runs");
+    assert!(
+        output.status.success(),
+        "second rebuild failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_ne!(oid(&pool, "track_user").await, before, "track_user replaced");
+    assert_eq!(track_users(&pool).await, expected);
+}
