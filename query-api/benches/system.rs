@@ -7,7 +7,9 @@
 //!   with the release binaries of all three services running;
 //! - purchases/s end to end: accepted over HTTP, charged by the payment reactor, authorized by
 //!   the decider and readable in the `purchases` read model;
-//! - projection events/s on a backlog, per projection.
+//! - projection events/s on a backlog, per projection;
+//! - replay: `projectors rebuild` of each order projection over a log of `BENCH_REPLAY_EVENTS`
+//!   (default 1000000) events, against a raw consume of that same topic.
 //!
 //! Each figure is printed absolute and as a ratio to its raw limit. Sizes come from
 //! `BENCH_EVENTS` (backlog and raw records, default 200000), `BENCH_ORDERS` (HTTP orders,
@@ -73,19 +75,20 @@ async fn main() {
     let events = env_usize("BENCH_EVENTS", 200_000);
     let orders = env_usize("BENCH_ORDERS", 20_000);
     let purchases = env_usize("BENCH_PURCHASES", 10_000);
+    let replay_events = env_usize("BENCH_REPLAY_EVENTS", 1_000_000);
     let in_flight = env_usize("BENCH_IN_FLIGHT", 64);
     let mut isolation = Isolation::new();
     isolation.kafka.partitions = PARTITIONS;
     let bin_dir = release_dir();
     println!("orderstream system benchmark: {PARTITIONS} partitions, {events} events, {orders} HTTP orders, {in_flight} in flight");
 
-    println!("\n[1/6] raw Kafka produce (acks=all, idempotent, event-shaped records)");
+    println!("\n[1/7] raw Kafka produce (acks=all, idempotent, event-shaped records)");
     let raw_topic = format!("{}bench.raw", isolation.kafka.topic_prefix);
     create_topic(&isolation.kafka, &raw_topic).await;
     let produce = produce_events(&isolation.kafka, &raw_topic, events).await;
     println!("      {produce}");
 
-    println!("[2/6] raw Kafka consume (read_committed)");
+    println!("[2/7] raw Kafka consume (read_committed)");
     let consume = consume_all(&isolation.kafka, &raw_topic, events).await;
     println!("      {consume}");
 
@@ -93,11 +96,11 @@ async fn main() {
     projectors::db::migrate(&pool, &isolation.database.database_schema)
         .await
         .expect("migrate");
-    println!("[3/6] raw PostgreSQL COPY (order_status-shaped rows)");
+    println!("[3/7] raw PostgreSQL COPY (order_status-shaped rows)");
     let copy = copy_rows(&pool, events).await;
     println!("      {copy}");
 
-    println!("[4/6] projection of a backlog of {events} events (both projections at once)");
+    println!("[4/7] projection of a backlog of {events} events (both projections at once)");
     isolation.topics.ensure(&isolation.kafka).await.expect("topics");
     produce_events(&isolation.kafka, &isolation.topics.events, events).await;
     let started = Instant::now();
@@ -129,7 +132,7 @@ async fn main() {
         println!("      {projection:<13} {rate}");
     }
 
-    println!("[5/6] orders end to end over HTTP (command-api, projectors and query-api running)");
+    println!("[5/7] orders end to end over HTTP (command-api, projectors and query-api running)");
     let port = free_port();
     let command_api = start(&bin_dir, "command-api", &[], &isolation, port);
     let query_api = start(&bin_dir, "query-api", &[], &isolation, free_port());
@@ -157,7 +160,7 @@ async fn main() {
     .await;
     println!("      {orders_run}");
 
-    println!("[6/6] purchases end to end: HTTP, the payment reactor, the decider, the read model");
+    println!("[6/7] purchases end to end: HTTP, the payment reactor, the decider, the read model");
     let started = Instant::now();
     let purchases_run = send_requests(
         &client,
@@ -187,6 +190,13 @@ async fn main() {
     };
     println!("      authorized {authorized}");
     drop((command_api, query_api, projector));
+
+    println!("[7/7] replay: `projectors rebuild` over a log of {replay_events} events");
+    let (replay_consume, replays) = replay(&bin_dir, replay_events).await;
+    println!("      raw consume of that topic {replay_consume}");
+    for (projection, rate) in &replays {
+        println!("      {projection:<13} {rate}");
+    }
 
     println!("\n| figure | absolute | ratio to raw limit |");
     println!("|---|---|---|");
@@ -226,6 +236,51 @@ async fn main() {
         authorized.per_second(),
         ratio(&authorized, &produce)
     );
+    println!(
+        "| raw Kafka consume of the {replay_events}-event replay log | {:.0} records/s | 1.00 |",
+        replay_consume.per_second()
+    );
+    for (projection, rate) in &replays {
+        println!(
+            "| `projectors rebuild {projection}` over {replay_events} events (build, catch up, swap) | {:.0} events/s | {} of consume |",
+            rate.per_second(),
+            ratio(rate, &replay_consume)
+        );
+    }
+}
+
+/// Fills a fresh stack's log with `count` events, measures a raw consume of that topic, then
+/// times `projectors rebuild` of each projection the events feed, end to end.
+async fn replay(bin_dir: &Path, count: usize) -> (Rate, Vec<(&'static str, Rate)>) {
+    let mut isolation = Isolation::new();
+    isolation.kafka.partitions = PARTITIONS;
+    isolation.topics.ensure(&isolation.kafka).await.expect("topics");
+    let pool = isolation.database.pool().expect("pool");
+    projectors::db::migrate(&pool, &isolation.database.database_schema)
+        .await
+        .expect("migrate");
+    produce_events(&isolation.kafka, &isolation.topics.events, count).await;
+    let consume = consume_all(&isolation.kafka, &isolation.topics.events, count).await;
+    let mut rates = Vec::new();
+    for projection in ["track_user", "order_status", "order_history"] {
+        let started = Instant::now();
+        let status = std::process::Command::new(bin_dir.join("projectors"))
+            .args(["rebuild", projection])
+            .envs(isolation.env())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("projectors rebuild runs");
+        assert!(status.success(), "rebuild of {projection} failed");
+        rates.push((
+            projection,
+            Rate {
+                count,
+                elapsed: started.elapsed(),
+            },
+        ));
+    }
+    (consume, rates)
 }
 
 fn ms(duration: Duration) -> f64 {
