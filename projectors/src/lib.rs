@@ -6,8 +6,8 @@
 //!
 //! - [`config`]: settings and subcommands (`run`, `migrate`, `rebuild`, `status`).
 //! - [`db`]: migrations, checkpoints, and the tables each projection owns.
-//! - [`projection`]: the read models (`track_user`, `order_status`, `purchases` with
-//!   `user_spend`) and how events change them.
+//! - [`projection`]: the read models (`track_user`, `order_status`, `order_history`, `purchases`
+//!   with `user_spend`) and how events change them.
 //! - [`runner`]: the consume–fold–commit loop of one projection; each commit checks the stored
 //!   checkpoint is still where the runner left it.
 //! - [`rebuild`]: a projection rebuilt from the start of the log in a sibling schema, then
