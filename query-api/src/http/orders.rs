@@ -16,7 +16,7 @@ use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::consistency::Consistency;
-use super::page::{stored_money, Amount, Cursor};
+use super::page::{parse_uuid, stored_money, Amount, Cursor};
 use super::track_users::parse_limit;
 use super::{ApiContext, ApiError};
 
@@ -329,13 +329,6 @@ fn parse_time(field: &'static str, raw: &str) -> Result<DateTime<Utc>, ApiError>
                 "must be an RFC 3339 time such as `2025-01-19T15:04:05Z` (`+` encoded as `%2B`), got `{raw}`"
             ),
         })
-}
-
-fn parse_uuid(field: &'static str, raw: &str) -> Result<Uuid, ApiError> {
-    raw.parse().map_err(|_| ApiError::InvalidParameter {
-        field,
-        detail: format!("must be a UUID, got `{raw}`"),
-    })
 }
 
 #[tracing::instrument(skip(context, consistency))]

@@ -1,5 +1,5 @@
-//! What the list and detail answers share: the opaque keyset cursor of newest-first pages, and
-//! amounts as clients read them.
+//! What the list and detail answers share: ids read from the path, the opaque keyset cursor of
+//! newest-first pages, and amounts as clients read them.
 
 use chrono::{DateTime, Utc};
 use domain::money::{Currency, Money};
@@ -7,6 +7,14 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::ApiError;
+
+/// An id from the path or a query parameter; a bad one is a 400 naming `field`.
+pub(super) fn parse_uuid(field: &'static str, raw: &str) -> Result<Uuid, ApiError> {
+    raw.parse().map_err(|_| ApiError::InvalidParameter {
+        field,
+        detail: format!("must be a UUID, got `{raw}`"),
+    })
+}
 
 /// Where a newest-first page ended: its last item's `(time, id)`, the listing's sort key, so the
 /// next page starts right after it however many rows arrive meanwhile.

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::consistency::Consistency;
-use super::page::{stored_money, Amount, Cursor};
+use super::page::{parse_uuid, stored_money, Amount, Cursor};
 use super::track_users::parse_limit;
 use super::{ApiContext, ApiError};
 
@@ -173,13 +173,6 @@ impl TryFrom<SpendRecord> for CurrencySpend {
             refunded: Amount::of(refunded).without_currency(),
         })
     }
-}
-
-fn parse_uuid(field: &'static str, raw: &str) -> Result<Uuid, ApiError> {
-    raw.parse().map_err(|_| ApiError::InvalidParameter {
-        field,
-        detail: format!("must be a UUID, got `{raw}`"),
-    })
 }
 
 #[tracing::instrument(skip(context, consistency))]
