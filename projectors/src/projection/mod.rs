@@ -12,9 +12,12 @@ mod order_status;
 mod purchases;
 mod track_user;
 
-use domain::Event;
+use std::collections::HashSet;
+
+use domain::{Event, Message};
 use service_kit::kafka::Envelope;
 use sqlx::PgConnection;
+use uuid::Uuid;
 
 /// An event read from the log, with where it was read.
 #[derive(Debug, Clone)]
@@ -66,4 +69,21 @@ impl Projection {
             Self::Purchases => purchases::apply(tx, events).await,
         }
     }
+}
+
+/// The aggregates a batch changes without having created them, in first-seen order: their rows
+/// must be read from the table first. Those created in the batch start from their first event
+/// and need no read, since rows commit with the checkpoint and no creation is applied twice.
+fn rows_to_load<'a, E: Message + 'a>(events: impl IntoIterator<Item = &'a E>, creates: fn(&E) -> bool) -> Vec<Uuid> {
+    let mut created = HashSet::new();
+    let mut load = Vec::new();
+    for event in events {
+        let id = event.aggregate_id();
+        if creates(event) {
+            created.insert(id);
+        } else if !created.contains(&id) && !load.contains(&id) {
+            load.push(id);
+        }
+    }
+    load
 }

@@ -5,7 +5,7 @@
 //! place (their rows are read with one query), [`fold`] applies the batch's events in log order to
 //! those rows in memory, and [`apply`] writes every touched row with one upsert.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use domain::order::{self, Channel, OrderStatus, PaymentStatus};
@@ -15,7 +15,7 @@ use thiserror::Error;
 use tracing::warn;
 use uuid::Uuid;
 
-use super::LoggedEvent;
+use super::{rows_to_load, LoggedEvent};
 
 /// A stored status this code did not write: the table and the code disagree.
 #[derive(Debug, Error)]
@@ -190,20 +190,9 @@ fn order_event(event: &LoggedEvent) -> Option<&order::Event> {
 /// Those placed in the batch start from their `OrderPlaced` and need no read: placing is an
 /// order's first event, and rows commit with the checkpoint, so no placing is applied twice.
 fn to_load(events: &[LoggedEvent]) -> Vec<Uuid> {
-    let mut placed = HashSet::new();
-    let mut load = HashSet::new();
-    for event in events.iter().filter_map(order_event) {
-        match event {
-            order::Event::OrderPlaced(e) => {
-                placed.insert(e.order_id);
-            }
-            other if !placed.contains(&other.order_id()) => {
-                load.insert(other.order_id());
-            }
-            _ => {}
-        }
-    }
-    load.into_iter().collect()
+    rows_to_load(events.iter().filter_map(order_event), |e| {
+        matches!(e, order::Event::OrderPlaced(_))
+    })
 }
 
 /// Applies the batch's order events in log order to `loaded` (the stored rows [`to_load`] named)

@@ -9,7 +9,7 @@
 //! to those rows in memory and tallies the spend changes, and [`apply`] writes every touched row
 //! with one upsert per table.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use domain::purchase::{self, PurchaseStatus};
@@ -19,7 +19,7 @@ use thiserror::Error;
 use tracing::warn;
 use uuid::Uuid;
 
-use super::LoggedEvent;
+use super::{rows_to_load, LoggedEvent};
 
 /// Every status a row can hold, to read `purchases.status` back.
 const STATUSES: [PurchaseStatus; 4] = [
@@ -150,20 +150,9 @@ fn purchase_event(event: &LoggedEvent) -> Option<&purchase::Event> {
 /// a request is its purchase's first event, and rows commit with the checkpoint, so no request
 /// is ever applied twice.
 fn to_load(events: &[LoggedEvent]) -> Vec<Uuid> {
-    let mut requested = HashSet::new();
-    let mut load = HashSet::new();
-    for event in events.iter().filter_map(purchase_event) {
-        match event {
-            purchase::Event::PurchaseRequested(e) => {
-                requested.insert(e.purchase_id);
-            }
-            other if !requested.contains(&other.purchase_id()) => {
-                load.insert(other.purchase_id());
-            }
-            _ => {}
-        }
-    }
-    load.into_iter().collect()
+    rows_to_load(events.iter().filter_map(purchase_event), |e| {
+        matches!(e, purchase::Event::PurchaseRequested(_))
+    })
 }
 
 /// Applies the batch's purchase events in log order to `loaded` (the stored rows [`to_load`]
