@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use domain::Command;
 use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Header;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use service_kit::kafka::{Envelope, KafkaArgs, Topics};
@@ -19,7 +20,7 @@ use tokio::sync::oneshot;
 use tracing::{debug, warn};
 use uuid::Uuid;
 
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, REQUEST_DIGEST_HEADER};
 
 #[derive(Debug, Error)]
 pub enum SubmitError {
@@ -32,7 +33,13 @@ pub enum SubmitError {
     OutcomeTimeout(Duration),
 }
 
-type Waiters = Arc<Mutex<HashMap<Uuid, Vec<oneshot::Sender<Outcome>>>>>;
+/// Requests waiting for a verdict, by command id, each with its request digest.
+type Waiters = Arc<Mutex<HashMap<Uuid, Vec<Waiter>>>>;
+
+struct Waiter {
+    request_digest: Option<String>,
+    sender: oneshot::Sender<Outcome>,
+}
 
 /// Sends commands and waits for verdicts. One per process; cheap to clone.
 #[derive(Clone)]
@@ -79,14 +86,20 @@ impl CommandBus {
         self.listening.load(Ordering::Acquire)
     }
 
-    /// Writes `command` to the commands topic and waits for the decider's verdict.
+    /// Writes `command` to the commands topic and waits for the decider's verdict on it.
+    /// `request_digest` identifies the request behind an idempotency-keyed command: the decider
+    /// compares it with the one it first decided under the same id.
     #[tracing::instrument(skip_all, fields(command_id = %command.id, aggregate_id = %command.key()))]
-    pub async fn submit(&self, command: &Envelope<Command>) -> Result<Outcome, SubmitError> {
+    pub async fn submit(
+        &self,
+        command: &Envelope<Command>,
+        request_digest: Option<&str>,
+    ) -> Result<Outcome, SubmitError> {
         if !self.is_listening() {
             return Err(SubmitError::Unavailable("not connected to Kafka yet".to_owned()));
         }
-        let mut waiting = self.wait_for(command.id);
-        self.send(command).await?;
+        let mut waiting = self.wait_for(command.id, request_digest);
+        self.send(command, request_digest).await?;
         match tokio::time::timeout(self.outcome_timeout, &mut waiting.receiver).await {
             Ok(Ok(outcome)) => Ok(outcome),
             _ => Err(SubmitError::OutcomeTimeout(self.outcome_timeout)),
@@ -94,13 +107,20 @@ impl CommandBus {
     }
 
     /// Writes `command` to the commands topic without waiting for its verdict.
-    pub async fn send(&self, command: &Envelope<Command>) -> Result<(), SubmitError> {
+    pub async fn send(&self, command: &Envelope<Command>, request_digest: Option<&str>) -> Result<(), SubmitError> {
         let key = command.key();
         let payload = command.payload();
+        let mut headers = command.headers();
+        if let Some(digest) = request_digest {
+            headers = headers.insert(Header {
+                key: REQUEST_DIGEST_HEADER,
+                value: Some(digest),
+            });
+        }
         let record = FutureRecord::to(&self.topic)
             .key(&key)
             .payload(&payload)
-            .headers(command.headers());
+            .headers(headers);
         self.producer
             .send(record, self.produce_timeout)
             .await
@@ -109,9 +129,12 @@ impl CommandBus {
         Ok(())
     }
 
-    fn wait_for(&self, command_id: Uuid) -> Waiting {
+    fn wait_for(&self, command_id: Uuid, request_digest: Option<&str>) -> Waiting {
         let (sender, receiver) = oneshot::channel();
-        lock(&self.waiters).entry(command_id).or_default().push(sender);
+        lock(&self.waiters).entry(command_id).or_default().push(Waiter {
+            request_digest: request_digest.map(str::to_owned),
+            sender,
+        });
         Waiting {
             command_id,
             receiver,
@@ -157,8 +180,20 @@ impl CommandBus {
                 );
                 continue;
             };
-            for waiter in lock(&self.waiters).remove(&outcome.command_id).unwrap_or_default() {
-                let _ = waiter.send(outcome.clone());
+            let mut waiters = lock(&self.waiters);
+            let Some(waiting) = waiters.remove(&outcome.command_id) else {
+                continue;
+            };
+            // Two requests may share a command id (one key, two bodies): each takes only the
+            // verdict given for its own request.
+            let (answered, still_waiting): (Vec<_>, Vec<_>) = waiting
+                .into_iter()
+                .partition(|waiter| outcome.answers(waiter.request_digest.as_deref()));
+            for waiter in answered {
+                let _ = waiter.sender.send(outcome.clone());
+            }
+            if !still_waiting.is_empty() {
+                waiters.insert(outcome.command_id, still_waiting);
             }
         }
     }
@@ -180,7 +215,7 @@ impl Drop for Waiting {
         self.receiver.close();
         let mut waiters = lock(&self.waiters);
         if let Some(senders) = waiters.get_mut(&self.command_id) {
-            senders.retain(|sender| !sender.is_closed());
+            senders.retain(|waiter| !waiter.sender.is_closed());
             if senders.is_empty() {
                 waiters.remove(&self.command_id);
             }

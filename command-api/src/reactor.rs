@@ -8,6 +8,9 @@
 //! the purchase id as the gateway's idempotency key, and the command id derives from the
 //! purchase id, so the decider answers a repeated command with its first verdict and writes
 //! nothing new.
+//!
+//! An event that does not decode (or has no `ce_type`) is logged, counted and skipped: it holds
+//! up neither its partition nor the rest of its batch.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -24,6 +27,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use service_kit::kafka::envelope::message_type;
 use service_kit::kafka::{Envelope, KafkaArgs, Topics};
+use service_kit::metrics::{Counter, Registry};
 use thiserror::Error;
 use tracing::{info, warn};
 use uuid::Uuid;
@@ -69,9 +73,28 @@ pub struct ReactorSettings {
     pub group: String,
 }
 
+/// Counts that `/metrics` reports.
+#[derive(Debug, Clone)]
+pub struct ReactorMetrics {
+    undecodable_events: Arc<Counter>,
+}
+
+impl ReactorMetrics {
+    pub fn register(registry: &Registry) -> Self {
+        Self {
+            undecodable_events: registry.counter(
+                "orderstream_reactor_undecodable_events_total",
+                "",
+                "Events the payment reactor skipped because they did not decode",
+            ),
+        }
+    }
+}
+
 /// Reacts until `shutdown` or the first error that needs a fresh start.
 pub async fn run(
     settings: &ReactorSettings,
+    metrics: &ReactorMetrics,
     bus: &CommandBus,
     gateway: &Arc<dyn PaymentGateway>,
     shutdown: impl Future<Output = ()>,
@@ -100,16 +123,24 @@ pub async fn run(
             }
         }
         // Only a few event types matter here: skip the rest by header, without decoding them.
-        let events = batch
-            .iter()
-            .filter(|message| message_type(*message).is_some_and(|t| REACTS_TO.contains(&t)))
-            .filter_map(|message| match Envelope::<Event>::from_kafka(message) {
-                Ok(envelope) => Some(envelope),
-                Err(err) => {
+        let events = batch.iter().filter_map(|message| {
+            let decoded = match message_type(message) {
+                Some(event_type) if !REACTS_TO.contains(&event_type) => return None,
+                Some(_) => Envelope::<Event>::from_kafka(message),
+                None => Err(service_kit::kafka::Error::MissingHeader {
+                    topic: message.topic().to_owned(),
+                    partition: message.partition(),
+                    offset: message.offset(),
+                    header: "ce_type",
+                }),
+            };
+            decoded
+                .inspect_err(|err| {
+                    metrics.undecodable_events.add(1);
                     warn!(error = %err, "skipping an event that does not decode");
-                    None
-                }
-            });
+                })
+                .ok()
+        });
         let reactions = events.map(|envelope| async move {
             let Envelope {
                 message,
@@ -135,7 +166,7 @@ pub async fn run(
                 traceparent,
                 message: command,
             };
-            bus.send(&command).await
+            bus.send(&command, None).await
         });
         futures::future::try_join_all(reactions).await?;
         let next_offsets: BTreeMap<i32, i64> = batch.iter().map(|m| (m.partition(), m.offset() + 1)).collect();

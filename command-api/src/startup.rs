@@ -19,7 +19,7 @@ use crate::config::GatewayKind;
 use crate::decider::{self, DeciderMetrics, DeciderSettings};
 use crate::http::{self, ApiContext};
 use crate::payments::{Fingerprinter, PaymentGateway, SandboxGateway};
-use crate::reactor::{self, ReactorSettings};
+use crate::reactor::{self, ReactorMetrics, ReactorSettings};
 use crate::Config;
 
 /// A command-api bound to its port, ready to run.
@@ -103,12 +103,14 @@ async fn supervise_kafka(config: Config, context: ApiContext, stopped: watch::Re
         topics: topics.clone(),
         group: reactor::GROUP.to_owned(),
     };
+    let reactor_metrics = ReactorMetrics::register(&context.metrics);
     let react = || async {
         if !config.payment_reactor {
             return Ok(());
         }
         reactor::run(
             &reactor_settings,
+            &reactor_metrics,
             &context.bus,
             &context.gateway,
             until_stopped(stopped.clone()),

@@ -6,11 +6,21 @@
 //! with the group's metadata (KIP-447) so that a zombie left over from a rebalance is fenced by
 //! Kafka. Any transactional failure aborts, drops all in-memory state and starts over from the
 //! committed offsets: restoring from the log is the one recovery path.
+//!
+//! Accepted and rejected verdicts also go, in the same transaction, to the verdicts topic (keyed
+//! by command id, on the command's partition number): a repeated command gets its first answer,
+//! even after a restart, for as long as that topic keeps it (the idempotency horizon). The same
+//! command id with another request digest is refused as a reused idempotency key.
+//!
+//! No record stops a partition: a command that does not decode is refused at once when its id
+//! can be read (else skipped), and a command for a quarantined aggregate (see [`state`]) is
+//! refused; both are logged and counted.
 
 mod ownership;
 mod state;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -22,6 +32,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
+use service_kit::kafka::envelope::header;
 use service_kit::kafka::{Envelope, KafkaArgs, Topics};
 use service_kit::metrics::{Counter, Registry};
 use service_kit::ConsistencyToken;
@@ -31,7 +42,7 @@ use uuid::Uuid;
 
 use self::ownership::{OwnershipChange, OwnershipContext};
 use self::state::{AggregateEntry, PartitionState};
-use crate::outcome::{Outcome, Verdict, WrittenEvent};
+use crate::outcome::{same_request, Outcome, Refusal, Verdict, WrittenEvent, REQUEST_DIGEST_HEADER};
 
 /// Short on purpose: a crashed decider's open transaction holds back every `read_committed`
 /// reader of its partitions until it expires.
@@ -73,6 +84,10 @@ pub struct DeciderSettings {
 pub struct DeciderMetrics {
     commands: Arc<Counter>,
     rejections: Arc<Counter>,
+    refusals: Arc<Counter>,
+    undecodable_commands: Arc<Counter>,
+    undecodable_events: Arc<Counter>,
+    undecodable_verdicts: Arc<Counter>,
     transactions: Arc<Counter>,
 }
 
@@ -81,6 +96,26 @@ impl DeciderMetrics {
         Self {
             commands: registry.counter("orderstream_decider_commands_total", "", "Commands decided"),
             rejections: registry.counter("orderstream_decider_rejections_total", "", "Commands rejected"),
+            refusals: registry.counter(
+                "orderstream_decider_refusals_total",
+                "",
+                "Commands refused undecided: idempotency key reused, aggregate quarantined, or undecodable",
+            ),
+            undecodable_commands: registry.counter(
+                "orderstream_decider_undecodable_commands_total",
+                "",
+                "Commands that did not decode (refused when their id was readable, else skipped)",
+            ),
+            undecodable_events: registry.counter(
+                "orderstream_decider_undecodable_events_total",
+                "",
+                "Events that did not decode on restore (their aggregate quarantined when named, else skipped)",
+            ),
+            undecodable_verdicts: registry.counter(
+                "orderstream_decider_undecodable_verdicts_total",
+                "",
+                "Verdict records that did not decode on restore (skipped)",
+            ),
             transactions: registry.counter(
                 "orderstream_decider_transactions_total",
                 "",
@@ -123,16 +158,20 @@ struct Decider<'a> {
     has_assignment: bool,
 }
 
-/// A verdict waiting for its events' positions.
+/// A verdict waiting to be written.
 enum Pending {
+    /// Remembered; waits for its events' positions.
     Accepted {
         command_id: Uuid,
         aggregate_id: Uuid,
+        request_digest: Option<String>,
         partition: i32,
         events: Vec<(&'static str, u64, DeliveryFuture)>,
     },
-    Rejected(Outcome),
-    Repeated(Outcome),
+    /// A domain rejection: remembered, so a retry answers the same.
+    Rejected { partition: i32, outcome: Outcome },
+    /// Answered only: a repeated command's first verdict, or a refusal.
+    Answered(Outcome),
 }
 
 impl<'a> Decider<'a> {
@@ -209,7 +248,8 @@ impl<'a> Decider<'a> {
         }
         if !to_restore.is_empty() {
             info!(partitions = ?to_restore, "restoring partitions");
-            let restored = state::restore(&self.settings.kafka, &self.settings.topics, &to_restore).await?;
+            let restored =
+                state::restore(&self.settings.kafka, &self.settings.topics, &to_restore, &self.metrics).await?;
             self.partitions.extend(restored);
         }
         Ok(())
@@ -218,6 +258,10 @@ impl<'a> Decider<'a> {
     /// Decides a batch in one transaction; on any failure the transaction is aborted.
     #[tracing::instrument(skip_all, fields(commands = batch.len()))]
     async fn decide(&mut self, batch: Vec<OwnedMessage>) -> Result<()> {
+        let cutoff = state::horizon_cutoff(chrono::Utc::now().timestamp_millis());
+        for partition in self.partitions.values_mut() {
+            partition.decided.forget_before(cutoff);
+        }
         let producer = self.producer.clone();
         blocking(move || producer.begin_transaction()).await?;
         match self.decide_in_transaction(&batch).await {
@@ -236,7 +280,8 @@ impl<'a> Decider<'a> {
         let topics = &self.settings.topics;
         let mut next_offsets: BTreeMap<i32, i64> = BTreeMap::new();
         let mut changed: HashMap<Uuid, (i32, AggregateEntry)> = HashMap::new();
-        let mut seen = HashSet::new();
+        // Request digests of the commands seen in this batch, by command id.
+        let mut seen: HashMap<Uuid, Option<String>> = HashMap::new();
         let mut pending = Vec::new();
         for message in batch {
             let partition = message.partition();
@@ -244,22 +289,64 @@ impl<'a> Decider<'a> {
                 continue; // revoked meanwhile: its new owner decides it
             };
             next_offsets.insert(partition, message.offset() + 1);
+            let request_digest = header(message, REQUEST_DIGEST_HEADER).map(str::to_owned);
             let command = match Envelope::<Command>::from_kafka(message) {
                 Ok(command) => command,
                 Err(err) => {
-                    warn!(error = %err, "skipping a command that does not decode");
+                    self.metrics.undecodable_commands.add(1);
+                    match header(message, "ce_id").and_then(|id| id.parse().ok()) {
+                        Some(command_id) => {
+                            warn!(%command_id, error = %err, "refusing a command that does not decode");
+                            self.metrics.refusals.add(1);
+                            pending.push(Pending::Answered(Outcome {
+                                command_id,
+                                aggregate_id: aggregate_of(message).unwrap_or_else(Uuid::nil),
+                                request_digest,
+                                verdict: Verdict::Refused {
+                                    refusal: Refusal::Undecodable,
+                                },
+                            }));
+                        }
+                        None => warn!(error = %err, "skipping a command that does not decode and has no readable id"),
+                    }
                     continue;
                 }
             };
-            if !seen.insert(command.id) {
-                continue; // the same command earlier in this batch already has its verdict coming
+            let aggregate_id = command.message.aggregate_id();
+            let refused = |refusal| {
+                self.metrics.refusals.add(1);
+                Pending::Answered(Outcome {
+                    command_id: command.id,
+                    aggregate_id,
+                    request_digest: request_digest.clone(),
+                    verdict: Verdict::Refused { refusal },
+                })
+            };
+            match seen.entry(command.id) {
+                Entry::Occupied(first) => {
+                    // The same request earlier in this batch already has its verdict coming.
+                    if !same_request(first.get().as_deref(), request_digest.as_deref()) {
+                        pending.push(refused(Refusal::IdempotencyKeyReused));
+                    }
+                    continue;
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(request_digest.clone());
+                }
             }
             self.metrics.commands.add(1);
             if let Some(first) = partition_state.decided.get(&command.id) {
-                pending.push(Pending::Repeated(first.clone()));
+                pending.push(if first.answers(request_digest.as_deref()) {
+                    Pending::Answered(first.clone())
+                } else {
+                    refused(Refusal::IdempotencyKeyReused)
+                });
                 continue;
             }
-            let aggregate_id = command.message.aggregate_id();
+            if partition_state.quarantined.contains(&aggregate_id) {
+                pending.push(refused(Refusal::AggregateQuarantined { aggregate_id }));
+                continue;
+            }
             let entry = changed
                 .get(&aggregate_id)
                 .map(|(_, entry)| entry)
@@ -269,11 +356,15 @@ impl<'a> Decider<'a> {
             match Aggregates::decide(&entry.state, &command.message) {
                 Err(rejection) => {
                     self.metrics.rejections.add(1);
-                    pending.push(Pending::Rejected(Outcome {
-                        command_id: command.id,
-                        aggregate_id,
-                        verdict: Verdict::Rejected { rejection },
-                    }));
+                    pending.push(Pending::Rejected {
+                        partition,
+                        outcome: Outcome {
+                            command_id: command.id,
+                            aggregate_id,
+                            request_digest,
+                            verdict: Verdict::Rejected { rejection },
+                        },
+                    });
                 }
                 Ok(events) => {
                     let mut entry = entry;
@@ -303,6 +394,7 @@ impl<'a> Decider<'a> {
                     pending.push(Pending::Accepted {
                         command_id: command.id,
                         aggregate_id,
+                        request_digest,
                         partition,
                         events: written,
                     });
@@ -310,14 +402,16 @@ impl<'a> Decider<'a> {
             }
         }
 
-        let mut accepted = Vec::new();
+        let mut remembered = Vec::new();
         let mut verdicts = Vec::new();
         for verdict in pending {
-            let outcome = match verdict {
-                Pending::Rejected(outcome) | Pending::Repeated(outcome) => outcome,
+            let (outcome, remember_in) = match verdict {
+                Pending::Answered(outcome) => (outcome, None),
+                Pending::Rejected { partition, outcome } => (outcome, Some(partition)),
                 Pending::Accepted {
                     command_id,
                     aggregate_id,
+                    request_digest,
                     partition,
                     events,
                 } => {
@@ -338,22 +432,22 @@ impl<'a> Decider<'a> {
                     let outcome = Outcome {
                         command_id,
                         aggregate_id,
+                        request_digest,
                         verdict: Verdict::Accepted {
                             events: written,
                             consistency_token: ConsistencyToken::at(partition, last).encode(),
                         },
                     };
-                    accepted.push((partition, outcome.clone()));
-                    outcome
+                    (outcome, Some(partition))
                 }
             };
-            verdicts.push(self.send(
-                &topics.outcomes,
-                None,
-                &outcome.command_id.to_string(),
-                &outcome.encode(),
-                None,
-            )?);
+            let key = outcome.command_id.to_string();
+            let payload = outcome.encode();
+            verdicts.push(self.send(&topics.outcomes, None, &key, &payload, None)?);
+            if let Some(partition) = remember_in {
+                verdicts.push(self.send(&topics.verdicts, Some(partition), &key, &payload, None)?);
+                remembered.push((partition, outcome));
+            }
         }
         // Await the verdicts' acks here rather than leave them to the commit: commit's internal
         // flush waits for outstanding deliveries in 100 ms polling steps, a floor under every batch.
@@ -382,9 +476,10 @@ impl<'a> Decider<'a> {
                 state.aggregates.insert(aggregate_id, entry);
             }
         }
-        for (partition, outcome) in accepted {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        for (partition, outcome) in remembered {
             if let Some(state) = self.partitions.get_mut(&partition) {
-                state.decided.insert(outcome.command_id, outcome);
+                state.decided.remember(outcome, now_ms);
             }
         }
         Ok(())
@@ -407,6 +502,15 @@ impl<'a> Decider<'a> {
         }
         self.producer.send_result(record).map_err(|(err, _)| err.into())
     }
+}
+
+/// The aggregate a record is about, read without decoding it: its key, else `ce_subject`.
+fn aggregate_of(record: &impl Message) -> Option<Uuid> {
+    record
+        .key()
+        .and_then(|key| std::str::from_utf8(key).ok())
+        .and_then(|key| key.parse().ok())
+        .or_else(|| header(record, "ce_subject").and_then(|subject| subject.parse().ok()))
 }
 
 /// Event ids derive from the command, so the same decision always names its events the same.

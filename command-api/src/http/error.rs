@@ -8,6 +8,7 @@ use service_kit::Problem;
 use thiserror::Error;
 
 use crate::bus::SubmitError;
+use crate::outcome::Refusal;
 use crate::payments::GatewayError;
 
 #[derive(Debug, Error)]
@@ -33,6 +34,10 @@ pub enum ApiError {
     /// 409: the domain refused the command.
     #[error(transparent)]
     Rejected(#[from] Rejection),
+    /// 422 when the `Idempotency-Key` was first used for another request, 409 when the
+    /// aggregate is quarantined, 500 when the decider could not decode the command.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     /// 503 with `Retry-After`: Kafka did not take the command or no verdict came in time.
     #[error(transparent)]
     Unavailable(#[from] SubmitError),
@@ -66,6 +71,24 @@ impl IntoResponse for ApiError {
                 Problem::new(StatusCode::BAD_REQUEST, "invalid-header", "Invalid header").field(*header)
             }
             Self::Rejected(rejection) => rejection_problem(rejection),
+            Self::Refused(Refusal::IdempotencyKeyReused) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency-Key reused with a different request",
+            )
+            .field("Idempotency-Key"),
+            // 409 rather than 5xx: retrying cannot help until the aggregate's log is repaired.
+            Self::Refused(Refusal::AggregateQuarantined { aggregate_id }) => Problem::new(
+                StatusCode::CONFLICT,
+                "aggregate-quarantined",
+                "Resource quarantined: its history cannot be read",
+            )
+            .extension("aggregate_id", aggregate_id.to_string()),
+            Self::Refused(Refusal::Undecodable) => Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "command-undecodable",
+                "The command could not be decoded by the decider",
+            ),
             Self::Unavailable(SubmitError::Unavailable(_)) => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "log-unavailable",

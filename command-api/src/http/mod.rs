@@ -12,12 +12,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use axum::extract::State;
+use axum::middleware::from_fn_with_state;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use domain::Command;
 use service_kit::auth::{require_scope, Verifier, ORDERS_WRITE, PURCHASES_WRITE};
-use service_kit::kafka::Envelope;
 use service_kit::metrics::Registry;
 use tower_http::trace::TraceLayer;
 use uuid::Uuid;
@@ -25,6 +24,7 @@ use uuid::Uuid;
 pub use error::ApiError;
 pub(crate) use extract::BODY_LIMIT;
 
+use self::command::Submission;
 use crate::bus::CommandBus;
 use crate::outcome::{Verdict, WrittenEvent};
 use crate::payments::{Fingerprinter, PaymentGateway};
@@ -51,11 +51,15 @@ pub(super) struct Accepted {
 }
 
 impl ApiContext {
-    /// Submits a command and turns a rejection into its HTTP problem.
-    async fn decide(&self, command: &Envelope<Command>) -> Result<Accepted, ApiError> {
-        let outcome = self.bus.submit(command).await?;
+    /// Submits a command and turns a rejection or refusal into its HTTP problem.
+    async fn decide(&self, submission: &Submission) -> Result<Accepted, ApiError> {
+        let outcome = self
+            .bus
+            .submit(&submission.envelope, submission.request_digest.as_deref())
+            .await?;
         match outcome.verdict {
             Verdict::Rejected { rejection } => Err(rejection.into()),
+            Verdict::Refused { refusal } => Err(refusal.into()),
             Verdict::Accepted {
                 events,
                 consistency_token,
@@ -68,11 +72,26 @@ impl ApiContext {
     }
 }
 
-/// The whole API.
+/// The whole API. On command routes the token is checked first (the outer layer), then a keyed
+/// request is digested.
 pub fn router(context: ApiContext) -> Router {
     Router::new()
-        .merge(orders::router().route_layer(require_scope(context.verifier.clone(), ORDERS_WRITE)))
-        .merge(purchases::router().route_layer(require_scope(context.verifier.clone(), PURCHASES_WRITE)))
+        .merge(
+            orders::router()
+                .route_layer(from_fn_with_state(
+                    context.fingerprints.clone(),
+                    command::digest_request,
+                ))
+                .route_layer(require_scope(context.verifier.clone(), ORDERS_WRITE)),
+        )
+        .merge(
+            purchases::router()
+                .route_layer(from_fn_with_state(
+                    context.fingerprints.clone(),
+                    command::digest_request,
+                ))
+                .route_layer(require_scope(context.verifier.clone(), PURCHASES_WRITE)),
+        )
         .route("/health", get(service_kit::health::live))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))

@@ -173,7 +173,7 @@ fn details(request: &mut PlaceOrderRequest) -> Result<Option<(OrderDetails, Tota
 #[tracing::instrument(skip_all, fields(order_id, command_id))]
 async fn place_order(
     State(context): State<ApiContext>,
-    headers: HeaderMap,
+    meta: CommandRequest,
     Json(mut request): Json<PlaceOrderRequest>,
 ) -> Result<Response, ApiError> {
     let name = request
@@ -184,7 +184,6 @@ async fn place_order(
     let note = request.note.as_deref().map(OrderNote::parse).transpose()?;
     let details = details(&mut request)?;
     let channel = channel(request.channel.take())?;
-    let meta = CommandRequest::from_headers(&headers, "orders")?;
     let order_id = meta.new_id(request.order_id);
     tracing::Span::current()
         .record("order_id", tracing::field::display(order_id))
@@ -260,12 +259,11 @@ async fn transition(
     context: &ApiContext,
     raw_id: &str,
     headers: &HeaderMap,
-    verb: &str,
+    meta: &CommandRequest,
     command: impl FnOnce(Uuid, Option<u64>, chrono::DateTime<Utc>) -> order::Command,
 ) -> Result<Response, ApiError> {
     let order_id = order_id(raw_id)?;
     let expected = expected_version(headers)?;
-    let meta = CommandRequest::from_headers(headers, &format!("orders:{order_id}:{verb}"))?;
     let now = Utc::now();
     let command = Command::Order(command(order_id, expected, now));
     let accepted = context.decide(&meta.envelope(command, now)).await?;
@@ -277,12 +275,13 @@ async fn confirm(
     State(context): State<ApiContext>,
     Path(order_id): Path<String>,
     headers: HeaderMap,
+    meta: CommandRequest,
 ) -> Result<Response, ApiError> {
     transition(
         &context,
         &order_id,
         &headers,
-        "confirm",
+        &meta,
         |order_id, expected_version, at| {
             order::Command::ConfirmOrder(ConfirmOrder {
                 order_id,
@@ -299,12 +298,13 @@ async fn start_processing(
     State(context): State<ApiContext>,
     Path(order_id): Path<String>,
     headers: HeaderMap,
+    meta: CommandRequest,
 ) -> Result<Response, ApiError> {
     transition(
         &context,
         &order_id,
         &headers,
-        "start-processing",
+        &meta,
         |order_id, expected_version, at| {
             order::Command::StartProcessing(StartProcessing {
                 order_id,
@@ -321,12 +321,13 @@ async fn deliver(
     State(context): State<ApiContext>,
     Path(order_id): Path<String>,
     headers: HeaderMap,
+    meta: CommandRequest,
 ) -> Result<Response, ApiError> {
     transition(
         &context,
         &order_id,
         &headers,
-        "deliver",
+        &meta,
         |order_id, expected_version, at| {
             order::Command::DeliverOrder(DeliverOrder {
                 order_id,
@@ -343,6 +344,7 @@ async fn ship(
     State(context): State<ApiContext>,
     Path(order_id): Path<String>,
     headers: HeaderMap,
+    meta: CommandRequest,
     Json(request): Json<TransitionRequest>,
 ) -> Result<Response, ApiError> {
     let carrier = Carrier::parse(&text("carrier", request.carrier)?)?;
@@ -351,7 +353,7 @@ async fn ship(
         &context,
         &order_id,
         &headers,
-        "ship",
+        &meta,
         |order_id, expected_version, at| {
             order::Command::ShipOrder(ShipOrder {
                 order_id,
@@ -370,6 +372,7 @@ async fn cancel(
     State(context): State<ApiContext>,
     Path(order_id): Path<String>,
     headers: HeaderMap,
+    meta: CommandRequest,
     Json(request): Json<TransitionRequest>,
 ) -> Result<Response, ApiError> {
     let reason = CancelReason::parse(&text("reason", request.reason)?)?;
@@ -377,7 +380,7 @@ async fn cancel(
         &context,
         &order_id,
         &headers,
-        "cancel",
+        &meta,
         |order_id, expected_version, at| {
             order::Command::CancelOrder(CancelOrder {
                 order_id,

@@ -6,7 +6,7 @@
 //! fields never echo what was sent.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
@@ -98,7 +98,7 @@ fn transaction_date(value: Option<Value>, now: DateTime<Utc>) -> Result<DateTime
 #[tracing::instrument(skip_all, fields(purchase_id, command_id))]
 async fn request_purchase(
     State(context): State<ApiContext>,
-    headers: HeaderMap,
+    meta: CommandRequest,
     Json(request): Json<PurchaseRequest>,
 ) -> Result<Response, ApiError> {
     let now = Utc::now();
@@ -129,7 +129,6 @@ async fn request_purchase(
         return Err(InvalidField::new("card_expiry", FieldProblem::Expired).into());
     }
 
-    let meta = CommandRequest::from_headers(&headers, "purchases")?;
     let purchase_id = meta.new_id(purchase_id);
     tracing::Span::current()
         .record("purchase_id", tracing::field::display(purchase_id))
@@ -171,7 +170,7 @@ async fn request_purchase(
 async fn refund_purchase(
     State(context): State<ApiContext>,
     Path(purchase_id): Path<String>,
-    headers: HeaderMap,
+    meta: CommandRequest,
     Json(request): Json<RefundRequest>,
 ) -> Result<Response, ApiError> {
     let purchase_id: Uuid = purchase_id
@@ -179,7 +178,6 @@ async fn refund_purchase(
         .map_err(|_| InvalidField::new("purchase_id", FieldProblem::WrongType { expected: "a UUID" }))?;
     let amount = decimal("amount", request.amount)?;
     let reason = RefundReason::parse(&text("reason", request.reason)?)?;
-    let meta = CommandRequest::from_headers(&headers, &format!("refunds:{purchase_id}"))?;
     tracing::Span::current().record("command_id", tracing::field::display(meta.command_id));
     let refund_id = meta.new_id(None);
     let now = Utc::now();

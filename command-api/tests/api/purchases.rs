@@ -351,9 +351,10 @@ async fn a_redelivered_purchase_is_charged_again_but_authorized_once() {
         topics: isolation.topics.clone(),
         group: "redelivery".to_owned(),
     };
+    let metrics = reactor::ReactorMetrics::register(&service_kit::metrics::Registry::default());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let replay = tokio::spawn(async move {
-        reactor::run(&settings, &bus, &gateway, async {
+        reactor::run(&settings, &metrics, &bus, &gateway, async {
             let _ = stopped.await;
         })
         .await

@@ -111,10 +111,16 @@ impl<M: Message> Envelope<M> {
 /// The `ce_type` of a record, read without decoding its data: lets a consumer skip the types it
 /// does not handle cheaply.
 pub fn message_type(record: &impl rdkafka::Message) -> Option<&str> {
+    header(record, "ce_type")
+}
+
+/// The text of header `name` of a record, if it has one in UTF-8: lets a consumer read what it
+/// can of a record that does not decode as a whole.
+pub fn header<'a>(record: &'a impl rdkafka::Message, name: &str) -> Option<&'a str> {
     record
         .headers()?
         .iter()
-        .find(|h| h.key == "ce_type")
+        .find(|h| h.key == name)
         .and_then(|h| h.value)
         .and_then(|v| std::str::from_utf8(v).ok())
 }

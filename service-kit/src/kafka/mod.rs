@@ -25,12 +25,13 @@ pub enum Error {
     TopicCreation { topic: String, reason: String },
     #[error("topic `{topic}` is missing from the cluster metadata")]
     TopicMissing { topic: String },
-    #[error("`{commands}` has {command_partitions} partitions but `{events}` has {event_partitions}: commands and events must be co-partitioned")]
+    #[error("`{commands}` has {command_partitions} partitions but `{other}` has {other_partitions}: commands, events and verdicts must be co-partitioned")]
     PartitionMismatch {
         commands: String,
         command_partitions: usize,
-        events: String,
-        event_partitions: usize,
+        /// The events or the verdicts topic.
+        other: String,
+        other_partitions: usize,
     },
     #[error("message at {topic}/{partition}@{offset} has no `{header}` header")]
     MissingHeader {

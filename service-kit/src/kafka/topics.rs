@@ -9,7 +9,8 @@ use tracing::info;
 
 use super::{Error, KafkaArgs, Result};
 
-const SEVEN_DAYS_MS: &str = "604800000";
+/// How long commands and verdicts are kept: the audit trail's depth and the idempotency horizon.
+pub const COMMAND_RETENTION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 const ONE_HOUR_MS: &str = "3600000";
 /// Outcomes are read by every command-api instance in full, so a few partitions are plenty.
 const OUTCOME_PARTITIONS: i32 = 3;
@@ -24,6 +25,9 @@ pub struct Topics {
     pub events: String,
     /// Verdicts for the HTTP edge, keyed by command id.
     pub outcomes: String,
+    /// The decider's memory of what it decided (keyed by command id, co-partitioned with
+    /// commands), read back on restore so a retry gets its first answer within the horizon.
+    pub verdicts: String,
 }
 
 impl Topics {
@@ -32,18 +36,23 @@ impl Topics {
             commands: format!("{prefix}orderstream.commands"),
             events: format!("{prefix}orderstream.events"),
             outcomes: format!("{prefix}orderstream.outcomes"),
+            verdicts: format!("{prefix}orderstream.verdicts"),
         }
     }
 
-    /// Creates any missing topic, then checks commands and events are co-partitioned.
+    /// Creates any missing topic, then checks commands, events and verdicts are co-partitioned.
     /// Returns the partition count of the events topic.
     #[tracing::instrument(skip_all, fields(events = %self.events))]
     pub async fn ensure(&self, kafka: &KafkaArgs) -> Result<usize> {
         let admin: AdminClient<DefaultClientContext> = kafka.client_config().create()?;
+        let seven_days = COMMAND_RETENTION.as_millis().to_string();
+        // Verdicts are compacted (one per command id) and deleted after the commands' retention:
+        // that age is the idempotency horizon.
         let partitioned = [
-            (&self.commands, kafka.partitions, SEVEN_DAYS_MS, "delete"),
+            (&self.commands, kafka.partitions, seven_days.as_str(), "delete"),
             (&self.events, kafka.partitions, "-1", "delete"),
             (&self.outcomes, OUTCOME_PARTITIONS, ONE_HOUR_MS, "delete"),
+            (&self.verdicts, kafka.partitions, seven_days.as_str(), "compact,delete"),
         ];
         let new_topics: Vec<NewTopic<'_>> = partitioned
             .iter()
@@ -68,13 +77,16 @@ impl Topics {
         }
         let command_partitions = settled_partition_count(admin.inner(), &self.commands).await?;
         let event_partitions = settled_partition_count(admin.inner(), &self.events).await?;
-        if command_partitions != event_partitions {
-            return Err(Error::PartitionMismatch {
-                commands: self.commands.clone(),
-                command_partitions,
-                events: self.events.clone(),
-                event_partitions,
-            });
+        let verdict_partitions = settled_partition_count(admin.inner(), &self.verdicts).await?;
+        for (topic, partitions) in [(&self.events, event_partitions), (&self.verdicts, verdict_partitions)] {
+            if partitions != command_partitions {
+                return Err(Error::PartitionMismatch {
+                    commands: self.commands.clone(),
+                    command_partitions,
+                    other: topic.clone(),
+                    other_partitions: partitions,
+                });
+            }
         }
         Ok(event_partitions)
     }
