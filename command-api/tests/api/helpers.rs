@@ -186,3 +186,96 @@ pub(crate) async fn assert_problem(response: reqwest::Response, status: u16, fie
     }
     body
 }
+
+/// A record written by hand, as a broken or foreign producer would: any key, headers and payload.
+pub(crate) struct RawRecord<'a> {
+    pub(crate) partition: Option<i32>,
+    pub(crate) key: Option<&'a str>,
+    pub(crate) headers: Vec<(&'a str, String)>,
+    pub(crate) payload: Vec<u8>,
+}
+
+/// Writes `records` to `topic` with a plain producer (murmur2 on the key, as our producers).
+pub(crate) async fn produce_raw(isolation: &Isolation, topic: &str, records: Vec<RawRecord<'_>>) {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &isolation.kafka.kafka_brokers)
+        .set("partitioner", "murmur2_random")
+        .create()
+        .expect("raw producer");
+    for record in &records {
+        let mut message = FutureRecord::<str, [u8]>::to(topic).payload(&record.payload);
+        if let Some(key) = record.key {
+            message = message.key(key);
+        }
+        if let Some(partition) = record.partition {
+            message = message.partition(partition);
+        }
+        if !record.headers.is_empty() {
+            let headers = record
+                .headers
+                .iter()
+                .fold(OwnedHeaders::new(), |headers, (key, value)| {
+                    headers.insert(Header {
+                        key,
+                        value: Some(value.as_str()),
+                    })
+                });
+            message = message.headers(headers);
+        }
+        producer
+            .send(message, Duration::from_secs(10))
+            .await
+            .expect("raw record written");
+    }
+}
+
+/// The headers of `record` as owned pairs, to copy a real record with some of them changed.
+pub(crate) fn headers_of(record: &OwnedMessage) -> Vec<(&'static str, String)> {
+    const NAMES: [&str; 11] = [
+        "ce_specversion",
+        "ce_id",
+        "ce_source",
+        "ce_type",
+        "ce_time",
+        "ce_subject",
+        "content-type",
+        "ce_correlationid",
+        "ce_sequence",
+        "ce_causationid",
+        "traceparent",
+    ];
+    NAMES
+        .into_iter()
+        .filter_map(|name| header(record, name).map(|value| (name, value.to_owned())))
+        .collect()
+}
+
+/// Replaces (or with `None` drops) header `name` in `headers`.
+pub(crate) fn with_header(
+    mut headers: Vec<(&'static str, String)>,
+    name: &'static str,
+    value: Option<&str>,
+) -> Vec<(&'static str, String)> {
+    headers.retain(|(key, _)| *key != name);
+    if let Some(value) = value {
+        headers.push((name, value.to_owned()));
+    }
+    headers
+}
+
+/// The value of the unlabelled counter `name` on `{base}/metrics`.
+pub(crate) async fn metric(client: &reqwest::Client, base: &str, name: &str) -> u64 {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics answer")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}

@@ -2,5 +2,6 @@
 
 mod helpers;
 mod orders;
+mod poison;
 mod purchases;
 mod restart;

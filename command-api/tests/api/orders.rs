@@ -110,13 +110,14 @@ async fn bad_inputs_get_problems_naming_the_field_and_write_nothing() {
         let problem = assert_problem(app.place(&body, None).await, 422, Some(field)).await;
         assert!(problem["detail"].as_str().unwrap().contains(field), "{problem}");
     }
-    let long_key = "k".repeat(201);
-    assert_problem(
-        app.place(&json!({"name": "John Doe"}), Some(&long_key)).await,
-        400,
-        Some("Idempotency-Key"),
-    )
-    .await;
+    for bad_key in ["k".repeat(201), "a\tb".to_owned()] {
+        assert_problem(
+            app.place(&json!({"name": "John Doe"}), Some(&bad_key)).await,
+            400,
+            Some("Idempotency-Key"),
+        )
+        .await;
+    }
 
     assert_eq!(
         app.isolation.records_written(&app.isolation.topics.commands),
@@ -308,5 +309,98 @@ async fn commands_need_a_valid_token_with_the_right_scope() {
             .len(),
         0,
         "nothing unauthorized reached Kafka"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_key_with_another_body_is_refused_and_writes_nothing_new() {
+    let app = spawn_app().await;
+    let body = json!({"name": "John Doe"});
+    let first = app.place(&body, Some("checkout-7")).await;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let events_before = app.isolation.records_written(&app.isolation.topics.events);
+
+    let other = app.place(&json!({"name": "Jane Doe"}), Some("checkout-7")).await;
+    let problem = assert_problem(other, 422, Some("Idempotency-Key")).await;
+    assert_eq!(problem["type"], "/problems/idempotency-key-reused");
+    assert_eq!(
+        app.isolation.records_written(&app.isolation.topics.events),
+        events_before,
+        "nothing new on the events topic"
+    );
+
+    let retry = app.place(&body, Some("checkout-7")).await;
+    assert_eq!(retry.status(), 201, "the first request still gets its answer");
+    assert_eq!(retry.json::<Value>().await.unwrap(), first);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rejected_command_retried_answers_the_same_rejection() {
+    let app = spawn_app().await;
+    let placed = app.place(&json!({"name": "John Doe"}), None).await;
+    let order_id = placed.json::<Value>().await.unwrap()["order_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deliver = format!("/api/v1/orders/{order_id}/deliver");
+    let first = assert_problem(app.post(&deliver, &json!({}), Some("deliver-1")).await, 409, None).await;
+    assert_eq!(first["type"], "/problems/illegal-transition");
+    assert_eq!(first["current_status"], "placed");
+
+    // Deciding again would now deliver the order; the retry answers what the first try got.
+    for (step, body) in [
+        ("confirm", json!({})),
+        ("start-processing", json!({})),
+        (
+            "ship",
+            json!({"carrier": "UPS", "tracking_number": "1Z999AA10123456784"}),
+        ),
+    ] {
+        let response = app
+            .post(&format!("/api/v1/orders/{order_id}/{step}"), &body, None)
+            .await;
+        assert_eq!(response.status(), 200, "{step}");
+    }
+    let retry = assert_problem(app.post(&deliver, &json!({}), Some("deliver-1")).await, 409, None).await;
+    assert_eq!(retry, first);
+    assert_eq!(
+        app.post(&deliver, &json!({}), Some("deliver-2")).await.status(),
+        200,
+        "a new key is a new command"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_key_from_two_callers_places_two_orders() {
+    let app = spawn_app().await;
+    let token = service_kit::auth::mint_hs256(
+        service_kit::testing::TEST_JWT_SECRET,
+        "another-client",
+        &service_kit::auth::ALL_SCOPES,
+        Duration::from_secs(600),
+        None,
+        None,
+    )
+    .unwrap();
+    let body = json!({"name": "John Doe"});
+    let mine: Value = app.place(&body, Some("checkout-1")).await.json().await.unwrap();
+    let theirs = app
+        .client
+        .post(format!("{}/api/v1/orders", app.address))
+        .header("authorization", format!("Bearer {token}"))
+        .header("Idempotency-Key", "checkout-1")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(theirs.status(), 201);
+    let theirs: Value = theirs.json().await.unwrap();
+    assert_ne!(mine["order_id"], theirs["order_id"]);
+    assert_eq!(
+        committed_records(&app.isolation, &app.isolation.topics.events)
+            .await
+            .len(),
+        2
     );
 }

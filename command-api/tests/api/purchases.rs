@@ -395,3 +395,37 @@ async fn a_redelivered_purchase_is_charged_again_but_authorized_once() {
         .count();
     assert_eq!(authorized, 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_purchase_key_reused_with_another_amount_is_refused_and_writes_nothing_new() {
+    let app = spawn_app().await;
+    let purchase = seed_purchase();
+    let first = app.post("/api/v1/purchases", &purchase, Some("buy-1")).await;
+    assert_eq!(first.status(), 202);
+    let first: Value = first.json().await.unwrap();
+    // Let the reactor finish with it, so the events topic is still from here on.
+    events_of(
+        &app,
+        first["purchase_id"].as_str().unwrap(),
+        "orderstream.purchase.authorized.v1",
+    )
+    .await;
+    let events_before = app.isolation.records_written(&app.isolation.topics.events);
+
+    let mut other = purchase.clone();
+    other["amount"] = json!(5);
+    let problem = assert_problem(
+        app.post("/api/v1/purchases", &other, Some("buy-1")).await,
+        422,
+        Some("Idempotency-Key"),
+    )
+    .await;
+    assert_eq!(problem["type"], "/problems/idempotency-key-reused");
+    assert_eq!(
+        app.isolation.records_written(&app.isolation.topics.events),
+        events_before
+    );
+    let retry = app.post("/api/v1/purchases", &purchase, Some("buy-1")).await;
+    assert_eq!(retry.status(), 202);
+    assert_eq!(retry.json::<Value>().await.unwrap(), first);
+}

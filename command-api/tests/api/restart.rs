@@ -9,13 +9,13 @@ use uuid::Uuid;
 
 use crate::helpers::{assert_problem, READY_WITHIN};
 
-fn start(isolation: &Isolation, port: u16) -> ChildService {
+pub(crate) fn start(isolation: &Isolation, port: u16) -> ChildService {
     let mut env = isolation.env();
     env.push(("LISTEN_ADDR", format!("127.0.0.1:{port}")));
     ChildService::spawn(Path::new(env!("CARGO_BIN_EXE_command-api")), &[], &env)
 }
 
-async fn wait_ready(client: &reqwest::Client, base: &str) {
+pub(crate) async fn wait_ready(client: &reqwest::Client, base: &str) {
     wait_until("command-api to be ready", READY_WITHIN, || async {
         let response = client.get(format!("{base}/ready")).send().await.ok()?;
         response.status().is_success().then_some(())
@@ -24,7 +24,7 @@ async fn wait_ready(client: &reqwest::Client, base: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn duplicates_stay_rejected_after_the_command_api_is_killed_and_restarted() {
+async fn first_answers_and_rejections_survive_the_command_api_being_killed_and_restarted() {
     let isolation = Isolation::new();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
@@ -53,6 +53,14 @@ async fn duplicates_stay_rejected_after_the_command_api_is_killed_and_restarted(
         .json()
         .await
         .unwrap();
+    let deliver = || {
+        client
+            .post(format!("{base}/api/v1/orders/{order_id}/deliver"))
+            .header("Idempotency-Key", "deliver-1")
+            .send()
+    };
+    let refused = assert_problem(deliver().await.unwrap(), 409, None).await;
+    assert_eq!(refused["type"], "/problems/illegal-transition");
     service.kill();
 
     let _service = start(&isolation, port);
@@ -72,6 +80,35 @@ async fn duplicates_stay_rejected_after_the_command_api_is_killed_and_restarted(
         place(json!({"name": "John Doe"}), None).await.unwrap().status(),
         201,
         "new orders are still accepted"
+    );
+    let reused = assert_problem(
+        place(json!({"name": "Someone else"}), Some("key-1")).await.unwrap(),
+        422,
+        Some("Idempotency-Key"),
+    )
+    .await;
+    assert_eq!(reused["type"], "/problems/idempotency-key-reused");
+
+    // The rejection is remembered too: deciding again would deliver the order by now.
+    for step in ["confirm", "start-processing"] {
+        let response = client
+            .post(format!("{base}/api/v1/orders/{order_id}/{step}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{step}");
+    }
+    let shipped = client
+        .post(format!("{base}/api/v1/orders/{order_id}/ship"))
+        .json(&json!({"carrier": "UPS", "tracking_number": "1Z999AA10123456784"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shipped.status(), 200);
+    assert_eq!(
+        assert_problem(deliver().await.unwrap(), 409, None).await,
+        refused,
+        "the first rejection survives the restart"
     );
 }
 

@@ -1,0 +1,246 @@
+//! Records no decider or reactor can read, written by hand onto the events and commands topics:
+//! none of them stops a partition, and a command with a readable id is answered at once.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::Message;
+use serde_json::{json, Value};
+use service_kit::testing::{free_port, wait_until, Isolation};
+use uuid::Uuid;
+
+use crate::helpers::{
+    assert_problem, authorized_client, committed_records, header, headers_of, metric, produce_raw, spawn_app,
+    with_header, RawRecord,
+};
+use crate::restart::{start, wait_ready};
+
+/// `bytes` with the first `from` replaced by `to`.
+fn replaced(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let at = bytes
+        .windows(from.len())
+        .position(|window| window == from)
+        .expect("pattern present");
+    [&bytes[..at], to, &bytes[at + from.len()..]].concat()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_events_quarantine_only_their_aggregate_and_stop_neither_decider_nor_reactor() {
+    let isolation = Isolation::new();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let orders = format!("{base}/api/v1/orders");
+    let client = authorized_client();
+    let service = start(&isolation, port);
+    wait_ready(&client, &base).await;
+
+    let placed = client
+        .post(&orders)
+        .json(&json!({"name": "John Doe"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(placed.status(), 201);
+    let placed: Value = placed.json().await.unwrap();
+    let a = placed["order_id"].as_str().unwrap().to_owned();
+    let a_partition = placed["events"][0]["partition"].as_i64().unwrap() as i32;
+    let events = committed_records(&isolation, &isolation.topics.events).await;
+    let template = events
+        .iter()
+        .find(|e| header(e, "ce_subject") == Some(a.as_str()))
+        .unwrap();
+    let data: Value = serde_json::from_slice(template.payload().unwrap()).unwrap();
+    let [b, c, d, g] = [(); 4].map(|()| Uuid::new_v4().to_string());
+    let headers_for = |id: &str| with_header(headers_of(template), "ce_subject", Some(id));
+    let data_for = |id: &str| {
+        let mut data = data.clone();
+        data["order_id"] = json!(id);
+        serde_json::to_vec(&data).unwrap()
+    };
+    let records = vec![
+        // No key: the aggregate is named by `ce_subject` only.
+        RawRecord {
+            partition: Some(a_partition),
+            key: None,
+            headers: headers_for(&a),
+            payload: b"not json".to_vec(),
+        },
+        // A raw NUL inside a JSON string.
+        RawRecord {
+            partition: None,
+            key: Some(&b),
+            headers: headers_for(&b),
+            payload: replaced(&data_for(&b), b"John Doe", b"John\0Doe"),
+        },
+        RawRecord {
+            partition: None,
+            key: Some(&c),
+            headers: with_header(headers_for(&c), "ce_type", Some("orderstream.order.teleported.v1")),
+            payload: data_for(&c),
+        },
+        RawRecord {
+            partition: None,
+            key: Some(&d),
+            headers: with_header(headers_for(&d), "ce_correlationid", None),
+            payload: data_for(&d),
+        },
+        // Nothing names an aggregate.
+        RawRecord {
+            partition: Some(0),
+            key: None,
+            headers: Vec::new(),
+            payload: b"\x00\x01 garbage".to_vec(),
+        },
+        // A type the reactor acts on, with data it cannot read.
+        RawRecord {
+            partition: None,
+            key: Some(&g),
+            headers: with_header(
+                headers_for(&g),
+                "ce_type",
+                Some(domain::purchase::PURCHASE_REQUESTED_V1),
+            ),
+            payload: b"{}".to_vec(),
+        },
+    ];
+    produce_raw(&isolation, &isolation.topics.events, records).await;
+
+    // The reactor skips the two it would act on and cannot read, and goes on.
+    wait_until("the reactor to skip two events", Duration::from_secs(30), || async {
+        (metric(&client, &base, "orderstream_reactor_undecodable_events_total").await == 2).then_some(())
+    })
+    .await;
+    service.kill();
+
+    // Restoring reads past every one of them.
+    let _service = start(&isolation, port);
+    wait_ready(&client, &base).await;
+    assert_eq!(
+        metric(&client, &base, "orderstream_decider_undecodable_events_total").await,
+        6
+    );
+    for id in [&b, &c, &d, &g] {
+        let response = client
+            .post(&orders)
+            .json(&json!({"name": "John Doe", "order_id": id}))
+            .send()
+            .await
+            .unwrap();
+        let problem = assert_problem(response, 409, None).await;
+        assert_eq!(problem["type"], "/problems/aggregate-quarantined", "{problem}");
+        assert_eq!(problem["aggregate_id"], id.as_str());
+    }
+    let confirm = client.post(format!("{orders}/{a}/confirm")).send().await.unwrap();
+    let problem = assert_problem(confirm, 409, None).await;
+    assert_eq!(problem["type"], "/problems/aggregate-quarantined");
+
+    // Every other aggregate carries on, on every partition, and so does the reactor.
+    for _ in 0..6 {
+        let response = client
+            .post(&orders)
+            .json(&json!({"name": "Jane Doe"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
+    let response = client
+        .post(format!("{base}/api/v1/purchases"))
+        .json(&crate::purchases::seed_purchase())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let purchase_id = response.json::<Value>().await.unwrap()["purchase_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_until("the purchase to be authorized", Duration::from_secs(30), || async {
+        let events = committed_records(&isolation, &isolation.topics.events).await;
+        events
+            .iter()
+            .any(|e| {
+                header(e, "ce_subject") == Some(purchase_id.as_str())
+                    && header(e, "ce_type") == Some(domain::purchase::PURCHASE_AUTHORIZED_V1)
+            })
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_command_that_does_not_decode_is_refused_at_once_and_its_partition_carries_on() {
+    let app = spawn_app().await;
+    let placed = app.place(&json!({"name": "John Doe"}), None).await;
+    assert_eq!(placed.status(), 201);
+    let order_id = placed.json::<Value>().await.unwrap()["order_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let commands = committed_records(&app.isolation, &app.isolation.topics.commands).await;
+    let template = &commands[0];
+    let payload = template.payload().unwrap().to_vec();
+    let ids = [(); 4].map(|()| Uuid::new_v4().to_string());
+    let with_id = |id: &str| with_header(headers_of(template), "ce_id", Some(id));
+    // All on the order's key, so on its partition.
+    let record = |headers, payload| RawRecord {
+        partition: None,
+        key: Some(&order_id),
+        headers,
+        payload,
+    };
+    let records = vec![
+        record(with_id(&ids[0]), b"{\"order_id\": ".to_vec()),
+        record(with_id(&ids[1]), replaced(&payload, b"John Doe", b"John\0Doe")),
+        record(
+            with_header(with_id(&ids[2]), "ce_type", Some("orderstream.order.teleport.v1")),
+            payload.clone(),
+        ),
+        record(with_header(with_id(&ids[3]), "ce_correlationid", None), payload.clone()),
+        record(Vec::new(), b"no headers at all".to_vec()),
+    ];
+    let started = Instant::now();
+    produce_raw(&app.isolation, &app.isolation.topics.commands, records).await;
+
+    let refusals = wait_until(
+        "a verdict on every malformed command",
+        Duration::from_secs(30),
+        || async {
+            let outcomes: Vec<Value> = committed_records(&app.isolation, &app.isolation.topics.outcomes)
+                .await
+                .iter()
+                .filter_map(|r| serde_json::from_slice::<Value>(r.payload()?).ok())
+                .filter(|o| ids.iter().any(|id| o["command_id"] == id.as_str()))
+                .collect();
+            (outcomes.len() == ids.len()).then_some(outcomes)
+        },
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "answered in {:?}, not at once",
+        started.elapsed()
+    );
+    for refusal in refusals {
+        assert_eq!(refusal["verdict"], "refused", "{refusal}");
+        assert_eq!(refusal["refusal"]["reason"], "undecodable", "{refusal}");
+        assert_eq!(refusal["aggregate_id"], order_id.as_str());
+    }
+
+    let confirmed = app
+        .post(&format!("/api/v1/orders/{order_id}/confirm"), &json!({}), None)
+        .await;
+    assert_eq!(confirmed.status(), 200, "the partition carries on");
+    assert_eq!(
+        metric(
+            &app.client,
+            &app.address,
+            "orderstream_decider_undecodable_commands_total"
+        )
+        .await,
+        5
+    );
+    assert_eq!(
+        metric(&app.client, &app.address, "orderstream_decider_refusals_total").await,
+        4
+    );
+}
