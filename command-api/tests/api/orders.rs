@@ -346,7 +346,7 @@ async fn a_rejected_command_retried_answers_the_same_rejection() {
     let deliver = format!("/api/v1/orders/{order_id}/deliver");
     let first = assert_problem(app.post(&deliver, &json!({}), Some("deliver-1")).await, 409, None).await;
     assert_eq!(first["type"], "/problems/illegal-transition");
-    assert_eq!(first["current_status"], "placed");
+    assert_eq!(first["current_status"], "pending");
 
     // Deciding again would now deliver the order; the retry answers what the first try got.
     for (step, body) in [
