@@ -310,7 +310,7 @@ async fn card_numbers_and_cvcs_never_reach_kafka() {
     }
     let topics = &app.isolation.topics;
     let mut scanned = 0;
-    for topic in [&topics.commands, &topics.events, &topics.outcomes] {
+    for topic in [&topics.commands, &topics.events, &topics.outcomes, &topics.verdicts] {
         for record in committed_records(&app.isolation, topic).await {
             let mut bytes = record.payload().unwrap_or_default().to_vec();
             bytes.extend_from_slice(record.key().unwrap_or_default());
