@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use domain::money::{Currency, Money};
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::ApiError;
@@ -60,12 +61,15 @@ impl Cursor {
 }
 
 /// An amount as clients read it. `currency` is left out where the enclosing object names it.
-#[derive(Debug, PartialEq, Eq, Serialize)]
+#[derive(Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub(super) struct Amount {
     /// Exactly the currency's decimals: `"100.50"` USD, `"100"` JPY, `"1.005"` KWD.
+    #[schema(example = "100.50")]
     value: String,
+    /// In the currency's minor unit: `10050` for 100.50 USD.
     minor: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "USD")]
     currency: Option<&'static str>,
 }
 
