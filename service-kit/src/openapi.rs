@@ -136,7 +136,9 @@ impl Modify for Operational {
             for (status, response) in responses {
                 operation = operation.response(status, response);
             }
-            openapi.paths.add_path_operation(path, vec![HttpMethod::Get], operation.build());
+            openapi
+                .paths
+                .add_path_operation(path, vec![HttpMethod::Get], operation.build());
         }
     }
 }

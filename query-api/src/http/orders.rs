@@ -12,14 +12,14 @@ use chrono::{DateTime, Utc};
 use domain::order::{Channel, OrderStatus, PaymentStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use sqlx::{Postgres, QueryBuilder};
 use utoipa::openapi::schema::Schema;
 use utoipa::{IntoParams, OpenApi, ToSchema};
-use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::consistency::{Consistency, TokenQuery};
 use super::openapi::{Forbidden, InvalidParameter, NotFound, Unauthorized, Unavailable};
-use super::page::{parse_uuid, stored_money, Amount, Cursor};
+use super::page::{parse_text, parse_uuid, stored_money, Amount, Cursor};
 use super::track_users::parse_limit;
 use super::{ApiContext, ApiError};
 
@@ -272,7 +272,10 @@ impl Filters {
                 .as_deref()
                 .map(|raw| parse_uuid("user_id", raw))
                 .transpose()?,
-            name: params.name,
+            name: params
+                .name
+                .map(|raw| parse_text("name", &raw).map(str::to_owned))
+                .transpose()?,
             placed_from: params
                 .placed_from
                 .as_deref()

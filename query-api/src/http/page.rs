@@ -17,6 +17,19 @@ pub(super) fn parse_uuid(field: &'static str, raw: &str) -> Result<Uuid, ApiErro
     })
 }
 
+/// Text from the path or the query string that is bound as a PostgreSQL `text`, which cannot hold
+/// a NUL: such a value is a 400 naming `field` rather than a database error (and no stored name
+/// has one).
+pub(super) fn parse_text<'a>(field: &'static str, raw: &'a str) -> Result<&'a str, ApiError> {
+    if raw.contains('\0') {
+        return Err(ApiError::InvalidParameter {
+            field,
+            detail: "must not contain a NUL character".to_owned(),
+        });
+    }
+    Ok(raw)
+}
+
 /// Where a newest-first page ended: its last item's `(time, id)`, the listing's sort key, so the
 /// next page starts right after it however many rows arrive meanwhile.
 ///
@@ -105,6 +118,15 @@ mod tests {
 
     fn after(err: ApiError) -> bool {
         matches!(err, ApiError::InvalidParameter { field: "after", .. })
+    }
+
+    #[test]
+    fn text_with_a_nul_is_a_bad_parameter() {
+        assert_eq!(parse_text("name", "Jane Doe").unwrap(), "Jane Doe");
+        assert!(matches!(
+            parse_text("name", "Jane\0Doe"),
+            Err(ApiError::InvalidParameter { field: "name", .. })
+        ));
     }
 
     #[test]

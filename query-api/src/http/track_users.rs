@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::consistency::{Consistency, TokenQuery};
 use super::openapi::{Forbidden, InvalidParameter, NotFound, Unauthorized, Unavailable};
+use super::page::parse_text;
 use super::{ApiContext, ApiError};
 
 const PROJECTION: &str = "track_user";
@@ -87,7 +88,7 @@ async fn by_name(
 ) -> Result<Json<TrackUser>, ApiError> {
     consistency.wait(&context, PROJECTION).await?;
     sqlx::query_as("SELECT id, name, counter, created_at FROM track_user WHERE name = $1")
-        .bind(name.trim())
+        .bind(parse_text("name", name.trim())?)
         .fetch_optional(&context.pool)
         .await?
         .map(Json)
@@ -130,7 +131,13 @@ async fn list(
         "SELECT id, name, counter, created_at FROM track_user \
          WHERE $1::text IS NULL OR name > $1 ORDER BY name LIMIT $2",
     )
-    .bind(params.after)
+    .bind(
+        params
+            .after
+            .as_deref()
+            .map(|after| parse_text("after", after))
+            .transpose()?,
+    )
     .bind(limit + 1)
     .fetch_all(&context.pool)
     .await?;
