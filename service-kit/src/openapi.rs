@@ -376,8 +376,8 @@ pub mod coverage {
             assert_eq!(
                 routes_in(source),
                 [
-                    "POST /api/v1/orders",
                     "GET /api/v1/orders",
+                    "POST /api/v1/orders",
                     "POST /api/v1/orders/{order_id}/cancel",
                     "GET /health"
                 ]
