@@ -58,8 +58,9 @@ pub enum Refusal {
 }
 
 /// Where an accepted command's event landed on the events topic.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WrittenEvent {
+    /// The CloudEvents type, e.g. `orderstream.order.placed.v2`.
     #[serde(rename = "type")]
     pub event_type: String,
     pub sequence: u64,

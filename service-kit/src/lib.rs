@@ -11,6 +11,9 @@
 //! - [`server`]: serving a router until a shutdown signal, draining in-flight requests.
 //! - [`auth`] (feature `auth`): bearer-token (JWT) verification, scope-guarded routes answering
 //!   401/403 problem+json, and token minting for local use.
+//! - [`openapi`] (feature `openapi`): the bearer scheme, the problem schema and problem responses
+//!   the APIs' OpenAPI documents share, and (with `testing`) the check that a document lists
+//!   every route.
 
 #[cfg(feature = "auth")]
 pub mod auth;
@@ -19,6 +22,8 @@ pub mod health;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod metrics;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod problem;
 pub mod server;
 pub mod telemetry;

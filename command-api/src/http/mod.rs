@@ -5,6 +5,7 @@ mod command;
 mod error;
 pub(crate) mod extract;
 mod fields;
+mod openapi;
 mod orders;
 mod purchases;
 
@@ -95,6 +96,7 @@ pub fn router(context: ApiContext) -> Router {
         .route("/health", get(service_kit::health::live))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi::serve))
         .fallback(service_kit::problem::not_found)
         .layer(axum::middleware::from_fn(service_kit::problem::log_server_errors))
         .layer(TraceLayer::new_for_http().on_failure(()))

@@ -17,11 +17,17 @@ use domain::{Command, FieldProblem, InvalidField};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
+use utoipa::openapi::schema::Schema;
+use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::command::CommandRequest;
 use super::extract::Json;
 use super::fields::{decimal, optional_uuid, text};
+use super::openapi::{
+    BadRequest, BodyTooLarge, Forbidden, InvalidField as InvalidFieldProblem, InvalidHeader, OrderConflict,
+    OrderNotFound, StaleVersion, TransitionConflict, Unauthorized, Unavailable, UnsupportedMediaType,
+};
 use super::{Accepted, ApiContext, ApiError};
 use crate::outcome::WrittenEvent;
 
@@ -38,44 +44,89 @@ pub(super) fn router() -> Router<ApiContext> {
         .route("/api/v1/orders/{order_id}/cancel", post(cancel))
 }
 
+/// The routes' part of the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(paths(place_order, confirm, start_processing, ship, deliver, cancel))]
+pub(super) struct OrdersApi;
+
+/// The channels an order may be placed through, as the domain spells them.
+fn channel_schema() -> Schema {
+    service_kit::openapi::string_enum(Channel::ALL.map(Channel::as_str), true)
+}
+
+/// The currencies the domain knows.
+fn currency_schema() -> Schema {
+    service_kit::openapi::string_enum(Currency::all().map(Currency::code), true)
+}
+
 /// The seed's body, plus the optional priced part; every field optional here so that a missing
 /// one is reported by name.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct PlaceOrderRequest {
+    /// The customer's name: trimmed, 1 to 200 characters.
+    #[schema(required = true, nullable = false, min_length = 1, max_length = 200)]
     name: Option<String>,
+    /// At most 2,000 characters.
+    #[schema(max_length = 2000)]
     note: Option<String>,
+    /// Chosen by the server when absent: derived from the `Idempotency-Key` when one is sent.
     order_id: Option<Uuid>,
+    /// The user the order is for.
+    #[schema(value_type = Option<Uuid>)]
     user_id: Option<Value>,
+    /// Required with `items`: the ISO 4217 code of the prices.
+    #[schema(schema_with = currency_schema)]
     currency: Option<Value>,
+    /// The line items, 1 to 100; an order without items has no price.
+    #[schema(min_items = 1, max_items = 100)]
     items: Option<Vec<ItemRequest>>,
     /// Where the order is placed: `api` (when absent), `web`, `mobile` or `pos`.
+    #[schema(schema_with = channel_schema)]
     channel: Option<Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct ItemRequest {
+    /// 1 to 64 letters, digits, `.`, `_` and `-`.
+    #[schema(value_type = String, required = true, pattern = "^[A-Za-z0-9._-]{1,64}$")]
     sku: Option<Value>,
+    /// 1 to 200 characters.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 200)]
     name: Option<Value>,
+    #[schema(value_type = i32, required = true, minimum = 1, maximum = 1000)]
     quantity: Option<Value>,
+    /// A JSON number in the currency, with no more decimals than it has (USD 2, JPY 0).
+    #[schema(value_type = f64, required = true)]
     unit_price: Option<Box<RawValue>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct OrderAccepted {
+    #[schema(value_type = String, example = "success")]
     status: &'static str,
     order_id: Uuid,
+    /// Pass to the query API to read your own write.
     consistency_token: String,
+    /// The events the command wrote, in order.
     events: Vec<WrittenEvent>,
+    /// The priced order's totals; only for an order placed with items.
     #[serde(skip_serializing_if = "Option::is_none")]
     totals: Option<TotalsBody>,
 }
 
-#[derive(Debug, Serialize)]
+/// The totals as the pricing policy computed them, each a decimal string in the currency.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Totals)]
 struct TotalsBody {
+    #[schema(value_type = String, example = "USD")]
     currency: &'static str,
+    #[schema(example = "29.68")]
     subtotal: String,
+    #[schema(example = "2.37")]
     tax: String,
+    #[schema(example = "9.99")]
     shipping: String,
+    #[schema(example = "42.04")]
     total: String,
 }
 
@@ -170,6 +221,30 @@ fn details(request: &mut PlaceOrderRequest) -> Result<Option<(OrderDetails, Tota
     )))
 }
 
+/// Place an order, with or without priced items.
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders",
+    tag = "orders",
+    request_body = PlaceOrderRequest,
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200,
+            description = "1 to 200 characters: a retry with the same key returns the first answer and writes nothing new")),
+    security(("bearer" = ["orders:write"])),
+    responses(
+        (status = 201, description = "The `OrderPlaced` event is on the log.", body = OrderAccepted, headers(
+            ("Location" = String, description = "`/api/v1/orders/{order_id}`"),
+            ("ETag" = String, description = "The order's new version, `\"<version>\"`, for the next `If-Match`"),
+        )),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = OrderConflict),
+        (status = 413, response = BodyTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = InvalidFieldProblem),
+        (status = 503, response = Unavailable),
+    )
+)]
 #[tracing::instrument(skip_all, fields(order_id, command_id))]
 async fn place_order(
     State(context): State<ApiContext>,
@@ -245,11 +320,22 @@ fn order_id(raw: &str) -> Result<Uuid, ApiError> {
         .map_err(|_| InvalidField::new("order_id", FieldProblem::WrongType { expected: "a UUID" }).into())
 }
 
-/// A transition request's body: the fields of `ship` and `cancel`; others take none.
-#[derive(Debug, Default, Deserialize)]
-struct TransitionRequest {
+/// The body of `ship`; fields are loosely typed so each is checked by name.
+#[derive(Debug, Deserialize, ToSchema)]
+struct ShipRequest {
+    /// 1 to 100 characters.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 100)]
     carrier: Option<Value>,
+    /// 1 to 100 characters.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 100)]
     tracking_number: Option<Value>,
+}
+
+/// The body of `cancel`.
+#[derive(Debug, Deserialize, ToSchema)]
+struct CancelRequest {
+    /// Why the order is cancelled: 1 to 500 characters.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 500)]
     reason: Option<Value>,
 }
 
@@ -270,6 +356,33 @@ async fn transition(
     Ok(answer(StatusCode::OK, accepted, "success", None))
 }
 
+/// Confirm a pending order (staff).
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders/{order_id}/confirm",
+    tag = "orders",
+    params(
+        ("order_id" = Uuid, Path, description = "The order's id"),
+        ("If-Match" = Option<String>, Header, example = "\"3\"",
+            description = "The order version (an earlier `ETag`) the request acts on; another is a 412"),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200,
+            description = "1 to 200 characters: a retry with the same key returns the first answer and writes nothing new"),
+    ),
+    security(("bearer" = ["orders:manage"])),
+    responses(
+        (status = 200, description = "The transition's event is on the log.", body = OrderAccepted, headers(
+            ("ETag" = String, description = "The order's new version, `\"<version>\"`, for the next `If-Match`"),
+        )),
+        (status = 400, response = InvalidHeader),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = OrderNotFound),
+        (status = 409, response = TransitionConflict),
+        (status = 412, response = StaleVersion),
+        (status = 422, response = InvalidFieldProblem),
+        (status = 503, response = Unavailable),
+    )
+)]
 #[tracing::instrument(skip_all, fields(%order_id))]
 async fn confirm(
     State(context): State<ApiContext>,
@@ -293,6 +406,33 @@ async fn confirm(
     .await
 }
 
+/// Start processing a confirmed order (staff).
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders/{order_id}/start-processing",
+    tag = "orders",
+    params(
+        ("order_id" = Uuid, Path, description = "The order's id"),
+        ("If-Match" = Option<String>, Header, example = "\"3\"",
+            description = "The order version (an earlier `ETag`) the request acts on; another is a 412"),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200,
+            description = "1 to 200 characters: a retry with the same key returns the first answer and writes nothing new"),
+    ),
+    security(("bearer" = ["orders:manage"])),
+    responses(
+        (status = 200, description = "The transition's event is on the log.", body = OrderAccepted, headers(
+            ("ETag" = String, description = "The order's new version, `\"<version>\"`, for the next `If-Match`"),
+        )),
+        (status = 400, response = InvalidHeader),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = OrderNotFound),
+        (status = 409, response = TransitionConflict),
+        (status = 412, response = StaleVersion),
+        (status = 422, response = InvalidFieldProblem),
+        (status = 503, response = Unavailable),
+    )
+)]
 #[tracing::instrument(skip_all, fields(%order_id))]
 async fn start_processing(
     State(context): State<ApiContext>,
@@ -316,6 +456,33 @@ async fn start_processing(
     .await
 }
 
+/// Record the delivery of a shipped order (staff).
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders/{order_id}/deliver",
+    tag = "orders",
+    params(
+        ("order_id" = Uuid, Path, description = "The order's id"),
+        ("If-Match" = Option<String>, Header, example = "\"3\"",
+            description = "The order version (an earlier `ETag`) the request acts on; another is a 412"),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200,
+            description = "1 to 200 characters: a retry with the same key returns the first answer and writes nothing new"),
+    ),
+    security(("bearer" = ["orders:manage"])),
+    responses(
+        (status = 200, description = "The transition's event is on the log.", body = OrderAccepted, headers(
+            ("ETag" = String, description = "The order's new version, `\"<version>\"`, for the next `If-Match`"),
+        )),
+        (status = 400, response = InvalidHeader),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = OrderNotFound),
+        (status = 409, response = TransitionConflict),
+        (status = 412, response = StaleVersion),
+        (status = 422, response = InvalidFieldProblem),
+        (status = 503, response = Unavailable),
+    )
+)]
 #[tracing::instrument(skip_all, fields(%order_id))]
 async fn deliver(
     State(context): State<ApiContext>,
@@ -339,13 +506,43 @@ async fn deliver(
     .await
 }
 
+/// Ship an order in processing, with its carrier and tracking number (staff).
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders/{order_id}/ship",
+    tag = "orders",
+    request_body = ShipRequest,
+    params(
+        ("order_id" = Uuid, Path, description = "The order's id"),
+        ("If-Match" = Option<String>, Header, example = "\"3\"",
+            description = "The order version (an earlier `ETag`) the request acts on; another is a 412"),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200,
+            description = "1 to 200 characters: a retry with the same key returns the first answer and writes nothing new"),
+    ),
+    security(("bearer" = ["orders:manage"])),
+    responses(
+        (status = 200, description = "The transition's event is on the log.", body = OrderAccepted, headers(
+            ("ETag" = String, description = "The order's new version, `\"<version>\"`, for the next `If-Match`"),
+        )),
+        (status = 400, response = BadRequest),
+        (status = 413, response = BodyTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = OrderNotFound),
+        (status = 409, response = TransitionConflict),
+        (status = 412, response = StaleVersion),
+        (status = 422, response = InvalidFieldProblem),
+        (status = 503, response = Unavailable),
+    )
+)]
 #[tracing::instrument(skip_all, fields(%order_id))]
 async fn ship(
     State(context): State<ApiContext>,
     Path(order_id): Path<String>,
     headers: HeaderMap,
     meta: CommandRequest,
-    Json(request): Json<TransitionRequest>,
+    Json(request): Json<ShipRequest>,
 ) -> Result<Response, ApiError> {
     let carrier = Carrier::parse(&text("carrier", request.carrier)?)?;
     let tracking_number = TrackingNumber::parse(&text("tracking_number", request.tracking_number)?)?;
@@ -367,13 +564,43 @@ async fn ship(
     .await
 }
 
+/// Cancel a pending or confirmed order: a user its own, staff any. A paid order is refunded.
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders/{order_id}/cancel",
+    tag = "orders",
+    request_body = CancelRequest,
+    params(
+        ("order_id" = Uuid, Path, description = "The order's id"),
+        ("If-Match" = Option<String>, Header, example = "\"3\"",
+            description = "The order version (an earlier `ETag`) the request acts on; another is a 412"),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200,
+            description = "1 to 200 characters: a retry with the same key returns the first answer and writes nothing new"),
+    ),
+    security(("bearer" = ["orders:write"]), ("bearer" = ["orders:manage"])),
+    responses(
+        (status = 200, description = "The transition's event is on the log.", body = OrderAccepted, headers(
+            ("ETag" = String, description = "The order's new version, `\"<version>\"`, for the next `If-Match`"),
+        )),
+        (status = 400, response = BadRequest),
+        (status = 413, response = BodyTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = OrderNotFound),
+        (status = 409, response = TransitionConflict),
+        (status = 412, response = StaleVersion),
+        (status = 422, response = InvalidFieldProblem),
+        (status = 503, response = Unavailable),
+    )
+)]
 #[tracing::instrument(skip_all, fields(%order_id))]
 async fn cancel(
     State(context): State<ApiContext>,
     Path(order_id): Path<String>,
     headers: HeaderMap,
     meta: CommandRequest,
-    Json(request): Json<TransitionRequest>,
+    Json(request): Json<CancelRequest>,
 ) -> Result<Response, ApiError> {
     let reason = CancelReason::parse(&text("reason", request.reason)?)?;
     transition(

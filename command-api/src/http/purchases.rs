@@ -19,11 +19,17 @@ use domain::{Command, FieldProblem, InvalidField};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
+use utoipa::openapi::schema::Schema;
+use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::command::CommandRequest;
 use super::extract::Json;
 use super::fields::{decimal, optional_uuid, text, uuid};
+use super::openapi::{
+    BadRequest, BodyTooLarge, Forbidden, GatewayRefused, InvalidField as InvalidFieldProblem, PurchaseConflict,
+    PurchaseNotFound, PurchaseUnavailable, RefundConflict, Unauthorized, Unavailable, UnsupportedMediaType,
+};
 use super::{ApiContext, ApiError};
 use crate::payments::CardDetails;
 
@@ -38,43 +44,91 @@ pub(super) fn router() -> Router<ApiContext> {
         .route("/api/v1/purchases/{purchase_id}/refunds", post(refund_purchase))
 }
 
+/// The routes' part of the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(paths(request_purchase, refund_purchase))]
+pub(super) struct PurchasesApi;
+
+/// The currencies the domain knows.
+fn currency_schema() -> Schema {
+    service_kit::openapi::string_enum(Currency::all().map(Currency::code), false)
+}
+
+/// The payment methods the domain knows.
+fn payment_method_schema() -> Schema {
+    service_kit::openapi::string_enum(PaymentMethod::ALL.map(PaymentMethod::as_str), false)
+}
+
 /// The seed's body. Fields are loosely typed here so that each is checked by name, and so that
 /// a card number sent as a JSON number is refused without being quoted back.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct PurchaseRequest {
+    /// Chosen by the server when absent: derived from the `Idempotency-Key` when one is sent.
+    #[schema(value_type = Option<Uuid>)]
     purchase_id: Option<Value>,
+    /// The order this purchase pays.
+    #[schema(value_type = Option<Uuid>)]
     order_id: Option<Value>,
+    /// The buyer; a user may only buy for itself.
+    #[schema(value_type = Uuid, required = true)]
     user_id: Option<Value>,
+    /// Trimmed, 1 to 100 characters.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 100)]
     username: Option<Value>,
+    /// A JSON number above 0 with no more decimals than the currency has, at most 1,000,000.
+    #[schema(value_type = f64, required = true, exclusive_minimum = 0, maximum = 1000000)]
     amount: Option<Box<RawValue>>,
+    /// An ISO 4217 code.
+    #[schema(schema_with = currency_schema, required = true)]
     currency: Option<Value>,
+    #[schema(schema_with = payment_method_schema, required = true)]
     payment_method: Option<Value>,
+    /// Trimmed, 1 to 200 characters; goes to the gateway only.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 200)]
     card_holder_name: Option<Value>,
+    /// 12 to 19 digits (spaces allowed) passing the Luhn check. Never stored, logged or echoed.
+    #[schema(value_type = String, required = true, pattern = "^[0-9 ]{12,23}$", example = "4242424242424242")]
     card_number: Option<Value>,
+    /// `MM/YY`, not before the month of `transaction_date`.
+    #[schema(value_type = String, required = true, pattern = "^(0[1-9]|1[0-2])/[0-9]{2}$", example = "12/30")]
     card_expiry: Option<Value>,
+    /// 3 or 4 digits. Never stored, logged or echoed.
+    #[schema(value_type = String, required = true, pattern = "^[0-9]{3,4}$", example = "123")]
     card_cvc: Option<Value>,
+    /// At most 500 characters; goes to the gateway only.
+    #[schema(value_type = Option<String>, max_length = 500)]
     billing_address: Option<Value>,
+    /// RFC 3339, at most 5 minutes in the future.
+    #[schema(value_type = chrono::DateTime<Utc>, required = true)]
     transaction_date: Option<Value>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct PurchaseAccepted {
+    #[schema(value_type = String, example = "accepted")]
     status: &'static str,
     purchase_id: Uuid,
+    /// Pass to the query API to read your own write.
     consistency_token: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct RefundRequest {
+    /// A JSON number above 0 in the purchase's currency, at most what is still refundable.
+    #[schema(value_type = f64, required = true, exclusive_minimum = 0)]
     amount: Option<Box<RawValue>>,
+    /// 1 to 500 characters.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 500)]
     reason: Option<Value>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct RefundAccepted {
+    #[schema(value_type = String, example = "refunded")]
     status: &'static str,
     purchase_id: Uuid,
     refund_id: Uuid,
+    /// Pass to the query API to read your own write.
     consistency_token: String,
 }
 
@@ -95,6 +149,28 @@ fn transaction_date(value: Option<Value>, now: DateTime<Utc>) -> Result<DateTime
     Ok(date)
 }
 
+/// Request a card purchase; the payment reactor then authorizes or declines it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/purchases",
+    tag = "purchases",
+    request_body = PurchaseRequest,
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200,
+            description = "1 to 200 characters: a retry with the same key returns the first answer and writes nothing new")),
+    security(("bearer" = ["purchases:write"])),
+    responses(
+        (status = 202, description = "The `PurchaseRequested` event is on the log.", body = PurchaseAccepted),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = PurchaseConflict),
+        (status = 413, response = BodyTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = InvalidFieldProblem),
+        (status = 502, response = GatewayRefused),
+        (status = 503, response = PurchaseUnavailable),
+    )
+)]
 #[tracing::instrument(skip_all, fields(purchase_id, command_id))]
 async fn request_purchase(
     State(context): State<ApiContext>,
@@ -166,6 +242,31 @@ async fn request_purchase(
     Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
 }
 
+/// Refund an authorized purchase, in whole or in part (staff).
+#[utoipa::path(
+    post,
+    path = "/api/v1/purchases/{purchase_id}/refunds",
+    tag = "purchases",
+    request_body = RefundRequest,
+    params(
+        ("purchase_id" = Uuid, Path, description = "The purchase's id"),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200,
+            description = "1 to 200 characters: a retry with the same key returns the first answer and writes nothing new"),
+    ),
+    security(("bearer" = ["purchases:refund"])),
+    responses(
+        (status = 201, description = "The `PurchaseRefunded` event is on the log.", body = RefundAccepted),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = PurchaseNotFound),
+        (status = 409, response = RefundConflict),
+        (status = 413, response = BodyTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = InvalidFieldProblem),
+        (status = 503, response = Unavailable),
+    )
+)]
 #[tracing::instrument(skip_all, fields(%purchase_id, command_id))]
 async fn refund_purchase(
     State(context): State<ApiContext>,

@@ -5,6 +5,7 @@ use axum::http::request::Parts;
 use serde::Deserialize;
 use service_kit::ConsistencyToken;
 use tokio::time::{sleep, Instant};
+use utoipa::IntoParams;
 
 use super::{ApiContext, ApiError};
 
@@ -16,8 +17,11 @@ const POLL: std::time::Duration = std::time::Duration::from_millis(5);
 #[derive(Debug)]
 pub(super) struct Consistency(Option<ConsistencyToken>);
 
-#[derive(Debug, Deserialize)]
-struct TokenQuery {
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct TokenQuery {
+    /// The `consistency_token` of an earlier write: the answer waits until the read model has
+    /// passed it (or the header `X-Consistency-Token`).
     consistency_token: Option<String>,
 }
 

@@ -2,6 +2,7 @@
 
 mod consistency;
 mod error;
+mod openapi;
 mod orders;
 mod page;
 mod purchases;
@@ -39,6 +40,7 @@ pub fn router(context: ApiContext) -> Router {
         .merge(queries)
         .route("/health", get(service_kit::health::live))
         .route("/ready", get(ready))
+        .route("/openapi.json", get(openapi::serve))
         .fallback(service_kit::problem::not_found)
         .layer(axum::middleware::from_fn(service_kit::problem::log_server_errors))
         .layer(TraceLayer::new_for_http().on_failure(()))

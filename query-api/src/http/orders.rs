@@ -9,14 +9,17 @@ use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use domain::order::{OrderStatus, PaymentStatus};
+use domain::order::{Channel, OrderStatus, PaymentStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sqlx::{Postgres, QueryBuilder};
+use utoipa::openapi::schema::Schema;
+use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
-use super::consistency::Consistency;
-use super::page::{parse_uuid, stored_money, Amount, Cursor};
+use super::consistency::{Consistency, TokenQuery};
+use super::openapi::{Forbidden, InvalidParameter, NotFound, Unauthorized, Unavailable};
+use super::page::{parse_text, parse_uuid, stored_money, Amount, Cursor};
 use super::track_users::parse_limit;
 use super::{ApiContext, ApiError};
 
@@ -39,6 +42,23 @@ pub(super) fn router() -> Router<ApiContext> {
         .route("/api/v1/orders", get(list))
         .route("/api/v1/orders/{order_id}", get(by_id))
         .route("/api/v1/orders/{order_id}/history", get(history))
+}
+
+/// The routes' part of the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(paths(list, by_id, history))]
+pub(super) struct OrdersApi;
+
+fn status_schema() -> Schema {
+    service_kit::openapi::string_enum(OrderStatus::ALL.map(OrderStatus::as_str), false)
+}
+
+fn payment_status_schema() -> Schema {
+    service_kit::openapi::string_enum(PaymentStatus::ALL.map(PaymentStatus::as_str), false)
+}
+
+fn channel_schema() -> Schema {
+    service_kit::openapi::string_enum(Channel::ALL.map(Channel::as_str), false)
 }
 
 /// An `order_status` row as stored.
@@ -76,15 +96,18 @@ struct OrderRecord {
 }
 
 /// One order as clients see it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Order {
     order_id: Uuid,
     name: String,
     note: Option<String>,
+    #[schema(schema_with = status_schema)]
     status: String,
+    #[schema(schema_with = payment_status_schema)]
     payment_status: String,
     /// Where the order was placed: `api`, `web`, `mobile` or `pos`; `api` for every order placed
     /// before orders carried a channel.
+    #[schema(schema_with = channel_schema)]
     channel: String,
     user_id: Option<Uuid>,
     currency: Option<String>,
@@ -105,7 +128,7 @@ struct Order {
 }
 
 /// What the order was priced at when it was placed, every amount in its currency.
-#[derive(Debug, PartialEq, Eq, Serialize)]
+#[derive(Debug, PartialEq, Eq, Serialize, ToSchema)]
 struct Totals {
     subtotal: Amount,
     tax: Amount,
@@ -114,7 +137,7 @@ struct Totals {
 }
 
 /// When each transition happened; `null` until it has.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Timestamps {
     confirmed_at: Option<DateTime<Utc>>,
     processing_started_at: Option<DateTime<Utc>>,
@@ -186,7 +209,8 @@ impl TryFrom<OrderRecord> for Order {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OrderPage)]
 struct Page {
     items: Vec<Order>,
     /// Pass as `after` for the next page; absent on the last page.
@@ -195,15 +219,30 @@ struct Page {
 }
 
 /// The listing's query string, as sent; [`Filters::parse`] checks it.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
+    /// Only orders in this status.
+    #[param(schema_with = status_schema)]
     status: Option<String>,
+    /// Only orders in this payment status.
+    #[param(schema_with = payment_status_schema)]
     payment_status: Option<String>,
+    /// Only this user's orders.
+    #[param(value_type = Option<Uuid>)]
     user_id: Option<String>,
+    /// Only orders placed under exactly this (trimmed) name.
     name: Option<String>,
+    /// Only orders placed at or after this time (RFC 3339).
+    #[param(value_type = Option<DateTime<Utc>>)]
     placed_from: Option<String>,
+    /// Only orders placed before this time (RFC 3339).
+    #[param(value_type = Option<DateTime<Utc>>)]
     placed_to: Option<String>,
+    /// Items per page, 1 to 500; 50 when absent.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
     limit: Option<String>,
+    /// The `next_after` of the previous page.
     after: Option<String>,
 }
 
@@ -233,7 +272,10 @@ impl Filters {
                 .as_deref()
                 .map(|raw| parse_uuid("user_id", raw))
                 .transpose()?,
-            name: params.name,
+            name: params
+                .name
+                .map(|raw| parse_text("name", &raw).map(str::to_owned))
+                .transpose()?,
             placed_from: params
                 .placed_from
                 .as_deref()
@@ -331,6 +373,27 @@ fn parse_time(field: &'static str, raw: &str) -> Result<DateTime<Utc>, ApiError>
         })
 }
 
+/// One order as of its latest event; a user reads only its own.
+#[utoipa::path(
+    get,
+    path = "/api/v1/orders/{order_id}",
+    tag = "orders",
+    params(
+        ("order_id" = Uuid, Path, description = "The order's id"),
+        TokenQuery,
+        ("X-Consistency-Token" = Option<String>, Header,
+            description = "The `consistency_token` of an earlier write, if not given as query parameter"),
+    ),
+    security(("bearer" = ["read"]), ("bearer" = ["read:all"])),
+    responses(
+        (status = 200, description = "The order.", body = Order),
+        (status = 400, response = InvalidParameter),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 #[tracing::instrument(skip(context, consistency))]
 async fn by_id(
     State(context): State<ApiContext>,
@@ -352,6 +415,26 @@ async fn by_id(
 
 /// Newest first, in keyset pages on `(placed_at, order_id)`: stable while new orders arrive, and
 /// every page is one range scan of the index for its filter.
+#[utoipa::path(
+    get,
+    path = "/api/v1/orders",
+    tag = "orders",
+    summary = "Orders matching every filter given, newest first; a user's own only.",
+    params(
+        ListParams,
+        TokenQuery,
+        ("X-Consistency-Token" = Option<String>, Header,
+            description = "The `consistency_token` of an earlier write, if not given as query parameter"),
+    ),
+    security(("bearer" = ["read"]), ("bearer" = ["read:all"])),
+    responses(
+        (status = 200, description = "One page, newest first.", body = Page),
+        (status = 400, response = InvalidParameter),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 503, response = Unavailable),
+    )
+)]
 #[tracing::instrument(skip(context, consistency))]
 async fn list(
     State(context): State<ApiContext>,
@@ -386,13 +469,13 @@ fn page(mut items: Vec<Order>, limit: i64) -> Page {
 }
 
 /// An order's timeline: every event, oldest first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct History {
     order_id: Uuid,
     events: Vec<HistoryEvent>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct HistoryEvent {
     version: i64,
     /// The `ce_type`, e.g. `orderstream.order.shipped.v1`.
@@ -400,6 +483,7 @@ struct HistoryEvent {
     event_type: String,
     occurred_at: DateTime<Utc>,
     /// The event's data as it is on the log, passed through without a round trip through types.
+    #[schema(value_type = Object)]
     data: Box<RawValue>,
 }
 
@@ -430,6 +514,27 @@ impl TryFrom<HistoryRecord> for HistoryEvent {
 
 /// Every event of one order, in the order they were decided. An order has a handful of events
 /// (one per transition, plus any failed payments), so the timeline comes whole, unpaged.
+#[utoipa::path(
+    get,
+    path = "/api/v1/orders/{order_id}/history",
+    tag = "orders",
+    summary = "Every event of one order, oldest first; a user reads only its own.",
+    params(
+        ("order_id" = Uuid, Path, description = "The order's id"),
+        TokenQuery,
+        ("X-Consistency-Token" = Option<String>, Header,
+            description = "The `consistency_token` of an earlier write, if not given as query parameter"),
+    ),
+    security(("bearer" = ["read"]), ("bearer" = ["read:all"])),
+    responses(
+        (status = 200, description = "The order's events.", body = History),
+        (status = 400, response = InvalidParameter),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 #[tracing::instrument(skip(context, consistency))]
 async fn history(
     State(context): State<ApiContext>,

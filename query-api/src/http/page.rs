@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use domain::money::{Currency, Money};
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::ApiError;
@@ -14,6 +15,19 @@ pub(super) fn parse_uuid(field: &'static str, raw: &str) -> Result<Uuid, ApiErro
         field,
         detail: format!("must be a UUID, got `{raw}`"),
     })
+}
+
+/// Text from the path or the query string that is bound as a PostgreSQL `text`, which cannot hold
+/// a NUL: such a value is a 400 naming `field` rather than a database error (and no stored name
+/// has one).
+pub(super) fn parse_text<'a>(field: &'static str, raw: &'a str) -> Result<&'a str, ApiError> {
+    if raw.contains('\0') {
+        return Err(ApiError::InvalidParameter {
+            field,
+            detail: "must not contain a NUL character".to_owned(),
+        });
+    }
+    Ok(raw)
 }
 
 /// Where a newest-first page ended: its last item's `(time, id)`, the listing's sort key, so the
@@ -60,12 +74,15 @@ impl Cursor {
 }
 
 /// An amount as clients read it. `currency` is left out where the enclosing object names it.
-#[derive(Debug, PartialEq, Eq, Serialize)]
+#[derive(Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub(super) struct Amount {
     /// Exactly the currency's decimals: `"100.50"` USD, `"100"` JPY, `"1.005"` KWD.
+    #[schema(example = "100.50")]
     value: String,
+    /// In the currency's minor unit: `10050` for 100.50 USD.
     minor: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "USD")]
     currency: Option<&'static str>,
 }
 
@@ -101,6 +118,15 @@ mod tests {
 
     fn after(err: ApiError) -> bool {
         matches!(err, ApiError::InvalidParameter { field: "after", .. })
+    }
+
+    #[test]
+    fn text_with_a_nul_is_a_bad_parameter() {
+        assert_eq!(parse_text("name", "Jane Doe").unwrap(), "Jane Doe");
+        assert!(matches!(
+            parse_text("name", "Jane\0Doe"),
+            Err(ApiError::InvalidParameter { field: "name", .. })
+        ));
     }
 
     #[test]

@@ -9,9 +9,11 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
-use super::consistency::Consistency;
+use super::consistency::{Consistency, TokenQuery};
+use super::openapi::{Forbidden, InvalidParameter, NotFound, Unauthorized, Unavailable};
 use super::page::{parse_uuid, stored_money, Amount, Cursor};
 use super::track_users::parse_limit;
 use super::{ApiContext, ApiError};
@@ -34,6 +36,11 @@ pub(super) fn router() -> Router<ApiContext> {
         .route("/api/v1/users/{user_id}/purchases", get(list_for_user))
         .route("/api/v1/users/{user_id}/spend", get(spend))
 }
+
+/// The routes' part of the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(paths(by_id, list_for_user, spend))]
+pub(super) struct PurchasesApi;
 
 /// A `purchases` row as stored.
 #[derive(Debug, sqlx::FromRow)]
@@ -61,12 +68,14 @@ struct PurchaseRecord {
 }
 
 /// One purchase as clients see it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Purchase {
     purchase_id: Uuid,
     user_id: Uuid,
     username: String,
     order_id: Option<Uuid>,
+    /// `requested`, `authorized`, `declined` or `refunded`.
+    #[schema(example = "authorized")]
     status: String,
     amount: Amount,
     refunded: Amount,
@@ -81,7 +90,7 @@ struct Purchase {
 }
 
 /// What is kept of the card: enough to recognise it, nothing that can charge it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Card {
     brand: String,
     last4: String,
@@ -122,7 +131,8 @@ impl TryFrom<PurchaseRecord> for Purchase {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = PurchasePage)]
 struct Page {
     items: Vec<Purchase>,
     /// Pass as `after` for the next page; absent on the last page.
@@ -130,20 +140,24 @@ struct Page {
     next_after: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
+    /// Items per page, 1 to 500; 50 when absent.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
     limit: Option<String>,
+    /// The `next_after` of the previous page.
     after: Option<String>,
 }
 
 /// A user's totals, one entry per currency they have paid in; none for an unknown user.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Spend {
     user_id: Uuid,
     currencies: Vec<CurrencySpend>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct CurrencySpend {
     currency: String,
     /// Purchases requested, whatever became of them.
@@ -175,6 +189,27 @@ impl TryFrom<SpendRecord> for CurrencySpend {
     }
 }
 
+/// One purchase, with its masked card; a user reads only its own.
+#[utoipa::path(
+    get,
+    path = "/api/v1/purchases/{purchase_id}",
+    tag = "purchases",
+    params(
+        ("purchase_id" = Uuid, Path, description = "The purchase's id"),
+        TokenQuery,
+        ("X-Consistency-Token" = Option<String>, Header,
+            description = "The `consistency_token` of an earlier write, if not given as query parameter"),
+    ),
+    security(("bearer" = ["read"]), ("bearer" = ["read:all"])),
+    responses(
+        (status = 200, description = "The purchase.", body = Purchase),
+        (status = 400, response = InvalidParameter),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 #[tracing::instrument(skip(context, consistency))]
 async fn by_id(
     State(context): State<ApiContext>,
@@ -196,6 +231,28 @@ async fn by_id(
 
 /// Newest first, in keyset pages on `(requested_at, purchase_id)`: stable while new purchases
 /// arrive, and every page is one range scan of `purchases_by_user`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{user_id}/purchases",
+    tag = "purchases",
+    summary = "A user's purchases, newest first; a user reads only its own.",
+    params(
+        ("user_id" = Uuid, Path, description = "The user's id"),
+        ListParams,
+        TokenQuery,
+        ("X-Consistency-Token" = Option<String>, Header,
+            description = "The `consistency_token` of an earlier write, if not given as query parameter"),
+    ),
+    security(("bearer" = ["read"]), ("bearer" = ["read:all"])),
+    responses(
+        (status = 200, description = "One page, newest first.", body = Page),
+        (status = 400, response = InvalidParameter),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 #[tracing::instrument(skip(context, consistency))]
 async fn list_for_user(
     State(context): State<ApiContext>,
@@ -245,6 +302,27 @@ fn page(mut items: Vec<Purchase>, limit: i64) -> Page {
     Page { items, next_after }
 }
 
+/// A user's totals per currency; a user reads only its own.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{user_id}/spend",
+    tag = "purchases",
+    params(
+        ("user_id" = Uuid, Path, description = "The user's id"),
+        TokenQuery,
+        ("X-Consistency-Token" = Option<String>, Header,
+            description = "The `consistency_token` of an earlier write, if not given as query parameter"),
+    ),
+    security(("bearer" = ["read"]), ("bearer" = ["read:all"])),
+    responses(
+        (status = 200, description = "The user's totals; none for a user without purchases.", body = Spend),
+        (status = 400, response = InvalidParameter),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 #[tracing::instrument(skip(context, consistency))]
 async fn spend(
     State(context): State<ApiContext>,

@@ -5,9 +5,12 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
-use super::consistency::Consistency;
+use super::consistency::{Consistency, TokenQuery};
+use super::openapi::{Forbidden, InvalidParameter, NotFound, Unauthorized, Unavailable};
+use super::page::parse_text;
 use super::{ApiContext, ApiError};
 
 const PROJECTION: &str = "track_user";
@@ -20,15 +23,25 @@ pub(super) fn router() -> Router<ApiContext> {
         .route("/api/v1/track-users/{name}", get(by_name))
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+/// The routes' part of the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(paths(by_name, list))]
+pub(super) struct TrackUsersApi;
+
+/// Per customer name, how many orders and since when.
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
 struct TrackUser {
+    /// A UUID v5 of the name: the same on every replay.
     id: Uuid,
     name: String,
+    /// Orders placed under the name.
     counter: i64,
+    /// When the first of them was placed (event time).
     created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = TrackUserPage)]
 struct Page {
     items: Vec<TrackUser>,
     /// Pass as `after` for the next page; absent on the last page.
@@ -36,12 +49,37 @@ struct Page {
     next_after: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
+    /// Items per page, 1 to 500; 50 when absent.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
     limit: Option<String>,
+    /// The `next_after` of the previous page: names after it, bytewise.
     after: Option<String>,
 }
 
+/// One customer name's order count and first order time (staff).
+#[utoipa::path(
+    get,
+    path = "/api/v1/track-users/{name}",
+    tag = "track-users",
+    params(
+        ("name" = String, Path, description = "The customer name, as placed (trimmed)"),
+        TokenQuery,
+        ("X-Consistency-Token" = Option<String>, Header,
+            description = "The `consistency_token` of an earlier write, if not given as query parameter"),
+    ),
+    security(("bearer" = ["read:all"])),
+    responses(
+        (status = 200, description = "The name's counter.", body = TrackUser),
+        (status = 400, response = InvalidParameter),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 #[tracing::instrument(skip(context, consistency))]
 async fn by_name(
     State(context): State<ApiContext>,
@@ -50,7 +88,7 @@ async fn by_name(
 ) -> Result<Json<TrackUser>, ApiError> {
     consistency.wait(&context, PROJECTION).await?;
     sqlx::query_as("SELECT id, name, counter, created_at FROM track_user WHERE name = $1")
-        .bind(name.trim())
+        .bind(parse_text("name", name.trim())?)
         .fetch_optional(&context.pool)
         .await?
         .map(Json)
@@ -61,6 +99,26 @@ async fn by_name(
 }
 
 /// Keyset pagination by name: stable under concurrent inserts, no offsets to drift.
+#[utoipa::path(
+    get,
+    path = "/api/v1/track-users",
+    tag = "track-users",
+    summary = "Every customer name's counter, by name (staff).",
+    params(
+        ListParams,
+        TokenQuery,
+        ("X-Consistency-Token" = Option<String>, Header,
+            description = "The `consistency_token` of an earlier write, if not given as query parameter"),
+    ),
+    security(("bearer" = ["read:all"])),
+    responses(
+        (status = 200, description = "One page, ordered by name (bytewise).", body = Page),
+        (status = 400, response = InvalidParameter),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 503, response = Unavailable),
+    )
+)]
 #[tracing::instrument(skip(context, consistency))]
 async fn list(
     State(context): State<ApiContext>,
@@ -73,7 +131,13 @@ async fn list(
         "SELECT id, name, counter, created_at FROM track_user \
          WHERE $1::text IS NULL OR name > $1 ORDER BY name LIMIT $2",
     )
-    .bind(params.after)
+    .bind(
+        params
+            .after
+            .as_deref()
+            .map(|after| parse_text("after", after))
+            .transpose()?,
+    )
     .bind(limit + 1)
     .fetch_all(&context.pool)
     .await?;

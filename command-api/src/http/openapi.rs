@@ -1,0 +1,187 @@
+//! The command API's OpenAPI 3.1 document, served open at `GET /openapi.json`. It is generated
+//! from the `#[utoipa::path]` of every route and the request and answer types beside the
+//! handlers; the problem responses below list every problem `type` a route can answer, as
+//! `error.rs` maps them.
+
+use std::sync::LazyLock;
+
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use service_kit::openapi::{Operational, Shared};
+use utoipa::OpenApi;
+
+use super::{orders, purchases};
+
+service_kit::problem_responses! {
+    /// The body is not JSON or not a JSON object (`malformed-body`), or a header is malformed
+    /// (`invalid-header`; `field` names it). Nothing was written.
+    pub(super) BadRequest = 400 ["malformed-body", "invalid-header"];
+    /// A header is malformed: `Idempotency-Key` or `If-Match` (`field` names it). Nothing was
+    /// written.
+    pub(super) InvalidHeader = 400 ["invalid-header"];
+    /// No valid bearer token (missing, malformed, expired, badly signed). Nothing was written.
+    pub(super) Unauthorized = 401 ["unauthorized"];
+    /// The token lacks the scope the route needs (`scope` names one), or a user acts for
+    /// another user. Nothing was written.
+    pub(super) Forbidden = 403 ["forbidden"];
+    /// The body is over 64 KiB. Nothing was written.
+    pub(super) BodyTooLarge = 413 ["body-too-large"];
+    /// The body is not declared as JSON. Nothing was written.
+    pub(super) UnsupportedMediaType = 415 ["unsupported-media-type"];
+    /// A field is missing, of the wrong type, or breaks a rule; `field` names it (`items[2].quantity`
+    /// for an item's). The message never quotes card data. Or the `Idempotency-Key` was used
+    /// before with another body (`idempotency-key-reused`). Nothing was written.
+    pub(super) InvalidField = 422 ["invalid-field", "idempotency-key-reused"];
+    /// Kafka did not take the command in time and nothing was written (`log-unavailable`), or the
+    /// command was written but no verdict came in time (`verdict-pending`: retry with the same
+    /// `Idempotency-Key`).
+    pub(super) Unavailable = 503 ["log-unavailable", "verdict-pending"];
+    /// The `order_id` has been placed before (`order-already-placed`, with `order_id`), or is the
+    /// id of another kind of resource (`wrong-aggregate`), or its history on the log could not be
+    /// read (`aggregate-quarantined`).
+    pub(super) OrderConflict = 409 ["order-already-placed", "wrong-aggregate", "aggregate-quarantined"];
+    /// No order has that id (for a user: none of theirs).
+    pub(super) OrderNotFound = 404 ["order-not-found"];
+    /// The order's status does not allow the transition (`illegal-transition`, with
+    /// `current_status` and the `allowed` next statuses), or the id is another kind of resource
+    /// (`wrong-aggregate`), or the order's history on the log could not be read
+    /// (`aggregate-quarantined`). Nothing changed.
+    pub(super) TransitionConflict = 409 ["illegal-transition", "wrong-aggregate", "aggregate-quarantined"];
+    /// `If-Match` names another version than the order's (`expected_version`,
+    /// `current_version`). Nothing changed.
+    pub(super) StaleVersion = 412 ["stale-version"];
+    /// The `purchase_id` has been requested before (`purchase-already-requested`), or is the id
+    /// of another kind of resource (`wrong-aggregate`), or its history on the log could not be
+    /// read (`aggregate-quarantined`).
+    pub(super) PurchaseConflict = 409 ["purchase-already-requested", "wrong-aggregate", "aggregate-quarantined"];
+    /// The payment gateway refused the card.
+    pub(super) GatewayRefused = 502 ["gateway-refused"];
+    /// Kafka or the payment gateway did not answer in time (`log-unavailable`,
+    /// `gateway-unavailable`: nothing was written), or the command was written but no verdict
+    /// came in time (`verdict-pending`: retry with the same `Idempotency-Key`).
+    pub(super) PurchaseUnavailable = 503 ["log-unavailable", "verdict-pending", "gateway-unavailable"];
+    /// No purchase has that id.
+    pub(super) PurchaseNotFound = 404 ["purchase-not-found"];
+    /// The purchase is not authorized (`purchase-not-refundable`, with `purchase_status`), the
+    /// refund exceeds what is left (`refund-exceeds-refundable`, with `refundable`), or the id is
+    /// another kind of resource (`wrong-aggregate`), or the purchase's history on the log could
+    /// not be read (`aggregate-quarantined`). Nothing changed.
+    pub(super) RefundConflict = 409 [
+        "purchase-not-refundable",
+        "refund-exceeds-refundable",
+        "wrong-aggregate",
+        "aggregate-quarantined"
+    ];
+}
+
+/// The open routes: `/health`, `/ready`, `/metrics` and this document.
+const OPERATIONAL: Operational = Operational { metrics: true };
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "orderstream command API",
+        description = "Places and moves orders, requests and refunds purchases. Each accepted command \
+                       answers the events it wrote and a consistency token for the query API. Errors are \
+                       `application/problem+json` with a stable `type`."
+    ),
+    components(responses(
+        BadRequest,
+        InvalidHeader,
+        Unauthorized,
+        Forbidden,
+        BodyTooLarge,
+        UnsupportedMediaType,
+        InvalidField,
+        Unavailable,
+        OrderConflict,
+        OrderNotFound,
+        TransitionConflict,
+        StaleVersion,
+        PurchaseConflict,
+        GatewayRefused,
+        PurchaseUnavailable,
+        PurchaseNotFound,
+        RefundConflict,
+    )),
+    modifiers(&Shared, &OPERATIONAL),
+    tags(
+        (name = "orders", description = "Placing orders and moving them through their lifecycle."),
+        (name = "purchases", description = "Card purchases and their refunds."),
+        (name = "operations", description = "Health, readiness, metrics and this document; open."),
+    )
+)]
+struct ApiDoc;
+
+/// The whole document: the shared parts and every resource's routes.
+pub(super) fn document() -> utoipa::openapi::OpenApi {
+    let mut document = ApiDoc::openapi();
+    document.merge(orders::OrdersApi::openapi());
+    document.merge(purchases::PurchasesApi::openapi());
+    document
+}
+
+/// Rendered once: the document only changes with the code.
+static DOCUMENT: LazyLock<String> =
+    LazyLock::new(|| document().to_json().expect("the OpenAPI document serialises to JSON"));
+
+/// `GET /openapi.json`.
+pub(super) async fn serve() -> impl IntoResponse {
+    ([(CONTENT_TYPE, "application/json")], DOCUMENT.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use service_kit::openapi::coverage::{declared_routes, documented_operations};
+
+    use super::*;
+
+    fn json() -> serde_json::Value {
+        serde_json::from_str(&DOCUMENT).expect("the document is JSON")
+    }
+
+    #[test]
+    fn the_document_is_openapi_3_1() {
+        let document = json();
+        assert!(
+            document["openapi"].as_str().is_some_and(|v| v.starts_with("3.1.")),
+            "{}",
+            document["openapi"]
+        );
+        assert_eq!(document["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    }
+
+    #[test]
+    fn every_route_is_documented_and_nothing_else() {
+        let declared = declared_routes(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http"));
+        assert!(declared.contains("POST /api/v1/orders"), "{declared:?}");
+        assert_eq!(documented_operations(&json()), declared);
+    }
+
+    #[test]
+    fn every_api_route_names_its_scopes_and_problems() {
+        let document = json();
+        for (path, item) in document["paths"].as_object().expect("paths") {
+            let Some(operation) = item.get("post") else {
+                continue;
+            };
+            let scopes = operation["security"].as_array().expect("security");
+            assert!(
+                scopes.iter().all(|alternative| alternative["bearer"]
+                    .as_array()
+                    .is_some_and(|scopes| !scopes.is_empty())),
+                "{path}: {scopes:?}"
+            );
+            for status in ["401", "403", "503"] {
+                assert!(operation["responses"][status].is_object(), "{path} lacks {status}");
+            }
+        }
+        let refused = &document["components"]["responses"]["Forbidden"]["content"]["application/problem+json"];
+        assert_eq!(
+            refused["schema"]["allOf"][1]["properties"]["type"]["enum"],
+            serde_json::json!(["/problems/forbidden"])
+        );
+    }
+}

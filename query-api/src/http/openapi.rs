@@ -1,0 +1,126 @@
+//! The query API's OpenAPI 3.1 document, served open at `GET /openapi.json`. It is generated from
+//! the `#[utoipa::path]` of every route and the answer types beside the handlers; the problem
+//! responses below list every problem `type` a route can answer, as `error.rs` maps them.
+
+use std::sync::LazyLock;
+
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use service_kit::openapi::{Operational, Shared};
+use utoipa::OpenApi;
+
+use super::{orders, purchases, track_users};
+
+service_kit::problem_responses! {
+    /// A path segment, query parameter or header is malformed (`field` names it): an id that is
+    /// not a UUID, a `limit` out of range, a foreign `after`, a bad consistency token.
+    pub(super) InvalidParameter = 400 ["invalid-parameter"];
+    /// No valid bearer token (missing, malformed, expired, badly signed).
+    pub(super) Unauthorized = 401 ["unauthorized"];
+    /// The token lacks the scope the route needs (`scope` names one).
+    pub(super) Forbidden = 403 ["forbidden"];
+    /// Nothing under that key, or nothing the caller may read: another user's data is not found.
+    pub(super) NotFound = 404 ["not-found"];
+    /// The read model has not reached the consistency token in time (`not-yet-consistent`), or
+    /// PostgreSQL is unavailable (`database-unavailable`).
+    pub(super) Unavailable = 503 ["not-yet-consistent", "database-unavailable"];
+}
+
+/// The open routes: `/health`, `/ready` and this document.
+const OPERATIONAL: Operational = Operational { metrics: false };
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "orderstream query API",
+        description = "Reads the read models: orders, their history, purchases, spend per user and \
+                       counters per customer name. Every query takes the `consistency_token` of an earlier \
+                       write and waits, bounded, until the read model reflects it. Errors are \
+                       `application/problem+json` with a stable `type`."
+    ),
+    components(responses(InvalidParameter, Unauthorized, Forbidden, NotFound, Unavailable)),
+    modifiers(&Shared, &OPERATIONAL),
+    tags(
+        (name = "orders", description = "Orders as of their latest event, filtered listings, timelines."),
+        (name = "purchases", description = "Purchases and what each user spent."),
+        (name = "track-users", description = "Per customer name, how many orders and since when."),
+        (name = "operations", description = "Health, readiness and this document; open."),
+    )
+)]
+struct ApiDoc;
+
+/// The whole document: the shared parts and every resource's routes.
+pub(super) fn document() -> utoipa::openapi::OpenApi {
+    let mut document = ApiDoc::openapi();
+    document.merge(track_users::TrackUsersApi::openapi());
+    document.merge(orders::OrdersApi::openapi());
+    document.merge(purchases::PurchasesApi::openapi());
+    document
+}
+
+/// Rendered once: the document only changes with the code.
+static DOCUMENT: LazyLock<String> =
+    LazyLock::new(|| document().to_json().expect("the OpenAPI document serialises to JSON"));
+
+/// `GET /openapi.json`.
+pub(super) async fn serve() -> impl IntoResponse {
+    ([(CONTENT_TYPE, "application/json")], DOCUMENT.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use service_kit::openapi::coverage::{declared_routes, documented_operations};
+
+    use super::*;
+
+    fn json() -> serde_json::Value {
+        serde_json::from_str(&DOCUMENT).expect("the document is JSON")
+    }
+
+    #[test]
+    fn the_document_is_openapi_3_1() {
+        let document = json();
+        assert!(
+            document["openapi"].as_str().is_some_and(|v| v.starts_with("3.1.")),
+            "{}",
+            document["openapi"]
+        );
+        assert_eq!(document["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    }
+
+    #[test]
+    fn every_route_is_documented_and_nothing_else() {
+        let declared = declared_routes(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http"));
+        assert!(declared.contains("GET /api/v1/orders/{order_id}"), "{declared:?}");
+        assert_eq!(documented_operations(&json()), declared);
+    }
+
+    #[test]
+    fn every_query_takes_a_consistency_token_and_names_its_scopes() {
+        let document = json();
+        for (path, item) in document["paths"].as_object().expect("paths") {
+            if !path.starts_with("/api/") {
+                continue;
+            }
+            let operation = &item["get"];
+            let parameters: Vec<&str> = operation["parameters"]
+                .as_array()
+                .expect("parameters")
+                .iter()
+                .filter_map(|parameter| parameter["name"].as_str())
+                .collect();
+            assert!(parameters.contains(&"consistency_token"), "{path}: {parameters:?}");
+            assert!(parameters.contains(&"X-Consistency-Token"), "{path}: {parameters:?}");
+            let read_all = serde_json::json!({"bearer": ["read:all"]});
+            assert!(
+                operation["security"].as_array().expect("security").contains(&read_all),
+                "{path}"
+            );
+            for status in ["400", "401", "403", "503"] {
+                assert!(operation["responses"][status].is_object(), "{path} lacks {status}");
+            }
+        }
+    }
+}

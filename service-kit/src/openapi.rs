@@ -1,0 +1,397 @@
+//! What the OpenAPI documents of both APIs share (feature `openapi`): the bearer-token scheme,
+//! the `Problem` schema, and problem+json responses that name every `type` they can carry.
+//!
+//! A problem response is a type implementing `utoipa::ToResponse`, declared with
+//! [`problem_responses!`](crate::problem_responses), so a route's `#[utoipa::path]` refers to it
+//! by name and the document checks the `type` and `status` of every answer against it.
+
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{HttpMethod, OperationBuilder};
+use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, OpenApi, Ref, Response, ResponseBuilder};
+use utoipa::Modify;
+
+pub use utoipa;
+
+/// The name of the bearer-token security scheme in both documents.
+pub const BEARER: &str = "bearer";
+
+/// The media type of every error answer.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Adds what every document shares to its components: the bearer scheme and the `Problem`
+/// schema. Use as `#[openapi(modifiers(&service_kit::openapi::Shared))]`.
+#[derive(Debug)]
+pub struct Shared;
+
+impl Modify for Shared {
+    fn modify(&self, openapi: &mut OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "A JWT (HS256 or RS256) whose space-separated `scope` claim grants what a route \
+                         lists; `sub` is the caller.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.schemas.insert("Problem".to_owned(), problem_schema().into());
+    }
+}
+
+/// Adds the open operational routes every service answers, `GET /health`, `/ready`,
+/// `/openapi.json` and, with `metrics`, `/metrics`, so that the document lists every route.
+#[derive(Debug)]
+pub struct Operational {
+    pub metrics: bool,
+}
+
+impl Modify for Operational {
+    fn modify(&self, openapi: &mut OpenApi) {
+        let json = |description: &str, schema: ObjectBuilder| {
+            ResponseBuilder::new()
+                .description(description)
+                .content("application/json", ContentBuilder::new().schema(Some(schema)).build())
+                .build()
+        };
+        let ready = || {
+            ObjectBuilder::new()
+                .property(
+                    "status",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some(["ready", "not_ready"])),
+                )
+                .required("status")
+                .property(
+                    "checks",
+                    ObjectBuilder::new().additional_properties(Some(ObjectBuilder::new().schema_type(Type::String))),
+                )
+                .required("checks")
+        };
+        let mut operations = vec![
+            (
+                "/health",
+                "live",
+                "The process is up and serving.",
+                vec![(
+                    "200",
+                    json(
+                        "Up.",
+                        ObjectBuilder::new()
+                            .property(
+                                "status",
+                                ObjectBuilder::new().schema_type(Type::String).enum_values(Some(["ok"])),
+                            )
+                            .required("status"),
+                    ),
+                )],
+            ),
+            (
+                "/ready",
+                "ready",
+                "Whether the service's dependencies are reachable; `checks` names each and why it fails.",
+                vec![
+                    ("200", json("Ready.", ready())),
+                    ("503", json("Not ready; `checks` says why.", ready())),
+                ],
+            ),
+            (
+                "/openapi.json",
+                "openapi",
+                "This document.",
+                vec![("200", json("The OpenAPI 3.1 document.", ObjectBuilder::new()))],
+            ),
+        ];
+        if self.metrics {
+            operations.push((
+                "/metrics",
+                "metrics",
+                "Counters and gauges in the Prometheus text format.",
+                vec![(
+                    "200",
+                    ResponseBuilder::new()
+                        .description("The metrics.")
+                        .content(
+                            "text/plain",
+                            ContentBuilder::new()
+                                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                                .build(),
+                        )
+                        .build(),
+                )],
+            ));
+        }
+        for (path, id, summary, responses) in operations {
+            let mut operation = OperationBuilder::new()
+                .operation_id(Some(id))
+                .summary(Some(summary))
+                .tag("operations");
+            for (status, response) in responses {
+                operation = operation.response(status, response);
+            }
+            openapi
+                .paths
+                .add_path_operation(path, vec![HttpMethod::Get], operation.build());
+        }
+    }
+}
+
+/// A string schema allowing `values` only, and `null` too when `nullable` (an optional member
+/// the server reads null as absent).
+pub fn string_enum<'a>(values: impl IntoIterator<Item = &'a str>, nullable: bool) -> Schema {
+    let mut allowed: Vec<serde_json::Value> = values.into_iter().map(serde_json::Value::from).collect();
+    let schema_type = if nullable {
+        allowed.push(serde_json::Value::Null);
+        SchemaType::from_iter([Type::String, Type::Null])
+    } else {
+        SchemaType::new(Type::String)
+    };
+    ObjectBuilder::new()
+        .schema_type(schema_type)
+        .enum_values(Some(allowed))
+        .into()
+}
+
+fn string(description: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description))
+}
+
+/// RFC 9457 problem details as every orderstream API writes them; members beyond these are the
+/// problem type's own (e.g. `current_version`, `allowed`).
+fn problem_schema() -> Schema {
+    ObjectBuilder::new()
+        .description(Some(
+            "RFC 9457 problem details. `type` is stable: switch on it. Extra members belong to the \
+             problem type.",
+        ))
+        .property(
+            "type",
+            string("`/problems/{slug}`, a relative URI naming the kind of problem.")
+                .format(Some(SchemaFormat::Custom("uri-reference".to_owned()))),
+        )
+        .required("type")
+        .property("title", string("A short summary of the problem type."))
+        .required("title")
+        .property(
+            "status",
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .description(Some("The HTTP status of the answer.")),
+        )
+        .required("status")
+        .property("detail", string("What went wrong with this request."))
+        .property(
+            "field",
+            string("The request field (body member, path or query parameter, header) at fault, when one is."),
+        )
+        .into()
+}
+
+/// A problem+json response of `status` whose `type` is `/problems/{slug}` for one of `slugs`.
+/// A 503 also documents `Retry-After`; a 401 or 403 the bearer challenge.
+pub fn problem_response(status: u16, description: &str, slugs: &[&str]) -> Response {
+    let narrowed = ObjectBuilder::new()
+        .property(
+            "type",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(slugs.iter().map(|slug| format!("/problems/{slug}")))),
+        )
+        .property(
+            "status",
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .enum_values(Some([status])),
+        );
+    let schema = Schema::AllOf(
+        AllOfBuilder::new()
+            .item(Ref::from_schema_name("Problem"))
+            .item(narrowed)
+            .build(),
+    );
+    let mut response = ResponseBuilder::new()
+        .description(description.trim())
+        .content(PROBLEM_JSON, ContentBuilder::new().schema(Some(schema)).build());
+    if status == 503 {
+        response = response.header(
+            "Retry-After",
+            HeaderBuilder::new()
+                .schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)))
+                .description(Some("Seconds to wait before trying again."))
+                .build(),
+        );
+    }
+    if status == 401 || status == 403 {
+        response = response.header(
+            "WWW-Authenticate",
+            HeaderBuilder::new()
+                .schema(ObjectBuilder::new().schema_type(Type::String))
+                .description(Some(
+                    "The RFC 6750 bearer challenge: `invalid_token`, or `insufficient_scope` naming the scope.",
+                ))
+                .build(),
+        );
+    }
+    response.build()
+}
+
+/// Declares problem responses as types implementing `utoipa::ToResponse`, each with its status,
+/// its doc comment as description, and the slugs of the `type`s it may carry:
+///
+/// ```
+/// service_kit::problem_responses! {
+///     /// The order's status does not allow the transition.
+///     pub Conflict = 409 ["illegal-transition", "wrong-aggregate"];
+/// }
+/// # use utoipa::ToResponse;
+/// assert_eq!(Conflict::response().0, "Conflict");
+/// ```
+///
+/// A route then lists it as `(status = 409, response = Conflict)`, and the document's
+/// `components(responses(Conflict))` holds it once.
+#[macro_export]
+macro_rules! problem_responses {
+    ($($(#[doc = $doc:literal])* $vis:vis $name:ident = $status:literal [$($slug:literal),+ $(,)?];)+) => {$(
+        $(#[doc = $doc])*
+        #[derive(Debug)]
+        $vis struct $name;
+
+        impl<'r> $crate::openapi::utoipa::ToResponse<'r> for $name {
+            fn response() -> (
+                &'r str,
+                $crate::openapi::utoipa::openapi::RefOr<$crate::openapi::utoipa::openapi::Response>,
+            ) {
+                let description = concat!($($doc, "\n"),*);
+                (stringify!($name), $crate::openapi::problem_response($status, description, &[$($slug),+]).into())
+            }
+        }
+    )+};
+}
+
+/// Checks that a document keeps up with the router (feature `testing`).
+#[cfg(feature = "testing")]
+pub mod coverage {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    const METHODS: [&str; 7] = ["get", "post", "put", "patch", "delete", "head", "options"];
+
+    /// Every operation of an OpenAPI document, as `"POST /api/v1/orders"`.
+    pub fn documented_operations(document: &serde_json::Value) -> BTreeSet<String> {
+        let Some(paths) = document["paths"].as_object() else {
+            return BTreeSet::new();
+        };
+        paths
+            .iter()
+            .flat_map(|(path, item)| {
+                METHODS
+                    .iter()
+                    .filter(|method| item.get(**method).is_some())
+                    .map(move |method| format!("{} {path}", method.to_uppercase()))
+            })
+            .collect()
+    }
+
+    /// Every route declared as `.route("/path", get(..).post(..))` in the Rust files of `dir`
+    /// (test modules left out), as `"GET /path"`. axum cannot list a router's routes, so the
+    /// check that each is documented reads them where they are declared.
+    pub fn declared_routes(dir: &Path) -> BTreeSet<String> {
+        let mut routes = BTreeSet::new();
+        let entries = std::fs::read_dir(dir).unwrap_or_else(|err| panic!("reading {}: {err}", dir.display()));
+        for entry in entries {
+            let path = entry.expect("directory entry").path();
+            if path.extension().is_some_and(|ext| ext == "rs") {
+                let source = std::fs::read_to_string(&path).expect("readable source");
+                let source = source.split("#[cfg(test)]").next().unwrap_or_default();
+                routes.extend(routes_in(source));
+            }
+        }
+        routes
+    }
+
+    fn routes_in(source: &str) -> Vec<String> {
+        let mut routes = Vec::new();
+        for (start, _) in source.match_indices(".route(") {
+            let rest = source[start + ".route(".len()..].trim_start();
+            let Some(rest) = rest.strip_prefix('"') else {
+                continue;
+            };
+            let Some((path, rest)) = rest.split_once('"') else {
+                continue;
+            };
+            // The method router is the rest of the call: up to the `)` closing `.route(`.
+            let mut depth = 1;
+            let end = rest
+                .char_indices()
+                .find(|(_, c)| {
+                    match c {
+                        '(' => depth += 1,
+                        ')' => depth -= 1,
+                        _ => {}
+                    }
+                    depth == 0
+                })
+                .map_or(rest.len(), |(at, _)| at);
+            let methods = &rest[..end];
+            for method in METHODS {
+                let called = methods.match_indices(&format!("{method}(")).any(|(at, _)| {
+                    !methods[..at]
+                        .chars()
+                        .next_back()
+                        .is_some_and(|c| c.is_alphanumeric() || c == '_')
+                });
+                if called {
+                    routes.push(format!("{} {path}", method.to_uppercase()));
+                }
+            }
+        }
+        routes
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn routes_are_read_with_every_method() {
+            let source = r#"
+                Router::new()
+                    .route("/api/v1/orders", post(place_order).get(list))
+                    .route(
+                        "/api/v1/orders/{order_id}/cancel",
+                        axum::routing::post(cancel),
+                    )
+                    .route("/health", get(service_kit::health::live))
+                    .route_layer(require_scope(verifier(), "read"))
+            "#;
+            assert_eq!(
+                routes_in(source),
+                [
+                    "GET /api/v1/orders",
+                    "POST /api/v1/orders",
+                    "POST /api/v1/orders/{order_id}/cancel",
+                    "GET /health"
+                ]
+            );
+        }
+
+        #[test]
+        fn operations_are_read_from_the_paths() {
+            let document = serde_json::json!({"paths": {
+                "/a": {"get": {}, "post": {}, "parameters": []},
+                "/b/{id}": {"delete": {}}
+            }});
+            let operations: Vec<String> = documented_operations(&document).into_iter().collect();
+            assert_eq!(operations, ["DELETE /b/{id}", "GET /a", "POST /a"]);
+        }
+    }
+}
