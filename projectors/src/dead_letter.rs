@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::ops::Range;
 
 use chrono::{DateTime, Utc};
 use domain::{Event, Message as _};
@@ -38,32 +39,163 @@ pub fn is_data_error(error: &sqlx::Error) -> bool {
     }
 }
 
+/// One record as it was on the log: what a dead letter keeps so it can be decoded again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RawRecord {
+    partition: i32,
+    offset: i64,
+    key: Option<Vec<u8>>,
+    /// `None` when the record has no headers at all.
+    headers: Option<Vec<(String, Option<Vec<u8>>)>>,
+    payload: Option<Vec<u8>>,
+}
+
+impl RawRecord {
+    pub(crate) fn of(message: &impl Message) -> Self {
+        Self {
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+            headers: message.headers().map(|headers| {
+                headers
+                    .iter()
+                    .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+                    .collect()
+            }),
+            payload: message.payload().map(<[u8]>::to_vec),
+        }
+    }
+
+    /// The record as a Kafka message read from `topic`, for the envelope to decode.
+    fn message(&self, topic: &str) -> OwnedMessage {
+        let headers = self.headers.as_ref().map(|headers| {
+            headers
+                .iter()
+                .fold(OwnedHeaders::new_with_capacity(headers.len()), |owned, (key, value)| {
+                    owned.insert(Header {
+                        key,
+                        value: value.as_deref(),
+                    })
+                })
+        });
+        OwnedMessage::new(
+            self.payload.clone(),
+            self.key.clone(),
+            topic.to_owned(),
+            Timestamp::NotAvailable,
+            self.partition,
+            self.offset,
+            headers,
+        )
+    }
+
+    /// The `ce_type` header, if any.
+    fn event_type(&self) -> Option<String> {
+        let headers = self.headers.as_ref()?;
+        let (_, value) = headers.iter().find(|(key, _)| key == "ce_type")?;
+        value.as_deref().map(|v| printable(&String::from_utf8_lossy(v)))
+    }
+}
+
+/// The records of a batch as they were on the log, kept in one buffer: every record applied
+/// might yet be refused by PostgreSQL, and keeping it costs a copy instead of allocations.
+#[derive(Debug, Default)]
+pub(crate) struct RawRecords {
+    bytes: Vec<u8>,
+    records: Vec<RawSpans>,
+    /// Every record's headers: name and value, as spans of `bytes`.
+    headers: Vec<(Range<usize>, Option<Range<usize>>)>,
+}
+
+/// Where one record's parts are in a [`RawRecords`].
+#[derive(Debug)]
+struct RawSpans {
+    partition: i32,
+    offset: i64,
+    key: Option<Range<usize>>,
+    payload: Option<Range<usize>>,
+    /// A span of [`RawRecords::headers`].
+    headers: Option<Range<usize>>,
+}
+
+impl RawRecords {
+    pub(crate) fn push(&mut self, message: &impl Message) {
+        let key = message.key().map(|key| self.copy(key));
+        let payload = message.payload().map(|payload| self.copy(payload));
+        let headers = message.headers().map(|headers| {
+            let first = self.headers.len();
+            for header in headers.iter() {
+                let name = self.copy(header.key.as_bytes());
+                let value = header.value.map(|value| self.copy(value));
+                self.headers.push((name, value));
+            }
+            first..self.headers.len()
+        });
+        self.records.push(RawSpans {
+            partition: message.partition(),
+            offset: message.offset(),
+            key,
+            payload,
+            headers,
+        });
+    }
+
+    fn copy(&mut self, part: &[u8]) -> Range<usize> {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(part);
+        start..self.bytes.len()
+    }
+
+    /// The `index`th record pushed.
+    pub(crate) fn get(&self, index: usize) -> RawRecord {
+        let spans = &self.records[index];
+        let bytes = |span: &Range<usize>| self.bytes[span.clone()].to_vec();
+        RawRecord {
+            partition: spans.partition,
+            offset: spans.offset,
+            key: spans.key.as_ref().map(bytes),
+            headers: spans.headers.clone().map(|span| {
+                self.headers[span]
+                    .iter()
+                    .map(|(name, value)| {
+                        // Names were copied from `&str`s, whole.
+                        let name = String::from_utf8_lossy(&self.bytes[name.clone()]).into_owned();
+                        (name, value.as_ref().map(bytes))
+                    })
+                    .collect()
+            }),
+            payload: spans.payload.as_ref().map(bytes),
+        }
+    }
+}
+
 /// A record set aside by a projection, with why.
 #[derive(Debug)]
-pub(crate) struct DeadLetter<'a> {
-    record: &'a OwnedMessage,
+pub(crate) struct DeadLetter {
+    record: RawRecord,
     event_type: Option<String>,
     aggregate_id: Option<Uuid>,
     error: String,
 }
 
-impl<'a> DeadLetter<'a> {
+impl DeadLetter {
     /// `record` could not be decoded.
-    pub(crate) fn undecodable(record: &'a OwnedMessage, error: &service_kit::kafka::Error) -> Self {
+    pub(crate) fn undecodable(record: RawRecord, error: &service_kit::kafka::Error) -> Self {
         let aggregate_id = record
-            .key()
+            .key
+            .as_deref()
             .and_then(|key| std::str::from_utf8(key).ok())
             .and_then(|key| key.parse().ok());
         Self {
+            event_type: record.event_type(),
             record,
-            event_type: service_kit::kafka::envelope::message_type(record).map(printable),
             aggregate_id,
             error: printable(&error.to_string()),
         }
     }
 
     /// `event`, decoded from `record`, carries values PostgreSQL refused.
-    pub(crate) fn refused(record: &'a OwnedMessage, event: &LoggedEvent, error: &sqlx::Error) -> Self {
+    pub(crate) fn refused(record: RawRecord, event: &LoggedEvent, error: &sqlx::Error) -> Self {
         Self {
             record,
             event_type: Some(event.envelope.message.message_type().to_owned()),
@@ -73,11 +205,11 @@ impl<'a> DeadLetter<'a> {
     }
 
     pub(crate) fn partition(&self) -> i32 {
-        self.record.partition()
+        self.record.partition
     }
 
     pub(crate) fn offset(&self) -> i64 {
-        self.record.offset()
+        self.record.offset
     }
 
     pub(crate) fn error(&self) -> &str {
@@ -94,16 +226,13 @@ fn describe(error: &sqlx::Error) -> String {
 }
 
 /// Stores `dead` for `projection`, inside the caller's transaction.
-pub(crate) async fn store(tx: &mut PgConnection, projection: &str, dead: &[DeadLetter<'_>]) -> Result<(), sqlx::Error> {
+pub(crate) async fn store(tx: &mut PgConnection, projection: &str, dead: &[DeadLetter]) -> Result<(), sqlx::Error> {
     for letter in dead {
-        let record = letter.record;
-        let (names, values) = match record.headers() {
+        let record = &letter.record;
+        let (names, values): (Option<Vec<&str>>, Option<Vec<Option<&[u8]>>>) = match &record.headers {
             None => (None, None),
             Some(headers) => {
-                let (names, values): (Vec<String>, Vec<Option<Vec<u8>>>) = headers
-                    .iter()
-                    .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
-                    .unzip();
+                let (names, values) = headers.iter().map(|(k, v)| (k.as_str(), v.as_deref())).unzip();
                 (Some(names), Some(values))
             }
         };
@@ -113,15 +242,15 @@ pub(crate) async fn store(tx: &mut PgConnection, projection: &str, dead: &[DeadL
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(projection)
-        .bind(record.partition())
-        .bind(record.offset())
+        .bind(record.partition)
+        .bind(record.offset)
         .bind(&letter.event_type)
         .bind(letter.aggregate_id)
         .bind(&letter.error)
-        .bind(record.key())
+        .bind(&record.key)
         .bind(names)
         .bind(values)
-        .bind(record.payload())
+        .bind(&record.payload)
         .execute(&mut *tx)
         .await?;
     }
@@ -226,30 +355,21 @@ struct StoredRecord {
     payload: Option<Vec<u8>>,
 }
 
-impl StoredRecord {
-    /// The record as it was read from `topic`.
-    fn message(self, topic: &str) -> OwnedMessage {
-        let headers = self.header_names.map(|names| {
-            let values = self.header_values.unwrap_or_default();
-            names
-                .iter()
-                .enumerate()
-                .fold(OwnedHeaders::new_with_capacity(names.len()), |headers, (i, key)| {
-                    headers.insert(Header {
-                        key,
-                        value: values.get(i).and_then(Option::as_deref),
-                    })
-                })
-        });
-        OwnedMessage::new(
-            self.payload,
-            self.record_key,
-            topic.to_owned(),
-            Timestamp::NotAvailable,
-            self.partition,
-            self.offset,
-            headers,
-        )
+impl From<StoredRecord> for RawRecord {
+    fn from(stored: StoredRecord) -> Self {
+        let values = stored.header_values.unwrap_or_default();
+        Self {
+            partition: stored.partition,
+            offset: stored.offset,
+            key: stored.record_key,
+            headers: stored.header_names.map(|names| {
+                names
+                    .into_iter()
+                    .zip(values.into_iter().chain(std::iter::repeat(None)))
+                    .collect()
+            }),
+            payload: stored.payload,
+        }
     }
 }
 
@@ -271,9 +391,9 @@ pub async fn retry(pool: &PgPool, topic: &str, id: i64) -> Result<Projection, Re
         .into_iter()
         .find(|p| p.name() == projection_name)
         .ok_or_else(|| RetryError::UnknownProjection {
-        id,
-        projection: projection_name.clone(),
-    })?;
+            id,
+            projection: projection_name.clone(),
+        })?;
     sqlx::query(&format!(
         "LOCK TABLE {} IN ROW EXCLUSIVE MODE",
         db::tables(projection).join(", ")
@@ -292,7 +412,7 @@ pub async fn retry(pool: &PgPool, topic: &str, id: i64) -> Result<Projection, Re
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(RetryError::NotFound(id))?;
-    let record = stored.message(topic);
+    let record = RawRecord::from(stored).message(topic);
     let envelope = Envelope::<Event>::from_kafka(&record).map_err(|error| RetryError::Undecodable {
         id,
         reason: printable(&error.to_string()),
@@ -376,10 +496,63 @@ mod tests {
         }
     }
 
+    fn message(key: Option<&[u8]>, headers: Option<OwnedHeaders>, payload: Option<&[u8]>, offset: i64) -> OwnedMessage {
+        OwnedMessage::new(
+            payload.map(<[u8]>::to_vec),
+            key.map(<[u8]>::to_vec),
+            "events".to_owned(),
+            Timestamp::NotAvailable,
+            2,
+            offset,
+            headers,
+        )
+    }
+
+    #[test]
+    fn a_batch_keeps_each_record_as_it_was_on_the_log() {
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "ce_type",
+                value: Some("orderstream.order.placed.v2"),
+            })
+            .insert(Header::<&str> {
+                key: "empty",
+                value: None,
+            })
+            .insert(Header {
+                key: "bytes",
+                value: Some(&[0u8, 255, 1][..]),
+            });
+        let messages = [
+            message(Some(b"key"), Some(headers), Some(b"{\"a\":1}"), 7),
+            message(None, None, None, 8),
+            message(Some(b""), Some(OwnedHeaders::new()), Some(b"\0"), 9),
+        ];
+        let mut raw = RawRecords::default();
+        for message in &messages {
+            raw.push(message);
+        }
+        for (i, message) in messages.iter().enumerate() {
+            assert_eq!(raw.get(i), RawRecord::of(message));
+        }
+        let first = raw.get(0);
+        assert_eq!(first.event_type().as_deref(), Some("orderstream.order.placed.v2"));
+        assert_eq!(
+            first.headers.as_deref().map(|h| h[2].clone()),
+            Some(("bytes".to_owned(), Some(vec![0, 255, 1])))
+        );
+        assert_eq!(raw.get(1).headers, None);
+        // Back to a message, it reads as the original.
+        let again = first.message("events");
+        assert_eq!(RawRecord::of(&again), first);
+    }
+
     #[test]
     fn only_values_postgresql_refuses_are_data_errors() {
         assert!(!is_data_error(&sqlx::Error::PoolTimedOut));
-        assert!(!is_data_error(&sqlx::Error::Io(std::io::Error::other("connection reset"))));
+        assert!(!is_data_error(&sqlx::Error::Io(std::io::Error::other(
+            "connection reset"
+        ))));
         assert!(is_data_error(&sqlx::Error::Encode("out of range".into())));
     }
 }

@@ -42,7 +42,9 @@ async fn dead_letters(command: DeadLetterCommand) -> anyhow::Result<()> {
                     letter.offset,
                     or_dash(letter.event_type),
                     or_dash(letter.aggregate_id.map(|id| id.to_string())),
-                    letter.dead_lettered_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    letter
+                        .dead_lettered_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                     letter.error
                 );
             }

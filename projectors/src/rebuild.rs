@@ -30,8 +30,8 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::projection::Projection;
-use crate::{db, dead_letter};
 use crate::runner::{self, Positions, RunnerSettings};
+use crate::{db, dead_letter};
 
 /// How long the swap transaction may hold the live tables while the rebuild catches up.
 const CATCH_UP_UNDER_LOCK: Duration = Duration::from_secs(5);

@@ -10,7 +10,6 @@ use std::time::Duration;
 use domain::Event;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::OwnedMessage;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use service_kit::kafka::{Envelope, KafkaArgs, Topics};
 use service_kit::metrics::{Counter, Registry};
@@ -18,8 +17,8 @@ use sqlx::{Connection as _, PgConnection, PgPool};
 use thiserror::Error;
 use tracing::{debug, info, warn};
 
-use crate::dead_letter::{self, DeadLetter};
 use crate::db;
+use crate::dead_letter::{self, DeadLetter, RawRecord, RawRecords};
 use crate::projection::{LoggedEvent, Projection};
 
 /// What stops a runner. Every one is transient: a record that cannot be applied becomes a dead
@@ -163,27 +162,26 @@ pub(crate) struct Batch {
     /// The decoded events, in log order.
     events: Vec<LoggedEvent>,
     /// The record each of `events` was decoded from, index for index: what a dead letter keeps.
-    records: Vec<OwnedMessage>,
+    records: RawRecords,
     /// The records that could not be decoded, and why.
-    undecodable: Vec<(OwnedMessage, service_kit::kafka::Error)>,
+    undecodable: Vec<(RawRecord, service_kit::kafka::Error)>,
     /// Per partition, the offset after the batch's last record.
     next_offsets: BTreeMap<i32, i64>,
 }
 
 impl Batch {
     fn push(&mut self, message: &rdkafka::message::BorrowedMessage<'_>) {
-        let record = message.detach();
-        self.next_offsets.insert(record.partition(), record.offset() + 1);
-        match Envelope::<Event>::from_kafka(&record) {
+        self.next_offsets.insert(message.partition(), message.offset() + 1);
+        match Envelope::<Event>::from_kafka(message) {
             Ok(envelope) => {
                 self.events.push(LoggedEvent {
-                    partition: record.partition(),
-                    offset: record.offset(),
+                    partition: message.partition(),
+                    offset: message.offset(),
                     envelope,
                 });
-                self.records.push(record);
+                self.records.push(message);
             }
-            Err(error) => self.undecodable.push((record, error)),
+            Err(error) => self.undecodable.push((RawRecord::of(message), error)),
         }
     }
 
@@ -263,10 +261,10 @@ pub(crate) async fn commit(
             });
         }
     }
-    let mut dead: Vec<DeadLetter<'_>> = batch
+    let mut dead: Vec<DeadLetter> = batch
         .undecodable
         .iter()
-        .map(|(record, error)| DeadLetter::undecodable(record, error))
+        .map(|(record, error)| DeadLetter::undecodable(record.clone(), error))
         .collect();
     apply_setting_aside_refused(projection, &mut tx, &batch.events, &batch.records, &mut dead).await?;
     dead.sort_by_key(|letter| (letter.partition(), letter.offset()));
@@ -293,12 +291,12 @@ pub(crate) async fn commit(
 /// tried in log order, down to the single events that cannot be applied, so a batch with one
 /// bad event still applies every other one. Applying consecutive slices one after the other
 /// folds to the same rows as the whole batch at once, as consecutive batches do.
-async fn apply_setting_aside_refused<'a>(
+async fn apply_setting_aside_refused(
     projection: Projection,
     tx: &mut PgConnection,
     events: &[LoggedEvent],
-    records: &'a [OwnedMessage],
-    dead: &mut Vec<DeadLetter<'a>>,
+    records: &RawRecords,
+    dead: &mut Vec<DeadLetter>,
 ) -> Result<(), sqlx::Error> {
     // Slices still to try, the next one last.
     let mut pending: Vec<Range<usize>> = vec![0..events.len()];
@@ -312,7 +310,11 @@ async fn apply_setting_aside_refused<'a>(
             Err(error) if dead_letter::is_data_error(&error) => {
                 savepoint.rollback().await?;
                 if slice.len() == 1 {
-                    dead.push(DeadLetter::refused(&records[slice.start], &events[slice.start], &error));
+                    dead.push(DeadLetter::refused(
+                        records.get(slice.start),
+                        &events[slice.start],
+                        &error,
+                    ));
                 } else {
                     let middle = slice.start + slice.len() / 2;
                     pending.push(middle..slice.end);

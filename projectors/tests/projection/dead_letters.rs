@@ -71,7 +71,11 @@ struct Landed {
 /// The CloudEvents headers of an `OrderPlaced` for `order_id`, as the command side writes them,
 /// with `ce_type` set to `message_type` and the headers named in `without` left out.
 fn headers(order_id: Uuid, message_type: &str, without: &[&str]) -> OwnedHeaders {
-    let (id, subject, causation) = (Uuid::new_v4().to_string(), order_id.to_string(), Uuid::new_v4().to_string());
+    let (id, subject, causation) = (
+        Uuid::new_v4().to_string(),
+        order_id.to_string(),
+        Uuid::new_v4().to_string(),
+    );
     [
         ("ce_specversion", "1.0"),
         ("ce_id", id.as_str()),
@@ -250,17 +254,25 @@ async fn write_order_named(isolation: &Isolation, name: &str) {
 /// Waits until every projection's checkpoint has passed every record on the log.
 async fn wait_caught_up(isolation: &Isolation, pool: &PgPool) {
     let written = isolation.records_written(&isolation.topics.events);
-    wait_until("every projection to pass the whole log", Duration::from_secs(120), || async {
-        for projection in PROJECTIONS {
-            if applied(pool, projection).await < written {
-                return None;
+    wait_until(
+        "every projection to pass the whole log",
+        Duration::from_secs(120),
+        || async {
+            for projection in PROJECTIONS {
+                if applied(pool, projection).await < written {
+                    return None;
+                }
             }
-        }
-        Some(())
-    })
+            Some(())
+        },
+    )
     .await;
     for projection in PROJECTIONS {
-        assert_eq!(applied(pool, projection).await, written, "{projection} checkpoint ran past the log");
+        assert_eq!(
+            applied(pool, projection).await,
+            written,
+            "{projection} checkpoint ran past the log"
+        );
     }
 }
 
@@ -273,7 +285,9 @@ async fn stored(pool: &PgPool) -> Stored {
             .fetch_all(pool)
             .await
             .expect("dead letters");
-    rows.into_iter().map(|(p, partition, offset, error)| ((p, partition, offset), error)).collect()
+    rows.into_iter()
+        .map(|(p, partition, offset, error)| ((p, partition, offset), error))
+        .collect()
 }
 
 /// Checks the stored dead letters are exactly those `landed` calls for, with their errors.
@@ -409,7 +423,11 @@ async fn a_projector_killed_mid_stream_neither_applies_nor_sets_aside_anything_t
 
     let _projector = start(&isolation, free_port(), 50);
     wait_caught_up(&isolation, &pool).await;
-    assert_eq!(track_users(&pool).await, expected, "no order counted twice, none skipped");
+    assert_eq!(
+        track_users(&pool).await,
+        expected,
+        "no order counted twice, none skipped"
+    );
     assert_eq!(count(&pool, "order_status").await, 24 * 250);
     assert_dead_letters(&stored(&pool).await, &landed);
 }
@@ -443,7 +461,10 @@ async fn a_rebuild_over_bad_records_completes_and_keeps_their_dead_letters() {
         .await
         .unwrap();
     assert_eq!(rebuilt_ids.len(), live_ids.len());
-    assert!(rebuilt_ids.iter().all(|id| !live_ids.contains(id)), "dead letters not replaced");
+    assert!(
+        rebuilt_ids.iter().all(|id| !live_ids.contains(id)),
+        "dead letters not replaced"
+    );
     assert_dead_letters(&stored(&pool).await, &landed);
     wait_caught_up(&isolation, &pool).await;
     assert_eq!(track_users(&pool).await, expected);
@@ -487,7 +508,9 @@ async fn a_dead_letter_applies_on_retry_once_its_cause_is_fixed() {
 
     let output = retry(undecodable).await;
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains(&format!("dead letter {undecodable} still cannot be decoded")));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains(&format!("dead letter {undecodable} still cannot be decoded"))
+    );
     let output = retry(refused).await;
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("still refused by PostgreSQL"));
