@@ -229,13 +229,9 @@ fn describe(error: &sqlx::Error) -> String {
 pub(crate) async fn store(tx: &mut PgConnection, projection: &str, dead: &[DeadLetter]) -> Result<(), sqlx::Error> {
     for letter in dead {
         let record = &letter.record;
-        let (names, values): (Option<Vec<&str>>, Option<Vec<Option<&[u8]>>>) = match &record.headers {
-            None => (None, None),
-            Some(headers) => {
-                let (names, values) = headers.iter().map(|(k, v)| (k.as_str(), v.as_deref())).unzip();
-                (Some(names), Some(values))
-            }
-        };
+        let headers = record.headers.as_deref();
+        let names: Option<Vec<&str>> = headers.map(|h| h.iter().map(|(name, _)| name.as_str()).collect());
+        let values: Option<Vec<Option<&[u8]>>> = headers.map(|h| h.iter().map(|(_, value)| value.as_deref()).collect());
         sqlx::query(
             "INSERT INTO dead_letters (projection, partition, \"offset\", event_type, aggregate_id, error, \
              record_key, header_names, header_values, payload) \

@@ -299,7 +299,8 @@ async fn apply_setting_aside_refused(
     dead: &mut Vec<DeadLetter>,
 ) -> Result<(), sqlx::Error> {
     // Slices still to try, the next one last.
-    let mut pending: Vec<Range<usize>> = vec![0..events.len()];
+    let mut pending: Vec<Range<usize>> = Vec::new();
+    pending.push(0..events.len());
     while let Some(slice) = pending.pop() {
         if slice.is_empty() {
             continue;
