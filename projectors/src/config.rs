@@ -29,8 +29,34 @@ pub enum Command {
     /// Rebuild projections from the start of the log beside the live ones, then swap them in
     /// in one transaction; `projectors run` may keep running meanwhile.
     Rebuild(RebuildConfig),
-    /// Show each projection's checkpoint and lag per partition, and any rebuild under way.
+    /// Show each projection's checkpoint and lag per partition, its dead letters, and any
+    /// rebuild under way.
     Status {
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// List or retry the records the projections set aside as dead letters.
+    #[command(subcommand)]
+    DeadLetters(DeadLetterCommand),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum DeadLetterCommand {
+    /// Print the dead letters, oldest first.
+    List {
+        /// Only those of this projection: track_user, order_status, order_history or purchases.
+        #[arg(long)]
+        projection: Option<String>,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Decode a dead letter's record again and apply it to its projection, once the cause is
+    /// fixed; it leaves the table when it applies, and stays with the error otherwise.
+    Retry {
+        /// The dead letter's id, as `list` prints it.
+        id: i64,
         #[command(flatten)]
         kafka: KafkaArgs,
         #[command(flatten)]

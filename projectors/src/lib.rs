@@ -4,12 +4,15 @@
 //! in memory, and writes the rows and the new checkpoint in one PostgreSQL transaction. A crash
 //! anywhere leaves rows and checkpoint consistent; the restart seeks to the checkpoint.
 //!
-//! - [`config`]: settings and subcommands (`run`, `migrate`, `rebuild`, `status`).
+//! - [`config`]: settings and subcommands (`run`, `migrate`, `rebuild`, `status`,
+//!   `dead-letters`).
 //! - [`db`]: migrations, checkpoints, and the tables each projection owns.
 //! - [`projection`]: the read models (`track_user`, `order_status`, `order_history`, `purchases`
 //!   with `user_spend`) and how events change them.
 //! - [`runner`]: the consume–fold–commit loop of one projection; each commit checks the stored
 //!   checkpoint is still where the runner left it.
+//! - [`dead_letter`]: records a projection cannot apply (undecodable, or refused by PostgreSQL),
+//!   set aside with the checkpoint that passes them, listed and retried from the command line.
 //! - [`rebuild`]: a projection rebuilt from the start of the log in a sibling schema, then
 //!   swapped in with one transaction while the live one keeps running.
 //! - [`status`]: checkpoints, lag and rebuilds, for `projectors status`.
@@ -17,6 +20,7 @@
 
 pub mod config;
 pub mod db;
+pub mod dead_letter;
 pub mod projection;
 pub mod rebuild;
 pub mod runner;

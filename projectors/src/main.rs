@@ -1,9 +1,9 @@
 use clap::Parser;
-use projectors::config::{Cli, Command, RebuildConfig};
+use projectors::config::{Cli, Command, DeadLetterCommand, RebuildConfig};
 use projectors::projection::Projection;
 use projectors::rebuild::{self, RebuildOptions};
 use projectors::runner::RunnerSettings;
-use projectors::{db, status, Application, Config};
+use projectors::{db, dead_letter, status, Application, Config};
 use service_kit::kafka::Topics;
 use sqlx::Connection as _;
 
@@ -19,6 +19,44 @@ async fn main() -> anyhow::Result<()> {
         Command::Run(config) => run(config).await,
         Command::Rebuild(config) => rebuild(config).await,
         Command::Status { kafka, database } => status::print(&kafka, &database).await,
+        Command::DeadLetters(command) => dead_letters(command).await,
+    }
+}
+
+async fn dead_letters(command: DeadLetterCommand) -> anyhow::Result<()> {
+    match command {
+        DeadLetterCommand::List { projection, database } => {
+            db::check_schema(&database.database_schema)?;
+            if let Some(name) = &projection {
+                rebuild::projection_named(name)?;
+            }
+            let letters = dead_letter::list(&database.pool()?, projection.as_deref()).await?;
+            println!("{} dead letters in schema {}", letters.len(), database.database_schema);
+            for letter in letters {
+                let or_dash = |value: Option<String>| value.unwrap_or_else(|| "-".to_owned());
+                println!(
+                    "{}  {}  partition {} offset {}  type {}  aggregate {}  at {}\n    error: {}",
+                    letter.id,
+                    letter.projection,
+                    letter.partition,
+                    letter.offset,
+                    or_dash(letter.event_type),
+                    or_dash(letter.aggregate_id.map(|id| id.to_string())),
+                    letter
+                        .dead_lettered_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    letter.error
+                );
+            }
+            Ok(())
+        }
+        DeadLetterCommand::Retry { id, kafka, database } => {
+            db::check_schema(&database.database_schema)?;
+            let topic = Topics::new(&kafka.topic_prefix).events;
+            let projection = dead_letter::retry(&database.pool()?, &topic, id).await?;
+            println!("dead letter {id} applied to {} and removed", projection.name());
+            Ok(())
+        }
     }
 }
 

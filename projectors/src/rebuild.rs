@@ -13,6 +13,9 @@
 //! rebuilt tables under the same names; they never see a missing or empty table. The live
 //! runner finds the checkpoint moved on its next commit and restarts from it.
 //!
+//! Records the rebuild cannot apply become dead letters in the rebuild schema, exactly as in a
+//! live run; the swap replaces the projection's live dead letters by them.
+//!
 //! A rebuild interrupted at any point leaves the live projection as it was; the next rebuild
 //! drops the left-over schema first. One session-level advisory lock per live schema keeps two
 //! rebuilds apart and tells `projectors status` one is running.
@@ -26,9 +29,9 @@ use service_kit::database::DatabaseArgs;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 
-use crate::db;
 use crate::projection::Projection;
 use crate::runner::{self, Positions, RunnerSettings};
+use crate::{db, dead_letter};
 
 /// How long the swap transaction may hold the live tables while the rebuild catches up.
 const CATCH_UP_UNDER_LOCK: Duration = Duration::from_secs(5);
@@ -223,6 +226,10 @@ async fn rebuild_one(
         highs = high_watermarks(&consumer, &topic, partitions)?;
         println!("{}", progress.line(&positions, &highs));
         println!("{name}: swapped in after {:.1}s", started.elapsed().as_secs_f64());
+        let dead_letters = dead_letter::counts(live_pool).await?.get(name).copied().unwrap_or(0);
+        if dead_letters > 0 {
+            println!("{name}: {dead_letters} dead letters (projectors dead-letters list --projection {name})");
+        }
     }
     Ok(())
 }
@@ -325,6 +332,7 @@ async fn swap(
     .bind(projection.name())
     .execute(&mut *tx)
     .await?;
+    dead_letter::replace(&mut tx, projection, rebuild, live).await?;
     tx.commit().await?;
     Ok(Swap::Done)
 }

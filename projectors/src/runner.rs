@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,13 +13,16 @@ use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use service_kit::kafka::{Envelope, KafkaArgs, Topics};
 use service_kit::metrics::{Counter, Registry};
-use sqlx::PgPool;
+use sqlx::{Connection as _, PgConnection, PgPool};
 use thiserror::Error;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::db;
+use crate::dead_letter::{self, DeadLetter, RawRecord, RawRecords};
 use crate::projection::{LoggedEvent, Projection};
 
+/// What stops a runner. Every one is transient: a record that cannot be applied becomes a dead
+/// letter instead.
 #[derive(Debug, Error)]
 pub enum RunnerError {
     #[error(transparent)]
@@ -56,6 +60,7 @@ pub struct RunnerStatus {
     pub running: Arc<AtomicBool>,
     events: Arc<Counter>,
     batches: Arc<Counter>,
+    dead_letters: Arc<Counter>,
 }
 
 impl RunnerStatus {
@@ -68,6 +73,11 @@ impl RunnerStatus {
                 "orderstream_projection_batches_total",
                 &labels,
                 "Transactions committed",
+            ),
+            dead_letters: registry.counter(
+                "orderstream_projection_dead_letters_total",
+                &labels,
+                "Records set aside as dead letters: undecodable, or refused by PostgreSQL",
             ),
         }
     }
@@ -138,10 +148,46 @@ async fn consume(
             batch = next_batch(consumer, settings, None) => batch?,
         };
         let Some(batch) = batch else { continue };
-        commit(projection, pool, positions, &batch).await?;
-        status.events.add(batch.len() as u64);
+        let dead_letters = commit(projection, pool, positions, &batch).await?;
+        status.events.add((batch.len() - dead_letters) as u64);
+        status.dead_letters.add(dead_letters as u64);
         status.batches.add(1);
-        debug!(events = batch.len(), "batch committed");
+        debug!(events = batch.len(), dead_letters, "batch committed");
+    }
+}
+
+/// Records read from the log for one transaction.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    /// The decoded events, in log order.
+    events: Vec<LoggedEvent>,
+    /// The record each of `events` was decoded from, index for index: what a dead letter keeps.
+    records: RawRecords,
+    /// The records that could not be decoded, and why.
+    undecodable: Vec<(RawRecord, service_kit::kafka::Error)>,
+    /// Per partition, the offset after the batch's last record.
+    next_offsets: BTreeMap<i32, i64>,
+}
+
+impl Batch {
+    fn push(&mut self, message: &rdkafka::message::BorrowedMessage<'_>) {
+        self.next_offsets.insert(message.partition(), message.offset() + 1);
+        match Envelope::<Event>::from_kafka(message) {
+            Ok(envelope) => {
+                self.events.push(LoggedEvent {
+                    partition: message.partition(),
+                    offset: message.offset(),
+                    envelope,
+                });
+                self.records.push(message);
+            }
+            Err(error) => self.undecodable.push((RawRecord::of(message), error)),
+        }
+    }
+
+    /// How many records the batch holds, decoded or not.
+    pub(crate) fn len(&self) -> usize {
+        self.events.len() + self.undecodable.len()
     }
 }
 
@@ -151,7 +197,7 @@ pub(crate) async fn next_batch(
     consumer: &StreamConsumer,
     settings: &RunnerSettings,
     wait: Option<Duration>,
-) -> Result<Option<Vec<LoggedEvent>>, RunnerError> {
+) -> Result<Option<Batch>, RunnerError> {
     let first = match wait {
         None => consumer.recv().await?,
         Some(wait) => match tokio::time::timeout(wait, consumer.recv()).await {
@@ -159,27 +205,21 @@ pub(crate) async fn next_batch(
             Err(_elapsed) => return Ok(None),
         },
     };
-    let mut batch = vec![logged(&first)?];
+    let mut batch = Batch::default();
+    batch.push(&first);
     drop(first);
     let deadline = tokio::time::Instant::now() + settings.batch_linger;
     while batch.len() < settings.batch_size {
         match tokio::time::timeout_at(deadline, consumer.recv()).await {
-            Ok(message) => batch.push(logged(&message?)?),
+            Ok(message) => batch.push(&message?),
             Err(_elapsed) => break,
         }
     }
     Ok(Some(batch))
 }
 
-fn logged(message: &rdkafka::message::BorrowedMessage<'_>) -> Result<LoggedEvent, RunnerError> {
-    Ok(LoggedEvent {
-        partition: message.partition(),
-        offset: message.offset(),
-        envelope: Envelope::<Event>::from_kafka(message)?,
-    })
-}
-
-/// Rows and checkpoint in one transaction: both or neither.
+/// Rows, dead letters and checkpoint in one transaction: all or nothing. Returns how many
+/// records became dead letters.
 ///
 /// The transaction first takes the projection's tables (`ROW EXCLUSIVE`, the order a rebuild's
 /// swap takes them in), then locks the stored checkpoint rows of the batch's partitions and
@@ -190,12 +230,9 @@ pub(crate) async fn commit(
     projection: Projection,
     pool: &PgPool,
     positions: &mut Positions,
-    batch: &[LoggedEvent],
-) -> Result<(), RunnerError> {
-    let mut next_offsets = BTreeMap::new();
-    for event in batch {
-        next_offsets.insert(event.partition, event.offset + 1);
-    }
+    batch: &Batch,
+) -> Result<usize, RunnerError> {
+    let next_offsets = &batch.next_offsets;
     let mut tx = pool.begin().await?;
     sqlx::query(&format!(
         "LOCK TABLE {} IN ROW EXCLUSIVE MODE",
@@ -224,9 +261,69 @@ pub(crate) async fn commit(
             });
         }
     }
-    projection.apply(&mut tx, batch).await?;
-    db::save_checkpoints(&mut tx, projection.name(), &next_offsets).await?;
+    let mut dead: Vec<DeadLetter> = batch
+        .undecodable
+        .iter()
+        .map(|(record, error)| DeadLetter::undecodable(record.clone(), error))
+        .collect();
+    apply_setting_aside_refused(projection, &mut tx, &batch.events, &batch.records, &mut dead).await?;
+    dead.sort_by_key(|letter| (letter.partition(), letter.offset()));
+    dead_letter::store(&mut tx, projection.name(), &dead).await?;
+    db::save_checkpoints(&mut tx, projection.name(), next_offsets).await?;
     tx.commit().await?;
-    positions.extend(next_offsets);
+    positions.extend(next_offsets.iter().map(|(&p, &o)| (p, o)));
+    for letter in &dead {
+        warn!(
+            projection = projection.name(),
+            partition = letter.partition(),
+            offset = letter.offset(),
+            error = letter.error(),
+            "record set aside as a dead letter"
+        );
+    }
+    Ok(dead.len())
+}
+
+/// Applies `events` inside `tx`; when PostgreSQL refuses a value, finds the events it refuses
+/// and adds them to `dead` instead of applying them.
+///
+/// Each slice is tried under a savepoint. A refused slice is rolled back and split in halves,
+/// tried in log order, down to the single events that cannot be applied, so a batch with one
+/// bad event still applies every other one. Applying consecutive slices one after the other
+/// folds to the same rows as the whole batch at once, as consecutive batches do.
+async fn apply_setting_aside_refused(
+    projection: Projection,
+    tx: &mut PgConnection,
+    events: &[LoggedEvent],
+    records: &RawRecords,
+    dead: &mut Vec<DeadLetter>,
+) -> Result<(), sqlx::Error> {
+    // Slices still to try, the next one last.
+    let mut pending: Vec<Range<usize>> = Vec::new();
+    pending.push(0..events.len());
+    while let Some(slice) = pending.pop() {
+        if slice.is_empty() {
+            continue;
+        }
+        let mut savepoint = tx.begin().await?;
+        match projection.apply(&mut savepoint, &events[slice.clone()]).await {
+            Ok(()) => savepoint.commit().await?,
+            Err(error) if dead_letter::is_data_error(&error) => {
+                savepoint.rollback().await?;
+                if slice.len() == 1 {
+                    dead.push(DeadLetter::refused(
+                        records.get(slice.start),
+                        &events[slice.start],
+                        &error,
+                    ));
+                } else {
+                    let middle = slice.start + slice.len() / 2;
+                    pending.push(middle..slice.end);
+                    pending.push(slice.start..middle);
+                }
+            }
+            Err(error) => return Err(error),
+        }
+    }
     Ok(())
 }

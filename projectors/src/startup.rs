@@ -1,6 +1,7 @@
 //! Running every projection beside `/health`, `/ready` and `/metrics`. Each projection has its
-//! own supervisor: after a failure (PostgreSQL or Kafka away) it backs off and resumes from its
-//! checkpoint.
+//! own supervisor: after a failure (PostgreSQL or Kafka away) it backs off, with jitter, and
+//! resumes from its checkpoint. Records that cannot be applied never get here: the runner sets
+//! them aside as dead letters.
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -124,10 +125,19 @@ async fn supervise(
         }
         tokio::select! {
             () = until_stopped(stopped.clone()) => return,
-            () = tokio::time::sleep(backoff) => {}
+            () = tokio::time::sleep(jittered(backoff)) => {}
         }
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
+}
+
+/// Between half of `backoff` and all of it, at random: projections (and replicas) that failed
+/// together, say when PostgreSQL went away, do not all come back in the same instant.
+fn jittered(backoff: Duration) -> Duration {
+    let half = backoff / 2;
+    let spread = half.as_millis() as u64 + 1;
+    // A v4 UUID is 122 random bits from the OS, which is all the randomness this needs.
+    half + Duration::from_millis(uuid::Uuid::new_v4().as_u64_pair().1 % spread)
 }
 
 async fn until_stopped(mut stopped: watch::Receiver<bool>) {

@@ -1,4 +1,5 @@
-//! `projectors status`: each projection's checkpoint and lag per partition, and any rebuild.
+//! `projectors status`: each projection's checkpoint and lag per partition, its dead letters, and
+//! any rebuild.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use service_kit::kafka::{KafkaArgs, Topics};
 use sqlx::PgPool;
 
 use crate::projection::Projection;
-use crate::{db, rebuild};
+use crate::{db, dead_letter, rebuild};
 
 /// Prints the status of every projection in `database`'s schema.
 pub async fn print(kafka: &KafkaArgs, database: &DatabaseArgs) -> anyhow::Result<()> {
@@ -30,6 +31,7 @@ pub async fn print(kafka: &KafkaArgs, database: &DatabaseArgs) -> anyhow::Result
     let rebuild_schema = rebuild::rebuild_schema(live);
     let running = rebuild::rebuild_running(&pool, live).await?;
     let rebuilding = rebuild_checkpoints(&pool, &rebuild_schema).await?;
+    let dead_letters = dead_letter::counts(&pool).await?;
 
     println!("schema {live}, topic {topic} ({partitions} partitions)");
     for projection in Projection::ALL {
@@ -42,7 +44,8 @@ pub async fn print(kafka: &KafkaArgs, database: &DatabaseArgs) -> anyhow::Result
             })
             .collect();
         let total: i64 = lags.iter().map(|(_, _, lag)| lag).sum();
-        println!("{}: lag {total}", projection.name());
+        let dead = dead_letters.get(projection.name()).copied().unwrap_or(0);
+        println!("{}: lag {total}, dead letters {dead}", projection.name());
         for (partition, next, lag) in lags {
             let next = next.map_or_else(|| "-".to_owned(), |n| n.to_string());
             println!(

@@ -77,6 +77,18 @@ pub(crate) async fn write_orders(isolation: &Isolation, count: usize, names: usi
     expected
 }
 
+/// Adds the orders of `more` to `into`.
+pub(crate) fn merge(into: &mut BTreeMap<String, Expected>, more: BTreeMap<String, Expected>) {
+    for (name, expected) in more {
+        into.entry(name)
+            .and_modify(|e| {
+                e.counter += expected.counter;
+                e.created_at = e.created_at.min(expected.created_at);
+            })
+            .or_insert(expected);
+    }
+}
+
 /// Events `projection` has applied so far, by its checkpoints.
 pub(crate) async fn applied(pool: &PgPool, projection: &str) -> i64 {
     db::checkpoints(pool, projection)

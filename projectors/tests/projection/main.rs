@@ -1,5 +1,6 @@
 //! Projectors against the real broker and database.
 
+mod dead_letters;
 mod evolution;
 mod helpers;
 mod rebuild;

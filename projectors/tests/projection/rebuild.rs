@@ -11,7 +11,7 @@ use std::time::Duration;
 use service_kit::testing::{free_port, wait_until, ChildService, Isolation};
 use sqlx::PgPool;
 
-use crate::helpers::{applied, prepared, track_users, write_orders, Expected};
+use crate::helpers::{applied, merge, prepared, track_users, write_orders};
 
 const FIRST_ORDERS: usize = 4_000;
 const NAMES: usize = 37;
@@ -37,17 +37,6 @@ fn start_live_logged(isolation: &Isolation, batch_size: usize, log: &Path) -> Ch
     env.push(("RUST_LOG", "info".to_owned()));
     env.push(("LOG_FORMAT", "text".to_owned()));
     ChildService::spawn_logged(binary(), &["run"], &env, log)
-}
-
-fn merge(into: &mut BTreeMap<String, Expected>, more: BTreeMap<String, Expected>) {
-    for (name, expected) in more {
-        into.entry(name)
-            .and_modify(|e| {
-                e.counter += expected.counter;
-                e.created_at = e.created_at.min(expected.created_at);
-            })
-            .or_insert(expected);
-    }
 }
 
 async fn count(pool: &PgPool, table: &str) -> Result<i64, sqlx::Error> {
