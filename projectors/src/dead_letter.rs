@@ -16,7 +16,7 @@ use std::ops::Range;
 
 use chrono::{DateTime, Utc};
 use domain::{Event, Message as _};
-use rdkafka::message::{Header, Headers, OwnedHeaders, OwnedMessage, Timestamp};
+use rdkafka::message::{Header, OwnedHeaders, OwnedMessage, Timestamp};
 use rdkafka::Message;
 use service_kit::kafka::Envelope;
 use sqlx::{PgConnection, PgPool};
@@ -56,10 +56,10 @@ impl RawRecord {
             partition: message.partition(),
             offset: message.offset(),
             key: message.key().map(<[u8]>::to_vec),
-            headers: message.headers().map(|headers| {
+            headers: readable_headers(message).map(|headers| {
                 headers
-                    .iter()
-                    .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+                    .into_iter()
+                    .map(|(key, value)| (key.to_owned(), value.map(<[u8]>::to_vec)))
                     .collect()
             }),
             payload: message.payload().map(<[u8]>::to_vec),
@@ -122,11 +122,11 @@ impl RawRecords {
     pub(crate) fn push(&mut self, message: &impl Message) {
         let key = message.key().map(|key| self.copy(key));
         let payload = message.payload().map(|payload| self.copy(payload));
-        let headers = message.headers().map(|headers| {
+        let headers = readable_headers(message).map(|headers| {
             let first = self.headers.len();
-            for header in headers.iter() {
-                let name = self.copy(header.key.as_bytes());
-                let value = header.value.map(|value| self.copy(value));
+            for (key, value) in headers {
+                let name = self.copy(key.as_bytes());
+                let value = value.map(|value| self.copy(value));
                 self.headers.push((name, value));
             }
             first..self.headers.len()
@@ -551,4 +551,10 @@ mod tests {
         ))));
         assert!(is_data_error(&sqlx::Error::Encode("out of range".into())));
     }
+}
+
+/// A record's headers for keeping; one whose header names are not UTF-8 is kept without them
+/// (it can never decode, and its error says why).
+fn readable_headers(message: &impl Message) -> Option<Vec<(&str, Option<&[u8]>)>> {
+    service_kit::kafka::envelope::headers(message).ok().flatten()
 }

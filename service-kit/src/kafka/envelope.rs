@@ -70,12 +70,14 @@ impl<M: Message> Envelope<M> {
     /// Reads an envelope back from a Kafka message, decoding (and upcasting) its data.
     pub fn from_kafka(record: &impl rdkafka::Message) -> Result<Self> {
         let at = Position::of(record);
-        let headers = record.headers().ok_or_else(|| at.missing("ce_type"))?;
+        let headers = headers(record)
+            .map_err(|_| at.invalid("header names"))?
+            .ok_or_else(|| at.missing("ce_type"))?;
         let header = |name: &'static str| -> Result<Option<&str>> {
             headers
                 .iter()
-                .find(|h| h.key == name)
-                .and_then(|h| h.value)
+                .find(|(key, _)| *key == name)
+                .and_then(|(_, value)| *value)
                 .map(|v| std::str::from_utf8(v).map_err(|_| at.invalid(name)))
                 .transpose()
         };
@@ -117,13 +119,36 @@ pub fn message_type(record: &impl rdkafka::Message) -> Option<&str> {
 /// The text of header `name` of a record, if it has one in UTF-8: lets a consumer read what it
 /// can of a record that does not decode as a whole.
 pub fn header<'a>(record: &'a impl rdkafka::Message, name: &str) -> Option<&'a str> {
-    record
-        .headers()?
-        .iter()
-        .find(|h| h.key == name)
-        .and_then(|h| h.value)
+    headers(record)
+        .ok()??
+        .into_iter()
+        .find(|(key, _)| *key == name)
+        .and_then(|(_, value)| value)
         .and_then(|v| std::str::from_utf8(v).ok())
 }
+
+/// A record's headers, name and value, or `None` when it has none.
+///
+/// Any producer may write a header name that is not UTF-8, and rdkafka panics on reading one;
+/// that panic is caught here and told as an error, so such a record is one bad record and not
+/// the end of the consumer that read it.
+pub fn headers<'a>(
+    record: &'a impl rdkafka::Message,
+) -> Result<Option<Vec<(&'a str, Option<&'a [u8]>)>>, UnreadableHeaders> {
+    let Some(headers) = record.headers() else {
+        return Ok(None);
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        headers.iter().map(|h| (h.key, h.value)).collect::<Vec<_>>()
+    }))
+    .map(Some)
+    .map_err(|_| UnreadableHeaders)
+}
+
+/// A record with a header name that is not UTF-8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a header name is not UTF-8")]
+pub struct UnreadableHeaders;
 
 fn text<'a>(key: &'a str, value: &'a str) -> Header<'a, &'a str> {
     Header {
