@@ -158,7 +158,15 @@ mod tests {
 
     #[test]
     fn text_that_only_looks_like_a_control_is_plain() {
-        for text in ["\\u0000", "\\0", "^@", "'\"\\", "\u{a0}non-breaking", "\u{2028}", "𝄞 🎉"] {
+        for text in [
+            "\\u0000",
+            "\\0",
+            "^@",
+            "'\"\\",
+            "\u{a0}non-breaking",
+            "\u{2028}",
+            "𝄞 🎉",
+        ] {
             assert_eq!(plain_text("name", text, Lines::Single), Ok(text));
         }
     }

@@ -62,7 +62,12 @@ fn notorious() -> Vec<String> {
     ]
     .into_iter()
     .map(str::to_owned)
-    .chain(["é".repeat(200), "x".repeat(201), "é".repeat(2_000), "e\u{301}".repeat(10)])
+    .chain([
+        "é".repeat(200),
+        "x".repeat(201),
+        "é".repeat(2_000),
+        "e\u{301}".repeat(10),
+    ])
     .collect()
 }
 
@@ -77,7 +82,10 @@ fn any_text(longest: usize) -> impl Strategy<Value = String> {
         6 => "[a-zA-Z0-9 ]{1,6}",
     ];
     let short = prop::collection::vec(piece, 0..24).prop_map(|pieces| pieces.concat());
-    let long = (prop::sample::select(vec!['x', 'é', '𝄞', '\u{0}', '\u{301}']), 0..=longest)
+    let long = (
+        prop::sample::select(vec!['x', 'é', '𝄞', '\u{0}', '\u{301}']),
+        0..=longest,
+    )
         .prop_map(|(c, n)| std::iter::repeat_n(c, n).collect::<String>());
     prop_oneof![5 => short, 1 => long]
 }
@@ -237,9 +245,12 @@ fn order_cases(index: usize, runner: &mut TestRunner, texts: &mut impl Iterator<
     }
     let cancel = index % 2 == 0;
     let then = if cancel {
-        vec![Case::new("reason".into(), "/reason".into(), texts.next().unwrap(), |raw| {
-            CancelReason::parse(raw).map(String::from)
-        })]
+        vec![Case::new(
+            "reason".into(),
+            "/reason".into(),
+            texts.next().unwrap(),
+            |raw| CancelReason::parse(raw).map(String::from),
+        )]
     } else {
         vec![
             Case::new("carrier".into(), "/carrier".into(), texts.next().unwrap(), |raw| {
@@ -518,10 +529,11 @@ async fn a_nul_in_a_note_is_a_422_naming_the_note() {
         .post("/api/v1/orders", json!({"name": "x", "note": "\u{0}"}), 422)
         .await;
     assert_eq!(answer["field"], "note");
-    assert_eq!(answer["detail"], "`note` must not contain control characters other than tab and newline (found U+0000)");
-    let answer = stack
-        .post("/api/v1/orders", json!({"name": "Zoe\u{308}"}), 422)
-        .await;
+    assert_eq!(
+        answer["detail"],
+        "`note` must not contain control characters other than tab and newline (found U+0000)"
+    );
+    let answer = stack.post("/api/v1/orders", json!({"name": "Zoe\u{308}"}), 422).await;
     assert_eq!(answer["field"], "name");
     assert!(answer["detail"].as_str().unwrap().contains("NFC"), "{answer}");
 }
