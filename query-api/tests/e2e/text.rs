@@ -243,7 +243,7 @@ fn order_cases(index: usize, runner: &mut TestRunner, texts: &mut impl Iterator<
             |raw| Sku::parse(raw).map(String::from),
         ));
     }
-    let cancel = index % 2 == 0;
+    let cancel = index.is_multiple_of(2);
     let then = if cancel {
         vec![Case::new(
             "reason".into(),
