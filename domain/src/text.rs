@@ -223,6 +223,38 @@ mod tests {
         );
     }
 
+    #[test]
+    fn text_breaking_the_rule_does_not_decode_from_the_log_either() {
+        use crate::order::{ORDER_PLACED_V2, PLACE_ORDER_V1};
+        use crate::{Command, DecodeError, Event, Message};
+
+        let placed = |name: &str, note: &str| {
+            serde_json::json!({
+                "order_id": "8daafe3b-0000-4000-8000-000000000001",
+                "name": name,
+                "note": note,
+                "placed_at": "2026-11-21T15:04:05Z",
+                "channel": "api",
+            })
+            .to_string()
+        };
+        let fine = placed("Zoë", "line 1\nline 2");
+        assert!(Event::decode(ORDER_PLACED_V2, fine.as_bytes()).is_ok());
+        assert!(Command::decode(PLACE_ORDER_V1, fine.as_bytes()).is_ok());
+        for data in [
+            placed("Zoë", "\u{0}"),
+            placed("Zoe\u{308}", ""),
+            placed("Zo\u{7f}ë", ""),
+        ] {
+            for decoded in [
+                Event::decode(ORDER_PLACED_V2, data.as_bytes()).map(drop),
+                Command::decode(PLACE_ORDER_V1, data.as_bytes()).map(drop),
+            ] {
+                assert!(matches!(decoded, Err(DecodeError::Malformed { .. })), "{data}");
+            }
+        }
+    }
+
     /// Any text, weighted towards what breaks storage or comparison: controls, combining marks,
     /// astral characters, escapes written out, quotes and backslashes.
     fn any_text() -> impl Strategy<Value = String> {
