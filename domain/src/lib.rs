@@ -14,7 +14,9 @@
 //!   [`MaskedCard`](card::MaskedCard) that is all that may be kept.
 //! - [`purchase`]: card purchases: requested, authorized or declined, refunded.
 //! - [`aggregates`]: every aggregate behind one decider, and the top-level command and event types.
-//! - [`validation`]: field rules shared by the edge and by decoders, with typed errors.
+//! - [`validation`]: field rules shared by the edge and by decoders, with typed errors, among
+//!   them the one rule for free text ([`plain_text`](validation::plain_text)): no control
+//!   characters, Unicode NFC.
 //! - [`message`]: how commands and events are named and encoded on the log, and decoded back.
 //! - [`decider`]: the [`Decider`] trait tying an aggregate's three functions together.
 //! - [`testing`]: the `given(..).when(..).then(..)` helper for aggregate tests.

@@ -107,7 +107,7 @@ impl schemars::JsonSchema for Sku {
 }
 
 validated_text!(
-    /// What a line item is called on the order: trimmed, 1–200 characters.
+    /// What a line item is called on the order: trimmed, one line of plain text, 1–200 characters.
     ItemName { field: "name", min: 1, max: 200, rule: bounded_text }
 );
 

@@ -24,12 +24,12 @@ pub const PURCHASE_DECLINED_V1: &str = "orderstream.purchase.declined.v1";
 pub const PURCHASE_REFUNDED_V1: &str = "orderstream.purchase.refunded.v1";
 
 validated_text!(
-    /// The purchaser's user name: trimmed, 1–100 characters.
+    /// The purchaser's user name: trimmed, one line of plain text, 1–100 characters.
     Username { field: "username", min: 1, max: 100, rule: bounded_text }
 );
 
 validated_text!(
-    /// Why a refund is made: trimmed, 1–500 characters.
+    /// Why a refund is made: trimmed, one line of plain text, 1–500 characters.
     RefundReason { field: "reason", min: 1, max: 500, rule: bounded_text }
 );
 

@@ -2,6 +2,8 @@
 
 use thiserror::Error;
 
+pub use crate::text::{plain_text, Lines};
+
 /// A request field that breaks a rule; `field` is the name the client sent.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("`{field}` {problem}")]
@@ -74,14 +76,34 @@ pub enum FieldProblem {
     /// A date-time after the moment the edge accepted the request.
     #[error("must not be in the future")]
     InTheFuture,
+    /// Free text holding a C0 or C1 control character (U+0000–U+001F, U+007F–U+009F): PostgreSQL
+    /// cannot store a NUL, and no reader can see the others. A multi-line field allows tab and
+    /// newline.
+    #[error("must not contain control characters{} (found U+{code_point:04X})", lines.exceptions())]
+    ControlCharacter { code_point: u32, lines: Lines },
+    /// Free text not in Unicode normalization form C. Refused rather than rewritten, so that
+    /// what the client sent is what it reads back, byte for byte.
+    #[error("must be in Unicode normalization form C (NFC): composed characters, such as é rather than e followed by U+0301")]
+    NotNfc,
 }
 
-/// Trims `value` and checks it holds 1..=`max` characters.
+/// Trims `value` and checks it is one line of [plain text](plain_text) of 1..=`max` characters.
 pub fn bounded_text(field: &'static str, value: &str, max: usize) -> Result<String, InvalidField> {
+    bounded(field, value, max, Lines::Single)
+}
+
+/// Trims `value` and checks it is [plain text](plain_text) of 1..=`max` characters, possibly
+/// over several lines.
+pub fn bounded_lines(field: &'static str, value: &str, max: usize) -> Result<String, InvalidField> {
+    bounded(field, value, max, Lines::Multi)
+}
+
+fn bounded(field: &'static str, value: &str, max: usize, lines: Lines) -> Result<String, InvalidField> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
         return Err(InvalidField::new(field, FieldProblem::Blank));
     }
+    plain_text(field, trimmed, lines)?;
     at_most(field, trimmed, max).map(str::to_owned)
 }
 

@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration, Utc};
 use domain::card::{CardCvc, CardExpiry, CardNumber, MaskedCard};
 use domain::money::{Currency, Money};
 use domain::purchase::{self, PaymentMethod, RefundPurchase, RefundReason, RequestPurchase, Username};
-use domain::validation::bounded_text;
+use domain::validation::{bounded_lines, bounded_text};
 use domain::{Command, FieldProblem, InvalidField};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -194,7 +194,7 @@ async fn request_purchase(
     let expiry = CardExpiry::parse("card_expiry", &text("card_expiry", request.card_expiry)?)?;
     let cvc = CardCvc::parse("card_cvc", &text("card_cvc", request.card_cvc)?)?;
     if let Some(address) = request.billing_address.filter(|v| !v.is_null()) {
-        bounded_text(
+        bounded_lines(
             "billing_address",
             &text("billing_address", Some(address))?,
             MAX_BILLING_ADDRESS_CHARS,

@@ -5,4 +5,5 @@ mod helpers;
 mod lifecycle;
 mod orders;
 mod purchases;
+mod text;
 mod track_users;
