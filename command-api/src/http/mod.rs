@@ -19,7 +19,6 @@ use domain::Command;
 use service_kit::auth::{require_scope, Verifier, ORDERS_WRITE, PURCHASES_WRITE};
 use service_kit::kafka::Envelope;
 use service_kit::metrics::Registry;
-use tower_http::trace::TraceLayer;
 use uuid::Uuid;
 
 pub use error::ApiError;
@@ -78,7 +77,6 @@ pub fn router(context: ApiContext) -> Router {
         .route("/metrics", get(metrics))
         .fallback(service_kit::problem::not_found)
         .layer(axum::middleware::from_fn(service_kit::problem::log_server_errors))
-        .layer(TraceLayer::new_for_http().on_failure(()))
         .with_state(context)
 }
 
