@@ -10,8 +10,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use service_kit::edge::Edge;
 use service_kit::kafka::Topics;
-use service_kit::secret::ExposeSecret;
 use service_kit::metrics::Registry;
+use service_kit::secret::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -77,8 +77,7 @@ impl Application {
         info!(addr = %self.listener.local_addr()?, "command-api listening");
         let router = http::router(self.context).layer(axum::extract::DefaultBodyLimit::max(http::BODY_LIMIT));
         let router = self.edge.wrap(router);
-        let served =
-            service_kit::server::serve(self.listener, router, self.edge.header_read_timeout(), shutdown).await;
+        let served = service_kit::server::serve(self.listener, router, self.edge.header_read_timeout(), shutdown).await;
         let _ = stop.send(true);
         let _ = supervisor.await;
         served.context("HTTP server failed")

@@ -26,10 +26,7 @@ pub enum SecretError {
         source: std::io::Error,
     },
     #[error("{file_variable} ({}) is empty", .path.display())]
-    EmptyFile {
-        file_variable: &'static str,
-        path: PathBuf,
-    },
+    EmptyFile { file_variable: &'static str, path: PathBuf },
     #[error("{variable} (or {file_variable}) is required")]
     Missing {
         variable: &'static str,
@@ -126,9 +123,13 @@ mod tests {
         assert_eq!(read.expose_secret(), "inline-secret");
 
         let path = temp_file("crlf", "from-a-file\r\n");
-        let from_file = source(None, Some(&path)).require().map(|s| s.expose_secret().to_owned());
+        let from_file = source(None, Some(&path))
+            .require()
+            .map(|s| s.expose_secret().to_owned());
         let path_lf = temp_file("lf", "from-a-file\n\n");
-        let only_one_newline = source(None, Some(&path_lf)).require().map(|s| s.expose_secret().to_owned());
+        let only_one_newline = source(None, Some(&path_lf))
+            .require()
+            .map(|s| s.expose_secret().to_owned());
         let _ = std::fs::remove_file(&path);
         let _ = std::fs::remove_file(&path_lf);
         assert_eq!(from_file.expect("file secret"), "from-a-file");
@@ -146,7 +147,10 @@ mod tests {
         assert_eq!(error.to_string(), "both TOKEN and TOKEN_FILE are set: give one");
 
         let empty = SecretString::from("");
-        assert!(source(Some(&empty), Some(Path::new(""))).read().expect("fine").is_none());
+        assert!(source(Some(&empty), Some(Path::new("")))
+            .read()
+            .expect("fine")
+            .is_none());
         let missing = source(None, None).require().expect_err("missing");
         assert_eq!(missing.to_string(), "TOKEN (or TOKEN_FILE) is required");
 

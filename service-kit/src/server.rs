@@ -212,7 +212,10 @@ mod tests {
         let _ = stop.send(());
         let _ = release.send(());
         let (response, _) = read_to_close(&mut stream, Duration::from_secs(5)).await;
-        assert!(response.starts_with("HTTP/1.1 200") && response.ends_with("done"), "{response}");
+        assert!(
+            response.starts_with("HTTP/1.1 200") && response.ends_with("done"),
+            "{response}"
+        );
         tokio::time::timeout(Duration::from_secs(5), server)
             .await
             .expect("the server stops")

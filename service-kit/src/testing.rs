@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use crate::auth::{mint_hs256, AuthArgs, ALL_SCOPES};
 use crate::database::DatabaseArgs;
-use crate::secret::ExposeSecret;
 use crate::kafka::{KafkaArgs, Topics};
+use crate::secret::ExposeSecret;
 
 /// The HS256 secret every test stack verifies tokens with.
 pub const TEST_JWT_SECRET: &str = "orderstream-test-secret-not-for-production-use";

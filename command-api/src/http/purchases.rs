@@ -247,6 +247,9 @@ mod tests {
             holder_name: "Jane Cardholder",
         };
         let debug = format!("{card:?}");
-        assert!(!debug.contains("411111111111") && !debug.contains("987") && !debug.contains("Jane"), "{debug}");
+        assert!(
+            !debug.contains("411111111111") && !debug.contains("987") && !debug.contains("Jane"),
+            "{debug}"
+        );
     }
 }

@@ -12,8 +12,15 @@ use tokio::net::TcpStream;
 use crate::helpers::{assert_problem, config, spawn_app_with};
 
 fn bearer(subject: &str) -> String {
-    let token = mint_hs256(TEST_JWT_SECRET, subject, &ALL_SCOPES, Duration::from_secs(600), None, None)
-        .expect("token");
+    let token = mint_hs256(
+        TEST_JWT_SECRET,
+        subject,
+        &ALL_SCOPES,
+        Duration::from_secs(600),
+        None,
+        None,
+    )
+    .expect("token");
     format!("Bearer {token}")
 }
 
@@ -142,12 +149,18 @@ async fn request_ids_are_echoed_or_generated_and_cors_follows_the_settings() {
             .request(reqwest::Method::OPTIONS, format!("{}/api/v1/orders", app.address))
             .header("origin", origin)
             .header("access-control-request-method", "POST")
-            .header("access-control-request-headers", "authorization,content-type,idempotency-key")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type,idempotency-key",
+            )
             .send()
     };
     let allowed = preflight("https://shop.example.com").await.unwrap();
     assert!(allowed.status().is_success(), "{}", allowed.status());
-    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://shop.example.com");
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://shop.example.com"
+    );
     let methods = allowed.headers()["access-control-allow-methods"].to_str().unwrap();
     assert!(methods.contains("POST"), "{methods}");
     let other = preflight("https://evil.example").await.unwrap();

@@ -8,8 +8,8 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 
 use super::verifier::check_secret;
-use crate::secret::{self, ExposeSecret, SecretSource, SecretString};
 use super::{is_scope_token, AuthConfigError, Verifier, ALL_SCOPES};
+use crate::secret::{self, ExposeSecret, SecretSource, SecretString};
 
 /// How bearer tokens are checked (`--help` lists these with their environment names). Exactly one
 /// of the secret (inline or as a file) and the public key file must be set: it fixes the one
@@ -179,8 +179,8 @@ mod tests {
 
     use super::*;
     use crate::auth::testkit::{RSA_PUBLIC_PEM, SECRET};
-    use crate::secret::SecretError;
     use crate::auth::{ORDERS_WRITE, PURCHASES_WRITE, READ};
+    use crate::secret::SecretError;
 
     #[derive(Debug, Parser)]
     struct Cli {

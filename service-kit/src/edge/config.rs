@@ -93,7 +93,9 @@ pub enum EdgeConfigError {
     /// A timeout of zero would refuse every request.
     #[error("{setting} must be at least 1 ms")]
     ZeroTimeout { setting: &'static str },
-    #[error("RATE_LIMIT_PER_SECOND must be a finite number, 0 or more; RATE_LIMIT_BURST at least 1 when it is above 0")]
+    #[error(
+        "RATE_LIMIT_PER_SECOND must be a finite number, 0 or more; RATE_LIMIT_BURST at least 1 when it is above 0"
+    )]
     InvalidRateLimit,
     /// Not `scheme://host[:port]`: browsers send exactly that, so anything else never matches.
     #[error("CORS_ALLOWED_ORIGINS: {0:?} is not an origin like `https://app.example.com` (no path, no trailing slash), nor `*` alone")]
@@ -239,7 +241,12 @@ mod tests {
             .validate()
             .is_ok());
         assert!(with_origins(&["*"]).cors().expect("valid").is_some());
-        for bad in ["https://app.example.com/", "app.example.com", "*.example.com", "https://*"] {
+        for bad in [
+            "https://app.example.com/",
+            "app.example.com",
+            "*.example.com",
+            "https://*",
+        ] {
             assert!(
                 matches!(with_origins(&[bad]).validate(), Err(EdgeConfigError::InvalidOrigin(o)) if o == bad),
                 "{bad}"

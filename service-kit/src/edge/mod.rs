@@ -99,11 +99,7 @@ impl Edge {
             router = router.layer(cors.clone());
         }
         router
-            .layer(
-                TraceLayer::new_for_http()
-                    .make_span_with(request_span)
-                    .on_failure(()),
-            )
+            .layer(TraceLayer::new_for_http().make_span_with(request_span).on_failure(()))
             .layer(from_fn(request_id))
     }
 }
@@ -155,7 +151,10 @@ struct RateLimit {
 
 impl RateLimit {
     fn caller(&self, request: &Request) -> Caller {
-        let authorization = request.headers().get(AUTHORIZATION).and_then(|value| value.to_str().ok());
+        let authorization = request
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|value| value.to_str().ok());
         if let Some(claims) = authorization.and_then(|header| self.verifier.verify(Some(header)).ok()) {
             return Caller::Subject(claims.sub);
         }
@@ -213,7 +212,9 @@ async fn request_timeout(State(limit): State<Duration>, request: Request, next: 
                 .detail(detail)
                 .into_response();
             // The body may be half read: the connection cannot carry another request.
-            response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
             response
         }
     }

@@ -70,7 +70,9 @@ impl RateLimiter {
     pub(crate) fn take(&self, caller: Caller, now: Instant) -> Standing {
         let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if state.by_caller.len() >= state.prune_above {
-            state.by_caller.retain(|_, bucket| self.refilled(*bucket, now) < self.burst);
+            state
+                .by_caller
+                .retain(|_, bucket| self.refilled(*bucket, now) < self.burst);
             // Prune again only once the map has doubled, so pruning stays amortised O(1).
             state.prune_above = (state.by_caller.len() * 2).max(PRUNE_ABOVE);
         }

@@ -82,17 +82,30 @@ async fn the_burst_of_one_subject_ends_in_429_while_others_go_on() {
         let (status, headers, _) = call(&router, get_as(Some("alice"), "/api/thing")).await;
         assert_eq!(status, StatusCode::OK, "request {n}");
         let standing = headers["ratelimit"].to_str().unwrap();
-        assert!(standing.starts_with(&format!("\"caller\";r={};t=", 3 - n)), "{standing}");
+        assert!(
+            standing.starts_with(&format!("\"caller\";r={};t=", 3 - n)),
+            "{standing}"
+        );
     }
     let (status, headers, body) = call(&router, get_as(Some("alice"), "/api/thing")).await;
-    assert_problem(status, &headers, &body, StatusCode::TOO_MANY_REQUESTS, "/problems/too-many-requests");
+    assert_problem(
+        status,
+        &headers,
+        &body,
+        StatusCode::TOO_MANY_REQUESTS,
+        "/problems/too-many-requests",
+    );
     let retry_after: u64 = headers[RETRY_AFTER].to_str().unwrap().parse().expect("seconds");
     assert!(retry_after >= 900, "a token every 1000 s: {retry_after}");
     assert_eq!(headers["ratelimit-policy"], "\"caller\";q=3;w=3000");
     assert!(headers["ratelimit"].to_str().unwrap().starts_with("\"caller\";r=0;t="));
 
     let (status, _, body) = call(&router, get_as(Some("bob"), "/api/thing")).await;
-    assert_eq!((status, body.as_str()), (StatusCode::OK, "thing"), "another subject is unaffected");
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, "thing"),
+        "another subject is unaffected"
+    );
     let (status, _, _) = call(&router, get_as(Some("alice"), "/health")).await;
     assert_eq!(status, StatusCode::OK, "probes are not limited");
 }
@@ -157,7 +170,13 @@ async fn requests_over_the_cap_are_shed_at_once() {
     });
     entered.notified().await;
     let (status, headers, body) = call(&router, Request::builder().uri("/api/slow")).await;
-    assert_problem(status, &headers, &body, StatusCode::SERVICE_UNAVAILABLE, "/problems/overloaded");
+    assert_problem(
+        status,
+        &headers,
+        &body,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "/problems/overloaded",
+    );
     assert_eq!(headers[RETRY_AFTER], "1");
     let (status, _, _) = call(&router, Request::builder().uri("/health")).await;
     assert_eq!(status, StatusCode::OK, "probes are not shed");
@@ -183,7 +202,13 @@ async fn a_request_past_the_timeout_gets_408_and_closes_the_connection() {
     })
     .wrap(routes);
     let (status, headers, body) = call(&router, Request::builder().uri("/api/never")).await;
-    assert_problem(status, &headers, &body, StatusCode::REQUEST_TIMEOUT, "/problems/request-timeout");
+    assert_problem(
+        status,
+        &headers,
+        &body,
+        StatusCode::REQUEST_TIMEOUT,
+        "/problems/request-timeout",
+    );
     assert_eq!(headers[CONNECTION], "close");
     assert!(body.contains("Idempotency-Key"), "{body}");
 }
@@ -194,10 +219,7 @@ async fn a_client_sending_its_body_too_slowly_is_cut_off() {
         request_timeout_ms: 300,
         ..unlimited()
     })
-    .wrap(Router::new().route(
-        "/api/echo",
-        axum::routing::post(|body: String| async move { body }),
-    ));
+    .wrap(Router::new().route("/api/echo", axum::routing::post(|body: String| async move { body })));
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("listener");
     let address = listener.local_addr().expect("address");
     tokio::spawn(crate::server::serve(
@@ -230,8 +252,15 @@ async fn request_ids_are_echoed_or_generated() {
         get(|headers: HeaderMap| async move { headers[REQUEST_ID].to_str().unwrap_or_default().to_owned() }),
     );
     let router = edge(unlimited()).wrap(routes);
-    let (_, headers, seen) = call(&router, Request::builder().uri("/api/id").header(REQUEST_ID, "abc-123.x:y")).await;
-    assert_eq!((headers[REQUEST_ID].to_str().unwrap(), seen.as_str()), ("abc-123.x:y", "abc-123.x:y"));
+    let (_, headers, seen) = call(
+        &router,
+        Request::builder().uri("/api/id").header(REQUEST_ID, "abc-123.x:y"),
+    )
+    .await;
+    assert_eq!(
+        (headers[REQUEST_ID].to_str().unwrap(), seen.as_str()),
+        ("abc-123.x:y", "abc-123.x:y")
+    );
 
     let (_, headers, seen) = call(&router, Request::builder().uri("/api/id")).await;
     let generated = headers[REQUEST_ID].to_str().unwrap();
@@ -245,7 +274,10 @@ async fn request_ids_are_echoed_or_generated() {
     }
     // Answers made by the edge itself carry it too.
     let (status, headers, _) = call(&router, Request::builder().uri("/nowhere").header(REQUEST_ID, "r-1")).await;
-    assert_eq!((status, headers[REQUEST_ID].to_str().unwrap()), (StatusCode::NOT_FOUND, "r-1"));
+    assert_eq!(
+        (status, headers[REQUEST_ID].to_str().unwrap()),
+        (StatusCode::NOT_FOUND, "r-1")
+    );
 }
 
 /// Collects what the fmt subscriber writes.
@@ -281,11 +313,21 @@ async fn every_log_line_of_a_request_carries_its_id() {
         }),
     );
     let router = edge(unlimited()).wrap(routes);
-    call(&router, Request::builder().uri("/api/log").header(REQUEST_ID, "trace-me-42")).await;
+    call(
+        &router,
+        Request::builder().uri("/api/log").header(REQUEST_ID, "trace-me-42"),
+    )
+    .await;
     let output = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf-8");
-    let lines: Vec<&str> = output.lines().filter(|line| line.contains("handling") || line.contains("note")).collect();
+    let lines: Vec<&str> = output
+        .lines()
+        .filter(|line| line.contains("handling") || line.contains("note"))
+        .collect();
     assert_eq!(lines.len(), 2, "{output}");
-    assert!(lines.iter().all(|line| line.contains("request_id=trace-me-42")), "{output}");
+    assert!(
+        lines.iter().all(|line| line.contains("request_id=trace-me-42")),
+        "{output}"
+    );
 }
 
 #[tokio::test]
@@ -300,7 +342,10 @@ async fn cors_preflights_are_answered_as_configured() {
     };
     let off = edge(unlimited()).wrap(routes());
     let (_, headers, _) = call(&off, preflight("https://app.example.com")).await;
-    assert!(!headers.contains_key("access-control-allow-origin"), "CORS is off by default");
+    assert!(
+        !headers.contains_key("access-control-allow-origin"),
+        "CORS is off by default"
+    );
 
     let on = edge(EdgeArgs {
         cors_allowed_origins: vec!["https://app.example.com".to_owned()],
@@ -315,7 +360,10 @@ async fn cors_preflights_are_answered_as_configured() {
     let methods = headers["access-control-allow-methods"].to_str().unwrap();
     assert!(methods.contains("POST") && methods.contains("GET"), "{methods}");
     let allowed = headers["access-control-allow-headers"].to_str().unwrap();
-    assert!(allowed.contains("authorization") && allowed.contains("idempotency-key"), "{allowed}");
+    assert!(
+        allowed.contains("authorization") && allowed.contains("idempotency-key"),
+        "{allowed}"
+    );
     assert!(headers.contains_key(REQUEST_ID));
 
     let (_, headers, _) = call(&on, preflight("https://evil.example")).await;
@@ -323,11 +371,16 @@ async fn cors_preflights_are_answered_as_configured() {
 
     let (status, headers, _) = call(
         &on,
-        Request::builder().uri("/api/thing").header(ORIGIN, "https://app.example.com"),
+        Request::builder()
+            .uri("/api/thing")
+            .header(ORIGIN, "https://app.example.com"),
     )
     .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["access-control-allow-origin"], "https://app.example.com");
     let exposed = headers["access-control-expose-headers"].to_str().unwrap();
-    assert!(exposed.contains("x-request-id") && exposed.contains("retry-after"), "{exposed}");
+    assert!(
+        exposed.contains("x-request-id") && exposed.contains("retry-after"),
+        "{exposed}"
+    );
 }
