@@ -1,10 +1,13 @@
 //! command-api settings: environment first, flags second; `--help` lists them all.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
 use service_kit::auth::AuthArgs;
+use service_kit::edge::EdgeArgs;
 use service_kit::kafka::KafkaArgs;
+use service_kit::secret::{self, SecretError, SecretSource, SecretString};
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -13,9 +16,12 @@ use service_kit::kafka::KafkaArgs;
     about = "orderstream's HTTP edge for commands and the exactly-once decider"
 )]
 pub struct Config {
-    /// Address the HTTP API listens on.
-    #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8084")]
+    /// Address the HTTP API listens on; loopback unless told otherwise (`0.0.0.0:8084` in a container).
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8084")]
     pub listen_addr: String,
+
+    #[command(flatten)]
+    pub edge: EdgeArgs,
 
     #[command(flatten)]
     pub kafka: KafkaArgs,
@@ -45,9 +51,13 @@ pub struct Config {
     pub outcome_timeout_ms: u64,
 
     /// Key of the card fingerprints (HMAC-SHA256 of the card number). Keep it secret and stable:
-    /// a new key gives every card a new fingerprint.
-    #[arg(long, env = "CARD_FINGERPRINT_KEY", hide_env_values = true)]
-    pub card_fingerprint_key: String,
+    /// a new key gives every card a new fingerprint. This or the file is required.
+    #[arg(long, env = "CARD_FINGERPRINT_KEY", hide_env_values = true, value_parser = secret::parse)]
+    pub card_fingerprint_key: Option<SecretString>,
+
+    /// File holding the card fingerprint key instead (one trailing line break is ignored).
+    #[arg(long, env = "CARD_FINGERPRINT_KEY_FILE")]
+    pub card_fingerprint_key_file: Option<PathBuf>,
 
     /// Payment gateway; `sandbox` is embedded and behaves like the well-known test cards.
     #[arg(long, env = "PAYMENT_GATEWAY", value_enum, default_value_t = GatewayKind::Sandbox)]
@@ -65,6 +75,17 @@ pub enum GatewayKind {
 }
 
 impl Config {
+    /// The card fingerprint key, inline or from its file.
+    pub fn card_fingerprint_key(&self) -> Result<SecretString, SecretError> {
+        SecretSource {
+            variable: "CARD_FINGERPRINT_KEY",
+            value: self.card_fingerprint_key.as_ref(),
+            file_variable: "CARD_FINGERPRINT_KEY_FILE",
+            file: self.card_fingerprint_key_file.as_deref(),
+        }
+        .require()
+    }
+
     pub fn produce_timeout(&self) -> Duration {
         Duration::from_millis(self.produce_timeout_ms)
     }

@@ -8,8 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use service_kit::edge::Edge;
 use service_kit::kafka::Topics;
 use service_kit::metrics::Registry;
+use service_kit::secret::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -28,6 +30,7 @@ pub struct Application {
     listener: TcpListener,
     config: Config,
     context: ApiContext,
+    edge: Edge,
 }
 
 impl Application {
@@ -45,18 +48,21 @@ impl Application {
         let gateway: Arc<dyn PaymentGateway> = match config.payment_gateway {
             GatewayKind::Sandbox => Arc::new(SandboxGateway),
         };
+        let verifier = config.auth.verifier()?;
+        let edge = Edge::new(&config.edge, verifier.clone())?;
         let context = ApiContext {
             bus,
             decider_ready: Arc::default(),
             metrics: Registry::default(),
             gateway,
-            fingerprints: Fingerprinter::new(&config.card_fingerprint_key),
-            verifier: config.auth.verifier()?,
+            fingerprints: Fingerprinter::new(config.card_fingerprint_key()?.expose_secret()),
+            verifier,
         };
         Ok(Self {
             listener,
             config,
             context,
+            edge,
         })
     }
 
@@ -70,7 +76,8 @@ impl Application {
         let supervisor = tokio::spawn(supervise_kafka(self.config.clone(), self.context.clone(), stopped));
         info!(addr = %self.listener.local_addr()?, "command-api listening");
         let router = http::router(self.context).layer(axum::extract::DefaultBodyLimit::max(http::BODY_LIMIT));
-        let served = service_kit::server::serve(self.listener, router, shutdown).await;
+        let router = self.edge.wrap(router);
+        let served = service_kit::server::serve(self.listener, router, self.edge.header_read_timeout(), shutdown).await;
         let _ = stop.send(true);
         let _ = supervisor.await;
         served.context("HTTP server failed")

@@ -146,6 +146,20 @@ ensure_cargo() {
     fi
 }
 
+# ensure_cargo_deny: puts cargo-deny on PATH, building it from crates.io into the cache the
+# first time (a few minutes; kept across runs). Warns and fails when it cannot.
+CARGO_TOOLS_DIR="$CACHE_DIR/cargo-tools"
+ensure_cargo_deny() {
+    export PATH="$CARGO_TOOLS_DIR/bin:$PATH"
+    cargo deny --version >/dev/null 2>&1 && return 0
+    log "installing cargo-deny into $CARGO_TOOLS_DIR (once)"
+    # Its own build directory, so the workspace's build lock is not held meanwhile.
+    env -u CARGO_TARGET_DIR cargo install --locked --quiet cargo-deny --root "$CARGO_TOOLS_DIR" </dev/null || {
+        warn "cannot install cargo-deny (cargo install --locked cargo-deny)"
+        return 1
+    }
+}
+
 # ------------------------------------------------------------ processes
 
 pid_file() { printf '%s/%s.pid\n' "$RUN_DIR" "$1"; }

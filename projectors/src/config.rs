@@ -96,8 +96,9 @@ pub struct RebuildConfig {
 
 #[derive(Debug, Clone, Args)]
 pub struct Config {
-    /// Address of `/health`, `/ready` and `/metrics`.
-    #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8086")]
+    /// Address of `/health`, `/ready` and `/metrics`; loopback unless told otherwise (`0.0.0.0:8086`
+    /// in a container).
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8086")]
     pub listen_addr: String,
 
     #[command(flatten)]

@@ -87,7 +87,12 @@ async fn rebuild(config: RebuildConfig) -> anyhow::Result<()> {
             // were. Clear the half-built schema if nothing holds it; else the next rebuild will.
             eprintln!("interrupted; the live projections are untouched");
             let rebuild_schema = rebuild::rebuild_schema(&config.database.database_schema);
-            if let Ok(mut conn) = sqlx::PgConnection::connect(&config.database.database_url).await {
+            let options = config.database.connect_options();
+            let connected = match options {
+                Ok(options) => sqlx::PgConnection::connect_with(&options).await.ok(),
+                Err(_) => None,
+            };
+            if let Some(mut conn) = connected {
                 let _ = sqlx::query("SET lock_timeout = '2s'").execute(&mut conn).await;
                 let _ = rebuild::drop_schema(&mut conn, &rebuild_schema).await;
             }

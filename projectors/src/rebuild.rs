@@ -97,7 +97,7 @@ pub async fn rebuild(
 
     // A connection of its own, outside the pools: the advisory lock lives as long as it does,
     // so it is released however this process ends.
-    let options_pg: PgConnectOptions = database.database_url.parse()?;
+    let options_pg: PgConnectOptions = database.connect_options()?;
     let mut guard = PgConnection::connect_with(&options_pg)
         .await
         .context("cannot connect to PostgreSQL")?;

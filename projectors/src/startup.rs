@@ -85,7 +85,13 @@ impl Application {
             .fallback(service_kit::problem::not_found)
             .with_state(context);
         info!(addr = %self.listener.local_addr()?, "projectors listening");
-        let served = service_kit::server::serve(self.listener, router, shutdown).await;
+        let served = service_kit::server::serve(
+            self.listener,
+            router,
+            service_kit::server::DEFAULT_HEADER_READ_TIMEOUT,
+            shutdown,
+        )
+        .await;
         let _ = stop.send(true);
         for task in tasks {
             let _ = task.await;
@@ -145,11 +151,7 @@ async fn until_stopped(mut stopped: watch::Receiver<bool>) {
 }
 
 async fn ready(State(context): State<Context>) -> Response {
-    let database = sqlx::query("SELECT 1")
-        .execute(&context.pool)
-        .await
-        .map(drop)
-        .map_err(|e| e.to_string());
+    let database = service_kit::health::database_check(&context.pool).await;
     let mut checks = vec![("database", database)];
     for (projection, status) in &context.runners {
         let running = if status.running.load(Ordering::Acquire) {

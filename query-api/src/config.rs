@@ -5,6 +5,7 @@ use std::time::Duration;
 use clap::Parser;
 use service_kit::auth::AuthArgs;
 use service_kit::database::DatabaseArgs;
+use service_kit::edge::EdgeArgs;
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -13,9 +14,12 @@ use service_kit::database::DatabaseArgs;
     about = "orderstream's read side over the projected read models"
 )]
 pub struct Config {
-    /// Address the HTTP API listens on.
-    #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8085")]
+    /// Address the HTTP API listens on; loopback unless told otherwise (`0.0.0.0:8085` in a container).
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8085")]
     pub listen_addr: String,
+
+    #[command(flatten)]
+    pub edge: EdgeArgs,
 
     #[command(flatten)]
     pub database: DatabaseArgs,

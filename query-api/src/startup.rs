@@ -3,6 +3,7 @@
 use std::future::Future;
 
 use anyhow::Context as _;
+use service_kit::edge::Edge;
 use tokio::net::TcpListener;
 use tracing::info;
 
@@ -14,6 +15,7 @@ use crate::Config;
 pub struct Application {
     listener: TcpListener,
     context: ApiContext,
+    edge: Edge,
 }
 
 impl Application {
@@ -21,12 +23,18 @@ impl Application {
         let listener = TcpListener::bind(&config.listen_addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen_addr))?;
+        let verifier = config.auth.verifier()?;
+        let edge = Edge::new(&config.edge, verifier.clone())?;
         let context = ApiContext {
             pool: config.database.pool()?,
             consistency_wait: config.consistency_wait(),
-            verifier: config.auth.verifier()?,
+            verifier,
         };
-        Ok(Self { listener, context })
+        Ok(Self {
+            listener,
+            context,
+            edge,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -35,7 +43,8 @@ impl Application {
 
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         info!(addr = %self.listener.local_addr()?, "query-api listening");
-        service_kit::server::serve(self.listener, http::router(self.context), shutdown)
+        let router = self.edge.wrap(http::router(self.context));
+        service_kit::server::serve(self.listener, router, self.edge.header_read_timeout(), shutdown)
             .await
             .context("HTTP server failed")
     }

@@ -1,22 +1,26 @@
 //! PostgreSQL settings shared by the projectors and the query API.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
+use thiserror::Error;
 
-/// Where the read models live (`--help` lists these with their environment names).
+use crate::secret::{self, ExposeSecret, SecretError, SecretSource, SecretString};
+
+/// Where the read models live (`--help` lists these with their environment names). The URL
+/// carries the password, so it is a secret: no default, never in `Debug`.
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
-    /// PostgreSQL connection URL.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://orderstream:orderstream@127.0.0.1:5432/orderstream",
-        hide_env_values = true
-    )]
-    pub database_url: String,
+    /// PostgreSQL connection URL (`postgres://user:password@host:port/database`).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_parser = secret::parse)]
+    pub database_url: Option<SecretString>,
+
+    /// File holding the connection URL instead (one trailing line break is ignored).
+    #[arg(long, env = "DATABASE_URL_FILE")]
+    pub database_url_file: Option<PathBuf>,
 
     /// Schema holding the read models; several stacks can share one database under different schemas.
     #[arg(long, env = "DATABASE_SCHEMA", default_value = "public")]
@@ -27,15 +31,118 @@ pub struct DatabaseArgs {
     pub database_max_connections: u32,
 }
 
+/// Why the database settings cannot be used; reported at start-up.
+#[derive(Debug, Error)]
+pub enum DatabaseConfigError {
+    #[error(transparent)]
+    Url(#[from] SecretError),
+    /// The URL does not parse; the message is sqlx's, which does not repeat the URL.
+    #[error("DATABASE_URL is not a valid PostgreSQL URL: {0}")]
+    InvalidUrl(#[source] sqlx::Error),
+}
+
 impl DatabaseArgs {
+    /// Settings for `url` with the other settings at their defaults.
+    pub fn new(url: impl Into<String>, schema: impl Into<String>) -> Self {
+        Self {
+            database_url: Some(SecretString::from(url.into())),
+            database_url_file: None,
+            database_schema: schema.into(),
+            database_max_connections: 8,
+        }
+    }
+
+    /// The connection URL, inline or from its file.
+    pub fn url(&self) -> Result<SecretString, DatabaseConfigError> {
+        let source = SecretSource {
+            variable: "DATABASE_URL",
+            value: self.database_url.as_ref(),
+            file_variable: "DATABASE_URL_FILE",
+            file: self.database_url_file.as_deref(),
+        };
+        Ok(source.require()?)
+    }
+
+    /// Connection options for the URL, without the schema.
+    pub fn connect_options(&self) -> Result<PgConnectOptions, DatabaseConfigError> {
+        self.url()?
+            .expose_secret()
+            .parse()
+            .map_err(DatabaseConfigError::InvalidUrl)
+    }
+
     /// A lazily connecting pool: the service starts even while PostgreSQL is down, and each
     /// connection resolves names in the configured schema first.
-    pub fn pool(&self) -> Result<PgPool, sqlx::Error> {
-        let options: PgConnectOptions = self.database_url.parse()?;
-        let options = options.options([("search_path", self.database_schema.as_str())]);
+    pub fn pool(&self) -> Result<PgPool, DatabaseConfigError> {
+        let options = self
+            .connect_options()?
+            .options([("search_path", self.database_schema.as_str())]);
         Ok(PgPoolOptions::new()
             .max_connections(self.database_max_connections)
             .acquire_timeout(Duration::from_secs(3))
             .connect_lazy_with(options))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    }
+
+    const URL: &str = "postgres://reader:s3cret-pw@db.internal:5432/orders";
+
+    #[test]
+    fn there_is_no_default_url() {
+        let command = <Cli as clap::CommandFactory>::command();
+        let url = command
+            .get_arguments()
+            .find(|arg| arg.get_id() == "database_url")
+            .expect("the URL setting");
+        assert!(url.get_default_values().is_empty());
+        let unset = DatabaseArgs {
+            database_url: None,
+            ..DatabaseArgs::new(URL, "public")
+        };
+        assert!(matches!(
+            unset.url(),
+            Err(DatabaseConfigError::Url(SecretError::Missing { .. }))
+        ));
+    }
+
+    #[test]
+    fn the_url_comes_inline_or_from_a_file_and_never_shows_in_debug() {
+        let inline = DatabaseArgs::new(URL, "public");
+        assert_eq!(inline.url().expect("url").expose_secret(), URL);
+        assert_eq!(inline.connect_options().expect("valid").get_host(), "db.internal");
+        let debug = format!("{inline:?}");
+        assert!(!debug.contains("s3cret-pw") && !debug.contains("reader"), "{debug}");
+
+        let path = std::env::temp_dir().join(format!("orderstream-database-url-{}", std::process::id()));
+        std::fs::write(&path, format!("{URL}\n")).expect("temp file");
+        let from_file = Cli::try_parse_from(["test", "--database-url-file", path.to_str().expect("utf-8")])
+            .map(|cli| DatabaseArgs {
+                database_url: None,
+                ..cli.database
+            })
+            .expect("parses");
+        let url = from_file.url();
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(url.expect("url from the file").expose_secret(), URL);
+    }
+
+    #[test]
+    fn a_bad_url_is_named_without_repeating_it() {
+        let error = DatabaseArgs::new("postgres://u:topsecret@h:port/db", "public")
+            .pool()
+            .expect_err("not a port");
+        assert!(matches!(error, DatabaseConfigError::InvalidUrl(_)));
+        assert!(!error.to_string().contains("topsecret"), "{error}");
     }
 }

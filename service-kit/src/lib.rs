@@ -8,7 +8,11 @@
 //! - [`kafka`] (feature `kafka`): topics, client settings and the CloudEvents envelope.
 //! - [`testing`] (feature `testing`): per-test topics and schema, child services, deadlines.
 //! - [`token`]: the consistency token that carries log positions from writes to reads.
-//! - [`server`]: serving a router until a shutdown signal, draining in-flight requests.
+//! - [`server`]: serving a router until a shutdown signal, draining in-flight requests, cutting
+//!   off clients slow to send their request head.
+//! - [`secret`]: secrets in settings, inline or from a file, never in `Debug` or a log line.
+//! - [`edge`] (feature `edge`): request ids, CORS, per-caller rate limits, load shedding and
+//!   request timeouts around an API's router.
 //! - [`auth`] (feature `auth`): bearer-token (JWT) verification, scope-guarded routes answering
 //!   401/403 problem+json, and token minting for local use.
 //! - [`openapi`] (feature `openapi`): the bearer scheme, the problem schema and problem responses
@@ -18,6 +22,8 @@
 #[cfg(feature = "auth")]
 pub mod auth;
 pub mod database;
+#[cfg(feature = "edge")]
+pub mod edge;
 pub mod health;
 #[cfg(feature = "kafka")]
 pub mod kafka;
@@ -25,6 +31,7 @@ pub mod metrics;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod problem;
+pub mod secret;
 pub mod server;
 pub mod telemetry;
 #[cfg(feature = "testing")]

@@ -1,8 +1,24 @@
-//! Serving HTTP until shutdown.
+//! Serving HTTP until shutdown, cutting off clients too slow to send their request head.
 
+use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
 
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::Request;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tower::Service;
+use tracing::{debug, warn};
+
+/// How long a client may take to send its request line and headers when a service does not say
+/// otherwise. Also bounds how long an idle keep-alive connection stays open.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Resolves on Ctrl-C or SIGTERM, whichever comes first.
 pub async fn shutdown_signal() {
@@ -26,11 +42,184 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+/// Serves `router` over HTTP/1.1 on `listener` until `shutdown` resolves, then stops accepting,
+/// closes idle connections and lets in-flight requests finish.
+///
+/// A connection that has not delivered a whole request head within `header_read_timeout` is
+/// closed (`axum::serve` has no such bound, so half a request line would hold a connection
+/// forever). Handlers see the peer address as `ConnectInfo<SocketAddr>`.
 pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
+    header_read_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    let graceful = GracefulShutdown::new();
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors, or a connection reset before it was accepted:
+                    // pause briefly rather than spin, and keep serving.
+                    warn!(%error, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        // Responses are written whole; waiting to coalesce them only adds latency.
+        let _ = stream.set_nodelay(true);
+        let service = PeerService {
+            router: router.clone(),
+            peer,
+        };
+        let connection = http.serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                debug!(%peer, %error, "connection closed with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// The router for one connection, telling each request who sent it.
+#[derive(Clone)]
+struct PeerService {
+    router: axum::Router,
+    peer: SocketAddr,
+}
+
+impl hyper::service::Service<Request<Incoming>> for PeerService {
+    type Response = axum::response::Response;
+    type Error = Infallible;
+    type Future = <axum::Router as Service<Request<Body>>>::Future;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let mut request = request.map(Body::new);
+        request.extensions_mut().insert(ConnectInfo(self.peer));
+        // A router is always ready, so `call` needs no `poll_ready` first.
+        self.router.clone().call(request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    use tokio::sync::oneshot;
+
+    use super::*;
+
+    async fn start(header_read_timeout: Duration) -> (SocketAddr, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("listener");
+        let address = listener.local_addr().expect("address");
+        let router = axum::Router::new().route(
+            "/peer",
+            get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.ip().to_string() }),
+        );
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            serve(listener, router, header_read_timeout, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("serves");
+        });
+        (address, stop, task)
+    }
+
+    /// Reads until the server closes the connection; what it sent, and when it closed.
+    async fn read_to_close(stream: &mut TcpStream, deadline: Duration) -> (String, Instant) {
+        let mut received = Vec::new();
+        tokio::time::timeout(deadline, stream.read_to_end(&mut received))
+            .await
+            .expect("the server closes the connection in time")
+            .expect("read");
+        (String::from_utf8_lossy(&received).into_owned(), Instant::now())
+    }
+
+    #[tokio::test]
+    async fn half_a_request_line_is_cut_off_after_the_header_timeout() {
+        let timeout = Duration::from_millis(700);
+        let (address, _stop, _task) = start(timeout).await;
+        let mut stream = TcpStream::connect(address).await.expect("connect");
+        let started = Instant::now();
+        stream.write_all(b"GET /pe").await.expect("write");
+        let (_, closed) = read_to_close(&mut stream, Duration::from_secs(5)).await;
+        let held = closed - started;
+        assert!(held >= timeout - Duration::from_millis(50), "closed after {held:?}");
+        assert!(held < timeout + Duration::from_secs(2), "closed after {held:?}");
+    }
+
+    #[tokio::test]
+    async fn a_prompt_client_is_served_and_sees_its_address() {
+        let (address, _stop, _task) = start(Duration::from_secs(5)).await;
+        let mut stream = TcpStream::connect(address).await.expect("connect");
+        stream
+            .write_all(b"GET /peer HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .expect("write");
+        let (response, _) = read_to_close(&mut stream, Duration::from_secs(5)).await;
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        assert!(response.ends_with("127.0.0.1"), "{response}");
+    }
+
+    #[tokio::test]
+    async fn shutdown_lets_the_request_in_flight_finish() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("listener");
+        let address = listener.local_addr().expect("address");
+        let (entered, handler_entered) = oneshot::channel::<()>();
+        let entered = std::sync::Arc::new(std::sync::Mutex::new(Some(entered)));
+        let (release, released) = oneshot::channel::<()>();
+        let released = std::sync::Arc::new(tokio::sync::Mutex::new(Some(released)));
+        let router = axum::Router::new().route(
+            "/slow",
+            get(move || {
+                let (entered, released) = (entered.clone(), released.clone());
+                async move {
+                    if let Some(entered) = entered.lock().expect("lock").take() {
+                        let _ = entered.send(());
+                    }
+                    if let Some(released) = released.lock().await.take() {
+                        let _ = released.await;
+                    }
+                    "done"
+                }
+            }),
+        );
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, router, Duration::from_secs(5), async {
+            let _ = stopped.await;
+        }));
+        let mut stream = TcpStream::connect(address).await.expect("connect");
+        stream
+            .write_all(b"GET /slow HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .expect("write");
+        handler_entered.await.expect("the handler runs");
+        let _ = stop.send(());
+        let _ = release.send(());
+        let (response, _) = read_to_close(&mut stream, Duration::from_secs(5)).await;
+        assert!(
+            response.starts_with("HTTP/1.1 200") && response.ends_with("done"),
+            "{response}"
+        );
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("the server stops")
+            .expect("task")
+            .expect("served");
+    }
 }

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::auth::{mint_hs256, AuthArgs, ALL_SCOPES};
 use crate::database::DatabaseArgs;
 use crate::kafka::{KafkaArgs, Topics};
+use crate::secret::ExposeSecret;
 
 /// The HS256 secret every test stack verifies tokens with.
 pub const TEST_JWT_SECRET: &str = "orderstream-test-secret-not-for-production-use";
@@ -24,7 +25,8 @@ pub const TEST_FINGERPRINT_KEY: &str = "orderstream-test-fingerprint-key";
 /// Authentication settings of a test stack.
 pub fn test_auth() -> AuthArgs {
     AuthArgs {
-        jwt_secret: Some(TEST_JWT_SECRET.to_owned()),
+        jwt_secret: Some(TEST_JWT_SECRET.into()),
+        jwt_secret_file: None,
         jwt_public_key_file: None,
         jwt_issuer: None,
         jwt_audience: None,
@@ -76,10 +78,12 @@ impl Isolation {
             partitions: TEST_PARTITIONS,
         };
         let database = DatabaseArgs {
-            database_url: std::env::var("DATABASE_URL")
-                .unwrap_or_else(|_| "postgres://orderstream:orderstream@127.0.0.1:5432/orderstream".to_owned()),
-            database_schema: id.clone(),
             database_max_connections: 4,
+            ..DatabaseArgs::new(
+                std::env::var("DATABASE_URL")
+                    .unwrap_or_else(|_| "postgres://orderstream:orderstream@127.0.0.1:5432/orderstream".to_owned()),
+                id.clone(),
+            )
         };
         Self {
             topics: Topics::new(&prefix),
@@ -95,7 +99,10 @@ impl Isolation {
             ("KAFKA_BROKERS", self.kafka.kafka_brokers.clone()),
             ("TOPIC_PREFIX", self.kafka.topic_prefix.clone()),
             ("KAFKA_PARTITIONS", self.kafka.partitions.to_string()),
-            ("DATABASE_URL", self.database.database_url.clone()),
+            (
+                "DATABASE_URL",
+                self.database.url().expect("test URL").expose_secret().to_owned(),
+            ),
             ("DATABASE_SCHEMA", self.database.database_schema.clone()),
             ("JWT_SECRET", TEST_JWT_SECRET.to_owned()),
             ("CARD_FINGERPRINT_KEY", TEST_FINGERPRINT_KEY.to_owned()),

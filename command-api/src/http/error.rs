@@ -48,7 +48,14 @@ pub enum ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let detail = self.to_string();
+        // What Kafka or the payment gateway said stays in the log (see `respond`): it can name
+        // hosts and internals the client has no business knowing.
+        let detail = match &self {
+            Self::Unavailable(SubmitError::Unavailable(_)) => "the command log is unavailable".to_owned(),
+            Self::Gateway(GatewayError::Unavailable(_)) => "the payment gateway is unavailable".to_owned(),
+            Self::Gateway(GatewayError::Refused(_)) => "the payment gateway refused the request".to_owned(),
+            _ => self.to_string(),
+        };
         let problem = match &self {
             Self::MalformedBody(_) => Problem::new(StatusCode::BAD_REQUEST, "malformed-body", "Malformed request body"),
             Self::UnsupportedMediaType => Problem::new(
@@ -174,5 +181,32 @@ fn rejection_problem(rejection: &Rejection) -> Problem {
             Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", "Invalid field").field("amount")
         }
         Rejection::WrongAggregate { .. } => conflict("wrong-aggregate", "Id belongs to another kind of resource"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_of(error: ApiError) -> (StatusCode, String) {
+        let response = error.into_response();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.expect("body");
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn gateway_and_kafka_error_texts_never_reach_the_client() {
+        let internal = "connect to gw.internal:8443 failed: tls handshake";
+        for error in [
+            ApiError::Gateway(GatewayError::Unavailable(internal.to_owned())),
+            ApiError::Gateway(GatewayError::Refused(internal.to_owned())),
+            ApiError::Unavailable(SubmitError::Unavailable(internal.to_owned())),
+        ] {
+            let (status, body) = body_of(error).await;
+            assert!(status.is_server_error(), "{status}");
+            assert!(!body.contains("gw.internal") && !body.contains("tls"), "{body}");
+            assert!(body.contains("\"detail\""), "{body}");
+        }
     }
 }

@@ -19,7 +19,6 @@ use axum::routing::get;
 use axum::Router;
 use service_kit::auth::{require_scope, Verifier, ORDERS_WRITE, PURCHASES_WRITE};
 use service_kit::metrics::Registry;
-use tower_http::trace::TraceLayer;
 use uuid::Uuid;
 
 pub use error::ApiError;
@@ -99,7 +98,6 @@ pub fn router(context: ApiContext) -> Router {
         .route("/openapi.json", get(openapi::serve))
         .fallback(service_kit::problem::not_found)
         .layer(axum::middleware::from_fn(service_kit::problem::log_server_errors))
-        .layer(TraceLayer::new_for_http().on_failure(()))
         .with_state(context)
 }
 

@@ -60,8 +60,9 @@ fn payment_method_schema() -> Schema {
 }
 
 /// The seed's body. Fields are loosely typed here so that each is checked by name, and so that
-/// a card number sent as a JSON number is refused without being quoted back.
-#[derive(Debug, Deserialize, ToSchema)]
+/// a card number sent as a JSON number is refused without being quoted back. `Debug` is by
+/// hand, never derived, as these fields hold the raw card.
+#[derive(Deserialize, ToSchema)]
 struct PurchaseRequest {
     /// Chosen by the server when absent: derived from the `Idempotency-Key` when one is sent.
     #[schema(value_type = Option<Uuid>)]
@@ -101,6 +102,23 @@ struct PurchaseRequest {
     /// RFC 3339, at most 5 minutes in the future.
     #[schema(value_type = chrono::DateTime<Utc>, required = true)]
     transaction_date: Option<Value>,
+}
+
+/// Names the fields present, never their values.
+impl std::fmt::Debug for PurchaseRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let present = |field: bool| if field { "<given>" } else { "<absent>" };
+        f.debug_struct("PurchaseRequest")
+            .field("purchase_id", &self.purchase_id)
+            .field("order_id", &self.order_id)
+            .field("user_id", &self.user_id)
+            .field("card_holder_name", &present(self.card_holder_name.is_some()))
+            .field("card_number", &present(self.card_number.is_some()))
+            .field("card_expiry", &present(self.card_expiry.is_some()))
+            .field("card_cvc", &present(self.card_cvc.is_some()))
+            .field("billing_address", &present(self.billing_address.is_some()))
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -297,4 +315,40 @@ async fn refund_purchase(
         consistency_token: accepted.consistency_token,
     };
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_of_a_purchase_request_shows_no_card_data() {
+        let request: PurchaseRequest = serde_json::from_value(serde_json::json!({
+            "user_id": "4f8e3c79-9a0f-4a02-823b-9c6a21f46ad8",
+            "card_holder_name": "Jane Cardholder",
+            "card_number": "4111111111111111",
+            "card_expiry": "12/30",
+            "card_cvc": "987",
+            "billing_address": "1 Secret Lane",
+        }))
+        .expect("deserializes");
+        let debug = format!("{request:?}");
+        for secret in ["4111", "987", "12/30", "Jane", "Secret Lane"] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
+        assert!(debug.contains("card_number: \"<given>\""), "{debug}");
+        let number = CardNumber::parse("card_number", "4111111111111111").expect("valid");
+        let cvc = CardCvc::parse("card_cvc", "987").expect("valid");
+        let card = CardDetails {
+            number: &number,
+            expiry: CardExpiry::parse("card_expiry", "12/30").expect("valid"),
+            cvc: &cvc,
+            holder_name: "Jane Cardholder",
+        };
+        let debug = format!("{card:?}");
+        assert!(
+            !debug.contains("411111111111") && !debug.contains("987") && !debug.contains("Jane"),
+            "{debug}"
+        );
+    }
 }

@@ -6,6 +6,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde_json::Value;
+use service_kit::edge::EdgeArgs;
 use service_kit::testing::{bearer_all, test_auth, wait_until, Isolation, TEST_FINGERPRINT_KEY};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -30,7 +31,9 @@ pub(crate) fn config(isolation: &Isolation) -> Config {
         decider_batch_linger_ms: 5,
         produce_timeout_ms: 5000,
         outcome_timeout_ms: 15000,
-        card_fingerprint_key: TEST_FINGERPRINT_KEY.to_owned(),
+        card_fingerprint_key: Some(TEST_FINGERPRINT_KEY.into()),
+        card_fingerprint_key_file: None,
+        edge: EdgeArgs::default(),
         auth: test_auth(),
         payment_gateway: command_api::config::GatewayKind::Sandbox,
         payment_reactor: true,

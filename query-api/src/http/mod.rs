@@ -16,7 +16,6 @@ use axum::routing::get;
 use axum::Router;
 use service_kit::auth::{require_scope, Verifier, READ};
 use sqlx::PgPool;
-use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
 
@@ -43,15 +42,10 @@ pub fn router(context: ApiContext) -> Router {
         .route("/openapi.json", get(openapi::serve))
         .fallback(service_kit::problem::not_found)
         .layer(axum::middleware::from_fn(service_kit::problem::log_server_errors))
-        .layer(TraceLayer::new_for_http().on_failure(()))
         .with_state(context)
 }
 
 async fn ready(State(context): State<ApiContext>) -> Response {
-    let database = sqlx::query("SELECT 1")
-        .execute(&context.pool)
-        .await
-        .map(drop)
-        .map_err(|e| e.to_string());
+    let database = service_kit::health::database_check(&context.pool).await;
     service_kit::health::ready(&[("database", database)])
 }

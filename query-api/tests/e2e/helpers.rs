@@ -2,6 +2,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use serde_json::Value;
+use service_kit::edge::EdgeArgs;
 use service_kit::testing::{bearer_all, test_auth, wait_until, Isolation, TEST_FINGERPRINT_KEY};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -40,7 +41,9 @@ pub(crate) async fn spawn_stack_with_wait(consistency_wait: Duration) -> Stack {
         decider_batch_linger_ms: 5,
         produce_timeout_ms: 5000,
         outcome_timeout_ms: 15000,
-        card_fingerprint_key: TEST_FINGERPRINT_KEY.to_owned(),
+        card_fingerprint_key: Some(TEST_FINGERPRINT_KEY.into()),
+        card_fingerprint_key_file: None,
+        edge: EdgeArgs::default(),
         auth: test_auth(),
         payment_gateway: command_api::config::GatewayKind::Sandbox,
         payment_reactor: true,
@@ -61,6 +64,7 @@ pub(crate) async fn spawn_stack_with_wait(consistency_wait: Duration) -> Stack {
         database: isolation.database.clone(),
         consistency_wait_ms: consistency_wait.as_millis() as u64,
         auth: test_auth(),
+        edge: EdgeArgs::default(),
     })
     .await
     .unwrap();

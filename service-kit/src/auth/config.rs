@@ -9,15 +9,21 @@ use serde::Serialize;
 
 use super::verifier::check_secret;
 use super::{is_scope_token, AuthConfigError, Verifier, ALL_SCOPES};
+use crate::secret::{self, ExposeSecret, SecretSource, SecretString};
 
 /// How bearer tokens are checked (`--help` lists these with their environment names). Exactly one
-/// of the secret and the public key file must be set: it fixes the one accepted algorithm.
-#[derive(Clone, Args)]
+/// of the secret (inline or as a file) and the public key file must be set: it fixes the one
+/// accepted algorithm.
+#[derive(Debug, Clone, Args)]
 pub struct AuthArgs {
     /// Shared secret for HS256 tokens (at least 32 bytes); for local use, where `mint-token`
     /// signs with it too.
-    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
-    pub jwt_secret: Option<String>,
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true, value_parser = secret::parse)]
+    pub jwt_secret: Option<SecretString>,
+
+    /// File holding the HS256 secret instead (one trailing line break is ignored).
+    #[arg(long, env = "JWT_SECRET_FILE")]
+    pub jwt_secret_file: Option<PathBuf>,
 
     /// PEM file with the identity provider's RSA public key, for RS256 tokens.
     #[arg(long, env = "JWT_PUBLIC_KEY_FILE")]
@@ -32,18 +38,6 @@ pub struct AuthArgs {
     pub jwt_audience: Option<String>,
 }
 
-/// By hand, so the secret never reaches a log through `{:?}` of a service's settings.
-impl std::fmt::Debug for AuthArgs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthArgs")
-            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<redacted>"))
-            .field("jwt_public_key_file", &self.jwt_public_key_file)
-            .field("jwt_issuer", &self.jwt_issuer)
-            .field("jwt_audience", &self.jwt_audience)
-            .finish()
-    }
-}
-
 impl AuthArgs {
     /// The verifier for the configured key: HS256 for a secret, RS256 for a public key file.
     /// Fails unless exactly one is set, or when the secret is too short or the file unreadable or
@@ -51,8 +45,8 @@ impl AuthArgs {
     pub fn verifier(&self) -> Result<Verifier, AuthConfigError> {
         let issuer = self.jwt_issuer.as_deref();
         let audience = self.jwt_audience.as_deref();
-        match (self.secret(), self.public_key_file()) {
-            (Some(secret), None) => Verifier::hs256(secret, issuer, audience),
+        match (self.secret()?, self.public_key_file()) {
+            (Some(secret), None) => Verifier::hs256(secret.expose_secret(), issuer, audience),
             (None, Some(path)) => {
                 let pem = std::fs::read_to_string(path).map_err(|source| AuthConfigError::ReadPublicKey {
                     path: path.to_owned(),
@@ -66,9 +60,16 @@ impl AuthArgs {
         }
     }
 
-    /// The secret, an empty one (`JWT_SECRET=` in a compose file) counting as unset.
-    fn secret(&self) -> Option<&str> {
-        self.jwt_secret.as_deref().filter(|secret| !secret.is_empty())
+    /// The secret, inline or from its file; an empty one (`JWT_SECRET=` in a compose file)
+    /// counting as unset.
+    fn secret(&self) -> Result<Option<SecretString>, AuthConfigError> {
+        let source = SecretSource {
+            variable: "JWT_SECRET",
+            value: self.jwt_secret.as_ref(),
+            file_variable: "JWT_SECRET_FILE",
+            file: self.jwt_secret_file.as_deref(),
+        };
+        Ok(source.read()?)
     }
 
     fn public_key_file(&self) -> Option<&Path> {
@@ -77,6 +78,9 @@ impl AuthArgs {
             .filter(|path| !path.as_os_str().is_empty())
     }
 }
+
+/// Longest lifetime of a minted token: a day.
+pub const MAX_MINT_TTL_SECONDS: u64 = 86_400;
 
 /// What `mint-token` puts in a token; issuer and audience come from [`AuthArgs`], so the token
 /// passes the service's own checks.
@@ -90,22 +94,22 @@ pub struct MintArgs {
     #[arg(long = "scope", value_name = "SCOPE", default_values = ALL_SCOPES)]
     pub scopes: Vec<String>,
 
-    /// Lifetime of the token, in seconds.
-    #[arg(long, default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Lifetime of the token, in seconds; at most a day, so a leaked local token soon expires.
+    #[arg(long, default_value_t = MAX_MINT_TTL_SECONDS, value_parser = clap::value_parser!(u64).range(1..=MAX_MINT_TTL_SECONDS))]
     pub ttl_seconds: u64,
 }
 
 /// An HS256 token for `args`, signed with the configured secret. Refuses when only a public key is
 /// configured: such tokens come from the identity provider.
 pub fn mint(args: &MintArgs, auth: &AuthArgs) -> Result<String, AuthConfigError> {
-    let secret = match (auth.secret(), auth.public_key_file()) {
+    let secret = match (auth.secret()?, auth.public_key_file()) {
         (Some(secret), None) => secret,
         (Some(_), Some(_)) => return Err(AuthConfigError::BothKeys),
         (None, _) => return Err(AuthConfigError::MintNeedsSecret),
     };
     let scopes: Vec<&str> = args.scopes.iter().map(String::as_str).collect();
     mint_hs256(
-        secret,
+        secret.expose_secret(),
         &args.subject,
         &scopes,
         Duration::from_secs(args.ttl_seconds),
@@ -115,7 +119,8 @@ pub fn mint(args: &MintArgs, auth: &AuthArgs) -> Result<String, AuthConfigError>
 }
 
 /// An HS256 token for `subject` with `scopes` (as the space-separated `scope` claim), issued now
-/// by the system clock and expiring after `ttl`; `iss` and `aud` when given and not empty.
+/// by the system clock and expiring after `ttl` (one second to [`MAX_MINT_TTL_SECONDS`]); `iss`
+/// and `aud` when given and not empty.
 pub fn mint_hs256(
     secret: &str,
     subject: &str,
@@ -131,7 +136,7 @@ pub fn mint_hs256(
     if let Some(invalid) = scopes.iter().find(|scope| !is_scope_token(scope)) {
         return Err(AuthConfigError::InvalidScope((*invalid).to_owned()));
     }
-    if ttl.as_secs() == 0 {
+    if ttl.as_secs() == 0 || ttl.as_secs() > MAX_MINT_TTL_SECONDS {
         return Err(AuthConfigError::InvalidTtl);
     }
     let now = SystemTime::now()
@@ -175,6 +180,7 @@ mod tests {
     use super::*;
     use crate::auth::testkit::{RSA_PUBLIC_PEM, SECRET};
     use crate::auth::{ORDERS_WRITE, PURCHASES_WRITE, READ};
+    use crate::secret::SecretError;
 
     #[derive(Debug, Parser)]
     struct Cli {
@@ -190,7 +196,8 @@ mod tests {
 
     fn secret_args() -> AuthArgs {
         AuthArgs {
-            jwt_secret: Some(SECRET.to_owned()),
+            jwt_secret: Some(SECRET.into()),
+            jwt_secret_file: None,
             jwt_public_key_file: None,
             jwt_issuer: None,
             jwt_audience: None,
@@ -271,7 +278,7 @@ mod tests {
         };
         assert!(matches!(neither.verifier(), Err(AuthConfigError::NoKey)));
         let empty = AuthArgs {
-            jwt_secret: Some(String::new()),
+            jwt_secret: Some(SecretString::default()),
             jwt_public_key_file: Some(PathBuf::new()),
             ..secret_args()
         };
@@ -306,6 +313,7 @@ mod tests {
         std::fs::write(&path, RSA_PUBLIC_PEM).expect("temp file");
         let args = AuthArgs {
             jwt_secret: None,
+            jwt_secret_file: None,
             jwt_public_key_file: Some(path.clone()),
             jwt_issuer: None,
             jwt_audience: None,
@@ -333,6 +341,51 @@ mod tests {
     #[test]
     fn the_secret_is_redacted() {
         let debug = format!("{:?}", secret_args());
-        assert!(debug.contains("<redacted>") && !debug.contains(SECRET), "{debug}");
+        assert!(debug.contains("REDACTED") && !debug.contains(SECRET), "{debug}");
+    }
+
+    #[test]
+    fn the_secret_can_come_from_a_file() {
+        let path = std::env::temp_dir().join(format!("orderstream-jwt-secret-{}", std::process::id()));
+        std::fs::write(&path, format!("{SECRET}\n")).expect("temp file");
+        let from_file = AuthArgs {
+            jwt_secret: None,
+            jwt_secret_file: Some(path.clone()),
+            ..secret_args()
+        };
+        let token = mint(&parse(&[]).mint, &from_file);
+        let both = AuthArgs {
+            jwt_secret_file: Some(path.clone()),
+            ..secret_args()
+        };
+        let both = both.verifier();
+        let _ = std::fs::remove_file(&path);
+        // Signed with the file's secret, less its line break: the inline secret verifies it.
+        let claims = secret_args()
+            .verifier()
+            .expect("verifier")
+            .verify_token(&token.expect("minted"))
+            .expect("valid");
+        assert_eq!(claims.sub, "local-dev");
+        assert!(matches!(both, Err(AuthConfigError::Secret(SecretError::Both { .. }))));
+        let unreadable = AuthArgs {
+            jwt_secret: None,
+            jwt_secret_file: Some(path),
+            ..secret_args()
+        };
+        assert!(matches!(
+            unreadable.verifier(),
+            Err(AuthConfigError::Secret(SecretError::ReadFile { .. }))
+        ));
+    }
+
+    #[test]
+    fn minted_lifetimes_are_capped_at_a_day() {
+        assert!(Cli::try_parse_from(["test", "--ttl-seconds", "86400"]).is_ok());
+        assert!(Cli::try_parse_from(["test", "--ttl-seconds", "86401"]).is_err());
+        assert!(matches!(
+            mint_hs256(SECRET, "u", &[], Duration::from_secs(86_401), None, None),
+            Err(AuthConfigError::InvalidTtl)
+        ));
     }
 }

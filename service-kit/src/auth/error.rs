@@ -99,9 +99,12 @@ impl IntoResponse for AuthError {
 #[derive(Debug, Error)]
 pub enum AuthConfigError {
     #[error(
-        "no JWT key: set --jwt-secret (JWT_SECRET) for HS256 or --jwt-public-key-file (JWT_PUBLIC_KEY_FILE) for RS256"
+        "no JWT key: set --jwt-secret (JWT_SECRET, or JWT_SECRET_FILE) for HS256 or --jwt-public-key-file (JWT_PUBLIC_KEY_FILE) for RS256"
     )]
     NoKey,
+    /// The secret given inline and as a file, or its file unreadable.
+    #[error(transparent)]
+    Secret(#[from] crate::secret::SecretError),
     #[error("both --jwt-secret (JWT_SECRET) and --jwt-public-key-file (JWT_PUBLIC_KEY_FILE) are set: give exactly one, it decides the one accepted algorithm")]
     BothKeys,
     #[error("the JWT secret is shorter than {min} bytes, too weak for HS256 (RFC 7518 §3.2)", min = MIN_SECRET_BYTES)]
@@ -121,7 +124,7 @@ pub enum AuthConfigError {
     InvalidScope(String),
     #[error("the token subject must not be empty")]
     EmptySubject,
-    #[error("the token lifetime must be at least one second, and its expiry representable")]
+    #[error("the token lifetime must be between one second and {max} seconds", max = super::config::MAX_MINT_TTL_SECONDS)]
     InvalidTtl,
     #[error("the system clock reads a time before 1970")]
     ClockBeforeEpoch,

@@ -36,7 +36,7 @@ mod error;
 mod layer;
 mod verifier;
 
-pub use config::{mint, mint_hs256, AuthArgs, MintArgs};
+pub use config::{mint, mint_hs256, AuthArgs, MintArgs, MAX_MINT_TTL_SECONDS};
 pub use error::{AuthConfigError, AuthError};
 pub use layer::{require_scope, RequireScope, RequireScopeLayer};
 pub use verifier::{Claims, Verifier, LEEWAY};
