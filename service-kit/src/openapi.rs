@@ -196,9 +196,49 @@ fn problem_schema() -> Schema {
         .into()
 }
 
+/// Adds the answers the edge in front of every API route may give (see [`crate::edge`]) to each
+/// operation that needs a token: 408 when the request took too long, 429 over the caller's rate
+/// limit. Call once every route is in the document; the 503 `overloaded` of the concurrency cap
+/// is already in every 503 problem response.
+pub fn add_edge_responses(openapi: &mut OpenApi) {
+    let timeout = problem_response(
+        408,
+        "The request was not received and handled within the request timeout; the connection is \
+         closed. A command may still take effect: retry with the same `Idempotency-Key`.",
+        &["request-timeout"],
+    );
+    let limited = problem_response(
+        429,
+        "Over the caller's rate limit; `Retry-After` says when to try again. Nothing was written.",
+        &["too-many-requests"],
+    );
+    for item in openapi.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            if operation.security.as_ref().is_none_or(Vec::is_empty) {
+                continue;
+            }
+            let responses = &mut operation.responses.responses;
+            responses.entry("408".to_owned()).or_insert_with(|| timeout.clone().into());
+            responses.entry("429".to_owned()).or_insert_with(|| limited.clone().into());
+        }
+    }
+}
+
 /// A problem+json response of `status` whose `type` is `/problems/{slug}` for one of `slugs`.
-/// A 503 also documents `Retry-After`; a 401 or 403 the bearer challenge.
+/// A 503 may also be the edge shedding load (`overloaded`); a 503 or 429 documents
+/// `Retry-After`; a 401 or 403 the bearer challenge.
 pub fn problem_response(status: u16, description: &str, slugs: &[&str]) -> Response {
+    let mut slugs = slugs.to_vec();
+    if status == 503 && !slugs.contains(&"overloaded") {
+        slugs.push("overloaded");
+    }
     let narrowed = ObjectBuilder::new()
         .property(
             "type",
@@ -221,7 +261,7 @@ pub fn problem_response(status: u16, description: &str, slugs: &[&str]) -> Respo
     let mut response = ResponseBuilder::new()
         .description(description.trim())
         .content(PROBLEM_JSON, ContentBuilder::new().schema(Some(schema)).build());
-    if status == 503 {
+    if status == 503 || status == 429 {
         response = response.header(
             "Retry-After",
             HeaderBuilder::new()

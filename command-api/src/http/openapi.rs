@@ -118,6 +118,7 @@ pub(super) fn document() -> utoipa::openapi::OpenApi {
     let mut document = ApiDoc::openapi();
     document.merge(orders::OrdersApi::openapi());
     document.merge(purchases::PurchasesApi::openapi());
+    service_kit::openapi::add_edge_responses(&mut document);
     document
 }
 

@@ -55,6 +55,7 @@ pub(super) fn document() -> utoipa::openapi::OpenApi {
     document.merge(track_users::TrackUsersApi::openapi());
     document.merge(orders::OrdersApi::openapi());
     document.merge(purchases::PurchasesApi::openapi());
+    service_kit::openapi::add_edge_responses(&mut document);
     document
 }
 
