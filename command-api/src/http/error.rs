@@ -30,7 +30,11 @@ pub enum ApiError {
     /// 400: a header is malformed.
     #[error("header `{header}`: {detail}")]
     InvalidHeader { header: &'static str, detail: String },
-    /// 409: the domain refused the command.
+    /// 403: `field` names another user than the caller, which only a token with `scope` may.
+    #[error("`{field}` names another user; acting for other users needs the `{scope}` scope")]
+    ForeignUser { field: &'static str, scope: &'static str },
+    /// 409 (404 for a missing order or purchase, 412 for a stale version): the domain refused
+    /// the command.
     #[error(transparent)]
     Rejected(#[from] Rejection),
     /// 503 with `Retry-After`: Kafka did not take the command or no verdict came in time.
@@ -43,7 +47,13 @@ pub enum ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let detail = self.to_string();
+        let detail = match &self {
+            // Told exactly like a missing order, so nobody learns another user's order exists.
+            Self::Rejected(Rejection::Order(order::Rejection::NotOwner { order_id })) => {
+                order::Rejection::NotFound { order_id: *order_id }.to_string()
+            }
+            _ => self.to_string(),
+        };
         let problem = match &self {
             Self::MalformedBody(_) => Problem::new(StatusCode::BAD_REQUEST, "malformed-body", "Malformed request body"),
             Self::UnsupportedMediaType => Problem::new(
@@ -65,6 +75,9 @@ impl IntoResponse for ApiError {
             Self::InvalidHeader { header, .. } => {
                 Problem::new(StatusCode::BAD_REQUEST, "invalid-header", "Invalid header").field(*header)
             }
+            Self::ForeignUser { field, scope } => Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden")
+                .field(*field)
+                .extension("scope", *scope),
             Self::Rejected(rejection) => rejection_problem(rejection),
             Self::Unavailable(SubmitError::Unavailable(_)) => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -103,7 +116,9 @@ fn rejection_problem(rejection: &Rejection) -> Problem {
         Rejection::Order(O::AlreadyPlaced { order_id }) => {
             conflict("order-already-placed", "Order already placed").extension("order_id", order_id.to_string())
         }
-        Rejection::Order(O::NotFound { .. }) => Problem::new(StatusCode::NOT_FOUND, "order-not-found", "No such order"),
+        Rejection::Order(O::NotFound { .. } | O::NotOwner { .. }) => {
+            Problem::new(StatusCode::NOT_FOUND, "order-not-found", "No such order")
+        }
         Rejection::Order(O::StaleVersion { expected, actual }) => Problem::new(
             StatusCode::PRECONDITION_FAILED,
             "stale-version",

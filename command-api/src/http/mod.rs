@@ -16,7 +16,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use domain::Command;
-use service_kit::auth::{require_scope, Verifier, ORDERS_WRITE, PURCHASES_WRITE};
+use service_kit::auth::Verifier;
 use service_kit::kafka::Envelope;
 use service_kit::metrics::Registry;
 use tower_http::trace::TraceLayer;
@@ -71,8 +71,8 @@ impl ApiContext {
 /// The whole API.
 pub fn router(context: ApiContext) -> Router {
     Router::new()
-        .merge(orders::router().route_layer(require_scope(context.verifier.clone(), ORDERS_WRITE)))
-        .merge(purchases::router().route_layer(require_scope(context.verifier.clone(), PURCHASES_WRITE)))
+        .merge(orders::router(&context.verifier))
+        .merge(purchases::router(&context.verifier))
         .route("/health", get(service_kit::health::live))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))

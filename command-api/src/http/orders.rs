@@ -1,5 +1,10 @@
 //! Orders: `POST /api/v1/orders` (the seed's endpoint, which also takes items and totals) and the
 //! lifecycle transitions `POST /api/v1/orders/{id}/{confirm,start-processing,ship,deliver,cancel}`.
+//!
+//! Who may: a user (`orders:write`) places orders for itself and cancels its own; staff
+//! (`orders:manage`) move any order through its lifecycle and cancel any. Whether a cancelling
+//! user owns the order is decided by the domain, on the order's own state, so no race can slip
+//! past it; a refusal looks exactly like a missing order.
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -17,6 +22,7 @@ use domain::{Command, FieldProblem, InvalidField};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
+use service_kit::auth::{require_any_scope, require_scope, Claims, Verifier, ORDERS_MANAGE, ORDERS_WRITE};
 use uuid::Uuid;
 
 use super::command::CommandRequest;
@@ -28,14 +34,23 @@ use crate::outcome::WrittenEvent;
 /// Most items one order may hold.
 const MAX_ITEMS: usize = 100;
 
-pub(super) fn router() -> Router<ApiContext> {
-    Router::new()
+/// Who may cancel: the owner (`orders:write`) or staff (`orders:manage`).
+const CANCELLERS: &[&str] = &[ORDERS_WRITE, ORDERS_MANAGE];
+
+pub(super) fn router(verifier: &Verifier) -> Router<ApiContext> {
+    let place = Router::new()
         .route("/api/v1/orders", post(place_order))
+        .route_layer(require_scope(verifier.clone(), ORDERS_WRITE));
+    let manage = Router::new()
         .route("/api/v1/orders/{order_id}/confirm", post(confirm))
         .route("/api/v1/orders/{order_id}/start-processing", post(start_processing))
         .route("/api/v1/orders/{order_id}/ship", post(ship))
         .route("/api/v1/orders/{order_id}/deliver", post(deliver))
+        .route_layer(require_scope(verifier.clone(), ORDERS_MANAGE));
+    let cancel = Router::new()
         .route("/api/v1/orders/{order_id}/cancel", post(cancel))
+        .route_layer(require_any_scope(verifier.clone(), CANCELLERS));
+    place.merge(manage).merge(cancel)
 }
 
 /// The seed's body, plus the optional priced part; every field optional here so that a missing
@@ -137,9 +152,22 @@ fn channel(value: Option<Value>) -> Result<Option<Channel>, InvalidField> {
     }
 }
 
-/// The priced part of an order request, when it has one.
-fn details(request: &mut PlaceOrderRequest) -> Result<Option<(OrderDetails, Totals)>, ApiError> {
-    let user_id = optional_uuid("user_id", request.user_id.take())?;
+/// The user an order is placed for: the caller when `user_id` is absent; another user only with
+/// `orders:manage`.
+fn owner(claims: &Claims, user_id: Option<Value>) -> Result<Uuid, ApiError> {
+    let user_id = optional_uuid("user_id", user_id)?.unwrap_or_else(|| claims.user_id());
+    if claims.may_act_for(user_id, ORDERS_MANAGE) {
+        Ok(user_id)
+    } else {
+        Err(ApiError::ForeignUser {
+            field: "user_id",
+            scope: ORDERS_MANAGE,
+        })
+    }
+}
+
+/// The priced part of an order request, when it has one, placed for `user_id`.
+fn details(request: &mut PlaceOrderRequest, user_id: Uuid) -> Result<Option<(OrderDetails, Totals)>, ApiError> {
     let (items, currency) = match (request.items.take(), request.currency.take()) {
         (None, None) => return Ok(None),
         (None, Some(_)) => return Err(InvalidField::new("items", FieldProblem::Required).into()),
@@ -162,7 +190,7 @@ fn details(request: &mut PlaceOrderRequest) -> Result<Option<(OrderDetails, Tota
     })?;
     Ok(Some((
         OrderDetails {
-            user_id,
+            user_id: Some(user_id),
             currency,
             items,
         },
@@ -173,6 +201,7 @@ fn details(request: &mut PlaceOrderRequest) -> Result<Option<(OrderDetails, Tota
 #[tracing::instrument(skip_all, fields(order_id, command_id))]
 async fn place_order(
     State(context): State<ApiContext>,
+    claims: Claims,
     headers: HeaderMap,
     Json(mut request): Json<PlaceOrderRequest>,
 ) -> Result<Response, ApiError> {
@@ -182,7 +211,8 @@ async fn place_order(
         .ok_or(InvalidField::new("name", FieldProblem::Required))?;
     let name = OrderName::parse(&name)?;
     let note = request.note.as_deref().map(OrderNote::parse).transpose()?;
-    let details = details(&mut request)?;
+    let user_id = owner(&claims, request.user_id.take())?;
+    let details = details(&mut request, user_id)?;
     let channel = channel(request.channel.take())?;
     let meta = CommandRequest::from_headers(&headers, "orders")?;
     let order_id = meta.new_id(request.order_id);
@@ -199,6 +229,7 @@ async fn place_order(
         placed_at: now,
         details: details.map(|(details, _)| details),
         channel,
+        user_id: Some(user_id),
     }));
     let accepted = context.decide(&meta.envelope(command, now)).await?;
     let location = format!("/api/v1/orders/{}", accepted.aggregate_id);
@@ -365,14 +396,18 @@ async fn ship(
     .await
 }
 
+/// Staff cancel any order; a user only its own, which the decider checks against the order's
+/// owner (refused as if the order did not exist).
 #[tracing::instrument(skip_all, fields(%order_id))]
 async fn cancel(
     State(context): State<ApiContext>,
+    claims: Claims,
     Path(order_id): Path<String>,
     headers: HeaderMap,
     Json(request): Json<TransitionRequest>,
 ) -> Result<Response, ApiError> {
     let reason = CancelReason::parse(&text("reason", request.reason)?)?;
+    let acting_user = (!claims.has_scope(ORDERS_MANAGE)).then(|| claims.user_id());
     transition(
         &context,
         &order_id,
@@ -384,6 +419,7 @@ async fn cancel(
                 reason,
                 expected_version,
                 at,
+                acting_user,
             })
         },
     )

@@ -131,6 +131,7 @@ mod tests {
                     placed_at: at("2025-01-19T15:04:05Z"),
                     details: None,
                     channel: order::Channel::Api,
+                    user_id: None,
                 })),
             ),
             logged(
