@@ -149,7 +149,7 @@ async fn the_channel_an_order_is_placed_through_travels_on_its_event() {
     assert_eq!(response.status(), 201);
     let events = committed_records(&app.isolation, &app.isolation.topics.events).await;
     assert_eq!(events.len(), 1);
-    assert_eq!(header(&events[0], "ce_type"), Some("orderstream.order.placed.v2"));
+    assert_eq!(header(&events[0], "ce_type"), Some("orderstream.order.placed.v3"));
     use rdkafka::Message;
     let data: Value = serde_json::from_slice(events[0].payload().unwrap()).unwrap();
     assert_eq!(data["channel"], "pos");
