@@ -177,6 +177,7 @@ mod tests {
             placed_at,
             details: None,
             channel: order::Channel::Api,
+            user_id: None,
         }));
         let state = Aggregates::fold([&order]);
         assert!(matches!(state, State::Order(_)));
@@ -196,6 +197,7 @@ mod tests {
             placed_at,
             details: None,
             channel: None,
+            user_id: None,
         }));
         assert!(matches!(Aggregates::decide(&state, &again), Err(Rejection::Order(_))));
     }

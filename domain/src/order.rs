@@ -11,6 +11,10 @@
 //! Every command after [`PlaceOrder`] may carry the version the client last saw
 //! (`expected_version`, from `If-Match`); the state counts the events applied, so a command
 //! decided on an outdated view is refused with [`Rejection::StaleVersion`].
+//!
+//! An order belongs to the user it was placed for (`user_id`). A cancel may carry the acting
+//! user; when it does, only the owner may cancel, and anyone else is refused with
+//! [`Rejection::NotOwner`], checked before anything else that could tell the order exists.
 
 use std::fmt;
 
@@ -46,6 +50,10 @@ pub const RECORD_PAYMENT_FAILURE_V1: &str = "orderstream.order.record-payment-fa
 pub const RECORD_REFUND_V1: &str = "orderstream.order.record-refund.v1";
 
 /// Type name of [`OrderPlaced`] on the events topic (`ce_type`): the version the decider writes.
+pub const ORDER_PLACED_V3: &str = "orderstream.order.placed.v3";
+/// Type name of the second version of [`OrderPlaced`], written before every order had an owner
+/// (`user_id`) outside its details. Decoded only: [`upcast::order_placed_v2`] turns it into the
+/// current shape.
 pub const ORDER_PLACED_V2: &str = "orderstream.order.placed.v2";
 /// Type name of the first version of [`OrderPlaced`], written before orders had a [`Channel`].
 /// Decoded only, never written: [`upcast::order_placed_v1`] turns it into the current shape.
@@ -195,6 +203,10 @@ pub struct PlaceOrder {
     /// its type name (`orderstream.order.place.v1`): older commands still decode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel: Option<Channel>,
+    /// The user the order belongs to, with or without items; when absent, the user of the
+    /// details, if any. Optional for the same reason as `channel`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<Uuid>,
 }
 
 /// Confirm a pending order.
@@ -249,6 +261,10 @@ pub struct CancelOrder {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_version: Option<u64>,
     pub at: DateTime<Utc>,
+    /// The user cancelling their own order: only the order's owner may then cancel it. Absent
+    /// when staff cancel, who may cancel any order. Optional, so older commands still decode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acting_user: Option<Uuid>,
 }
 
 /// Record that purchase `purchase_id` paid `amount` for the order.
@@ -287,8 +303,8 @@ pub struct RecordRefund {
 }
 
 /// An order was placed. `placed_at` is the event time read models use, `channel` where it was
-/// placed. Written as `orderstream.order.placed.v2`; a v1 event (without `channel`) decodes to
-/// this shape with `channel: api` (see `upcast`).
+/// placed, `user_id` whose it is. Written as `orderstream.order.placed.v3`; a v1 event (without
+/// `channel`) or v2 event (owner only inside the details) decodes to this shape (see `upcast`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct OrderPlaced {
@@ -302,6 +318,10 @@ pub struct OrderPlaced {
     pub details: Option<PricedOrderDetails>,
     /// Where the order was placed.
     pub channel: Channel,
+    /// The user the order belongs to; absent only for orders placed before every order had one
+    /// and placed without a user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<Uuid>,
 }
 
 /// Older versions of events, and the one place they become the current shape.
@@ -317,6 +337,41 @@ pub mod upcast {
     use uuid::Uuid;
 
     use super::{Channel, OrderName, OrderNote, OrderPlaced, PricedOrderDetails};
+
+    // `orderstream.order.placed.v2`, frozen: the shape of `OrderPlaced` before `user_id`. Its
+    // doc comment is its schema's description and must not change.
+    /// An order was placed. `placed_at` is the event time read models use, `channel` where it was
+    /// placed. Written as `orderstream.order.placed.v2`; a v1 event (without `channel`) decodes to
+    /// this shape with `channel: api` (see `upcast`).
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+    #[cfg_attr(feature = "schema", schemars(rename = "OrderPlaced"))]
+    pub struct OrderPlacedV2 {
+        pub order_id: Uuid,
+        pub name: OrderName,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub note: Option<OrderNote>,
+        pub placed_at: DateTime<Utc>,
+        /// The items and their totals, when the order was placed with items.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub details: Option<PricedOrderDetails>,
+        /// Where the order was placed.
+        pub channel: Channel,
+    }
+
+    /// `orderstream.order.placed.v2` → current: the owner was the user of the details, and an
+    /// order placed without one belongs to nobody.
+    pub fn order_placed_v2(v2: OrderPlacedV2) -> OrderPlaced {
+        OrderPlaced {
+            user_id: v2.details.as_ref().and_then(|details| details.user_id),
+            order_id: v2.order_id,
+            name: v2.name,
+            note: v2.note,
+            placed_at: v2.placed_at,
+            details: v2.details,
+            channel: v2.channel,
+        }
+    }
 
     // `orderstream.order.placed.v1`, frozen: the shape of `OrderPlaced` before `channel`. Its
     // doc comment is its schema's description and must not change.
@@ -336,16 +391,16 @@ pub mod upcast {
     }
 
     /// `orderstream.order.placed.v1` → current: every order placed before channels existed was
-    /// placed through the API.
+    /// placed through the API, and belongs to the user of its details, if any.
     pub fn order_placed_v1(v1: OrderPlacedV1) -> OrderPlaced {
-        OrderPlaced {
+        order_placed_v2(OrderPlacedV2 {
             order_id: v1.order_id,
             name: v1.name,
             note: v1.note,
             placed_at: v1.placed_at,
             details: v1.details,
             channel: Channel::Api,
-        }
+        })
     }
 }
 
@@ -561,6 +616,8 @@ pub enum State {
         total: Option<Money>,
         /// The purchase that paid the order, once paid (kept after a refund).
         paid_with: Option<Uuid>,
+        /// The user the order belongs to, if it has one.
+        owner: Option<Uuid>,
         /// How many events of this order have been applied: 1 once placed. The same number as
         /// the `ce_sequence` of the order's last event, so an `If-Match` can be checked against it.
         version: u64,
@@ -599,6 +656,10 @@ pub enum Rejection {
     AlreadyPlaced { order_id: Uuid },
     #[error("order {order_id} does not exist")]
     NotFound { order_id: Uuid },
+    /// The acting user is not the order's owner. The edge answers it exactly as
+    /// [`Rejection::NotFound`], so nobody learns that another user's order exists.
+    #[error("order {order_id} belongs to another user")]
+    NotOwner { order_id: Uuid },
     /// The client acted on version `expected` (`If-Match`), but the order is at `actual`.
     #[error("order is at version {actual}, not the expected {expected}")]
     StaleVersion { expected: u64, actual: u64 },
@@ -712,6 +773,7 @@ fn place_order(place: &PlaceOrder) -> Result<Event, Rejection> {
                 })
         })
         .transpose()?;
+    let user_id = place.user_id.or(details.as_ref().and_then(|details| details.user_id));
     Ok(Event::OrderPlaced(OrderPlaced {
         order_id: place.order_id,
         name: place.name.clone(),
@@ -719,6 +781,7 @@ fn place_order(place: &PlaceOrder) -> Result<Event, Rejection> {
         placed_at: place.placed_at,
         details,
         channel: place.channel.unwrap_or_default(),
+        user_id,
     }))
 }
 
@@ -740,19 +803,32 @@ impl Decider for Order {
                     payment_status,
                     total,
                     paid_with,
+                    owner,
                     version,
                 },
                 _,
-            ) => (
-                Placed {
-                    order_id,
-                    status: *status,
-                    payment_status: *payment_status,
-                    total: *total,
-                    paid_with: *paid_with,
-                },
-                *version,
-            ),
+            ) => {
+                // Before the version check, whose answer would tell the order exists.
+                if let Command::CancelOrder(CancelOrder {
+                    acting_user: Some(acting_user),
+                    ..
+                }) = command
+                {
+                    if *owner != Some(*acting_user) {
+                        return Err(Rejection::NotOwner { order_id });
+                    }
+                }
+                (
+                    Placed {
+                        order_id,
+                        status: *status,
+                        payment_status: *payment_status,
+                        total: *total,
+                        paid_with: *paid_with,
+                    },
+                    *version,
+                )
+            }
         };
         if let Some(expected) = command.expected_version().filter(|expected| *expected != version) {
             return Err(Rejection::StaleVersion {
@@ -864,6 +940,7 @@ impl Decider for Order {
             mut payment_status,
             total,
             mut paid_with,
+            owner,
             version,
         } = state
         else {
@@ -873,6 +950,7 @@ impl Decider for Order {
                     payment_status: PaymentStatus::Pending,
                     total: placed.details.as_ref().map(|details| details.totals.total),
                     paid_with: None,
+                    owner: placed.user_id,
                     version: 1,
                 },
                 // Nothing can be decided for an order that was never placed.
@@ -913,6 +991,7 @@ impl Decider for Order {
             payment_status,
             total,
             paid_with,
+            owner,
             version: version.saturating_add(1),
         }
     }
@@ -1001,7 +1080,7 @@ impl Message for Command {
 impl Message for Event {
     fn message_type(&self) -> &'static str {
         match self {
-            Self::OrderPlaced(_) => ORDER_PLACED_V2,
+            Self::OrderPlaced(_) => ORDER_PLACED_V3,
             Self::OrderConfirmed(_) => ORDER_CONFIRMED_V1,
             Self::OrderProcessingStarted(_) => ORDER_PROCESSING_STARTED_V1,
             Self::OrderShipped(_) => ORDER_SHIPPED_V1,
@@ -1033,8 +1112,9 @@ impl Message for Event {
 
     fn decode(message_type: &str, data: &[u8]) -> Result<Self, DecodeError> {
         match message_type {
-            ORDER_PLACED_V2 => parse(message_type, data).map(Self::OrderPlaced),
+            ORDER_PLACED_V3 => parse(message_type, data).map(Self::OrderPlaced),
             // Superseded versions: upcast here, and only here.
+            ORDER_PLACED_V2 => parse(message_type, data).map(|v2| Self::OrderPlaced(upcast::order_placed_v2(v2))),
             ORDER_PLACED_V1 => parse(message_type, data).map(|v1| Self::OrderPlaced(upcast::order_placed_v1(v1))),
             ORDER_CONFIRMED_V1 => parse(message_type, data).map(Self::OrderConfirmed),
             ORDER_PROCESSING_STARTED_V1 => parse(message_type, data).map(Self::OrderProcessingStarted),
@@ -1094,6 +1174,7 @@ mod tests {
     const PURCHASE: Uuid = Uuid::from_u128(2);
     const OTHER_PURCHASE: Uuid = Uuid::from_u128(3);
     const USER: Uuid = Uuid::from_u128(4);
+    const OTHER_USER: Uuid = Uuid::from_u128(5);
 
     fn at(time: &str) -> DateTime<Utc> {
         time.parse().unwrap()
@@ -1133,6 +1214,7 @@ mod tests {
             placed_at: "2025-01-19T15:04:05Z".parse().unwrap(),
             details: None,
             channel: None,
+            user_id: None,
         }
     }
 
@@ -1144,6 +1226,7 @@ mod tests {
             placed_at: command.placed_at,
             details: None,
             channel: command.channel.unwrap_or_default(),
+            user_id: command.user_id,
         })
     }
 
@@ -1178,6 +1261,7 @@ mod tests {
                     total: usd(4204),
                 },
             }),
+            user_id: Some(USER),
             ..match placed(&command) {
                 Event::OrderPlaced(placed) => placed,
                 _ => unreachable!(),
@@ -1257,6 +1341,7 @@ mod tests {
             reason: CancelReason::parse("changed my mind").unwrap(),
             expected_version,
             at: t(5),
+            acting_user: None,
         })
     }
 
@@ -1374,6 +1459,7 @@ mod tests {
                 payment_status: PaymentStatus::Pending,
                 total: None,
                 paid_with: None,
+                owner: None,
                 version: 1,
             }
         );
@@ -1937,8 +2023,8 @@ mod tests {
         assert_eq!(
             events,
             [
-                "orderstream.order.placed.v2",
-                "orderstream.order.placed.v2",
+                "orderstream.order.placed.v3",
+                "orderstream.order.placed.v3",
                 "orderstream.order.confirmed.v1",
                 "orderstream.order.processing-started.v1",
                 "orderstream.order.shipped.v1",
@@ -2064,14 +2150,16 @@ mod tests {
                 placed_at: v1.placed_at,
                 details: v1.details,
                 channel: Channel::Api,
+                user_id: Some(USER),
             }
         );
-        // Once decoded it is written back as v2 only: nothing downstream sees v1.
+        // Once decoded it is written back as v3 only: nothing downstream sees v1.
         let event = Event::OrderPlaced(event);
-        assert_eq!(event.message_type(), ORDER_PLACED_V2);
+        assert_eq!(event.message_type(), ORDER_PLACED_V3);
         let json: serde_json::Value = serde_json::from_slice(&event.encode()).unwrap();
         assert_eq!(json["channel"], "api");
-        assert_eq!(Event::decode(ORDER_PLACED_V2, &event.encode()).unwrap(), event);
+        assert_eq!(json["user_id"], USER.to_string());
+        assert_eq!(Event::decode(ORDER_PLACED_V3, &event.encode()).unwrap(), event);
     }
 
     #[test]
@@ -2105,6 +2193,93 @@ mod tests {
             unreachable!()
         };
         assert_eq!(event.channel, Channel::Api);
+    }
+
+    #[test]
+    fn a_v2_order_placed_belongs_to_the_user_of_its_details_or_to_nobody() {
+        let mut json: serde_json::Value = serde_json::from_slice(PLACED_V1).unwrap();
+        json["channel"] = "web".into();
+        let Event::OrderPlaced(event) = Event::decode(ORDER_PLACED_V2, &serde_json::to_vec(&json).unwrap()).unwrap()
+        else {
+            unreachable!()
+        };
+        assert_eq!((event.user_id, event.channel), (Some(USER), Channel::Web));
+        json.as_object_mut().unwrap().remove("details");
+        let Event::OrderPlaced(event) = Event::decode(ORDER_PLACED_V2, &serde_json::to_vec(&json).unwrap()).unwrap()
+        else {
+            unreachable!()
+        };
+        assert_eq!(event.user_id, None);
+        // A v2 event never gains an owner from a stray top-level `user_id`: v2 had none.
+        json["user_id"] = OTHER_USER.to_string().into();
+        let Event::OrderPlaced(event) = Event::decode(ORDER_PLACED_V2, &serde_json::to_vec(&json).unwrap()).unwrap()
+        else {
+            unreachable!()
+        };
+        assert_eq!(event.user_id, None);
+    }
+
+    #[test]
+    fn an_order_belongs_to_the_user_it_is_placed_for_with_or_without_items() {
+        let seed = PlaceOrder {
+            user_id: Some(USER),
+            ..place(ID, "Jane")
+        };
+        let events = Order::decide(&State::NotPlaced, &Command::PlaceOrder(seed)).unwrap();
+        assert!(matches!(
+            &events[..],
+            [Event::OrderPlaced(OrderPlaced {
+                user_id: Some(USER),
+                details: None,
+                ..
+            })]
+        ));
+        let state = events.iter().fold(State::NotPlaced, Order::evolve);
+        assert!(matches!(state, State::Placed { owner: Some(USER), .. }));
+        // Priced without a top-level user: the user of the details owns it.
+        let events = Order::decide(&State::NotPlaced, &Command::PlaceOrder(place_priced(example_items()))).unwrap();
+        assert!(matches!(
+            &events[..],
+            [Event::OrderPlaced(OrderPlaced {
+                user_id: Some(USER),
+                ..
+            })]
+        ));
+    }
+
+    fn cancel_by(acting_user: Uuid, expected_version: Option<u64>) -> Command {
+        let Command::CancelOrder(cancel) = cancel(expected_version) else {
+            unreachable!()
+        };
+        Command::CancelOrder(CancelOrder {
+            acting_user: Some(acting_user),
+            ..cancel
+        })
+    }
+
+    #[test]
+    fn only_the_owner_cancels_as_a_user_and_staff_cancel_any_order() {
+        given::<Order>([placed_priced(), paid(PURCHASE)])
+            .when(cancel_by(OTHER_USER, None))
+            .then_rejected(Rejection::NotOwner { order_id: ID });
+        // Refused before the version check, whose answer would tell the order exists.
+        given::<Order>([placed_priced()])
+            .when(cancel_by(OTHER_USER, Some(7)))
+            .then_rejected(Rejection::NotOwner { order_id: ID });
+        given::<Order>([placed_priced(), paid(PURCHASE)])
+            .when(cancel_by(USER, None))
+            .then([cancelled(Some(PURCHASE))]);
+        given::<Order>([placed_priced()])
+            .when(cancel(None))
+            .then([cancelled(None)]);
+        // An order placed before orders had owners is cancelled by staff only.
+        given::<Order>([placed(&place(ID, "Jane"))])
+            .when(cancel_by(USER, None))
+            .then_rejected(Rejection::NotOwner { order_id: ID });
+        // A missing order is missing, whoever asks.
+        given::<Order>([])
+            .when(cancel_by(USER, None))
+            .then_rejected(Rejection::NotFound { order_id: ID });
     }
 
     #[test]

@@ -27,8 +27,9 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
+use service_kit::auth::{PURCHASES_REFUND, PURCHASES_WRITE};
 use service_kit::kafka::{Envelope, KafkaArgs};
-use service_kit::testing::{bearer_all, free_port, wait_until, ChildService, Isolation};
+use service_kit::testing::{bearer, bearer_user, free_port, wait_until, ChildService, Isolation};
 use sqlx::postgres::PgPoolCopyExt;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -137,13 +138,10 @@ async fn main() {
     let command_api = start(&bin_dir, "command-api", &[], &isolation, port);
     let query_api = start(&bin_dir, "query-api", &[], &isolation, free_port());
     let base = format!("http://127.0.0.1:{port}");
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(reqwest::header::AUTHORIZATION, bearer_all().parse().unwrap());
-    let client = reqwest::Client::builder()
-        .default_headers(headers)
-        .pool_max_idle_per_host(in_flight)
-        .build()
-        .unwrap();
+    // Orders come from one user; purchases from the purchase processor, which requests them
+    // for its 100 users and so needs the scope that acts for other users.
+    let client = authorized_client(&bearer_user(Uuid::from_u128(1)), in_flight);
+    let processor = authorized_client(&bearer(&[PURCHASES_WRITE, PURCHASES_REFUND]), in_flight);
     wait_until("command-api to be ready", Duration::from_secs(120), || async {
         let ready = client.get(format!("{base}/ready")).send().await.ok()?;
         ready.status().is_success().then_some(())
@@ -163,7 +161,7 @@ async fn main() {
     println!("[6/7] purchases end to end: HTTP, the payment reactor, the decider, the read model");
     let started = Instant::now();
     let purchases_run = send_requests(
-        &client,
+        &processor,
         &format!("{base}/api/v1/purchases"),
         purchases,
         in_flight,
@@ -350,6 +348,7 @@ async fn produce_events(kafka: &KafkaArgs, topic: &str, count: usize) -> Rate {
                 placed_at,
                 details: None,
                 channel: domain::order::Channel::Api,
+                user_id: None,
             }),
         };
         let (key, payload) = (envelope.key(), envelope.payload());
@@ -505,6 +504,17 @@ async fn send_requests(
         p99: percentile(0.99),
         failures: failures.load(Ordering::Relaxed),
     }
+}
+
+/// An HTTP client sending `authorization` with every request.
+fn authorized_client(authorization: &str, in_flight: usize) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, authorization.parse().unwrap());
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .pool_max_idle_per_host(in_flight)
+        .build()
+        .unwrap()
 }
 
 fn order_body(i: usize) -> serde_json::Value {

@@ -10,8 +10,10 @@
 //! in `domain::order::upcast`; `UPDATE_SCHEMAS=1` never rewrites it, so it must stay
 //! byte-identical to the file checked in when that version was current.
 
-use domain::order::upcast::OrderPlacedV1;
-use domain::order::{self as o, OrderPlaced, PlaceOrder, ORDER_PLACED_V1, ORDER_PLACED_V2, PLACE_ORDER_V1};
+use domain::order::upcast::{OrderPlacedV1, OrderPlacedV2};
+use domain::order::{
+    self as o, OrderPlaced, PlaceOrder, ORDER_PLACED_V1, ORDER_PLACED_V2, ORDER_PLACED_V3, PLACE_ORDER_V1,
+};
 use domain::purchase::{self as p, PurchaseAuthorized, PurchaseDeclined, PurchaseRefunded, PurchaseRequested};
 use domain::purchase::{RecordAuthorization, RecordDecline, RefundPurchase, RequestPurchase};
 use schemars::{schema_for, Schema};
@@ -21,7 +23,8 @@ pub fn generated() -> Vec<(&'static str, Schema)> {
     vec![
         (PLACE_ORDER_V1, titled(schema_for!(PlaceOrder), PLACE_ORDER_V1)),
         (ORDER_PLACED_V1, titled(schema_for!(OrderPlacedV1), ORDER_PLACED_V1)),
-        (ORDER_PLACED_V2, titled(schema_for!(OrderPlaced), ORDER_PLACED_V2)),
+        (ORDER_PLACED_V2, titled(schema_for!(OrderPlacedV2), ORDER_PLACED_V2)),
+        (ORDER_PLACED_V3, titled(schema_for!(OrderPlaced), ORDER_PLACED_V3)),
         (
             o::CONFIRM_ORDER_V1,
             titled(schema_for!(o::ConfirmOrder), o::CONFIRM_ORDER_V1),
@@ -117,7 +120,7 @@ pub fn generated() -> Vec<(&'static str, Schema)> {
 
 /// Versions no longer written, only decoded and upcast: their schemas are history and are checked
 /// but never rewritten.
-pub const SUPERSEDED: &[&str] = &[ORDER_PLACED_V1];
+pub const SUPERSEDED: &[&str] = &[ORDER_PLACED_V1, ORDER_PLACED_V2];
 
 /// Names the schema after the wire type, the name consumers know it by.
 fn titled(mut schema: Schema, message_type: &str) -> Schema {

@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use domain::order::{self, Channel, ORDER_PLACED_V1, ORDER_PLACED_V2};
+use domain::order::{self, Channel, ORDER_PLACED_V1, ORDER_PLACED_V2, ORDER_PLACED_V3};
 use domain::{Command, DecodeError, Event, Message};
 
 fn crate_dir() -> PathBuf {
@@ -105,9 +105,9 @@ fn v1_order_placed_fixtures_decode_only_through_the_upcast() {
             panic!("{} decoded to {event:?}", fixture.display());
         };
         assert_eq!(placed.channel, Channel::Api, "{}", fixture.display());
-        assert_eq!(event.message_type(), ORDER_PLACED_V2);
-        // …written back as v2 only…
-        assert_eq!(Event::decode(ORDER_PLACED_V2, &event.encode()).unwrap(), event);
+        assert_eq!(event.message_type(), ORDER_PLACED_V3);
+        // …written back as v3 only…
+        assert_eq!(Event::decode(ORDER_PLACED_V3, &event.encode()).unwrap(), event);
         // …while the same bytes are not v2: without the upcast these fixtures would not decode,
         // and `every_fixture_of_every_version_decodes` would fail.
         assert!(
@@ -119,16 +119,33 @@ fn v1_order_placed_fixtures_decode_only_through_the_upcast() {
 }
 
 #[test]
-fn v2_order_placed_fixtures_keep_their_channel() {
+fn v2_order_placed_fixtures_keep_their_channel_and_belong_to_the_user_of_their_details() {
     let mut channels = Vec::new();
     for fixture in fixtures(ORDER_PLACED_V2) {
         let data = fs::read(&fixture).unwrap();
-        let Event::Order(order::Event::OrderPlaced(placed)) = Event::decode(ORDER_PLACED_V2, &data).unwrap() else {
+        let event = Event::decode(ORDER_PLACED_V2, &data).unwrap();
+        let Event::Order(order::Event::OrderPlaced(placed)) = &event else {
             panic!("{} is not an OrderPlaced", fixture.display());
         };
         channels.push(placed.channel);
+        let details_user = placed.details.as_ref().and_then(|details| details.user_id);
+        assert_eq!(placed.user_id, details_user, "{}", fixture.display());
+        assert_eq!(event.message_type(), ORDER_PLACED_V3);
     }
     assert!(channels.contains(&Channel::Web), "{channels:?}");
+}
+
+#[test]
+fn v3_order_placed_fixtures_name_their_owner() {
+    let v3 = fixtures(ORDER_PLACED_V3);
+    assert!(v3.len() >= 2);
+    for fixture in v3 {
+        let data = fs::read(&fixture).unwrap();
+        let Event::Order(order::Event::OrderPlaced(placed)) = Event::decode(ORDER_PLACED_V3, &data).unwrap() else {
+            panic!("{} is not an OrderPlaced", fixture.display());
+        };
+        assert!(placed.user_id.is_some(), "{}", fixture.display());
+    }
 }
 
 fn fixtures(message_type: &str) -> Vec<PathBuf> {

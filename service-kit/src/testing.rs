@@ -12,7 +12,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 use uuid::Uuid;
 
-use crate::auth::{mint_hs256, AuthArgs, ALL_SCOPES};
+use crate::auth::{mint_hs256, AuthArgs, ALL_SCOPES, STAFF_SCOPES, USER_SCOPES};
 use crate::database::DatabaseArgs;
 use crate::kafka::{KafkaArgs, Topics};
 use crate::secret::ExposeSecret;
@@ -35,19 +35,27 @@ pub fn test_auth() -> AuthArgs {
 
 /// An `Authorization` header value carrying `scopes`, valid for an hour.
 pub fn bearer(scopes: &[&str]) -> String {
-    let token = mint_hs256(
-        TEST_JWT_SECRET,
-        "test-client",
-        scopes,
-        Duration::from_secs(3600),
-        None,
-        None,
-    )
-    .expect("test token");
+    bearer_as("test-client", scopes)
+}
+
+/// A user's `Authorization` header value: the user scopes, with the user id as subject.
+pub fn bearer_user(user_id: Uuid) -> String {
+    bearer_as(&user_id.to_string(), &USER_SCOPES)
+}
+
+/// A staff member's `Authorization` header value: the staff scopes.
+pub fn bearer_staff() -> String {
+    bearer_as("test-staff", &STAFF_SCOPES)
+}
+
+/// An `Authorization` header value for `subject` carrying `scopes`, valid for an hour.
+pub fn bearer_as(subject: &str, scopes: &[&str]) -> String {
+    let token =
+        mint_hs256(TEST_JWT_SECRET, subject, scopes, Duration::from_secs(3600), None, None).expect("test token");
     format!("Bearer {token}")
 }
 
-/// An `Authorization` header value carrying every scope.
+/// An `Authorization` header value carrying every scope, a user's and staff's.
 pub fn bearer_all() -> String {
     bearer(&ALL_SCOPES)
 }

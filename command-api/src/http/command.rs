@@ -11,13 +11,14 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::Router;
 use chrono::{DateTime, Utc};
 use domain::Command;
 use service_kit::auth::Claims;
 use service_kit::kafka::Envelope;
 use uuid::Uuid;
 
-use super::{ApiError, BODY_LIMIT};
+use super::{ApiContext, ApiError, BODY_LIMIT};
 use crate::payments::Fingerprinter;
 
 /// Namespaces turning an `Idempotency-Key` into ids, so a retry lands on the same aggregate
@@ -110,10 +111,16 @@ impl CommandRequest {
     }
 }
 
+/// `routes` with [`digest_request`] in front of their handlers; the scope check goes around it,
+/// so only an authorised request has its body read here.
+pub(super) fn digested(routes: Router<ApiContext>, fingerprints: &Fingerprinter) -> Router<ApiContext> {
+    routes.route_layer(axum::middleware::from_fn_with_state(fingerprints.clone(), digest_request))
+}
+
 /// Middleware for command routes: digests the route and body of a request that carries an
 /// `Idempotency-Key`, before the handler consumes the body, so the decider can tell a retry
 /// from another request under the same key. The digest is keyed, as a body may hold a card.
-pub(super) async fn digest_request(
+async fn digest_request(
     State(fingerprints): State<Fingerprinter>,
     request: Request,
     next: Next,

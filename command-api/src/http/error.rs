@@ -31,7 +31,11 @@ pub enum ApiError {
     /// 400: a header is malformed.
     #[error("header `{header}`: {detail}")]
     InvalidHeader { header: &'static str, detail: String },
-    /// 409: the domain refused the command.
+    /// 403: `field` names another user than the caller, which only a token with `scope` may.
+    #[error("`{field}` names another user; acting for other users needs the `{scope}` scope")]
+    ForeignUser { field: &'static str, scope: &'static str },
+    /// 409 (404 for a missing order or purchase, 412 for a stale version): the domain refused
+    /// the command.
     #[error(transparent)]
     Rejected(#[from] Rejection),
     /// 422 when the `Idempotency-Key` was first used for another request, 409 when the
@@ -54,6 +58,10 @@ impl IntoResponse for ApiError {
             Self::Unavailable(SubmitError::Unavailable(_)) => "the command log is unavailable".to_owned(),
             Self::Gateway(GatewayError::Unavailable(_)) => "the payment gateway is unavailable".to_owned(),
             Self::Gateway(GatewayError::Refused(_)) => "the payment gateway refused the request".to_owned(),
+            // Told exactly like a missing order, so nobody learns another user's order exists.
+            Self::Rejected(Rejection::Order(order::Rejection::NotOwner { order_id })) => {
+                order::Rejection::NotFound { order_id: *order_id }.to_string()
+            }
             _ => self.to_string(),
         };
         let problem = match &self {
@@ -77,6 +85,9 @@ impl IntoResponse for ApiError {
             Self::InvalidHeader { header, .. } => {
                 Problem::new(StatusCode::BAD_REQUEST, "invalid-header", "Invalid header").field(*header)
             }
+            Self::ForeignUser { field, scope } => Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden")
+                .field(*field)
+                .extension("scope", *scope),
             Self::Rejected(rejection) => rejection_problem(rejection),
             Self::Refused(Refusal::IdempotencyKeyReused) => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -133,7 +144,9 @@ fn rejection_problem(rejection: &Rejection) -> Problem {
         Rejection::Order(O::AlreadyPlaced { order_id }) => {
             conflict("order-already-placed", "Order already placed").extension("order_id", order_id.to_string())
         }
-        Rejection::Order(O::NotFound { .. }) => Problem::new(StatusCode::NOT_FOUND, "order-not-found", "No such order"),
+        Rejection::Order(O::NotFound { .. } | O::NotOwner { .. }) => {
+            Problem::new(StatusCode::NOT_FOUND, "order-not-found", "No such order")
+        }
         Rejection::Order(O::StaleVersion { expected, actual }) => Problem::new(
             StatusCode::PRECONDITION_FAILED,
             "stale-version",

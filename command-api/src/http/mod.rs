@@ -13,11 +13,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::middleware::from_fn_with_state;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use service_kit::auth::{require_scope, Verifier, ORDERS_WRITE, PURCHASES_WRITE};
+use service_kit::auth::Verifier;
 use service_kit::metrics::Registry;
 use uuid::Uuid;
 
@@ -76,22 +75,8 @@ impl ApiContext {
 /// request is digested.
 pub fn router(context: ApiContext) -> Router {
     Router::new()
-        .merge(
-            orders::router()
-                .route_layer(from_fn_with_state(
-                    context.fingerprints.clone(),
-                    command::digest_request,
-                ))
-                .route_layer(require_scope(context.verifier.clone(), ORDERS_WRITE)),
-        )
-        .merge(
-            purchases::router()
-                .route_layer(from_fn_with_state(
-                    context.fingerprints.clone(),
-                    command::digest_request,
-                ))
-                .route_layer(require_scope(context.verifier.clone(), PURCHASES_WRITE)),
-        )
+        .merge(orders::router(&context.verifier, &context.fingerprints))
+        .merge(purchases::router(&context.verifier, &context.fingerprints))
         .route("/health", get(service_kit::health::live))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))

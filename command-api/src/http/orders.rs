@@ -1,5 +1,10 @@
 //! Orders: `POST /api/v1/orders` (the seed's endpoint, which also takes items and totals) and the
 //! lifecycle transitions `POST /api/v1/orders/{id}/{confirm,start-processing,ship,deliver,cancel}`.
+//!
+//! Who may: a user (`orders:write`) places orders for itself and cancels its own; staff
+//! (`orders:manage`) move any order through its lifecycle and cancel any. Whether a cancelling
+//! user owns the order is decided by the domain, on the order's own state, so no race can slip
+//! past it; a refusal looks exactly like a missing order.
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -17,11 +22,12 @@ use domain::{Command, FieldProblem, InvalidField};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
+use service_kit::auth::{require_any_scope, require_scope, Claims, Verifier, ORDERS_MANAGE, ORDERS_WRITE};
 use utoipa::openapi::schema::Schema;
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
-use super::command::CommandRequest;
+use super::command::{digested, CommandRequest};
 use super::extract::Json;
 use super::fields::{decimal, optional_uuid, text};
 use super::openapi::{
@@ -30,18 +36,26 @@ use super::openapi::{
 };
 use super::{Accepted, ApiContext, ApiError};
 use crate::outcome::WrittenEvent;
+use crate::payments::Fingerprinter;
 
 /// Most items one order may hold.
 const MAX_ITEMS: usize = 100;
 
-pub(super) fn router() -> Router<ApiContext> {
-    Router::new()
-        .route("/api/v1/orders", post(place_order))
+/// Who may cancel: the owner (`orders:write`) or staff (`orders:manage`).
+const CANCELLERS: &[&str] = &[ORDERS_WRITE, ORDERS_MANAGE];
+
+pub(super) fn router(verifier: &Verifier, fingerprints: &Fingerprinter) -> Router<ApiContext> {
+    let place = Router::new().route("/api/v1/orders", post(place_order));
+    let place = digested(place, fingerprints).route_layer(require_scope(verifier.clone(), ORDERS_WRITE));
+    let manage = Router::new()
         .route("/api/v1/orders/{order_id}/confirm", post(confirm))
         .route("/api/v1/orders/{order_id}/start-processing", post(start_processing))
         .route("/api/v1/orders/{order_id}/ship", post(ship))
-        .route("/api/v1/orders/{order_id}/deliver", post(deliver))
-        .route("/api/v1/orders/{order_id}/cancel", post(cancel))
+        .route("/api/v1/orders/{order_id}/deliver", post(deliver));
+    let manage = digested(manage, fingerprints).route_layer(require_scope(verifier.clone(), ORDERS_MANAGE));
+    let cancel = Router::new().route("/api/v1/orders/{order_id}/cancel", post(cancel));
+    let cancel = digested(cancel, fingerprints).route_layer(require_any_scope(verifier.clone(), CANCELLERS));
+    place.merge(manage).merge(cancel)
 }
 
 /// The routes' part of the OpenAPI document.
@@ -71,7 +85,7 @@ struct PlaceOrderRequest {
     note: Option<String>,
     /// Chosen by the server when absent: derived from the `Idempotency-Key` when one is sent.
     order_id: Option<Uuid>,
-    /// The user the order is for.
+    /// The user the order is for: the caller when absent; another user only with `orders:manage`.
     #[schema(value_type = Option<Uuid>)]
     user_id: Option<Value>,
     /// Required with `items`: the ISO 4217 code of the prices.
@@ -188,9 +202,22 @@ fn channel(value: Option<Value>) -> Result<Option<Channel>, InvalidField> {
     }
 }
 
-/// The priced part of an order request, when it has one.
-fn details(request: &mut PlaceOrderRequest) -> Result<Option<(OrderDetails, Totals)>, ApiError> {
-    let user_id = optional_uuid("user_id", request.user_id.take())?;
+/// The user an order is placed for: the caller when `user_id` is absent; another user only with
+/// `orders:manage`.
+fn owner(claims: &Claims, user_id: Option<Value>) -> Result<Uuid, ApiError> {
+    let user_id = optional_uuid("user_id", user_id)?.unwrap_or_else(|| claims.user_id());
+    if claims.may_act_for(user_id, ORDERS_MANAGE) {
+        Ok(user_id)
+    } else {
+        Err(ApiError::ForeignUser {
+            field: "user_id",
+            scope: ORDERS_MANAGE,
+        })
+    }
+}
+
+/// The priced part of an order request, when it has one, placed for `user_id`.
+fn details(request: &mut PlaceOrderRequest, user_id: Uuid) -> Result<Option<(OrderDetails, Totals)>, ApiError> {
     let (items, currency) = match (request.items.take(), request.currency.take()) {
         (None, None) => return Ok(None),
         (None, Some(_)) => return Err(InvalidField::new("items", FieldProblem::Required).into()),
@@ -213,7 +240,7 @@ fn details(request: &mut PlaceOrderRequest) -> Result<Option<(OrderDetails, Tota
     })?;
     Ok(Some((
         OrderDetails {
-            user_id,
+            user_id: Some(user_id),
             currency,
             items,
         },
@@ -249,6 +276,7 @@ fn details(request: &mut PlaceOrderRequest) -> Result<Option<(OrderDetails, Tota
 async fn place_order(
     State(context): State<ApiContext>,
     meta: CommandRequest,
+    claims: Claims,
     Json(mut request): Json<PlaceOrderRequest>,
 ) -> Result<Response, ApiError> {
     let name = request
@@ -257,7 +285,8 @@ async fn place_order(
         .ok_or(InvalidField::new("name", FieldProblem::Required))?;
     let name = OrderName::parse(&name)?;
     let note = request.note.as_deref().map(OrderNote::parse).transpose()?;
-    let details = details(&mut request)?;
+    let user_id = owner(&claims, request.user_id.take())?;
+    let details = details(&mut request, user_id)?;
     let channel = channel(request.channel.take())?;
     let order_id = meta.new_id(request.order_id);
     tracing::Span::current()
@@ -273,6 +302,7 @@ async fn place_order(
         placed_at: now,
         details: details.map(|(details, _)| details),
         channel,
+        user_id: Some(user_id),
     }));
     let accepted = context.decide(&meta.envelope(command, now)).await?;
     let location = format!("/api/v1/orders/{}", accepted.aggregate_id);
@@ -565,6 +595,8 @@ async fn ship(
 }
 
 /// Cancel a pending or confirmed order: a user its own, staff any. A paid order is refunded.
+/// A user's cancel is checked by the decider against the order's owner (refused as if the order
+/// did not exist), so no race can get around it.
 #[utoipa::path(
     post,
     path = "/api/v1/orders/{order_id}/cancel",
@@ -597,12 +629,14 @@ async fn ship(
 #[tracing::instrument(skip_all, fields(%order_id))]
 async fn cancel(
     State(context): State<ApiContext>,
+    claims: Claims,
     Path(order_id): Path<String>,
     headers: HeaderMap,
     meta: CommandRequest,
     Json(request): Json<CancelRequest>,
 ) -> Result<Response, ApiError> {
     let reason = CancelReason::parse(&text("reason", request.reason)?)?;
+    let acting_user = (!claims.has_scope(ORDERS_MANAGE)).then(|| claims.user_id());
     transition(
         &context,
         &order_id,
@@ -614,6 +648,7 @@ async fn cancel(
                 reason,
                 expected_version,
                 at,
+                acting_user,
             })
         },
     )

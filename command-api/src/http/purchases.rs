@@ -1,6 +1,9 @@
 //! `POST /api/v1/purchases` (the purchase processor's request, as it is) and
 //! `POST /api/v1/purchases/{id}/refunds`.
 //!
+//! Who may: a user (`purchases:write`) requests purchases for itself; staff refund
+//! (`purchases:refund`), and with `purchases:write` too may request purchases for any user.
+//!
 //! The card number and CVC are read here and nowhere else: the edge turns the card into its
 //! masked form, a keyed fingerprint and a gateway token, and drops the CVC. Errors about card
 //! fields never echo what was sent.
@@ -19,29 +22,46 @@ use domain::{Command, FieldProblem, InvalidField};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
+use service_kit::auth::{require_scope, Claims, Verifier, PURCHASES_REFUND, PURCHASES_WRITE};
 use utoipa::openapi::schema::Schema;
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
-use super::command::CommandRequest;
+use super::command::{digested, CommandRequest};
 use super::extract::Json;
-use super::fields::{decimal, optional_uuid, text, uuid};
+use super::fields::{decimal, optional_uuid, text};
 use super::openapi::{
     BadRequest, BodyTooLarge, Forbidden, GatewayRefused, InvalidField as InvalidFieldProblem, PurchaseConflict,
     PurchaseNotFound, PurchaseUnavailable, RefundConflict, Unauthorized, Unavailable, UnsupportedMediaType,
 };
 use super::{ApiContext, ApiError};
-use crate::payments::CardDetails;
+use crate::payments::{CardDetails, Fingerprinter};
 
 /// How far in the future a client's `transaction_date` may be: clocks drift, not by hours.
 const MAX_CLOCK_SKEW: Duration = Duration::minutes(5);
 const MAX_HOLDER_NAME_CHARS: usize = 200;
 const MAX_BILLING_ADDRESS_CHARS: usize = 500;
 
-pub(super) fn router() -> Router<ApiContext> {
-    Router::new()
-        .route("/api/v1/purchases", post(request_purchase))
-        .route("/api/v1/purchases/{purchase_id}/refunds", post(refund_purchase))
+pub(super) fn router(verifier: &Verifier, fingerprints: &Fingerprinter) -> Router<ApiContext> {
+    let request = Router::new().route("/api/v1/purchases", post(request_purchase));
+    let request = digested(request, fingerprints).route_layer(require_scope(verifier.clone(), PURCHASES_WRITE));
+    let refund = Router::new().route("/api/v1/purchases/{purchase_id}/refunds", post(refund_purchase));
+    let refund = digested(refund, fingerprints).route_layer(require_scope(verifier.clone(), PURCHASES_REFUND));
+    request.merge(refund)
+}
+
+/// The user a purchase is for: the caller when `user_id` is absent; another user only with
+/// `purchases:refund`, the scope that acts on other users' purchases.
+fn payer(claims: &Claims, user_id: Option<Value>) -> Result<Uuid, ApiError> {
+    let user_id = optional_uuid("user_id", user_id)?.unwrap_or_else(|| claims.user_id());
+    if claims.may_act_for(user_id, PURCHASES_REFUND) {
+        Ok(user_id)
+    } else {
+        Err(ApiError::ForeignUser {
+            field: "user_id",
+            scope: PURCHASES_REFUND,
+        })
+    }
 }
 
 /// The routes' part of the OpenAPI document.
@@ -70,8 +90,8 @@ struct PurchaseRequest {
     /// The order this purchase pays.
     #[schema(value_type = Option<Uuid>)]
     order_id: Option<Value>,
-    /// The buyer; a user may only buy for itself.
-    #[schema(value_type = Uuid, required = true)]
+    /// The buyer: the caller when absent; another user only with `purchases:refund`.
+    #[schema(value_type = Option<Uuid>)]
     user_id: Option<Value>,
     /// Trimmed, 1 to 100 characters.
     #[schema(value_type = String, required = true, min_length = 1, max_length = 100)]
@@ -193,12 +213,13 @@ fn transaction_date(value: Option<Value>, now: DateTime<Utc>) -> Result<DateTime
 async fn request_purchase(
     State(context): State<ApiContext>,
     meta: CommandRequest,
+    claims: Claims,
     Json(request): Json<PurchaseRequest>,
 ) -> Result<Response, ApiError> {
     let now = Utc::now();
     let purchase_id = optional_uuid("purchase_id", request.purchase_id)?;
     let order_id = optional_uuid("order_id", request.order_id)?;
-    let user_id = uuid("user_id", request.user_id)?;
+    let user_id = payer(&claims, request.user_id)?;
     let username = Username::parse(&text("username", request.username)?)?;
     let currency = Currency::parse("currency", &text("currency", request.currency)?)?;
     let amount = Money::from_decimal("amount", decimal("amount", request.amount)?, currency)?;

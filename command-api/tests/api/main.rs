@@ -1,5 +1,6 @@
 //! command-api against the real Kafka broker: one binary, one module per concern.
 
+mod authz;
 mod edge;
 mod helpers;
 mod orders;

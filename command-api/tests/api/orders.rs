@@ -31,7 +31,7 @@ async fn the_seed_payload_places_an_order_and_writes_order_placed_as_a_cloudeven
     assert_eq!(events.len(), 1);
     let event = &events[0];
     assert_eq!(header(event, "ce_specversion"), Some("1.0"));
-    assert_eq!(header(event, "ce_type"), Some("orderstream.order.placed.v2"));
+    assert_eq!(header(event, "ce_type"), Some("orderstream.order.placed.v3"));
     assert_eq!(header(event, "ce_source"), Some("orderstream/command-api"));
     assert_eq!(header(event, "ce_subject"), Some(order_id.as_str()));
     assert_eq!(header(event, "ce_sequence"), Some("1"));
@@ -49,6 +49,11 @@ async fn the_seed_payload_places_an_order_and_writes_order_placed_as_a_cloudeven
     assert_eq!(
         data["channel"], "api",
         "an order that names no channel is placed through the API"
+    );
+    assert_eq!(
+        data["user_id"],
+        json!(service_kit::auth::user_id_of("test-client")),
+        "an order that names no user belongs to the caller"
     );
 
     let commands = committed_records(&app.isolation, &app.isolation.topics.commands).await;
@@ -145,7 +150,7 @@ async fn the_channel_an_order_is_placed_through_travels_on_its_event() {
     assert_eq!(response.status(), 201);
     let events = committed_records(&app.isolation, &app.isolation.topics.events).await;
     assert_eq!(events.len(), 1);
-    assert_eq!(header(&events[0], "ce_type"), Some("orderstream.order.placed.v2"));
+    assert_eq!(header(&events[0], "ce_type"), Some("orderstream.order.placed.v3"));
     use rdkafka::Message;
     let data: Value = serde_json::from_slice(events[0].payload().unwrap()).unwrap();
     assert_eq!(data["channel"], "pos");

@@ -121,8 +121,9 @@ async fn every_validation_rule_names_its_field_and_writes_nothing() {
     let app = spawn_app().await;
     let future = (chrono::Utc::now() + chrono::Duration::minutes(10)).to_rfc3339();
     let cases: Vec<(&str, Value)> = vec![
-        ("user_id", Value::Null),
+        // Absent or null, `user_id` is the caller; when given it must be a UUID.
         ("user_id", json!("not-a-uuid")),
+        ("user_id", json!(42)),
         ("username", json!("   ")),
         ("username", json!("u".repeat(101))),
         ("currency", json!("XYZ")),

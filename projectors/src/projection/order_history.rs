@@ -131,6 +131,7 @@ mod tests {
                     placed_at: at("2025-01-19T15:04:05Z"),
                     details: None,
                     channel: order::Channel::Api,
+                    user_id: None,
                 })),
             ),
             logged(
@@ -159,7 +160,7 @@ mod tests {
                 .map(|r| (r.order_id, r.version, r.event_type, r.occurred_at))
                 .collect::<Vec<_>>(),
             [
-                (ORDER, 1, "orderstream.order.placed.v2", at("2025-01-19T15:04:05Z")),
+                (ORDER, 1, "orderstream.order.placed.v3", at("2025-01-19T15:04:05Z")),
                 (ORDER, 2, "orderstream.order.cancelled.v1", at("2025-01-19T15:06:00Z")),
             ]
         );

@@ -239,7 +239,8 @@ fn placed_row(placed: &order::OrderPlaced, version: i64) -> OrderRow {
         payment_status: PaymentStatus::Pending,
         // Set on every `OrderPlaced`: a v1 event was upcast to `api` when it was decoded.
         channel: placed.channel,
-        user_id: details.and_then(|d| d.user_id),
+        // The owner, with or without items; an upcast v1 or v2 event took it from its details.
+        user_id: placed.user_id,
         currency: details.map(|d| d.currency.code().to_owned()),
         // Quantities are at most 1,000 per line; saturate rather than wrap on absurd orders.
         item_count: i32::try_from(quantities).unwrap_or(i32::MAX),
@@ -580,6 +581,7 @@ mod tests {
                     totals,
                 }),
                 channel: Channel::Web,
+                user_id: Some(USER),
             }),
         )
     }
@@ -594,6 +596,7 @@ mod tests {
                 placed_at: t(0),
                 details: None,
                 channel: Channel::Api,
+                user_id: None,
             }),
         )
     }

@@ -519,6 +519,7 @@ mod tests {
                 placed_at: at("2025-01-19T15:00:00Z"),
                 details: None,
                 channel: order::Channel::Api,
+                user_id: None,
             })),
         )
     }

@@ -101,6 +101,7 @@ mod tests {
                     placed_at: at.parse().unwrap(),
                     details: None,
                     channel: order::Channel::Api,
+                    user_id: None,
                 })),
             },
         }

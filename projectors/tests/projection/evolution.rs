@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use domain::order::{Channel, Event, OrderName, OrderPlaced, ORDER_PLACED_V1, ORDER_PLACED_V2};
+use domain::order::{Channel, Event, OrderName, OrderPlaced, ORDER_PLACED_V1, ORDER_PLACED_V3};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use service_kit::kafka::Envelope;
@@ -110,6 +110,7 @@ async fn write(isolation: &Isolation, orders: &[Placed]) {
                         placed_at: order.placed_at,
                         details: None,
                         channel,
+                        user_id: None,
                     }),
                 };
                 let headers = envelope.headers();
@@ -229,7 +230,7 @@ async fn a_log_of_v1_and_v2_order_placed_projects_as_one() {
             .await
             .unwrap();
     assert_eq!(history.len(), 1);
-    assert_eq!(history[0].0, ORDER_PLACED_V2);
+    assert_eq!(history[0].0, ORDER_PLACED_V3);
     let data: serde_json::Value = serde_json::from_str(&history[0].1).unwrap();
     assert_eq!(data["channel"], "api");
 }

@@ -55,6 +55,7 @@ pub(crate) async fn write_orders(isolation: &Isolation, count: usize, names: usi
                 placed_at,
                 details: None,
                 channel: domain::order::Channel::Api,
+                user_id: None,
             }),
         };
         let entry = expected.entry(name).or_insert(Expected {

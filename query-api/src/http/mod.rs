@@ -6,6 +6,7 @@ mod openapi;
 mod orders;
 mod page;
 mod purchases;
+mod reader;
 mod track_users;
 
 use std::time::Duration;
@@ -14,7 +15,7 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use service_kit::auth::{require_scope, Verifier, READ};
+use service_kit::auth::{require_any_scope, require_scope, Verifier, READ, READ_ALL};
 use sqlx::PgPool;
 
 pub use error::ApiError;
@@ -28,15 +29,20 @@ pub struct ApiContext {
     pub verifier: Verifier,
 }
 
+/// Who may read orders and purchases: a user (`read`, its own only) or staff (`read:all`).
+const READERS: &[&str] = &[READ, READ_ALL];
+
 pub fn router(context: ApiContext) -> Router {
-    // Every query needs the `read` scope; health and readiness stay open.
-    let queries = Router::new()
-        .merge(track_users::router())
+    // Orders and purchases are read by users (their own) and staff; `track_user` counts orders
+    // across users, so it is staff's only. Health and readiness stay open.
+    let own = Router::new()
         .merge(orders::router())
         .merge(purchases::router())
-        .route_layer(require_scope(context.verifier.clone(), READ));
+        .route_layer(require_any_scope(context.verifier.clone(), READERS));
+    let staff = track_users::router().route_layer(require_scope(context.verifier.clone(), READ_ALL));
     Router::new()
-        .merge(queries)
+        .merge(own)
+        .merge(staff)
         .route("/health", get(service_kit::health::live))
         .route("/ready", get(ready))
         .route("/openapi.json", get(openapi::serve))

@@ -20,6 +20,7 @@ use uuid::Uuid;
 use super::consistency::{Consistency, TokenQuery};
 use super::openapi::{Forbidden, InvalidParameter, NotFound, Unauthorized, Unavailable};
 use super::page::{parse_text, parse_uuid, stored_money, Amount, Cursor};
+use super::reader::Reader;
 use super::track_users::parse_limit;
 use super::{ApiContext, ApiError};
 
@@ -291,13 +292,17 @@ impl Filters {
         })
     }
 
-    /// One page of matching orders (and one more, to tell whether another page follows).
+    /// One page of the orders `reader` may see that match (and one more, to tell whether another
+    /// page follows).
     ///
     /// Only the filters given become conditions, rather than one `$n IS NULL OR ...` query for
     /// all: each shape then gets a plan on the index for its filter, which a generic catch-all
-    /// plan would not.
-    fn query(&self) -> QueryBuilder<'_, Postgres> {
+    /// plan would not. A user's own orders are one more such condition.
+    fn query(&self, reader: Reader) -> QueryBuilder<'_, Postgres> {
         let mut query = QueryBuilder::new(concat!(select_orders!(), "WHERE TRUE"));
+        if let Some(owner) = reader.owner() {
+            query.push(" AND user_id = ").push_bind(owner);
+        }
         if let Some(status) = self.status {
             query.push(" AND status = ").push_bind(status.as_str());
         }
@@ -374,6 +379,8 @@ fn parse_time(field: &'static str, raw: &str) -> Result<DateTime<Utc>, ApiError>
 }
 
 /// One order as of its latest event; a user reads only its own.
+///
+/// Another user's order is not found, exactly like a missing one.
 #[utoipa::path(
     get,
     path = "/api/v1/orders/{order_id}",
@@ -397,15 +404,20 @@ fn parse_time(field: &'static str, raw: &str) -> Result<DateTime<Utc>, ApiError>
 #[tracing::instrument(skip(context, consistency))]
 async fn by_id(
     State(context): State<ApiContext>,
+    reader: Reader,
     consistency: Consistency,
     Path(order_id): Path<String>,
 ) -> Result<Json<Order>, ApiError> {
     let order_id = parse_uuid("order_id", &order_id)?;
     consistency.wait(&context, PROJECTION).await?;
-    let record: Option<OrderRecord> = sqlx::query_as(concat!(select_orders!(), "WHERE order_id = $1"))
-        .bind(order_id)
-        .fetch_optional(&context.pool)
-        .await?;
+    let record: Option<OrderRecord> = sqlx::query_as(concat!(
+        select_orders!(),
+        "WHERE order_id = $1 AND ($2::uuid IS NULL OR user_id = $2)"
+    ))
+    .bind(order_id)
+    .bind(reader.owner())
+    .fetch_optional(&context.pool)
+    .await?;
     let record = record.ok_or(ApiError::NotFound {
         resource: "order",
         key: order_id.to_string(),
@@ -438,12 +450,13 @@ async fn by_id(
 #[tracing::instrument(skip(context, consistency))]
 async fn list(
     State(context): State<ApiContext>,
+    reader: Reader,
     consistency: Consistency,
     Query(params): Query<ListParams>,
 ) -> Result<Json<Page>, ApiError> {
     let filters = Filters::parse(params)?;
     consistency.wait(&context, PROJECTION).await?;
-    let records: Vec<OrderRecord> = filters.query().build_query_as().fetch_all(&context.pool).await?;
+    let records: Vec<OrderRecord> = filters.query(reader).build_query_as().fetch_all(&context.pool).await?;
     let items = records
         .into_iter()
         .map(Order::try_from)
@@ -514,6 +527,10 @@ impl TryFrom<HistoryRecord> for HistoryEvent {
 
 /// Every event of one order, in the order they were decided. An order has a handful of events
 /// (one per transition, plus any failed payments), so the timeline comes whole, unpaged.
+///
+/// The owner is read from the order's own first event (`OrderPlaced`, version 1) in the same
+/// projection, so the check never waits on another projection; rows projected before orders
+/// had a top-level `user_id` hold it in their details.
 #[utoipa::path(
     get,
     path = "/api/v1/orders/{order_id}/history",
@@ -538,6 +555,7 @@ impl TryFrom<HistoryRecord> for HistoryEvent {
 #[tracing::instrument(skip(context, consistency))]
 async fn history(
     State(context): State<ApiContext>,
+    reader: Reader,
     consistency: Consistency,
     Path(order_id): Path<String>,
 ) -> Result<Json<History>, ApiError> {
@@ -546,9 +564,15 @@ async fn history(
     // `jsonb` as text: the JSON is passed through, never decoded here.
     let records: Vec<HistoryRecord> = sqlx::query_as(
         "SELECT version, event_type, occurred_at, data::text AS data FROM order_history \
-         WHERE order_id = $1 ORDER BY version",
+         WHERE order_id = $1 \
+           AND ($2::uuid IS NULL OR EXISTS ( \
+               SELECT 1 FROM order_history placed \
+               WHERE placed.order_id = $1 AND placed.version = 1 \
+                 AND COALESCE(placed.data ->> 'user_id', placed.data #>> '{details,user_id}') = $2::text)) \
+         ORDER BY version",
     )
     .bind(order_id)
+    .bind(reader.owner())
     .fetch_all(&context.pool)
     .await?;
     if records.is_empty() {
@@ -767,7 +791,7 @@ mod tests {
             ..Filters::default()
         };
         assert!(none
-            .query()
+            .query(Reader::Everyone)
             .sql()
             .ends_with("FROM order_status WHERE TRUE ORDER BY placed_at DESC, order_id DESC LIMIT $1"));
         let some = Filters {
@@ -780,10 +804,20 @@ mod tests {
             limit: 2,
             ..Filters::default()
         };
-        assert!(some.query().sql().ends_with(
+        assert!(some.query(Reader::Everyone).sql().ends_with(
             "WHERE TRUE AND status = $1 AND placed_at < $2 AND (placed_at, order_id) < ($3, $4) \
              ORDER BY placed_at DESC, order_id DESC LIMIT $5"
         ));
+        // A user's listing is always limited to its own orders, whatever else it filters on.
+        let own = Filters {
+            user_id: Some(Uuid::from_u128(2)),
+            limit: 2,
+            ..Filters::default()
+        };
+        assert!(own
+            .query(Reader::Owner(Uuid::from_u128(1)))
+            .sql()
+            .ends_with("WHERE TRUE AND user_id = $1 AND user_id = $2 ORDER BY placed_at DESC, order_id DESC LIMIT $3"));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::consistency::{Consistency, TokenQuery};
 use super::openapi::{Forbidden, InvalidParameter, NotFound, Unauthorized, Unavailable};
 use super::page::{parse_uuid, stored_money, Amount, Cursor};
+use super::reader::Reader;
 use super::track_users::parse_limit;
 use super::{ApiContext, ApiError};
 
@@ -190,6 +191,8 @@ impl TryFrom<SpendRecord> for CurrencySpend {
 }
 
 /// One purchase, with its masked card; a user reads only its own.
+///
+/// Another user's purchase is not found, exactly like a missing one.
 #[utoipa::path(
     get,
     path = "/api/v1/purchases/{purchase_id}",
@@ -213,15 +216,20 @@ impl TryFrom<SpendRecord> for CurrencySpend {
 #[tracing::instrument(skip(context, consistency))]
 async fn by_id(
     State(context): State<ApiContext>,
+    reader: Reader,
     consistency: Consistency,
     Path(purchase_id): Path<String>,
 ) -> Result<Json<Purchase>, ApiError> {
     let purchase_id = parse_uuid("purchase_id", &purchase_id)?;
     consistency.wait(&context, PROJECTION).await?;
-    let record: Option<PurchaseRecord> = sqlx::query_as(concat!(select_purchases!(), "WHERE purchase_id = $1"))
-        .bind(purchase_id)
-        .fetch_optional(&context.pool)
-        .await?;
+    let record: Option<PurchaseRecord> = sqlx::query_as(concat!(
+        select_purchases!(),
+        "WHERE purchase_id = $1 AND ($2::uuid IS NULL OR user_id = $2)"
+    ))
+    .bind(purchase_id)
+    .bind(reader.owner())
+    .fetch_optional(&context.pool)
+    .await?;
     let record = record.ok_or(ApiError::NotFound {
         resource: "purchase",
         key: purchase_id.to_string(),
@@ -256,11 +264,12 @@ async fn by_id(
 #[tracing::instrument(skip(context, consistency))]
 async fn list_for_user(
     State(context): State<ApiContext>,
+    reader: Reader,
     consistency: Consistency,
     Path(user_id): Path<String>,
     Query(params): Query<ListParams>,
 ) -> Result<Json<Page>, ApiError> {
-    let user_id = parse_uuid("user_id", &user_id)?;
+    let user_id = readable_user(reader, &user_id)?;
     let limit = parse_limit(params.limit.as_deref())?;
     let after = params.after.as_deref().map(Cursor::decode).transpose()?;
     consistency.wait(&context, PROJECTION).await?;
@@ -302,6 +311,21 @@ fn page(mut items: Vec<Purchase>, limit: i64) -> Page {
     Page { items, next_after }
 }
 
+/// The user of a `/users/{user_id}/…` path, when `reader` may read that user's rows: the path is
+/// then the `user_id` condition of the query. Another user is not found, whether or not it has
+/// purchases, so the answer tells nothing about that user.
+fn readable_user(reader: Reader, raw: &str) -> Result<Uuid, ApiError> {
+    let user_id = parse_uuid("user_id", raw)?;
+    if reader.may_read(user_id) {
+        Ok(user_id)
+    } else {
+        Err(ApiError::NotFound {
+            resource: "user",
+            key: user_id.to_string(),
+        })
+    }
+}
+
 /// A user's totals per currency; a user reads only its own.
 #[utoipa::path(
     get,
@@ -326,10 +350,11 @@ fn page(mut items: Vec<Purchase>, limit: i64) -> Page {
 #[tracing::instrument(skip(context, consistency))]
 async fn spend(
     State(context): State<ApiContext>,
+    reader: Reader,
     consistency: Consistency,
     Path(user_id): Path<String>,
 ) -> Result<Json<Spend>, ApiError> {
-    let user_id = parse_uuid("user_id", &user_id)?;
+    let user_id = readable_user(reader, &user_id)?;
     consistency.wait(&context, PROJECTION).await?;
     let records: Vec<SpendRecord> = sqlx::query_as(
         "SELECT currency, purchases, authorized_minor, refunded_minor FROM user_spend \

@@ -148,7 +148,7 @@ async fn an_order_is_priced_paid_confirmed_processed_shipped_and_delivered() {
     assert_eq!(
         types,
         [
-            "orderstream.order.placed.v2",
+            "orderstream.order.placed.v3",
             "orderstream.order.paid.v1",
             "orderstream.order.confirmed.v1",
             "orderstream.order.processing-started.v1",

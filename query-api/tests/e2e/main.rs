@@ -1,6 +1,7 @@
 //! The order and track-user flow end to end: command-api, projectors and query-api on the real
 //! broker and database.
 
+mod authz;
 mod edge;
 mod helpers;
 mod lifecycle;

@@ -190,6 +190,7 @@ async fn queries_need_a_token_with_the_read_scope() {
         .await
         .unwrap();
     assert_eq!(response.status(), 403);
+    // `track_user` counts orders across users: staff only.
     let reader = service_kit::testing::bearer(&[service_kit::auth::READ]);
     let response = anonymous
         .get(&url)
@@ -197,6 +198,9 @@ async fn queries_need_a_token_with_the_read_scope() {
         .send()
         .await
         .unwrap();
+    assert_eq!(response.status(), 403);
+    let staff = service_kit::testing::bearer(&[service_kit::auth::READ_ALL]);
+    let response = anonymous.get(&url).header("authorization", staff).send().await.unwrap();
     assert_eq!(response.status(), 404, "authorized, and the name is unknown");
     let health = anonymous.get(format!("{}/health", stack.queries)).send().await.unwrap();
     assert_eq!(health.status(), 200);

@@ -3,12 +3,12 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 
 use super::verifier::check_secret;
-use super::{is_scope_token, AuthConfigError, Verifier, ALL_SCOPES};
+use super::{is_scope_token, AuthConfigError, Verifier, STAFF_SCOPES, USER_SCOPES};
 use crate::secret::{self, ExposeSecret, SecretSource, SecretString};
 
 /// How bearer tokens are checked (`--help` lists these with their environment names). Exactly one
@@ -82,16 +82,40 @@ impl AuthArgs {
 /// Longest lifetime of a minted token: a day.
 pub const MAX_MINT_TTL_SECONDS: u64 = 86_400;
 
+/// The two kinds of caller a token can be minted for, each with its preset scopes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TokenKind {
+    /// `orders:write purchases:write read`: acts on and reads only its own orders and purchases.
+    User,
+    /// `orders:manage purchases:refund read:all`: moves, cancels and refunds anyone's orders and
+    /// purchases, and reads everything.
+    Staff,
+}
+
+impl TokenKind {
+    pub fn scopes(self) -> &'static [&'static str] {
+        match self {
+            Self::User => &USER_SCOPES,
+            Self::Staff => &STAFF_SCOPES,
+        }
+    }
+}
+
 /// What `mint-token` puts in a token; issuer and audience come from [`AuthArgs`], so the token
 /// passes the service's own checks.
 #[derive(Debug, Clone, Args)]
 pub struct MintArgs {
-    /// Subject (`sub`) of the token.
+    /// Subject (`sub`) of the token: the caller. A UUID is the user id itself; any other subject
+    /// stands for the UUID v5 derived from it.
     #[arg(long, default_value = "local-dev")]
     pub subject: String,
 
-    /// A scope to grant; repeat for several.
-    #[arg(long = "scope", value_name = "SCOPE", default_values = ALL_SCOPES)]
+    /// The kind of caller, granting its preset scopes.
+    #[arg(long, value_enum, default_value_t = TokenKind::User)]
+    pub kind: TokenKind,
+
+    /// A scope to grant instead of the kind's presets; repeat for several.
+    #[arg(long = "scope", value_name = "SCOPE")]
     pub scopes: Vec<String>,
 
     /// Lifetime of the token, in seconds; at most a day, so a leaked local token soon expires.
@@ -107,7 +131,11 @@ pub fn mint(args: &MintArgs, auth: &AuthArgs) -> Result<String, AuthConfigError>
         (Some(_), Some(_)) => return Err(AuthConfigError::BothKeys),
         (None, _) => return Err(AuthConfigError::MintNeedsSecret),
     };
-    let scopes: Vec<&str> = args.scopes.iter().map(String::as_str).collect();
+    let scopes: Vec<&str> = if args.scopes.is_empty() {
+        args.kind.scopes().to_vec()
+    } else {
+        args.scopes.iter().map(String::as_str).collect()
+    };
     mint_hs256(
         secret.expose_secret(),
         &args.subject,
@@ -179,7 +207,7 @@ mod tests {
 
     use super::*;
     use crate::auth::testkit::{RSA_PUBLIC_PEM, SECRET};
-    use crate::auth::{ORDERS_WRITE, PURCHASES_WRITE, READ};
+    use crate::auth::{ORDERS_MANAGE, ORDERS_WRITE, PURCHASES_REFUND, PURCHASES_WRITE, READ, READ_ALL};
     use crate::secret::SecretError;
 
     #[derive(Debug, Parser)]
@@ -215,10 +243,28 @@ mod tests {
         let token = mint(&cli.mint, &auth).expect("minted");
         let claims = auth.verifier().expect("verifier").verify_token(&token).expect("valid");
         assert_eq!(claims.sub, "local-dev");
-        assert_eq!(claims.scopes, vec![ORDERS_WRITE, PURCHASES_WRITE, READ]);
+        assert_eq!(
+            claims.scopes,
+            vec![ORDERS_WRITE, PURCHASES_WRITE, READ],
+            "a user by default"
+        );
         assert_eq!(claims.iss.as_deref(), Some("local"));
         assert_eq!(claims.aud, vec!["orderstream".to_owned()]);
         assert!(claims.exp >= claims.iat.unwrap_or(u64::MAX) + 86_400);
+    }
+
+    #[test]
+    fn a_staff_token_carries_the_staff_scopes() {
+        let cli = parse(&["--kind", "staff", "--subject", "operator-1"]);
+        let token = mint(&cli.mint, &secret_args()).expect("minted");
+        let claims = secret_args()
+            .verifier()
+            .expect("verifier")
+            .verify_token(&token)
+            .expect("valid");
+        assert_eq!(claims.scopes, vec![ORDERS_MANAGE, PURCHASES_REFUND, READ_ALL]);
+        assert_eq!(claims.user_id(), crate::auth::user_id_of("operator-1"));
+        assert!(Cli::try_parse_from(["test", "--kind", "admin"]).is_err());
     }
 
     #[test]
@@ -297,6 +343,7 @@ mod tests {
         assert!(error.to_string().contains("/nonexistent.pem"), "{error}");
         let args = MintArgs {
             subject: "u".to_owned(),
+            kind: TokenKind::User,
             scopes: vec![],
             ttl_seconds: 60,
         };
@@ -330,6 +377,7 @@ mod tests {
         let token = mint(
             &MintArgs {
                 subject: "u".to_owned(),
+                kind: TokenKind::User,
                 scopes: vec![],
                 ttl_seconds: 60,
             },

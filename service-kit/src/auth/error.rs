@@ -46,7 +46,8 @@ pub enum AuthError {
     #[error("token could not be verified")]
     Unverifiable,
     /// A valid token without the scope the route needs: 403, not 401, as another token would not
-    /// help unless it carries that scope.
+    /// help unless it carries that scope. `scope` lists the scopes any one of which would do,
+    /// space-separated as in the `scope` claim.
     #[error("token lacks the `{scope}` scope")]
     InsufficientScope { scope: String },
 }
@@ -64,7 +65,7 @@ impl AuthError {
     pub fn challenge(&self) -> String {
         match self {
             Self::MissingToken | Self::MalformedHeader => format!(r#"Bearer realm="{REALM}""#),
-            Self::InsufficientScope { scope } if super::is_scope_token(scope) => {
+            Self::InsufficientScope { scope } if scope.split(' ').all(super::is_scope_token) => {
                 format!(r#"Bearer realm="{REALM}", error="insufficient_scope", scope="{scope}""#)
             }
             Self::InsufficientScope { .. } => format!(r#"Bearer realm="{REALM}", error="insufficient_scope""#),
@@ -75,9 +76,20 @@ impl AuthError {
     /// The problem+json body: `/problems/unauthorized` or `/problems/forbidden`.
     pub fn problem(&self) -> Problem {
         match self {
-            Self::InsufficientScope { scope } => Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden")
-                .detail(format!("this request needs a token with the `{scope}` scope"))
-                .extension("scope", scope.as_str()),
+            Self::InsufficientScope { scope } => {
+                let detail = if scope.contains(' ') {
+                    let listed: Vec<String> = scope.split(' ').map(|one| format!("`{one}`")).collect();
+                    format!(
+                        "this request needs a token with one of the scopes {}",
+                        listed.join(", ")
+                    )
+                } else {
+                    format!("this request needs a token with the `{scope}` scope")
+                };
+                Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden")
+                    .detail(detail)
+                    .extension("scope", scope.as_str())
+            }
             _ => Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized").detail(self.to_string()),
         }
     }

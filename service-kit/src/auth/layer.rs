@@ -22,14 +22,42 @@ use crate::Problem;
 /// `/ready` and `/metrics` added afterwards stay open) and leaves unknown paths a 404 rather than
 /// a 401.
 pub fn require_scope(verifier: Verifier, scope: &'static str) -> RequireScopeLayer {
-    RequireScopeLayer { verifier, scope }
+    RequireScopeLayer {
+        verifier,
+        needed: Needed::One(scope),
+    }
+}
+
+/// [`require_scope`] for routes several kinds of caller use: the token needs at least one of
+/// `scopes`, and the handler decides from the [`Claims`] what that one allows.
+pub fn require_any_scope(verifier: Verifier, scopes: &'static [&'static str]) -> RequireScopeLayer {
+    RequireScopeLayer {
+        verifier,
+        needed: Needed::AnyOf(scopes),
+    }
+}
+
+/// The scopes a route accepts, any one of them sufficing.
+#[derive(Debug, Clone, Copy)]
+enum Needed {
+    One(&'static str),
+    AnyOf(&'static [&'static str]),
+}
+
+impl Needed {
+    fn scopes(&self) -> &[&'static str] {
+        match self {
+            Self::One(scope) => std::slice::from_ref(scope),
+            Self::AnyOf(scopes) => scopes,
+        }
+    }
 }
 
 /// See [`require_scope`].
 #[derive(Debug, Clone)]
 pub struct RequireScopeLayer {
     verifier: Verifier,
-    scope: &'static str,
+    needed: Needed,
 }
 
 impl<S> Layer<S> for RequireScopeLayer {
@@ -39,7 +67,7 @@ impl<S> Layer<S> for RequireScopeLayer {
         RequireScope {
             inner,
             verifier: self.verifier.clone(),
-            scope: self.scope,
+            needed: self.needed,
         }
     }
 }
@@ -49,7 +77,7 @@ impl<S> Layer<S> for RequireScopeLayer {
 pub struct RequireScope<S> {
     inner: S,
     verifier: Verifier,
-    scope: &'static str,
+    needed: Needed,
 }
 
 impl<S> Service<Request> for RequireScope<S>
@@ -67,7 +95,8 @@ where
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
-        let verdict = authorization(request.headers()).and_then(|header| self.verifier.authorize(header, self.scope));
+        let scopes = self.needed.scopes();
+        let verdict = authorization(request.headers()).and_then(|header| self.verifier.authorize_any(header, scopes));
         match verdict {
             Ok(claims) => {
                 request.extensions_mut().insert(claims);
@@ -75,7 +104,7 @@ where
             }
             Err(error) => {
                 // The reason names the failed check only; the token itself is never logged.
-                tracing::debug!(scope = self.scope, reason = %error, "request refused");
+                tracing::debug!(scopes = ?scopes, reason = %error, "request refused");
                 Box::pin(std::future::ready(Ok(error.into_response())))
             }
         }
@@ -121,7 +150,7 @@ mod tests {
 
     use super::*;
     use crate::auth::testkit::{hs256_token, now, SECRET, SECRET_OTHER};
-    use crate::auth::{ORDERS_WRITE, READ};
+    use crate::auth::{ORDERS_MANAGE, ORDERS_WRITE, READ};
 
     /// A protected write route reading the subject, then an open `/health`, on a stateful router.
     fn app() -> Router {
@@ -233,6 +262,42 @@ mod tests {
         let (status, headers, _) = call(Some(&bearer(ORDERS_WRITE, SECRET)), "/unguarded").await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(header(&headers, header::CONTENT_TYPE), "application/problem+json");
+    }
+
+    #[tokio::test]
+    async fn any_of_several_scopes_passes_and_the_refusal_names_them_all() {
+        const CANCELLERS: &[&str] = &[ORDERS_WRITE, ORDERS_MANAGE];
+        let verifier = Verifier::hs256(SECRET, None, None).expect("verifier");
+        let app = Router::new()
+            .route("/orders", post(|claims: Claims| async move { claims.sub }))
+            .route_layer(require_any_scope(verifier, CANCELLERS));
+        for (scope, expected) in [
+            (ORDERS_WRITE, StatusCode::OK),
+            (ORDERS_MANAGE, StatusCode::OK),
+            (READ, StatusCode::FORBIDDEN),
+        ] {
+            let request = Request::builder()
+                .method("POST")
+                .uri("/orders")
+                .header(header::AUTHORIZATION, bearer(scope, SECRET))
+                .body(Body::empty())
+                .expect("request");
+            let response = app.clone().oneshot(request).await.expect("infallible");
+            assert_eq!(response.status(), expected, "{scope}");
+            if expected == StatusCode::FORBIDDEN {
+                assert_eq!(
+                    header(response.headers(), header::WWW_AUTHENTICATE),
+                    r#"Bearer realm="orderstream", error="insufficient_scope", scope="orders:write orders:manage""#
+                );
+                let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.expect("body");
+                let body: serde_json::Value = serde_json::from_slice(&body).expect("json");
+                assert_eq!(body["scope"], "orders:write orders:manage");
+                assert_eq!(
+                    body["detail"],
+                    "this request needs a token with one of the scopes `orders:write`, `orders:manage`"
+                );
+            }
+        }
     }
 
     #[derive(Clone)]

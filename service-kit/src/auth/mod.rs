@@ -8,9 +8,14 @@
 //!
 //! - [`AuthArgs`]: the key, issuer and audience from the environment, turned into a [`Verifier`].
 //! - [`Verifier`]: checks the `Authorization` header and yields the token's [`Claims`].
-//! - [`require_scope`]: a route layer answering 401/403 problem+json unless the token carries a
-//!   scope; handlers then read the [`Claims`] from the request.
-//! - [`mint_hs256`] and [`mint`] ([`MintArgs`]): tokens for local use and tests.
+//! - [`require_scope`] / [`require_any_scope`]: route layers answering 401/403 problem+json unless
+//!   the token carries a scope; handlers then read the [`Claims`] from the request.
+//! - [`user_id_of`] / [`Claims::user_id`]: the user a token's `sub` stands for, decided here only.
+//! - [`mint_hs256`] and [`mint`] ([`MintArgs`], [`TokenKind`]): tokens for local use and tests.
+//!
+//! Two kinds of caller: a user ([`USER_SCOPES`]) acts on and reads only its own orders and
+//! purchases; staff ([`STAFF_SCOPES`]) move orders through their lifecycle, cancel and refund
+//! any, and read everything. A token may hold scopes of both.
 //!
 //! ```
 //! use axum::routing::{get, post};
@@ -34,21 +39,42 @@
 mod config;
 mod error;
 mod layer;
+mod subject;
 mod verifier;
 
-pub use config::{mint, mint_hs256, AuthArgs, MintArgs, MAX_MINT_TTL_SECONDS};
+pub use config::{mint, mint_hs256, AuthArgs, MintArgs, TokenKind, MAX_MINT_TTL_SECONDS};
 pub use error::{AuthConfigError, AuthError};
-pub use layer::{require_scope, RequireScope, RequireScopeLayer};
+pub use layer::{require_any_scope, require_scope, RequireScope, RequireScopeLayer};
+pub use subject::user_id_of;
 pub use verifier::{Claims, Verifier, LEEWAY};
 
-/// Placing orders (`POST /api/v1/orders`).
+/// A user placing its own orders and cancelling them (`POST /api/v1/orders`, `.../cancel`).
 pub const ORDERS_WRITE: &str = "orders:write";
-/// Requesting and refunding purchases (`POST /api/v1/purchases...`).
+/// A user requesting its own purchases (`POST /api/v1/purchases`).
 pub const PURCHASES_WRITE: &str = "purchases:write";
-/// Reading the query side.
+/// A user reading its own orders, order histories, purchases and spend.
 pub const READ: &str = "read";
-/// Every scope the product knows: what `mint-token` grants unless told otherwise.
-pub const ALL_SCOPES: [&str; 3] = [ORDERS_WRITE, PURCHASES_WRITE, READ];
+/// Staff: confirm, start processing, ship, deliver and cancel any order; with `orders:write`,
+/// place orders for any user.
+pub const ORDERS_MANAGE: &str = "orders:manage";
+/// Staff: refund purchases; with `purchases:write`, request purchases for any user.
+pub const PURCHASES_REFUND: &str = "purchases:refund";
+/// Staff: every read, of every user, and the `track-users` read model.
+pub const READ_ALL: &str = "read:all";
+
+/// What a user's token carries.
+pub const USER_SCOPES: [&str; 3] = [ORDERS_WRITE, PURCHASES_WRITE, READ];
+/// What a staff member's token carries.
+pub const STAFF_SCOPES: [&str; 3] = [ORDERS_MANAGE, PURCHASES_REFUND, READ_ALL];
+/// Every scope the product knows: a caller that is both a user and staff.
+pub const ALL_SCOPES: [&str; 6] = [
+    ORDERS_WRITE,
+    PURCHASES_WRITE,
+    READ,
+    ORDERS_MANAGE,
+    PURCHASES_REFUND,
+    READ_ALL,
+];
 
 /// Whether `scope` is a valid OAuth 2 scope token (RFC 6749 §3.3: `%x21 / %x23-5B / %x5D-7E`),
 /// which also makes it safe to quote inside a `WWW-Authenticate` header.

@@ -48,11 +48,16 @@ impl Claims {
     /// `Ok` when the token carries `scope`, else the 403 to answer; for handlers whose needed
     /// scope depends on the request.
     pub fn ensure_scope(&self, scope: &str) -> Result<(), AuthError> {
-        if self.has_scope(scope) {
+        self.ensure_any_scope(&[scope])
+    }
+
+    /// `Ok` when the token carries at least one of `scopes`, else the 403 naming them all.
+    pub fn ensure_any_scope(&self, scopes: &[&str]) -> Result<(), AuthError> {
+        if scopes.iter().any(|scope| self.has_scope(scope)) {
             Ok(())
         } else {
             Err(AuthError::InsufficientScope {
-                scope: scope.to_owned(),
+                scope: scopes.join(" "),
             })
         }
     }
@@ -166,8 +171,13 @@ impl Verifier {
 
     /// [`Verifier::verify`], then the 403 unless the token carries `scope`.
     pub fn authorize(&self, authorization_header: Option<&str>, scope: &str) -> Result<Claims, AuthError> {
+        self.authorize_any(authorization_header, &[scope])
+    }
+
+    /// [`Verifier::verify`], then the 403 unless the token carries one of `scopes`.
+    pub fn authorize_any(&self, authorization_header: Option<&str>, scopes: &[&str]) -> Result<Claims, AuthError> {
         let claims = self.verify(authorization_header)?;
-        claims.ensure_scope(scope)?;
+        claims.ensure_any_scope(scopes)?;
         Ok(claims)
     }
 
