@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use domain::{Event, Message as _};
 use rdkafka::message::{Header, OwnedHeaders, OwnedMessage, Timestamp};
 use rdkafka::Message;
+use service_kit::kafka::envelope::HeaderList;
 use service_kit::kafka::Envelope;
 use sqlx::{PgConnection, PgPool};
 use thiserror::Error;
@@ -460,6 +461,12 @@ pub(crate) async fn replace(
     Ok(())
 }
 
+/// A record's headers for keeping; one whose header names are not UTF-8 is kept without them
+/// (it can never decode, and its error says why).
+fn readable_headers(message: &impl Message) -> Option<HeaderList<'_>> {
+    service_kit::kafka::envelope::headers(message).ok().flatten()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -551,10 +558,4 @@ mod tests {
         ))));
         assert!(is_data_error(&sqlx::Error::Encode("out of range".into())));
     }
-}
-
-/// A record's headers for keeping; one whose header names are not UTF-8 is kept without them
-/// (it can never decode, and its error says why).
-fn readable_headers(message: &impl Message) -> Option<Vec<(&str, Option<&[u8]>)>> {
-    service_kit::kafka::envelope::headers(message).ok().flatten()
 }

@@ -225,8 +225,12 @@ pub fn add_edge_responses(openapi: &mut OpenApi) {
                 continue;
             }
             let responses = &mut operation.responses.responses;
-            responses.entry("408".to_owned()).or_insert_with(|| timeout.clone().into());
-            responses.entry("429".to_owned()).or_insert_with(|| limited.clone().into());
+            responses
+                .entry("408".to_owned())
+                .or_insert_with(|| timeout.clone().into());
+            responses
+                .entry("429".to_owned())
+                .or_insert_with(|| limited.clone().into());
         }
     }
 }

@@ -114,17 +114,16 @@ impl CommandRequest {
 /// `routes` with [`digest_request`] in front of their handlers; the scope check goes around it,
 /// so only an authorised request has its body read here.
 pub(super) fn digested(routes: Router<ApiContext>, fingerprints: &Fingerprinter) -> Router<ApiContext> {
-    routes.route_layer(axum::middleware::from_fn_with_state(fingerprints.clone(), digest_request))
+    routes.route_layer(axum::middleware::from_fn_with_state(
+        fingerprints.clone(),
+        digest_request,
+    ))
 }
 
 /// Middleware for command routes: digests the route and body of a request that carries an
 /// `Idempotency-Key`, before the handler consumes the body, so the decider can tell a retry
 /// from another request under the same key. The digest is keyed, as a body may hold a card.
-async fn digest_request(
-    State(fingerprints): State<Fingerprinter>,
-    request: Request,
-    next: Next,
-) -> Response {
+async fn digest_request(State(fingerprints): State<Fingerprinter>, request: Request, next: Next) -> Response {
     if !request.headers().contains_key(IDEMPOTENCY_KEY) {
         return next.run(request).await;
     }

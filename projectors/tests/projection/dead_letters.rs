@@ -107,6 +107,7 @@ fn placed_json(order_id: Uuid) -> serde_json::Value {
         placed_at: "2025-01-19T15:04:05Z".parse().unwrap(),
         details: None,
         channel: Channel::Api,
+        user_id: None,
     });
     serde_json::from_slice(&placed.encode()).unwrap()
 }
@@ -237,6 +238,7 @@ async fn write_order_named(isolation: &Isolation, name: &str) {
             placed_at,
             details: None,
             channel: Channel::Api,
+            user_id: None,
         })),
     };
     let (key, payload) = (envelope.key(), envelope.payload());

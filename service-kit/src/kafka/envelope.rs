@@ -132,9 +132,7 @@ pub fn header<'a>(record: &'a impl rdkafka::Message, name: &str) -> Option<&'a s
 /// Any producer may write a header name that is not UTF-8, and rdkafka panics on reading one;
 /// that panic is caught here and told as an error, so such a record is one bad record and not
 /// the end of the consumer that read it.
-pub fn headers<'a>(
-    record: &'a impl rdkafka::Message,
-) -> Result<Option<Vec<(&'a str, Option<&'a [u8]>)>>, UnreadableHeaders> {
+pub fn headers(record: &impl rdkafka::Message) -> Result<Option<HeaderList<'_>>, UnreadableHeaders> {
     let Some(headers) = record.headers() else {
         return Ok(None);
     };
@@ -144,6 +142,9 @@ pub fn headers<'a>(
     .map(Some)
     .map_err(|_| UnreadableHeaders)
 }
+
+/// A record's headers in order: name, and value when it has one.
+pub type HeaderList<'a> = Vec<(&'a str, Option<&'a [u8]>)>;
 
 /// A record with a header name that is not UTF-8.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
