@@ -6,7 +6,7 @@
 //! user owns the order is decided by the domain, on the order's own state, so no race can slip
 //! past it; a refusal looks exactly like a missing order.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -28,7 +28,7 @@ use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::command::{digested, CommandRequest};
-use super::extract::Json;
+use super::extract::{Json, Path};
 use super::fields::{decimal, optional_uuid, text};
 use super::openapi::{
     BadRequest, BodyTooLarge, Forbidden, InvalidField as InvalidFieldProblem, InvalidHeader, OrderConflict,

@@ -8,7 +8,7 @@
 //! masked form, a keyed fingerprint and a gateway token, and drops the CVC. Errors about card
 //! fields never echo what was sent.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -28,7 +28,7 @@ use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::command::{digested, CommandRequest};
-use super::extract::Json;
+use super::extract::{Json, Path};
 use super::fields::{decimal, optional_uuid, text};
 use super::openapi::{
     BadRequest, BodyTooLarge, Forbidden, GatewayRefused, InvalidField as InvalidFieldProblem, PurchaseConflict,

@@ -2,6 +2,7 @@
 
 mod consistency;
 mod error;
+mod extract;
 mod openapi;
 mod orders;
 mod page;

@@ -5,7 +5,7 @@
 //! "USD"}`: `value` has exactly the currency's decimals and is text, so no client has to
 //! round-trip money through a float.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -18,6 +18,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::consistency::{Consistency, TokenQuery};
+use super::extract::{Path, Query};
 use super::openapi::{Forbidden, InvalidParameter, NotFound, Unauthorized, Unavailable};
 use super::page::{parse_text, parse_uuid, stored_money, Amount, Cursor};
 use super::reader::Reader;

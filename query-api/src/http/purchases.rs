@@ -4,7 +4,7 @@
 //! Amounts leave as `{"value": "100.50", "minor": 10050, "currency": "USD"}`: `value` has exactly
 //! the currency's decimals and is text, so no client has to round-trip money through a float.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -13,6 +13,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::consistency::{Consistency, TokenQuery};
+use super::extract::{Path, Query};
 use super::openapi::{Forbidden, InvalidParameter, NotFound, Unauthorized, Unavailable};
 use super::page::{parse_uuid, stored_money, Amount, Cursor};
 use super::reader::Reader;

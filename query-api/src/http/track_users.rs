@@ -1,6 +1,6 @@
 //! `track_user`: per customer name, how many orders and since when.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -9,6 +9,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::consistency::{Consistency, TokenQuery};
+use super::extract::{Path, Query};
 use super::openapi::{Forbidden, InvalidParameter, NotFound, Unauthorized, Unavailable};
 use super::page::parse_text;
 use super::{ApiContext, ApiError};
