@@ -1,7 +1,9 @@
 //! The payment reactor: turns `PurchaseRequested` events into charges at the gateway and the
 //! gateway's verdict into a `RecordAuthorization` or `RecordDecline` command, and links payments
 //! to orders: a purchase carrying an `order_id` records its authorization, decline or refund on
-//! that order, and cancelling a paid order requests the refund of its purchase.
+//! that order, and cancelling a paid order requests the refund of its purchase. A payment or
+//! payment failure names the purchase's buyer as its payer: the order refuses it (`NotOwner`) when
+//! the buyer is not the order's owner, so another user's purchase leaves the order unchanged.
 //!
 //! Delivery is at least once: offsets are committed after the command is on the commands topic,
 //! so a crash in between charges again. That is harmless by construction: the charge carries
@@ -39,8 +41,10 @@ use crate::payments::{Charge, ChargeOutcome, GatewayError, PaymentGateway};
 pub const GROUP: &str = "orderstream-payment-reactor";
 
 /// The event types this reactor acts on.
-const REACTS_TO: [&str; 5] = [
+const REACTS_TO: [&str; 7] = [
     purchase::PURCHASE_REQUESTED_V1,
+    purchase::PURCHASE_AUTHORIZED_V2,
+    purchase::PURCHASE_DECLINED_V2,
     purchase::PURCHASE_AUTHORIZED_V1,
     purchase::PURCHASE_DECLINED_V1,
     purchase::PURCHASE_REFUNDED_V1,
@@ -223,6 +227,7 @@ fn link_to_order(event: &Event) -> Option<(Uuid, Command)> {
                 amount: authorized.amount?,
                 expected_version: None,
                 paid_at: authorized.authorized_at,
+                payer: authorized.user_id,
             });
             Some((id(&[&authorized.purchase_id], "payment"), Command::Order(command)))
         }
@@ -237,6 +242,7 @@ fn link_to_order(event: &Event) -> Option<(Uuid, Command)> {
                 reason,
                 expected_version: None,
                 failed_at: declined.declined_at,
+                payer: declined.user_id,
             });
             Some((id(&[&declined.purchase_id], "payment"), Command::Order(command)))
         }
@@ -309,6 +315,7 @@ mod tests {
             authorized_at: "2025-01-19T15:04:07Z".parse().unwrap(),
             order_id,
             amount: Some(usd(4204)),
+            user_id: Some(Uuid::from_u128(3)),
         }))
     }
 
@@ -325,6 +332,7 @@ mod tests {
             Command::Order(order::Command::RecordPayment(payment)) => {
                 assert_eq!(payment.order_id, order_id);
                 assert_eq!(payment.amount, usd(4204));
+                assert_eq!(payment.payer, Some(Uuid::from_u128(3)), "the buyer pays");
             }
             other => panic!("unexpected {other:?}"),
         }

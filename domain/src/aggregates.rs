@@ -206,7 +206,7 @@ mod tests {
     fn messages_of_every_aggregate_decode_through_one_entry_point() {
         let data = br#"{"purchase_id":"00000000-0000-0000-0000-000000000001","reason":"card_declined","declined_at":"2025-01-19T15:04:07Z"}"#;
         let event = Event::decode(purchase::PURCHASE_DECLINED_V1, data).unwrap();
-        assert_eq!(event.message_type(), purchase::PURCHASE_DECLINED_V1);
+        assert_eq!(event.message_type(), purchase::PURCHASE_DECLINED_V2);
         assert!(matches!(
             Event::decode("orderstream.nothing.v1", data),
             Err(DecodeError::UnknownType(_))

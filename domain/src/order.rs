@@ -15,6 +15,9 @@
 //! An order belongs to the user it was placed for (`user_id`). A cancel may carry the acting
 //! user; when it does, only the owner may cancel, and anyone else is refused with
 //! [`Rejection::NotOwner`], checked before anything else that could tell the order exists.
+//! Payments follow the same rule: a payment or payment failure names the purchase's buyer
+//! (`payer`), and a buyer who is not the owner is refused with [`Rejection::NotOwner`], so one
+//! user's purchase cannot settle another user's order.
 
 use std::fmt;
 
@@ -277,6 +280,10 @@ pub struct RecordPayment {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_version: Option<u64>,
     pub paid_at: DateTime<Utc>,
+    /// The buyer of the purchase: only a purchase of the order's owner may pay it. Absent when
+    /// the purchase's events did not name their buyer. Optional, so older commands still decode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payer: Option<Uuid>,
 }
 
 /// Record that purchase `purchase_id` failed to pay for the order.
@@ -289,6 +296,11 @@ pub struct RecordPaymentFailure {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_version: Option<u64>,
     pub failed_at: DateTime<Utc>,
+    /// The buyer of the purchase: only a purchase of the order's owner may mark its payment
+    /// failed. Absent when the purchase's events did not name their buyer. Optional, so older
+    /// commands still decode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payer: Option<Uuid>,
 }
 
 /// Record that the purchase that paid for the order was refunded.
@@ -815,6 +827,15 @@ impl Decider for Order {
                 }) = command
                 {
                     if *owner != Some(*acting_user) {
+                        return Err(Rejection::NotOwner { order_id });
+                    }
+                }
+                // Another user's purchase naming this order must not settle its payment. An
+                // order without an owner, or a purchase whose buyer is unknown, is as before.
+                if let Command::RecordPayment(RecordPayment { payer: Some(payer), .. })
+                | Command::RecordPaymentFailure(RecordPaymentFailure { payer: Some(payer), .. }) = command
+                {
+                    if owner.is_some_and(|owner| owner != *payer) {
                         return Err(Rejection::NotOwner { order_id });
                     }
                 }
@@ -1362,6 +1383,7 @@ mod tests {
             amount,
             expected_version: None,
             paid_at: t(6),
+            payer: None,
         })
     }
 
@@ -1381,6 +1403,7 @@ mod tests {
             reason: PaymentFailureReason::parse("card_declined").unwrap(),
             expected_version: None,
             failed_at: t(7),
+            payer: None,
         })
     }
 
@@ -2280,6 +2303,68 @@ mod tests {
         given::<Order>([])
             .when(cancel_by(USER, None))
             .then_rejected(Rejection::NotFound { order_id: ID });
+    }
+
+    fn paid_by(payer: Option<Uuid>, command: Command) -> Command {
+        match command {
+            Command::RecordPayment(payment) => Command::RecordPayment(RecordPayment { payer, ..payment }),
+            Command::RecordPaymentFailure(failure) => {
+                Command::RecordPaymentFailure(RecordPaymentFailure { payer, ..failure })
+            }
+            other => other,
+        }
+    }
+
+    #[test]
+    fn only_a_purchase_of_the_owner_settles_the_payment_of_an_order() {
+        // Another user's purchase naming the order neither pays it nor fails its payment…
+        given::<Order>([placed_priced()])
+            .when(paid_by(Some(OTHER_USER), pay(PURCHASE, usd(TOTAL))))
+            .then_rejected(Rejection::NotOwner { order_id: ID });
+        given::<Order>([placed_priced()])
+            .when(paid_by(Some(OTHER_USER), fail(PURCHASE)))
+            .then_rejected(Rejection::NotOwner { order_id: ID });
+        // …before any other check that would tell what state the order is in.
+        given::<Order>([placed_priced(), paid(PURCHASE)])
+            .when(paid_by(Some(OTHER_USER), pay(OTHER_PURCHASE, usd(TOTAL))))
+            .then_rejected(Rejection::NotOwner { order_id: ID });
+        given::<Order>([placed_priced()])
+            .when(paid_by(
+                Some(OTHER_USER),
+                Command::RecordPayment(RecordPayment {
+                    expected_version: Some(7),
+                    ..match pay(PURCHASE, usd(TOTAL)) {
+                        Command::RecordPayment(payment) => payment,
+                        _ => unreachable!(),
+                    }
+                }),
+            ))
+            .then_rejected(Rejection::NotOwner { order_id: ID });
+        // The owner's own purchase pays, or fails to pay, as always.
+        given::<Order>([placed_priced()])
+            .when(paid_by(Some(USER), pay(PURCHASE, usd(TOTAL))))
+            .then([paid(PURCHASE)]);
+        given::<Order>([placed_priced()])
+            .when(paid_by(Some(USER), fail(PURCHASE)))
+            .then([payment_failed(PURCHASE)]);
+        // A purchase whose events did not name the buyer is taken as before.
+        given::<Order>([placed_priced()])
+            .when(paid_by(None, pay(PURCHASE, usd(TOTAL))))
+            .then([paid(PURCHASE)]);
+        given::<Order>([placed_priced()])
+            .when(paid_by(None, fail(PURCHASE)))
+            .then([payment_failed(PURCHASE)]);
+        // So is an order placed before orders had owners.
+        let Event::OrderPlaced(priced) = placed_priced() else {
+            unreachable!()
+        };
+        let ownerless = Event::OrderPlaced(OrderPlaced {
+            user_id: None,
+            ..priced
+        });
+        given::<Order>([ownerless])
+            .when(paid_by(Some(OTHER_USER), pay(PURCHASE, usd(TOTAL))))
+            .then([paid(PURCHASE)]);
     }
 
     #[test]

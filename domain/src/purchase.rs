@@ -19,7 +19,15 @@ pub const RECORD_DECLINE_V1: &str = "orderstream.purchase.record-decline.v1";
 pub const REFUND_PURCHASE_V1: &str = "orderstream.purchase.refund.v1";
 
 pub const PURCHASE_REQUESTED_V1: &str = "orderstream.purchase.requested.v1";
+/// Type name of [`PurchaseAuthorized`], the version that names the buyer.
+pub const PURCHASE_AUTHORIZED_V2: &str = "orderstream.purchase.authorized.v2";
+/// Type name of the first version of [`PurchaseAuthorized`], written before it named the buyer.
+/// Decoded only: [`upcast::purchase_authorized_v1`] turns it into the current shape.
 pub const PURCHASE_AUTHORIZED_V1: &str = "orderstream.purchase.authorized.v1";
+/// Type name of [`PurchaseDeclined`], the version that names the buyer.
+pub const PURCHASE_DECLINED_V2: &str = "orderstream.purchase.declined.v2";
+/// Type name of the first version of [`PurchaseDeclined`], written before it named the buyer.
+/// Decoded only: [`upcast::purchase_declined_v1`] turns it into the current shape.
 pub const PURCHASE_DECLINED_V1: &str = "orderstream.purchase.declined.v1";
 pub const PURCHASE_REFUNDED_V1: &str = "orderstream.purchase.refunded.v1";
 
@@ -142,6 +150,10 @@ pub struct PurchaseAuthorized {
     /// The authorized amount.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amount: Option<Money>,
+    /// The buyer, copied from the request so the order it pays can check it is the owner's.
+    /// Absent only in purchases authorized before events named their buyer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,6 +165,76 @@ pub struct PurchaseDeclined {
     /// The order this purchase pays, copied from the request so order reactors need nothing else.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_id: Option<Uuid>,
+    /// The buyer, copied from the request so the order it would have paid can check it is the
+    /// owner's. Absent only in purchases declined before events named their buyer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<Uuid>,
+}
+
+/// Older versions of events, and the one place they become the current shape (see
+/// `order::upcast`, which evolves the same way).
+pub mod upcast {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Serialize};
+    use uuid::Uuid;
+
+    use super::{PurchaseAuthorized, PurchaseDeclined};
+    use crate::money::Money;
+
+    // `orderstream.purchase.authorized.v1`, frozen: the shape of `PurchaseAuthorized` before
+    // `user_id`. Its fields' doc comments are its schema's descriptions and must not change.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+    #[cfg_attr(feature = "schema", schemars(rename = "PurchaseAuthorized"))]
+    pub struct PurchaseAuthorizedV1 {
+        pub purchase_id: Uuid,
+        pub authorization_id: String,
+        pub authorized_at: DateTime<Utc>,
+        /// The order this purchase pays, copied from the request so order reactors need nothing else.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub order_id: Option<Uuid>,
+        /// The authorized amount.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub amount: Option<Money>,
+    }
+
+    /// `orderstream.purchase.authorized.v1` → current: the buyer was not recorded, so it is
+    /// unknown, and an order it pays cannot check it.
+    pub fn purchase_authorized_v1(v1: PurchaseAuthorizedV1) -> PurchaseAuthorized {
+        PurchaseAuthorized {
+            purchase_id: v1.purchase_id,
+            authorization_id: v1.authorization_id,
+            authorized_at: v1.authorized_at,
+            order_id: v1.order_id,
+            amount: v1.amount,
+            user_id: None,
+        }
+    }
+
+    // `orderstream.purchase.declined.v1`, frozen: the shape of `PurchaseDeclined` before
+    // `user_id`. Its fields' doc comments are its schema's descriptions and must not change.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+    #[cfg_attr(feature = "schema", schemars(rename = "PurchaseDeclined"))]
+    pub struct PurchaseDeclinedV1 {
+        pub purchase_id: Uuid,
+        pub reason: String,
+        pub declined_at: DateTime<Utc>,
+        /// The order this purchase pays, copied from the request so order reactors need nothing else.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub order_id: Option<Uuid>,
+    }
+
+    /// `orderstream.purchase.declined.v1` → current: the buyer was not recorded, so it is unknown.
+    pub fn purchase_declined_v1(v1: PurchaseDeclinedV1) -> PurchaseDeclined {
+        PurchaseDeclined {
+            purchase_id: v1.purchase_id,
+            reason: v1.reason,
+            declined_at: v1.declined_at,
+            order_id: v1.order_id,
+            user_id: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -213,6 +295,7 @@ pub enum State {
     Requested {
         amount: Money,
         order_id: Option<Uuid>,
+        user_id: Uuid,
     },
     Authorized {
         amount: Money,
@@ -281,21 +364,28 @@ impl Decider for Purchase {
             }
             (_, Command::RequestPurchase(_)) => Err(Rejection::AlreadyRequested { purchase_id }),
             (State::NotRequested, _) => Err(Rejection::NotFound { purchase_id }),
-            (State::Requested { amount, order_id }, Command::RecordAuthorization(record)) => {
-                Ok(vec![Event::PurchaseAuthorized(PurchaseAuthorized {
-                    purchase_id,
-                    authorization_id: record.authorization_id.clone(),
-                    authorized_at: record.authorized_at,
-                    order_id: *order_id,
-                    amount: Some(*amount),
-                })])
-            }
-            (State::Requested { order_id, .. }, Command::RecordDecline(record)) => {
+            (
+                State::Requested {
+                    amount,
+                    order_id,
+                    user_id,
+                },
+                Command::RecordAuthorization(record),
+            ) => Ok(vec![Event::PurchaseAuthorized(PurchaseAuthorized {
+                purchase_id,
+                authorization_id: record.authorization_id.clone(),
+                authorized_at: record.authorized_at,
+                order_id: *order_id,
+                amount: Some(*amount),
+                user_id: Some(*user_id),
+            })]),
+            (State::Requested { order_id, user_id, .. }, Command::RecordDecline(record)) => {
                 Ok(vec![Event::PurchaseDeclined(PurchaseDeclined {
                     purchase_id,
                     reason: record.reason.clone(),
                     declined_at: record.declined_at,
                     order_id: *order_id,
+                    user_id: Some(*user_id),
                 })])
             }
             (settled, Command::RecordAuthorization(_) | Command::RecordDecline(_)) => Err(Rejection::AlreadySettled {
@@ -343,8 +433,9 @@ impl Decider for Purchase {
             (_, Event::PurchaseRequested(requested)) => State::Requested {
                 amount: requested.amount,
                 order_id: requested.order_id,
+                user_id: requested.user_id,
             },
-            (State::Requested { amount, order_id }, Event::PurchaseAuthorized(_)) => State::Authorized {
+            (State::Requested { amount, order_id, .. }, Event::PurchaseAuthorized(_)) => State::Authorized {
                 amount,
                 refunded: Money::zero(amount.currency()),
                 order_id,
@@ -417,8 +508,8 @@ impl Message for Event {
     fn message_type(&self) -> &'static str {
         match self {
             Self::PurchaseRequested(_) => PURCHASE_REQUESTED_V1,
-            Self::PurchaseAuthorized(_) => PURCHASE_AUTHORIZED_V1,
-            Self::PurchaseDeclined(_) => PURCHASE_DECLINED_V1,
+            Self::PurchaseAuthorized(_) => PURCHASE_AUTHORIZED_V2,
+            Self::PurchaseDeclined(_) => PURCHASE_DECLINED_V2,
             Self::PurchaseRefunded(_) => PURCHASE_REFUNDED_V1,
         }
     }
@@ -439,9 +530,16 @@ impl Message for Event {
     fn decode(message_type: &str, data: &[u8]) -> Result<Self, DecodeError> {
         match message_type {
             PURCHASE_REQUESTED_V1 => parse(message_type, data).map(Self::PurchaseRequested),
-            PURCHASE_AUTHORIZED_V1 => parse(message_type, data).map(Self::PurchaseAuthorized),
-            PURCHASE_DECLINED_V1 => parse(message_type, data).map(Self::PurchaseDeclined),
+            PURCHASE_AUTHORIZED_V2 => parse(message_type, data).map(Self::PurchaseAuthorized),
+            PURCHASE_DECLINED_V2 => parse(message_type, data).map(Self::PurchaseDeclined),
             PURCHASE_REFUNDED_V1 => parse(message_type, data).map(Self::PurchaseRefunded),
+            // Superseded versions: upcast here, and only here.
+            PURCHASE_AUTHORIZED_V1 => {
+                parse(message_type, data).map(|v1| Self::PurchaseAuthorized(upcast::purchase_authorized_v1(v1)))
+            }
+            PURCHASE_DECLINED_V1 => {
+                parse(message_type, data).map(|v1| Self::PurchaseDeclined(upcast::purchase_declined_v1(v1)))
+            }
             other => Err(DecodeError::UnknownType(other.to_owned())),
         }
     }
@@ -513,6 +611,7 @@ mod tests {
             authorized_at: at("2025-01-19T15:04:07Z"),
             order_id: None,
             amount: Some(usd(10050)),
+            user_id: Some(Uuid::from_u128(2)),
         })
     }
 
@@ -556,6 +655,41 @@ mod tests {
                 purchase_id: ID,
                 status: PurchaseStatus::Authorized,
             });
+    }
+
+    #[test]
+    fn verdicts_name_the_buyer_and_v1_verdicts_decode_without_one() {
+        let declined = Event::PurchaseDeclined(PurchaseDeclined {
+            purchase_id: ID,
+            reason: "card_declined".to_owned(),
+            declined_at: at("2025-01-19T15:04:07Z"),
+            order_id: None,
+            user_id: Some(Uuid::from_u128(2)),
+        });
+        given::<Purchase>([requested(10050)])
+            .when(Command::RecordDecline(RecordDecline {
+                purchase_id: ID,
+                reason: "card_declined".to_owned(),
+                declined_at: at("2025-01-19T15:04:07Z"),
+            }))
+            .then([declined.clone()]);
+        for event in [authorized(), declined] {
+            assert!(event.message_type().ends_with(".v2"));
+            assert_eq!(Event::decode(event.message_type(), &event.encode()).unwrap(), event);
+        }
+        let v1 = br#"{"purchase_id":"00000000-0000-0000-0000-000000000001","authorization_id":"auth_1","authorized_at":"2025-01-19T15:04:07Z","order_id":"00000000-0000-0000-0000-000000000005","amount":{"minor":10050,"currency":"USD"}}"#;
+        let Event::PurchaseAuthorized(upcast) = Event::decode(PURCHASE_AUTHORIZED_V1, v1).unwrap() else {
+            panic!("not an authorization");
+        };
+        assert_eq!(
+            (upcast.user_id, upcast.order_id, upcast.amount),
+            (None, Some(Uuid::from_u128(5)), Some(usd(10050)))
+        );
+        let v1 = br#"{"purchase_id":"00000000-0000-0000-0000-000000000001","reason":"card_declined","declined_at":"2025-01-19T15:04:07Z"}"#;
+        let Event::PurchaseDeclined(upcast) = Event::decode(PURCHASE_DECLINED_V1, v1).unwrap() else {
+            panic!("not a decline");
+        };
+        assert_eq!(upcast.user_id, None);
     }
 
     #[test]

@@ -7,13 +7,14 @@
 //! longer decodes, so a change that would strand old events on the log cannot pass unnoticed.
 //!
 //! A superseded version (see [`SUPERSEDED`]) keeps its schema, generated from its frozen struct
-//! in `domain::order::upcast`; `UPDATE_SCHEMAS=1` never rewrites it, so it must stay
+//! in `domain::order::upcast` or `domain::purchase::upcast`; `UPDATE_SCHEMAS=1` never rewrites it, so it must stay
 //! byte-identical to the file checked in when that version was current.
 
 use domain::order::upcast::{OrderPlacedV1, OrderPlacedV2};
 use domain::order::{
     self as o, OrderPlaced, PlaceOrder, ORDER_PLACED_V1, ORDER_PLACED_V2, ORDER_PLACED_V3, PLACE_ORDER_V1,
 };
+use domain::purchase::upcast::{PurchaseAuthorizedV1, PurchaseDeclinedV1};
 use domain::purchase::{self as p, PurchaseAuthorized, PurchaseDeclined, PurchaseRefunded, PurchaseRequested};
 use domain::purchase::{RecordAuthorization, RecordDecline, RefundPurchase, RequestPurchase};
 use schemars::{schema_for, Schema};
@@ -105,11 +106,19 @@ pub fn generated() -> Vec<(&'static str, Schema)> {
         ),
         (
             p::PURCHASE_AUTHORIZED_V1,
-            titled(schema_for!(PurchaseAuthorized), p::PURCHASE_AUTHORIZED_V1),
+            titled(schema_for!(PurchaseAuthorizedV1), p::PURCHASE_AUTHORIZED_V1),
+        ),
+        (
+            p::PURCHASE_AUTHORIZED_V2,
+            titled(schema_for!(PurchaseAuthorized), p::PURCHASE_AUTHORIZED_V2),
         ),
         (
             p::PURCHASE_DECLINED_V1,
-            titled(schema_for!(PurchaseDeclined), p::PURCHASE_DECLINED_V1),
+            titled(schema_for!(PurchaseDeclinedV1), p::PURCHASE_DECLINED_V1),
+        ),
+        (
+            p::PURCHASE_DECLINED_V2,
+            titled(schema_for!(PurchaseDeclined), p::PURCHASE_DECLINED_V2),
         ),
         (
             p::PURCHASE_REFUNDED_V1,
@@ -120,7 +129,12 @@ pub fn generated() -> Vec<(&'static str, Schema)> {
 
 /// Versions no longer written, only decoded and upcast: their schemas are history and are checked
 /// but never rewritten.
-pub const SUPERSEDED: &[&str] = &[ORDER_PLACED_V1, ORDER_PLACED_V2];
+pub const SUPERSEDED: &[&str] = &[
+    ORDER_PLACED_V1,
+    ORDER_PLACED_V2,
+    p::PURCHASE_AUTHORIZED_V1,
+    p::PURCHASE_DECLINED_V1,
+];
 
 /// Names the schema after the wire type, the name consumers know it by.
 fn titled(mut schema: Schema, message_type: &str) -> Schema {

@@ -4,6 +4,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use domain::order::{self, Channel, ORDER_PLACED_V1, ORDER_PLACED_V2, ORDER_PLACED_V3};
+use domain::purchase;
 use domain::{Command, DecodeError, Event, Message};
 
 fn crate_dir() -> PathBuf {
@@ -145,6 +146,29 @@ fn v3_order_placed_fixtures_name_their_owner() {
             panic!("{} is not an OrderPlaced", fixture.display());
         };
         assert!(placed.user_id.is_some(), "{}", fixture.display());
+    }
+}
+
+#[test]
+fn v1_purchase_verdicts_decode_without_a_buyer_and_v2_ones_name_it() {
+    for (v1, v2) in [
+        (purchase::PURCHASE_AUTHORIZED_V1, purchase::PURCHASE_AUTHORIZED_V2),
+        (purchase::PURCHASE_DECLINED_V1, purchase::PURCHASE_DECLINED_V2),
+    ] {
+        for (message_type, named) in [(v1, false), (v2, true)] {
+            let files = fixtures(message_type);
+            assert!(!files.is_empty(), "{message_type} has no fixture");
+            for fixture in files {
+                let event = Event::decode(message_type, &fs::read(&fixture).unwrap()).unwrap();
+                let buyer = match &event {
+                    Event::Purchase(purchase::Event::PurchaseAuthorized(e)) => e.user_id,
+                    Event::Purchase(purchase::Event::PurchaseDeclined(e)) => e.user_id,
+                    other => panic!("{} decoded to {other:?}", fixture.display()),
+                };
+                assert_eq!(buyer.is_some(), named, "{}", fixture.display());
+                assert_eq!(event.message_type(), v2, "written back as the current version");
+            }
+        }
     }
 }
 

@@ -127,7 +127,7 @@ async fn malformed_events_quarantine_only_their_aggregate_and_stop_neither_decid
             .iter()
             .any(|e| {
                 header(e, "ce_subject") == Some(purchase_id.as_str())
-                    && header(e, "ce_type") == Some(domain::purchase::PURCHASE_AUTHORIZED_V1)
+                    && header(e, "ce_type") == Some(domain::purchase::PURCHASE_AUTHORIZED_V2)
             })
             .then_some(())
     })

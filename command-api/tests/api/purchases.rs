@@ -60,7 +60,7 @@ async fn authorized_purchase(app: &TestApp) -> String {
         .as_str()
         .unwrap()
         .to_owned();
-    events_of(app, &purchase_id, "orderstream.purchase.authorized.v1").await;
+    events_of(app, &purchase_id, "orderstream.purchase.authorized.v2").await;
     purchase_id
 }
 
@@ -74,13 +74,13 @@ async fn the_seed_purchase_is_accepted_and_authorized_by_the_reactor() {
     assert!(!body["consistency_token"].as_str().unwrap().is_empty());
     let purchase_id = body["purchase_id"].as_str().unwrap();
 
-    let events = events_of(&app, purchase_id, "orderstream.purchase.authorized.v1").await;
+    let events = events_of(&app, purchase_id, "orderstream.purchase.authorized.v2").await;
     let types: Vec<_> = events.iter().map(|e| header(e, "ce_type").unwrap()).collect();
     assert_eq!(
         types,
         [
             "orderstream.purchase.requested.v1",
-            "orderstream.purchase.authorized.v1"
+            "orderstream.purchase.authorized.v2"
         ]
     );
     let requested: Value = serde_json::from_slice(events[0].payload().unwrap()).unwrap();
@@ -110,7 +110,7 @@ async fn the_decline_test_cards_are_declined_with_their_reason() {
             .as_str()
             .unwrap()
             .to_owned();
-        let events = events_of(&app, &purchase_id, "orderstream.purchase.declined.v1").await;
+        let events = events_of(&app, &purchase_id, "orderstream.purchase.declined.v2").await;
         let declined: Value = serde_json::from_slice(events.last().unwrap().payload().unwrap()).unwrap();
         assert_eq!(declined["reason"], reason);
     }
@@ -282,7 +282,7 @@ async fn a_declined_purchase_cannot_be_refunded() {
         .as_str()
         .unwrap()
         .to_owned();
-    events_of(&app, &purchase_id, "orderstream.purchase.declined.v1").await;
+    events_of(&app, &purchase_id, "orderstream.purchase.declined.v2").await;
     let refunds = format!("/api/v1/purchases/{purchase_id}/refunds");
     let problem = assert_problem(
         app.post(&refunds, &json!({"amount": 1, "reason": "x"}), None).await,
@@ -307,7 +307,7 @@ async fn card_numbers_and_cvcs_never_reach_kafka() {
             .as_str()
             .unwrap()
             .to_owned();
-        events_of(&app, &purchase_id, "orderstream.purchase.authorized.v1").await;
+        events_of(&app, &purchase_id, "orderstream.purchase.authorized.v2").await;
     }
     let topics = &app.isolation.topics;
     let mut scanned = 0;
@@ -389,10 +389,10 @@ async fn a_redelivered_purchase_is_charged_again_but_authorized_once() {
     .await;
     let _ = stop.send(());
     replay.await.unwrap().unwrap();
-    let authorized = events_of(&app, &purchase_id, "orderstream.purchase.authorized.v1")
+    let authorized = events_of(&app, &purchase_id, "orderstream.purchase.authorized.v2")
         .await
         .iter()
-        .filter(|e| header(e, "ce_type") == Some("orderstream.purchase.authorized.v1"))
+        .filter(|e| header(e, "ce_type") == Some("orderstream.purchase.authorized.v2"))
         .count();
     assert_eq!(authorized, 1);
 }
@@ -408,7 +408,7 @@ async fn a_purchase_key_reused_with_another_amount_is_refused_and_writes_nothing
     events_of(
         &app,
         first["purchase_id"].as_str().unwrap(),
-        "orderstream.purchase.authorized.v1",
+        "orderstream.purchase.authorized.v2",
     )
     .await;
     let events_before = app.isolation.records_written(&app.isolation.topics.events);

@@ -163,7 +163,7 @@ async fn card_numbers_and_cvcs_never_reach_a_log_line() {
             .iter()
             .any(|e| {
                 crate::helpers::header(e, "ce_subject") == Some(purchase_id.as_str())
-                    && crate::helpers::header(e, "ce_type") == Some("orderstream.purchase.authorized.v1")
+                    && crate::helpers::header(e, "ce_type") == Some("orderstream.purchase.authorized.v2")
             })
             .then_some(())
     })

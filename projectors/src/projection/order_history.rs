@@ -141,6 +141,7 @@ mod tests {
                     reason: "card_declined".to_owned(),
                     declined_at: at("2025-01-19T15:05:00Z"),
                     order_id: None,
+                    user_id: None,
                 })),
             ),
             logged(

@@ -700,6 +700,7 @@ mod tests {
                 reason: "card_declined".to_owned(),
                 declined_at: t(2),
                 order_id: None,
+                user_id: None,
             })),
         )
     }

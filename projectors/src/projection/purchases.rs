@@ -478,6 +478,7 @@ mod tests {
                 authorized_at: at(time),
                 order_id: None,
                 amount: None,
+                user_id: None,
             })),
         )
     }
@@ -490,6 +491,7 @@ mod tests {
                 reason: "insufficient_funds".to_owned(),
                 declined_at: at(time),
                 order_id: None,
+                user_id: None,
             })),
         )
     }

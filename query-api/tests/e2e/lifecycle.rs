@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use service_kit::testing::wait_until;
+use service_kit::testing::{bearer_user, wait_until};
 use uuid::Uuid;
 
 use crate::helpers::Stack;
@@ -25,9 +25,10 @@ fn order_with_items(user_id: Uuid) -> Value {
     })
 }
 
-fn purchase_for(order_id: &str, amount: Value, card: &str) -> Value {
+/// A purchase by the order's owner `user_id`: only the owner's purchase pays an order.
+fn purchase_for(order_id: &str, user_id: Uuid, amount: Value, card: &str) -> Value {
     json!({
-        "user_id": Uuid::new_v4(),
+        "user_id": user_id,
         "username": "first_user",
         "amount": amount,
         "currency": "USD",
@@ -97,7 +98,7 @@ async fn an_order_is_priced_paid_confirmed_processed_shipped_and_delivered() {
     stack
         .post(
             "/api/v1/purchases",
-            purchase_for(&order_id, json!(42.04), "4242424242424242"),
+            purchase_for(&order_id, user_id, json!(42.04), "4242424242424242"),
             202,
         )
         .await;
@@ -167,28 +168,25 @@ async fn an_order_is_priced_paid_confirmed_processed_shipped_and_delivered() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_declined_or_short_payment_fails_the_orders_payment() {
     let stack = spawn_stack().await;
-    let declined = stack
-        .post("/api/v1/orders", order_with_items(Uuid::new_v4()), 201)
-        .await;
+    let owner = Uuid::new_v4();
+    let declined = stack.post("/api/v1/orders", order_with_items(owner), 201).await;
     let declined_id = declined["order_id"].as_str().unwrap();
     stack
         .post(
             "/api/v1/purchases",
-            purchase_for(declined_id, json!(42.04), "4000000000000002"),
+            purchase_for(declined_id, owner, json!(42.04), "4000000000000002"),
             202,
         )
         .await;
     let order = payment_becomes(&stack, declined_id, "failed").await;
     assert_eq!(order["payment_failure_reason"], "card_declined");
 
-    let short = stack
-        .post("/api/v1/orders", order_with_items(Uuid::new_v4()), 201)
-        .await;
+    let short = stack.post("/api/v1/orders", order_with_items(owner), 201).await;
     let short_id = short["order_id"].as_str().unwrap();
     stack
         .post(
             "/api/v1/purchases",
-            purchase_for(short_id, json!(40.00), "4242424242424242"),
+            purchase_for(short_id, owner, json!(40.00), "4242424242424242"),
             202,
         )
         .await;
@@ -199,14 +197,13 @@ async fn a_declined_or_short_payment_fails_the_orders_payment() {
 #[tokio::test(flavor = "multi_thread")]
 async fn cancelling_a_paid_order_refunds_its_purchase() {
     let stack = spawn_stack().await;
-    let placed = stack
-        .post("/api/v1/orders", order_with_items(Uuid::new_v4()), 201)
-        .await;
+    let owner = Uuid::new_v4();
+    let placed = stack.post("/api/v1/orders", order_with_items(owner), 201).await;
     let order_id = placed["order_id"].as_str().unwrap().to_owned();
     let purchase = stack
         .post(
             "/api/v1/purchases",
-            purchase_for(&order_id, json!(42.04), "4242424242424242"),
+            purchase_for(&order_id, owner, json!(42.04), "4242424242424242"),
             202,
         )
         .await;
@@ -273,4 +270,85 @@ async fn illegal_transitions_and_stale_versions_are_refused_and_write_nothing() 
     assert_problem(status, &body, &headers, 404);
     let (status, body, headers) = stack.get("/api/v1/orders?status=lost").await;
     assert_problem(status, &body, &headers, 400);
+}
+
+/// `POST` on the command API as `authorization`; status and body.
+async fn post_as(stack: &Stack, authorization: &str, path: &str, body: Value) -> (u16, Value) {
+    let response = stack
+        .client
+        .post(format!("{}{path}", stack.commands))
+        .header("authorization", authorization)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_users_purchase_does_not_pay_an_order_and_the_owners_does() {
+    let stack = spawn_stack().await;
+    let (alice_id, bob_id) = (Uuid::new_v4(), Uuid::new_v4());
+    let (alice, bob) = (bearer_user(alice_id), bearer_user(bob_id));
+    let (status, placed) = post_as(&stack, &alice, "/api/v1/orders", order_with_items(alice_id)).await;
+    assert_eq!(status, 201, "{placed}");
+    let order_id = placed["order_id"].as_str().unwrap().to_owned();
+
+    // Bob buys with Alice's order id and the right amount: his card is charged for himself…
+    let mut bobs_purchase = purchase_for(&order_id, bob_id, json!(42.04), "4242424242424242");
+    bobs_purchase.as_object_mut().unwrap().remove("user_id");
+    let (status, accepted) = post_as(&stack, &bob, "/api/v1/purchases", bobs_purchase).await;
+    assert_eq!(status, 202, "{accepted}");
+    let bobs_id = accepted["purchase_id"].as_str().unwrap().to_owned();
+    let token = accepted["consistency_token"].as_str().unwrap().to_owned();
+    let bought = wait_until("Bob's purchase to be authorized", Duration::from_secs(30), || async {
+        let (code, purchase, _) = stack
+            .get(&format!("/api/v1/purchases/{bobs_id}?consistency_token={token}"))
+            .await;
+        (code == 200 && purchase["status"] == "authorized").then_some(purchase)
+    })
+    .await;
+    assert_eq!(bought["user_id"], json!(bob_id));
+    // …but Alice's order is not paid by it.
+    let order = order_at(&stack, &order_id, placed["consistency_token"].as_str().unwrap()).await;
+    assert_eq!(order["payment_status"], "pending", "{order}");
+
+    // Alice pays with her own purchase.
+    let (status, accepted) = post_as(
+        &stack,
+        &alice,
+        "/api/v1/purchases",
+        purchase_for(&order_id, alice_id, json!(42.04), "4242424242424242"),
+    )
+    .await;
+    assert_eq!(status, 202, "{accepted}");
+    let alices_id = accepted["purchase_id"].as_str().unwrap().to_owned();
+    payment_becomes(&stack, &order_id, "paid").await;
+    // Paid by her purchase only: Bob's left no payment, nor a failed one, on her order.
+    let history = wait_until(
+        "the payment in the order's history",
+        Duration::from_secs(30),
+        || async {
+            let (code, history, _) = stack.get(&format!("/api/v1/orders/{order_id}/history")).await;
+            let paid = code == 200
+                && history["events"]
+                    .as_array()
+                    .is_some_and(|events| events.iter().any(|e| e["type"] == "orderstream.order.paid.v1"));
+            paid.then_some(history)
+        },
+    )
+    .await;
+    let payments: Vec<(&str, &str)> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"].as_str().unwrap().starts_with("orderstream.order.pa"))
+        .map(|e| (e["type"].as_str().unwrap(), e["data"]["purchase_id"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        payments,
+        [("orderstream.order.paid.v1", alices_id.as_str())],
+        "{history}"
+    );
 }
