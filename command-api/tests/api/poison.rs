@@ -109,6 +109,32 @@ async fn malformed_events_quarantine_only_their_aggregate_and_stop_neither_decid
         (metric(&client, &base, "orderstream_reactor_undecodable_events_total").await == 2).then_some(())
     })
     .await;
+    // Records no decider wrote, on the topics the edge and the decider's restore read.
+    let foreign = |key: &'static str, payload: &[u8]| RawRecord {
+        partition: None,
+        key: Some(key),
+        headers: Vec::new(),
+        payload: payload.to_vec(),
+    };
+    produce_raw(
+        &isolation,
+        &isolation.topics.outcomes,
+        vec![
+            foreign("not-a-command-id", b"not json"),
+            foreign("x", b"{\"verdict\":\"teleported\"}"),
+        ],
+    )
+    .await;
+    produce_raw(
+        &isolation,
+        &isolation.topics.verdicts,
+        vec![
+            foreign("not-a-command-id", b"not json"),
+            foreign("y", b"\x00\x01 garbage"),
+        ],
+    )
+    .await;
+
     // A purchase requested after them is still charged and authorized.
     let response = client
         .post(format!("{base}/api/v1/purchases"))
@@ -140,6 +166,10 @@ async fn malformed_events_quarantine_only_their_aggregate_and_stop_neither_decid
     assert_eq!(
         metric(&client, &base, "orderstream_decider_undecodable_events_total").await,
         6
+    );
+    assert_eq!(
+        metric(&client, &base, "orderstream_decider_undecodable_verdicts_total").await,
+        2
     );
     for id in [&b, &c, &d, &g] {
         let response = client
