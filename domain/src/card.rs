@@ -12,6 +12,7 @@ use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::validation::{FieldProblem, InvalidField};
+use crate::wire::wire_enum;
 
 /// A card number (PAN): 12–19 digits passing the Luhn check.
 ///
@@ -101,36 +102,23 @@ fn passes_luhn(digits: &str) -> bool {
     remainder == 0
 }
 
-/// The card network, told from the number's leading digits (its IIN range).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum CardBrand {
-    Visa,
-    Mastercard,
-    Amex,
-    Discover,
-    Jcb,
-    DinersClub,
-    UnionPay,
-    /// A valid number from a range not listed here; the payment provider still decides.
-    Unknown,
+wire_enum! {
+    /// The card network, told from the number's leading digits (its IIN range).
+    #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+    pub enum CardBrand {
+        Visa = "visa",
+        Mastercard = "mastercard",
+        Amex = "amex",
+        Discover = "discover",
+        Jcb = "jcb",
+        DinersClub = "diners_club",
+        UnionPay = "union_pay",
+        /// A valid number from a range not listed here; the payment provider still decides.
+        Unknown = "unknown",
+    }
 }
 
 impl CardBrand {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Visa => "visa",
-            Self::Mastercard => "mastercard",
-            Self::Amex => "amex",
-            Self::Discover => "discover",
-            Self::Jcb => "jcb",
-            Self::DinersClub => "diners_club",
-            Self::UnionPay => "union_pay",
-            Self::Unknown => "unknown",
-        }
-    }
-
     /// The brand of a number of at least four ASCII digits. Ranges are checked from the most
     /// specific out, though none of the listed ones overlap.
     fn of(digits: &str) -> Self {

@@ -34,6 +34,7 @@ mod schema;
 pub mod testing;
 mod text;
 pub mod validation;
+mod wire;
 
 pub use aggregates::{Aggregates, Command, Event, Rejection, State};
 pub use decider::Decider;
