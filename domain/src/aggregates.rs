@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use uuid::Uuid;
 
+use crate::decider::decider;
 use crate::message::{DecodeError, Message};
 use crate::{order, purchase, Decider};
 
@@ -42,41 +43,35 @@ pub enum Rejection {
     WrongAggregate { aggregate_id: Uuid },
 }
 
-/// All aggregates, dispatched by command.
-#[derive(Debug)]
-pub struct Aggregates;
+decider!(
+    /// All aggregates, dispatched by command.
+    Aggregates { decide: decide, evolve: evolve }
+);
 
-impl Decider for Aggregates {
-    type Command = Command;
-    type Event = Event;
-    type State = State;
-    type Rejection = Rejection;
-
-    fn decide(state: &State, command: &Command) -> Result<Vec<Event>, Rejection> {
-        match (state, command) {
-            (State::Unknown, Command::Order(c)) => {
-                decide_with::<order::Order>(&order::State::default(), c, Event::Order, Rejection::Order)
-            }
-            (State::Order(s), Command::Order(c)) => decide_with::<order::Order>(s, c, Event::Order, Rejection::Order),
-            (State::Unknown, Command::Purchase(c)) => {
-                decide_with::<purchase::Purchase>(&purchase::State::default(), c, Event::Purchase, Rejection::Purchase)
-            }
-            (State::Purchase(s), Command::Purchase(c)) => {
-                decide_with::<purchase::Purchase>(s, c, Event::Purchase, Rejection::Purchase)
-            }
-            (_, command) => Err(Rejection::WrongAggregate {
-                aggregate_id: command.aggregate_id(),
-            }),
+fn decide(state: &State, command: &Command) -> Result<Vec<Event>, Rejection> {
+    match (state, command) {
+        (State::Unknown, Command::Order(c)) => {
+            decide_with::<order::Order>(&order::State::default(), c, Event::Order, Rejection::Order)
         }
+        (State::Order(s), Command::Order(c)) => decide_with::<order::Order>(s, c, Event::Order, Rejection::Order),
+        (State::Unknown, Command::Purchase(c)) => {
+            decide_with::<purchase::Purchase>(&purchase::State::default(), c, Event::Purchase, Rejection::Purchase)
+        }
+        (State::Purchase(s), Command::Purchase(c)) => {
+            decide_with::<purchase::Purchase>(s, c, Event::Purchase, Rejection::Purchase)
+        }
+        (_, command) => Err(Rejection::WrongAggregate {
+            aggregate_id: command.aggregate_id(),
+        }),
     }
+}
 
-    fn evolve(state: State, event: &Event) -> State {
-        match (state, event) {
-            (State::Order(s), Event::Order(e)) => State::Order(order::Order::evolve(s, e)),
-            (State::Purchase(s), Event::Purchase(e)) => State::Purchase(purchase::Purchase::evolve(s, e)),
-            (_, Event::Order(e)) => State::Order(order::Order::evolve(order::State::default(), e)),
-            (_, Event::Purchase(e)) => State::Purchase(purchase::Purchase::evolve(purchase::State::default(), e)),
-        }
+fn evolve(state: State, event: &Event) -> State {
+    match (state, event) {
+        (State::Order(s), Event::Order(e)) => State::Order(order::Order::evolve(s, e)),
+        (State::Purchase(s), Event::Purchase(e)) => State::Purchase(purchase::Purchase::evolve(s, e)),
+        (_, Event::Order(e)) => State::Order(order::Order::evolve(order::State::default(), e)),
+        (_, Event::Purchase(e)) => State::Purchase(purchase::Purchase::evolve(purchase::State::default(), e)),
     }
 }
 

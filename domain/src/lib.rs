@@ -29,7 +29,6 @@ pub mod money;
 pub mod order;
 pub mod pricing;
 pub mod purchase;
-#[cfg(feature = "schema")]
 mod schema;
 pub mod testing;
 mod text;

@@ -10,6 +10,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::schema::fixed_schema;
 use crate::validation::{FieldProblem, InvalidField};
 
 /// One row of the currency table: the ISO 4217 code, how many decimals its minor unit has, and
@@ -139,21 +140,11 @@ impl<'de> Deserialize<'de> for Currency {
     }
 }
 
-#[cfg(feature = "schema")]
-impl schemars::JsonSchema for Currency {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Currency".into()
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        let codes: Vec<&str> = Self::all().map(Self::code).collect();
-        schemars::json_schema!({
-            "description": "ISO 4217 currency code.",
-            "type": "string",
-            "enum": codes,
-        })
-    }
-}
+fixed_schema!(Currency, {
+    "description": "ISO 4217 currency code.",
+    "type": "string",
+    "enum": Self::all().map(Self::code).collect::<Vec<&str>>(),
+});
 
 /// An exact decimal number, parsed from the text of a JSON number as the client wrote it.
 ///
@@ -267,20 +258,11 @@ impl<'de> Deserialize<'de> for Decimal {
     }
 }
 
-#[cfg(feature = "schema")]
-impl schemars::JsonSchema for Decimal {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Decimal".into()
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "description": "An exact decimal number written as a string, without exponent.",
-            "type": "string",
-            "pattern": DECIMAL_PATTERN,
-        })
-    }
-}
+fixed_schema!(Decimal, {
+    "description": "An exact decimal number written as a string, without exponent.",
+    "type": "string",
+    "pattern": DECIMAL_PATTERN,
+});
 
 /// The text [`Decimal::parse`] accepts, before its limit on significant digits.
 #[cfg(feature = "schema")]

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::money::{Currency, Money};
+use crate::schema::fixed_schema;
 use crate::text::validated_text;
 use crate::validation::bounded_text;
 use crate::{FieldProblem, InvalidField};
@@ -90,21 +91,12 @@ impl From<Sku> for String {
     }
 }
 
-#[cfg(feature = "schema")]
-impl schemars::JsonSchema for Sku {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Sku".into()
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "type": "string",
-            "minLength": 1,
-            "maxLength": Self::MAX_CHARS,
-            "pattern": "^[A-Za-z0-9._-]+$",
-        })
-    }
-}
+fixed_schema!(Sku, {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": Self::MAX_CHARS,
+    "pattern": "^[A-Za-z0-9._-]+$",
+});
 
 validated_text!(
     /// What a line item is called on the order: trimmed, one line of plain text, 1–200 characters.
@@ -156,16 +148,7 @@ impl From<Quantity> for u32 {
     }
 }
 
-#[cfg(feature = "schema")]
-impl schemars::JsonSchema for Quantity {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Quantity".into()
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({ "type": "integer", "minimum": Self::MIN, "maximum": Self::MAX })
-    }
-}
+fixed_schema!(Quantity, { "type": "integer", "minimum": Self::MIN, "maximum": Self::MAX });
 
 /// One line of an order: `quantity` of `sku` at `unit_price` each.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

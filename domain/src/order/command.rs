@@ -4,7 +4,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{CancelReason, Carrier, Channel, OrderDetails, OrderName, OrderNote, PaymentFailureReason, TrackingNumber};
+use super::{
+    CancelReason, Carrier, Channel, OrderDetails, OrderName, OrderNote, OrderStatus, PaymentFailureReason,
+    TrackingNumber,
+};
 use crate::message::messages;
 use crate::money::Money;
 
@@ -157,6 +160,20 @@ messages! {
 }
 
 impl Command {
+    /// The status the command moves the order to, for those that move it along its lifecycle.
+    pub(super) fn next_status(&self) -> Option<OrderStatus> {
+        match self {
+            Self::ConfirmOrder(_) => Some(OrderStatus::Confirmed),
+            Self::StartProcessing(_) => Some(OrderStatus::Processing),
+            Self::ShipOrder(_) => Some(OrderStatus::Shipped),
+            Self::DeliverOrder(_) => Some(OrderStatus::Delivered),
+            Self::CancelOrder(_) => Some(OrderStatus::Cancelled),
+            Self::PlaceOrder(_) | Self::RecordPayment(_) | Self::RecordPaymentFailure(_) | Self::RecordRefund(_) => {
+                None
+            }
+        }
+    }
+
     /// The version the client acted on (`If-Match`), if it said; never for [`PlaceOrder`].
     pub fn expected_version(&self) -> Option<u64> {
         match self {

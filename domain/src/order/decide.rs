@@ -136,40 +136,30 @@ pub(super) fn decide(state: &State, command: &Command) -> Result<Vec<Event>, Rej
             actual: version,
         });
     }
+    if let Some(next) = command.next_status() {
+        order.advance(next)?;
+    }
     let event = match command {
         Command::PlaceOrder(_) => return Err(Rejection::AlreadyPlaced { order_id }),
-        Command::ConfirmOrder(confirm) => {
-            order.advance(OrderStatus::Confirmed)?;
-            Event::OrderConfirmed(OrderConfirmed {
-                order_id,
-                confirmed_at: confirm.at,
-            })
-        }
-        Command::StartProcessing(start) => {
-            order.advance(OrderStatus::Processing)?;
-            Event::OrderProcessingStarted(OrderProcessingStarted {
-                order_id,
-                started_at: start.at,
-            })
-        }
-        Command::ShipOrder(ship) => {
-            order.advance(OrderStatus::Shipped)?;
-            Event::OrderShipped(OrderShipped {
-                order_id,
-                carrier: ship.carrier.clone(),
-                tracking_number: ship.tracking_number.clone(),
-                shipped_at: ship.at,
-            })
-        }
-        Command::DeliverOrder(deliver) => {
-            order.advance(OrderStatus::Delivered)?;
-            Event::OrderDelivered(OrderDelivered {
-                order_id,
-                delivered_at: deliver.at,
-            })
-        }
+        Command::ConfirmOrder(c) => Event::OrderConfirmed(OrderConfirmed {
+            order_id,
+            confirmed_at: c.at,
+        }),
+        Command::StartProcessing(c) => Event::OrderProcessingStarted(OrderProcessingStarted {
+            order_id,
+            started_at: c.at,
+        }),
+        Command::ShipOrder(ship) => Event::OrderShipped(OrderShipped {
+            order_id,
+            carrier: ship.carrier.clone(),
+            tracking_number: ship.tracking_number.clone(),
+            shipped_at: ship.at,
+        }),
+        Command::DeliverOrder(c) => Event::OrderDelivered(OrderDelivered {
+            order_id,
+            delivered_at: c.at,
+        }),
         Command::CancelOrder(cancel) => {
-            order.advance(OrderStatus::Cancelled)?;
             let paid = order.payment_status == PaymentStatus::Paid;
             Event::OrderCancelled(OrderCancelled {
                 order_id,

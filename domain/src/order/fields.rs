@@ -14,38 +14,23 @@ use crate::wire::wire_enum;
 /// order's total.
 pub const AMOUNT_MISMATCH: &str = "amount_mismatch";
 
-validated_text!(
+validated_text! {
     /// The customer name an order is placed under: trimmed, one line of plain text, 1–200 characters.
     OrderName { field: "name", min: 1, max: 200, rule: bounded_text }
-);
-
-validated_text!(
     /// A free-text note on an order: plain text over any number of lines, at most 2,000 characters,
     /// kept as written.
     OrderNote { field: "note", min: 0, max: 2_000, rule: at_most_text }
-);
-
-validated_text!(
     /// Who carries a shipped order, e.g. `UPS`: trimmed, one line of plain text, 1–100 characters.
     Carrier { field: "carrier", min: 1, max: 100, rule: bounded_text }
-);
-
-validated_text!(
     /// The carrier's tracking number of a shipped order: trimmed, one line of plain text, 1–100
     /// characters.
     TrackingNumber { field: "tracking_number", min: 1, max: 100, rule: bounded_text }
-);
-
-validated_text!(
     /// Why an order is cancelled: trimmed, one line of plain text, 1–500 characters.
     CancelReason { field: "reason", min: 1, max: 500, rule: bounded_text }
-);
-
-validated_text!(
     /// Why a payment failed, e.g. `card_declined` or [`AMOUNT_MISMATCH`]: trimmed, one line of plain
     /// text, 1–500 characters.
     PaymentFailureReason { field: "reason", min: 1, max: 500, rule: bounded_text }
-);
+}
 
 impl PaymentFailureReason {
     /// The reason recorded when a payment is not the order's total; a valid reason by definition.

@@ -44,23 +44,9 @@ pub use rejection::Rejection;
 pub use state::State;
 pub use status::{OrderStatus, PaymentStatus};
 
-use crate::Decider;
+use crate::decider::decider;
 
-/// The order aggregate.
-#[derive(Debug)]
-pub struct Order;
-
-impl Decider for Order {
-    type Command = Command;
-    type Event = Event;
-    type State = State;
-    type Rejection = Rejection;
-
-    fn decide(state: &State, command: &Command) -> Result<Vec<Event>, Rejection> {
-        decide::decide(state, command)
-    }
-
-    fn evolve(state: State, event: &Event) -> State {
-        state::evolve(state, event)
-    }
-}
+decider!(
+    /// The order aggregate.
+    Order { decide: decide::decide, evolve: state::evolve }
+);

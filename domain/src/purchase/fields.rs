@@ -6,15 +6,12 @@ use crate::validation::bounded_text;
 use crate::wire::wire_enum;
 use crate::{FieldProblem, InvalidField};
 
-validated_text!(
+validated_text! {
     /// The purchaser's user name: trimmed, one line of plain text, 1–100 characters.
     Username { field: "username", min: 1, max: 100, rule: bounded_text }
-);
-
-validated_text!(
     /// Why a refund is made: trimmed, one line of plain text, 1–500 characters.
     RefundReason { field: "reason", min: 1, max: 500, rule: bounded_text }
-);
+}
 
 wire_enum! {
     /// How a purchase is paid. The documented set: `credit_card`, `debit_card`.

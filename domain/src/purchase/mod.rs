@@ -23,23 +23,9 @@ pub use event::*;
 pub use fields::*;
 pub use state::{PurchaseStatus, State};
 
-use crate::Decider;
+use crate::decider::decider;
 
-/// The purchase aggregate.
-#[derive(Debug)]
-pub struct Purchase;
-
-impl Decider for Purchase {
-    type Command = Command;
-    type Event = Event;
-    type State = State;
-    type Rejection = Rejection;
-
-    fn decide(state: &State, command: &Command) -> Result<Vec<Event>, Rejection> {
-        decide::decide(state, command)
-    }
-
-    fn evolve(state: State, event: &Event) -> State {
-        state::evolve(state, event)
-    }
-}
+decider!(
+    /// The purchase aggregate.
+    Purchase { decide: decide::decide, evolve: state::evolve }
+);

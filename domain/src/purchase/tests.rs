@@ -10,6 +10,7 @@ use crate::message::Message;
 use crate::money::Currency;
 use crate::money::{Decimal, Money};
 use crate::testing::given;
+use crate::Decider;
 use proptest::prelude::*;
 
 const ID: Uuid = Uuid::from_u128(1);

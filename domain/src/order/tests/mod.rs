@@ -14,6 +14,7 @@ use super::*;
 use crate::message::{DecodeError, Message};
 use crate::money::{Currency, Money};
 use crate::pricing::{ItemName, LineItem, Quantity, Sku, Totals};
+use crate::Decider;
 use OrderStatus::{Cancelled, Confirmed, Delivered, Pending, Processing, Shipped};
 
 const ID: Uuid = Uuid::from_u128(1);
