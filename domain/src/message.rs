@@ -2,7 +2,8 @@
 //!
 //! A message's type name carries its version (`orderstream.order.placed.v2`). Decoding goes
 //! through [`Message::decode`], the one place where older versions are upcast to the current
-//! shape, so nothing downstream ever sees an old version.
+//! shape, so nothing downstream ever sees an old version. Each aggregate declares its commands and
+//! its events in one `messages!` table, from which their enum, [`Message`] impl and schemas come.
 
 use thiserror::Error;
 use uuid::Uuid;

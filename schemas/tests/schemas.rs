@@ -109,18 +109,46 @@ fn fixtures_exist_only_for_known_versions_and_superseded_ones_keep_fixtures() {
     }
 }
 
+/// A fixture of a version of `OrderPlaced`, decoded through the one entry point.
+struct PlacedFixture {
+    path: String,
+    data: Vec<u8>,
+    event: Event,
+    placed: order::OrderPlaced,
+}
+
+fn placed_fixtures(message_type: &str) -> Vec<PlacedFixture> {
+    fixtures(message_type)
+        .into_iter()
+        .map(|fixture| {
+            let data = fs::read(&fixture).unwrap();
+            let event = Event::decode(message_type, &data).unwrap();
+            let Event::Order(order::Event::OrderPlaced(placed)) = &event else {
+                panic!("{} decoded to {event:?}", fixture.display());
+            };
+            PlacedFixture {
+                path: fixture.display().to_string(),
+                placed: placed.clone(),
+                data,
+                event,
+            }
+        })
+        .collect()
+}
+
 #[test]
 fn v1_order_placed_fixtures_decode_only_through_the_upcast() {
-    let v1 = fixtures(ORDER_PLACED_V1);
+    let v1 = placed_fixtures(ORDER_PLACED_V1);
     assert!(v1.len() >= 3);
-    for fixture in v1 {
-        let data = fs::read(&fixture).unwrap();
+    for PlacedFixture {
+        path,
+        data,
+        event,
+        placed,
+    } in v1
+    {
         // Through the one entry point, a v1 event becomes the current shape, placed through the API…
-        let event = Event::decode(ORDER_PLACED_V1, &data).unwrap();
-        let Event::Order(order::Event::OrderPlaced(placed)) = &event else {
-            panic!("{} decoded to {event:?}", fixture.display());
-        };
-        assert_eq!(placed.channel, Channel::Api, "{}", fixture.display());
+        assert_eq!(placed.channel, Channel::Api, "{path}");
         assert_eq!(event.message_type(), ORDER_PLACED_V3);
         // …written back as v3 only…
         assert_eq!(Event::decode(ORDER_PLACED_V3, &event.encode()).unwrap(), event);
@@ -128,8 +156,7 @@ fn v1_order_placed_fixtures_decode_only_through_the_upcast() {
         // and `every_fixture_of_every_version_decodes` would fail.
         assert!(
             matches!(decode(ORDER_PLACED_V2, &data), Err(DecodeError::Malformed { .. })),
-            "{} decodes as v2 without a channel",
-            fixture.display()
+            "{path} decodes as v2 without a channel"
         );
     }
 }
@@ -137,15 +164,13 @@ fn v1_order_placed_fixtures_decode_only_through_the_upcast() {
 #[test]
 fn v2_order_placed_fixtures_keep_their_channel_and_belong_to_the_user_of_their_details() {
     let mut channels = Vec::new();
-    for fixture in fixtures(ORDER_PLACED_V2) {
-        let data = fs::read(&fixture).unwrap();
-        let event = Event::decode(ORDER_PLACED_V2, &data).unwrap();
-        let Event::Order(order::Event::OrderPlaced(placed)) = &event else {
-            panic!("{} is not an OrderPlaced", fixture.display());
-        };
+    for PlacedFixture {
+        path, event, placed, ..
+    } in placed_fixtures(ORDER_PLACED_V2)
+    {
         channels.push(placed.channel);
         let details_user = placed.details.as_ref().and_then(|details| details.user_id);
-        assert_eq!(placed.user_id, details_user, "{}", fixture.display());
+        assert_eq!(placed.user_id, details_user, "{path}");
         assert_eq!(event.message_type(), ORDER_PLACED_V3);
     }
     assert!(channels.contains(&Channel::Web), "{channels:?}");
@@ -153,14 +178,10 @@ fn v2_order_placed_fixtures_keep_their_channel_and_belong_to_the_user_of_their_d
 
 #[test]
 fn v3_order_placed_fixtures_name_their_owner() {
-    let v3 = fixtures(ORDER_PLACED_V3);
+    let v3 = placed_fixtures(ORDER_PLACED_V3);
     assert!(v3.len() >= 2);
-    for fixture in v3 {
-        let data = fs::read(&fixture).unwrap();
-        let Event::Order(order::Event::OrderPlaced(placed)) = Event::decode(ORDER_PLACED_V3, &data).unwrap() else {
-            panic!("{} is not an OrderPlaced", fixture.display());
-        };
-        assert!(placed.user_id.is_some(), "{}", fixture.display());
+    for PlacedFixture { path, placed, .. } in v3 {
+        assert!(placed.user_id.is_some(), "{path}");
     }
 }
 

@@ -10,7 +10,7 @@ use crate::text::{at_most_text, validated_text};
 use crate::validation::{bounded_text, FieldProblem, InvalidField};
 use crate::wire::wire_enum;
 
-/// The [`OrderPaymentFailed::reason`] recorded when a payment's amount (or currency) is not the
+/// The [`OrderPaymentFailed::reason`](super::OrderPaymentFailed::reason) recorded when a payment's amount (or currency) is not the
 /// order's total.
 pub const AMOUNT_MISMATCH: &str = "amount_mismatch";
 
