@@ -127,6 +127,16 @@ impl fmt::Display for Currency {
     }
 }
 
+/// Reads a value that travels as a string through its own `parse`, so what comes from the log is
+/// checked exactly as what comes from a client.
+fn parse_str<'de, D: Deserializer<'de>, T>(
+    deserializer: D,
+    parse: impl FnOnce(&str) -> Result<T, InvalidField>,
+) -> Result<T, D::Error> {
+    let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+    parse(&text).map_err(serde::de::Error::custom)
+}
+
 impl Serialize for Currency {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.code())
@@ -135,8 +145,7 @@ impl Serialize for Currency {
 
 impl<'de> Deserialize<'de> for Currency {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let code = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
-        Self::parse("currency", &code).map_err(serde::de::Error::custom)
+        parse_str(deserializer, |code| Self::parse("currency", code))
     }
 }
 
@@ -253,8 +262,7 @@ impl Serialize for Decimal {
 
 impl<'de> Deserialize<'de> for Decimal {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
-        Self::parse("amount", &text).map_err(serde::de::Error::custom)
+        parse_str(deserializer, |text| Self::parse("amount", text))
     }
 }
 
