@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use uuid::Uuid;
 
+use crate::decider::decider;
 use crate::message::{DecodeError, Message};
 use crate::{order, purchase, Decider};
 
@@ -42,41 +43,35 @@ pub enum Rejection {
     WrongAggregate { aggregate_id: Uuid },
 }
 
-/// All aggregates, dispatched by command.
-#[derive(Debug)]
-pub struct Aggregates;
+decider!(
+    /// All aggregates, dispatched by command.
+    Aggregates { decide: decide, evolve: evolve }
+);
 
-impl Decider for Aggregates {
-    type Command = Command;
-    type Event = Event;
-    type State = State;
-    type Rejection = Rejection;
-
-    fn decide(state: &State, command: &Command) -> Result<Vec<Event>, Rejection> {
-        match (state, command) {
-            (State::Unknown, Command::Order(c)) => {
-                decide_with::<order::Order>(&order::State::default(), c, Event::Order, Rejection::Order)
-            }
-            (State::Order(s), Command::Order(c)) => decide_with::<order::Order>(s, c, Event::Order, Rejection::Order),
-            (State::Unknown, Command::Purchase(c)) => {
-                decide_with::<purchase::Purchase>(&purchase::State::default(), c, Event::Purchase, Rejection::Purchase)
-            }
-            (State::Purchase(s), Command::Purchase(c)) => {
-                decide_with::<purchase::Purchase>(s, c, Event::Purchase, Rejection::Purchase)
-            }
-            (_, command) => Err(Rejection::WrongAggregate {
-                aggregate_id: command.aggregate_id(),
-            }),
+fn decide(state: &State, command: &Command) -> Result<Vec<Event>, Rejection> {
+    match (state, command) {
+        (State::Unknown, Command::Order(c)) => {
+            decide_with::<order::Order>(&order::State::default(), c, Event::Order, Rejection::Order)
         }
+        (State::Order(s), Command::Order(c)) => decide_with::<order::Order>(s, c, Event::Order, Rejection::Order),
+        (State::Unknown, Command::Purchase(c)) => {
+            decide_with::<purchase::Purchase>(&purchase::State::default(), c, Event::Purchase, Rejection::Purchase)
+        }
+        (State::Purchase(s), Command::Purchase(c)) => {
+            decide_with::<purchase::Purchase>(s, c, Event::Purchase, Rejection::Purchase)
+        }
+        (_, command) => Err(Rejection::WrongAggregate {
+            aggregate_id: command.aggregate_id(),
+        }),
     }
+}
 
-    fn evolve(state: State, event: &Event) -> State {
-        match (state, event) {
-            (State::Order(s), Event::Order(e)) => State::Order(order::Order::evolve(s, e)),
-            (State::Purchase(s), Event::Purchase(e)) => State::Purchase(purchase::Purchase::evolve(s, e)),
-            (_, Event::Order(e)) => State::Order(order::Order::evolve(order::State::default(), e)),
-            (_, Event::Purchase(e)) => State::Purchase(purchase::Purchase::evolve(purchase::State::default(), e)),
-        }
+fn evolve(state: State, event: &Event) -> State {
+    match (state, event) {
+        (State::Order(s), Event::Order(e)) => State::Order(order::Order::evolve(s, e)),
+        (State::Purchase(s), Event::Purchase(e)) => State::Purchase(purchase::Purchase::evolve(s, e)),
+        (_, Event::Order(e)) => State::Order(order::Order::evolve(order::State::default(), e)),
+        (_, Event::Purchase(e)) => State::Purchase(purchase::Purchase::evolve(purchase::State::default(), e)),
     }
 }
 
@@ -91,65 +86,57 @@ fn decide_with<D: Decider>(
         .map_err(rejection)
 }
 
-impl Message for Command {
-    fn message_type(&self) -> &'static str {
-        match self {
-            Self::Order(c) => c.message_type(),
-            Self::Purchase(c) => c.message_type(),
-        }
-    }
+/// Implements [`Message`] for an enum over every aggregate's messages of one kind: each variant
+/// encodes itself, and decoding asks each aggregate in turn until one knows the type name.
+macro_rules! every_aggregate {
+    ($enum:ident { $($variant:ident($inner:ty),)+ }) => {
+        impl Message for $enum {
+            fn message_type(&self) -> &'static str {
+                match self {
+                    $(Self::$variant(message) => message.message_type(),)+
+                }
+            }
 
-    fn aggregate_id(&self) -> Uuid {
-        match self {
-            Self::Order(c) => c.aggregate_id(),
-            Self::Purchase(c) => c.aggregate_id(),
-        }
-    }
+            fn aggregate_id(&self) -> Uuid {
+                match self {
+                    $(Self::$variant(message) => message.aggregate_id(),)+
+                }
+            }
 
-    fn encode(&self) -> Vec<u8> {
-        match self {
-            Self::Order(c) => c.encode(),
-            Self::Purchase(c) => c.encode(),
-        }
-    }
+            fn encode(&self) -> Vec<u8> {
+                match self {
+                    $(Self::$variant(message) => message.encode(),)+
+                }
+            }
 
-    fn decode(message_type: &str, data: &[u8]) -> Result<Self, DecodeError> {
-        match order::Command::decode(message_type, data) {
-            Err(DecodeError::UnknownType(_)) => purchase::Command::decode(message_type, data).map(Self::Purchase),
-            other => other.map(Self::Order),
+            fn decode(message_type: &str, data: &[u8]) -> Result<Self, DecodeError> {
+                $(match <$inner>::decode(message_type, data) {
+                    Err(DecodeError::UnknownType(_)) => {}
+                    decoded => return decoded.map(Self::$variant),
+                })+
+                Err(DecodeError::UnknownType(message_type.to_owned()))
+            }
         }
-    }
+
+        impl $enum {
+            /// The schema of every version of every aggregate's messages of this kind.
+            #[cfg(feature = "schema")]
+            pub fn schemas() -> Vec<crate::message::VersionSchema> {
+                [$(<$inner>::schemas()),+].into_iter().flatten().collect()
+            }
+        }
+    };
 }
 
-impl Message for Event {
-    fn message_type(&self) -> &'static str {
-        match self {
-            Self::Order(e) => e.message_type(),
-            Self::Purchase(e) => e.message_type(),
-        }
-    }
+every_aggregate!(Command {
+    Order(order::Command),
+    Purchase(purchase::Command),
+});
 
-    fn aggregate_id(&self) -> Uuid {
-        match self {
-            Self::Order(e) => e.aggregate_id(),
-            Self::Purchase(e) => e.aggregate_id(),
-        }
-    }
-
-    fn encode(&self) -> Vec<u8> {
-        match self {
-            Self::Order(e) => e.encode(),
-            Self::Purchase(e) => e.encode(),
-        }
-    }
-
-    fn decode(message_type: &str, data: &[u8]) -> Result<Self, DecodeError> {
-        match order::Event::decode(message_type, data) {
-            Err(DecodeError::UnknownType(_)) => purchase::Event::decode(message_type, data).map(Self::Purchase),
-            other => other.map(Self::Order),
-        }
-    }
-}
+every_aggregate!(Event {
+    Order(order::Event),
+    Purchase(purchase::Event),
+});
 
 impl Event {
     pub fn occurred_at(&self) -> DateTime<Utc> {

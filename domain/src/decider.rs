@@ -30,3 +30,30 @@ pub trait Decider {
         events.into_iter().fold(Self::initial_state(), Self::evolve)
     }
 }
+
+/// Declares `$aggregate`, deciding with `$decide` and evolving with `$evolve`, over the
+/// `Command`, `Event`, `State` and `Rejection` in scope where it is invoked.
+macro_rules! decider {
+    ($(#[$meta:meta])* $aggregate:ident { decide: $decide:path, evolve: $evolve:path $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug)]
+        pub struct $aggregate;
+
+        impl $crate::Decider for $aggregate {
+            type Command = Command;
+            type Event = Event;
+            type State = State;
+            type Rejection = Rejection;
+
+            fn decide(state: &State, command: &Command) -> Result<Vec<Event>, Rejection> {
+                $decide(state, command)
+            }
+
+            fn evolve(state: State, event: &Event) -> State {
+                $evolve(state, event)
+            }
+        }
+    };
+}
+
+pub(crate) use decider;

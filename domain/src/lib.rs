@@ -17,9 +17,13 @@
 //! - [`validation`]: field rules shared by the edge and by decoders, with typed errors, among
 //!   them the one rule for free text ([`plain_text`](validation::plain_text)): no control
 //!   characters, Unicode NFC.
-//! - [`message`]: how commands and events are named and encoded on the log, and decoded back.
+//! - [`message`]: how commands and events are named and encoded on the log, and decoded back;
+//!   each aggregate declares its messages, with every version ever written, in one table.
 //! - [`decider`]: the [`Decider`] trait tying an aggregate's three functions together.
 //! - [`testing`]: the `given(..).when(..).then(..)` helper for aggregate tests.
+//!
+//! Private helpers: `text` (the validated text newtypes), `wire` (enums with one spelling on the
+//! wire and in SQL) and `schema` (hand-written JSON Schemas of newtypes).
 
 pub mod aggregates;
 pub mod card;
@@ -29,11 +33,11 @@ pub mod money;
 pub mod order;
 pub mod pricing;
 pub mod purchase;
-#[cfg(feature = "schema")]
 mod schema;
 pub mod testing;
 mod text;
 pub mod validation;
+mod wire;
 
 pub use aggregates::{Aggregates, Command, Event, Rejection, State};
 pub use decider::Decider;

@@ -2,7 +2,8 @@
 //!
 //! A message's type name carries its version (`orderstream.order.placed.v2`). Decoding goes
 //! through [`Message::decode`], the one place where older versions are upcast to the current
-//! shape, so nothing downstream ever sees an old version.
+//! shape, so nothing downstream ever sees an old version. Each aggregate declares its commands and
+//! its events in one `messages!` table, from which their enum, [`Message`] impl and schemas come.
 
 use thiserror::Error;
 use uuid::Uuid;
@@ -44,3 +45,96 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(message_type: &str, data: &[
 pub(crate) fn to_json<T: serde::Serialize>(data: &T) -> Vec<u8> {
     serde_json::to_vec(data).expect("message data serialises to JSON")
 }
+
+/// One message version as the `schemas` crate checks it in.
+#[cfg(feature = "schema")]
+#[derive(Debug)]
+pub struct VersionSchema {
+    /// The versioned type name, e.g. `orderstream.order.placed.v3`.
+    pub message_type: &'static str,
+    /// Only decoded and upcast, never written: its schema is history and is never rewritten.
+    pub superseded: bool,
+    pub schema: schemars::Schema,
+}
+
+/// Declares an aggregate's commands or events from one table: for every message written today its
+/// type-name constant and its variant (named after its payload struct), and for every superseded
+/// version its constant, its frozen struct and the upcast to the current shape. From the table
+/// come the enum, its id accessor, its [`Message`] impl (superseded versions are upcast in
+/// `decode` and nowhere else) and, with the `schema` feature, the JSON Schema of every version,
+/// so adding a version is one line here plus its checked-in schema and fixtures.
+macro_rules! messages {
+    (
+        $(#[$enum_meta:meta])*
+        pub enum $enum:ident by $id:ident {
+            $($(#[$doc:meta])* $name:ident = $type_name:literal => $variant:ident,)+
+        }
+        superseded {
+            $($(#[$old_doc:meta])* $old_name:ident = $old_type_name:literal => $old_variant:ident($frozen:ty, $upcast:path),)*
+        }
+    ) => {
+        $($(#[$doc])* pub const $name: &str = $type_name;)+
+        $($(#[$old_doc])* pub const $old_name: &str = $old_type_name;)*
+
+        $(#[$enum_meta])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum $enum {
+            $($variant($variant),)+
+        }
+
+        impl $enum {
+            /// The id of the aggregate the message belongs to.
+            pub fn $id(&self) -> uuid::Uuid {
+                match self {
+                    $(Self::$variant(message) => message.$id,)+
+                }
+            }
+
+            /// The schema of every version, current and superseded.
+            #[cfg(feature = "schema")]
+            pub fn schemas() -> Vec<$crate::message::VersionSchema> {
+                vec![
+                    $($crate::message::VersionSchema {
+                        message_type: $name,
+                        superseded: false,
+                        schema: schemars::schema_for!($variant),
+                    },)+
+                    $($crate::message::VersionSchema {
+                        message_type: $old_name,
+                        superseded: true,
+                        schema: schemars::schema_for!($frozen),
+                    },)*
+                ]
+            }
+        }
+
+        impl $crate::message::Message for $enum {
+            fn message_type(&self) -> &'static str {
+                match self {
+                    $(Self::$variant(_) => $name,)+
+                }
+            }
+
+            fn aggregate_id(&self) -> uuid::Uuid {
+                self.$id()
+            }
+
+            fn encode(&self) -> Vec<u8> {
+                match self {
+                    $(Self::$variant(message) => $crate::message::to_json(message),)+
+                }
+            }
+
+            fn decode(message_type: &str, data: &[u8]) -> Result<Self, $crate::message::DecodeError> {
+                match message_type {
+                    $($name => $crate::message::parse(message_type, data).map(Self::$variant),)+
+                    $($old_name => $crate::message::parse::<$frozen>(message_type, data)
+                        .map(|old| Self::$old_variant($upcast(old))),)*
+                    other => Err($crate::message::DecodeError::UnknownType(other.to_owned())),
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use messages;

@@ -1,18 +1,21 @@
-//! JSON Schema support for validated newtypes, whose wire form is a bounded string.
+//! JSON Schema support for types whose wire form is not their Rust shape: validated newtypes
+//! travel as bounded strings or integers, decimals as strings.
 
-/// Implements `schemars::JsonSchema` for a string newtype holding `min..=max` characters.
-macro_rules! text_schema {
-    ($type:ty, $name:expr, $min:expr, $max:expr) => {
+/// Implements `schemars::JsonSchema` (with the `schema` feature) for `$type`, named after it,
+/// as the fixed JSON `$schema`, in which `Self` is `$type`.
+macro_rules! fixed_schema {
+    ($type:ident, $schema:tt) => {
+        #[cfg(feature = "schema")]
         impl schemars::JsonSchema for $type {
             fn schema_name() -> std::borrow::Cow<'static, str> {
-                $name.into()
+                stringify!($type).into()
             }
 
             fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-                schemars::json_schema!({ "type": "string", "minLength": $min, "maxLength": $max })
+                schemars::json_schema!($schema)
             }
         }
     };
 }
 
-pub(crate) use text_schema;
+pub(crate) use fixed_schema;

@@ -53,10 +53,10 @@ pub fn plain_text<'a>(field: &'static str, value: &'a str, lines: Lines) -> Resu
     Ok(value)
 }
 
-/// Declares `$name`, a string newtype built only through `parse`, which applies `$rule` (a
+/// Declares each `$name`, a string newtype built only through `parse`, which applies `$rule` (a
 /// `fn(field, value, max) -> Result<String, InvalidField>`) to the client's field `$field`.
 macro_rules! validated_text {
-    ($(#[$meta:meta])* $name:ident { field: $field:literal, min: $min:expr, max: $max:expr, rule: $rule:path }) => {
+    ($($(#[$meta:meta])* $name:ident { field: $field:literal, min: $min:expr, max: $max:expr, rule: $rule:path })+) => {$(
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -87,9 +87,8 @@ macro_rules! validated_text {
             }
         }
 
-        #[cfg(feature = "schema")]
-        $crate::schema::text_schema!($name, stringify!($name), $min, $max);
-    };
+        $crate::schema::fixed_schema!($name, { "type": "string", "minLength": $min, "maxLength": $max });
+    )+};
 }
 
 pub(crate) use validated_text;

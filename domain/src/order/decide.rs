@@ -1,0 +1,222 @@
+//! Every rule an order command is decided by.
+
+use uuid::Uuid;
+
+use super::{
+    CancelOrder, Command, Event, OrderCancelled, OrderConfirmed, OrderDelivered, OrderPaid, OrderPaymentFailed,
+    OrderPlaced, OrderProcessingStarted, OrderRefunded, OrderShipped, OrderStatus, PaymentFailureReason, PaymentStatus,
+    PlaceOrder, PricedOrderDetails, RecordPayment, RecordPaymentFailure, Rejection, State,
+};
+use crate::money::Money;
+use crate::pricing;
+
+/// What `decide` reads of a placed order.
+#[derive(Debug, Clone, Copy)]
+struct Placed {
+    order_id: Uuid,
+    status: OrderStatus,
+    payment_status: PaymentStatus,
+    total: Option<Money>,
+    paid_with: Option<Uuid>,
+}
+
+impl Placed {
+    /// Checks the order may move to `next`.
+    fn advance(&self, next: OrderStatus) -> Result<(), Rejection> {
+        if self.status.can_become(next) {
+            return Ok(());
+        }
+        Err(Rejection::IllegalTransition {
+            order_id: self.order_id,
+            status: self.status,
+            allowed: self.status.next().to_vec(),
+        })
+    }
+
+    /// Checks a payment may be recorded as `next`: payments (`paid`, `failed`) only while the
+    /// order is not cancelled, refunds whatever the order's status.
+    fn settle(&self, next: PaymentStatus) -> Result<(), Rejection> {
+        if next != PaymentStatus::Refunded && self.status == OrderStatus::Cancelled {
+            return Err(Rejection::Cancelled {
+                order_id: self.order_id,
+            });
+        }
+        if self.payment_status.can_become(next) {
+            return Ok(());
+        }
+        Err(Rejection::IllegalPaymentTransition {
+            order_id: self.order_id,
+            payment_status: self.payment_status,
+            allowed: self.payment_status.next().to_vec(),
+        })
+    }
+}
+
+fn place_order(place: &PlaceOrder) -> Result<Event, Rejection> {
+    let details = place
+        .details
+        .as_ref()
+        .map(|details| {
+            pricing::price(&details.items, details.currency)
+                .map(|totals| PricedOrderDetails {
+                    user_id: details.user_id,
+                    currency: details.currency,
+                    items: details.items.clone(),
+                    totals,
+                })
+                .map_err(|problem| Rejection::Pricing {
+                    order_id: place.order_id,
+                    problem,
+                })
+        })
+        .transpose()?;
+    let user_id = place.user_id.or(details.as_ref().and_then(|details| details.user_id));
+    Ok(Event::OrderPlaced(OrderPlaced {
+        order_id: place.order_id,
+        name: place.name.clone(),
+        note: place.note.clone(),
+        placed_at: place.placed_at,
+        details,
+        channel: place.channel.unwrap_or_default(),
+        user_id,
+    }))
+}
+
+pub(super) fn decide(state: &State, command: &Command) -> Result<Vec<Event>, Rejection> {
+    let order_id = command.order_id();
+    let (order, version) = match (state, command) {
+        (State::NotPlaced, Command::PlaceOrder(place)) => return place_order(place).map(|event| vec![event]),
+        (State::Placed { .. }, Command::PlaceOrder(_)) => return Err(Rejection::AlreadyPlaced { order_id }),
+        (State::NotPlaced, _) => return Err(Rejection::NotFound { order_id }),
+        (
+            State::Placed {
+                status,
+                payment_status,
+                total,
+                paid_with,
+                owner,
+                version,
+            },
+            _,
+        ) => {
+            // Before the version check, whose answer would tell the order exists.
+            if let Command::CancelOrder(CancelOrder {
+                acting_user: Some(acting_user),
+                ..
+            }) = command
+            {
+                if *owner != Some(*acting_user) {
+                    return Err(Rejection::NotOwner { order_id });
+                }
+            }
+            // Another user's purchase naming this order must not settle its payment. An
+            // order without an owner, or a purchase whose buyer is unknown, is as before.
+            if let Command::RecordPayment(RecordPayment { payer: Some(payer), .. })
+            | Command::RecordPaymentFailure(RecordPaymentFailure { payer: Some(payer), .. }) = command
+            {
+                if owner.is_some_and(|owner| owner != *payer) {
+                    return Err(Rejection::NotOwner { order_id });
+                }
+            }
+            (
+                Placed {
+                    order_id,
+                    status: *status,
+                    payment_status: *payment_status,
+                    total: *total,
+                    paid_with: *paid_with,
+                },
+                *version,
+            )
+        }
+    };
+    if let Some(expected) = command.expected_version().filter(|expected| *expected != version) {
+        return Err(Rejection::StaleVersion {
+            expected,
+            actual: version,
+        });
+    }
+    if let Some(next) = command.next_status() {
+        order.advance(next)?;
+    }
+    let event = match command {
+        Command::PlaceOrder(_) => return Err(Rejection::AlreadyPlaced { order_id }),
+        Command::ConfirmOrder(c) => Event::OrderConfirmed(OrderConfirmed {
+            order_id,
+            confirmed_at: c.at,
+        }),
+        Command::StartProcessing(c) => Event::OrderProcessingStarted(OrderProcessingStarted {
+            order_id,
+            started_at: c.at,
+        }),
+        Command::ShipOrder(ship) => Event::OrderShipped(OrderShipped {
+            order_id,
+            carrier: ship.carrier.clone(),
+            tracking_number: ship.tracking_number.clone(),
+            shipped_at: ship.at,
+        }),
+        Command::DeliverOrder(c) => Event::OrderDelivered(OrderDelivered {
+            order_id,
+            delivered_at: c.at,
+        }),
+        Command::CancelOrder(cancel) => {
+            let paid = order.payment_status == PaymentStatus::Paid;
+            Event::OrderCancelled(OrderCancelled {
+                order_id,
+                reason: cancel.reason.clone(),
+                refund_requested_for: order.paid_with.filter(|_| paid),
+                refund_amount: order.total.filter(|_| paid),
+                cancelled_at: cancel.at,
+            })
+        }
+        Command::RecordPayment(payment) => {
+            order.settle(PaymentStatus::Paid)?;
+            let total = order.total.ok_or(Rejection::NotPriced { order_id })?;
+            if payment.amount == total {
+                Event::OrderPaid(OrderPaid {
+                    order_id,
+                    purchase_id: payment.purchase_id,
+                    amount: payment.amount,
+                    paid_at: payment.paid_at,
+                })
+            } else {
+                Event::OrderPaymentFailed(OrderPaymentFailed {
+                    order_id,
+                    purchase_id: payment.purchase_id,
+                    reason: PaymentFailureReason::amount_mismatch(),
+                    amount: Some(payment.amount),
+                    failed_at: payment.paid_at,
+                })
+            }
+        }
+        Command::RecordPaymentFailure(failure) => {
+            order.settle(PaymentStatus::Failed)?;
+            Event::OrderPaymentFailed(OrderPaymentFailed {
+                order_id,
+                purchase_id: failure.purchase_id,
+                reason: failure.reason.clone(),
+                amount: None,
+                failed_at: failure.failed_at,
+            })
+        }
+        Command::RecordRefund(refund) => {
+            order.settle(PaymentStatus::Refunded)?;
+            match order.paid_with {
+                Some(paid_with) if paid_with != refund.purchase_id => {
+                    return Err(Rejection::WrongPurchase {
+                        order_id,
+                        purchase_id: refund.purchase_id,
+                        paid_with,
+                    })
+                }
+                _ => {}
+            }
+            Event::OrderRefunded(OrderRefunded {
+                order_id,
+                purchase_id: refund.purchase_id,
+                refunded_at: refund.refunded_at,
+            })
+        }
+    };
+    Ok(vec![event])
+}

@@ -1,0 +1,114 @@
+//! What an order's history adds up to, and how each fact changes it.
+
+use uuid::Uuid;
+
+use super::{Event, OrderStatus, PaymentStatus};
+use crate::money::Money;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum State {
+    #[default]
+    NotPlaced,
+    Placed {
+        status: OrderStatus,
+        payment_status: PaymentStatus,
+        /// What the order costs, if it was placed with items; an order without one takes no payment.
+        total: Option<Money>,
+        /// The purchase that paid the order, once paid (kept after a refund).
+        paid_with: Option<Uuid>,
+        /// The user the order belongs to, if it has one.
+        owner: Option<Uuid>,
+        /// How many events of this order have been applied: 1 once placed. The same number as
+        /// the `ce_sequence` of the order's last event, so an `If-Match` can be checked against it.
+        version: u64,
+    },
+}
+
+impl State {
+    /// The order's version: 0 before it is placed.
+    pub fn version(&self) -> u64 {
+        match self {
+            Self::NotPlaced => 0,
+            Self::Placed { version, .. } => *version,
+        }
+    }
+
+    pub fn status(&self) -> Option<OrderStatus> {
+        match self {
+            Self::NotPlaced => None,
+            Self::Placed { status, .. } => Some(*status),
+        }
+    }
+
+    pub fn payment_status(&self) -> Option<PaymentStatus> {
+        match self {
+            Self::NotPlaced => None,
+            Self::Placed { payment_status, .. } => Some(*payment_status),
+        }
+    }
+}
+
+/// Applies a fact. A fact that does not fit the state (a status change not allowed from the
+/// current status) cannot have been decided here and leaves the status as it is, but still
+/// counts towards the version, which follows the log.
+pub(super) fn evolve(state: State, event: &Event) -> State {
+    let State::Placed {
+        mut status,
+        mut payment_status,
+        total,
+        mut paid_with,
+        owner,
+        version,
+    } = state
+    else {
+        return match event {
+            Event::OrderPlaced(placed) => State::Placed {
+                status: OrderStatus::Pending,
+                payment_status: PaymentStatus::Pending,
+                total: placed.details.as_ref().map(|details| details.totals.total),
+                paid_with: None,
+                owner: placed.user_id,
+                version: 1,
+            },
+            // Nothing can be decided for an order that was never placed.
+            _ => State::NotPlaced,
+        };
+    };
+    let mut advance = |next: OrderStatus| {
+        if status.can_become(next) {
+            status = next;
+        }
+    };
+    match event {
+        Event::OrderPlaced(_) => {}
+        Event::OrderConfirmed(_) => advance(OrderStatus::Confirmed),
+        Event::OrderProcessingStarted(_) => advance(OrderStatus::Processing),
+        Event::OrderShipped(_) => advance(OrderStatus::Shipped),
+        Event::OrderDelivered(_) => advance(OrderStatus::Delivered),
+        Event::OrderCancelled(_) => advance(OrderStatus::Cancelled),
+        Event::OrderPaid(paid) => {
+            if payment_status.can_become(PaymentStatus::Paid) {
+                payment_status = PaymentStatus::Paid;
+                paid_with = Some(paid.purchase_id);
+            }
+        }
+        Event::OrderPaymentFailed(_) => {
+            if payment_status.can_become(PaymentStatus::Failed) {
+                payment_status = PaymentStatus::Failed;
+            }
+        }
+        Event::OrderRefunded(_) => {
+            if payment_status.can_become(PaymentStatus::Refunded) {
+                payment_status = PaymentStatus::Refunded;
+            }
+        }
+    }
+    State::Placed {
+        status,
+        payment_status,
+        total,
+        paid_with,
+        owner,
+        version: version.saturating_add(1),
+    }
+}
