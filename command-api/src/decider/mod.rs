@@ -53,17 +53,21 @@ const GROUP: &str = "orderstream-decider";
 pub enum DeciderError {
     #[error(transparent)]
     Log(#[from] service_kit::kafka::Error),
-    #[error("kafka: {0}")]
-    Kafka(#[from] KafkaError),
     #[error("event delivery was cancelled")]
     DeliveryCancelled,
     #[error("the consumer has no group metadata (not in a group)")]
     NoGroupMetadata,
 }
 
+impl From<KafkaError> for DeciderError {
+    fn from(err: KafkaError) -> Self {
+        Self::Log(err.into())
+    }
+}
+
 impl From<rdkafka::error::RDKafkaError> for DeciderError {
     fn from(err: rdkafka::error::RDKafkaError) -> Self {
-        Self::Kafka(KafkaError::Transaction(err))
+        KafkaError::Transaction(err).into()
     }
 }
 
@@ -132,7 +136,15 @@ pub async fn run(
     ready: &AtomicBool,
     shutdown: &CancellationToken,
 ) -> Result<()> {
-    let mut decider = Decider::start(settings, metrics.clone()).await?;
+    // Starting waits on the transaction coordinator, for long when Kafka is away: no reason to
+    // hold up a shutdown, as nothing is written yet.
+    let Some(started) = shutdown
+        .run_until_cancelled(Decider::start(settings, metrics.clone()))
+        .await
+    else {
+        return Ok(());
+    };
+    let mut decider = started?;
     // A turn at least this often, to follow a rebalance while no command comes.
     let batching = settings.batching.first_within(Duration::from_millis(200));
     loop {

@@ -52,16 +52,17 @@ impl Tasks {
     }
 
     /// What the service's listener waits for before it drains: `signal`, which then cancels
-    /// [`Self::shutdown`], or that shutdown itself (after a panic).
+    /// [`Self::shutdown`], or that shutdown itself (after a panic). Dropping it cancels the
+    /// shutdown too, so the tasks do not outlive a service whose run was dropped midway.
     pub fn stopping(
         &self,
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> impl Future<Output = ()> + Send + 'static {
         let shutdown = self.shutdown.clone();
+        let cancel_on_drop = shutdown.clone().drop_guard();
         async move {
-            if shutdown.run_until_cancelled(signal).await.is_some() {
-                shutdown.cancel();
-            }
+            let _cancel_on_drop = cancel_on_drop;
+            shutdown.run_until_cancelled(signal).await;
         }
     }
 
@@ -120,6 +121,13 @@ mod tests {
             drained.load(Ordering::Acquire),
             "the other task finished before stop returned"
         );
+    }
+
+    #[test]
+    fn a_service_whose_run_is_dropped_stops_its_tasks() {
+        let tasks = Tasks::default();
+        drop(tasks.stopping(std::future::pending()));
+        assert!(tasks.shutdown().is_cancelled());
     }
 
     #[tokio::test]
