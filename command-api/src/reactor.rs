@@ -15,7 +15,6 @@
 //! up neither its partition nor the rest of its batch.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,10 +25,12 @@ use domain::purchase::{self, PurchaseRequested, RecordAuthorization, RecordDecli
 use domain::{Command, Event};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
+use rdkafka::message::OwnedMessage;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use service_kit::kafka::envelope::message_type;
 use service_kit::kafka::{Envelope, KafkaArgs, Topics};
 use service_kit::metrics::{Counter, Registry};
+use service_kit::stream::{Backoff, Batching, CancellationToken};
 use thiserror::Error;
 use tracing::{info, warn};
 use uuid::Uuid;
@@ -55,8 +56,9 @@ const REACTS_TO: [&str; 7] = [
 const ORDER_LINK_NAMESPACE: Uuid = Uuid::from_u128(0x6f72_6465_722d_7061_796d_656e_742d_6c6b);
 
 /// Charges are independent, so a batch of them runs concurrently.
-const BATCH_SIZE: usize = 500;
-const BATCH_LINGER: Duration = Duration::from_millis(5);
+const BATCHING: Batching = Batching::new(500, Duration::from_millis(5));
+/// How long to wait for an unavailable gateway before charging again.
+const GATEWAY_BACKOFF: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
 
 /// Names the verdict command of a purchase, whichever verdict it is.
 const VERDICT_NAMESPACE: Uuid = Uuid::from_u128(0x7061_796d_656e_742d_7665_7264_6963_7401);
@@ -95,13 +97,14 @@ impl ReactorMetrics {
     }
 }
 
-/// Reacts until `shutdown` or the first error that needs a fresh start.
+/// Reacts until `shutdown` (after the batch in hand) or the first error that needs a fresh
+/// start.
 pub async fn run(
     settings: &ReactorSettings,
     metrics: &ReactorMetrics,
     bus: &CommandBus,
     gateway: &Arc<dyn PaymentGateway>,
-    shutdown: impl Future<Output = ()>,
+    shutdown: &CancellationToken,
 ) -> Result<(), ReactorError> {
     // Offsets are stored only once a batch's commands are written, and auto-committed from there.
     let consumer: StreamConsumer = settings
@@ -112,20 +115,12 @@ pub async fn run(
         .create()?;
     consumer.subscribe(&[&settings.topics.events])?;
     info!(group = %settings.group, "payment reactor started");
-    tokio::pin!(shutdown);
+    let recv = || async { consumer.recv().await.map(|message| message.detach()) };
     loop {
-        let first = tokio::select! {
-            () = &mut shutdown => return Ok(()),
-            message = consumer.recv() => message?.detach(),
+        let Some(batch) = shutdown.run_until_cancelled(BATCHING.next(recv)).await else {
+            return Ok(());
         };
-        let mut batch = vec![first];
-        let deadline = tokio::time::Instant::now() + BATCH_LINGER;
-        while batch.len() < BATCH_SIZE {
-            match tokio::time::timeout_at(deadline, consumer.recv()).await {
-                Ok(message) => batch.push(message?.detach()),
-                Err(_elapsed) => break,
-            }
-        }
+        let batch: Vec<OwnedMessage> = batch?;
         // Only a few event types matter here: skip the rest by header, without decoding them.
         let events = batch.iter().filter_map(|message| {
             let decoded = match message_type(message) {
@@ -145,34 +140,12 @@ pub async fn run(
                 })
                 .ok()
         });
-        let reactions = events.map(|envelope| async move {
-            let Envelope {
-                message,
-                correlation_id,
-                traceparent,
-                ..
-            } = envelope;
-            let (command_id, command) = match message {
-                Event::Purchase(purchase::Event::PurchaseRequested(requested)) => {
-                    charge_and_record(requested, gateway.as_ref()).await
-                }
-                other => match link_to_order(&other) {
-                    Some(link) => link,
-                    None => return Ok(()),
-                },
-            };
-            let command = Envelope {
-                id: command_id,
-                time: Utc::now(),
-                sequence: None,
-                causation_id: None,
-                correlation_id,
-                traceparent,
-                message: command,
-            };
-            bus.send(&command, None).await
-        });
-        futures::future::try_join_all(reactions).await?;
+        let reactions = events.map(|envelope| react(envelope, bus, gateway.as_ref(), shutdown));
+        let reacted = futures::future::try_join_all(reactions).await?;
+        if reacted.contains(&false) {
+            // A charge given up at shutdown sent no verdict: the batch is read again at the next start.
+            return Ok(());
+        }
         let next_offsets: BTreeMap<i32, i64> = batch.iter().map(|m| (m.partition(), m.offset() + 1)).collect();
         let mut done = TopicPartitionList::new();
         for (partition, next) in next_offsets {
@@ -182,15 +155,58 @@ pub async fn run(
     }
 }
 
-/// Charges one requested purchase; returns the verdict command and its id.
+/// Sends the command `envelope` leads to, if any; false when a charge was given up at shutdown.
+async fn react(
+    envelope: Envelope<Event>,
+    bus: &CommandBus,
+    gateway: &dyn PaymentGateway,
+    shutdown: &CancellationToken,
+) -> Result<bool, ReactorError> {
+    let Envelope {
+        message,
+        correlation_id,
+        traceparent,
+        ..
+    } = envelope;
+    let (command_id, command) = match message {
+        Event::Purchase(purchase::Event::PurchaseRequested(requested)) => {
+            match charge_and_record(requested, gateway, shutdown).await {
+                Some(verdict) => verdict,
+                None => return Ok(false),
+            }
+        }
+        other => match link_to_order(&other) {
+            Some(link) => link,
+            None => return Ok(true),
+        },
+    };
+    let command = Envelope {
+        id: command_id,
+        time: Utc::now(),
+        sequence: None,
+        causation_id: None,
+        correlation_id,
+        traceparent,
+        message: command,
+    };
+    bus.send(&command, None).await?;
+    Ok(true)
+}
+
+/// Charges one requested purchase; returns the verdict command and its id, or `None` when
+/// shut down while the gateway was unavailable.
 #[tracing::instrument(skip_all, fields(purchase_id = %requested.purchase_id))]
-async fn charge_and_record(requested: PurchaseRequested, gateway: &dyn PaymentGateway) -> (Uuid, Command) {
+async fn charge_and_record(
+    requested: PurchaseRequested,
+    gateway: &dyn PaymentGateway,
+    shutdown: &CancellationToken,
+) -> Option<(Uuid, Command)> {
     let charge = Charge {
         payment_token: requested.payment_token.clone(),
         amount: requested.amount,
         idempotency_key: requested.purchase_id,
     };
-    let outcome = charge_patiently(gateway, &charge).await;
+    let outcome = charge_patiently(gateway, &charge, shutdown).await?;
     let now = Utc::now();
     let command = match outcome {
         ChargeOutcome::Authorized { authorization_id } => purchase::Command::RecordAuthorization(RecordAuthorization {
@@ -205,7 +221,7 @@ async fn charge_and_record(requested: PurchaseRequested, gateway: &dyn PaymentGa
         }),
     };
     let command_id = Uuid::new_v5(&VERDICT_NAMESPACE, requested.purchase_id.as_bytes());
-    (command_id, Command::Purchase(command))
+    Some((command_id, Command::Purchase(command)))
 }
 
 /// The order-side consequence of a payment event, with a command id derived from the event so a
@@ -275,26 +291,25 @@ fn link_to_order(event: &Event) -> Option<(Uuid, Command)> {
     }
 }
 
-/// Retries an unavailable gateway with backoff; a refusal becomes a decline, since no retry
-/// will change it.
-async fn charge_patiently(gateway: &dyn PaymentGateway, charge: &Charge) -> ChargeOutcome {
-    let mut backoff = Duration::from_millis(200);
-    loop {
+/// Retries an unavailable gateway with backoff until `shutdown`; a refusal becomes a decline,
+/// since no retry will change it.
+async fn charge_patiently(
+    gateway: &dyn PaymentGateway,
+    charge: &Charge,
+    shutdown: &CancellationToken,
+) -> Option<ChargeOutcome> {
+    let attempt = || async {
         match gateway.charge(charge).await {
-            Ok(outcome) => return outcome,
             Err(GatewayError::Refused(reason)) => {
                 warn!(%reason, "gateway refused the charge");
-                return ChargeOutcome::Declined {
+                Ok(ChargeOutcome::Declined {
                     reason: "gateway_refused".to_owned(),
-                };
+                })
             }
-            Err(GatewayError::Unavailable(reason)) => {
-                warn!(%reason, retry_in = ?backoff, "gateway unavailable; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-            }
+            answered => answered,
         }
-    }
+    };
+    GATEWAY_BACKOFF.retry("payment gateway", shutdown, attempt).await
 }
 
 #[cfg(test)]

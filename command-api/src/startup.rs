@@ -1,6 +1,7 @@
-//! Building and running the command side: the HTTP listener serves at once, while a supervisor
-//! connects to Kafka in the background and restarts the outcome waiter and the decider after
-//! failures. Until Kafka is reachable, commands get a 503 and `/ready` says why.
+//! Building and running the command side: the HTTP listener serves at once, while background
+//! tasks connect to Kafka and restart the outcome waiter, the decider and the payment reactor
+//! after failures. Until Kafka is reachable, commands get a 503 and `/ready` says why. A panic
+//! in any of them stops the command-api with an error.
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -12,9 +13,9 @@ use service_kit::edge::Edge;
 use service_kit::kafka::Topics;
 use service_kit::metrics::Registry;
 use service_kit::secret::ExposeSecret;
+use service_kit::stream::{Backoff, Batching, Tasks};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::bus::CommandBus;
 use crate::config::GatewayKind;
@@ -23,6 +24,9 @@ use crate::http::{self, ApiContext};
 use crate::payments::{Fingerprinter, PaymentGateway, SandboxGateway};
 use crate::reactor::{self, ReactorMetrics, ReactorSettings};
 use crate::Config;
+
+/// How long a Kafka task waits before starting again after a failure.
+const BACKOFF: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
 
 /// A command-api bound to its port, ready to run.
 #[derive(Debug)]
@@ -71,94 +75,76 @@ impl Application {
     }
 
     /// Serves until `shutdown`, then drains requests and stops the decider between batches.
+    /// A panic in the decider, the outcome waiter or the payment reactor stops it too, with an
+    /// error.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let (stop, stopped) = watch::channel(false);
-        let supervisor = tokio::spawn(supervise_kafka(self.config.clone(), self.context.clone(), stopped));
+        let tasks = Tasks::default();
+        tasks.spawn(
+            "kafka setup",
+            start_kafka(self.config.clone(), self.context.clone(), tasks.clone()),
+        );
         info!(addr = %self.listener.local_addr()?, "command-api listening");
         let router = http::router(self.context).layer(axum::extract::DefaultBodyLimit::max(http::BODY_LIMIT));
         let router = self.edge.wrap(router);
-        let served = service_kit::server::serve(self.listener, router, self.edge.header_read_timeout(), shutdown).await;
-        let _ = stop.send(true);
-        let _ = supervisor.await;
+        let served = service_kit::server::serve(
+            self.listener,
+            router,
+            self.edge.header_read_timeout(),
+            tasks.stopping(shutdown),
+        )
+        .await;
+        tasks.stop().await?;
         served.context("HTTP server failed")
     }
 }
 
-async fn supervise_kafka(config: Config, context: ApiContext, stopped: watch::Receiver<bool>) {
+/// Sets up the topics, retrying until Kafka is reachable, then starts the decider, the outcome
+/// waiter and the payment reactor, each restarted after its failures.
+async fn start_kafka(config: Config, context: ApiContext, tasks: Tasks) {
+    let shutdown = tasks.shutdown().clone();
     let topics = Topics::new(&config.kafka.topic_prefix);
-    let ensure = || async { topics.ensure(&config.kafka).await.map(|_| ()) };
-    if !retrying("topic setup", &stopped, ensure, true).await {
+    // Topic setup and the outcome waiter watch no shutdown of their own: they stop where they stand.
+    let ensure = || topics.ensure(&config.kafka);
+    let ensured = shutdown.run_until_cancelled(BACKOFF.retry("topic setup", &shutdown, ensure));
+    if ensured.await.flatten().is_none() {
         return;
     }
+
     let settings = DeciderSettings {
         kafka: config.kafka.clone(),
         topics: topics.clone(),
         instance_id: config.decider_instance_id.clone(),
-        batch_size: config.decider_batch_size.max(1),
-        batch_linger: config.batch_linger(),
+        batching: Batching::new(config.decider_batch_size, config.batch_linger()),
     };
     let metrics = DeciderMetrics::register(&context.metrics);
     let ready = context.decider_ready.clone();
-    let decide = || async {
-        let result = decider::run(&settings, &metrics, &ready, until_stopped(stopped.clone())).await;
-        ready.store(false, Ordering::Release);
-        result
-    };
-    let listen = || async { context.bus.listen(&config.kafka, &topics).await };
+    let stop = shutdown.clone();
+    tasks.spawn("decider", async move {
+        let decide = || async {
+            let result = decider::run(&settings, &metrics, &ready, &stop).await;
+            ready.store(false, Ordering::Release);
+            result
+        };
+        BACKOFF.retry("decider", &stop, decide).await;
+    });
+
     let reactor_settings = ReactorSettings {
         kafka: config.kafka.clone(),
         topics: topics.clone(),
         group: reactor::GROUP.to_owned(),
     };
-    let reactor_metrics = ReactorMetrics::register(&context.metrics);
-    let react = || async {
-        if !config.payment_reactor {
-            return Ok(());
-        }
-        reactor::run(
-            &reactor_settings,
-            &reactor_metrics,
-            &context.bus,
-            &context.gateway,
-            until_stopped(stopped.clone()),
-        )
-        .await
-    };
-    tokio::join!(
-        retrying("decider", &stopped, decide, false),
-        retrying("outcome waiter", &stopped, listen, false),
-        retrying("payment reactor", &stopped, react, true)
-    );
-}
+    let (bus, stop) = (context.bus.clone(), shutdown.clone());
+    tasks.spawn("outcome waiter", async move {
+        let listen = || bus.listen(&config.kafka, &topics);
+        stop.run_until_cancelled(BACKOFF.retry("outcome waiter", &stop, listen))
+            .await;
+    });
 
-/// Runs `task` until it succeeds (when `once`) or until stopped, backing off after failures.
-/// Returns false when stopped first.
-async fn retrying<F, Fut, E>(name: &str, stopped: &watch::Receiver<bool>, task: F, once: bool) -> bool
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = Result<(), E>>,
-    E: std::fmt::Display,
-{
-    let mut backoff = Duration::from_millis(250);
-    loop {
-        let outcome = tokio::select! {
-            () = until_stopped(stopped.clone()) => return false,
-            outcome = task() => outcome,
-        };
-        match outcome {
-            Ok(()) if once => return true,
-            Ok(()) => return !*stopped.borrow(),
-            Err(err) => warn!(task = name, error = %err, retry_in = ?backoff, "failed; retrying"),
-        }
-        // Back off before reconnecting, unless asked to stop meanwhile.
-        tokio::select! {
-            () = until_stopped(stopped.clone()) => return false,
-            () = tokio::time::sleep(backoff) => {}
-        }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+    let metrics = ReactorMetrics::register(&context.metrics);
+    if config.payment_reactor {
+        tasks.spawn("payment reactor", async move {
+            let react = || reactor::run(&reactor_settings, &metrics, &context.bus, &context.gateway, &shutdown);
+            BACKOFF.retry("payment reactor", &shutdown, react).await;
+        });
     }
-}
-
-async fn until_stopped(mut stopped: watch::Receiver<bool>) {
-    let _ = stopped.wait_for(|stop| *stop).await;
 }

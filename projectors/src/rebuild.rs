@@ -30,7 +30,7 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::projection::Projection;
-use crate::runner::{self, Positions, RunnerSettings};
+use crate::runner::{self, Batch, Positions, RunnerSettings};
 use crate::{db, dead_letter};
 
 /// How long the swap transaction may hold the live tables while the rebuild catches up.
@@ -184,9 +184,13 @@ async fn rebuild_one(
         println!("{name}: rebuilding into schema {rebuild}");
     }
     loop {
-        let batch = runner::next_batch(&consumer, settings, Some(DRAIN_WAIT)).await?;
-        let drained = batch.is_none();
-        if let Some(batch) = batch {
+        let batch: Batch = settings
+            .batching()
+            .first_within(DRAIN_WAIT)
+            .next(|| consumer.recv())
+            .await?;
+        let drained = batch.is_empty();
+        if !drained {
             runner::commit(projection, rebuild_pool, &mut positions, &batch).await?;
         }
         if last_report.elapsed() >= Duration::from_secs(1) {
@@ -288,7 +292,8 @@ async fn swap(
         if left.is_zero() {
             return Ok(Swap::Retry("still behind the live checkpoint".to_owned()));
         }
-        if let Some(batch) = runner::next_batch(consumer, settings, Some(left)).await? {
+        let batch: Batch = settings.batching().first_within(left).next(|| consumer.recv()).await?;
+        if !batch.is_empty() {
             runner::commit(projection, rebuild_pool, positions, &batch).await?;
         }
     }

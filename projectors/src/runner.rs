@@ -1,7 +1,6 @@
 //! The consume–fold–commit loop of one projection.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -10,9 +9,11 @@ use std::time::Duration;
 use domain::Event;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
+use rdkafka::message::BorrowedMessage;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use service_kit::kafka::{Envelope, KafkaArgs, Topics};
 use service_kit::metrics::{Counter, Registry};
+use service_kit::stream::{Batching, CancellationToken};
 use sqlx::{Connection as _, PgConnection, PgPool};
 use thiserror::Error;
 use tracing::{debug, info, warn};
@@ -54,6 +55,12 @@ pub struct RunnerSettings {
     pub batch_linger: Duration,
 }
 
+impl RunnerSettings {
+    pub fn batching(&self) -> Batching {
+        Batching::new(self.batch_size, self.batch_linger)
+    }
+}
+
 /// Per-projection counters for `/metrics`, and whether it is consuming.
 #[derive(Debug, Clone)]
 pub struct RunnerStatus {
@@ -87,14 +94,15 @@ impl RunnerStatus {
 /// without a checkpoint is absent (read from the beginning).
 pub type Positions = BTreeMap<i32, i64>;
 
-/// Runs `projection` from its checkpoint until `shutdown` or the first error.
+/// Runs `projection` from its checkpoint until `shutdown` (after the batch in hand) or the
+/// first error.
 #[tracing::instrument(skip_all, fields(projection = projection.name()))]
 pub async fn run(
     projection: Projection,
     settings: &RunnerSettings,
     pool: &PgPool,
     status: &RunnerStatus,
-    shutdown: impl Future<Output = ()>,
+    shutdown: &CancellationToken,
 ) -> Result<(), RunnerError> {
     let (consumer, mut positions) = seek_to_checkpoint(projection, settings, pool, "").await?;
     status.running.store(true, Ordering::Release);
@@ -139,21 +147,18 @@ async fn consume(
     status: &RunnerStatus,
     consumer: &StreamConsumer,
     positions: &mut Positions,
-    shutdown: impl Future<Output = ()>,
+    shutdown: &CancellationToken,
 ) -> Result<(), RunnerError> {
-    tokio::pin!(shutdown);
-    loop {
-        let batch = tokio::select! {
-            () = &mut shutdown => return Ok(()),
-            batch = next_batch(consumer, settings, None) => batch?,
-        };
-        let Some(batch) = batch else { continue };
+    let batching = settings.batching();
+    while let Some(batch) = shutdown.run_until_cancelled(batching.next(|| consumer.recv())).await {
+        let batch: Batch = batch?;
         let dead_letters = commit(projection, pool, positions, &batch).await?;
         status.events.add((batch.len() - dead_letters) as u64);
         status.dead_letters.add(dead_letters as u64);
         status.batches.add(1);
         debug!(events = batch.len(), dead_letters, "batch committed");
     }
+    Ok(())
 }
 
 /// Records read from the log for one transaction.
@@ -169,8 +174,16 @@ pub(crate) struct Batch {
     next_offsets: BTreeMap<i32, i64>,
 }
 
+impl<'a> Extend<BorrowedMessage<'a>> for Batch {
+    fn extend<I: IntoIterator<Item = BorrowedMessage<'a>>>(&mut self, messages: I) {
+        for message in messages {
+            self.push(&message);
+        }
+    }
+}
+
 impl Batch {
-    fn push(&mut self, message: &rdkafka::message::BorrowedMessage<'_>) {
+    fn push(&mut self, message: &BorrowedMessage<'_>) {
         self.next_offsets.insert(message.partition(), message.offset() + 1);
         match Envelope::<Event>::from_kafka(message) {
             Ok(envelope) => {
@@ -189,33 +202,10 @@ impl Batch {
     pub(crate) fn len(&self) -> usize {
         self.events.len() + self.undecodable.len()
     }
-}
 
-/// The next batch: waits for a first event (at most `wait`, when given; `None` after that),
-/// then fills the batch for up to the linger time.
-pub(crate) async fn next_batch(
-    consumer: &StreamConsumer,
-    settings: &RunnerSettings,
-    wait: Option<Duration>,
-) -> Result<Option<Batch>, RunnerError> {
-    let first = match wait {
-        None => consumer.recv().await?,
-        Some(wait) => match tokio::time::timeout(wait, consumer.recv()).await {
-            Ok(first) => first?,
-            Err(_elapsed) => return Ok(None),
-        },
-    };
-    let mut batch = Batch::default();
-    batch.push(&first);
-    drop(first);
-    let deadline = tokio::time::Instant::now() + settings.batch_linger;
-    while batch.len() < settings.batch_size {
-        match tokio::time::timeout_at(deadline, consumer.recv()).await {
-            Ok(message) => batch.push(&message?),
-            Err(_elapsed) => break,
-        }
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
     }
-    Ok(Some(batch))
 }
 
 /// Rows, dead letters and checkpoint in one transaction: all or nothing. Returns how many

@@ -1,7 +1,7 @@
 //! Running every projection beside `/health`, `/ready` and `/metrics`. Each projection has its
 //! own supervisor: after a failure (PostgreSQL or Kafka away) it backs off, with jitter, and
 //! resumes from its checkpoint. Records that cannot be applied never get here: the runner sets
-//! them aside as dead letters.
+//! them aside as dead letters. A panic in a projection stops the projectors with an error.
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -14,14 +14,17 @@ use axum::routing::get;
 use axum::Router;
 use service_kit::kafka::Topics;
 use service_kit::metrics::Registry;
+use service_kit::stream::{Backoff, CancellationToken, Tasks};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::projection::Projection;
 use crate::runner::{self, RunnerError, RunnerSettings, RunnerStatus};
 use crate::{db, Config};
+
+/// How long a projection waits before resuming after a failure.
+const BACKOFF: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
 
 /// The projectors bound to their port, ready to run.
 #[derive(Debug)]
@@ -58,20 +61,19 @@ impl Application {
             .iter()
             .map(|&p| (p, RunnerStatus::register(&metrics, p)))
             .collect();
-        let (stop, stopped) = watch::channel(false);
         let settings = RunnerSettings {
             kafka: self.config.kafka.clone(),
             topics: Topics::new(&self.config.kafka.topic_prefix),
-            batch_size: self.config.batch_size.max(1),
+            batch_size: self.config.batch_size,
             batch_linger: self.config.batch_linger(),
         };
-        let mut tasks = Vec::new();
+        let tasks = Tasks::default();
         for (projection, status) in runners.clone() {
-            let (settings, pool, stopped) = (settings.clone(), self.pool.clone(), stopped.clone());
+            let (settings, pool, shutdown) = (settings.clone(), self.pool.clone(), tasks.shutdown().clone());
             let schema = self.config.database.database_schema.clone();
-            tasks.push(tokio::spawn(async move {
-                supervise(projection, &settings, &pool, &schema, &status, stopped).await;
-            }));
+            tasks.spawn(projection.name(), async move {
+                supervise(projection, &settings, &pool, &schema, &status, &shutdown).await;
+            });
         }
         let context = Context {
             pool: self.pool.clone(),
@@ -89,65 +91,34 @@ impl Application {
             self.listener,
             router,
             service_kit::server::DEFAULT_HEADER_READ_TIMEOUT,
-            shutdown,
+            tasks.stopping(shutdown),
         )
         .await;
-        let _ = stop.send(true);
-        for task in tasks {
-            let _ = task.await;
-        }
+        tasks.stop().await?;
         served.context("HTTP server failed")
     }
 }
 
+/// Runs `projection`, resuming from its checkpoint after each failure, until `shutdown`.
 async fn supervise(
     projection: Projection,
     settings: &RunnerSettings,
     pool: &PgPool,
     schema: &str,
     status: &RunnerStatus,
-    stopped: watch::Receiver<bool>,
+    shutdown: &CancellationToken,
 ) {
-    let mut backoff = Duration::from_millis(250);
-    loop {
-        let attempt = async {
-            db::migrate(pool, schema).await.map_err(|e| e.to_string())?;
-            match runner::run(projection, settings, pool, status, until_stopped(stopped.clone())).await {
-                Err(error @ RunnerError::CheckpointMoved { .. }) => Ok(Some(error)),
-                other => other.map(|()| None).map_err(|e| e.to_string()),
-            }
-        };
-        match attempt.await {
-            Ok(None) => return,
-            Ok(Some(moved)) => {
-                // A rebuild swapped the projection in: carry on from its checkpoint at once.
-                info!(projection = projection.name(), %moved, "projection replaced; resuming from the new checkpoint");
-                backoff = Duration::from_millis(250);
-                continue;
-            }
-            Err(error) => {
-                warn!(projection = projection.name(), %error, retry_in = ?backoff, "projection failed; resuming from its checkpoint")
-            }
+    let attempt = || async {
+        db::migrate(pool, schema).await.map_err(|e| e.to_string())?;
+        match runner::run(projection, settings, pool, status, shutdown).await {
+            Err(error @ RunnerError::CheckpointMoved { .. }) => Ok(Some(error)),
+            other => other.map(|()| None).map_err(|e| e.to_string()),
         }
-        tokio::select! {
-            () = until_stopped(stopped.clone()) => return,
-            () = tokio::time::sleep(jittered(backoff)) => {}
-        }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+    };
+    // A rebuild swapped the projection in: carry on from its checkpoint at once.
+    while let Some(Some(moved)) = BACKOFF.retry(projection.name(), shutdown, &attempt).await {
+        info!(projection = projection.name(), %moved, "projection replaced; resuming from the new checkpoint");
     }
-}
-
-/// Between half of `backoff` and all of it, at random: projections (and replicas) that failed
-/// together, say when PostgreSQL went away, do not all come back in the same instant.
-fn jittered(backoff: Duration) -> Duration {
-    let half = backoff / 2;
-    let spread = half.as_millis() as u64 + 1;
-    // A v4 UUID is 122 random bits from the OS, which is all the randomness this needs.
-    half + Duration::from_millis(uuid::Uuid::new_v4().as_u64_pair().1 % spread)
-}
-
-async fn until_stopped(mut stopped: watch::Receiver<bool>) {
-    let _ = stopped.wait_for(|stop| *stop).await;
 }
 
 async fn ready(State(context): State<Context>) -> Response {

@@ -11,6 +11,8 @@
 //! - [`server`]: serving a router until a shutdown signal, draining in-flight requests, cutting
 //!   off clients slow to send their request head.
 //! - [`secret`]: secrets in settings, inline or from a file, never in `Debug` or a log line.
+//! - [`stream`]: what consume loops share: batching with a linger time, retries with backoff and
+//!   jitter, and background tasks under one shutdown whose panics stop the service.
 //! - [`edge`] (feature `edge`): request ids, CORS, per-caller rate limits, load shedding and
 //!   request timeouts around an API's router.
 //! - [`auth`] (feature `auth`): bearer-token (JWT) verification, scope-guarded routes answering
@@ -33,6 +35,7 @@ pub mod openapi;
 pub mod problem;
 pub mod secret;
 pub mod server;
+pub mod stream;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

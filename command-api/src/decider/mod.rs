@@ -21,7 +21,6 @@ mod state;
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +34,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use service_kit::kafka::envelope::header;
 use service_kit::kafka::{Envelope, KafkaArgs, Topics};
 use service_kit::metrics::{Counter, Registry};
+use service_kit::stream::{Batching, CancellationToken};
 use service_kit::ConsistencyToken;
 use thiserror::Error;
 use tracing::{info, warn};
@@ -53,17 +53,21 @@ const GROUP: &str = "orderstream-decider";
 pub enum DeciderError {
     #[error(transparent)]
     Log(#[from] service_kit::kafka::Error),
-    #[error("kafka: {0}")]
-    Kafka(#[from] KafkaError),
     #[error("event delivery was cancelled")]
     DeliveryCancelled,
     #[error("the consumer has no group metadata (not in a group)")]
     NoGroupMetadata,
 }
 
+impl From<KafkaError> for DeciderError {
+    fn from(err: KafkaError) -> Self {
+        Self::Log(err.into())
+    }
+}
+
 impl From<rdkafka::error::RDKafkaError> for DeciderError {
     fn from(err: rdkafka::error::RDKafkaError) -> Self {
-        Self::Kafka(KafkaError::Transaction(err))
+        KafkaError::Transaction(err).into()
     }
 }
 
@@ -75,8 +79,7 @@ pub struct DeciderSettings {
     pub kafka: KafkaArgs,
     pub topics: Topics,
     pub instance_id: String,
-    pub batch_size: usize,
-    pub batch_linger: Duration,
+    pub batching: Batching,
 }
 
 /// Counts that `/metrics` reports.
@@ -125,21 +128,31 @@ impl DeciderMetrics {
     }
 }
 
-/// Runs one incarnation of the decider until `shutdown` or the first error.
+/// Runs one incarnation of the decider until `shutdown` (between batches) or the first error.
 /// `ready` is true while every owned partition's state is restored.
 pub async fn run(
     settings: &DeciderSettings,
     metrics: &DeciderMetrics,
     ready: &AtomicBool,
-    shutdown: impl Future<Output = ()>,
+    shutdown: &CancellationToken,
 ) -> Result<()> {
-    let mut decider = Decider::start(settings, metrics.clone()).await?;
-    tokio::pin!(shutdown);
+    // Starting waits on the transaction coordinator, for long when Kafka is away: no reason to
+    // hold up a shutdown, as nothing is written yet.
+    let Some(started) = shutdown
+        .run_until_cancelled(Decider::start(settings, metrics.clone()))
+        .await
+    else {
+        return Ok(());
+    };
+    let mut decider = started?;
+    // A turn at least this often, to follow a rebalance while no command comes.
+    let batching = settings.batching.first_within(Duration::from_millis(200));
     loop {
-        let batch = tokio::select! {
-            () = &mut shutdown => return Ok(()),
-            batch = decider.next_batch() => batch?,
+        let recv = || async { decider.consumer.recv().await.map(|message| message.detach()) };
+        let Some(batch) = shutdown.run_until_cancelled(batching.next(recv)).await else {
+            return Ok(());
         };
+        let batch: Vec<OwnedMessage> = batch?;
         ready.store(false, Ordering::Release);
         decider.follow_ownership().await?;
         ready.store(decider.has_assignment, Ordering::Release);
@@ -209,24 +222,6 @@ impl<'a> Decider<'a> {
             partitions: HashMap::new(),
             has_assignment: false,
         })
-    }
-
-    /// Waits for a first command (or a rebalance), then takes what arrives within the linger time.
-    async fn next_batch(&self) -> Result<Vec<OwnedMessage>> {
-        let mut batch = Vec::new();
-        let first = tokio::time::timeout(Duration::from_millis(200), self.consumer.recv()).await;
-        match first {
-            Err(_elapsed) => return Ok(batch),
-            Ok(message) => batch.push(message?.detach()),
-        }
-        let deadline = tokio::time::Instant::now() + self.settings.batch_linger;
-        while batch.len() < self.settings.batch_size {
-            match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
-                Ok(message) => batch.push(message?.detach()),
-                Err(_elapsed) => break,
-            }
-        }
-        Ok(batch)
     }
 
     /// Drops state of revoked partitions and restores newly assigned ones from the events topic.

@@ -169,10 +169,7 @@ async fn read_to_end(
     mut each: impl FnMut(&BorrowedMessage<'_>),
 ) -> Result<u64, DeciderError> {
     let consumer: StreamConsumer = kafka
-        .client_config()
-        .set("group.id", kafka.group("orderstream-decider-restore"))
-        .set("isolation.level", "read_committed")
-        .set("enable.auto.commit", "false")
+        .consumer_config("orderstream-decider-restore")
         .set("enable.partition.eof", "true")
         .create()?;
     let mut assignment = TopicPartitionList::new();

@@ -10,6 +10,7 @@ use command_api::reactor::{self, ReactorSettings};
 use rdkafka::message::{Headers, OwnedMessage};
 use rdkafka::Message;
 use serde_json::{json, Value};
+use service_kit::stream::CancellationToken;
 use service_kit::testing::wait_until;
 use uuid::Uuid;
 
@@ -353,13 +354,9 @@ async fn a_redelivered_purchase_is_charged_again_but_authorized_once() {
         group: "redelivery".to_owned(),
     };
     let metrics = reactor::ReactorMetrics::register(&service_kit::metrics::Registry::default());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let replay = tokio::spawn(async move {
-        reactor::run(&settings, &metrics, &bus, &gateway, async {
-            let _ = stopped.await;
-        })
-        .await
-    });
+    let stop = CancellationToken::new();
+    let stopped = stop.clone();
+    let replay = tokio::spawn(async move { reactor::run(&settings, &metrics, &bus, &gateway, &stopped).await });
     let verdicts = |records: Vec<OwnedMessage>| {
         records
             .into_iter()
@@ -387,7 +384,7 @@ async fn a_redelivered_purchase_is_charged_again_but_authorized_once() {
         (answers == 2).then_some(())
     })
     .await;
-    let _ = stop.send(());
+    stop.cancel();
     replay.await.unwrap().unwrap();
     let authorized = events_of(&app, &purchase_id, "orderstream.purchase.authorized.v2")
         .await
