@@ -35,6 +35,7 @@ use super::openapi::{
     OrderNotFound, StaleVersion, TransitionConflict, Unauthorized, Unavailable, UnsupportedMediaType,
 };
 use super::{Accepted, ApiContext, ApiError};
+use crate::bus::Submit;
 use crate::outcome::WrittenEvent;
 use crate::payments::Fingerprinter;
 
@@ -44,16 +45,16 @@ const MAX_ITEMS: usize = 100;
 /// Who may cancel: the owner (`orders:write`) or staff (`orders:manage`).
 const CANCELLERS: &[&str] = &[ORDERS_WRITE, ORDERS_MANAGE];
 
-pub(super) fn router(verifier: &Verifier, fingerprints: &Fingerprinter) -> Router<ApiContext> {
-    let place = Router::new().route("/api/v1/orders", post(place_order));
+pub(super) fn router<B: Submit>(verifier: &Verifier, fingerprints: &Fingerprinter) -> Router<ApiContext<B>> {
+    let place = Router::new().route("/api/v1/orders", post(place_order::<B>));
     let place = digested(place, fingerprints).route_layer(require_scope(verifier.clone(), ORDERS_WRITE));
     let manage = Router::new()
-        .route("/api/v1/orders/{order_id}/confirm", post(confirm))
-        .route("/api/v1/orders/{order_id}/start-processing", post(start_processing))
-        .route("/api/v1/orders/{order_id}/ship", post(ship))
-        .route("/api/v1/orders/{order_id}/deliver", post(deliver));
+        .route("/api/v1/orders/{order_id}/confirm", post(confirm::<B>))
+        .route("/api/v1/orders/{order_id}/start-processing", post(start_processing::<B>))
+        .route("/api/v1/orders/{order_id}/ship", post(ship::<B>))
+        .route("/api/v1/orders/{order_id}/deliver", post(deliver::<B>));
     let manage = digested(manage, fingerprints).route_layer(require_scope(verifier.clone(), ORDERS_MANAGE));
-    let cancel = Router::new().route("/api/v1/orders/{order_id}/cancel", post(cancel));
+    let cancel = Router::new().route("/api/v1/orders/{order_id}/cancel", post(cancel::<B>));
     let cancel = digested(cancel, fingerprints).route_layer(require_any_scope(verifier.clone(), CANCELLERS));
     place.merge(manage).merge(cancel)
 }
@@ -273,8 +274,8 @@ fn details(request: &mut PlaceOrderRequest, user_id: Uuid) -> Result<Option<(Ord
     )
 )]
 #[tracing::instrument(skip_all, fields(order_id, command_id))]
-async fn place_order(
-    State(context): State<ApiContext>,
+async fn place_order<B: Submit>(
+    State(context): State<ApiContext<B>>,
     meta: CommandRequest,
     claims: Claims,
     Json(mut request): Json<PlaceOrderRequest>,
@@ -371,8 +372,8 @@ struct CancelRequest {
 
 /// Decides one transition of order `raw_id`, built by `command` from the order id, the
 /// `If-Match` version and the time.
-async fn transition(
-    context: &ApiContext,
+async fn transition<B: Submit>(
+    context: &ApiContext<B>,
     raw_id: &str,
     headers: &HeaderMap,
     meta: &CommandRequest,
@@ -386,202 +387,105 @@ async fn transition(
     Ok(answer(StatusCode::OK, accepted, "success", None))
 }
 
-/// Confirm a pending order (staff).
-#[utoipa::path(
-    post,
-    path = "/api/v1/orders/{order_id}/confirm",
-    tag = "orders",
-    params(
-        ("order_id" = Uuid, Path, description = "The order's id"),
-        ("If-Match" = Option<String>, Header, example = "\"3\"",
-            description = "The order version (an earlier `ETag`) the request acts on; another is a 412"),
-        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200,
-            description = "1 to 200 characters: a retry with the same key returns the first answer and writes nothing new"),
-    ),
-    security(("bearer" = ["orders:manage"])),
-    responses(
-        (status = 200, description = "The transition's event is on the log.", body = OrderAccepted, headers(
-            ("ETag" = String, description = "The order's new version, `\"<version>\"`, for the next `If-Match`"),
-        )),
-        (status = 400, response = InvalidHeader),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = OrderNotFound),
-        (status = 409, response = TransitionConflict),
-        (status = 412, response = StaleVersion),
-        (status = 422, response = InvalidFieldProblem),
-        (status = 503, response = Unavailable),
-    )
-)]
-#[tracing::instrument(skip_all, fields(%order_id))]
-async fn confirm(
-    State(context): State<ApiContext>,
-    Path(order_id): Path<String>,
-    headers: HeaderMap,
-    meta: CommandRequest,
-) -> Result<Response, ApiError> {
-    transition(
-        &context,
-        &order_id,
-        &headers,
-        &meta,
-        |order_id, expected_version, at| {
-            order::Command::ConfirmOrder(ConfirmOrder {
-                order_id,
-                expected_version,
-                at,
-            })
-        },
-    )
-    .await
+/// The OpenAPI description of a transition at `$path`, which the `$item` handler serves: every
+/// transition takes the order id, `If-Match` and `Idempotency-Key`, and answers alike, but for
+/// its scopes, its body and the answers a body adds (`$bad_request`).
+macro_rules! transition_path {
+    ($path:tt, security($($security:tt)*), $(request_body = $body:ty,)? bad_request($($bad_request:tt)*), $item:item) => {
+        #[utoipa::path(
+            post,
+            path = $path,
+            tag = "orders",
+            $(request_body = $body,)?
+            params(
+                ("order_id" = Uuid, Path, description = "The order's id"),
+                ("If-Match" = Option<String>, Header, example = "\"3\"",
+                    description = "The order version (an earlier `ETag`) the request acts on; another is a 412"),
+                ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200,
+                    description = "1 to 200 characters: a retry with the same key returns the first answer and writes nothing new"),
+            ),
+            security($($security)*),
+            responses(
+                (status = 200, description = "The transition's event is on the log.", body = OrderAccepted, headers(
+                    ("ETag" = String, description = "The order's new version, `\"<version>\"`, for the next `If-Match`"),
+                )),
+                $($bad_request)*
+                (status = 401, response = Unauthorized),
+                (status = 403, response = Forbidden),
+                (status = 404, response = OrderNotFound),
+                (status = 409, response = TransitionConflict),
+                (status = 412, response = StaleVersion),
+                (status = 422, response = InvalidFieldProblem),
+                (status = 503, response = Unavailable),
+            )
+        )]
+        $item
+    };
 }
 
-/// Start processing a confirmed order (staff).
-#[utoipa::path(
-    post,
-    path = "/api/v1/orders/{order_id}/start-processing",
-    tag = "orders",
-    params(
-        ("order_id" = Uuid, Path, description = "The order's id"),
-        ("If-Match" = Option<String>, Header, example = "\"3\"",
-            description = "The order version (an earlier `ETag`) the request acts on; another is a 412"),
-        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200,
-            description = "1 to 200 characters: a retry with the same key returns the first answer and writes nothing new"),
-    ),
-    security(("bearer" = ["orders:manage"])),
-    responses(
-        (status = 200, description = "The transition's event is on the log.", body = OrderAccepted, headers(
-            ("ETag" = String, description = "The order's new version, `\"<version>\"`, for the next `If-Match`"),
-        )),
-        (status = 400, response = InvalidHeader),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = OrderNotFound),
-        (status = 409, response = TransitionConflict),
-        (status = 412, response = StaleVersion),
-        (status = 422, response = InvalidFieldProblem),
-        (status = 503, response = Unavailable),
-    )
-)]
-#[tracing::instrument(skip_all, fields(%order_id))]
-async fn start_processing(
-    State(context): State<ApiContext>,
-    Path(order_id): Path<String>,
-    headers: HeaderMap,
-    meta: CommandRequest,
-) -> Result<Response, ApiError> {
-    transition(
-        &context,
-        &order_id,
-        &headers,
-        &meta,
-        |order_id, expected_version, at| {
-            order::Command::StartProcessing(StartProcessing {
-                order_id,
-                expected_version,
-                at,
-            })
-        },
-    )
-    .await
+/// A staff transition without a body, whose command holds the order id, the expected version
+/// and the time only.
+macro_rules! staff_transition {
+    ($(#[doc = $doc:literal])* $name:ident, $path:tt, $variant:ident) => {
+        transition_path!(
+            $path,
+            security(("bearer" = ["orders:manage"])),
+            bad_request((status = 400, response = InvalidHeader),),
+            $(#[doc = $doc])*
+            #[tracing::instrument(skip_all, fields(%order_id))]
+            async fn $name<B: Submit>(
+                State(context): State<ApiContext<B>>,
+                Path(order_id): Path<String>,
+                headers: HeaderMap,
+                meta: CommandRequest,
+            ) -> Result<Response, ApiError> {
+                transition(&context, &order_id, &headers, &meta, |order_id, expected_version, at| {
+                    order::Command::$variant($variant {
+                        order_id,
+                        expected_version,
+                        at,
+                    })
+                })
+                .await
+            }
+        );
+    };
 }
 
-/// Record the delivery of a shipped order (staff).
-#[utoipa::path(
-    post,
-    path = "/api/v1/orders/{order_id}/deliver",
-    tag = "orders",
-    params(
-        ("order_id" = Uuid, Path, description = "The order's id"),
-        ("If-Match" = Option<String>, Header, example = "\"3\"",
-            description = "The order version (an earlier `ETag`) the request acts on; another is a 412"),
-        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200,
-            description = "1 to 200 characters: a retry with the same key returns the first answer and writes nothing new"),
-    ),
-    security(("bearer" = ["orders:manage"])),
-    responses(
-        (status = 200, description = "The transition's event is on the log.", body = OrderAccepted, headers(
-            ("ETag" = String, description = "The order's new version, `\"<version>\"`, for the next `If-Match`"),
-        )),
-        (status = 400, response = InvalidHeader),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = OrderNotFound),
-        (status = 409, response = TransitionConflict),
-        (status = 412, response = StaleVersion),
-        (status = 422, response = InvalidFieldProblem),
-        (status = 503, response = Unavailable),
-    )
-)]
-#[tracing::instrument(skip_all, fields(%order_id))]
-async fn deliver(
-    State(context): State<ApiContext>,
-    Path(order_id): Path<String>,
-    headers: HeaderMap,
-    meta: CommandRequest,
-) -> Result<Response, ApiError> {
-    transition(
-        &context,
-        &order_id,
-        &headers,
-        &meta,
-        |order_id, expected_version, at| {
-            order::Command::DeliverOrder(DeliverOrder {
-                order_id,
-                expected_version,
-                at,
-            })
-        },
-    )
-    .await
-}
+staff_transition!(
+    /// Confirm a pending order (staff).
+    confirm, "/api/v1/orders/{order_id}/confirm", ConfirmOrder
+);
+staff_transition!(
+    /// Start processing a confirmed order (staff).
+    start_processing, "/api/v1/orders/{order_id}/start-processing", StartProcessing
+);
+staff_transition!(
+    /// Record the delivery of a shipped order (staff).
+    deliver, "/api/v1/orders/{order_id}/deliver", DeliverOrder
+);
 
-/// Ship an order in processing, with its carrier and tracking number (staff).
-#[utoipa::path(
-    post,
-    path = "/api/v1/orders/{order_id}/ship",
-    tag = "orders",
+transition_path!(
+    "/api/v1/orders/{order_id}/ship",
+    security(("bearer" = ["orders:manage"])),
     request_body = ShipRequest,
-    params(
-        ("order_id" = Uuid, Path, description = "The order's id"),
-        ("If-Match" = Option<String>, Header, example = "\"3\"",
-            description = "The order version (an earlier `ETag`) the request acts on; another is a 412"),
-        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200,
-            description = "1 to 200 characters: a retry with the same key returns the first answer and writes nothing new"),
-    ),
-    security(("bearer" = ["orders:manage"])),
-    responses(
-        (status = 200, description = "The transition's event is on the log.", body = OrderAccepted, headers(
-            ("ETag" = String, description = "The order's new version, `\"<version>\"`, for the next `If-Match`"),
-        )),
+    bad_request(
         (status = 400, response = BadRequest),
         (status = 413, response = BodyTooLarge),
         (status = 415, response = UnsupportedMediaType),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = OrderNotFound),
-        (status = 409, response = TransitionConflict),
-        (status = 412, response = StaleVersion),
-        (status = 422, response = InvalidFieldProblem),
-        (status = 503, response = Unavailable),
-    )
-)]
-#[tracing::instrument(skip_all, fields(%order_id))]
-async fn ship(
-    State(context): State<ApiContext>,
-    Path(order_id): Path<String>,
-    headers: HeaderMap,
-    meta: CommandRequest,
-    Json(request): Json<ShipRequest>,
-) -> Result<Response, ApiError> {
-    let carrier = Carrier::parse(&text("carrier", request.carrier)?)?;
-    let tracking_number = TrackingNumber::parse(&text("tracking_number", request.tracking_number)?)?;
-    transition(
-        &context,
-        &order_id,
-        &headers,
-        &meta,
-        |order_id, expected_version, at| {
+    ),
+    /// Ship an order in processing, with its carrier and tracking number (staff).
+    #[tracing::instrument(skip_all, fields(%order_id))]
+    async fn ship<B: Submit>(
+        State(context): State<ApiContext<B>>,
+        Path(order_id): Path<String>,
+        headers: HeaderMap,
+        meta: CommandRequest,
+        Json(request): Json<ShipRequest>,
+    ) -> Result<Response, ApiError> {
+        let carrier = Carrier::parse(&text("carrier", request.carrier)?)?;
+        let tracking_number = TrackingNumber::parse(&text("tracking_number", request.tracking_number)?)?;
+        transition(&context, &order_id, &headers, &meta, |order_id, expected_version, at| {
             order::Command::ShipOrder(ShipOrder {
                 order_id,
                 carrier,
@@ -589,60 +493,35 @@ async fn ship(
                 expected_version,
                 at,
             })
-        },
-    )
-    .await
-}
+        })
+        .await
+    }
+);
 
-/// Cancel a pending or confirmed order: a user its own, staff any. A paid order is refunded.
-/// A user's cancel is checked by the decider against the order's owner (refused as if the order
-/// did not exist), so no race can get around it.
-#[utoipa::path(
-    post,
-    path = "/api/v1/orders/{order_id}/cancel",
-    tag = "orders",
-    request_body = CancelRequest,
-    params(
-        ("order_id" = Uuid, Path, description = "The order's id"),
-        ("If-Match" = Option<String>, Header, example = "\"3\"",
-            description = "The order version (an earlier `ETag`) the request acts on; another is a 412"),
-        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200,
-            description = "1 to 200 characters: a retry with the same key returns the first answer and writes nothing new"),
-    ),
+transition_path!(
+    "/api/v1/orders/{order_id}/cancel",
     security(("bearer" = ["orders:write"]), ("bearer" = ["orders:manage"])),
-    responses(
-        (status = 200, description = "The transition's event is on the log.", body = OrderAccepted, headers(
-            ("ETag" = String, description = "The order's new version, `\"<version>\"`, for the next `If-Match`"),
-        )),
+    request_body = CancelRequest,
+    bad_request(
         (status = 400, response = BadRequest),
         (status = 413, response = BodyTooLarge),
         (status = 415, response = UnsupportedMediaType),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = OrderNotFound),
-        (status = 409, response = TransitionConflict),
-        (status = 412, response = StaleVersion),
-        (status = 422, response = InvalidFieldProblem),
-        (status = 503, response = Unavailable),
-    )
-)]
-#[tracing::instrument(skip_all, fields(%order_id))]
-async fn cancel(
-    State(context): State<ApiContext>,
-    claims: Claims,
-    Path(order_id): Path<String>,
-    headers: HeaderMap,
-    meta: CommandRequest,
-    Json(request): Json<CancelRequest>,
-) -> Result<Response, ApiError> {
-    let reason = CancelReason::parse(&text("reason", request.reason)?)?;
-    let acting_user = (!claims.has_scope(ORDERS_MANAGE)).then(|| claims.user_id());
-    transition(
-        &context,
-        &order_id,
-        &headers,
-        &meta,
-        |order_id, expected_version, at| {
+    ),
+    /// Cancel a pending or confirmed order: a user its own, staff any. A paid order is refunded.
+    /// A user's cancel is checked by the decider against the order's owner (refused as if the
+    /// order did not exist), so no race can get around it.
+    #[tracing::instrument(skip_all, fields(%order_id))]
+    async fn cancel<B: Submit>(
+        State(context): State<ApiContext<B>>,
+        claims: Claims,
+        Path(order_id): Path<String>,
+        headers: HeaderMap,
+        meta: CommandRequest,
+        Json(request): Json<CancelRequest>,
+    ) -> Result<Response, ApiError> {
+        let reason = CancelReason::parse(&text("reason", request.reason)?)?;
+        let acting_user = (!claims.has_scope(ORDERS_MANAGE)).then(|| claims.user_id());
+        transition(&context, &order_id, &headers, &meta, |order_id, expected_version, at| {
             order::Command::CancelOrder(CancelOrder {
                 order_id,
                 reason,
@@ -650,7 +529,7 @@ async fn cancel(
                 at,
                 acting_user,
             })
-        },
-    )
-    .await
-}
+        })
+        .await
+    }
+);
