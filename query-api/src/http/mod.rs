@@ -46,7 +46,7 @@ pub fn router(context: ApiContext) -> Router {
         .merge(staff)
         .route("/health", get(service_kit::health::live))
         .route("/ready", get(ready))
-        .route("/openapi.json", get(openapi::serve))
+        .route("/openapi.json", get(service_kit::openapi::serve(&openapi::document())))
         .fallback(service_kit::problem::not_found)
         .layer(axum::middleware::from_fn(service_kit::problem::log_server_errors))
         .with_state(context)
