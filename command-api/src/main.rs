@@ -45,3 +45,34 @@ async fn main() -> anyhow::Result<()> {
     let app = Application::build(config).await?;
     app.run_until(service_kit::server::shutdown_signal()).await
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("command-api").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn without_a_subcommand_it_serves_with_the_flags_given() {
+        Cli::command().debug_assert();
+        let cli = parse(&["--listen-addr", "0.0.0.0:9000"]).expect("parses");
+        assert!(cli.command.is_none());
+        assert_eq!(cli.serve.listen_addr, "0.0.0.0:9000");
+        let Some(Command::Serve(config)) = parse(&["serve", "--listen-addr", "0.0.0.0:9001"]).expect("parses").command
+        else {
+            panic!("not serve");
+        };
+        assert_eq!(config.listen_addr, "0.0.0.0:9001");
+    }
+
+    #[test]
+    fn mint_token_takes_its_own_flags_only() {
+        let cli = parse(&["mint-token", "--subject", "me"]).expect("parses");
+        assert!(matches!(cli.command, Some(Command::MintToken { .. })));
+        assert!(parse(&["--listen-addr", "0.0.0.0:9000", "mint-token"]).is_err());
+    }
+}

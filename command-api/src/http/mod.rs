@@ -75,16 +75,14 @@ impl<B: Submit> ApiContext<B> {
 /// The whole API. On command routes the token is checked first (the outer layer), then a keyed
 /// request is digested.
 pub fn router<B: Submit>(context: ApiContext<B>) -> Router {
-    Router::new()
+    let routes = Router::new()
         .merge(orders::router(&context.verifier, &context.fingerprints))
         .merge(purchases::router(&context.verifier, &context.fingerprints))
         .route("/health", get(service_kit::health::live))
         .route("/ready", get(ready::<B>))
         .route("/metrics", get(metrics::<B>))
-        .route("/openapi.json", get(service_kit::openapi::serve(&openapi::document())))
-        .fallback(service_kit::problem::not_found)
-        .layer(axum::middleware::from_fn(service_kit::problem::log_server_errors))
-        .with_state(context)
+        .route("/openapi.json", get(service_kit::openapi::serve(&openapi::document())));
+    service_kit::server::with_problem_answers(routes).with_state(context)
 }
 
 async fn ready<B: Submit>(State(context): State<ApiContext<B>>) -> Response {

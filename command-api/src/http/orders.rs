@@ -29,7 +29,7 @@ use uuid::Uuid;
 
 use super::command::{digested, CommandRequest};
 use super::extract::{Json, Path};
-use super::fields::{decimal, optional_uuid, text};
+use super::fields::{acting_for, decimal, text};
 use super::openapi::{
     BadRequest, BodyTooLarge, Forbidden, InvalidField as InvalidFieldProblem, InvalidHeader, OrderConflict,
     OrderNotFound, StaleVersion, TransitionConflict, Unauthorized, Unavailable, UnsupportedMediaType,
@@ -203,20 +203,6 @@ fn channel(value: Option<Value>) -> Result<Option<Channel>, InvalidField> {
     }
 }
 
-/// The user an order is placed for: the caller when `user_id` is absent; another user only with
-/// `orders:manage`.
-fn owner(claims: &Claims, user_id: Option<Value>) -> Result<Uuid, ApiError> {
-    let user_id = optional_uuid("user_id", user_id)?.unwrap_or_else(|| claims.user_id());
-    if claims.may_act_for(user_id, ORDERS_MANAGE) {
-        Ok(user_id)
-    } else {
-        Err(ApiError::ForeignUser {
-            field: "user_id",
-            scope: ORDERS_MANAGE,
-        })
-    }
-}
-
 /// The priced part of an order request, when it has one, placed for `user_id`.
 fn details(request: &mut PlaceOrderRequest, user_id: Uuid) -> Result<Option<(OrderDetails, Totals)>, ApiError> {
     let (items, currency) = match (request.items.take(), request.currency.take()) {
@@ -286,7 +272,8 @@ async fn place_order<B: Submit>(
         .ok_or(InvalidField::new("name", FieldProblem::Required))?;
     let name = OrderName::parse(&name)?;
     let note = request.note.as_deref().map(OrderNote::parse).transpose()?;
-    let user_id = owner(&claims, request.user_id.take())?;
+    // Another user's order only with `orders:manage`.
+    let user_id = acting_for(&claims, request.user_id.take(), ORDERS_MANAGE)?;
     let details = details(&mut request, user_id)?;
     let channel = channel(request.channel.take())?;
     let order_id = meta.new_id(request.order_id);
