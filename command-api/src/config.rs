@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use service_kit::duration;
 use service_kit::auth::AuthArgs;
+use service_kit::duration;
 use service_kit::edge::EdgeArgs;
 use service_kit::kafka::KafkaArgs;
 use service_kit::secret::{self, SecretError, SecretSource, SecretString};

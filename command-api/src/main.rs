@@ -62,7 +62,9 @@ mod tests {
         let cli = parse(&["--listen-addr", "0.0.0.0:9000"]).expect("parses");
         assert!(cli.command.is_none());
         assert_eq!(cli.serve.listen_addr, "0.0.0.0:9000");
-        let Some(Command::Serve(config)) = parse(&["serve", "--listen-addr", "0.0.0.0:9001"]).expect("parses").command
+        let Some(Command::Serve(config)) = parse(&["serve", "--listen-addr", "0.0.0.0:9001"])
+            .expect("parses")
+            .command
         else {
             panic!("not serve");
         };

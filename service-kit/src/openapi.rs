@@ -210,6 +210,17 @@ fn problem_schema() -> Schema {
         .into()
 }
 
+/// An API's whole document: `base` (its info, components and tags) with every resource's
+/// `routes` merged in, and the edge's answers added (see [`add_edge_responses`]).
+pub fn assemble(base: OpenApi, routes: impl IntoIterator<Item = OpenApi>) -> OpenApi {
+    let mut document = base;
+    for part in routes {
+        document.merge(part);
+    }
+    add_edge_responses(&mut document);
+    document
+}
+
 /// Adds the answers the edge in front of every API route may give (see [`crate::edge`]) to each
 /// operation that needs a token: 408 when the request took too long, 429 over the caller's rate
 /// limit. Call once every route is in the document; the 503 `overloaded` of the concurrency cap
@@ -346,9 +357,10 @@ pub mod coverage {
     const METHODS: [&str; 7] = ["get", "post", "put", "patch", "delete", "head", "options"];
 
     /// Asserts what every API's document holds: OpenAPI 3.1, the bearer scheme, and exactly the
-    /// routes declared in the Rust files of `dir`, `example` among them (so that a reader finding
-    /// nothing fails). Returns the document as JSON, for the API's own checks.
-    pub fn assert_complete(document: &OpenApi, dir: &Path, example: &str) -> serde_json::Value {
+    /// routes declared in the Rust files of `src/http` under the crate at `manifest_dir`,
+    /// `example` among them (so that a reader finding nothing fails). Returns the document as
+    /// JSON, for the API's own checks.
+    pub fn assert_complete(document: &OpenApi, manifest_dir: &str, example: &str) -> serde_json::Value {
         let json = serde_json::to_value(document).expect("the document is JSON");
         assert!(
             json["openapi"].as_str().is_some_and(|v| v.starts_with("3.1.")),
@@ -356,7 +368,7 @@ pub mod coverage {
             json["openapi"]
         );
         assert_eq!(json["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
-        let declared = declared_routes(dir);
+        let declared = declared_routes(&Path::new(manifest_dir).join("src/http"));
         assert!(declared.contains(example), "{declared:?}");
         assert_eq!(documented_operations(&json), declared);
         json

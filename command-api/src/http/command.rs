@@ -114,7 +114,10 @@ impl CommandRequest {
 
 /// `routes` with [`digest_request`] in front of their handlers; the scope check goes around it,
 /// so only an authorised request has its body read here.
-pub(super) fn digested<B: Submit>(routes: Router<ApiContext<B>>, fingerprints: &Fingerprinter) -> Router<ApiContext<B>> {
+pub(super) fn digested<B: Submit>(
+    routes: Router<ApiContext<B>>,
+    fingerprints: &Fingerprinter,
+) -> Router<ApiContext<B>> {
     routes.route_layer(axum::middleware::from_fn_with_state(
         fingerprints.clone(),
         digest_request,

@@ -103,7 +103,9 @@ impl IntoResponse for ApiError {
                 "command-undecodable",
                 "The command could not be decoded by the decider",
             ),
-            Self::Unavailable(SubmitError::Unavailable(_)) => unavailable("log-unavailable", "Command log unavailable", 1),
+            Self::Unavailable(SubmitError::Unavailable(_)) => {
+                unavailable("log-unavailable", "Command log unavailable", 1)
+            }
             Self::Unavailable(SubmitError::OutcomeTimeout(_)) => unavailable(
                 "verdict-pending",
                 "Command written, verdict not yet known; retry with the same Idempotency-Key",

@@ -50,7 +50,10 @@ pub(super) fn router<B: Submit>(verifier: &Verifier, fingerprints: &Fingerprinte
     let place = digested(place, fingerprints).route_layer(require_scope(verifier.clone(), ORDERS_WRITE));
     let manage = Router::new()
         .route("/api/v1/orders/{order_id}/confirm", post(confirm::<B>))
-        .route("/api/v1/orders/{order_id}/start-processing", post(start_processing::<B>))
+        .route(
+            "/api/v1/orders/{order_id}/start-processing",
+            post(start_processing::<B>),
+        )
         .route("/api/v1/orders/{order_id}/ship", post(ship::<B>))
         .route("/api/v1/orders/{order_id}/deliver", post(deliver::<B>));
     let manage = digested(manage, fingerprints).route_layer(require_scope(verifier.clone(), ORDERS_MANAGE));
@@ -472,15 +475,21 @@ transition_path!(
     ) -> Result<Response, ApiError> {
         let carrier = Carrier::parse(&text("carrier", request.carrier)?)?;
         let tracking_number = TrackingNumber::parse(&text("tracking_number", request.tracking_number)?)?;
-        transition(&context, &order_id, &headers, &meta, |order_id, expected_version, at| {
-            order::Command::ShipOrder(ShipOrder {
-                order_id,
-                carrier,
-                tracking_number,
-                expected_version,
-                at,
-            })
-        })
+        transition(
+            &context,
+            &order_id,
+            &headers,
+            &meta,
+            |order_id, expected_version, at| {
+                order::Command::ShipOrder(ShipOrder {
+                    order_id,
+                    carrier,
+                    tracking_number,
+                    expected_version,
+                    at,
+                })
+            },
+        )
         .await
     }
 );
@@ -508,15 +517,21 @@ transition_path!(
     ) -> Result<Response, ApiError> {
         let reason = CancelReason::parse(&text("reason", request.reason)?)?;
         let acting_user = (!claims.has_scope(ORDERS_MANAGE)).then(|| claims.user_id());
-        transition(&context, &order_id, &headers, &meta, |order_id, expected_version, at| {
-            order::Command::CancelOrder(CancelOrder {
-                order_id,
-                reason,
-                expected_version,
-                at,
-                acting_user,
-            })
-        })
+        transition(
+            &context,
+            &order_id,
+            &headers,
+            &meta,
+            |order_id, expected_version, at| {
+                order::Command::CancelOrder(CancelOrder {
+                    order_id,
+                    reason,
+                    expected_version,
+                    at,
+                    acting_user,
+                })
+            },
+        )
         .await
     }
 );

@@ -111,7 +111,10 @@ async fn post(bus: &MemoryBus, path: &str, scopes: &[&str], headers: &[(&str, &s
         request = request.header(*name, *value);
     }
     let request = request.body(Body::from(body.to_owned())).expect("request");
-    let response = router(context).oneshot(request).await.unwrap_or_else(|never| match never {});
+    let response = router(context)
+        .oneshot(request)
+        .await
+        .unwrap_or_else(|never| match never {});
     let status = response.status();
     let headers = response.headers().clone();
     let content_type = headers
@@ -138,10 +141,18 @@ async fn a_field_of_the_wrong_type_is_a_422_naming_it_and_nothing_is_sent() {
     for (body, field) in [
         (r#"{"name": 5}"#, "name"),
         (r#"{"note": "n"}"#, "name"),
-        (r#"{"name": "Ada", "items": [{"sku": "A-1", "name": "Pen", "quantity": "two", "unit_price": 1}], "currency": "USD"}"#, "items[0].quantity"),
+        (
+            r#"{"name": "Ada", "items": [{"sku": "A-1", "name": "Pen", "quantity": "two", "unit_price": 1}], "currency": "USD"}"#,
+            "items[0].quantity",
+        ),
     ] {
         let answer = post(&bus, ORDERS, &[ORDERS_WRITE], &[], body).await;
-        assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {}", answer.body);
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            answer.body
+        );
         assert_eq!(answer.content_type, "application/problem+json");
         assert_eq!(answer.body["type"], "/problems/invalid-field", "{}", answer.body);
         assert_eq!(answer.body["field"], field, "{}", answer.body);
@@ -244,7 +255,14 @@ async fn a_keyed_retry_is_the_same_command_and_another_body_another_request() {
 async fn a_malformed_idempotency_key_or_version_is_a_400_naming_the_header() {
     let bus = MemoryBus::answering(accepted());
     let long_key = "k".repeat(201);
-    let answer = post(&bus, ORDERS, &[ORDERS_WRITE], &[("idempotency-key", &long_key)], r#"{"name": "Ada"}"#).await;
+    let answer = post(
+        &bus,
+        ORDERS,
+        &[ORDERS_WRITE],
+        &[("idempotency-key", &long_key)],
+        r#"{"name": "Ada"}"#,
+    )
+    .await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.body);
     assert_eq!(answer.body["field"], "Idempotency-Key");
     let answer = post(&bus, CONFIRM, &[ORDERS_MANAGE], &[("if-match", "\"three\"")], "").await;
