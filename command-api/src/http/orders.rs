@@ -6,7 +6,8 @@
 //! user owns the order is decided by the domain, on the order's own state, so no race can slip
 //! past it; a refusal looks exactly like a missing order.
 
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -360,21 +361,46 @@ struct CancelRequest {
     reason: Option<Value>,
 }
 
-/// Decides one transition of order `raw_id`, built by `command` from the order id, the
-/// `If-Match` version and the time.
-async fn transition<B: Submit>(
-    context: &ApiContext<B>,
-    raw_id: &str,
-    headers: &HeaderMap,
-    meta: &CommandRequest,
-    command: impl FnOnce(Uuid, Option<u64>, chrono::DateTime<Utc>) -> order::Command,
-) -> Result<Response, ApiError> {
-    let order_id = order_id(raw_id)?;
-    let expected = expected_version(headers)?;
-    let now = Utc::now();
-    let command = Command::Order(command(order_id, expected, now));
-    let accepted = context.decide(&meta.envelope(command, now)).await?;
-    Ok(answer(StatusCode::OK, accepted, "success", None))
+/// What every transition request carries besides its body: the order id as sent (checked once
+/// the body is), its headers for `If-Match`, and its command ids.
+#[derive(Debug)]
+struct TransitionRequest {
+    raw_id: String,
+    headers: HeaderMap,
+    meta: CommandRequest,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for TransitionRequest {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(raw_id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let meta = CommandRequest::from_request_parts(parts, state).await?;
+        Ok(Self {
+            raw_id,
+            headers: parts.headers.clone(),
+            meta,
+        })
+    }
+}
+
+impl TransitionRequest {
+    /// Decides the transition `command` builds from the order id, the `If-Match` version and the
+    /// time.
+    async fn decide<B: Submit>(
+        &self,
+        context: &ApiContext<B>,
+        command: impl FnOnce(Uuid, Option<u64>, chrono::DateTime<Utc>) -> order::Command,
+    ) -> Result<Response, ApiError> {
+        let order_id = order_id(&self.raw_id)?;
+        let expected = expected_version(&self.headers)?;
+        let now = Utc::now();
+        let command = Command::Order(command(order_id, expected, now));
+        let accepted = context.decide(&self.meta.envelope(command, now)).await?;
+        Ok(answer(StatusCode::OK, accepted, "success", None))
+    }
 }
 
 /// The OpenAPI description of a transition at `$path`, which the `$item` handler serves: every
@@ -422,14 +448,12 @@ macro_rules! staff_transition {
             security(("bearer" = ["orders:manage"])),
             bad_request((status = 400, response = InvalidHeader),),
             $(#[doc = $doc])*
-            #[tracing::instrument(skip_all, fields(%order_id))]
+            #[tracing::instrument(skip_all, fields(order_id = %request.raw_id))]
             async fn $name<B: Submit>(
                 State(context): State<ApiContext<B>>,
-                Path(order_id): Path<String>,
-                headers: HeaderMap,
-                meta: CommandRequest,
+                request: TransitionRequest,
             ) -> Result<Response, ApiError> {
-                transition(&context, &order_id, &headers, &meta, |order_id, expected_version, at| {
+                request.decide(&context, |order_id, expected_version, at| {
                     order::Command::$variant($variant {
                         order_id,
                         expected_version,
@@ -465,22 +489,16 @@ transition_path!(
         (status = 415, response = UnsupportedMediaType),
     ),
     /// Ship an order in processing, with its carrier and tracking number (staff).
-    #[tracing::instrument(skip_all, fields(%order_id))]
+    #[tracing::instrument(skip_all, fields(order_id = %request.raw_id))]
     async fn ship<B: Submit>(
         State(context): State<ApiContext<B>>,
-        Path(order_id): Path<String>,
-        headers: HeaderMap,
-        meta: CommandRequest,
-        Json(request): Json<ShipRequest>,
+        request: TransitionRequest,
+        Json(body): Json<ShipRequest>,
     ) -> Result<Response, ApiError> {
-        let carrier = Carrier::parse(&text("carrier", request.carrier)?)?;
-        let tracking_number = TrackingNumber::parse(&text("tracking_number", request.tracking_number)?)?;
-        transition(
-            &context,
-            &order_id,
-            &headers,
-            &meta,
-            |order_id, expected_version, at| {
+        let carrier = Carrier::parse(&text("carrier", body.carrier)?)?;
+        let tracking_number = TrackingNumber::parse(&text("tracking_number", body.tracking_number)?)?;
+        request
+            .decide(&context, |order_id, expected_version, at| {
                 order::Command::ShipOrder(ShipOrder {
                     order_id,
                     carrier,
@@ -488,9 +506,8 @@ transition_path!(
                     expected_version,
                     at,
                 })
-            },
-        )
-        .await
+            })
+            .await
     }
 );
 
@@ -506,23 +523,17 @@ transition_path!(
     /// Cancel a pending or confirmed order: a user its own, staff any. A paid order is refunded.
     /// A user's cancel is checked by the decider against the order's owner (refused as if the
     /// order did not exist), so no race can get around it.
-    #[tracing::instrument(skip_all, fields(%order_id))]
+    #[tracing::instrument(skip_all, fields(order_id = %request.raw_id))]
     async fn cancel<B: Submit>(
         State(context): State<ApiContext<B>>,
         claims: Claims,
-        Path(order_id): Path<String>,
-        headers: HeaderMap,
-        meta: CommandRequest,
-        Json(request): Json<CancelRequest>,
+        request: TransitionRequest,
+        Json(body): Json<CancelRequest>,
     ) -> Result<Response, ApiError> {
-        let reason = CancelReason::parse(&text("reason", request.reason)?)?;
+        let reason = CancelReason::parse(&text("reason", body.reason)?)?;
         let acting_user = (!claims.has_scope(ORDERS_MANAGE)).then(|| claims.user_id());
-        transition(
-            &context,
-            &order_id,
-            &headers,
-            &meta,
-            |order_id, expected_version, at| {
+        request
+            .decide(&context, |order_id, expected_version, at| {
                 order::Command::CancelOrder(CancelOrder {
                     order_id,
                     reason,
@@ -530,8 +541,7 @@ transition_path!(
                     at,
                     acting_user,
                 })
-            },
-        )
-        .await
+            })
+            .await
     }
 );
