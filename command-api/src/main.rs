@@ -20,7 +20,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the API and run the decider (the default).
-    Serve(Config),
+    Serve(Box<Config>),
     /// Mint a bearer token for local use (HS256 secret only).
     MintToken {
         #[command(flatten)]
@@ -39,7 +39,7 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", service_kit::auth::mint(&mint, &auth)?);
             return Ok(());
         }
-        Some(Command::Serve(config)) => config,
+        Some(Command::Serve(config)) => *config,
         None => cli.serve,
     };
     let app = Application::build(config).await?;
