@@ -521,8 +521,8 @@ transition_path!(
         (status = 415, response = UnsupportedMediaType),
     ),
     /// Cancel a pending or confirmed order: a user its own, staff any. A paid order is refunded.
-    /// A user's cancel is checked by the decider against the order's owner (refused as if the
-    /// order did not exist), so no race can get around it.
+    /// A user's cancel is checked by the decider against the order's owner (refused as if the order
+    /// did not exist), so no race can get around it.
     #[tracing::instrument(skip_all, fields(order_id = %request.raw_id))]
     async fn cancel<B: Submit>(
         State(context): State<ApiContext<B>>,
