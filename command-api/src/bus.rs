@@ -3,8 +3,12 @@
 //! Every instance reads every outcomes partition (no consumer group) from the positions it found
 //! at start, and hands each verdict to the requests waiting for that command id. Waiters register
 //! before the command is sent, so no verdict can slip past them.
+//!
+//! The HTTP edge sees the bus through [`Submit`] only, so its request parsing and error mapping
+//! are tested against verdicts from memory; [`CommandBus`] is the one the service runs.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,6 +35,34 @@ pub enum SubmitError {
     /// `Idempotency-Key` returns the verdict once it exists.
     #[error("no verdict within {0:?}")]
     OutcomeTimeout(Duration),
+}
+
+/// What the HTTP edge needs of the command log: send a command and wait for its verdict.
+pub trait Submit: Clone + Send + Sync + 'static {
+    /// Whether verdicts are being read, i.e. whether a submitted command can be answered.
+    fn is_listening(&self) -> bool;
+
+    /// Writes `command` to the log and waits for its verdict. `request_digest` identifies the
+    /// request behind an idempotency-keyed command (see [`Outcome::answers`]).
+    fn submit(
+        &self,
+        command: &Envelope<Command>,
+        request_digest: Option<&str>,
+    ) -> impl Future<Output = Result<Outcome, SubmitError>> + Send;
+}
+
+impl Submit for CommandBus {
+    fn is_listening(&self) -> bool {
+        CommandBus::is_listening(self)
+    }
+
+    fn submit(
+        &self,
+        command: &Envelope<Command>,
+        request_digest: Option<&str>,
+    ) -> impl Future<Output = Result<Outcome, SubmitError>> + Send {
+        CommandBus::submit(self, command, request_digest)
+    }
 }
 
 /// Requests waiting for a verdict, by command id, each with its request digest.

@@ -3,18 +3,15 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::Args;
 use service_kit::auth::AuthArgs;
+use service_kit::duration;
 use service_kit::edge::EdgeArgs;
 use service_kit::kafka::KafkaArgs;
 use service_kit::secret::{self, SecretError, SecretSource, SecretString};
 
-#[derive(Debug, Clone, Parser)]
-#[command(
-    name = "command-api",
-    version,
-    about = "orderstream's HTTP edge for commands and the exactly-once decider"
-)]
+/// What `command-api serve` runs with.
+#[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Address the HTTP API listens on; loopback unless told otherwise (`0.0.0.0:8084` in a container).
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8084")]
@@ -38,17 +35,29 @@ pub struct Config {
     #[arg(long, env = "DECIDER_BATCH_SIZE", default_value_t = 1000)]
     pub decider_batch_size: usize,
 
-    /// How long the decider waits to fill a batch after its first command, in milliseconds.
-    #[arg(long, env = "DECIDER_BATCH_LINGER_MS", default_value_t = 5)]
-    pub decider_batch_linger_ms: u64,
+    /// How long the decider waits to fill a batch after its first command (`5ms`, `1s`).
+    #[arg(long, env = "DECIDER_BATCH_LINGER", default_value = "5ms", value_parser = duration::parse)]
+    pub decider_batch_linger: Duration,
 
-    /// How long the edge waits for Kafka to take a command before answering 503, in milliseconds.
-    #[arg(long, env = "PRODUCE_TIMEOUT_MS", default_value_t = 5000)]
-    pub produce_timeout_ms: u64,
+    /// Deprecated: DECIDER_BATCH_LINGER in milliseconds.
+    #[arg(long, env = "DECIDER_BATCH_LINGER_MS", conflicts_with = "decider_batch_linger")]
+    pub decider_batch_linger_ms: Option<u64>,
 
-    /// How long the edge waits for a verdict before answering 503, in milliseconds.
-    #[arg(long, env = "OUTCOME_TIMEOUT_MS", default_value_t = 10000)]
-    pub outcome_timeout_ms: u64,
+    /// How long the edge waits for Kafka to take a command before answering 503.
+    #[arg(long, env = "PRODUCE_TIMEOUT", default_value = "5s", value_parser = duration::parse)]
+    pub produce_timeout: Duration,
+
+    /// Deprecated: PRODUCE_TIMEOUT in milliseconds.
+    #[arg(long, env = "PRODUCE_TIMEOUT_MS", conflicts_with = "produce_timeout")]
+    pub produce_timeout_ms: Option<u64>,
+
+    /// How long the edge waits for a verdict before answering 503.
+    #[arg(long, env = "OUTCOME_TIMEOUT", default_value = "10s", value_parser = duration::parse)]
+    pub outcome_timeout: Duration,
+
+    /// Deprecated: OUTCOME_TIMEOUT in milliseconds.
+    #[arg(long, env = "OUTCOME_TIMEOUT_MS", conflicts_with = "outcome_timeout")]
+    pub outcome_timeout_ms: Option<u64>,
 
     /// Key of the card fingerprints (HMAC-SHA256 of the card number). Keep it secret and stable:
     /// a new key gives every card a new fingerprint. This or the file is required.
@@ -87,14 +96,14 @@ impl Config {
     }
 
     pub fn produce_timeout(&self) -> Duration {
-        Duration::from_millis(self.produce_timeout_ms)
+        duration::or_deprecated_ms(self.produce_timeout, self.produce_timeout_ms)
     }
 
     pub fn outcome_timeout(&self) -> Duration {
-        Duration::from_millis(self.outcome_timeout_ms)
+        duration::or_deprecated_ms(self.outcome_timeout, self.outcome_timeout_ms)
     }
 
     pub fn batch_linger(&self) -> Duration {
-        Duration::from_millis(self.decider_batch_linger_ms)
+        duration::or_deprecated_ms(self.decider_batch_linger, self.decider_batch_linger_ms)
     }
 }

@@ -1,30 +1,80 @@
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use command_api::{Application, Config};
 use service_kit::auth::{AuthArgs, MintArgs};
 
-/// `command-api mint-token`: a bearer token signed with the local HS256 secret, for local use.
+/// `command-api [serve]` or `command-api mint-token`; without a subcommand it serves.
 #[derive(Debug, Parser)]
 #[command(
-    name = "command-api mint-token",
-    about = "Mint a bearer token for local use (HS256 secret only)"
+    name = "command-api",
+    version,
+    about = "orderstream's HTTP edge for commands and the exactly-once decider",
+    args_conflicts_with_subcommands = true
 )]
-struct MintToken {
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
     #[command(flatten)]
-    auth: AuthArgs,
-    #[command(flatten)]
-    mint: MintArgs,
+    serve: Config,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the API and run the decider (the default).
+    Serve(Box<Config>),
+    /// Mint a bearer token for local use (HS256 secret only).
+    MintToken {
+        #[command(flatten)]
+        auth: AuthArgs,
+        #[command(flatten)]
+        mint: MintArgs,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     service_kit::telemetry::init();
-    let mut args = std::env::args();
-    if std::env::args().nth(1).as_deref() == Some("mint-token") {
-        let program = args.next().unwrap_or_default();
-        let token = MintToken::parse_from(std::iter::once(program).chain(args.skip(1)));
-        println!("{}", service_kit::auth::mint(&token.mint, &token.auth)?);
-        return Ok(());
-    }
-    let app = Application::build(Config::parse()).await?;
+    let cli = Cli::parse();
+    let config = match cli.command {
+        Some(Command::MintToken { auth, mint }) => {
+            println!("{}", service_kit::auth::mint(&mint, &auth)?);
+            return Ok(());
+        }
+        Some(Command::Serve(config)) => *config,
+        None => cli.serve,
+    };
+    let app = Application::build(config).await?;
     app.run_until(service_kit::server::shutdown_signal()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("command-api").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn without_a_subcommand_it_serves_with_the_flags_given() {
+        Cli::command().debug_assert();
+        let cli = parse(&["--listen-addr", "0.0.0.0:9000"]).expect("parses");
+        assert!(cli.command.is_none());
+        assert_eq!(cli.serve.listen_addr, "0.0.0.0:9000");
+        let Some(Command::Serve(config)) = parse(&["serve", "--listen-addr", "0.0.0.0:9001"])
+            .expect("parses")
+            .command
+        else {
+            panic!("not serve");
+        };
+        assert_eq!(config.listen_addr, "0.0.0.0:9001");
+    }
+
+    #[test]
+    fn mint_token_takes_its_own_flags_only() {
+        let cli = parse(&["mint-token", "--subject", "me"]).expect("parses");
+        assert!(matches!(cli.command, Some(Command::MintToken { .. })));
+        assert!(parse(&["--listen-addr", "0.0.0.0:9000", "mint-token"]).is_err());
+    }
 }

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use service_kit::database::DatabaseArgs;
+use service_kit::duration;
 use service_kit::kafka::KafkaArgs;
 
 #[derive(Debug, Clone, Parser)]
@@ -89,9 +90,19 @@ pub struct RebuildConfig {
     #[arg(long, env = "PROJECTOR_BATCH_SIZE", default_value_t = 5000)]
     pub batch_size: usize,
 
-    /// How long the rebuild waits to fill a batch after its first event, in milliseconds.
-    #[arg(long, env = "PROJECTOR_BATCH_LINGER_MS", default_value_t = 20)]
-    pub batch_linger_ms: u64,
+    /// How long the rebuild waits to fill a batch after its first event (`20ms`, `1s`).
+    #[arg(long, env = "PROJECTOR_BATCH_LINGER", default_value = "20ms", value_parser = duration::parse)]
+    pub batch_linger: Duration,
+
+    /// Deprecated: PROJECTOR_BATCH_LINGER in milliseconds.
+    #[arg(long, env = "PROJECTOR_BATCH_LINGER_MS", conflicts_with = "batch_linger")]
+    pub batch_linger_ms: Option<u64>,
+}
+
+impl RebuildConfig {
+    pub fn batch_linger(&self) -> Duration {
+        duration::or_deprecated_ms(self.batch_linger, self.batch_linger_ms)
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -111,13 +122,17 @@ pub struct Config {
     #[arg(long, env = "PROJECTOR_BATCH_SIZE", default_value_t = 5000)]
     pub batch_size: usize,
 
-    /// How long a projection waits to fill a batch after its first event, in milliseconds.
-    #[arg(long, env = "PROJECTOR_BATCH_LINGER_MS", default_value_t = 20)]
-    pub batch_linger_ms: u64,
+    /// How long a projection waits to fill a batch after its first event (`20ms`, `1s`).
+    #[arg(long, env = "PROJECTOR_BATCH_LINGER", default_value = "20ms", value_parser = duration::parse)]
+    pub batch_linger: Duration,
+
+    /// Deprecated: PROJECTOR_BATCH_LINGER in milliseconds.
+    #[arg(long, env = "PROJECTOR_BATCH_LINGER_MS", conflicts_with = "batch_linger")]
+    pub batch_linger_ms: Option<u64>,
 }
 
 impl Config {
     pub fn batch_linger(&self) -> Duration {
-        Duration::from_millis(self.batch_linger_ms)
+        duration::or_deprecated_ms(self.batch_linger, self.batch_linger_ms)
     }
 }

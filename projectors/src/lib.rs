@@ -4,6 +4,7 @@
 //! in memory, and writes the rows and the new checkpoint in one PostgreSQL transaction. A crash
 //! anywhere leaves rows and checkpoint consistent; the restart seeks to the checkpoint.
 //!
+//! - [`cli`]: what `dead-letters` and `rebuild` do at the terminal.
 //! - [`config`]: settings and subcommands (`run`, `migrate`, `rebuild`, `status`,
 //!   `dead-letters`).
 //! - [`db`]: migrations, checkpoints, and the tables each projection owns.
@@ -18,6 +19,7 @@
 //! - [`status`]: checkpoints, lag and rebuilds, for `projectors status`.
 //! - [`startup`]: [`Application`], running every projection beside `/health`, `/ready`, `/metrics`.
 
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod dead_letter;

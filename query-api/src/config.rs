@@ -5,6 +5,7 @@ use std::time::Duration;
 use clap::Parser;
 use service_kit::auth::AuthArgs;
 use service_kit::database::DatabaseArgs;
+use service_kit::duration;
 use service_kit::edge::EdgeArgs;
 
 #[derive(Debug, Clone, Parser)]
@@ -27,13 +28,17 @@ pub struct Config {
     #[command(flatten)]
     pub auth: AuthArgs,
 
-    /// Longest wait for projections to reach a consistency token, in milliseconds.
-    #[arg(long, env = "CONSISTENCY_WAIT_MS", default_value_t = 5000)]
-    pub consistency_wait_ms: u64,
+    /// Longest wait for projections to reach a consistency token (`5s`, `500ms`).
+    #[arg(long, env = "CONSISTENCY_WAIT", default_value = "5s", value_parser = duration::parse)]
+    pub consistency_wait: Duration,
+
+    /// Deprecated: CONSISTENCY_WAIT in milliseconds.
+    #[arg(long, env = "CONSISTENCY_WAIT_MS", conflicts_with = "consistency_wait")]
+    pub consistency_wait_ms: Option<u64>,
 }
 
 impl Config {
     pub fn consistency_wait(&self) -> Duration {
-        Duration::from_millis(self.consistency_wait_ms)
+        duration::or_deprecated_ms(self.consistency_wait, self.consistency_wait_ms)
     }
 }

@@ -4,6 +4,8 @@
 //! - [`problem`]: RFC 9457 `application/problem+json` answers.
 //! - [`health`]: `/health` (live) and the shape of `/ready` answers.
 //! - [`metrics`]: a few counters and gauges rendered in the Prometheus text format.
+//! - [`duration`]: durations in settings, written `250ms` or `5s`, and their deprecated `_MS`
+//!   predecessors.
 //! - [`database`]: PostgreSQL settings and a pool whose `search_path` is the configured schema.
 //! - [`kafka`] (feature `kafka`): topics, client settings and the CloudEvents envelope.
 //! - [`testing`] (feature `testing`): per-test topics and schema, child services, deadlines.
@@ -24,6 +26,7 @@
 #[cfg(feature = "auth")]
 pub mod auth;
 pub mod database;
+pub mod duration;
 #[cfg(feature = "edge")]
 pub mod edge;
 pub mod health;

@@ -4,7 +4,14 @@
 //! A problem response is a type implementing `utoipa::ToResponse`, declared with
 //! [`problem_responses!`](crate::problem_responses), so a route's `#[utoipa::path]` refers to it
 //! by name and the document checks the `type` and `status` of every answer against it.
+//!
+//! [`serve`] answers `GET /openapi.json`; (with `testing`) [`coverage::assert_complete`] checks
+//! that a document lists exactly the routes its API declares.
 
+use std::future::{ready, Ready};
+
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder};
 use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type};
@@ -19,6 +26,13 @@ pub const BEARER: &str = "bearer";
 
 /// The media type of every error answer.
 pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The handler of `GET /openapi.json`: `document` rendered once, here, as the document only
+/// changes with the code.
+pub fn serve(document: &OpenApi) -> impl Fn() -> Ready<axum::response::Response> + Clone + Send + Sync + 'static {
+    let json = axum::body::Bytes::from(document.to_json().expect("the OpenAPI document serialises to JSON"));
+    move || ready(([(CONTENT_TYPE, "application/json")], json.clone()).into_response())
+}
 
 /// Adds what every document shares to its components: the bearer scheme and the `Problem`
 /// schema. Use as `#[openapi(modifiers(&service_kit::openapi::Shared))]`.
@@ -196,6 +210,17 @@ fn problem_schema() -> Schema {
         .into()
 }
 
+/// An API's whole document: `base` (its info, components and tags) with every resource's
+/// `routes` merged in, and the edge's answers added (see [`add_edge_responses`]).
+pub fn assemble(base: OpenApi, routes: impl IntoIterator<Item = OpenApi>) -> OpenApi {
+    let mut document = base;
+    for part in routes {
+        document.merge(part);
+    }
+    add_edge_responses(&mut document);
+    document
+}
+
 /// Adds the answers the edge in front of every API route may give (see [`crate::edge`]) to each
 /// operation that needs a token: 408 when the request took too long, 429 over the caller's rate
 /// limit. Call once every route is in the document; the 503 `overloaded` of the concurrency cap
@@ -327,7 +352,27 @@ pub mod coverage {
     use std::collections::BTreeSet;
     use std::path::Path;
 
+    use utoipa::openapi::OpenApi;
+
     const METHODS: [&str; 7] = ["get", "post", "put", "patch", "delete", "head", "options"];
+
+    /// Asserts what every API's document holds: OpenAPI 3.1, the bearer scheme, and exactly the
+    /// routes declared in the Rust files of `src/http` under the crate at `manifest_dir`,
+    /// `example` among them (so that a reader finding nothing fails). Returns the document as
+    /// JSON, for the API's own checks.
+    pub fn assert_complete(document: &OpenApi, manifest_dir: &str, example: &str) -> serde_json::Value {
+        let json = serde_json::to_value(document).expect("the document is JSON");
+        assert!(
+            json["openapi"].as_str().is_some_and(|v| v.starts_with("3.1.")),
+            "{}",
+            json["openapi"]
+        );
+        assert_eq!(json["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+        let declared = declared_routes(&Path::new(manifest_dir).join("src/http"));
+        assert!(declared.contains(example), "{declared:?}");
+        assert_eq!(documented_operations(&json), declared);
+        json
+    }
 
     /// Every operation of an OpenAPI document, as `"POST /api/v1/orders"`.
     pub fn documented_operations(document: &serde_json::Value) -> BTreeSet<String> {

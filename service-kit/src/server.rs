@@ -1,4 +1,5 @@
-//! Serving HTTP until shutdown, cutting off clients too slow to send their request head.
+//! Serving HTTP until shutdown, cutting off clients too slow to send their request head, and
+//! what every API's router ends with.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -19,6 +20,14 @@ use tracing::{debug, warn};
 /// How long a client may take to send its request line and headers when a service does not say
 /// otherwise. Also bounds how long an idle keep-alive connection stays open.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `router` finished as every API's is: a path no route matches answers a problem+json 404,
+/// and each server error is logged once, with its cause.
+pub fn with_problem_answers<S: Clone + Send + Sync + 'static>(router: axum::Router<S>) -> axum::Router<S> {
+    router
+        .fallback(crate::problem::not_found)
+        .layer(axum::middleware::from_fn(crate::problem::log_server_errors))
+}
 
 /// Resolves on Ctrl-C or SIGTERM, whichever comes first.
 pub async fn shutdown_signal() {

@@ -19,6 +19,7 @@ use service_kit::kafka::Envelope;
 use uuid::Uuid;
 
 use super::{ApiContext, ApiError, BODY_LIMIT};
+use crate::bus::Submit;
 use crate::payments::Fingerprinter;
 
 /// Namespaces turning an `Idempotency-Key` into ids, so a retry lands on the same aggregate
@@ -113,7 +114,10 @@ impl CommandRequest {
 
 /// `routes` with [`digest_request`] in front of their handlers; the scope check goes around it,
 /// so only an authorised request has its body read here.
-pub(super) fn digested(routes: Router<ApiContext>, fingerprints: &Fingerprinter) -> Router<ApiContext> {
+pub(super) fn digested<B: Submit>(
+    routes: Router<ApiContext<B>>,
+    fingerprints: &Fingerprinter,
+) -> Router<ApiContext<B>> {
     routes.route_layer(axum::middleware::from_fn_with_state(
         fingerprints.clone(),
         digest_request,

@@ -76,12 +76,8 @@ impl IntoResponse for ApiError {
                 "body-too-large",
                 "Request body too large",
             ),
-            Self::InvalidField(invalid) => {
-                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", "Invalid field").field(invalid.field)
-            }
-            Self::FieldType { field, .. } => {
-                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", "Invalid field").field(field.clone())
-            }
+            Self::InvalidField(invalid) => invalid_field(invalid.field),
+            Self::FieldType { field, .. } => invalid_field(field.clone()),
             Self::InvalidHeader { header, .. } => {
                 Problem::new(StatusCode::BAD_REQUEST, "invalid-header", "Invalid header").field(*header)
             }
@@ -107,24 +103,17 @@ impl IntoResponse for ApiError {
                 "command-undecodable",
                 "The command could not be decoded by the decider",
             ),
-            Self::Unavailable(SubmitError::Unavailable(_)) => Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "log-unavailable",
-                "Command log unavailable",
-            )
-            .retry_after(1),
-            Self::Unavailable(SubmitError::OutcomeTimeout(_)) => Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(SubmitError::Unavailable(_)) => {
+                unavailable("log-unavailable", "Command log unavailable", 1)
+            }
+            Self::Unavailable(SubmitError::OutcomeTimeout(_)) => unavailable(
                 "verdict-pending",
                 "Command written, verdict not yet known; retry with the same Idempotency-Key",
-            )
-            .retry_after(1),
-            Self::Gateway(GatewayError::Unavailable(_)) => Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "gateway-unavailable",
-                "Payment gateway unavailable",
-            )
-            .retry_after(2),
+                1,
+            ),
+            Self::Gateway(GatewayError::Unavailable(_)) => {
+                unavailable("gateway-unavailable", "Payment gateway unavailable", 2)
+            }
             Self::Gateway(GatewayError::Refused(_)) => Problem::new(
                 StatusCode::BAD_GATEWAY,
                 "gateway-refused",
@@ -133,6 +122,16 @@ impl IntoResponse for ApiError {
         };
         service_kit::problem::respond(problem.detail(detail), &self)
     }
+}
+
+/// 422 naming the request `field` at fault.
+fn invalid_field(field: impl Into<String>) -> Problem {
+    Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", "Invalid field").field(field)
+}
+
+/// 503: worth retrying after `seconds`.
+fn unavailable(slug: &str, title: &str, seconds: u64) -> Problem {
+    Problem::new(StatusCode::SERVICE_UNAVAILABLE, slug, title).retry_after(seconds)
 }
 
 /// Each domain rejection as the problem a client can act on.
@@ -169,9 +168,7 @@ fn rejection_problem(rejection: &Rejection) -> Problem {
         Rejection::Order(O::Cancelled { .. }) => conflict("order-cancelled", "Order cancelled"),
         Rejection::Order(O::NotPriced { .. }) => conflict("order-not-priced", "Order has no total"),
         Rejection::Order(O::WrongPurchase { .. }) => conflict("wrong-purchase", "Order was paid by another purchase"),
-        Rejection::Order(O::Pricing { .. }) => {
-            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", "Invalid field").field("items")
-        }
+        Rejection::Order(O::Pricing { .. }) => invalid_field("items"),
         Rejection::Purchase(P::AlreadyRequested { purchase_id }) => {
             conflict("purchase-already-requested", "Purchase already requested")
                 .extension("purchase_id", purchase_id.to_string())
@@ -190,9 +187,7 @@ fn rejection_problem(rejection: &Rejection) -> Problem {
             conflict("refund-exceeds-refundable", "Refund exceeds what is refundable")
                 .extension("refundable", refundable.clone())
         }
-        Rejection::Purchase(P::InvalidRefundAmount { .. }) => {
-            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", "Invalid field").field("amount")
-        }
+        Rejection::Purchase(P::InvalidRefundAmount { .. }) => invalid_field("amount"),
         Rejection::WrongAggregate { .. } => conflict("wrong-aggregate", "Id belongs to another kind of resource"),
     }
 }

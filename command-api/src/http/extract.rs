@@ -1,9 +1,9 @@
 //! A JSON body and a path extractor whose every failure is a problem+json naming what was wrong.
 
 use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::CONTENT_TYPE;
-use axum::http::request::Parts;
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
@@ -46,20 +46,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
 
 /// Like `axum::extract::Path`, but a segment that does not decode (percent-encoded bytes that
 /// are not UTF-8) is a 422 naming the path, as a malformed id is, not axum's plain-text 400.
-#[derive(Debug)]
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub(crate) struct Path<T>(pub(crate) T);
 
-impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|axum::extract::Path(value)| Self(value))
-            .map_err(|rejection| ApiError::FieldType {
-                field: "path".to_owned(),
-                detail: rejection.body_text(),
-            })
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::FieldType {
+            field: "path".to_owned(),
+            detail: rejection.body_text(),
+        }
     }
 }
 

@@ -1,11 +1,15 @@
 //! Request fields read by name: loosely typed JSON in, typed values or an error naming the field
-//! out, never quoting what was sent (a card number sent as a number must not come back).
+//! out, never quoting what was sent (a card number sent as a number must not come back); and the
+//! user a command acts for.
 
 use domain::money::Decimal;
 use domain::{FieldProblem, InvalidField};
 use serde_json::value::RawValue;
 use serde_json::Value;
+use service_kit::auth::Claims;
 use uuid::Uuid;
+
+use super::ApiError;
 
 /// A required string field.
 pub(super) fn text(field: &'static str, value: Option<Value>) -> Result<String, InvalidField> {
@@ -46,4 +50,18 @@ pub(super) fn decimal(field: &'static str, value: Option<Box<RawValue>>) -> Resu
         ));
     }
     Decimal::parse(field, text)
+}
+
+/// The user a command acts for, from its `user_id` field: the caller when absent; another user
+/// only with `scope`.
+pub(super) fn acting_for(claims: &Claims, user_id: Option<Value>, scope: &'static str) -> Result<Uuid, ApiError> {
+    let user_id = optional_uuid("user_id", user_id)?.unwrap_or_else(|| claims.user_id());
+    if claims.may_act_for(user_id, scope) {
+        Ok(user_id)
+    } else {
+        Err(ApiError::ForeignUser {
+            field: "user_id",
+            scope,
+        })
+    }
 }

@@ -24,14 +24,15 @@ pub use error::ApiError;
 pub(crate) use extract::BODY_LIMIT;
 
 use self::command::Submission;
-use crate::bus::CommandBus;
+use crate::bus::{CommandBus, Submit};
 use crate::outcome::{Verdict, WrittenEvent};
 use crate::payments::{Fingerprinter, PaymentGateway};
 
-/// What every handler can reach.
+/// What every handler can reach. The bus is Kafka's in the service, one answering from memory in
+/// the handlers' tests.
 #[derive(Debug, Clone)]
-pub struct ApiContext {
-    pub bus: CommandBus,
+pub struct ApiContext<B = CommandBus> {
+    pub bus: B,
     /// True while every partition this instance owns has its state restored.
     pub decider_ready: Arc<AtomicBool>,
     pub metrics: Registry,
@@ -49,7 +50,7 @@ pub(super) struct Accepted {
     consistency_token: String,
 }
 
-impl ApiContext {
+impl<B: Submit> ApiContext<B> {
     /// Submits a command and turns a rejection or refusal into its HTTP problem.
     async fn decide(&self, submission: &Submission) -> Result<Accepted, ApiError> {
         let outcome = self
@@ -73,20 +74,18 @@ impl ApiContext {
 
 /// The whole API. On command routes the token is checked first (the outer layer), then a keyed
 /// request is digested.
-pub fn router(context: ApiContext) -> Router {
-    Router::new()
+pub fn router<B: Submit>(context: ApiContext<B>) -> Router {
+    let routes = Router::new()
         .merge(orders::router(&context.verifier, &context.fingerprints))
         .merge(purchases::router(&context.verifier, &context.fingerprints))
         .route("/health", get(service_kit::health::live))
-        .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi::serve))
-        .fallback(service_kit::problem::not_found)
-        .layer(axum::middleware::from_fn(service_kit::problem::log_server_errors))
-        .with_state(context)
+        .route("/ready", get(ready::<B>))
+        .route("/metrics", get(metrics::<B>))
+        .route("/openapi.json", get(service_kit::openapi::serve(&openapi::document())));
+    service_kit::server::with_problem_answers(routes).with_state(context)
 }
 
-async fn ready(State(context): State<ApiContext>) -> Response {
+async fn ready<B: Submit>(State(context): State<ApiContext<B>>) -> Response {
     let kafka = if context.bus.is_listening() {
         Ok(())
     } else {
@@ -100,6 +99,9 @@ async fn ready(State(context): State<ApiContext>) -> Response {
     service_kit::health::ready(&[("kafka", kafka), ("decider", decider)])
 }
 
-async fn metrics(State(context): State<ApiContext>) -> String {
+async fn metrics<B>(State(context): State<ApiContext<B>>) -> String {
     context.metrics.render()
 }
+
+#[cfg(test)]
+mod tests;

@@ -6,7 +6,8 @@
 //! user owns the order is decided by the domain, on the order's own state, so no race can slip
 //! past it; a refusal looks exactly like a missing order.
 
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -29,12 +30,13 @@ use uuid::Uuid;
 
 use super::command::{digested, CommandRequest};
 use super::extract::{Json, Path};
-use super::fields::{decimal, optional_uuid, text};
+use super::fields::{acting_for, decimal, text};
 use super::openapi::{
     BadRequest, BodyTooLarge, Forbidden, InvalidField as InvalidFieldProblem, InvalidHeader, OrderConflict,
     OrderNotFound, StaleVersion, TransitionConflict, Unauthorized, Unavailable, UnsupportedMediaType,
 };
 use super::{Accepted, ApiContext, ApiError};
+use crate::bus::Submit;
 use crate::outcome::WrittenEvent;
 use crate::payments::Fingerprinter;
 
@@ -44,16 +46,19 @@ const MAX_ITEMS: usize = 100;
 /// Who may cancel: the owner (`orders:write`) or staff (`orders:manage`).
 const CANCELLERS: &[&str] = &[ORDERS_WRITE, ORDERS_MANAGE];
 
-pub(super) fn router(verifier: &Verifier, fingerprints: &Fingerprinter) -> Router<ApiContext> {
-    let place = Router::new().route("/api/v1/orders", post(place_order));
+pub(super) fn router<B: Submit>(verifier: &Verifier, fingerprints: &Fingerprinter) -> Router<ApiContext<B>> {
+    let place = Router::new().route("/api/v1/orders", post(place_order::<B>));
     let place = digested(place, fingerprints).route_layer(require_scope(verifier.clone(), ORDERS_WRITE));
     let manage = Router::new()
-        .route("/api/v1/orders/{order_id}/confirm", post(confirm))
-        .route("/api/v1/orders/{order_id}/start-processing", post(start_processing))
-        .route("/api/v1/orders/{order_id}/ship", post(ship))
-        .route("/api/v1/orders/{order_id}/deliver", post(deliver));
+        .route("/api/v1/orders/{order_id}/confirm", post(confirm::<B>))
+        .route(
+            "/api/v1/orders/{order_id}/start-processing",
+            post(start_processing::<B>),
+        )
+        .route("/api/v1/orders/{order_id}/ship", post(ship::<B>))
+        .route("/api/v1/orders/{order_id}/deliver", post(deliver::<B>));
     let manage = digested(manage, fingerprints).route_layer(require_scope(verifier.clone(), ORDERS_MANAGE));
-    let cancel = Router::new().route("/api/v1/orders/{order_id}/cancel", post(cancel));
+    let cancel = Router::new().route("/api/v1/orders/{order_id}/cancel", post(cancel::<B>));
     let cancel = digested(cancel, fingerprints).route_layer(require_any_scope(verifier.clone(), CANCELLERS));
     place.merge(manage).merge(cancel)
 }
@@ -202,20 +207,6 @@ fn channel(value: Option<Value>) -> Result<Option<Channel>, InvalidField> {
     }
 }
 
-/// The user an order is placed for: the caller when `user_id` is absent; another user only with
-/// `orders:manage`.
-fn owner(claims: &Claims, user_id: Option<Value>) -> Result<Uuid, ApiError> {
-    let user_id = optional_uuid("user_id", user_id)?.unwrap_or_else(|| claims.user_id());
-    if claims.may_act_for(user_id, ORDERS_MANAGE) {
-        Ok(user_id)
-    } else {
-        Err(ApiError::ForeignUser {
-            field: "user_id",
-            scope: ORDERS_MANAGE,
-        })
-    }
-}
-
 /// The priced part of an order request, when it has one, placed for `user_id`.
 fn details(request: &mut PlaceOrderRequest, user_id: Uuid) -> Result<Option<(OrderDetails, Totals)>, ApiError> {
     let (items, currency) = match (request.items.take(), request.currency.take()) {
@@ -273,8 +264,8 @@ fn details(request: &mut PlaceOrderRequest, user_id: Uuid) -> Result<Option<(Ord
     )
 )]
 #[tracing::instrument(skip_all, fields(order_id, command_id))]
-async fn place_order(
-    State(context): State<ApiContext>,
+async fn place_order<B: Submit>(
+    State(context): State<ApiContext<B>>,
     meta: CommandRequest,
     claims: Claims,
     Json(mut request): Json<PlaceOrderRequest>,
@@ -285,7 +276,8 @@ async fn place_order(
         .ok_or(InvalidField::new("name", FieldProblem::Required))?;
     let name = OrderName::parse(&name)?;
     let note = request.note.as_deref().map(OrderNote::parse).transpose()?;
-    let user_id = owner(&claims, request.user_id.take())?;
+    // Another user's order only with `orders:manage`.
+    let user_id = acting_for(&claims, request.user_id.take(), ORDERS_MANAGE)?;
     let details = details(&mut request, user_id)?;
     let channel = channel(request.channel.take())?;
     let order_id = meta.new_id(request.order_id);
@@ -369,288 +361,187 @@ struct CancelRequest {
     reason: Option<Value>,
 }
 
-/// Decides one transition of order `raw_id`, built by `command` from the order id, the
-/// `If-Match` version and the time.
-async fn transition(
-    context: &ApiContext,
-    raw_id: &str,
-    headers: &HeaderMap,
-    meta: &CommandRequest,
-    command: impl FnOnce(Uuid, Option<u64>, chrono::DateTime<Utc>) -> order::Command,
-) -> Result<Response, ApiError> {
-    let order_id = order_id(raw_id)?;
-    let expected = expected_version(headers)?;
-    let now = Utc::now();
-    let command = Command::Order(command(order_id, expected, now));
-    let accepted = context.decide(&meta.envelope(command, now)).await?;
-    Ok(answer(StatusCode::OK, accepted, "success", None))
-}
-
-/// Confirm a pending order (staff).
-#[utoipa::path(
-    post,
-    path = "/api/v1/orders/{order_id}/confirm",
-    tag = "orders",
-    params(
-        ("order_id" = Uuid, Path, description = "The order's id"),
-        ("If-Match" = Option<String>, Header, example = "\"3\"",
-            description = "The order version (an earlier `ETag`) the request acts on; another is a 412"),
-        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200,
-            description = "1 to 200 characters: a retry with the same key returns the first answer and writes nothing new"),
-    ),
-    security(("bearer" = ["orders:manage"])),
-    responses(
-        (status = 200, description = "The transition's event is on the log.", body = OrderAccepted, headers(
-            ("ETag" = String, description = "The order's new version, `\"<version>\"`, for the next `If-Match`"),
-        )),
-        (status = 400, response = InvalidHeader),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = OrderNotFound),
-        (status = 409, response = TransitionConflict),
-        (status = 412, response = StaleVersion),
-        (status = 422, response = InvalidFieldProblem),
-        (status = 503, response = Unavailable),
-    )
-)]
-#[tracing::instrument(skip_all, fields(%order_id))]
-async fn confirm(
-    State(context): State<ApiContext>,
-    Path(order_id): Path<String>,
+/// What every transition request carries besides its body: the order id as sent (checked once
+/// the body is), its headers for `If-Match`, and its command ids.
+#[derive(Debug)]
+struct TransitionRequest {
+    raw_id: String,
     headers: HeaderMap,
     meta: CommandRequest,
-) -> Result<Response, ApiError> {
-    transition(
-        &context,
-        &order_id,
-        &headers,
-        &meta,
-        |order_id, expected_version, at| {
-            order::Command::ConfirmOrder(ConfirmOrder {
-                order_id,
-                expected_version,
-                at,
-            })
-        },
-    )
-    .await
 }
 
-/// Start processing a confirmed order (staff).
-#[utoipa::path(
-    post,
-    path = "/api/v1/orders/{order_id}/start-processing",
-    tag = "orders",
-    params(
-        ("order_id" = Uuid, Path, description = "The order's id"),
-        ("If-Match" = Option<String>, Header, example = "\"3\"",
-            description = "The order version (an earlier `ETag`) the request acts on; another is a 412"),
-        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200,
-            description = "1 to 200 characters: a retry with the same key returns the first answer and writes nothing new"),
-    ),
+impl<S: Send + Sync> FromRequestParts<S> for TransitionRequest {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(raw_id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let meta = CommandRequest::from_request_parts(parts, state).await?;
+        Ok(Self {
+            raw_id,
+            headers: parts.headers.clone(),
+            meta,
+        })
+    }
+}
+
+impl TransitionRequest {
+    /// Decides the transition `command` builds from the order id, the `If-Match` version and the
+    /// time.
+    async fn decide<B: Submit>(
+        &self,
+        context: &ApiContext<B>,
+        command: impl FnOnce(Uuid, Option<u64>, chrono::DateTime<Utc>) -> order::Command,
+    ) -> Result<Response, ApiError> {
+        let order_id = order_id(&self.raw_id)?;
+        let expected = expected_version(&self.headers)?;
+        let now = Utc::now();
+        let command = Command::Order(command(order_id, expected, now));
+        let accepted = context.decide(&self.meta.envelope(command, now)).await?;
+        Ok(answer(StatusCode::OK, accepted, "success", None))
+    }
+}
+
+/// The OpenAPI description of a transition at `$path`, which the `$item` handler serves: every
+/// transition takes the order id, `If-Match` and `Idempotency-Key`, and answers alike, but for
+/// its scopes, its body and the answers a body adds (`$bad_request`).
+macro_rules! transition_path {
+    ($path:tt, security($($security:tt)*), $(request_body = $body:ty,)? bad_request($($bad_request:tt)*), $item:item) => {
+        #[utoipa::path(
+            post,
+            path = $path,
+            tag = "orders",
+            $(request_body = $body,)?
+            params(
+                ("order_id" = Uuid, Path, description = "The order's id"),
+                ("If-Match" = Option<String>, Header, example = "\"3\"",
+                    description = "The order version (an earlier `ETag`) the request acts on; another is a 412"),
+                ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200,
+                    description = "1 to 200 characters: a retry with the same key returns the first answer and writes nothing new"),
+            ),
+            security($($security)*),
+            responses(
+                (status = 200, description = "The transition's event is on the log.", body = OrderAccepted, headers(
+                    ("ETag" = String, description = "The order's new version, `\"<version>\"`, for the next `If-Match`"),
+                )),
+                $($bad_request)*
+                (status = 401, response = Unauthorized),
+                (status = 403, response = Forbidden),
+                (status = 404, response = OrderNotFound),
+                (status = 409, response = TransitionConflict),
+                (status = 412, response = StaleVersion),
+                (status = 422, response = InvalidFieldProblem),
+                (status = 503, response = Unavailable),
+            )
+        )]
+        $item
+    };
+}
+
+/// A staff transition without a body, whose command holds the order id, the expected version
+/// and the time only.
+macro_rules! staff_transition {
+    ($(#[doc = $doc:literal])* $name:ident, $path:tt, $variant:ident) => {
+        transition_path!(
+            $path,
+            security(("bearer" = ["orders:manage"])),
+            bad_request((status = 400, response = InvalidHeader),),
+            $(#[doc = $doc])*
+            #[tracing::instrument(skip_all, fields(order_id = %request.raw_id))]
+            async fn $name<B: Submit>(
+                State(context): State<ApiContext<B>>,
+                request: TransitionRequest,
+            ) -> Result<Response, ApiError> {
+                request.decide(&context, |order_id, expected_version, at| {
+                    order::Command::$variant($variant {
+                        order_id,
+                        expected_version,
+                        at,
+                    })
+                })
+                .await
+            }
+        );
+    };
+}
+
+staff_transition!(
+    /// Confirm a pending order (staff).
+    confirm, "/api/v1/orders/{order_id}/confirm", ConfirmOrder
+);
+staff_transition!(
+    /// Start processing a confirmed order (staff).
+    start_processing, "/api/v1/orders/{order_id}/start-processing", StartProcessing
+);
+staff_transition!(
+    /// Record the delivery of a shipped order (staff).
+    deliver, "/api/v1/orders/{order_id}/deliver", DeliverOrder
+);
+
+transition_path!(
+    "/api/v1/orders/{order_id}/ship",
     security(("bearer" = ["orders:manage"])),
-    responses(
-        (status = 200, description = "The transition's event is on the log.", body = OrderAccepted, headers(
-            ("ETag" = String, description = "The order's new version, `\"<version>\"`, for the next `If-Match`"),
-        )),
-        (status = 400, response = InvalidHeader),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = OrderNotFound),
-        (status = 409, response = TransitionConflict),
-        (status = 412, response = StaleVersion),
-        (status = 422, response = InvalidFieldProblem),
-        (status = 503, response = Unavailable),
-    )
-)]
-#[tracing::instrument(skip_all, fields(%order_id))]
-async fn start_processing(
-    State(context): State<ApiContext>,
-    Path(order_id): Path<String>,
-    headers: HeaderMap,
-    meta: CommandRequest,
-) -> Result<Response, ApiError> {
-    transition(
-        &context,
-        &order_id,
-        &headers,
-        &meta,
-        |order_id, expected_version, at| {
-            order::Command::StartProcessing(StartProcessing {
-                order_id,
-                expected_version,
-                at,
-            })
-        },
-    )
-    .await
-}
-
-/// Record the delivery of a shipped order (staff).
-#[utoipa::path(
-    post,
-    path = "/api/v1/orders/{order_id}/deliver",
-    tag = "orders",
-    params(
-        ("order_id" = Uuid, Path, description = "The order's id"),
-        ("If-Match" = Option<String>, Header, example = "\"3\"",
-            description = "The order version (an earlier `ETag`) the request acts on; another is a 412"),
-        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200,
-            description = "1 to 200 characters: a retry with the same key returns the first answer and writes nothing new"),
-    ),
-    security(("bearer" = ["orders:manage"])),
-    responses(
-        (status = 200, description = "The transition's event is on the log.", body = OrderAccepted, headers(
-            ("ETag" = String, description = "The order's new version, `\"<version>\"`, for the next `If-Match`"),
-        )),
-        (status = 400, response = InvalidHeader),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = OrderNotFound),
-        (status = 409, response = TransitionConflict),
-        (status = 412, response = StaleVersion),
-        (status = 422, response = InvalidFieldProblem),
-        (status = 503, response = Unavailable),
-    )
-)]
-#[tracing::instrument(skip_all, fields(%order_id))]
-async fn deliver(
-    State(context): State<ApiContext>,
-    Path(order_id): Path<String>,
-    headers: HeaderMap,
-    meta: CommandRequest,
-) -> Result<Response, ApiError> {
-    transition(
-        &context,
-        &order_id,
-        &headers,
-        &meta,
-        |order_id, expected_version, at| {
-            order::Command::DeliverOrder(DeliverOrder {
-                order_id,
-                expected_version,
-                at,
-            })
-        },
-    )
-    .await
-}
-
-/// Ship an order in processing, with its carrier and tracking number (staff).
-#[utoipa::path(
-    post,
-    path = "/api/v1/orders/{order_id}/ship",
-    tag = "orders",
     request_body = ShipRequest,
-    params(
-        ("order_id" = Uuid, Path, description = "The order's id"),
-        ("If-Match" = Option<String>, Header, example = "\"3\"",
-            description = "The order version (an earlier `ETag`) the request acts on; another is a 412"),
-        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200,
-            description = "1 to 200 characters: a retry with the same key returns the first answer and writes nothing new"),
-    ),
-    security(("bearer" = ["orders:manage"])),
-    responses(
-        (status = 200, description = "The transition's event is on the log.", body = OrderAccepted, headers(
-            ("ETag" = String, description = "The order's new version, `\"<version>\"`, for the next `If-Match`"),
-        )),
+    bad_request(
         (status = 400, response = BadRequest),
         (status = 413, response = BodyTooLarge),
         (status = 415, response = UnsupportedMediaType),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = OrderNotFound),
-        (status = 409, response = TransitionConflict),
-        (status = 412, response = StaleVersion),
-        (status = 422, response = InvalidFieldProblem),
-        (status = 503, response = Unavailable),
-    )
-)]
-#[tracing::instrument(skip_all, fields(%order_id))]
-async fn ship(
-    State(context): State<ApiContext>,
-    Path(order_id): Path<String>,
-    headers: HeaderMap,
-    meta: CommandRequest,
-    Json(request): Json<ShipRequest>,
-) -> Result<Response, ApiError> {
-    let carrier = Carrier::parse(&text("carrier", request.carrier)?)?;
-    let tracking_number = TrackingNumber::parse(&text("tracking_number", request.tracking_number)?)?;
-    transition(
-        &context,
-        &order_id,
-        &headers,
-        &meta,
-        |order_id, expected_version, at| {
-            order::Command::ShipOrder(ShipOrder {
-                order_id,
-                carrier,
-                tracking_number,
-                expected_version,
-                at,
+    ),
+    /// Ship an order in processing, with its carrier and tracking number (staff).
+    #[tracing::instrument(skip_all, fields(order_id = %request.raw_id))]
+    async fn ship<B: Submit>(
+        State(context): State<ApiContext<B>>,
+        request: TransitionRequest,
+        Json(body): Json<ShipRequest>,
+    ) -> Result<Response, ApiError> {
+        let carrier = Carrier::parse(&text("carrier", body.carrier)?)?;
+        let tracking_number = TrackingNumber::parse(&text("tracking_number", body.tracking_number)?)?;
+        request
+            .decide(&context, |order_id, expected_version, at| {
+                order::Command::ShipOrder(ShipOrder {
+                    order_id,
+                    carrier,
+                    tracking_number,
+                    expected_version,
+                    at,
+                })
             })
-        },
-    )
-    .await
-}
+            .await
+    }
+);
 
-/// Cancel a pending or confirmed order: a user its own, staff any. A paid order is refunded.
-/// A user's cancel is checked by the decider against the order's owner (refused as if the order
-/// did not exist), so no race can get around it.
-#[utoipa::path(
-    post,
-    path = "/api/v1/orders/{order_id}/cancel",
-    tag = "orders",
-    request_body = CancelRequest,
-    params(
-        ("order_id" = Uuid, Path, description = "The order's id"),
-        ("If-Match" = Option<String>, Header, example = "\"3\"",
-            description = "The order version (an earlier `ETag`) the request acts on; another is a 412"),
-        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200,
-            description = "1 to 200 characters: a retry with the same key returns the first answer and writes nothing new"),
-    ),
+transition_path!(
+    "/api/v1/orders/{order_id}/cancel",
     security(("bearer" = ["orders:write"]), ("bearer" = ["orders:manage"])),
-    responses(
-        (status = 200, description = "The transition's event is on the log.", body = OrderAccepted, headers(
-            ("ETag" = String, description = "The order's new version, `\"<version>\"`, for the next `If-Match`"),
-        )),
+    request_body = CancelRequest,
+    bad_request(
         (status = 400, response = BadRequest),
         (status = 413, response = BodyTooLarge),
         (status = 415, response = UnsupportedMediaType),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = OrderNotFound),
-        (status = 409, response = TransitionConflict),
-        (status = 412, response = StaleVersion),
-        (status = 422, response = InvalidFieldProblem),
-        (status = 503, response = Unavailable),
-    )
-)]
-#[tracing::instrument(skip_all, fields(%order_id))]
-async fn cancel(
-    State(context): State<ApiContext>,
-    claims: Claims,
-    Path(order_id): Path<String>,
-    headers: HeaderMap,
-    meta: CommandRequest,
-    Json(request): Json<CancelRequest>,
-) -> Result<Response, ApiError> {
-    let reason = CancelReason::parse(&text("reason", request.reason)?)?;
-    let acting_user = (!claims.has_scope(ORDERS_MANAGE)).then(|| claims.user_id());
-    transition(
-        &context,
-        &order_id,
-        &headers,
-        &meta,
-        |order_id, expected_version, at| {
-            order::Command::CancelOrder(CancelOrder {
-                order_id,
-                reason,
-                expected_version,
-                at,
-                acting_user,
+    ),
+    /// Cancel a pending or confirmed order: a user its own, staff any. A paid order is refunded.
+    /// A user's cancel is checked by the decider against the order's owner (refused as if the order
+    /// did not exist), so no race can get around it.
+    #[tracing::instrument(skip_all, fields(order_id = %request.raw_id))]
+    async fn cancel<B: Submit>(
+        State(context): State<ApiContext<B>>,
+        claims: Claims,
+        request: TransitionRequest,
+        Json(body): Json<CancelRequest>,
+    ) -> Result<Response, ApiError> {
+        let reason = CancelReason::parse(&text("reason", body.reason)?)?;
+        let acting_user = (!claims.has_scope(ORDERS_MANAGE)).then(|| claims.user_id());
+        request
+            .decide(&context, |order_id, expected_version, at| {
+                order::Command::CancelOrder(CancelOrder {
+                    order_id,
+                    reason,
+                    expected_version,
+                    at,
+                    acting_user,
+                })
             })
-        },
-    )
-    .await
-}
+            .await
+    }
+);

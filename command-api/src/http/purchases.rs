@@ -29,12 +29,13 @@ use uuid::Uuid;
 
 use super::command::{digested, CommandRequest};
 use super::extract::{Json, Path};
-use super::fields::{decimal, optional_uuid, text};
+use super::fields::{acting_for, decimal, optional_uuid, text};
 use super::openapi::{
     BadRequest, BodyTooLarge, Forbidden, GatewayRefused, InvalidField as InvalidFieldProblem, PurchaseConflict,
     PurchaseNotFound, PurchaseUnavailable, RefundConflict, Unauthorized, Unavailable, UnsupportedMediaType,
 };
 use super::{ApiContext, ApiError};
+use crate::bus::Submit;
 use crate::payments::{CardDetails, Fingerprinter};
 
 /// How far in the future a client's `transaction_date` may be: clocks drift, not by hours.
@@ -42,26 +43,12 @@ const MAX_CLOCK_SKEW: Duration = Duration::minutes(5);
 const MAX_HOLDER_NAME_CHARS: usize = 200;
 const MAX_BILLING_ADDRESS_CHARS: usize = 500;
 
-pub(super) fn router(verifier: &Verifier, fingerprints: &Fingerprinter) -> Router<ApiContext> {
-    let request = Router::new().route("/api/v1/purchases", post(request_purchase));
+pub(super) fn router<B: Submit>(verifier: &Verifier, fingerprints: &Fingerprinter) -> Router<ApiContext<B>> {
+    let request = Router::new().route("/api/v1/purchases", post(request_purchase::<B>));
     let request = digested(request, fingerprints).route_layer(require_scope(verifier.clone(), PURCHASES_WRITE));
-    let refund = Router::new().route("/api/v1/purchases/{purchase_id}/refunds", post(refund_purchase));
+    let refund = Router::new().route("/api/v1/purchases/{purchase_id}/refunds", post(refund_purchase::<B>));
     let refund = digested(refund, fingerprints).route_layer(require_scope(verifier.clone(), PURCHASES_REFUND));
     request.merge(refund)
-}
-
-/// The user a purchase is for: the caller when `user_id` is absent; another user only with
-/// `purchases:refund`, the scope that acts on other users' purchases.
-fn payer(claims: &Claims, user_id: Option<Value>) -> Result<Uuid, ApiError> {
-    let user_id = optional_uuid("user_id", user_id)?.unwrap_or_else(|| claims.user_id());
-    if claims.may_act_for(user_id, PURCHASES_REFUND) {
-        Ok(user_id)
-    } else {
-        Err(ApiError::ForeignUser {
-            field: "user_id",
-            scope: PURCHASES_REFUND,
-        })
-    }
 }
 
 /// The routes' part of the OpenAPI document.
@@ -210,8 +197,8 @@ fn transaction_date(value: Option<Value>, now: DateTime<Utc>) -> Result<DateTime
     )
 )]
 #[tracing::instrument(skip_all, fields(purchase_id, command_id))]
-async fn request_purchase(
-    State(context): State<ApiContext>,
+async fn request_purchase<B: Submit>(
+    State(context): State<ApiContext<B>>,
     meta: CommandRequest,
     claims: Claims,
     Json(request): Json<PurchaseRequest>,
@@ -219,7 +206,9 @@ async fn request_purchase(
     let now = Utc::now();
     let purchase_id = optional_uuid("purchase_id", request.purchase_id)?;
     let order_id = optional_uuid("order_id", request.order_id)?;
-    let user_id = payer(&claims, request.user_id)?;
+    // Another user's purchase only with `purchases:refund`, the scope that acts on other users'
+    // purchases.
+    let user_id = acting_for(&claims, request.user_id, PURCHASES_REFUND)?;
     let username = Username::parse(&text("username", request.username)?)?;
     let currency = Currency::parse("currency", &text("currency", request.currency)?)?;
     let amount = Money::from_decimal("amount", decimal("amount", request.amount)?, currency)?;
@@ -307,8 +296,8 @@ async fn request_purchase(
     )
 )]
 #[tracing::instrument(skip_all, fields(%purchase_id, command_id))]
-async fn refund_purchase(
-    State(context): State<ApiContext>,
+async fn refund_purchase<B: Submit>(
+    State(context): State<ApiContext<B>>,
     Path(purchase_id): Path<String>,
     meta: CommandRequest,
     Json(request): Json<RefundRequest>,

@@ -110,7 +110,7 @@ async fn requests_over_the_concurrency_cap_get_503_at_once() {
 async fn a_client_sending_half_a_request_line_is_disconnected() {
     let isolation = Isolation::new();
     let mut config = config(&isolation);
-    config.edge.header_read_timeout_ms = 500;
+    config.edge.header_read_timeout = Duration::from_millis(500);
     let app = spawn_app_with(isolation, config).await;
     let port = app.address.rsplit(':').next().expect("port");
 

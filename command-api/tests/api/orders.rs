@@ -217,7 +217,7 @@ async fn kafka_unreachable_answers_503_with_retry_after_quickly() {
     let isolation = Isolation::new();
     let mut config = config(&isolation);
     config.kafka.kafka_brokers = format!("127.0.0.1:{}", service_kit::testing::free_port());
-    config.produce_timeout_ms = 2000;
+    config.produce_timeout = Duration::from_secs(2);
     let app = spawn_app_with(isolation, config).await;
 
     let started = Instant::now();

@@ -1,47 +1,38 @@
 //! Path and query extractors whose failures are problem+json naming what was wrong, not axum's
 //! plain-text rejections.
 
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
-use serde::de::DeserializeOwned;
 
 use super::ApiError;
 
 /// Like `axum::extract::Path`: a segment that does not decode (percent-encoded bytes that are
 /// not UTF-8) is a 400 naming the path.
-#[derive(Debug)]
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub(super) struct Path<T>(pub(super) T);
-
-impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|axum::extract::Path(value)| Self(value))
-            .map_err(|rejection| ApiError::InvalidParameter {
-                field: "path",
-                detail: rejection.body_text(),
-            })
-    }
-}
 
 /// Like `axum::extract::Query`: a query string that does not parse (a parameter given twice, or
 /// of the wrong type) is a 400 naming the query.
-#[derive(Debug)]
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub(super) struct Query<T>(pub(super) T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
-    type Rejection = ApiError;
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::InvalidParameter {
+            field: "path",
+            detail: rejection.body_text(),
+        }
+    }
+}
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|axum::extract::Query(value)| Self(value))
-            .map_err(|rejection| ApiError::InvalidParameter {
-                field: "query",
-                detail: rejection.body_text(),
-            })
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::InvalidParameter {
+            field: "query",
+            detail: rejection.body_text(),
+        }
     }
 }
 

@@ -41,15 +41,13 @@ pub fn router(context: ApiContext) -> Router {
         .merge(purchases::router())
         .route_layer(require_any_scope(context.verifier.clone(), READERS));
     let staff = track_users::router().route_layer(require_scope(context.verifier.clone(), READ_ALL));
-    Router::new()
+    let routes = Router::new()
         .merge(own)
         .merge(staff)
         .route("/health", get(service_kit::health::live))
         .route("/ready", get(ready))
-        .route("/openapi.json", get(openapi::serve))
-        .fallback(service_kit::problem::not_found)
-        .layer(axum::middleware::from_fn(service_kit::problem::log_server_errors))
-        .with_state(context)
+        .route("/openapi.json", get(service_kit::openapi::serve(&openapi::document())));
+    service_kit::server::with_problem_answers(routes).with_state(context)
 }
 
 async fn ready(State(context): State<ApiContext>) -> Response {

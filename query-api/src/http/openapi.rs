@@ -2,10 +2,6 @@
 //! the `#[utoipa::path]` of every route and the answer types beside the handlers; the problem
 //! responses below list every problem `type` a route can answer, as `error.rs` maps them.
 
-use std::sync::LazyLock;
-
-use axum::http::header::CONTENT_TYPE;
-use axum::response::IntoResponse;
 use service_kit::openapi::{Operational, Shared};
 use utoipa::OpenApi;
 
@@ -51,51 +47,26 @@ struct ApiDoc;
 
 /// The whole document: the shared parts and every resource's routes.
 pub(super) fn document() -> utoipa::openapi::OpenApi {
-    let mut document = ApiDoc::openapi();
-    document.merge(track_users::TrackUsersApi::openapi());
-    document.merge(orders::OrdersApi::openapi());
-    document.merge(purchases::PurchasesApi::openapi());
-    service_kit::openapi::add_edge_responses(&mut document);
-    document
-}
-
-/// Rendered once: the document only changes with the code.
-static DOCUMENT: LazyLock<String> =
-    LazyLock::new(|| document().to_json().expect("the OpenAPI document serialises to JSON"));
-
-/// `GET /openapi.json`.
-pub(super) async fn serve() -> impl IntoResponse {
-    ([(CONTENT_TYPE, "application/json")], DOCUMENT.as_str())
+    service_kit::openapi::assemble(
+        ApiDoc::openapi(),
+        [
+            track_users::TrackUsersApi::openapi(),
+            orders::OrdersApi::openapi(),
+            purchases::PurchasesApi::openapi(),
+        ],
+    )
 }
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
-    use service_kit::openapi::coverage::{declared_routes, documented_operations};
+    use service_kit::openapi::coverage::assert_complete;
 
     use super::*;
 
+    /// The document, checked for what every API's holds: OpenAPI 3.1, every route and nothing
+    /// else.
     fn json() -> serde_json::Value {
-        serde_json::from_str(&DOCUMENT).expect("the document is JSON")
-    }
-
-    #[test]
-    fn the_document_is_openapi_3_1() {
-        let document = json();
-        assert!(
-            document["openapi"].as_str().is_some_and(|v| v.starts_with("3.1.")),
-            "{}",
-            document["openapi"]
-        );
-        assert_eq!(document["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
-    }
-
-    #[test]
-    fn every_route_is_documented_and_nothing_else() {
-        let declared = declared_routes(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http"));
-        assert!(declared.contains("GET /api/v1/orders/{order_id}"), "{declared:?}");
-        assert_eq!(documented_operations(&json()), declared);
+        assert_complete(&document(), env!("CARGO_MANIFEST_DIR"), "GET /api/v1/orders/{order_id}")
     }
 
     #[test]

@@ -96,7 +96,10 @@ where
 
     fn call(&mut self, mut request: Request) -> Self::Future {
         let scopes = self.needed.scopes();
-        let verdict = authorization(request.headers()).and_then(|header| self.verifier.authorize_any(header, scopes));
+        let verdict = authenticate(&self.verifier, &mut request).and_then(|claims| {
+            claims.ensure_any_scope(scopes)?;
+            Ok(claims)
+        });
         match verdict {
             Ok(claims) => {
                 request.extensions_mut().insert(claims);
@@ -109,6 +112,23 @@ where
             }
         }
     }
+}
+
+/// The outcome of verifying a request's bearer token, kept in its extensions so that each
+/// request has its signature checked once, whichever layer asks first (the edge's rate limit,
+/// then the scope check).
+#[derive(Debug, Clone)]
+struct Authentication(Result<Claims, AuthError>);
+
+/// The verified claims of `request`'s bearer token: the outcome an earlier layer left in its
+/// extensions, else verified now and left there for the next.
+pub fn authenticate(verifier: &Verifier, request: &mut Request) -> Result<Claims, AuthError> {
+    if let Some(Authentication(outcome)) = request.extensions().get() {
+        return outcome.clone();
+    }
+    let outcome = authorization(request.headers()).and_then(|header| verifier.verify(header));
+    request.extensions_mut().insert(Authentication(outcome.clone()));
+    outcome
 }
 
 /// The one `Authorization` value, if any; several, or one that is not ASCII, are malformed.
@@ -188,6 +208,24 @@ mod tests {
             .get(name)
             .and_then(|value| value.to_str().ok())
             .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn a_token_is_verified_once_per_request() {
+        let verifier = Verifier::hs256(SECRET, None, None).expect("verifier");
+        let mut request = Request::post("/orders")
+            .header(header::AUTHORIZATION, bearer(ORDERS_WRITE, SECRET))
+            .body(Body::empty())
+            .expect("request");
+        let first = authenticate(&verifier, &mut request).expect("valid");
+        // Another key would refuse the token: only the kept outcome can pass it now.
+        let other = Verifier::hs256(SECRET_OTHER, None, None).expect("verifier");
+        assert_eq!(authenticate(&other, &mut request).expect("kept"), first);
+        let router = Router::new()
+            .route("/orders", post(|claims: Claims| async move { claims.sub }))
+            .route_layer(require_scope(other, ORDERS_WRITE));
+        let response = router.oneshot(request).await.expect("infallible");
+        assert_eq!(response.status(), StatusCode::OK);
     }
 
     #[tokio::test]

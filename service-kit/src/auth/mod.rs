@@ -44,7 +44,7 @@ mod verifier;
 
 pub use config::{mint, mint_hs256, AuthArgs, MintArgs, TokenKind, MAX_MINT_TTL_SECONDS};
 pub use error::{AuthConfigError, AuthError};
-pub use layer::{require_any_scope, require_scope, RequireScope, RequireScopeLayer};
+pub use layer::{authenticate, require_any_scope, require_scope, RequireScope, RequireScopeLayer};
 pub use subject::user_id_of;
 pub use verifier::{Claims, Verifier, LEEWAY};
 

@@ -169,18 +169,6 @@ impl Verifier {
         self.verify_token(bearer_token(header)?)
     }
 
-    /// [`Verifier::verify`], then the 403 unless the token carries `scope`.
-    pub fn authorize(&self, authorization_header: Option<&str>, scope: &str) -> Result<Claims, AuthError> {
-        self.authorize_any(authorization_header, &[scope])
-    }
-
-    /// [`Verifier::verify`], then the 403 unless the token carries one of `scopes`.
-    pub fn authorize_any(&self, authorization_header: Option<&str>, scopes: &[&str]) -> Result<Claims, AuthError> {
-        let claims = self.verify(authorization_header)?;
-        claims.ensure_any_scope(scopes)?;
-        Ok(claims)
-    }
-
     /// Checks a bare JWT: signed with the configured algorithm and key, not expired (`exp` is
     /// required), not before its `nbf`, with the configured issuer and audience, and a subject.
     pub fn verify_token(&self, token: &str) -> Result<Claims, AuthError> {

@@ -7,8 +7,10 @@ use clap::Args;
 use thiserror::Error;
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer, ExposeHeaders};
 
-const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 10_000;
-const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 30_000;
+use crate::duration;
+
+const DEFAULT_HEADER_READ_TIMEOUT: &str = "10s";
+const DEFAULT_REQUEST_TIMEOUT: &str = "30s";
 const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 1024;
 const DEFAULT_RATE_LIMIT_PER_SECOND: f64 = 10_000.0;
 const DEFAULT_RATE_LIMIT_BURST: u32 = 20_000;
@@ -22,15 +24,23 @@ const DEFAULT_CORS_MAX_AGE_SECONDS: u64 = 600;
 /// names). The defaults stay far above what the benchmark sends, so only abuse meets them.
 #[derive(Debug, Clone, Args)]
 pub struct EdgeArgs {
-    /// How long a client may take to send a request line and headers, in milliseconds; also how
+    /// How long a client may take to send a request line and headers (`10s`, `500ms`); also how
     /// long an idle keep-alive connection stays open.
-    #[arg(long, env = "HEADER_READ_TIMEOUT_MS", default_value_t = DEFAULT_HEADER_READ_TIMEOUT_MS)]
-    pub header_read_timeout_ms: u64,
+    #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = DEFAULT_HEADER_READ_TIMEOUT, value_parser = duration::parse)]
+    pub header_read_timeout: Duration,
 
-    /// Longest time for a whole request, reading its body and handling it, in milliseconds;
-    /// past it the answer is 408 and the connection is closed.
-    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = DEFAULT_REQUEST_TIMEOUT_MS)]
-    pub request_timeout_ms: u64,
+    /// Deprecated: HEADER_READ_TIMEOUT in milliseconds.
+    #[arg(long, env = "HEADER_READ_TIMEOUT_MS", conflicts_with = "header_read_timeout")]
+    pub header_read_timeout_ms: Option<u64>,
+
+    /// Longest time for a whole request, reading its body and handling it (`30s`); past it the
+    /// answer is 408 and the connection is closed.
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = DEFAULT_REQUEST_TIMEOUT, value_parser = duration::parse)]
+    pub request_timeout: Duration,
+
+    /// Deprecated: REQUEST_TIMEOUT in milliseconds.
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", conflicts_with = "request_timeout")]
+    pub request_timeout_ms: Option<u64>,
 
     /// Most API requests handled at once; further ones are answered 503 with `Retry-After` at
     /// once instead of queueing. 0 turns the cap off.
@@ -73,8 +83,10 @@ impl Default for EdgeArgs {
     fn default() -> Self {
         let list = |text: &str| text.split(',').map(str::to_owned).collect();
         Self {
-            header_read_timeout_ms: DEFAULT_HEADER_READ_TIMEOUT_MS,
-            request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
+            header_read_timeout: duration::parse(DEFAULT_HEADER_READ_TIMEOUT).expect("a duration"),
+            header_read_timeout_ms: None,
+            request_timeout: duration::parse(DEFAULT_REQUEST_TIMEOUT).expect("a duration"),
+            request_timeout_ms: None,
             max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
             rate_limit_per_second: DEFAULT_RATE_LIMIT_PER_SECOND,
             rate_limit_burst: DEFAULT_RATE_LIMIT_BURST,
@@ -91,7 +103,7 @@ impl Default for EdgeArgs {
 #[derive(Debug, Error)]
 pub enum EdgeConfigError {
     /// A timeout of zero would refuse every request.
-    #[error("{setting} must be at least 1 ms")]
+    #[error("{setting} must be above zero")]
     ZeroTimeout { setting: &'static str },
     #[error(
         "RATE_LIMIT_PER_SECOND must be a finite number, 0 or more; RATE_LIMIT_BURST at least 1 when it is above 0"
@@ -108,23 +120,23 @@ pub enum EdgeConfigError {
 
 impl EdgeArgs {
     pub fn header_read_timeout(&self) -> Duration {
-        Duration::from_millis(self.header_read_timeout_ms)
+        duration::or_deprecated_ms(self.header_read_timeout, self.header_read_timeout_ms)
     }
 
     pub fn request_timeout(&self) -> Duration {
-        Duration::from_millis(self.request_timeout_ms)
+        duration::or_deprecated_ms(self.request_timeout, self.request_timeout_ms)
     }
 
     /// Every setting checked, so that a mistake stops the service at start-up.
     pub(crate) fn validate(&self) -> Result<(), EdgeConfigError> {
-        if self.header_read_timeout_ms == 0 {
+        if self.header_read_timeout().is_zero() {
             return Err(EdgeConfigError::ZeroTimeout {
-                setting: "HEADER_READ_TIMEOUT_MS",
+                setting: "HEADER_READ_TIMEOUT",
             });
         }
-        if self.request_timeout_ms == 0 {
+        if self.request_timeout().is_zero() {
             return Err(EdgeConfigError::ZeroTimeout {
-                setting: "REQUEST_TIMEOUT_MS",
+                setting: "REQUEST_TIMEOUT",
             });
         }
         let rate = self.rate_limit_per_second;
@@ -266,13 +278,13 @@ mod tests {
     #[test]
     fn limits_are_checked_at_start_up() {
         let zero_timeout = EdgeArgs {
-            request_timeout_ms: 0,
+            request_timeout: Duration::ZERO,
             ..EdgeArgs::default()
         };
         assert!(matches!(
             zero_timeout.validate(),
             Err(EdgeConfigError::ZeroTimeout {
-                setting: "REQUEST_TIMEOUT_MS"
+                setting: "REQUEST_TIMEOUT"
             })
         ));
         for (rate, burst) in [(f64::NAN, 1), (-1.0, 1), (5.0, 0)] {

@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::header::{AUTHORIZATION, CONNECTION};
+use axum::http::header::CONNECTION;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{from_fn, from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
@@ -47,7 +47,7 @@ use uuid::Uuid;
 pub use config::{EdgeArgs, EdgeConfigError};
 use rate_limit::{Caller, RateLimiter};
 
-use crate::auth::Verifier;
+use crate::auth::{authenticate, Verifier};
 use crate::Problem;
 
 /// The request id header, read from clients and set on every answer.
@@ -150,12 +150,9 @@ struct RateLimit {
 }
 
 impl RateLimit {
-    fn caller(&self, request: &Request) -> Caller {
-        let authorization = request
-            .headers()
-            .get(AUTHORIZATION)
-            .and_then(|value| value.to_str().ok());
-        if let Some(claims) = authorization.and_then(|header| self.verifier.verify(Some(header)).ok()) {
+    /// Who sends `request`; its token's verdict stays with it for the scope check.
+    fn caller(&self, request: &mut Request) -> Caller {
+        if let Ok(claims) = authenticate(&self.verifier, request) {
             return Caller::Subject(claims.sub);
         }
         request
@@ -165,11 +162,11 @@ impl RateLimit {
     }
 }
 
-async fn rate_limit(State(limit): State<Arc<RateLimit>>, request: Request, next: Next) -> Response {
+async fn rate_limit(State(limit): State<Arc<RateLimit>>, mut request: Request, next: Next) -> Response {
     if is_operational(&request) {
         return next.run(request).await;
     }
-    let standing = limit.limiter.take(limit.caller(&request), Instant::now());
+    let standing = limit.limiter.take(limit.caller(&mut request), Instant::now());
     let mut response = if standing.allowed {
         next.run(request).await
     } else {

@@ -2,7 +2,7 @@ use std::io::Write;
 use std::sync::Mutex;
 
 use axum::body::Body;
-use axum::http::header::{ORIGIN, RETRY_AFTER};
+use axum::http::header::{AUTHORIZATION, ORIGIN, RETRY_AFTER};
 use axum::http::{HeaderMap, Method};
 use axum::routing::get;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -197,7 +197,7 @@ async fn requests_over_the_cap_are_shed_at_once() {
 async fn a_request_past_the_timeout_gets_408_and_closes_the_connection() {
     let routes = Router::new().route("/api/never", get(std::future::pending::<&'static str>));
     let router = edge(EdgeArgs {
-        request_timeout_ms: 50,
+        request_timeout: Duration::from_millis(50),
         ..unlimited()
     })
     .wrap(routes);
@@ -216,7 +216,7 @@ async fn a_request_past_the_timeout_gets_408_and_closes_the_connection() {
 #[tokio::test]
 async fn a_client_sending_its_body_too_slowly_is_cut_off() {
     let router = edge(EdgeArgs {
-        request_timeout_ms: 300,
+        request_timeout: Duration::from_millis(300),
         ..unlimited()
     })
     .wrap(Router::new().route("/api/echo", axum::routing::post(|body: String| async move { body })));

@@ -16,7 +16,8 @@ async fn spawn_query_api(database: DatabaseArgs) -> (String, oneshot::Sender<()>
         listen_addr: "127.0.0.1:0".to_owned(),
         database,
         auth: test_auth(),
-        consistency_wait_ms: 1000,
+        consistency_wait: Duration::from_secs(1),
+        consistency_wait_ms: None,
         edge: EdgeArgs::default(),
     })
     .await

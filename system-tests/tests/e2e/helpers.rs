@@ -38,9 +38,12 @@ pub(crate) async fn spawn_stack_with_wait(consistency_wait: Duration) -> Stack {
         kafka: isolation.kafka.clone(),
         decider_instance_id: "0".to_owned(),
         decider_batch_size: 1000,
-        decider_batch_linger_ms: 5,
-        produce_timeout_ms: 5000,
-        outcome_timeout_ms: 15000,
+        decider_batch_linger: Duration::from_millis(5),
+        decider_batch_linger_ms: None,
+        produce_timeout: Duration::from_secs(5),
+        produce_timeout_ms: None,
+        outcome_timeout: Duration::from_secs(15),
+        outcome_timeout_ms: None,
         card_fingerprint_key: Some(TEST_FINGERPRINT_KEY.into()),
         card_fingerprint_key_file: None,
         edge: EdgeArgs::default(),
@@ -55,14 +58,16 @@ pub(crate) async fn spawn_stack_with_wait(consistency_wait: Duration) -> Stack {
         kafka: isolation.kafka.clone(),
         database: isolation.database.clone(),
         batch_size: 5000,
-        batch_linger_ms: 5,
+        batch_linger: Duration::from_millis(5),
+        batch_linger_ms: None,
     })
     .await
     .unwrap();
     let query_api = query_api::Application::build(query_api::Config {
         listen_addr: "127.0.0.1:0".to_owned(),
         database: isolation.database.clone(),
-        consistency_wait_ms: consistency_wait.as_millis() as u64,
+        consistency_wait,
+        consistency_wait_ms: None,
         auth: test_auth(),
         edge: EdgeArgs::default(),
     })

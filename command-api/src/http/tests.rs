@@ -1,0 +1,272 @@
+//! The HTTP edge against a bus answering from memory: request parsing, idempotency keys and the
+//! mapping of verdicts to answers, in milliseconds and without Kafka. What reaches the log and
+//! back is tested against the real broker under `tests/`.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use domain::{order, Command, Message as _, Rejection};
+use service_kit::auth::{ORDERS_MANAGE, ORDERS_WRITE, PURCHASES_WRITE};
+use service_kit::kafka::Envelope;
+use service_kit::metrics::Registry;
+use service_kit::testing::{bearer, test_auth, TEST_FINGERPRINT_KEY};
+use tower::ServiceExt;
+use uuid::Uuid;
+
+use super::{router, ApiContext};
+use crate::bus::{Submit, SubmitError};
+use crate::outcome::{Outcome, Refusal, Verdict, WrittenEvent};
+use crate::payments::{Fingerprinter, SandboxGateway};
+
+/// A command as the bus took it: its id, aggregate and request digest.
+#[derive(Debug, Clone, PartialEq)]
+struct Submitted {
+    command_id: Uuid,
+    aggregate_id: Uuid,
+    request_digest: Option<String>,
+}
+
+/// Answers every command with one verdict, and remembers what it was sent.
+#[derive(Debug, Clone)]
+struct MemoryBus {
+    verdict: Verdict,
+    submitted: Arc<Mutex<Vec<Submitted>>>,
+}
+
+impl MemoryBus {
+    fn answering(verdict: Verdict) -> Self {
+        Self {
+            verdict,
+            submitted: Arc::default(),
+        }
+    }
+
+    fn submitted(&self) -> Vec<Submitted> {
+        self.submitted.lock().expect("not poisoned").clone()
+    }
+}
+
+impl Submit for MemoryBus {
+    fn is_listening(&self) -> bool {
+        true
+    }
+
+    fn submit(
+        &self,
+        command: &Envelope<Command>,
+        request_digest: Option<&str>,
+    ) -> impl Future<Output = Result<Outcome, SubmitError>> + Send {
+        let submitted = Submitted {
+            command_id: command.id,
+            aggregate_id: command.message.aggregate_id(),
+            request_digest: request_digest.map(str::to_owned),
+        };
+        self.submitted.lock().expect("not poisoned").push(submitted.clone());
+        let outcome = Outcome {
+            command_id: submitted.command_id,
+            aggregate_id: submitted.aggregate_id,
+            request_digest: submitted.request_digest,
+            verdict: self.verdict.clone(),
+        };
+        std::future::ready(Ok(outcome))
+    }
+}
+
+fn accepted() -> Verdict {
+    Verdict::Accepted {
+        events: vec![WrittenEvent {
+            event_type: "orderstream.order.placed.v2".to_owned(),
+            sequence: 1,
+            partition: 0,
+            offset: 7,
+        }],
+        consistency_token: "token".to_owned(),
+    }
+}
+
+/// What the edge answered: status, `Content-Type`, the named header and the JSON body.
+struct Answer {
+    status: StatusCode,
+    content_type: String,
+    headers: axum::http::HeaderMap,
+    body: serde_json::Value,
+}
+
+/// Sends `body` to `path` with a token carrying `scopes` and the extra `headers`.
+async fn post(bus: &MemoryBus, path: &str, scopes: &[&str], headers: &[(&str, &str)], body: &str) -> Answer {
+    let context = ApiContext {
+        bus: bus.clone(),
+        decider_ready: Arc::default(),
+        metrics: Registry::default(),
+        gateway: Arc::new(SandboxGateway),
+        fingerprints: Fingerprinter::new(TEST_FINGERPRINT_KEY),
+        verifier: test_auth().verifier().expect("test auth"),
+    };
+    let mut request = Request::post(path)
+        .header(header::AUTHORIZATION, bearer(scopes))
+        .header(header::CONTENT_TYPE, "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request.body(Body::from(body.to_owned())).expect("request");
+    let response = router(context)
+        .oneshot(request)
+        .await
+        .unwrap_or_else(|never| match never {});
+    let status = response.status();
+    let headers = response.headers().clone();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.expect("body");
+    let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    Answer {
+        status,
+        content_type,
+        headers,
+        body,
+    }
+}
+
+const ORDERS: &str = "/api/v1/orders";
+const CONFIRM: &str = "/api/v1/orders/8f1c7a7e-3c55-4e0c-9f39-7d7c4b1d7a01/confirm";
+
+#[tokio::test]
+async fn a_field_of_the_wrong_type_is_a_422_naming_it_and_nothing_is_sent() {
+    let bus = MemoryBus::answering(accepted());
+    for (body, field) in [
+        (r#"{"name": 5}"#, "name"),
+        (r#"{"note": "n"}"#, "name"),
+        (
+            r#"{"name": "Ada", "items": [{"sku": "A-1", "name": "Pen", "quantity": "two", "unit_price": 1}], "currency": "USD"}"#,
+            "items[0].quantity",
+        ),
+    ] {
+        let answer = post(&bus, ORDERS, &[ORDERS_WRITE], &[], body).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            answer.body
+        );
+        assert_eq!(answer.content_type, "application/problem+json");
+        assert_eq!(answer.body["type"], "/problems/invalid-field", "{}", answer.body);
+        assert_eq!(answer.body["field"], field, "{}", answer.body);
+    }
+    assert_eq!(bus.submitted(), []);
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_a_json_object_is_a_400() {
+    let bus = MemoryBus::answering(accepted());
+    for body in ["{\"name\":", "[1]", ""] {
+        let answer = post(&bus, ORDERS, &[ORDERS_WRITE], &[], body).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{body:?}");
+        assert_eq!(answer.body["type"], "/problems/malformed-body", "{}", answer.body);
+    }
+    assert_eq!(bus.submitted(), []);
+}
+
+#[tokio::test]
+async fn a_card_number_of_the_wrong_type_is_named_but_never_echoed() {
+    let bus = MemoryBus::answering(accepted());
+    let body = r#"{"username": "ada", "amount": 10, "currency": "USD", "payment_method": "credit_card",
+        "card_holder_name": "Ada", "card_number": 4111111111111111, "card_expiry": "12/30",
+        "card_cvc": "123", "transaction_date": "2024-01-01T00:00:00Z"}"#;
+    let answer = post(&bus, "/api/v1/purchases", &[PURCHASES_WRITE], &[], body).await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", answer.body);
+    assert_eq!(answer.body["field"], "card_number");
+    assert!(!answer.body.to_string().contains("4111"), "{}", answer.body);
+    assert_eq!(bus.submitted(), []);
+}
+
+#[tokio::test]
+async fn an_accepted_order_answers_201_with_its_location_version_and_token() {
+    let bus = MemoryBus::answering(accepted());
+    let answer = post(&bus, ORDERS, &[ORDERS_WRITE], &[], r#"{"name": "Ada"}"#).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    let [submitted] = bus.submitted().try_into().expect("one command");
+    assert_eq!(
+        answer.headers[header::LOCATION],
+        format!("/api/v1/orders/{}", submitted.aggregate_id)
+    );
+    assert_eq!(answer.headers[header::ETAG], "\"1\"");
+    assert_eq!(answer.body["consistency_token"], "token");
+    assert_eq!(answer.body["order_id"], submitted.aggregate_id.to_string());
+}
+
+#[tokio::test]
+async fn each_verdict_that_is_not_an_acceptance_has_its_status_and_type() {
+    let cases = [
+        (
+            Verdict::Rejected {
+                rejection: Rejection::Order(order::Rejection::StaleVersion { expected: 2, actual: 3 }),
+            },
+            StatusCode::PRECONDITION_FAILED,
+            "/problems/stale-version",
+        ),
+        (
+            Verdict::Refused {
+                refusal: Refusal::IdempotencyKeyReused,
+            },
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "/problems/idempotency-key-reused",
+        ),
+        (
+            Verdict::Refused {
+                refusal: Refusal::AggregateQuarantined {
+                    aggregate_id: Uuid::nil(),
+                },
+            },
+            StatusCode::CONFLICT,
+            "/problems/aggregate-quarantined",
+        ),
+    ];
+    for (verdict, status, problem) in cases {
+        let bus = MemoryBus::answering(verdict);
+        let answer = post(&bus, CONFIRM, &[ORDERS_MANAGE], &[("if-match", "\"2\"")], "").await;
+        assert_eq!(answer.status, status, "{}", answer.body);
+        assert_eq!(answer.content_type, "application/problem+json");
+        assert_eq!(answer.body["type"], problem, "{}", answer.body);
+    }
+}
+
+#[tokio::test]
+async fn a_keyed_retry_is_the_same_command_and_another_body_another_request() {
+    let bus = MemoryBus::answering(accepted());
+    let key = [("idempotency-key", "checkout-1")];
+    for body in [r#"{"name": "Ada"}"#, r#"{"name": "Ada"}"#, r#"{"name": "Bob"}"#] {
+        let answer = post(&bus, ORDERS, &[ORDERS_WRITE], &key, body).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    }
+    let [first, retry, other] = bus.submitted().try_into().expect("three commands");
+    assert_eq!(first, retry);
+    assert!(first.request_digest.is_some());
+    assert_eq!(other.command_id, first.command_id);
+    assert_eq!(other.aggregate_id, first.aggregate_id);
+    assert_ne!(other.request_digest, first.request_digest);
+}
+
+#[tokio::test]
+async fn a_malformed_idempotency_key_or_version_is_a_400_naming_the_header() {
+    let bus = MemoryBus::answering(accepted());
+    let long_key = "k".repeat(201);
+    let answer = post(
+        &bus,
+        ORDERS,
+        &[ORDERS_WRITE],
+        &[("idempotency-key", &long_key)],
+        r#"{"name": "Ada"}"#,
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.body);
+    assert_eq!(answer.body["field"], "Idempotency-Key");
+    let answer = post(&bus, CONFIRM, &[ORDERS_MANAGE], &[("if-match", "\"three\"")], "").await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.body);
+    assert_eq!(answer.body["field"], "If-Match");
+    assert_eq!(bus.submitted(), []);
+}
