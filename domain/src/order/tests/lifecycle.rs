@@ -33,20 +33,21 @@ fn a_placed_order_is_pending_unpaid_at_version_1() {
     let command = place(Uuid::from_u128(1), "John Doe");
     assert_eq!(
         Order::fold([&placed(&command)]),
-        State::Placed {
+        State::Placed(PlacedOrder {
+            order_id: command.order_id,
             status: OrderStatus::Pending,
             payment_status: PaymentStatus::Pending,
             total: None,
             paid_with: None,
             owner: None,
             version: 1,
-        }
+        })
     );
     let state = Order::fold(&history(Pending));
     assert_eq!(state.status(), Some(Pending));
     assert_eq!(state.payment_status(), Some(PaymentStatus::Pending));
     assert_eq!(state.version(), 1);
-    assert!(matches!(state, State::Placed { total: Some(total), .. } if total == usd(TOTAL)));
+    assert!(matches!(state, State::Placed(PlacedOrder { total: Some(total), .. }) if total == usd(TOTAL)));
     assert_eq!(State::NotPlaced.version(), 0);
     assert_eq!(State::NotPlaced.status(), None);
 }
