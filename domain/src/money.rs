@@ -127,27 +127,27 @@ impl fmt::Display for Currency {
     }
 }
 
-/// Reads a value that travels as a string through its own `parse`, so what comes from the log is
-/// checked exactly as what comes from a client.
-fn parse_str<'de, D: Deserializer<'de>, T>(
-    deserializer: D,
-    parse: impl FnOnce(&str) -> Result<T, InvalidField>,
-) -> Result<T, D::Error> {
-    let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
-    parse(&text).map_err(serde::de::Error::custom)
+/// Implements serde for `$type`, which travels as a string: written as its `Display` text and read
+/// back through its own `parse` (naming the field `$field`), so what comes from the log is checked
+/// exactly as what comes from a client.
+macro_rules! string_serde {
+    ($type:ident, $field:literal) => {
+        impl Serialize for $type {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $type {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+                Self::parse($field, &text).map_err(serde::de::Error::custom)
+            }
+        }
+    };
 }
 
-impl Serialize for Currency {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.code())
-    }
-}
-
-impl<'de> Deserialize<'de> for Currency {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        parse_str(deserializer, |code| Self::parse("currency", code))
-    }
-}
+string_serde!(Currency, "currency");
 
 fixed_schema!(Currency, {
     "description": "ISO 4217 currency code.",
@@ -254,17 +254,7 @@ impl fmt::Display for Decimal {
     }
 }
 
-impl Serialize for Decimal {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Decimal {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        parse_str(deserializer, |text| Self::parse("amount", text))
-    }
-}
+string_serde!(Decimal, "amount");
 
 fixed_schema!(Decimal, {
     "description": "An exact decimal number written as a string, without exponent.",

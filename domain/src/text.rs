@@ -206,6 +206,49 @@ mod tests {
     }
 
     #[test]
+    fn every_one_line_text_field_is_trimmed_and_bounded() {
+        use crate::order::{CancelReason, Carrier, OrderName, PaymentFailureReason, TrackingNumber};
+        use crate::pricing::ItemName;
+        use crate::purchase::{RefundReason, Username};
+
+        type Parse = fn(&str) -> Result<String, InvalidField>;
+        // Each type with the field it names and its maximum, parsing to the text it keeps.
+        macro_rules! one_line {
+            ($($type:ident($field:literal, $max:literal)),+ $(,)?) => {
+                [$(($field, $max, (|text| $type::parse(text).map(|kept| kept.as_str().to_owned())) as Parse)),+]
+            };
+        }
+        let fields = one_line![
+            OrderName("name", 200),
+            Carrier("carrier", 100),
+            TrackingNumber("tracking_number", 100),
+            CancelReason("reason", 500),
+            PaymentFailureReason("reason", 500),
+            ItemName("name", 200),
+            Username("username", 100),
+            RefundReason("reason", 500),
+        ];
+        for (field, max, parse) in fields {
+            assert_eq!(parse("  John Doe "), Ok("John Doe".to_owned()), "{field}");
+            for blank in ["", " ", "   "] {
+                assert_eq!(
+                    parse(blank),
+                    Err(InvalidField::new(field, FieldProblem::Blank)),
+                    "{field}"
+                );
+            }
+            for letter in ["x", "é"] {
+                assert_eq!(parse(&letter.repeat(max)), Ok(letter.repeat(max)), "{field}");
+                assert_eq!(
+                    parse(&letter.repeat(max + 1)),
+                    Err(InvalidField::new(field, FieldProblem::TooLong { max, actual: max + 1 })),
+                    "{field}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn problems_name_the_code_point_and_the_form() {
         assert_eq!(
             InvalidField::new("name", control(0, Lines::Single)).to_string(),

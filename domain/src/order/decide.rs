@@ -1,26 +1,13 @@
 //! Every rule an order command is decided by.
 
-use uuid::Uuid;
-
 use super::{
     CancelOrder, Command, Event, OrderCancelled, OrderConfirmed, OrderDelivered, OrderPaid, OrderPaymentFailed,
     OrderPlaced, OrderProcessingStarted, OrderRefunded, OrderShipped, OrderStatus, PaymentFailureReason, PaymentStatus,
-    PlaceOrder, PricedOrderDetails, RecordPayment, RecordPaymentFailure, Rejection, State,
+    PlaceOrder, PlacedOrder, PricedOrderDetails, RecordPayment, RecordPaymentFailure, Rejection, State,
 };
-use crate::money::Money;
 use crate::pricing;
 
-/// What `decide` reads of a placed order.
-#[derive(Debug, Clone, Copy)]
-struct Placed {
-    order_id: Uuid,
-    status: OrderStatus,
-    payment_status: PaymentStatus,
-    total: Option<Money>,
-    paid_with: Option<Uuid>,
-}
-
-impl Placed {
+impl PlacedOrder {
     /// Checks the order may move to `next`.
     fn advance(&self, next: OrderStatus) -> Result<(), Rejection> {
         if self.status.can_become(next) {
@@ -84,56 +71,35 @@ fn place_order(place: &PlaceOrder) -> Result<Event, Rejection> {
 
 pub(super) fn decide(state: &State, command: &Command) -> Result<Vec<Event>, Rejection> {
     let order_id = command.order_id();
-    let (order, version) = match (state, command) {
+    let order = match (state, command) {
         (State::NotPlaced, Command::PlaceOrder(place)) => return place_order(place).map(|event| vec![event]),
-        (State::Placed { .. }, Command::PlaceOrder(_)) => return Err(Rejection::AlreadyPlaced { order_id }),
+        (State::Placed(_), Command::PlaceOrder(_)) => return Err(Rejection::AlreadyPlaced { order_id }),
         (State::NotPlaced, _) => return Err(Rejection::NotFound { order_id }),
-        (
-            State::Placed {
-                status,
-                payment_status,
-                total,
-                paid_with,
-                owner,
-                version,
-            },
-            _,
-        ) => {
-            // Before the version check, whose answer would tell the order exists.
-            if let Command::CancelOrder(CancelOrder {
-                acting_user: Some(acting_user),
-                ..
-            }) = command
-            {
-                if *owner != Some(*acting_user) {
-                    return Err(Rejection::NotOwner { order_id });
-                }
-            }
-            // Another user's purchase naming this order must not settle its payment. An
-            // order without an owner, or a purchase whose buyer is unknown, is as before.
-            if let Command::RecordPayment(RecordPayment { payer: Some(payer), .. })
-            | Command::RecordPaymentFailure(RecordPaymentFailure { payer: Some(payer), .. }) = command
-            {
-                if owner.is_some_and(|owner| owner != *payer) {
-                    return Err(Rejection::NotOwner { order_id });
-                }
-            }
-            (
-                Placed {
-                    order_id,
-                    status: *status,
-                    payment_status: *payment_status,
-                    total: *total,
-                    paid_with: *paid_with,
-                },
-                *version,
-            )
-        }
+        (State::Placed(order), _) => order,
     };
-    if let Some(expected) = command.expected_version().filter(|expected| *expected != version) {
+    // Before the version check, whose answer would tell the order exists.
+    if let Command::CancelOrder(CancelOrder {
+        acting_user: Some(acting_user),
+        ..
+    }) = command
+    {
+        if order.owner != Some(*acting_user) {
+            return Err(Rejection::NotOwner { order_id });
+        }
+    }
+    // Another user's purchase naming this order must not settle its payment. An order without an
+    // owner, or a purchase whose buyer is unknown, is as before.
+    if let Command::RecordPayment(RecordPayment { payer: Some(payer), .. })
+    | Command::RecordPaymentFailure(RecordPaymentFailure { payer: Some(payer), .. }) = command
+    {
+        if order.owner.is_some_and(|owner| owner != *payer) {
+            return Err(Rejection::NotOwner { order_id });
+        }
+    }
+    if let Some(expected) = command.expected_version().filter(|expected| *expected != order.version) {
         return Err(Rejection::StaleVersion {
             expected,
-            actual: version,
+            actual: order.version,
         });
     }
     if let Some(next) = command.next_status() {

@@ -41,7 +41,7 @@ pub use command::*;
 pub use event::*;
 pub use fields::*;
 pub use rejection::Rejection;
-pub use state::State;
+pub use state::{PlacedOrder, State};
 pub use status::{OrderStatus, PaymentStatus};
 
 use crate::decider::decider;

@@ -9,19 +9,24 @@ use crate::money::Money;
 pub enum State {
     #[default]
     NotPlaced,
-    Placed {
-        status: OrderStatus,
-        payment_status: PaymentStatus,
-        /// What the order costs, if it was placed with items; an order without one takes no payment.
-        total: Option<Money>,
-        /// The purchase that paid the order, once paid (kept after a refund).
-        paid_with: Option<Uuid>,
-        /// The user the order belongs to, if it has one.
-        owner: Option<Uuid>,
-        /// How many events of this order have been applied: 1 once placed. The same number as
-        /// the `ce_sequence` of the order's last event, so an `If-Match` can be checked against it.
-        version: u64,
-    },
+    Placed(PlacedOrder),
+}
+
+/// What a placed order's history adds up to: all that `decide` reads of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlacedOrder {
+    pub order_id: Uuid,
+    pub status: OrderStatus,
+    pub payment_status: PaymentStatus,
+    /// What the order costs, if it was placed with items; an order without one takes no payment.
+    pub total: Option<Money>,
+    /// The purchase that paid the order, once paid (kept after a refund).
+    pub paid_with: Option<Uuid>,
+    /// The user the order belongs to, if it has one.
+    pub owner: Option<Uuid>,
+    /// How many events of this order have been applied: 1 once placed. The same number as
+    /// the `ce_sequence` of the order's last event, so an `If-Match` can be checked against it.
+    pub version: u64,
 }
 
 impl State {
@@ -29,21 +34,21 @@ impl State {
     pub fn version(&self) -> u64 {
         match self {
             Self::NotPlaced => 0,
-            Self::Placed { version, .. } => *version,
+            Self::Placed(order) => order.version,
         }
     }
 
     pub fn status(&self) -> Option<OrderStatus> {
         match self {
             Self::NotPlaced => None,
-            Self::Placed { status, .. } => Some(*status),
+            Self::Placed(order) => Some(order.status),
         }
     }
 
     pub fn payment_status(&self) -> Option<PaymentStatus> {
         match self {
             Self::NotPlaced => None,
-            Self::Placed { payment_status, .. } => Some(*payment_status),
+            Self::Placed(order) => Some(order.payment_status),
         }
     }
 }
@@ -52,31 +57,24 @@ impl State {
 /// current status) cannot have been decided here and leaves the status as it is, but still
 /// counts towards the version, which follows the log.
 pub(super) fn evolve(state: State, event: &Event) -> State {
-    let State::Placed {
-        mut status,
-        mut payment_status,
-        total,
-        mut paid_with,
-        owner,
-        version,
-    } = state
-    else {
+    let State::Placed(mut order) = state else {
         return match event {
-            Event::OrderPlaced(placed) => State::Placed {
+            Event::OrderPlaced(placed) => State::Placed(PlacedOrder {
+                order_id: placed.order_id,
                 status: OrderStatus::Pending,
                 payment_status: PaymentStatus::Pending,
                 total: placed.details.as_ref().map(|details| details.totals.total),
                 paid_with: None,
                 owner: placed.user_id,
                 version: 1,
-            },
+            }),
             // Nothing can be decided for an order that was never placed.
             _ => State::NotPlaced,
         };
     };
     let mut advance = |next: OrderStatus| {
-        if status.can_become(next) {
-            status = next;
+        if order.status.can_become(next) {
+            order.status = next;
         }
     };
     match event {
@@ -87,28 +85,22 @@ pub(super) fn evolve(state: State, event: &Event) -> State {
         Event::OrderDelivered(_) => advance(OrderStatus::Delivered),
         Event::OrderCancelled(_) => advance(OrderStatus::Cancelled),
         Event::OrderPaid(paid) => {
-            if payment_status.can_become(PaymentStatus::Paid) {
-                payment_status = PaymentStatus::Paid;
-                paid_with = Some(paid.purchase_id);
+            if order.payment_status.can_become(PaymentStatus::Paid) {
+                order.payment_status = PaymentStatus::Paid;
+                order.paid_with = Some(paid.purchase_id);
             }
         }
         Event::OrderPaymentFailed(_) => {
-            if payment_status.can_become(PaymentStatus::Failed) {
-                payment_status = PaymentStatus::Failed;
+            if order.payment_status.can_become(PaymentStatus::Failed) {
+                order.payment_status = PaymentStatus::Failed;
             }
         }
         Event::OrderRefunded(_) => {
-            if payment_status.can_become(PaymentStatus::Refunded) {
-                payment_status = PaymentStatus::Refunded;
+            if order.payment_status.can_become(PaymentStatus::Refunded) {
+                order.payment_status = PaymentStatus::Refunded;
             }
         }
     }
-    State::Placed {
-        status,
-        payment_status,
-        total,
-        paid_with,
-        owner,
-        version: version.saturating_add(1),
-    }
+    order.version = order.version.saturating_add(1);
+    State::Placed(order)
 }

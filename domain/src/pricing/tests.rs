@@ -240,17 +240,6 @@ fn skus_are_short_codes_kept_as_written() {
 }
 
 #[test]
-fn item_names_are_trimmed_and_bounded() {
-    assert_eq!(ItemName::parse("  Blue mug ").unwrap().as_str(), "Blue mug");
-    assert_eq!(
-        ItemName::parse(" ").unwrap_err(),
-        InvalidField::new("name", FieldProblem::Blank)
-    );
-    assert!(ItemName::parse(&"é".repeat(200)).is_ok());
-    assert!(ItemName::parse(&"é".repeat(201)).is_err());
-}
-
-#[test]
 fn quantities_run_from_1_to_1000() {
     assert_eq!(Quantity::new(1).unwrap().get(), 1);
     assert_eq!(Quantity::new(1_000).unwrap().get(), 1_000);

@@ -19,7 +19,7 @@ fn an_order_belongs_to_the_user_it_is_placed_for_with_or_without_items() {
         })]
     ));
     let state = events.iter().fold(State::NotPlaced, Order::evolve);
-    assert!(matches!(state, State::Placed { owner: Some(USER), .. }));
+    assert!(matches!(state, State::Placed(PlacedOrder { owner: Some(USER), .. })));
     // Priced without a top-level user: the user of the details owns it.
     let events = Order::decide(&State::NotPlaced, &Command::PlaceOrder(place_priced(example_items()))).unwrap();
     assert!(matches!(

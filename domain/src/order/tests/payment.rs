@@ -18,10 +18,10 @@ fn a_payment_of_exactly_the_total_pays_the_order() {
     assert_eq!(state.payment_status(), Some(PaymentStatus::Paid));
     assert!(matches!(
         state,
-        State::Placed {
+        State::Placed(PlacedOrder {
             paid_with: Some(PURCHASE),
             ..
-        }
+        })
     ));
 }
 
