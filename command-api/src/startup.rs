@@ -10,12 +10,11 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use service_kit::edge::Edge;
+use service_kit::server::Listener;
 use service_kit::kafka::Topics;
 use service_kit::metrics::Registry;
 use service_kit::secret::ExposeSecret;
 use service_kit::stream::{Backoff, Batching, Tasks};
-use tokio::net::TcpListener;
-use tracing::info;
 
 use crate::bus::CommandBus;
 use crate::config::GatewayKind;
@@ -31,7 +30,7 @@ const BACKOFF: Backoff = Backoff::new(Duration::from_millis(250), Duration::from
 /// A command-api bound to its port, ready to run.
 #[derive(Debug)]
 pub struct Application {
-    listener: TcpListener,
+    listener: Listener,
     config: Config,
     context: ApiContext,
     edge: Edge,
@@ -39,9 +38,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(&config.listen_addr)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen_addr))?;
+        let listener = Listener::bind(&config.listen_addr).await?;
         let topics = Topics::new(&config.kafka.topic_prefix);
         let bus = CommandBus::new(
             &config.kafka,
@@ -71,7 +68,7 @@ impl Application {
     }
 
     pub fn port(&self) -> u16 {
-        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
+        self.listener.port()
     }
 
     /// Serves until `shutdown`, then drains requests and stops the decider between batches.
@@ -83,7 +80,6 @@ impl Application {
             "kafka setup",
             start_kafka(self.config.clone(), self.context.clone(), tasks.clone()),
         );
-        info!(addr = %self.listener.local_addr()?, "command-api listening");
         let router = http::router(self.context).layer(axum::extract::DefaultBodyLimit::max(http::BODY_LIMIT));
         let router = self.edge.wrap(router);
         let served = service_kit::server::serve(

@@ -7,7 +7,6 @@ use sqlx::Connection as _;
 use crate::config::{DeadLetterCommand, RebuildConfig};
 use crate::projection::Projection;
 use crate::rebuild::{self, RebuildOptions};
-use crate::runner::RunnerSettings;
 use crate::{db, dead_letter};
 
 /// `projectors dead-letters list|retry`.
@@ -54,12 +53,7 @@ pub async fn rebuild(config: RebuildConfig, shutdown: impl std::future::Future<O
         Some(name) if !config.all => vec![rebuild::projection_named(name)?],
         _ => Projection::ALL.to_vec(),
     };
-    let settings = RunnerSettings {
-        topics: Topics::new(&config.kafka.topic_prefix),
-        kafka: config.kafka.clone(),
-        batch_size: config.batch_size.max(1),
-        batch_linger: config.batch_linger(),
-    };
+    let settings = config.batching.runner_settings(&config.kafka);
     let options = RebuildOptions {
         keep_old: config.keep_old,
         progress: true,

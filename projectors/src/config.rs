@@ -5,7 +5,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use service_kit::database::DatabaseArgs;
 use service_kit::duration;
-use service_kit::kafka::KafkaArgs;
+use service_kit::kafka::{KafkaArgs, Topics};
+
+use crate::runner::RunnerSettings;
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -86,23 +88,8 @@ pub struct RebuildConfig {
     #[command(flatten)]
     pub database: DatabaseArgs,
 
-    /// Most events folded into one PostgreSQL transaction.
-    #[arg(long, env = "PROJECTOR_BATCH_SIZE", default_value_t = 5000)]
-    pub batch_size: usize,
-
-    /// How long the rebuild waits to fill a batch after its first event (`20ms`, `1s`).
-    #[arg(long, env = "PROJECTOR_BATCH_LINGER", default_value = "20ms", value_parser = duration::parse)]
-    pub batch_linger: Duration,
-
-    /// Deprecated: PROJECTOR_BATCH_LINGER in milliseconds.
-    #[arg(long, env = "PROJECTOR_BATCH_LINGER_MS", conflicts_with = "batch_linger")]
-    pub batch_linger_ms: Option<u64>,
-}
-
-impl RebuildConfig {
-    pub fn batch_linger(&self) -> Duration {
-        duration::or_deprecated_ms(self.batch_linger, self.batch_linger_ms)
-    }
+    #[command(flatten)]
+    pub batching: BatchArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -118,6 +105,13 @@ pub struct Config {
     #[command(flatten)]
     pub database: DatabaseArgs,
 
+    #[command(flatten)]
+    pub batching: BatchArgs,
+}
+
+/// How projections batch events, for `run` and `rebuild` alike.
+#[derive(Debug, Clone, Args)]
+pub struct BatchArgs {
     /// Most events folded into one PostgreSQL transaction.
     #[arg(long, env = "PROJECTOR_BATCH_SIZE", default_value_t = 5000)]
     pub batch_size: usize,
@@ -131,8 +125,14 @@ pub struct Config {
     pub batch_linger_ms: Option<u64>,
 }
 
-impl Config {
-    pub fn batch_linger(&self) -> Duration {
-        duration::or_deprecated_ms(self.batch_linger, self.batch_linger_ms)
+impl BatchArgs {
+    /// What a projection runner needs to read `kafka`'s events topic in these batches.
+    pub fn runner_settings(&self, kafka: &KafkaArgs) -> RunnerSettings {
+        RunnerSettings {
+            kafka: kafka.clone(),
+            topics: Topics::new(&kafka.topic_prefix),
+            batch_size: self.batch_size.max(1),
+            batch_linger: duration::or_deprecated_ms(self.batch_linger, self.batch_linger_ms),
+        }
     }
 }

@@ -12,11 +12,10 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use service_kit::kafka::Topics;
+use service_kit::server::Listener;
 use service_kit::metrics::Registry;
 use service_kit::stream::{Backoff, CancellationToken, Tasks};
 use sqlx::PgPool;
-use tokio::net::TcpListener;
 use tracing::info;
 
 use crate::projection::Projection;
@@ -29,7 +28,7 @@ const BACKOFF: Backoff = Backoff::new(Duration::from_millis(250), Duration::from
 /// The projectors bound to their port, ready to run.
 #[derive(Debug)]
 pub struct Application {
-    listener: TcpListener,
+    listener: Listener,
     config: Config,
     pool: PgPool,
 }
@@ -43,15 +42,13 @@ struct Context {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(&config.listen_addr)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen_addr))?;
+        let listener = Listener::bind(&config.listen_addr).await?;
         let pool = config.database.pool()?;
         Ok(Self { listener, config, pool })
     }
 
     pub fn port(&self) -> u16 {
-        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
+        self.listener.port()
     }
 
     /// Runs until `shutdown`; each projection stops after its current batch.
@@ -61,12 +58,7 @@ impl Application {
             .iter()
             .map(|&p| (p, RunnerStatus::register(&metrics, p)))
             .collect();
-        let settings = RunnerSettings {
-            kafka: self.config.kafka.clone(),
-            topics: Topics::new(&self.config.kafka.topic_prefix),
-            batch_size: self.config.batch_size,
-            batch_linger: self.config.batch_linger(),
-        };
+        let settings = self.config.batching.runner_settings(&self.config.kafka);
         let tasks = Tasks::default();
         for (projection, status) in runners.clone() {
             let (settings, pool, shutdown) = (settings.clone(), self.pool.clone(), tasks.shutdown().clone());
@@ -86,7 +78,6 @@ impl Application {
             .route("/metrics", get(render_metrics))
             .fallback(service_kit::problem::not_found)
             .with_state(context);
-        info!(addr = %self.listener.local_addr()?, "projectors listening");
         let served = service_kit::server::serve(
             self.listener,
             router,

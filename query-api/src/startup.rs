@@ -4,8 +4,7 @@ use std::future::Future;
 
 use anyhow::Context as _;
 use service_kit::edge::Edge;
-use tokio::net::TcpListener;
-use tracing::info;
+use service_kit::server::Listener;
 
 use crate::http::{self, ApiContext};
 use crate::Config;
@@ -13,16 +12,14 @@ use crate::Config;
 /// A query-api bound to its port, ready to run.
 #[derive(Debug)]
 pub struct Application {
-    listener: TcpListener,
+    listener: Listener,
     context: ApiContext,
     edge: Edge,
 }
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(&config.listen_addr)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen_addr))?;
+        let listener = Listener::bind(&config.listen_addr).await?;
         let verifier = config.auth.verifier()?;
         let edge = Edge::new(&config.edge, verifier.clone())?;
         let context = ApiContext {
@@ -38,11 +35,10 @@ impl Application {
     }
 
     pub fn port(&self) -> u16 {
-        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
+        self.listener.port()
     }
 
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        info!(addr = %self.listener.local_addr()?, "query-api listening");
         let router = self.edge.wrap(http::router(self.context));
         service_kit::server::serve(self.listener, router, self.edge.header_read_timeout(), shutdown)
             .await

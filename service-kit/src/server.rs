@@ -29,6 +29,42 @@ pub fn with_problem_answers<S: Clone + Send + Sync + 'static>(router: axum::Rout
         .layer(axum::middleware::from_fn(crate::problem::log_server_errors))
 }
 
+/// A service's listening socket, bound when the service is built (so a test can ask for port 0
+/// and read the port back before it runs).
+#[derive(Debug)]
+pub struct Listener(TcpListener);
+
+/// The listen address cannot be bound.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr}: {source}")]
+pub struct BindError {
+    addr: String,
+    source: std::io::Error,
+}
+
+impl Listener {
+    pub async fn bind(addr: &str) -> Result<Self, BindError> {
+        match TcpListener::bind(addr).await {
+            Ok(listener) => Ok(Self(listener)),
+            Err(source) => Err(BindError {
+                addr: addr.to_owned(),
+                source,
+            }),
+        }
+    }
+
+    /// The port bound; 0 only if the socket has no address (never for TCP).
+    pub fn port(&self) -> u16 {
+        self.0.local_addr().map(|a| a.port()).unwrap_or_default()
+    }
+}
+
+impl From<TcpListener> for Listener {
+    fn from(listener: TcpListener) -> Self {
+        Self(listener)
+    }
+}
+
 /// Resolves on Ctrl-C or SIGTERM, whichever comes first.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
@@ -58,11 +94,14 @@ pub async fn shutdown_signal() {
 /// closed (`axum::serve` has no such bound, so half a request line would hold a connection
 /// forever). Handlers see the peer address as `ConnectInfo<SocketAddr>`.
 pub async fn serve(
-    listener: TcpListener,
+    Listener(listener): Listener,
     router: axum::Router,
     header_read_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "listening");
+    }
     let graceful = GracefulShutdown::new();
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
@@ -140,7 +179,7 @@ mod tests {
         );
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            serve(listener, router, header_read_timeout, async {
+            serve(listener.into(), router, header_read_timeout, async {
                 let _ = stopped.await;
             })
             .await
@@ -209,7 +248,7 @@ mod tests {
             }),
         );
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, router, Duration::from_secs(5), async {
+        let server = tokio::spawn(serve(listener.into(), router, Duration::from_secs(5), async {
             let _ = stopped.await;
         }));
         let mut stream = TcpStream::connect(address).await.expect("connect");

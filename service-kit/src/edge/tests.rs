@@ -223,7 +223,7 @@ async fn a_client_sending_its_body_too_slowly_is_cut_off() {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("listener");
     let address = listener.local_addr().expect("address");
     tokio::spawn(crate::server::serve(
-        listener,
+        listener.into(),
         router,
         Duration::from_secs(5),
         std::future::pending(),

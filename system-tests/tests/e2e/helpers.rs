@@ -57,9 +57,11 @@ pub(crate) async fn spawn_stack_with_wait(consistency_wait: Duration) -> Stack {
         listen_addr: "127.0.0.1:0".to_owned(),
         kafka: isolation.kafka.clone(),
         database: isolation.database.clone(),
-        batch_size: 5000,
-        batch_linger: Duration::from_millis(5),
-        batch_linger_ms: None,
+        batching: projectors::config::BatchArgs {
+            batch_size: 5000,
+            batch_linger: Duration::from_millis(5),
+            batch_linger_ms: None,
+        },
     })
     .await
     .unwrap();
