@@ -1,8 +1,8 @@
 //! orderstream's read models: the PostgreSQL schema the projectors keep and the query API reads,
 //! and for each table its row type and its SQL, in one place for both sides.
 //!
-//! A row is declared once with [`table_row!`](row): the struct, its columns and their PostgreSQL
-//! types, from which come the `SELECT` lists and the one-statement `UNNEST` batch writes, so
+//! A row is declared once with `table_row!`: the struct, its columns and their PostgreSQL types,
+//! from which come the `SELECT` lists and the one-statement `UNNEST` batch writes, so
 //! adding a column is one line beside its migration.
 //!
 //! - [`schema`]: the migrations (`read-models/migrations/`), applied inside a named schema.
@@ -29,8 +29,6 @@ pub mod track_user;
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 use uuid::Uuid;
-
-pub use row::Row;
 
 #[derive(Debug, Error)]
 pub enum Error {

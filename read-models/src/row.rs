@@ -9,7 +9,7 @@ use uuid::Uuid;
 pub(crate) type Statement<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
 
 /// A row of one table, as [`table_row!`] declares it.
-pub trait Row: Sized {
+pub(crate) trait Row: Sized {
     /// The table the rows live in.
     const TABLE: &'static str;
     /// Every column with its PostgreSQL type, in the order of the struct's fields.

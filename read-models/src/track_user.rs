@@ -58,7 +58,7 @@ pub async fn page(pool: &PgPool, after: Option<&str>, limit: i64) -> Result<Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Row;
+    use crate::row::Row;
 
     #[test]
     fn a_batch_is_one_unnest_statement_over_every_column() {

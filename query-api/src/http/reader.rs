@@ -17,6 +17,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::consistency::Consistency;
+use super::page::found;
 use super::{ApiContext, ApiError};
 
 /// The rows a request may read.
@@ -88,9 +89,7 @@ impl Read {
     pub(super) async fn wait(&self, projection: &'static str) -> Result<(), ApiError> {
         self.consistency.wait(&self.context, projection).await
     }
-}
 
-impl Read {
     /// A detail query: once `projection` has passed the consistency token, the row `fetch` reads,
     /// as clients see it, or a 404 naming `resource` and `id`. `fetch` only starts after the wait.
     pub(super) async fn one<R, T>(
@@ -104,10 +103,7 @@ impl Read {
         T: TryFrom<R, Error = sqlx::Error>,
     {
         self.wait(projection).await?;
-        let row = fetch.await?.ok_or_else(|| ApiError::NotFound {
-            resource,
-            key: id.to_string(),
-        })?;
+        let row = found(fetch.await?, resource, id)?;
         Ok(Json(T::try_from(row)?))
     }
 }
