@@ -7,8 +7,8 @@ use crate::{Error, Result};
 
 /// Creates `schema` if needed and applies the migrations inside it.
 ///
-/// The files under `migrations/` never change once released: PostgreSQL keeps each one's
-/// checksum and refuses to start over a file that differs.
+/// The files under `migrations/` never change once released: each database keeps the checksum of
+/// every migration applied to it, and refuses a file that no longer matches.
 pub async fn migrate(pool: &PgPool, schema: &str) -> Result<()> {
     check_schema(schema)?;
     sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
