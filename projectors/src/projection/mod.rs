@@ -1,8 +1,9 @@
 //! The read models and how a batch of events changes them.
 //!
 //! Every projection folds the events of one batch in memory first (one row change per key, not
-//! per event) and writes them with one multi-row `UNNEST` upsert. Rows take their times from the
-//! events, never from the clock, so a replay writes identical rows.
+//! per event) and writes them with one multi-row `UNNEST` upsert, through the table's module in
+//! `read_models`. Rows take their times from the events, never from the clock, so a replay writes
+//! identical rows.
 //!
 //! The log carries the events of every aggregate; each projection picks the ones it reads and
 //! passes over the rest, which still count towards its checkpoint.
@@ -12,11 +13,12 @@ mod order_status;
 mod purchases;
 mod track_user;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use domain::{Event, Message};
+use domain::{order, purchase, Event, Message};
 use service_kit::kafka::Envelope;
 use sqlx::PgConnection;
+use tracing::warn;
 use uuid::Uuid;
 
 /// An event read from the log, with where it was read.
@@ -25,6 +27,29 @@ pub struct LoggedEvent {
     pub partition: i32,
     pub offset: i64,
     pub envelope: Envelope<Event>,
+}
+
+impl LoggedEvent {
+    /// The order event this is; `None` for another aggregate's, which shares the log.
+    fn order_event(&self) -> Option<&order::Event> {
+        match &self.envelope.message {
+            Event::Order(order) => Some(order),
+            Event::Purchase(_) => None,
+        }
+    }
+
+    /// The purchase event this is; `None` for another aggregate's, which shares the log.
+    fn purchase_event(&self) -> Option<&purchase::Event> {
+        match &self.envelope.message {
+            Event::Purchase(purchase) => Some(purchase),
+            Event::Order(_) => None,
+        }
+    }
+
+    /// The event's position in its aggregate (`ce_sequence`), the rows' `version`.
+    fn version(&self) -> i64 {
+        self.envelope.sequence.unwrap_or(1) as i64
+    }
 }
 
 /// Every projection this binary runs.
@@ -71,19 +96,96 @@ impl Projection {
     }
 }
 
-/// The aggregates a batch changes without having created them, in first-seen order: their rows
-/// must be read from the table first. Those created in the batch start from their first event
-/// and need no read, since rows commit with the checkpoint and no creation is applied twice.
-fn rows_to_load<'a, E: Message + 'a>(events: impl IntoIterator<Item = &'a E>, creates: fn(&E) -> bool) -> Vec<Uuid> {
-    let mut created = HashSet::new();
+/// A read model of one row per aggregate, as of its latest event, folded in three steps:
+/// [`to_load`] names the aggregates a batch changes but did not start (their rows are read with
+/// one query), [`fold`] applies the batch's events in log order to those rows in memory, and the
+/// projection writes every touched row with one upsert.
+///
+/// `self` gathers what the batch adds beside the rows (a purchase's spend).
+trait Latest {
+    type Event: Message;
+    type Row;
+
+    /// The event of this read model's aggregate that `logged` is, if any.
+    fn event(logged: &LoggedEvent) -> Option<&Self::Event>;
+    /// Whether `event` is its aggregate's first, which starts its row.
+    fn starts(event: &Self::Event) -> bool;
+    /// The row `event` starts, when [`Self::starts`] holds.
+    fn start(&mut self, event: &Self::Event, version: i64) -> Option<Self::Row>;
+    fn version(row: &Self::Row) -> i64;
+    /// Applies one event after the first to `row`.
+    fn evolve(&mut self, row: &mut Self::Row, event: &Self::Event, version: i64);
+}
+
+/// The aggregates a batch changes without having started them, in first-seen order: their rows
+/// must be read from the table first. Those started in the batch begin from their first event
+/// and need no read, since rows commit with the checkpoint and no first event is applied twice.
+fn to_load<M: Latest>(events: &[LoggedEvent]) -> Vec<Uuid> {
+    let mut started = HashSet::new();
     let mut load = Vec::new();
-    for event in events {
+    for event in events.iter().filter_map(M::event) {
         let id = event.aggregate_id();
-        if creates(event) {
-            created.insert(id);
-        } else if !created.contains(&id) && !load.contains(&id) {
+        if M::starts(event) {
+            started.insert(id);
+        } else if !started.contains(&id) && !load.contains(&id) {
             load.push(id);
         }
     }
     load
+}
+
+/// Applies the batch's events in log order to `loaded` (the stored rows [`to_load`] named) and
+/// returns every row the batch touched.
+///
+/// An event at or below a row's `version` has been applied already and is passed over. An
+/// aggregate's events share a partition, so they arrive here in their own order.
+fn fold<M: Latest>(model: &mut M, mut loaded: HashMap<Uuid, M::Row>, events: &[LoggedEvent]) -> HashMap<Uuid, M::Row> {
+    let mut rows = HashMap::new();
+    for logged in events {
+        let Some(event) = M::event(logged) else {
+            continue;
+        };
+        let version = logged.version();
+        let id = event.aggregate_id();
+        if let Some(row) = model.start(event, version) {
+            rows.insert(id, row);
+            continue;
+        }
+        let Some(mut row) = rows.remove(&id).or_else(|| loaded.remove(&id)) else {
+            // The decider accepts nothing for an aggregate before its first event: a missing row
+            // is a fact that cannot have been decided. Like `evolve`, keep going rather than
+            // stall every aggregate behind it.
+            warn!(aggregate_id = %id, version, event = event.message_type(), "event without its aggregate's first; skipped");
+            continue;
+        };
+        if version > M::version(&row) {
+            model.evolve(&mut row, event, version);
+        }
+        rows.insert(id, row);
+    }
+    rows
+}
+
+/// The one of `all` whose stored name is `value`; `None` for a name this code does not know.
+fn known<T: Copy>(all: impl IntoIterator<Item = T>, name: fn(T) -> &'static str, value: &str) -> Option<T> {
+    all.into_iter().find(|candidate| name(*candidate) == value)
+}
+
+/// An event as the tests hand it to a fold: at `sequence` in its aggregate, and read at a time
+/// far from the event's own, since rows take theirs from the event.
+#[cfg(test)]
+fn logged(sequence: u64, message: Event) -> LoggedEvent {
+    LoggedEvent {
+        partition: 0,
+        offset: 0,
+        envelope: Envelope {
+            id: Uuid::new_v4(),
+            time: "2030-01-01T00:00:00Z".parse().expect("a time"),
+            sequence: Some(sequence),
+            causation_id: None,
+            correlation_id: Uuid::new_v4(),
+            traceparent: None,
+            message,
+        },
+    }
 }

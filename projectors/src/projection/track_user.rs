@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use domain::order;
 use domain::Event;
+use read_models::track_user::{self, TrackUserRow};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -44,67 +45,37 @@ fn tally(events: &[LoggedEvent]) -> HashMap<&str, Tally> {
 
 #[tracing::instrument(skip_all, fields(events = events.len()))]
 pub(super) async fn apply(tx: &mut PgConnection, events: &[LoggedEvent]) -> Result<(), sqlx::Error> {
-    let tallies = tally(events);
-    if tallies.is_empty() {
-        return Ok(());
-    }
-    let mut ids = Vec::with_capacity(tallies.len());
-    let mut names = Vec::with_capacity(tallies.len());
-    let mut counts = Vec::with_capacity(tallies.len());
-    let mut firsts = Vec::with_capacity(tallies.len());
-    for (name, tally) in tallies {
-        ids.push(Uuid::new_v5(&TRACK_USER_NAMESPACE, name.as_bytes()));
-        names.push(name);
-        counts.push(tally.orders);
-        firsts.push(tally.first_order_at);
-    }
-    // Orders of one name are spread over partitions, so a batch may hold a name's earlier order
-    // after a later one has been counted: LEAST keeps the first.
-    sqlx::query(
-        "INSERT INTO track_user (id, name, counter, created_at) \
-         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bigint[], $4::timestamptz[]) \
-         ON CONFLICT (name) DO UPDATE SET \
-           counter = track_user.counter + EXCLUDED.counter, \
-           created_at = LEAST(track_user.created_at, EXCLUDED.created_at)",
-    )
-    .bind(ids)
-    .bind(names)
-    .bind(counts)
-    .bind(firsts)
-    .execute(tx)
-    .await?;
-    Ok(())
+    let rows = tally(events)
+        .into_iter()
+        .map(|(name, tally)| TrackUserRow {
+            id: Uuid::new_v5(&TRACK_USER_NAMESPACE, name.as_bytes()),
+            name: name.to_owned(),
+            counter: tally.orders,
+            created_at: tally.first_order_at,
+        })
+        .collect();
+    track_user::add(tx, rows).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::projection::logged;
     use domain::order::{OrderName, OrderPlaced};
-    use service_kit::kafka::Envelope;
 
     fn placed(name: &str, at: &str) -> LoggedEvent {
-        let order_id = Uuid::new_v4();
-        LoggedEvent {
-            partition: 0,
-            offset: 0,
-            envelope: Envelope {
-                id: Uuid::new_v4(),
-                time: at.parse().unwrap(),
-                sequence: Some(1),
-                causation_id: None,
-                correlation_id: order_id,
-                traceparent: None,
-                message: Event::Order(order::Event::OrderPlaced(OrderPlaced {
-                    order_id,
-                    name: OrderName::parse(name).unwrap(),
-                    note: None,
-                    placed_at: at.parse().unwrap(),
-                    details: None,
-                    channel: order::Channel::Api,
-                    user_id: None,
-                })),
-            },
-        }
+        logged(
+            1,
+            Event::Order(order::Event::OrderPlaced(OrderPlaced {
+                order_id: Uuid::new_v4(),
+                name: OrderName::parse(name).unwrap(),
+                note: None,
+                placed_at: at.parse().unwrap(),
+                details: None,
+                channel: order::Channel::Api,
+                user_id: None,
+            })),
+        )
     }
 
     #[test]

@@ -60,15 +60,11 @@ impl Consistency {
         let started = Instant::now();
         let deadline = started + context.consistency_wait;
         loop {
-            let checkpoints: Vec<(i32, i64)> =
-                sqlx::query_as("SELECT partition, next_offset FROM projection_checkpoint WHERE projection = $1")
-                    .bind(projection)
-                    .fetch_all(&context.pool)
-                    .await?;
+            let checkpoints = read_models::checkpoint::checkpoints(&context.pool, projection).await?;
             let reached = token.positions().iter().all(|(partition, needed)| {
                 checkpoints
-                    .iter()
-                    .any(|(p, next_offset)| p == partition && next_offset >= needed)
+                    .get(partition)
+                    .is_some_and(|next_offset| next_offset >= needed)
             });
             if reached {
                 return Ok(());

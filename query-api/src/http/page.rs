@@ -1,13 +1,123 @@
-//! What the list and detail answers share: ids read from the path, the opaque keyset cursor of
-//! newest-first pages, and amounts as clients read them.
+//! What the list and detail answers share: the OpenAPI shape of a query route, ids read from the
+//! path, `limit`, the opaque keyset cursor of newest-first pages and the pages themselves, and
+//! amounts as clients read them.
 
 use chrono::{DateTime, Utc};
 use domain::money::{Currency, Money};
-use serde::Serialize;
-use utoipa::ToSchema;
+use read_models::Keyset;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::ApiError;
+
+const DEFAULT_LIMIT: i64 = 50;
+const MAX_LIMIT: i64 = 500;
+
+/// The `#[utoipa::path]` of a query route, and its span: `GET`, for the readers named first (users
+/// and staff, or staff only), the route's own parameters followed by the consistency token (query
+/// parameter or header), and the problems every query may answer: 400, 401, 403 and 503, and 404
+/// where `not_found` names its response. The handler takes the query as `read: Read`.
+macro_rules! query_path {
+    (for users and staff; $($rest:tt)*) => {
+        $crate::http::page::query_path!(@with [("bearer" = ["read"]), ("bearer" = ["read:all"])] $($rest)*);
+    };
+    (for staff; $($rest:tt)*) => {
+        $crate::http::page::query_path!(@with [("bearer" = ["read:all"])] $($rest)*);
+    };
+    (
+        @with [$($security:tt)*]
+        path = $path:literal, tag = $tag:literal, $(summary = $summary:literal,)?
+        params($($param:tt),* $(,)?),
+        ok = ($description:literal, $body:ident) $(, not_found = $not_found:ident)?;
+        $item:item
+    ) => {
+        #[utoipa::path(
+            get,
+            path = $path,
+            tag = $tag,
+            $(summary = $summary,)?
+            params(
+                $($param,)*
+                $crate::http::consistency::TokenQuery,
+                ("X-Consistency-Token" = Option<String>, Header,
+                    description = "The `consistency_token` of an earlier write, if not given as query parameter"),
+            ),
+            security($($security)*),
+            responses(
+                (status = 200, description = $description, body = $body),
+                (status = 400, response = $crate::http::openapi::InvalidParameter),
+                (status = 401, response = $crate::http::openapi::Unauthorized),
+                (status = 403, response = $crate::http::openapi::Forbidden),
+                $((status = 404, response = $crate::http::openapi::$not_found),)?
+                (status = 503, response = $crate::http::openapi::Unavailable),
+            )
+        )]
+        #[tracing::instrument(skip(read))]
+        $item
+    };
+}
+pub(super) use query_path;
+
+/// Declares the answer of a listing: one page of `$item`s and, unless it is the last, where the
+/// next starts.
+macro_rules! page_of {
+    ($page:ident of $item:ident) => {
+        #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+        struct $page {
+            items: Vec<$item>,
+            /// Pass as `after` for the next page; absent on the last page.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            next_after: Option<String>,
+        }
+
+        impl $page {
+            /// The page of `limit` items a query read one more than (the one more tells that
+            /// another page follows), with `next_after` taken from its last item.
+            fn of(mut items: Vec<$item>, limit: i64, next_after: impl Fn(&$item) -> String) -> Self {
+                let more = items.len() as i64 > limit;
+                items.truncate(limit as usize);
+                let next_after = if more { items.last().map(next_after) } else { None };
+                Self { items, next_after }
+            }
+        }
+    };
+}
+pub(super) use page_of;
+
+/// The paging parameters of a listing without filters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct PageParams {
+    /// Items per page, 1 to 500; 50 when absent.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
+    pub(super) limit: Option<String>,
+    /// The `next_after` of the previous page.
+    pub(super) after: Option<String>,
+}
+
+/// `limit`: 1 to 500, default 50.
+pub(super) fn parse_limit(raw: Option<&str>) -> Result<i64, ApiError> {
+    let Some(raw) = raw else {
+        return Ok(DEFAULT_LIMIT);
+    };
+    raw.parse::<i64>()
+        .ok()
+        .filter(|limit| (1..=MAX_LIMIT).contains(limit))
+        .ok_or(ApiError::InvalidParameter {
+            field: "limit",
+            detail: format!("must be an integer from 1 to {MAX_LIMIT}, got `{raw}`"),
+        })
+}
+
+/// The row a detail query found, or a 404 naming `resource` and `key`: another user's row is
+/// answered exactly like a missing one.
+pub(super) fn found<T>(row: Option<T>, resource: &'static str, key: impl ToString) -> Result<T, ApiError> {
+    row.ok_or_else(|| ApiError::NotFound {
+        resource,
+        key: key.to_string(),
+    })
+}
 
 /// An id from the path or a query parameter; a bad one is a 400 naming `field`.
 pub(super) fn parse_uuid(field: &'static str, raw: &str) -> Result<Uuid, ApiError> {
@@ -39,6 +149,15 @@ pub(super) fn parse_text<'a>(field: &'static str, raw: &'a str) -> Result<&'a st
 pub(super) struct Cursor {
     pub(super) at: DateTime<Utc>,
     pub(super) id: Uuid,
+}
+
+impl From<Cursor> for Keyset {
+    fn from(cursor: Cursor) -> Self {
+        Self {
+            at: cursor.at,
+            id: cursor.id,
+        }
+    }
 }
 
 impl Cursor {
@@ -118,6 +237,18 @@ mod tests {
 
     fn after(err: ApiError) -> bool {
         matches!(err, ApiError::InvalidParameter { field: "after", .. })
+    }
+
+    #[test]
+    fn limit_defaults_and_is_bounded() {
+        assert_eq!(parse_limit(None).unwrap(), 50);
+        assert_eq!(parse_limit(Some("500")).unwrap(), 500);
+        for bad in ["0", "501", "-1", "ten"] {
+            assert!(matches!(
+                parse_limit(Some(bad)),
+                Err(ApiError::InvalidParameter { field: "limit", .. })
+            ));
+        }
     }
 
     #[test]

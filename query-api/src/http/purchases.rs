@@ -4,33 +4,20 @@
 //! Amounts leave as `{"value": "100.50", "minor": 10050, "currency": "USD"}`: `value` has exactly
 //! the currency's decimals and is text, so no client has to round-trip money through a float.
 
-use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, OpenApi, ToSchema};
+use read_models::purchases::{self as table, PurchaseRow, SpendRow};
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
-use super::consistency::{Consistency, TokenQuery};
 use super::extract::{Path, Query};
-use super::openapi::{Forbidden, InvalidParameter, NotFound, Unauthorized, Unavailable};
-use super::page::{parse_uuid, stored_money, Amount, Cursor};
-use super::reader::Reader;
-use super::track_users::parse_limit;
+use super::page::{found, page_of, parse_limit, parse_uuid, query_path, stored_money, Amount, Cursor, PageParams};
+use super::reader::{Read, Reader};
 use super::{ApiContext, ApiError};
 
 const PROJECTION: &str = "purchases";
-
-/// The columns [`PurchaseRecord`] reads, in one place for every query.
-macro_rules! select_purchases {
-    () => {
-        "SELECT purchase_id, user_id, username, order_id, amount_minor, currency, refunded_minor, status, \
-                payment_method, card_brand, card_last4, card_exp_month, card_exp_year, card_fingerprint, \
-                authorization_id, decline_reason, transaction_date, requested_at, updated_at, version \
-         FROM purchases "
-    };
-}
 
 pub(super) fn router() -> Router<ApiContext> {
     Router::new()
@@ -43,31 +30,6 @@ pub(super) fn router() -> Router<ApiContext> {
 #[derive(OpenApi)]
 #[openapi(paths(by_id, list_for_user, spend))]
 pub(super) struct PurchasesApi;
-
-/// A `purchases` row as stored.
-#[derive(Debug, sqlx::FromRow)]
-struct PurchaseRecord {
-    purchase_id: Uuid,
-    user_id: Uuid,
-    username: String,
-    order_id: Option<Uuid>,
-    amount_minor: i64,
-    currency: String,
-    refunded_minor: i64,
-    status: String,
-    payment_method: String,
-    card_brand: String,
-    card_last4: String,
-    card_exp_month: i32,
-    card_exp_year: i32,
-    card_fingerprint: String,
-    authorization_id: Option<String>,
-    decline_reason: Option<String>,
-    transaction_date: DateTime<Utc>,
-    requested_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    version: i64,
-}
 
 /// One purchase as clients see it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -101,10 +63,10 @@ struct Card {
     fingerprint: String,
 }
 
-impl TryFrom<PurchaseRecord> for Purchase {
+impl TryFrom<PurchaseRow> for Purchase {
     type Error = sqlx::Error;
 
-    fn try_from(record: PurchaseRecord) -> Result<Self, Self::Error> {
+    fn try_from(record: PurchaseRow) -> Result<Self, Self::Error> {
         let amount = stored_money("amount_minor", record.amount_minor, &record.currency)?;
         let refunded = stored_money("refunded_minor", record.refunded_minor, &record.currency)?;
         Ok(Self {
@@ -133,24 +95,7 @@ impl TryFrom<PurchaseRecord> for Purchase {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = PurchasePage)]
-struct Page {
-    items: Vec<Purchase>,
-    /// Pass as `after` for the next page; absent on the last page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_after: Option<String>,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-struct ListParams {
-    /// Items per page, 1 to 500; 50 when absent.
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
-    limit: Option<String>,
-    /// The `next_after` of the previous page.
-    after: Option<String>,
-}
+page_of!(PurchasePage of Purchase);
 
 /// A user's totals, one entry per currency they have paid in; none for an unknown user.
 #[derive(Debug, Serialize, ToSchema)]
@@ -168,148 +113,56 @@ struct CurrencySpend {
     refunded: Amount,
 }
 
-#[derive(Debug, sqlx::FromRow)]
-struct SpendRecord {
-    currency: String,
-    purchases: i64,
-    authorized_minor: i64,
-    refunded_minor: i64,
-}
-
-impl TryFrom<SpendRecord> for CurrencySpend {
+impl TryFrom<SpendRow> for CurrencySpend {
     type Error = sqlx::Error;
 
-    fn try_from(record: SpendRecord) -> Result<Self, Self::Error> {
-        let authorized = stored_money("authorized_minor", record.authorized_minor, &record.currency)?;
-        let refunded = stored_money("refunded_minor", record.refunded_minor, &record.currency)?;
+    fn try_from(record: SpendRow) -> Result<Self, Self::Error> {
+        // The currency is named once, beside the amounts.
+        let amount = |column, minor| stored_money(column, minor, &record.currency).map(Amount::of);
         Ok(Self {
-            currency: record.currency,
             purchases: record.purchases,
-            authorized: Amount::of(authorized).without_currency(),
-            refunded: Amount::of(refunded).without_currency(),
+            authorized: amount("authorized_minor", record.authorized_minor)?.without_currency(),
+            refunded: amount("refunded_minor", record.refunded_minor)?.without_currency(),
+            currency: record.currency,
         })
     }
 }
 
-/// One purchase, with its masked card; a user reads only its own.
-///
-/// Another user's purchase is not found, exactly like a missing one.
-#[utoipa::path(
-    get,
-    path = "/api/v1/purchases/{purchase_id}",
-    tag = "purchases",
-    params(
-        ("purchase_id" = Uuid, Path, description = "The purchase's id"),
-        TokenQuery,
-        ("X-Consistency-Token" = Option<String>, Header,
-            description = "The `consistency_token` of an earlier write, if not given as query parameter"),
-    ),
-    security(("bearer" = ["read"]), ("bearer" = ["read:all"])),
-    responses(
-        (status = 200, description = "The purchase.", body = Purchase),
-        (status = 400, response = InvalidParameter),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 503, response = Unavailable),
-    )
-)]
-#[tracing::instrument(skip(context, consistency))]
-async fn by_id(
-    State(context): State<ApiContext>,
-    reader: Reader,
-    consistency: Consistency,
-    Path(purchase_id): Path<String>,
-) -> Result<Json<Purchase>, ApiError> {
-    let purchase_id = parse_uuid("purchase_id", &purchase_id)?;
-    consistency.wait(&context, PROJECTION).await?;
-    let record: Option<PurchaseRecord> = sqlx::query_as(concat!(
-        select_purchases!(),
-        "WHERE purchase_id = $1 AND ($2::uuid IS NULL OR user_id = $2)"
-    ))
-    .bind(purchase_id)
-    .bind(reader.owner())
-    .fetch_optional(&context.pool)
-    .await?;
-    let record = record.ok_or(ApiError::NotFound {
-        resource: "purchase",
-        key: purchase_id.to_string(),
-    })?;
-    Ok(Json(Purchase::try_from(record)?))
+query_path! {
+    for users and staff;
+    path = "/api/v1/purchases/{purchase_id}", tag = "purchases",
+    params(("purchase_id" = Uuid, Path, description = "The purchase's id")),
+    ok = ("The purchase.", Purchase), not_found = NotFound;
+    /// One purchase, with its masked card; a user reads only its own.
+    ///
+    /// Another user's purchase is not found, exactly like a missing one.
+    async fn by_id(read: Read, Path(purchase_id): Path<String>) -> Result<Json<Purchase>, ApiError> {
+        let purchase_id = parse_uuid("purchase_id", &purchase_id)?;
+        read.one(PROJECTION, "purchase", purchase_id, table::by_id(read.pool(), purchase_id, read.owner())).await
+    }
 }
 
-/// Newest first, in keyset pages on `(requested_at, purchase_id)`: stable while new purchases
-/// arrive, and every page is one range scan of `purchases_by_user`.
-#[utoipa::path(
-    get,
-    path = "/api/v1/users/{user_id}/purchases",
-    tag = "purchases",
+query_path! {
+    for users and staff;
+    path = "/api/v1/users/{user_id}/purchases", tag = "purchases",
     summary = "A user's purchases, newest first; a user reads only its own.",
-    params(
-        ("user_id" = Uuid, Path, description = "The user's id"),
-        ListParams,
-        TokenQuery,
-        ("X-Consistency-Token" = Option<String>, Header,
-            description = "The `consistency_token` of an earlier write, if not given as query parameter"),
-    ),
-    security(("bearer" = ["read"]), ("bearer" = ["read:all"])),
-    responses(
-        (status = 200, description = "One page, newest first.", body = Page),
-        (status = 400, response = InvalidParameter),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 503, response = Unavailable),
-    )
-)]
-#[tracing::instrument(skip(context, consistency))]
-async fn list_for_user(
-    State(context): State<ApiContext>,
-    reader: Reader,
-    consistency: Consistency,
-    Path(user_id): Path<String>,
-    Query(params): Query<ListParams>,
-) -> Result<Json<Page>, ApiError> {
-    let user_id = readable_user(reader, &user_id)?;
-    let limit = parse_limit(params.limit.as_deref())?;
-    let after = params.after.as_deref().map(Cursor::decode).transpose()?;
-    consistency.wait(&context, PROJECTION).await?;
-    // Without a cursor the bound is `infinity`, above every time: one query shape, one plan.
-    let records: Vec<PurchaseRecord> = sqlx::query_as(concat!(
-        select_purchases!(),
-        "WHERE user_id = $1 \
-           AND (requested_at, purchase_id) \
-               < (COALESCE($2::timestamptz, 'infinity'), COALESCE($3::uuid, '00000000-0000-0000-0000-000000000000')) \
-         ORDER BY requested_at DESC, purchase_id DESC LIMIT $4"
-    ))
-    .bind(user_id)
-    .bind(after.map(|c| c.at))
-    .bind(after.map(|c| c.id))
-    .bind(limit + 1)
-    .fetch_all(&context.pool)
-    .await?;
-    let items = records
-        .into_iter()
-        .map(Purchase::try_from)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(page(items, limit)))
-}
-
-fn page(mut items: Vec<Purchase>, limit: i64) -> Page {
-    let more = items.len() as i64 > limit;
-    items.truncate(limit as usize);
-    let next_after = more
-        .then(|| {
-            items.last().map(|p| {
-                Cursor {
-                    at: p.requested_at,
-                    id: p.purchase_id,
-                }
-                .encode()
-            })
-        })
-        .flatten();
-    Page { items, next_after }
+    params(("user_id" = Uuid, Path, description = "The user's id"), PageParams),
+    ok = ("One page, newest first.", PurchasePage), not_found = NotFound;
+    /// Newest first, in keyset pages on `(requested_at, purchase_id)`: stable while new purchases
+    /// arrive, and every page is one range scan of `purchases_by_user`.
+    async fn list_for_user(
+        read: Read,
+        Path(user_id): Path<String>,
+        Query(params): Query<PageParams>,
+    ) -> Result<Json<PurchasePage>, ApiError> {
+        let user_id = readable_user(read.reader(), &user_id)?;
+        let limit = parse_limit(params.limit.as_deref())?;
+        let after = params.after.as_deref().map(Cursor::decode).transpose()?;
+        read.wait(PROJECTION).await?;
+        let rows = table::page_of_user(read.pool(), user_id, after.map(Into::into), limit + 1).await?;
+        let items = rows.into_iter().map(Purchase::try_from).collect::<Result<_, _>>()?;
+        Ok(Json(PurchasePage::of(items, limit, |p| Cursor { at: p.requested_at, id: p.purchase_id }.encode())))
+    }
 }
 
 /// The user of a `/users/{user_id}/…` path, when `reader` may read that user's rows: the path is
@@ -317,71 +170,20 @@ fn page(mut items: Vec<Purchase>, limit: i64) -> Page {
 /// purchases, so the answer tells nothing about that user.
 fn readable_user(reader: Reader, raw: &str) -> Result<Uuid, ApiError> {
     let user_id = parse_uuid("user_id", raw)?;
-    if reader.may_read(user_id) {
-        Ok(user_id)
-    } else {
-        Err(ApiError::NotFound {
-            resource: "user",
-            key: user_id.to_string(),
-        })
-    }
+    found(reader.may_read(user_id).then_some(user_id), "user", user_id)
 }
 
-/// A user's totals per currency; a user reads only its own.
-#[utoipa::path(
-    get,
-    path = "/api/v1/users/{user_id}/spend",
-    tag = "purchases",
-    params(
-        ("user_id" = Uuid, Path, description = "The user's id"),
-        TokenQuery,
-        ("X-Consistency-Token" = Option<String>, Header,
-            description = "The `consistency_token` of an earlier write, if not given as query parameter"),
-    ),
-    security(("bearer" = ["read"]), ("bearer" = ["read:all"])),
-    responses(
-        (status = 200, description = "The user's totals; none for a user without purchases.", body = Spend),
-        (status = 400, response = InvalidParameter),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 503, response = Unavailable),
-    )
-)]
-#[tracing::instrument(skip(context, consistency))]
-async fn spend(
-    State(context): State<ApiContext>,
-    reader: Reader,
-    consistency: Consistency,
-    Path(user_id): Path<String>,
-) -> Result<Json<Spend>, ApiError> {
-    let user_id = readable_user(reader, &user_id)?;
-    consistency.wait(&context, PROJECTION).await?;
-    let records: Vec<SpendRecord> = sqlx::query_as(
-        "SELECT currency, purchases, authorized_minor, refunded_minor FROM user_spend \
-         WHERE user_id = $1 ORDER BY currency",
-    )
-    .bind(user_id)
-    .fetch_all(&context.pool)
-    .await?;
-    let currencies = records
-        .into_iter()
-        .map(CurrencySpend::try_from)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(Spend { user_id, currencies }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn money_the_code_cannot_read_is_a_decoding_error() {
-        for (minor, code) in [(100, "XXX"), (100, "usd"), (-1, "USD")] {
-            assert!(matches!(
-                stored_money("amount_minor", minor, code),
-                Err(sqlx::Error::ColumnDecode { ref index, .. }) if index == "amount_minor"
-            ));
-        }
+query_path! {
+    for users and staff;
+    path = "/api/v1/users/{user_id}/spend", tag = "purchases",
+    params(("user_id" = Uuid, Path, description = "The user's id")),
+    ok = ("The user's totals; none for a user without purchases.", Spend), not_found = NotFound;
+    /// A user's totals per currency; a user reads only its own.
+    async fn spend(read: Read, Path(user_id): Path<String>) -> Result<Json<Spend>, ApiError> {
+        let user_id = readable_user(read.reader(), &user_id)?;
+        read.wait(PROJECTION).await?;
+        let rows = table::spend_of_user(read.pool(), user_id).await?;
+        let currencies = rows.into_iter().map(CurrencySpend::try_from).collect::<Result<_, _>>()?;
+        Ok(Json(Spend { user_id, currencies }))
     }
 }

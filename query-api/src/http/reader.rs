@@ -1,12 +1,24 @@
 //! Who is reading, as the queries need it: a token with `read:all` (staff) reads every user's
 //! rows; any other reader only its own, by a condition on `user_id` in the SQL itself, so a row
 //! of another user is never fetched, and is answered exactly like a missing one.
+//!
+//! [`Read`] is what every query handler starts from: the reader, the consistency token to wait
+//! for, and the database.
+
+use std::future::Future;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
 use service_kit::auth::{Claims, READ_ALL};
 use service_kit::Problem;
+use sqlx::PgPool;
 use uuid::Uuid;
+
+use super::consistency::Consistency;
+use super::page::found;
+use super::{ApiContext, ApiError};
 
 /// The rows a request may read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +60,71 @@ impl<S: Send + Sync> FromRequestParts<S> for Reader {
         Claims::from_request_parts(parts, state)
             .await
             .map(|claims| Self::of(&claims))
+    }
+}
+
+/// One query: who reads, and after which write.
+#[derive(Debug)]
+pub(super) struct Read {
+    context: ApiContext,
+    reader: Reader,
+    consistency: Consistency,
+}
+
+impl Read {
+    pub(super) fn pool(&self) -> &PgPool {
+        &self.context.pool
+    }
+
+    pub(super) fn reader(&self) -> Reader {
+        self.reader
+    }
+
+    /// The `user_id` every row read must have; `None` when any will do.
+    pub(super) fn owner(&self) -> Option<Uuid> {
+        self.reader.owner()
+    }
+
+    /// Returns once `projection` has passed the request's consistency token, if it has one.
+    pub(super) async fn wait(&self, projection: &'static str) -> Result<(), ApiError> {
+        self.consistency.wait(&self.context, projection).await
+    }
+
+    /// A detail query: once `projection` has passed the consistency token, the row `fetch` reads,
+    /// as clients see it, or a 404 naming `resource` and `id`. `fetch` only starts after the wait.
+    pub(super) async fn one<R, T>(
+        &self,
+        projection: &'static str,
+        resource: &'static str,
+        id: Uuid,
+        fetch: impl Future<Output = Result<Option<R>, sqlx::Error>>,
+    ) -> Result<Json<T>, ApiError>
+    where
+        T: TryFrom<R, Error = sqlx::Error>,
+    {
+        self.wait(projection).await?;
+        let row = found(fetch.await?, resource, id)?;
+        Ok(Json(T::try_from(row)?))
+    }
+}
+
+impl FromRequestParts<ApiContext> for Read {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, context: &ApiContext) -> Result<Self, Self::Rejection> {
+        // In the order the handlers took them apart: no token is a 401 before a bad consistency
+        // token is a 400.
+        let reader = Reader::from_request_parts(parts, context)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let consistency = Consistency::from_request_parts(parts, context)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Self {
+            context: context.clone(),
+            reader,
+            consistency,
+        })
     }
 }
 

@@ -1,0 +1,428 @@
+//! The fold of `order_status`, on events built by hand: no Kafka, no PostgreSQL.
+
+use super::*;
+use crate::projection::logged;
+use chrono::{DateTime, Utc};
+use domain::money::{Currency, Money};
+use domain::order::Channel;
+use domain::order::{
+    CancelReason, Carrier, OrderCancelled, OrderConfirmed, OrderDelivered, OrderName, OrderNote, OrderPaid,
+    OrderPaymentFailed, OrderPlaced, OrderProcessingStarted, OrderRefunded, OrderShipped, PaymentFailureReason,
+    PricedOrderDetails, TrackingNumber,
+};
+use domain::pricing::{self, ItemName, LineItem, Quantity, Sku};
+use domain::purchase;
+use domain::Event;
+
+const ORDER: Uuid = Uuid::from_u128(0x0001);
+const USER: Uuid = Uuid::from_u128(0x1111);
+const PURCHASE: Uuid = Uuid::from_u128(0x2222);
+
+/// The time of the `n`th step after placing.
+fn t(n: i64) -> DateTime<Utc> {
+    "2025-01-19T15:04:05Z".parse::<DateTime<Utc>>().unwrap() + chrono::Duration::minutes(n)
+}
+
+fn usd(minor: i64) -> Money {
+    Money::from_minor(minor, Currency::parse("currency", "USD").unwrap()).unwrap()
+}
+
+fn of_order(sequence: u64, event: order::Event) -> LoggedEvent {
+    logged(sequence, Event::Order(event))
+}
+
+/// Two of SKU-1 at 12.34 and one of SKU-2 at 5.00: 29.68 + 2.37 tax + 9.99 shipping = 42.04.
+fn placed_priced(order_id: Uuid) -> LoggedEvent {
+    let items: Vec<LineItem> = [("SKU-1", 2, 1_234), ("SKU-2", 1, 500)]
+        .into_iter()
+        .map(|(sku, quantity, unit_minor)| LineItem {
+            sku: Sku::parse(sku).unwrap(),
+            name: ItemName::parse(&format!("Item {sku}")).unwrap(),
+            quantity: Quantity::new(quantity).unwrap(),
+            unit_price: usd(unit_minor),
+        })
+        .collect();
+    let currency = Currency::parse("currency", "USD").unwrap();
+    let totals = pricing::price(&items, currency).unwrap();
+    of_order(
+        1,
+        order::Event::OrderPlaced(OrderPlaced {
+            order_id,
+            name: OrderName::parse("Jane Doe").unwrap(),
+            note: Some(OrderNote::parse("Leave at the door").unwrap()),
+            placed_at: t(0),
+            details: Some(PricedOrderDetails {
+                user_id: Some(USER),
+                currency,
+                items,
+                totals,
+            }),
+            channel: Channel::Web,
+            user_id: Some(USER),
+        }),
+    )
+}
+
+fn placed_unpriced(order_id: Uuid) -> LoggedEvent {
+    of_order(
+        1,
+        order::Event::OrderPlaced(OrderPlaced {
+            order_id,
+            name: OrderName::parse("John Doe").unwrap(),
+            note: None,
+            placed_at: t(0),
+            details: None,
+            channel: Channel::Api,
+            user_id: None,
+        }),
+    )
+}
+
+fn confirmed(seq: u64, n: i64) -> LoggedEvent {
+    of_order(
+        seq,
+        order::Event::OrderConfirmed(OrderConfirmed {
+            order_id: ORDER,
+            confirmed_at: t(n),
+        }),
+    )
+}
+
+fn started(seq: u64, n: i64) -> LoggedEvent {
+    of_order(
+        seq,
+        order::Event::OrderProcessingStarted(OrderProcessingStarted {
+            order_id: ORDER,
+            started_at: t(n),
+        }),
+    )
+}
+
+fn shipped(seq: u64, n: i64) -> LoggedEvent {
+    of_order(
+        seq,
+        order::Event::OrderShipped(OrderShipped {
+            order_id: ORDER,
+            carrier: Carrier::parse("UPS").unwrap(),
+            tracking_number: TrackingNumber::parse("1Z999AA10123456784").unwrap(),
+            shipped_at: t(n),
+        }),
+    )
+}
+
+fn delivered(seq: u64, n: i64) -> LoggedEvent {
+    of_order(
+        seq,
+        order::Event::OrderDelivered(OrderDelivered {
+            order_id: ORDER,
+            delivered_at: t(n),
+        }),
+    )
+}
+
+fn cancelled(seq: u64, n: i64, refund_requested_for: Option<Uuid>) -> LoggedEvent {
+    of_order(
+        seq,
+        order::Event::OrderCancelled(OrderCancelled {
+            order_id: ORDER,
+            reason: CancelReason::parse("changed my mind").unwrap(),
+            refund_requested_for,
+            refund_amount: refund_requested_for.map(|_| usd(4_204)),
+            cancelled_at: t(n),
+        }),
+    )
+}
+
+fn paid(seq: u64, n: i64) -> LoggedEvent {
+    of_order(
+        seq,
+        order::Event::OrderPaid(OrderPaid {
+            order_id: ORDER,
+            purchase_id: PURCHASE,
+            amount: usd(4_204),
+            paid_at: t(n),
+        }),
+    )
+}
+
+fn payment_failed(seq: u64, n: i64, reason: &str) -> LoggedEvent {
+    of_order(
+        seq,
+        order::Event::OrderPaymentFailed(OrderPaymentFailed {
+            order_id: ORDER,
+            purchase_id: Uuid::from_u128(0x3333),
+            reason: PaymentFailureReason::parse(reason).unwrap(),
+            amount: None,
+            failed_at: t(n),
+        }),
+    )
+}
+
+fn refunded(seq: u64, n: i64) -> LoggedEvent {
+    of_order(
+        seq,
+        order::Event::OrderRefunded(OrderRefunded {
+            order_id: ORDER,
+            purchase_id: PURCHASE,
+            refunded_at: t(n),
+        }),
+    )
+}
+
+fn purchase_declined() -> LoggedEvent {
+    logged(
+        2,
+        Event::Purchase(purchase::Event::PurchaseDeclined(purchase::PurchaseDeclined {
+            purchase_id: PURCHASE,
+            reason: "card_declined".to_owned(),
+            declined_at: t(2),
+            order_id: None,
+            user_id: None,
+        })),
+    )
+}
+
+fn fold_orders(loaded: HashMap<Uuid, OrderStatusRow>, events: &[LoggedEvent]) -> HashMap<Uuid, OrderStatusRow> {
+    fold(&mut Orders, loaded, events)
+}
+
+/// The stored row of `ORDER` after `events`, as a later batch would load it.
+fn stored_after(events: &[LoggedEvent]) -> HashMap<Uuid, OrderStatusRow> {
+    fold_orders(HashMap::new(), events)
+}
+
+#[test]
+fn a_whole_lifecycle_in_one_batch_is_one_row_with_every_timestamp() {
+    let other = Uuid::from_u128(0x0002);
+    let events = [
+        placed_priced(ORDER),
+        placed_unpriced(other),
+        confirmed(2, 1),
+        purchase_declined(),
+        payment_failed(3, 2, "card_declined"),
+        paid(4, 3),
+        started(5, 4),
+        shipped(6, 5),
+        delivered(7, 6),
+        refunded(8, 7),
+    ];
+    assert!(to_load::<Orders>(&events).is_empty());
+    let rows = fold_orders(HashMap::new(), &events);
+    assert_eq!(rows.len(), 2);
+    // What placing wrote, every column the later events leave alone.
+    let placed = &stored_after(&[placed_priced(ORDER)])[&ORDER];
+    assert_eq!(
+        (
+            placed.order_id,
+            placed.name.as_str(),
+            placed.note.as_deref(),
+            placed.channel.as_str(),
+            placed.user_id,
+            placed.currency.as_deref(),
+            placed.item_count,
+            placed.placed_at,
+        ),
+        (
+            ORDER,
+            "Jane Doe",
+            Some("Leave at the door"),
+            "web",
+            Some(USER),
+            Some("USD"),
+            3,
+            t(0)
+        )
+    );
+    assert_eq!(
+        (
+            placed.subtotal_minor,
+            placed.tax_minor,
+            placed.shipping_minor,
+            placed.total_minor
+        ),
+        (Some(2_968), Some(237), Some(999), Some(4_204))
+    );
+    assert_eq!(
+        rows[&ORDER],
+        OrderStatusRow {
+            status: "delivered".to_owned(),
+            payment_status: "refunded".to_owned(),
+            carrier: Some("UPS".to_owned()),
+            tracking_number: Some("1Z999AA10123456784".to_owned()),
+            cancel_reason: None,
+            payment_failure_reason: Some("card_declined".to_owned()),
+            paid_with: Some(PURCHASE),
+            confirmed_at: Some(t(1)),
+            payment_failed_at: Some(t(2)),
+            paid_at: Some(t(3)),
+            processing_started_at: Some(t(4)),
+            shipped_at: Some(t(5)),
+            delivered_at: Some(t(6)),
+            refunded_at: Some(t(7)),
+            cancelled_at: None,
+            updated_at: t(7),
+            version: 8,
+            ..placed.clone()
+        }
+    );
+
+    // The order placed without items has no money and nothing to count.
+    let plain = &rows[&other];
+    assert_eq!(
+        (plain.status.as_str(), plain.payment_status.as_str()),
+        ("pending", "pending")
+    );
+    assert_eq!(
+        (plain.user_id, plain.currency.as_deref(), plain.item_count),
+        (None, None, 0)
+    );
+    assert_eq!(
+        (
+            plain.subtotal_minor,
+            plain.tax_minor,
+            plain.shipping_minor,
+            plain.total_minor
+        ),
+        (None, None, None, None)
+    );
+    assert_eq!(plain.channel, Channel::Api.as_str());
+    assert_eq!((plain.updated_at, plain.version), (t(0), 1));
+    let never = [
+        plain.confirmed_at,
+        plain.processing_started_at,
+        plain.shipped_at,
+        plain.delivered_at,
+        plain.cancelled_at,
+        plain.paid_at,
+        plain.payment_failed_at,
+        plain.refunded_at,
+    ];
+    assert_eq!(never, [None; 8]);
+}
+
+#[test]
+fn a_batch_continues_the_stored_row_and_passes_over_what_it_already_holds() {
+    let stored = stored_after(&[placed_priced(ORDER), confirmed(2, 1)]);
+    let events = [confirmed(2, 1), started(3, 4), shipped(4, 5)];
+    assert_eq!(to_load::<Orders>(&events), vec![ORDER]);
+
+    let rows = fold_orders(stored.clone(), &events);
+    let row = &rows[&ORDER];
+    assert_eq!((row.status.as_str(), row.version, row.updated_at), ("shipped", 4, t(5)));
+    // What the stored row knew stays; what the batch adds is added.
+    assert_eq!(row.confirmed_at, Some(t(1)));
+    assert_eq!(row.processing_started_at, Some(t(4)));
+    assert_eq!(row.shipped_at, Some(t(5)));
+    assert_eq!(row.carrier.as_deref(), Some("UPS"));
+    assert_eq!((row.item_count, row.total_minor), (3, Some(4_204)));
+    assert_eq!(row.placed_at, t(0));
+
+    // Replaying what the stored row already reflects changes nothing.
+    let again = fold_orders(rows.clone(), &events);
+    assert_eq!(again, rows);
+}
+
+#[test]
+fn a_paid_then_refunded_order_keeps_the_purchase_that_paid() {
+    let stored = stored_after(&[placed_priced(ORDER), payment_failed(2, 1, "insufficient_funds")]);
+    let failed = &stored[&ORDER];
+    assert_eq!(failed.payment_status, PaymentStatus::Failed.as_str());
+    assert_eq!(failed.payment_failure_reason.as_deref(), Some("insufficient_funds"));
+
+    let paid_rows = fold_orders(stored, &[paid(3, 2)]);
+    let row = &paid_rows[&ORDER];
+    assert_eq!(
+        (row.payment_status.as_str(), row.paid_with),
+        (PaymentStatus::Paid.as_str(), Some(PURCHASE))
+    );
+    assert_eq!(row.paid_at, Some(t(2)));
+    // The failure before it stays on record.
+    assert_eq!(row.payment_failed_at, Some(t(1)));
+    assert_eq!(row.status, OrderStatus::Pending.as_str());
+
+    let refunded_rows = fold_orders(paid_rows, &[refunded(4, 9)]);
+    let row = &refunded_rows[&ORDER];
+    assert_eq!(row.payment_status, PaymentStatus::Refunded.as_str());
+    assert_eq!(row.paid_with, Some(PURCHASE));
+    assert_eq!((row.paid_at, row.refunded_at), (Some(t(2)), Some(t(9))));
+    assert_eq!((row.updated_at, row.version), (t(9), 4));
+
+    // A refunded payment is final: a late payment cannot have been decided and changes nothing
+    // but the version.
+    let late = fold_orders(refunded_rows.clone(), &[paid(5, 10)]);
+    assert_eq!(late[&ORDER].payment_status, PaymentStatus::Refunded.as_str());
+    assert_eq!(late[&ORDER].paid_at, Some(t(2)));
+    assert_eq!(late[&ORDER].version, 5);
+}
+
+#[test]
+fn a_cancelled_order_records_why_and_when_and_moves_no_further() {
+    let events = [
+        placed_priced(ORDER),
+        confirmed(2, 1),
+        paid(3, 2),
+        cancelled(4, 3, Some(PURCHASE)),
+    ];
+    let rows = fold_orders(HashMap::new(), &events);
+    let row = &rows[&ORDER];
+    assert_eq!(row.status, OrderStatus::Cancelled.as_str());
+    assert_eq!(row.cancel_reason.as_deref(), Some("changed my mind"));
+    assert_eq!(row.cancelled_at, Some(t(3)));
+    // Cancelling asks for a refund; the payment is refunded only when that is recorded.
+    assert_eq!(row.payment_status, PaymentStatus::Paid.as_str());
+
+    let later = fold_orders(rows, &[shipped(5, 4), refunded(6, 5)]);
+    let row = &later[&ORDER];
+    assert_eq!(row.status, OrderStatus::Cancelled.as_str());
+    assert_eq!((row.carrier.as_deref(), row.shipped_at), (None, None));
+    assert_eq!(row.payment_status, PaymentStatus::Refunded.as_str());
+    assert_eq!((row.updated_at, row.version), (t(5), 6));
+}
+
+#[test]
+fn purchase_events_and_events_of_unknown_orders_touch_nothing() {
+    let events = [purchase_declined(), confirmed(2, 1), delivered(3, 2)];
+    assert_eq!(to_load::<Orders>(&events), vec![ORDER]);
+    assert!(fold_orders(HashMap::new(), &events).is_empty());
+}
+
+#[test]
+fn a_stored_row_with_known_statuses_loads_and_an_unknown_status_is_an_error() {
+    let row = fold_orders(
+        HashMap::new(),
+        &[
+            placed_priced(ORDER),
+            confirmed(2, 1),
+            payment_failed(3, 2, "card_declined"),
+        ],
+    )
+    .remove(&ORDER)
+    .unwrap();
+    let stored = |status: &str, payment_status: &str| OrderStatusRow {
+        status: status.to_owned(),
+        payment_status: payment_status.to_owned(),
+        ..row.clone()
+    };
+    assert!(check(&row).is_ok());
+    for status in OrderStatus::ALL {
+        for payment in PaymentStatus::ALL {
+            assert!(check(&stored(status.as_str(), payment.as_str())).is_ok());
+        }
+    }
+    for channel in Channel::ALL {
+        assert!(check(&OrderStatusRow {
+            channel: channel.as_str().to_owned(),
+            ..row.clone()
+        })
+        .is_ok());
+    }
+    let err = check(&stored("lost", "pending")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("order {ORDER} has status `lost`, which this version does not know")
+    );
+    assert_eq!(
+        check(&stored("pending", "authorized")).unwrap_err().column,
+        "payment_status"
+    );
+}

@@ -1,0 +1,132 @@
+//! A table's row declared once: [`table_row!`] writes the struct, its columns with their
+//! PostgreSQL types, and how a batch of rows becomes one array per column for `UNNEST`.
+
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::{FromRow, PgConnection, PgPool, Postgres};
+use uuid::Uuid;
+
+/// A statement whose parameters are still being bound.
+pub(crate) type Statement<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
+
+/// A row of one table, as [`table_row!`] declares it.
+pub(crate) trait Row: Sized {
+    /// The table the rows live in.
+    const TABLE: &'static str;
+    /// Every column with its PostgreSQL type, in the order of the struct's fields.
+    const COLUMNS: &'static [(&'static str, &'static str)];
+
+    /// Binds `rows` to `statement` as one array per column, in [`Self::COLUMNS`] order.
+    fn bind_arrays(rows: Vec<Self>, statement: Statement<'_>) -> Statement<'_>;
+}
+
+/// Declares a table's row: the struct (public fields, `sqlx::FromRow`) and its [`Row`] impl.
+/// Each field names the PostgreSQL type of its column: `name: String as "text",`.
+macro_rules! table_row {
+    (
+        $(#[$meta:meta])*
+        pub struct $row:ident in $table:literal {
+            $( $(#[$field_meta:meta])* $field:ident: $ty:ty as $sql:literal, )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+        pub struct $row {
+            $( $(#[$field_meta])* pub $field: $ty, )+
+        }
+
+        impl $crate::row::Row for $row {
+            const TABLE: &'static str = $table;
+            const COLUMNS: &'static [(&'static str, &'static str)] = &[$( (stringify!($field), $sql), )+];
+
+            fn bind_arrays(rows: Vec<Self>, statement: $crate::row::Statement<'_>) -> $crate::row::Statement<'_> {
+                struct Arrays {
+                    $( $field: Vec<$ty>, )+
+                }
+                let mut arrays = Arrays {
+                    $( $field: Vec::with_capacity(rows.len()), )+
+                };
+                for row in rows {
+                    $( arrays.$field.push(row.$field); )+
+                }
+                statement $( .bind(arrays.$field) )+
+            }
+        }
+    };
+}
+pub(crate) use table_row;
+
+/// `SELECT <every column> FROM <table> `, for a query to add its conditions to.
+pub(crate) fn select<R: Row>() -> String {
+    format!("SELECT {} FROM {} ", column_list::<R>(), R::TABLE)
+}
+
+fn column_list<R: Row>() -> String {
+    R::COLUMNS.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ")
+}
+
+/// `column = EXCLUDED.column` for every column but `key`: a conflict that replaces the row.
+pub(crate) fn replace_all<R: Row>(key: &str) -> String {
+    R::COLUMNS
+        .iter()
+        .filter(|(name, _)| *name != key)
+        .map(|(name, _)| format!("{name} = EXCLUDED.{name}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The statement [`write_batch`] runs: every row in one `INSERT … SELECT * FROM UNNEST(…)`,
+/// then `on_conflict`.
+pub(crate) fn batch_sql<R: Row>(on_conflict: &str) -> String {
+    let arrays = R::COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, (_, sql_type))| format!("${}::{sql_type}[]", i + 1))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "INSERT INTO {} ({}) SELECT * FROM UNNEST({arrays}) {on_conflict}",
+        R::TABLE,
+        column_list::<R>()
+    )
+}
+
+/// Writes `rows` with one statement, however many there are: a round trip per batch, not per row.
+pub(crate) async fn write_batch<R: Row>(
+    tx: &mut PgConnection,
+    rows: Vec<R>,
+    on_conflict: &str,
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let sql = batch_sql::<R>(on_conflict);
+    R::bind_arrays(rows, sqlx::query(&sql)).execute(tx).await?;
+    Ok(())
+}
+
+/// The stored rows whose `key` column is one of `ids`; those without one are left out.
+pub(crate) async fn load<R>(tx: &mut PgConnection, key: &str, ids: &[Uuid]) -> Result<Vec<R>, sqlx::Error>
+where
+    R: Row + for<'r> FromRow<'r, PgRow> + Send + Unpin,
+{
+    sqlx::query_as(&format!("{}WHERE {key} = ANY($1)", select::<R>()))
+        .bind(ids)
+        .fetch_all(tx)
+        .await
+}
+
+/// The row whose `key` column is `id`, if `owner` (when given) is its `user_id`: a row of another
+/// user is never fetched.
+pub(crate) async fn owned<R>(pool: &PgPool, key: &str, id: Uuid, owner: Option<Uuid>) -> Result<Option<R>, sqlx::Error>
+where
+    R: Row + for<'r> FromRow<'r, PgRow> + Send + Unpin,
+{
+    sqlx::query_as(&format!(
+        "{}WHERE {key} = $1 AND ($2::uuid IS NULL OR user_id = $2)",
+        select::<R>()
+    ))
+    .bind(id)
+    .bind(owner)
+    .fetch_optional(pool)
+    .await
+}

@@ -1,0 +1,76 @@
+//! `track_user`: per customer name, how many orders were placed under it and when the first was.
+//! Names compare bytewise (`COLLATE "C"`), so pages by name are in the same order on every server.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::row::{self, table_row};
+
+table_row! {
+    /// One customer name's counter.
+    pub struct TrackUserRow in "track_user" {
+        /// A UUID v5 of the name, so every replay assigns the same id.
+        id: Uuid as "uuid",
+        name: String as "text",
+        /// Orders placed under the name.
+        counter: i64 as "bigint",
+        /// When the first of them was placed (event time).
+        created_at: DateTime<Utc> as "timestamptz",
+    }
+}
+
+/// Adds each row's `counter` to its name's, keeping the earlier `created_at`.
+///
+/// Orders of one name are spread over partitions, so a batch may hold a name's earlier order
+/// after a later one has been counted: LEAST keeps the first.
+pub async fn add(tx: &mut PgConnection, rows: Vec<TrackUserRow>) -> Result<(), sqlx::Error> {
+    row::write_batch(
+        tx,
+        rows,
+        "ON CONFLICT (name) DO UPDATE SET \
+           counter = track_user.counter + EXCLUDED.counter, \
+           created_at = LEAST(track_user.created_at, EXCLUDED.created_at)",
+    )
+    .await
+}
+
+/// The counter of exactly `name`.
+pub async fn by_name(pool: &PgPool, name: &str) -> Result<Option<TrackUserRow>, sqlx::Error> {
+    sqlx::query_as(&format!("{}WHERE name = $1", row::select::<TrackUserRow>()))
+        .bind(name)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Up to `limit` names after `after` (bytewise), in name order.
+pub async fn page(pool: &PgPool, after: Option<&str>, limit: i64) -> Result<Vec<TrackUserRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "{}WHERE $1::text IS NULL OR name > $1 ORDER BY name LIMIT $2",
+        row::select::<TrackUserRow>()
+    ))
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::row::Row;
+
+    #[test]
+    fn a_batch_is_one_unnest_statement_over_every_column() {
+        assert_eq!(
+            row::batch_sql::<TrackUserRow>("ON CONFLICT DO NOTHING"),
+            "INSERT INTO track_user (id, name, counter, created_at) \
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bigint[], $4::timestamptz[]) ON CONFLICT DO NOTHING"
+        );
+        assert_eq!(
+            row::select::<TrackUserRow>(),
+            "SELECT id, name, counter, created_at FROM track_user "
+        );
+        assert_eq!(TrackUserRow::TABLE, "track_user");
+    }
+}
