@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use service_kit::edge::Edge;
-use service_kit::server::Listener;
 use service_kit::kafka::Topics;
 use service_kit::metrics::Registry;
 use service_kit::secret::ExposeSecret;
+use service_kit::server::Listener;
 use service_kit::stream::{Backoff, Batching, Tasks};
 
 use crate::bus::CommandBus;
