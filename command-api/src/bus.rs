@@ -4,8 +4,8 @@
 //! at start, and hands each verdict to the requests waiting for that command id. Waiters register
 //! before the command is sent, so no verdict can slip past them.
 //!
-//! The HTTP edge sees the bus through [`Submit`] only, so its request parsing and error mapping
-//! are tested against verdicts from memory; [`CommandBus`] is the one the service runs.
+//! The HTTP edge sees the bus through [`CommandBus`] only, so its request parsing and error mapping
+//! are tested against verdicts from memory; [`KafkaBus`] is the one the service runs.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -38,7 +38,7 @@ pub enum SubmitError {
 }
 
 /// What the HTTP edge needs of the command log: send a command and wait for its verdict.
-pub trait Submit: Clone + Send + Sync + 'static {
+pub trait CommandBus: Clone + Send + Sync + 'static {
     /// Whether verdicts are being read, i.e. whether a submitted command can be answered.
     fn is_listening(&self) -> bool;
 
@@ -51,9 +51,9 @@ pub trait Submit: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Outcome, SubmitError>> + Send;
 }
 
-impl Submit for CommandBus {
+impl CommandBus for KafkaBus {
     fn is_listening(&self) -> bool {
-        CommandBus::is_listening(self)
+        KafkaBus::is_listening(self)
     }
 
     fn submit(
@@ -61,7 +61,7 @@ impl Submit for CommandBus {
         command: &Envelope<Command>,
         request_digest: Option<&str>,
     ) -> impl Future<Output = Result<Outcome, SubmitError>> + Send {
-        CommandBus::submit(self, command, request_digest)
+        KafkaBus::submit(self, command, request_digest)
     }
 }
 
@@ -75,7 +75,7 @@ struct Waiter {
 
 /// Sends commands and waits for verdicts. One per process; cheap to clone.
 #[derive(Clone)]
-pub struct CommandBus {
+pub struct KafkaBus {
     producer: FutureProducer,
     topic: String,
     waiters: Waiters,
@@ -84,15 +84,15 @@ pub struct CommandBus {
     outcome_timeout: Duration,
 }
 
-impl std::fmt::Debug for CommandBus {
+impl std::fmt::Debug for KafkaBus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CommandBus")
+        f.debug_struct("KafkaBus")
             .field("topic", &self.topic)
             .finish_non_exhaustive()
     }
 }
 
-impl CommandBus {
+impl KafkaBus {
     pub fn new(
         kafka: &KafkaArgs,
         topics: &Topics,

@@ -35,7 +35,7 @@ use thiserror::Error;
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use crate::bus::{CommandBus, SubmitError};
+use crate::bus::{KafkaBus, SubmitError};
 use crate::payments::{Charge, ChargeOutcome, GatewayError, PaymentGateway};
 
 /// The reactor's consumer group, under the topic prefix.
@@ -102,7 +102,7 @@ impl ReactorMetrics {
 pub async fn run(
     settings: &ReactorSettings,
     metrics: &ReactorMetrics,
-    bus: &CommandBus,
+    bus: &KafkaBus,
     gateway: &Arc<dyn PaymentGateway>,
     shutdown: &CancellationToken,
 ) -> Result<(), ReactorError> {
@@ -158,7 +158,7 @@ pub async fn run(
 /// Sends the command `envelope` leads to, if any; false when a charge was given up at shutdown.
 async fn react(
     envelope: Envelope<Event>,
-    bus: &CommandBus,
+    bus: &KafkaBus,
     gateway: &dyn PaymentGateway,
     shutdown: &CancellationToken,
 ) -> Result<bool, ReactorError> {

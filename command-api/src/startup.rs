@@ -16,7 +16,7 @@ use service_kit::secret::ExposeSecret;
 use service_kit::server::Listener;
 use service_kit::stream::{Backoff, Batching, Tasks};
 
-use crate::bus::CommandBus;
+use crate::bus::KafkaBus;
 use crate::config::GatewayKind;
 use crate::decider::{self, DeciderMetrics, DeciderSettings};
 use crate::http::{self, ApiContext};
@@ -40,7 +40,7 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let listener = Listener::bind(&config.listen_addr).await?;
         let topics = Topics::new(&config.kafka.topic_prefix);
-        let bus = CommandBus::new(
+        let bus = KafkaBus::new(
             &config.kafka,
             &topics,
             config.produce_timeout(),

@@ -19,7 +19,7 @@ use service_kit::kafka::Envelope;
 use uuid::Uuid;
 
 use super::{ApiContext, ApiError, BODY_LIMIT};
-use crate::bus::Submit;
+use crate::bus::CommandBus;
 use crate::payments::Fingerprinter;
 
 /// Namespaces turning an `Idempotency-Key` into ids, so a retry lands on the same aggregate
@@ -114,7 +114,7 @@ impl CommandRequest {
 
 /// `routes` with [`digest_request`] in front of their handlers; the scope check goes around it,
 /// so only an authorised request has its body read here.
-pub(super) fn digested<B: Submit>(
+pub(super) fn digested<B: CommandBus>(
     routes: Router<ApiContext<B>>,
     fingerprints: &Fingerprinter,
 ) -> Router<ApiContext<B>> {

@@ -24,14 +24,14 @@ pub use error::ApiError;
 pub(crate) use extract::BODY_LIMIT;
 
 use self::command::Submission;
-use crate::bus::{CommandBus, Submit};
+use crate::bus::{KafkaBus, CommandBus};
 use crate::outcome::{Verdict, WrittenEvent};
 use crate::payments::{Fingerprinter, PaymentGateway};
 
 /// What every handler can reach. The bus is Kafka's in the service, one answering from memory in
 /// the handlers' tests.
 #[derive(Debug, Clone)]
-pub struct ApiContext<B = CommandBus> {
+pub struct ApiContext<B = KafkaBus> {
     pub bus: B,
     /// True while every partition this instance owns has its state restored.
     pub decider_ready: Arc<AtomicBool>,
@@ -50,7 +50,7 @@ pub(super) struct Accepted {
     consistency_token: String,
 }
 
-impl<B: Submit> ApiContext<B> {
+impl<B: CommandBus> ApiContext<B> {
     /// Submits a command and turns a rejection or refusal into its HTTP problem.
     async fn decide(&self, submission: &Submission) -> Result<Accepted, ApiError> {
         let outcome = self
@@ -74,7 +74,7 @@ impl<B: Submit> ApiContext<B> {
 
 /// The whole API. On command routes the token is checked first (the outer layer), then a keyed
 /// request is digested.
-pub fn router<B: Submit>(context: ApiContext<B>) -> Router {
+pub fn router<B: CommandBus>(context: ApiContext<B>) -> Router {
     let routes = Router::new()
         .merge(orders::router(&context.verifier, &context.fingerprints))
         .merge(purchases::router(&context.verifier, &context.fingerprints))
@@ -85,7 +85,7 @@ pub fn router<B: Submit>(context: ApiContext<B>) -> Router {
     service_kit::server::with_problem_answers(routes).with_state(context)
 }
 
-async fn ready<B: Submit>(State(context): State<ApiContext<B>>) -> Response {
+async fn ready<B: CommandBus>(State(context): State<ApiContext<B>>) -> Response {
     let kafka = if context.bus.is_listening() {
         Ok(())
     } else {

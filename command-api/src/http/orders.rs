@@ -36,7 +36,7 @@ use super::openapi::{
     OrderNotFound, StaleVersion, TransitionConflict, Unauthorized, Unavailable, UnsupportedMediaType,
 };
 use super::{Accepted, ApiContext, ApiError};
-use crate::bus::Submit;
+use crate::bus::CommandBus;
 use crate::outcome::WrittenEvent;
 use crate::payments::Fingerprinter;
 
@@ -46,7 +46,7 @@ const MAX_ITEMS: usize = 100;
 /// Who may cancel: the owner (`orders:write`) or staff (`orders:manage`).
 const CANCELLERS: &[&str] = &[ORDERS_WRITE, ORDERS_MANAGE];
 
-pub(super) fn router<B: Submit>(verifier: &Verifier, fingerprints: &Fingerprinter) -> Router<ApiContext<B>> {
+pub(super) fn router<B: CommandBus>(verifier: &Verifier, fingerprints: &Fingerprinter) -> Router<ApiContext<B>> {
     let place = Router::new().route("/api/v1/orders", post(place_order::<B>));
     let place = digested(place, fingerprints).route_layer(require_scope(verifier.clone(), ORDERS_WRITE));
     let manage = Router::new()
@@ -264,7 +264,7 @@ fn details(request: &mut PlaceOrderRequest, user_id: Uuid) -> Result<Option<(Ord
     )
 )]
 #[tracing::instrument(skip_all, fields(order_id, command_id))]
-async fn place_order<B: Submit>(
+async fn place_order<B: CommandBus>(
     State(context): State<ApiContext<B>>,
     meta: CommandRequest,
     claims: Claims,
@@ -389,7 +389,7 @@ impl<S: Send + Sync> FromRequestParts<S> for TransitionRequest {
 impl TransitionRequest {
     /// Decides the transition `command` builds from the order id, the `If-Match` version and the
     /// time.
-    async fn decide<B: Submit>(
+    async fn decide<B: CommandBus>(
         &self,
         context: &ApiContext<B>,
         command: impl FnOnce(Uuid, Option<u64>, chrono::DateTime<Utc>) -> order::Command,
@@ -449,7 +449,7 @@ macro_rules! staff_transition {
             bad_request((status = 400, response = InvalidHeader),),
             $(#[doc = $doc])*
             #[tracing::instrument(skip_all, fields(order_id = %request.raw_id))]
-            async fn $name<B: Submit>(
+            async fn $name<B: CommandBus>(
                 State(context): State<ApiContext<B>>,
                 request: TransitionRequest,
             ) -> Result<Response, ApiError> {
@@ -490,7 +490,7 @@ transition_path!(
     ),
     /// Ship an order in processing, with its carrier and tracking number (staff).
     #[tracing::instrument(skip_all, fields(order_id = %request.raw_id))]
-    async fn ship<B: Submit>(
+    async fn ship<B: CommandBus>(
         State(context): State<ApiContext<B>>,
         request: TransitionRequest,
         Json(body): Json<ShipRequest>,
@@ -524,7 +524,7 @@ transition_path!(
     /// A user's cancel is checked by the decider against the order's owner (refused as if the order
     /// did not exist), so no race can get around it.
     #[tracing::instrument(skip_all, fields(order_id = %request.raw_id))]
-    async fn cancel<B: Submit>(
+    async fn cancel<B: CommandBus>(
         State(context): State<ApiContext<B>>,
         claims: Claims,
         request: TransitionRequest,

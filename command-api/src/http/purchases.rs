@@ -35,7 +35,7 @@ use super::openapi::{
     PurchaseNotFound, PurchaseUnavailable, RefundConflict, Unauthorized, Unavailable, UnsupportedMediaType,
 };
 use super::{ApiContext, ApiError};
-use crate::bus::Submit;
+use crate::bus::CommandBus;
 use crate::payments::{CardDetails, Fingerprinter};
 
 /// How far in the future a client's `transaction_date` may be: clocks drift, not by hours.
@@ -43,7 +43,7 @@ const MAX_CLOCK_SKEW: Duration = Duration::minutes(5);
 const MAX_HOLDER_NAME_CHARS: usize = 200;
 const MAX_BILLING_ADDRESS_CHARS: usize = 500;
 
-pub(super) fn router<B: Submit>(verifier: &Verifier, fingerprints: &Fingerprinter) -> Router<ApiContext<B>> {
+pub(super) fn router<B: CommandBus>(verifier: &Verifier, fingerprints: &Fingerprinter) -> Router<ApiContext<B>> {
     let request = Router::new().route("/api/v1/purchases", post(request_purchase::<B>));
     let request = digested(request, fingerprints).route_layer(require_scope(verifier.clone(), PURCHASES_WRITE));
     let refund = Router::new().route("/api/v1/purchases/{purchase_id}/refunds", post(refund_purchase::<B>));
@@ -197,7 +197,7 @@ fn transaction_date(value: Option<Value>, now: DateTime<Utc>) -> Result<DateTime
     )
 )]
 #[tracing::instrument(skip_all, fields(purchase_id, command_id))]
-async fn request_purchase<B: Submit>(
+async fn request_purchase<B: CommandBus>(
     State(context): State<ApiContext<B>>,
     meta: CommandRequest,
     claims: Claims,
@@ -296,7 +296,7 @@ async fn request_purchase<B: Submit>(
     )
 )]
 #[tracing::instrument(skip_all, fields(%purchase_id, command_id))]
-async fn refund_purchase<B: Submit>(
+async fn refund_purchase<B: CommandBus>(
     State(context): State<ApiContext<B>>,
     Path(purchase_id): Path<String>,
     meta: CommandRequest,

@@ -16,7 +16,7 @@ use tower::ServiceExt;
 use uuid::Uuid;
 
 use super::{router, ApiContext};
-use crate::bus::{Submit, SubmitError};
+use crate::bus::{CommandBus, SubmitError};
 use crate::outcome::{Outcome, Refusal, Verdict, WrittenEvent};
 use crate::payments::{Fingerprinter, SandboxGateway};
 
@@ -48,7 +48,7 @@ impl MemoryBus {
     }
 }
 
-impl Submit for MemoryBus {
+impl CommandBus for MemoryBus {
     fn is_listening(&self) -> bool {
         true
     }

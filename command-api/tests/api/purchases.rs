@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use command_api::bus::CommandBus;
+use command_api::bus::KafkaBus;
 use command_api::payments::{PaymentGateway, SandboxGateway};
 use command_api::reactor::{self, ReactorSettings};
 
@@ -340,7 +340,7 @@ async fn a_redelivered_purchase_is_charged_again_but_authorized_once() {
     // A reactor in a fresh consumer group sees every event again, as after a crash before its
     // offsets were committed.
     let isolation = &app.isolation;
-    let bus = CommandBus::new(
+    let bus = KafkaBus::new(
         &isolation.kafka,
         &isolation.topics,
         Duration::from_secs(5),
