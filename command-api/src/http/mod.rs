@@ -24,7 +24,7 @@ pub use error::ApiError;
 pub(crate) use extract::BODY_LIMIT;
 
 use self::command::Submission;
-use crate::bus::{KafkaBus, CommandBus};
+use crate::bus::{CommandBus, KafkaBus};
 use crate::outcome::{Verdict, WrittenEvent};
 use crate::payments::{Fingerprinter, PaymentGateway};
 

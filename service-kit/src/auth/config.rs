@@ -207,7 +207,7 @@ mod tests {
 
     use super::*;
     use crate::auth::testkit::{RSA_PUBLIC_PEM, SECRET};
-    use crate::auth::{ORDERS_MANAGE, ORDERS_WRITE, PURCHASES_REFUND, PURCHASES_WRITE, READ, READ_ALL};
+    use crate::auth::{Claims, ORDERS_MANAGE, ORDERS_WRITE, PURCHASES_REFUND, PURCHASES_WRITE, READ, READ_ALL};
     use crate::secret::SecretError;
 
     #[derive(Debug, Parser)]
@@ -232,6 +232,12 @@ mod tests {
         }
     }
 
+    /// Mints a token as `mint-token` would with `cli`, and verifies it with `auth`.
+    fn minted_claims(cli: &Cli, auth: &AuthArgs) -> Claims {
+        let token = mint(&cli.mint, auth).expect("minted");
+        auth.verifier().expect("verifier").verify_token(&token).expect("valid")
+    }
+
     #[test]
     fn minted_tokens_pass_the_configured_verifier() {
         let mut auth = secret_args();
@@ -240,8 +246,7 @@ mod tests {
         let cli = parse(&[]);
         assert_eq!(cli.mint.subject, "local-dev");
         assert_eq!(cli.mint.ttl_seconds, 86_400);
-        let token = mint(&cli.mint, &auth).expect("minted");
-        let claims = auth.verifier().expect("verifier").verify_token(&token).expect("valid");
+        let claims = minted_claims(&cli, &auth);
         assert_eq!(claims.sub, "local-dev");
         assert_eq!(
             claims.scopes,
@@ -256,12 +261,7 @@ mod tests {
     #[test]
     fn a_staff_token_carries_the_staff_scopes() {
         let cli = parse(&["--kind", "staff", "--subject", "operator-1"]);
-        let token = mint(&cli.mint, &secret_args()).expect("minted");
-        let claims = secret_args()
-            .verifier()
-            .expect("verifier")
-            .verify_token(&token)
-            .expect("valid");
+        let claims = minted_claims(&cli, &secret_args());
         assert_eq!(claims.scopes, vec![ORDERS_MANAGE, PURCHASES_REFUND, READ_ALL]);
         assert_eq!(claims.user_id(), crate::auth::user_id_of("operator-1"));
         assert!(Cli::try_parse_from(["test", "--kind", "admin"]).is_err());
@@ -279,12 +279,7 @@ mod tests {
             "--ttl-seconds",
             "60",
         ]);
-        let token = mint(&cli.mint, &secret_args()).expect("minted");
-        let claims = secret_args()
-            .verifier()
-            .expect("verifier")
-            .verify_token(&token)
-            .expect("valid");
+        let claims = minted_claims(&cli, &secret_args());
         assert_eq!(
             (claims.sub.as_str(), claims.scopes),
             ("alice", vec![READ.to_owned(), ORDERS_WRITE.to_owned()])
