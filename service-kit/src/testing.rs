@@ -1,20 +1,30 @@
 //! What the integration tests share: every test gets its own topic prefix and database schema
-//! on the real Kafka broker and PostgreSQL, waits on conditions with deadlines, and can run a
+//! on the real Kafka broker and PostgreSQL, configures a service in it as its process would be,
+//! writes events as the command side does, waits on conditions with deadlines, and can run a
 //! service as a child process to kill it for real.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use chrono::{DateTime, Utc};
+use domain::order::{Channel, Event, OrderName, OrderPlaced};
+use domain::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, Headers, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
+use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::auth::{mint_hs256, AuthArgs, ALL_SCOPES, STAFF_SCOPES, USER_SCOPES};
 use crate::database::DatabaseArgs;
-use crate::kafka::{KafkaArgs, Topics};
+use crate::kafka::{Envelope, KafkaArgs, Topics};
 use crate::secret::ExposeSecret;
 
 /// The HS256 secret every test stack verifies tokens with.
@@ -117,6 +127,25 @@ impl Isolation {
         ]
     }
 
+    /// The settings `C` of a service run in this isolation, read as its process would read them
+    /// from [`Isolation::env`] with `extra` on top; every other knob keeps its documented
+    /// default. This process's own environment is ignored, so nothing set in the shell that
+    /// runs the tests leaks into them.
+    pub fn settings<C: clap::Args + clap::FromArgMatches>(&self, extra: &[(&str, &str)]) -> C {
+        let mut env: HashMap<&str, String> = self.env().into_iter().collect();
+        env.extend(extra.iter().map(|&(name, value)| (name, value.to_owned())));
+        let mut flags = vec!["settings".to_owned()];
+        let command = C::augment_args(clap::Command::new("settings")).mut_args(|arg| {
+            let value = arg.get_env().and_then(|name| env.get(name.to_str()?));
+            if let (Some(value), Some(long)) = (value, arg.get_long()) {
+                flags.push(format!("--{long}={value}"));
+            }
+            arg.env(None::<&'static str>)
+        });
+        let matches = command.try_get_matches_from(flags).expect("test settings parse");
+        C::from_arg_matches(&matches).expect("test settings")
+    }
+
     /// Sum of the high watermarks of `topic`: grows with every record written, committed or not.
     pub fn records_written(&self, topic: &str) -> i64 {
         let consumer: BaseConsumer = ClientConfig::new()
@@ -159,6 +188,118 @@ where
             "gave up after {deadline:?} waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// An `OrderPlaced` named `name` at `placed_at` for a fresh order, as the API records it when
+/// given only a name.
+pub fn order_placed(name: &str, placed_at: DateTime<Utc>) -> OrderPlaced {
+    OrderPlaced {
+        order_id: Uuid::new_v4(),
+        name: OrderName::parse(name).expect("a valid test order name"),
+        note: None,
+        placed_at,
+        details: None,
+        channel: Channel::Api,
+        user_id: None,
+    }
+}
+
+/// `placed` in the envelope the decider writes it in: the first event of its order.
+pub fn placed_envelope(placed: OrderPlaced) -> Envelope<Event> {
+    Envelope {
+        id: Uuid::new_v4(),
+        time: placed.placed_at,
+        sequence: Some(1),
+        causation_id: Some(Uuid::new_v4()),
+        correlation_id: placed.order_id,
+        traceparent: None,
+        message: Event::OrderPlaced(placed),
+    }
+}
+
+/// The headers of `envelope` with `ce_type` set to `message_type` and those named in `without`
+/// left out: what a producer of another version, or a broken one, writes.
+pub fn headers_as<M: Message>(envelope: &Envelope<M>, message_type: &str, without: &[&str]) -> OwnedHeaders {
+    let headers = envelope.headers();
+    headers.iter().filter(|header| !without.contains(&header.key)).fold(
+        OwnedHeaders::new_with_capacity(11),
+        |kept, header| {
+            let value = if header.key == "ce_type" {
+                Some(message_type.as_bytes())
+            } else {
+                header.value
+            };
+            kept.insert(Header { key: header.key, value })
+        },
+    )
+}
+
+/// Writes `envelopes` to `topic` as the decider does (keyed by aggregate, CloudEvents headers),
+/// as fast as `producer` takes them, and returns once every one is acknowledged.
+pub async fn produce<M: Message>(
+    producer: &FutureProducer,
+    topic: &str,
+    envelopes: impl IntoIterator<Item = Envelope<M>>,
+) {
+    let mut deliveries = Vec::new();
+    for envelope in envelopes {
+        let (key, payload) = (envelope.key(), envelope.payload());
+        let mut record = FutureRecord::to(topic)
+            .key(&key)
+            .payload(&payload)
+            .headers(envelope.headers());
+        loop {
+            match producer.send_result(record) {
+                Ok(delivery) => {
+                    deliveries.push(delivery);
+                    break;
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    producer.poll(Duration::from_millis(5));
+                }
+                Err((err, _)) => panic!("produce to {topic} failed: {err}"),
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(120)).expect("flushed");
+    for delivery in deliveries {
+        delivery.await.expect("delivery").expect("delivered");
+    }
+}
+
+/// The card number of [`example_purchase`].
+pub const EXAMPLE_CARD_NUMBER: &str = "4242424242424242";
+/// The CVC of [`example_purchase`].
+pub const EXAMPLE_CARD_CVC: &str = "9731";
+
+/// The purchase processor's own example request for `user_id`, as clients send it today; the
+/// sandbox authorizes its card.
+pub fn example_purchase(user_id: Uuid) -> Value {
+    json!({
+        "user_id": user_id,
+        "username": "first_user",
+        "amount": 100.50,
+        "currency": "USD",
+        "payment_method": "credit_card",
+        "card_holder_name": "John Doe",
+        "card_number": EXAMPLE_CARD_NUMBER,
+        "card_expiry": "12/30",
+        "card_cvc": EXAMPLE_CARD_CVC,
+        "billing_address": "123 Elm Street, Springfield",
+        "transaction_date": DateTime::<Utc>::from(SystemTime::now()).to_rfc3339(),
+    })
+}
+
+/// Asserts that `text`, found `where_found`, holds neither the card number of
+/// [`example_purchase`] (plain or spaced), nor its CVC as a value, nor a field named for a CVC.
+pub fn assert_no_card_data(text: &str, where_found: &str) {
+    let spaced = "4242 4242 4242 4242";
+    // The CVC as a value, quoted: four digits alone could occur inside any hex id.
+    let quoted_cvc = format!("\"{EXAMPLE_CARD_CVC}\"");
+    for secret in [EXAMPLE_CARD_NUMBER, spaced, &quoted_cvc, "cvc"] {
+        assert!(!text.contains(secret), "{secret} found {where_found}: {text}");
     }
 }
 

@@ -22,14 +22,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use domain::order::{Event, OrderName, OrderNote, OrderPlaced};
+use domain::order::{OrderNote, OrderPlaced};
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::error::KafkaError;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::FutureProducer;
 use rdkafka::{Offset, TopicPartitionList};
 use service_kit::auth::{PURCHASES_REFUND, PURCHASES_WRITE};
-use service_kit::kafka::{Envelope, KafkaArgs};
-use service_kit::testing::{bearer, bearer_user, free_port, wait_until, ChildService, Isolation};
+use service_kit::kafka::KafkaArgs;
+use service_kit::testing::{
+    bearer, bearer_user, example_purchase, free_port, order_placed, placed_envelope, produce, wait_until, ChildService,
+    Isolation,
+};
 use sqlx::postgres::PgPoolCopyExt;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -215,20 +217,18 @@ async fn main() {
             ratio(rate, &copy)
         );
     }
-    println!(
-        "| orders over HTTP, {in_flight} in flight (p50 {:.1} ms, p99 {:.1} ms) | {:.0} orders/s | {} of produce |",
-        ms(orders_run.p50),
-        ms(orders_run.p99),
-        orders_run.rate.per_second(),
-        ratio(&orders_run.rate, &produce)
-    );
-    println!(
-        "| purchases accepted over HTTP, {in_flight} in flight (p50 {:.1} ms, p99 {:.1} ms) | {:.0} purchases/s | {} of produce |",
-        ms(purchases_run.p50),
-        ms(purchases_run.p99),
-        purchases_run.rate.per_second(),
-        ratio(&purchases_run.rate, &produce)
-    );
+    for (what, unit, run) in [
+        ("orders", "orders", &orders_run),
+        ("purchases accepted", "purchases", &purchases_run),
+    ] {
+        println!(
+            "| {what} over HTTP, {in_flight} in flight (p50 {:.1} ms, p99 {:.1} ms) | {:.0} {unit}/s | {} of produce |",
+            ms(run.p50),
+            ms(run.p99),
+            run.rate.per_second(),
+            ratio(&run.rate, &produce)
+        );
+    }
     println!(
         "| purchases authorized and readable (reactor + decider + projection) | {:.0} purchases/s | {} of produce |",
         authorized.per_second(),
@@ -330,50 +330,17 @@ async fn produce_events(kafka: &KafkaArgs, topic: &str, count: usize) -> Rate {
         .expect("producer");
     let base: DateTime<Utc> = "2025-01-19T15:04:05Z".parse().unwrap();
     let started = Instant::now();
-    let mut deliveries = Vec::with_capacity(count);
-    for i in 0..count {
-        let placed_at = base + chrono::Duration::milliseconds(i as i64);
-        let order_id = Uuid::new_v4();
-        let envelope = Envelope {
-            id: Uuid::new_v4(),
-            time: placed_at,
-            sequence: Some(1),
-            causation_id: Some(Uuid::new_v4()),
-            correlation_id: order_id,
-            traceparent: None,
-            message: Event::OrderPlaced(OrderPlaced {
-                order_id,
-                name: OrderName::parse(&format!("customer {}", i % 5000)).unwrap(),
-                note: Some(OrderNote::parse("First order").unwrap()),
-                placed_at,
-                details: None,
-                channel: domain::order::Channel::Api,
-                user_id: None,
-            }),
-        };
-        let (key, payload) = (envelope.key(), envelope.payload());
-        let mut record = FutureRecord::to(topic)
-            .key(&key)
-            .payload(&payload)
-            .headers(envelope.headers());
-        loop {
-            match producer.send_result(record) {
-                Ok(delivery) => {
-                    deliveries.push(delivery);
-                    break;
-                }
-                Err((KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    producer.poll(Duration::from_millis(5));
-                }
-                Err((err, _)) => panic!("produce failed: {err}"),
-            }
-        }
-    }
-    producer.flush(Duration::from_secs(120)).expect("flush");
-    for delivery in deliveries {
-        delivery.await.expect("delivery").expect("delivered");
-    }
+    let events = (0..count).map(|i| {
+        let placed = order_placed(
+            &format!("customer {}", i % 5000),
+            base + chrono::Duration::milliseconds(i as i64),
+        );
+        placed_envelope(OrderPlaced {
+            note: Some(OrderNote::parse("First order").unwrap()),
+            ..placed
+        })
+    });
+    produce(&producer, topic, events).await;
     Rate {
         count,
         elapsed: started.elapsed(),
@@ -523,17 +490,7 @@ fn order_body(i: usize) -> serde_json::Value {
 
 /// The purchase processor's example, for one of 100 users, with the card that authorizes.
 fn purchase_body(i: usize) -> serde_json::Value {
-    serde_json::json!({
-        "user_id": Uuid::from_u128(i as u128 % 100 + 1),
-        "username": format!("user {}", i % 100),
-        "amount": 100.50,
-        "currency": "USD",
-        "payment_method": "credit_card",
-        "card_holder_name": "John Doe",
-        "card_number": "4242424242424242",
-        "card_expiry": "12/30",
-        "card_cvc": "123",
-        "billing_address": "123 Elm Street, Springfield",
-        "transaction_date": Utc::now().to_rfc3339(),
-    })
+    let mut purchase = example_purchase(Uuid::from_u128(i as u128 % 100 + 1));
+    purchase["username"] = format!("user {}", i % 100).into();
+    purchase
 }

@@ -6,8 +6,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde_json::Value;
-use service_kit::edge::EdgeArgs;
-use service_kit::testing::{bearer_all, test_auth, wait_until, Isolation, TEST_FINGERPRINT_KEY};
+use service_kit::testing::{bearer_all, wait_until, Isolation};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -22,25 +21,10 @@ pub(crate) struct TestApp {
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
+/// The settings a test's command-api runs with: the service's defaults in `isolation`, on a
+/// port of its own, and a verdict deadline with room for a broker that tests running at once share.
 pub(crate) fn config(isolation: &Isolation) -> Config {
-    Config {
-        listen_addr: "127.0.0.1:0".to_owned(),
-        kafka: isolation.kafka.clone(),
-        decider_instance_id: "0".to_owned(),
-        decider_batch_size: 1000,
-        decider_batch_linger: Duration::from_millis(5),
-        decider_batch_linger_ms: None,
-        produce_timeout: Duration::from_secs(5),
-        produce_timeout_ms: None,
-        outcome_timeout: Duration::from_secs(15),
-        outcome_timeout_ms: None,
-        card_fingerprint_key: Some(TEST_FINGERPRINT_KEY.into()),
-        card_fingerprint_key_file: None,
-        edge: EdgeArgs::default(),
-        auth: test_auth(),
-        payment_gateway: command_api::config::GatewayKind::Sandbox,
-        payment_reactor: true,
-    }
+    isolation.settings(&[("LISTEN_ADDR", "127.0.0.1:0"), ("OUTCOME_TIMEOUT", "15s")])
 }
 
 /// Starts a command-api and waits until it is ready.
@@ -158,6 +142,36 @@ pub(crate) async fn committed_records(isolation: &Isolation, topic: &str) -> Vec
         }
     }
     records
+}
+
+/// Waits until the events topic holds an event of `event_type` for `purchase_id`; returns all
+/// events of that purchase.
+pub(crate) async fn purchase_events(isolation: &Isolation, purchase_id: &str, event_type: &str) -> Vec<OwnedMessage> {
+    wait_until(
+        &format!("{event_type} for {purchase_id}"),
+        Duration::from_secs(30),
+        || async {
+            let events: Vec<OwnedMessage> = committed_records(isolation, &isolation.topics.events)
+                .await
+                .into_iter()
+                .filter(|e| header(e, "ce_subject") == Some(purchase_id))
+                .collect();
+            events
+                .iter()
+                .any(|e| header(e, "ce_type") == Some(event_type))
+                .then_some(events)
+        },
+    )
+    .await
+}
+
+/// The id of the purchase `response` accepted, asserting it was.
+pub(crate) async fn accepted_purchase(response: reqwest::Response) -> String {
+    assert_eq!(response.status(), 202);
+    response.json::<Value>().await.unwrap()["purchase_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 /// The value of header `name` of `record`.

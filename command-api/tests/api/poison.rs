@@ -9,8 +9,8 @@ use service_kit::testing::{free_port, wait_until, Isolation};
 use uuid::Uuid;
 
 use crate::helpers::{
-    assert_problem, authorized_client, committed_records, header, headers_of, metric, produce_raw, spawn_app,
-    with_header, RawRecord,
+    accepted_purchase, assert_problem, authorized_client, committed_records, header, headers_of, metric, produce_raw,
+    purchase_events, spawn_app, with_header, RawRecord,
 };
 use crate::restart::{start, wait_ready};
 
@@ -23,6 +23,13 @@ fn replaced(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     [&bytes[..at], to, &bytes[at + from.len()..]].concat()
 }
 
+/// Places an order named `name` through `orders`; returns the 201 body.
+async fn place(client: &reqwest::Client, orders: &str, name: &str) -> Value {
+    let response = client.post(orders).json(&json!({"name": name})).send().await.unwrap();
+    assert_eq!(response.status(), 201);
+    response.json().await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn malformed_events_quarantine_only_their_aggregate_and_stop_neither_decider_nor_reactor() {
     let isolation = Isolation::new();
@@ -33,14 +40,7 @@ async fn malformed_events_quarantine_only_their_aggregate_and_stop_neither_decid
     let service = start(&isolation, port);
     wait_ready(&client, &base).await;
 
-    let placed = client
-        .post(&orders)
-        .json(&json!({"name": "John Doe"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(placed.status(), 201);
-    let placed: Value = placed.json().await.unwrap();
+    let placed = place(&client, &orders, "John Doe").await;
     let a = placed["order_id"].as_str().unwrap().to_owned();
     let a_partition = placed["events"][0]["partition"].as_i64().unwrap() as i32;
     let events = committed_records(&isolation, &isolation.topics.events).await;
@@ -116,24 +116,24 @@ async fn malformed_events_quarantine_only_their_aggregate_and_stop_neither_decid
         headers: Vec::new(),
         payload: payload.to_vec(),
     };
-    produce_raw(
-        &isolation,
-        &isolation.topics.outcomes,
-        vec![
-            foreign("not-a-command-id", b"not json"),
-            foreign("x", b"{\"verdict\":\"teleported\"}"),
-        ],
-    )
-    .await;
-    produce_raw(
-        &isolation,
-        &isolation.topics.verdicts,
-        vec![
-            foreign("not-a-command-id", b"not json"),
-            foreign("y", b"\x00\x01 garbage"),
-        ],
-    )
-    .await;
+    for (topic, records) in [
+        (
+            &isolation.topics.outcomes,
+            [
+                foreign("not-a-command-id", b"not json"),
+                foreign("x", b"{\"verdict\":\"teleported\"}"),
+            ],
+        ),
+        (
+            &isolation.topics.verdicts,
+            [
+                foreign("not-a-command-id", b"not json"),
+                foreign("y", b"\x00\x01 garbage"),
+            ],
+        ),
+    ] {
+        produce_raw(&isolation, topic, records.into()).await;
+    }
 
     // A purchase requested after them is still charged and authorized.
     let response = client
@@ -142,22 +142,8 @@ async fn malformed_events_quarantine_only_their_aggregate_and_stop_neither_decid
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 202);
-    let purchase_id = response.json::<Value>().await.unwrap()["purchase_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    wait_until("the purchase to be authorized", Duration::from_secs(30), || async {
-        let events = committed_records(&isolation, &isolation.topics.events).await;
-        events
-            .iter()
-            .any(|e| {
-                header(e, "ce_subject") == Some(purchase_id.as_str())
-                    && header(e, "ce_type") == Some(domain::purchase::PURCHASE_AUTHORIZED_V2)
-            })
-            .then_some(())
-    })
-    .await;
+    let purchase_id = accepted_purchase(response).await;
+    purchase_events(&isolation, &purchase_id, domain::purchase::PURCHASE_AUTHORIZED_V2).await;
     service.kill();
 
     // Restoring reads past every one of them.
@@ -190,15 +176,8 @@ async fn malformed_events_quarantine_only_their_aggregate_and_stop_neither_decid
     let mut landed_on = Vec::new();
     while !landed_on.contains(&a_partition) {
         assert!(landed_on.len() < 30, "no new order landed on partition {a_partition}");
-        let response = client
-            .post(&orders)
-            .json(&json!({"name": "Jane Doe"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 201);
-        let body: Value = response.json().await.unwrap();
-        landed_on.push(body["events"][0]["partition"].as_i64().unwrap() as i32);
+        let placed = place(&client, &orders, "Jane Doe").await;
+        landed_on.push(placed["events"][0]["partition"].as_i64().unwrap() as i32);
     }
 }
 

@@ -1,13 +1,12 @@
 //! A command-api killed and started again restores its decider from the log.
 
 use std::path::Path;
-use std::time::Duration;
 
 use serde_json::{json, Value};
 use service_kit::testing::{free_port, wait_until, ChildService, Isolation};
 use uuid::Uuid;
 
-use crate::helpers::{assert_problem, READY_WITHIN};
+use crate::helpers::{accepted_purchase, assert_problem, purchase_events, READY_WITHIN};
 
 pub(crate) fn start(isolation: &Isolation, port: u16) -> ChildService {
     let mut env = isolation.env();
@@ -127,47 +126,19 @@ async fn card_numbers_and_cvcs_never_reach_a_log_line() {
     wait_ready(&client, &base).await;
 
     let purchase = crate::purchases::seed_purchase();
-    let accepted = client
-        .post(format!("{base}/api/v1/purchases"))
-        .json(&purchase)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(accepted.status(), 202);
+    let purchases = format!("{base}/api/v1/purchases");
+    let accepted = client.post(&purchases).json(&purchase).send().await.unwrap();
+    let purchase_id = accepted_purchase(accepted).await;
     let mut expired = purchase.clone();
-    expired["card_expiry"] = serde_json::json!("01/20");
-    let refused = client
-        .post(format!("{base}/api/v1/purchases"))
-        .json(&expired)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), 422);
+    expired["card_expiry"] = json!("01/20");
     let mut as_number = purchase.clone();
-    as_number["card_number"] = serde_json::json!(4242424242424242_u64);
-    let refused = client
-        .post(format!("{base}/api/v1/purchases"))
-        .json(&as_number)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), 422);
-    let purchase_id = accepted.json::<Value>().await.unwrap()["purchase_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    as_number["card_number"] = json!(4242424242424242_u64);
+    for refused in [expired, as_number] {
+        let response = client.post(&purchases).json(&refused).send().await.unwrap();
+        assert_eq!(response.status(), 422, "{refused}");
+    }
     // Wait until the reactor has charged it, so its logging is in the file too.
-    wait_until("the purchase to be authorized", Duration::from_secs(30), || async {
-        let events = crate::helpers::committed_records(&isolation, &isolation.topics.events).await;
-        events
-            .iter()
-            .any(|e| {
-                crate::helpers::header(e, "ce_subject") == Some(purchase_id.as_str())
-                    && crate::helpers::header(e, "ce_type") == Some("orderstream.purchase.authorized.v2")
-            })
-            .then_some(())
-    })
-    .await;
+    purchase_events(&isolation, &purchase_id, "orderstream.purchase.authorized.v2").await;
     service.kill();
 
     let text = std::fs::read_to_string(&log).unwrap();

@@ -10,13 +10,14 @@ use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use domain::order::{Channel, Event, OrderName, OrderPlaced, ORDER_PLACED_V2};
+use domain::order::{Event, OrderPlaced, ORDER_PLACED_V2};
 use domain::Message as _;
-use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use service_kit::kafka::Envelope;
-use service_kit::testing::{free_port, wait_until, ChildService, Isolation};
+use service_kit::testing::{
+    free_port, headers_as, order_placed, placed_envelope, produce, wait_until, ChildService, Isolation,
+};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -68,48 +69,24 @@ struct Landed {
     dead_in: Vec<(&'static str, &'static str)>,
 }
 
+/// An `OrderPlaced` for `order_id` as the command side writes it, for a test to spoil.
+fn placed(order_id: Uuid) -> Envelope<Event> {
+    let placed_at = "2025-01-19T15:04:05Z".parse().unwrap();
+    placed_envelope(OrderPlaced {
+        order_id,
+        ..order_placed("Foreign Producer", placed_at)
+    })
+}
+
 /// The CloudEvents headers of an `OrderPlaced` for `order_id`, as the command side writes them,
 /// with `ce_type` set to `message_type` and the headers named in `without` left out.
 fn headers(order_id: Uuid, message_type: &str, without: &[&str]) -> OwnedHeaders {
-    let (id, subject, causation) = (
-        Uuid::new_v4().to_string(),
-        order_id.to_string(),
-        Uuid::new_v4().to_string(),
-    );
-    [
-        ("ce_specversion", "1.0"),
-        ("ce_id", id.as_str()),
-        ("ce_source", "orderstream/command-api"),
-        ("ce_type", message_type),
-        ("ce_time", "2025-01-19T15:04:05.000000Z"),
-        ("ce_subject", subject.as_str()),
-        ("content-type", "application/json"),
-        ("ce_correlationid", subject.as_str()),
-        ("ce_sequence", "1"),
-        ("ce_causationid", causation.as_str()),
-    ]
-    .into_iter()
-    .filter(|(key, _)| !without.contains(key))
-    .fold(OwnedHeaders::new_with_capacity(10), |headers, (key, value)| {
-        headers.insert(Header {
-            key,
-            value: Some(value),
-        })
-    })
+    headers_as(&placed(order_id), message_type, without)
 }
 
 /// An `OrderPlaced` as JSON, for a test to spoil.
 fn placed_json(order_id: Uuid) -> serde_json::Value {
-    let placed = Event::OrderPlaced(OrderPlaced {
-        order_id,
-        name: OrderName::parse("Foreign Producer").unwrap(),
-        note: None,
-        placed_at: "2025-01-19T15:04:05Z".parse().unwrap(),
-        details: None,
-        channel: Channel::Api,
-        user_id: None,
-    });
-    serde_json::from_slice(&placed.encode()).unwrap()
+    serde_json::from_slice(&placed(order_id).payload()).unwrap()
 }
 
 fn everywhere(error: &'static str) -> Vec<(&'static str, &'static str)> {
@@ -222,35 +199,9 @@ async fn write_malformed(isolation: &Isolation, records: Vec<Malformed>) -> Vec<
 /// Writes an `OrderPlaced` named `name` the way the command side does.
 async fn write_order_named(isolation: &Isolation, name: &str) {
     let producer: FutureProducer = isolation.kafka.producer_config().create().expect("producer");
-    let order_id = Uuid::new_v4();
-    let placed_at: DateTime<Utc> = "2025-01-19T15:04:05Z".parse().unwrap();
-    let envelope = Envelope {
-        id: Uuid::new_v4(),
-        time: placed_at,
-        sequence: Some(1),
-        causation_id: Some(Uuid::new_v4()),
-        correlation_id: order_id,
-        traceparent: None,
-        message: domain::Event::Order(Event::OrderPlaced(OrderPlaced {
-            order_id,
-            name: OrderName::parse(name).unwrap(),
-            note: None,
-            placed_at,
-            details: None,
-            channel: Channel::Api,
-            user_id: None,
-        })),
-    };
-    let (key, payload) = (envelope.key(), envelope.payload());
-    let record = FutureRecord::to(&isolation.topics.events)
-        .key(&key)
-        .payload(&payload)
-        .headers(envelope.headers());
-    producer
-        .send(record, Duration::from_secs(10))
-        .await
-        .map_err(|(e, _)| e)
-        .expect("written");
+    let placed_at = "2025-01-19T15:04:05Z".parse().unwrap();
+    let envelope = placed_envelope(order_placed(name, placed_at));
+    produce(&producer, &isolation.topics.events, [envelope]).await;
 }
 
 /// Waits until every projection's checkpoint has passed every record on the log.

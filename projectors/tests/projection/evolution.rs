@@ -5,11 +5,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use domain::order::{Channel, Event, OrderName, OrderPlaced, ORDER_PLACED_V1, ORDER_PLACED_V3};
-use rdkafka::message::{Header, OwnedHeaders};
+use domain::order::{Channel, Event, OrderPlaced, ORDER_PLACED_V1, ORDER_PLACED_V3};
+use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use service_kit::kafka::Envelope;
-use service_kit::testing::{free_port, wait_until, ChildService, Isolation};
+use service_kit::testing::{free_port, headers_as, order_placed, placed_envelope, wait_until, ChildService, Isolation};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -28,31 +28,18 @@ fn at(minute: i64) -> DateTime<Utc> {
     "2025-01-19T15:04:05Z".parse::<DateTime<Utc>>().unwrap() + chrono::Duration::minutes(minute)
 }
 
+/// `order` in the envelope the command side writes today, placed through `channel`.
+fn envelope(order: &Placed, channel: Channel) -> Envelope<Event> {
+    placed_envelope(OrderPlaced {
+        order_id: order.order_id,
+        channel,
+        ..order_placed(order.name, order.placed_at)
+    })
+}
+
 /// The headers the command side wrote before v2 existed: a v1 `ce_type`, and nothing else new.
 fn v1_headers(order: &Placed) -> OwnedHeaders {
-    let id = Uuid::new_v4().to_string();
-    let time = order.placed_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    let subject = order.order_id.to_string();
-    let causation = Uuid::new_v4().to_string();
-    [
-        ("ce_specversion", "1.0"),
-        ("ce_id", id.as_str()),
-        ("ce_source", "orderstream/command-api"),
-        ("ce_type", ORDER_PLACED_V1),
-        ("ce_time", time.as_str()),
-        ("ce_subject", subject.as_str()),
-        ("content-type", "application/json"),
-        ("ce_correlationid", subject.as_str()),
-        ("ce_sequence", "1"),
-        ("ce_causationid", causation.as_str()),
-    ]
-    .into_iter()
-    .fold(OwnedHeaders::new_with_capacity(10), |headers, (key, value)| {
-        headers.insert(Header {
-            key,
-            value: Some(value),
-        })
-    })
+    headers_as(&envelope(order, Channel::Api), ORDER_PLACED_V1, &[])
 }
 
 /// v1 JSON, exactly as the first version wrote it: no `channel`. The first order also carries
@@ -96,23 +83,7 @@ async fn write(isolation: &Isolation, orders: &[Placed]) {
                 producer.send_result(record).map_err(|(e, _)| e).expect("queued")
             }
             Some(channel) => {
-                let envelope = Envelope {
-                    id: Uuid::new_v4(),
-                    time: order.placed_at,
-                    sequence: Some(1),
-                    causation_id: Some(Uuid::new_v4()),
-                    correlation_id: order.order_id,
-                    traceparent: None,
-                    message: Event::OrderPlaced(OrderPlaced {
-                        order_id: order.order_id,
-                        name: OrderName::parse(order.name).unwrap(),
-                        note: None,
-                        placed_at: order.placed_at,
-                        details: None,
-                        channel,
-                        user_id: None,
-                    }),
-                };
+                let envelope = envelope(order, channel);
                 let headers = envelope.headers();
                 let payload = envelope.payload();
                 assert!(

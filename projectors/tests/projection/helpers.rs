@@ -1,15 +1,10 @@
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use domain::order::{Event, OrderName, OrderPlaced};
 use projectors::db;
-use rdkafka::producer::FutureRecord;
-use rdkafka::producer::{FutureProducer, Producer};
-use service_kit::kafka::Envelope;
-use service_kit::testing::Isolation;
+use rdkafka::producer::FutureProducer;
+use service_kit::testing::{order_placed, placed_envelope, produce, Isolation};
 use sqlx::PgPool;
-use uuid::Uuid;
 
 /// A test's isolation with its topics created and its schema migrated.
 pub(crate) async fn prepared() -> (Isolation, PgPool) {
@@ -35,46 +30,20 @@ pub(crate) async fn write_orders(isolation: &Isolation, count: usize, names: usi
     let producer: FutureProducer = isolation.kafka.producer_config().create().expect("producer");
     let base: DateTime<Utc> = "2025-01-19T15:04:05Z".parse().unwrap();
     let mut expected: BTreeMap<String, Expected> = BTreeMap::new();
-    let mut deliveries = Vec::with_capacity(count);
+    let mut events = Vec::with_capacity(count);
     for i in 0..count {
         let name = format!("customer {:03}", i % names);
         // Later orders sometimes carry earlier times, as orders from several partitions would.
         let placed_at = base + chrono::Duration::seconds(((i * 7919) % count) as i64);
-        let order_id = Uuid::new_v4();
-        let envelope = Envelope {
-            id: Uuid::new_v4(),
-            time: placed_at,
-            sequence: Some(1),
-            causation_id: Some(Uuid::new_v4()),
-            correlation_id: order_id,
-            traceparent: None,
-            message: Event::OrderPlaced(OrderPlaced {
-                order_id,
-                name: OrderName::parse(&name).unwrap(),
-                note: None,
-                placed_at,
-                details: None,
-                channel: domain::order::Channel::Api,
-                user_id: None,
-            }),
-        };
+        events.push(placed_envelope(order_placed(&name, placed_at)));
         let entry = expected.entry(name).or_insert(Expected {
             counter: 0,
             created_at: placed_at,
         });
         entry.counter += 1;
         entry.created_at = entry.created_at.min(placed_at);
-        let (key, payload) = (envelope.key(), envelope.payload());
-        let record = FutureRecord::to(&isolation.topics.events)
-            .key(&key)
-            .payload(&payload)
-            .headers(envelope.headers());
-        deliveries.push(producer.send_result(record).map_err(|(e, _)| e).expect("queued"));
     }
-    producer.flush(Duration::from_secs(30)).expect("flushed");
-    for delivery in deliveries {
-        delivery.await.expect("delivered").expect("written");
-    }
+    produce(&producer, &isolation.topics.events, events).await;
     expected
 }
 

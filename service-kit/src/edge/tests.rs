@@ -43,6 +43,17 @@ fn routes() -> Router {
         .route("/health", get(|| async { "ok" }))
 }
 
+/// [`routes`] behind a limit of `burst` requests per caller, then one every 1000 s: a caller
+/// past its burst stays refused for the whole test.
+fn rate_limited(burst: u32) -> Router {
+    edge(EdgeArgs {
+        rate_limit_per_second: 0.001,
+        rate_limit_burst: burst,
+        ..unlimited()
+    })
+    .wrap(routes())
+}
+
 async fn call(router: &Router, request: axum::http::request::Builder) -> (StatusCode, HeaderMap, String) {
     let response = router
         .clone()
@@ -72,12 +83,7 @@ fn assert_problem(status: StatusCode, headers: &HeaderMap, body: &str, expected:
 
 #[tokio::test]
 async fn the_burst_of_one_subject_ends_in_429_while_others_go_on() {
-    let router = edge(EdgeArgs {
-        rate_limit_per_second: 0.001,
-        rate_limit_burst: 3,
-        ..unlimited()
-    })
-    .wrap(routes());
+    let router = rate_limited(3);
     for n in 1..=3 {
         let (status, headers, _) = call(&router, get_as(Some("alice"), "/api/thing")).await;
         assert_eq!(status, StatusCode::OK, "request {n}");
@@ -112,12 +118,7 @@ async fn the_burst_of_one_subject_ends_in_429_while_others_go_on() {
 
 #[tokio::test]
 async fn callers_without_a_valid_token_are_counted_by_address() {
-    let router = edge(EdgeArgs {
-        rate_limit_per_second: 0.001,
-        rate_limit_burst: 1,
-        ..unlimited()
-    })
-    .wrap(routes());
+    let router = rate_limited(1);
     let from = |ip: [u8; 4], authorization: &str| {
         let mut request = Request::builder()
             .uri("/api/thing")

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use service_kit::testing::{bearer_staff, bearer_user, wait_until};
 use uuid::Uuid;
 
-use crate::helpers::{spawn_stack, Stack};
+use crate::helpers::{spawn_stack, status_and_body, strings, Stack};
 
 /// One caller of the stack: its `Authorization` header on every request.
 struct Caller<'a> {
@@ -35,16 +35,12 @@ impl<'a> Caller<'a> {
     async fn post_if_match(&self, path: &str, body: Value, if_match: Option<&str>) -> (u16, Value) {
         let mut request = self
             .stack
-            .client
-            .post(format!("{}{path}", self.stack.commands))
-            .header("authorization", &self.authorization)
-            .json(&body);
+            .command(path, &body)
+            .header("authorization", &self.authorization);
         if let Some(version) = if_match {
             request = request.header("If-Match", version);
         }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        status_and_body(request).await
     }
 
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {
@@ -53,17 +49,23 @@ impl<'a> Caller<'a> {
 
     /// `GET` on the query API; status and body.
     async fn get(&self, path_and_query: &str) -> (u16, Value) {
-        let response = self
+        let request = self
             .stack
             .client
             .get(format!("{}{path_and_query}", self.stack.queries))
-            .header("authorization", &self.authorization)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+            .header("authorization", &self.authorization);
+        status_and_body(request).await
     }
+}
+
+/// The cast of every test here: Alice and Bob, two users with their ids, and a staff member.
+fn cast(stack: &Stack) -> ((Uuid, Caller<'_>), (Uuid, Caller<'_>), Caller<'_>) {
+    let (alice_id, bob_id) = (Uuid::new_v4(), Uuid::new_v4());
+    (
+        (alice_id, Caller::user(stack, alice_id)),
+        (bob_id, Caller::user(stack, bob_id)),
+        Caller::staff(stack),
+    )
 }
 
 fn seed_order() -> Value {
@@ -112,22 +114,10 @@ fn assert_forbidden(status: u16, body: &Value, scope: &str) {
     assert!(body["scope"].as_str().unwrap().split(' ').any(|s| s == scope), "{body}");
 }
 
-fn order_ids(page: &Value) -> Vec<&str> {
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|order| order["order_id"].as_str().unwrap())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn users_see_and_cancel_only_their_own_orders_and_staff_run_every_order() {
     let stack = spawn_stack().await;
-    let (alice_id, bob_id) = (Uuid::new_v4(), Uuid::new_v4());
-    let alice = Caller::user(&stack, alice_id);
-    let bob = Caller::user(&stack, bob_id);
-    let staff = Caller::staff(&stack);
+    let ((alice_id, alice), (bob_id, bob), staff) = cast(&stack);
 
     // The seed payload with a user token: the order belongs to the caller.
     let (alices, alice_token) = placed(&alice, seed_order()).await;
@@ -186,20 +176,20 @@ async fn users_see_and_cancel_only_their_own_orders_and_staff_run_every_order() 
     // Listings: a user sees only its own orders, even when filtering for another user.
     let (status, page) = alice.get("/api/v1/orders?limit=500").await;
     assert_eq!(status, 200, "{page}");
-    let mut own = order_ids(&page);
+    let mut own = strings(&page, "items", "order_id");
     own.sort();
     let mut expected = vec![alices.as_str(), alices_second.as_str()];
     expected.sort();
     assert_eq!(own, expected);
     let (_, page) = alice.get(&format!("/api/v1/orders?user_id={bob_id}")).await;
-    assert_eq!(order_ids(&page), Vec::<&str>::new());
+    assert_eq!(strings(&page, "items", "order_id"), Vec::<&str>::new());
     let (_, page) = staff.get("/api/v1/orders?limit=500").await;
-    let everyone = order_ids(&page);
+    let everyone = strings(&page, "items", "order_id");
     for order in [&alices, &alices_second, &bobs] {
         assert!(everyone.contains(&order.as_str()), "{order} not in {everyone:?}");
     }
     let (_, page) = staff.get(&format!("/api/v1/orders?user_id={bob_id}")).await;
-    assert_eq!(order_ids(&page), vec![bobs.as_str()]);
+    assert_eq!(strings(&page, "items", "order_id"), vec![bobs.as_str()]);
     // `track_user` counts across users: staff only.
     let (status, body) = alice.get("/api/v1/track-users/John%20Doe").await;
     assert_forbidden(status, &body, "read:all");
@@ -261,10 +251,7 @@ async fn users_see_and_cancel_only_their_own_orders_and_staff_run_every_order() 
 #[tokio::test(flavor = "multi_thread")]
 async fn users_see_only_their_own_purchases_and_spend_and_only_staff_refund() {
     let stack = spawn_stack().await;
-    let (alice_id, bob_id) = (Uuid::new_v4(), Uuid::new_v4());
-    let alice = Caller::user(&stack, alice_id);
-    let bob = Caller::user(&stack, bob_id);
-    let staff = Caller::staff(&stack);
+    let ((alice_id, alice), (bob_id, bob), staff) = cast(&stack);
 
     // Without `user_id` the purchase is the caller's; with its own id too; another's is refused.
     let (status, accepted) = alice.post("/api/v1/purchases", purchase(None)).await;

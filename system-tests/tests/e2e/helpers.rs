@@ -2,8 +2,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use serde_json::Value;
-use service_kit::edge::EdgeArgs;
-use service_kit::testing::{bearer_all, test_auth, wait_until, Isolation, TEST_FINGERPRINT_KEY};
+use service_kit::testing::{bearer_all, wait_until, Isolation};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -33,48 +32,26 @@ pub(crate) async fn spawn_stack() -> Stack {
 pub(crate) async fn spawn_stack_with_wait(consistency_wait: Duration) -> Stack {
     let isolation = Isolation::new();
     let (stop, _) = watch::channel(false);
-    let command_api = command_api::Application::build(command_api::Config {
-        listen_addr: "127.0.0.1:0".to_owned(),
-        kafka: isolation.kafka.clone(),
-        decider_instance_id: "0".to_owned(),
-        decider_batch_size: 1000,
-        decider_batch_linger: Duration::from_millis(5),
-        decider_batch_linger_ms: None,
-        produce_timeout: Duration::from_secs(5),
-        produce_timeout_ms: None,
-        outcome_timeout: Duration::from_secs(15),
-        outcome_timeout_ms: None,
-        card_fingerprint_key: Some(TEST_FINGERPRINT_KEY.into()),
-        card_fingerprint_key_file: None,
-        edge: EdgeArgs::default(),
-        auth: test_auth(),
-        payment_gateway: command_api::config::GatewayKind::Sandbox,
-        payment_reactor: true,
-    })
-    .await
-    .unwrap();
-    let projectors = projectors::Application::build(projectors::Config {
-        listen_addr: "127.0.0.1:0".to_owned(),
-        kafka: isolation.kafka.clone(),
-        database: isolation.database.clone(),
-        batching: projectors::config::BatchArgs {
-            batch_size: 5000,
-            batch_linger: Duration::from_millis(5),
-            batch_linger_ms: None,
-        },
-    })
-    .await
-    .unwrap();
-    let query_api = query_api::Application::build(query_api::Config {
-        listen_addr: "127.0.0.1:0".to_owned(),
-        database: isolation.database.clone(),
-        consistency_wait,
-        consistency_wait_ms: None,
-        auth: test_auth(),
-        edge: EdgeArgs::default(),
-    })
-    .await
-    .unwrap();
+    // One environment for the three services, as a deployment gives them; the pools stay as
+    // small as the isolation's, for many stacks share one PostgreSQL.
+    let consistency_wait = format!("{}ms", consistency_wait.as_millis());
+    let database_connections = isolation.database.database_max_connections.to_string();
+    let settings = [
+        ("LISTEN_ADDR", "127.0.0.1:0"),
+        ("OUTCOME_TIMEOUT", "15s"),
+        ("PROJECTOR_BATCH_LINGER", "5ms"),
+        ("CONSISTENCY_WAIT", consistency_wait.as_str()),
+        ("DATABASE_MAX_CONNECTIONS", database_connections.as_str()),
+    ];
+    let command_api = command_api::Application::build(isolation.settings(&settings))
+        .await
+        .unwrap();
+    let projectors = projectors::Application::build(isolation.settings(&settings))
+        .await
+        .unwrap();
+    let query_api = query_api::Application::build(isolation.settings(&settings))
+        .await
+        .unwrap();
     let commands = format!("http://127.0.0.1:{}", command_api.port());
     let projections = format!("http://127.0.0.1:{}", projectors.port());
     let queries = format!("http://127.0.0.1:{}", query_api.port());
@@ -116,15 +93,15 @@ impl Stack {
 
     /// `POST` to the command API, expecting `status`; returns the body.
     pub(crate) async fn post(&self, path: &str, body: Value, status: u16) -> Value {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.commands))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let response = self.command(path, &body).send().await.unwrap();
         assert_eq!(response.status().as_u16(), status, "{:?}", response.text().await);
         response.json().await.unwrap()
+    }
+
+    /// A `POST` of `body` to the command API with the stack's token, unless a header of the
+    /// request replaces it.
+    pub(crate) fn command(&self, path: &str, body: &Value) -> reqwest::RequestBuilder {
+        self.client.post(format!("{}{path}", self.commands)).json(body)
     }
 
     /// `GET` on the query API; returns status and body.
@@ -139,6 +116,27 @@ impl Stack {
         let headers = response.headers().clone();
         (status, response.json().await.unwrap_or(Value::Null), headers)
     }
+
+    /// Waits until `GET path` on the query API answers 200 with `field` equal to `value`;
+    /// returns that body.
+    pub(crate) async fn get_when(&self, path: &str, field: &str, value: &str) -> Value {
+        wait_until(
+            &format!("{path} to have {field} {value}"),
+            Duration::from_secs(30),
+            || async {
+                let (status, body, _) = self.get(path).await;
+                (status == 200 && body[field] == value).then_some(body)
+            },
+        )
+        .await
+    }
+}
+
+/// Sends `request`; returns its status and its body (`null` when that is not JSON).
+pub(crate) async fn status_and_body(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 impl Drop for Stack {
@@ -148,6 +146,16 @@ impl Drop for Stack {
             task.abort();
         }
     }
+}
+
+/// The string `field` of every element of the array `list` in `body`.
+pub(crate) fn strings<'a>(body: &'a Value, list: &str, field: &str) -> Vec<&'a str> {
+    body[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|element| element[field].as_str().unwrap())
+        .collect()
 }
 
 /// Asserts a problem+json answer.

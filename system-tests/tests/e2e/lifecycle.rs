@@ -9,7 +9,7 @@ use service_kit::testing::{bearer_user, wait_until};
 use uuid::Uuid;
 
 use crate::helpers::Stack;
-use crate::helpers::{assert_problem, spawn_stack};
+use crate::helpers::{assert_problem, spawn_stack, status_and_body, strings};
 
 fn order_with_items(user_id: Uuid) -> Value {
     json!({
@@ -42,18 +42,13 @@ fn purchase_for(order_id: &str, user_id: Uuid, amount: Value, card: &str) -> Val
     })
 }
 
-/// Sends a transition; returns status, body and headers.
+/// Sends a transition; returns status and body.
 async fn transition(stack: &Stack, order_id: &str, verb: &str, body: Value, if_match: Option<&str>) -> (u16, Value) {
-    let mut request = stack
-        .client
-        .post(format!("{}/api/v1/orders/{order_id}/{verb}", stack.commands))
-        .json(&body);
+    let mut request = stack.command(&format!("/api/v1/orders/{order_id}/{verb}"), &body);
     if let Some(version) = if_match {
         request = request.header("If-Match", version);
     }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    status_and_body(request).await
 }
 
 /// The order as the read side holds it once `token` is reflected.
@@ -67,15 +62,9 @@ async fn order_at(stack: &Stack, order_id: &str, token: &str) -> Value {
 
 /// Waits until the order's payment status is `payment_status`.
 async fn payment_becomes(stack: &Stack, order_id: &str, payment_status: &str) -> Value {
-    wait_until(
-        &format!("order {order_id} payment {payment_status}"),
-        Duration::from_secs(30),
-        || async {
-            let (code, order, _) = stack.get(&format!("/api/v1/orders/{order_id}")).await;
-            (code == 200 && order["payment_status"] == payment_status).then_some(order)
-        },
-    )
-    .await
+    stack
+        .get_when(&format!("/api/v1/orders/{order_id}"), "payment_status", payment_status)
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -140,14 +129,8 @@ async fn an_order_is_priced_paid_confirmed_processed_shipped_and_delivered() {
             "/api/v1/orders/{order_id}/history?consistency_token={last_token}"
         ))
         .await;
-    let types: Vec<&str> = history["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        types,
+        strings(&history, "events", "type"),
         [
             "orderstream.order.placed.v3",
             "orderstream.order.paid.v1",
@@ -169,29 +152,18 @@ async fn an_order_is_priced_paid_confirmed_processed_shipped_and_delivered() {
 async fn a_declined_or_short_payment_fails_the_orders_payment() {
     let stack = spawn_stack().await;
     let owner = Uuid::new_v4();
-    let declined = stack.post("/api/v1/orders", order_with_items(owner), 201).await;
-    let declined_id = declined["order_id"].as_str().unwrap();
-    stack
-        .post(
-            "/api/v1/purchases",
-            purchase_for(declined_id, owner, json!(42.04), "4000000000000002"),
-            202,
-        )
-        .await;
-    let order = payment_becomes(&stack, declined_id, "failed").await;
-    assert_eq!(order["payment_failure_reason"], "card_declined");
-
-    let short = stack.post("/api/v1/orders", order_with_items(owner), 201).await;
-    let short_id = short["order_id"].as_str().unwrap();
-    stack
-        .post(
-            "/api/v1/purchases",
-            purchase_for(short_id, owner, json!(40.00), "4242424242424242"),
-            202,
-        )
-        .await;
-    let order = payment_becomes(&stack, short_id, "failed").await;
-    assert_eq!(order["payment_failure_reason"], "amount_mismatch");
+    for (card, amount, reason) in [
+        ("4000000000000002", json!(42.04), "card_declined"),
+        ("4242424242424242", json!(40.00), "amount_mismatch"),
+    ] {
+        let placed = stack.post("/api/v1/orders", order_with_items(owner), 201).await;
+        let order_id = placed["order_id"].as_str().unwrap();
+        stack
+            .post("/api/v1/purchases", purchase_for(order_id, owner, amount, card), 202)
+            .await;
+        let order = payment_becomes(&stack, order_id, "failed").await;
+        assert_eq!(order["payment_failure_reason"], reason, "{card}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -274,16 +246,7 @@ async fn illegal_transitions_and_stale_versions_are_refused_and_write_nothing() 
 
 /// `POST` on the command API as `authorization`; status and body.
 async fn post_as(stack: &Stack, authorization: &str, path: &str, body: Value) -> (u16, Value) {
-    let response = stack
-        .client
-        .post(format!("{}{path}", stack.commands))
-        .header("authorization", authorization)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    status_and_body(stack.command(path, &body).header("authorization", authorization)).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -302,13 +265,13 @@ async fn another_users_purchase_does_not_pay_an_order_and_the_owners_does() {
     assert_eq!(status, 202, "{accepted}");
     let bobs_id = accepted["purchase_id"].as_str().unwrap().to_owned();
     let token = accepted["consistency_token"].as_str().unwrap().to_owned();
-    let bought = wait_until("Bob's purchase to be authorized", Duration::from_secs(30), || async {
-        let (code, purchase, _) = stack
-            .get(&format!("/api/v1/purchases/{bobs_id}?consistency_token={token}"))
-            .await;
-        (code == 200 && purchase["status"] == "authorized").then_some(purchase)
-    })
-    .await;
+    let bought = stack
+        .get_when(
+            &format!("/api/v1/purchases/{bobs_id}?consistency_token={token}"),
+            "status",
+            "authorized",
+        )
+        .await;
     assert_eq!(bought["user_id"], json!(bob_id));
     // …but Alice's order is not paid by it.
     let order = order_at(&stack, &order_id, placed["consistency_token"].as_str().unwrap()).await;

@@ -8,8 +8,6 @@
 //! requests run concurrently, and the read side is asked once with the merged consistency token.
 //! The domain's own types say which strings must be refused; the edge must agree with them.
 
-use std::time::Duration;
-
 use domain::order::{CancelReason, Carrier, OrderName, OrderNote, TrackingNumber};
 use domain::pricing::{ItemName, Sku};
 use domain::purchase::{RefundReason, Username};
@@ -20,11 +18,10 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 use serde_json::{json, Value};
-use service_kit::testing::wait_until;
 use service_kit::ConsistencyToken;
 use uuid::Uuid;
 
-use crate::helpers::{spawn_stack, Stack};
+use crate::helpers::{spawn_stack, strings, Stack};
 
 /// Orders placed; every other one is then cancelled, the rest shipped.
 const ORDERS: usize = 12;
@@ -135,6 +132,11 @@ impl Case {
         }
     }
 
+    /// A case for `field` at the top of the request body.
+    fn top_level(field: &str, raw: String, rule: impl Fn(&str) -> Result<String, InvalidField>) -> Self {
+        Self::new(field.into(), format!("/{field}"), raw, rule)
+    }
+
     /// The value the read models must hold for this field once its request is accepted.
     fn stored(&self) -> &str {
         if self.refused {
@@ -154,13 +156,7 @@ async fn submit(stack: &Stack, path: &str, mut body: Value, cases: &mut [Case], 
             let value = if case.refused { &case.stand_in } else { &case.raw };
             *body.pointer_mut(&case.pointer).unwrap() = json!(value);
         }
-        let response = stack
-            .client
-            .post(format!("{}{path}", stack.commands))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let response = stack.command(path, &body).send().await.unwrap();
         let status = response.status().as_u16();
         let answer: Value = response.json().await.unwrap();
         if status == accepted {
@@ -222,10 +218,10 @@ struct OrderCases {
 
 fn order_cases(index: usize, runner: &mut TestRunner, texts: &mut impl Iterator<Item = String>) -> OrderCases {
     let mut place = vec![
-        Case::new("name".into(), "/name".into(), texts.next().unwrap(), |raw| {
+        Case::top_level("name", texts.next().unwrap(), |raw| {
             OrderName::parse(raw).map(String::from)
         }),
-        Case::new("note".into(), "/note".into(), texts.next().unwrap(), |raw| {
+        Case::top_level("note", texts.next().unwrap(), |raw| {
             OrderNote::parse(raw).map(String::from)
         }),
     ];
@@ -245,23 +241,17 @@ fn order_cases(index: usize, runner: &mut TestRunner, texts: &mut impl Iterator<
     }
     let cancel = index.is_multiple_of(2);
     let then = if cancel {
-        vec![Case::new(
-            "reason".into(),
-            "/reason".into(),
-            texts.next().unwrap(),
-            |raw| CancelReason::parse(raw).map(String::from),
-        )]
+        vec![Case::top_level("reason", texts.next().unwrap(), |raw| {
+            CancelReason::parse(raw).map(String::from)
+        })]
     } else {
         vec![
-            Case::new("carrier".into(), "/carrier".into(), texts.next().unwrap(), |raw| {
+            Case::top_level("carrier", texts.next().unwrap(), |raw| {
                 Carrier::parse(raw).map(String::from)
             }),
-            Case::new(
-                "tracking_number".into(),
-                "/tracking_number".into(),
-                texts.next().unwrap(),
-                |raw| TrackingNumber::parse(raw).map(String::from),
-            ),
+            Case::top_level("tracking_number", texts.next().unwrap(), |raw| {
+                TrackingNumber::parse(raw).map(String::from)
+            }),
         ]
     };
     OrderCases { place, then, cancel }
@@ -371,9 +361,7 @@ async fn any_text_in_an_order_is_refused_or_read_back_byte_for_byte() {
     // Notes are long-lived free text: they get their own, longer draw.
     for (order, note) in orders.iter_mut().zip(notes) {
         let case = order.place.iter_mut().find(|c| c.field == "note").unwrap();
-        *case = Case::new("note".into(), "/note".into(), note, |raw| {
-            OrderNote::parse(raw).map(String::from)
-        });
+        *case = Case::top_level("note", note, |raw| OrderNote::parse(raw).map(String::from));
     }
 
     let placed = join_all(orders.iter_mut().map(|cases| run_order(&stack, cases))).await;
@@ -408,21 +396,15 @@ async fn any_text_in_an_order_is_refused_or_read_back_byte_for_byte() {
 
 fn purchase_cases(texts: &mut impl Iterator<Item = String>) -> Vec<Case> {
     vec![
-        Case::new("username".into(), "/username".into(), texts.next().unwrap(), |raw| {
+        Case::top_level("username", texts.next().unwrap(), |raw| {
             Username::parse(raw).map(String::from)
         }),
-        Case::new(
-            "card_holder_name".into(),
-            "/card_holder_name".into(),
-            texts.next().unwrap(),
-            |raw| bounded_text("card_holder_name", raw, MAX_HOLDER_NAME_CHARS),
-        ),
-        Case::new(
-            "billing_address".into(),
-            "/billing_address".into(),
-            texts.next().unwrap(),
-            |raw| bounded_lines("billing_address", raw, MAX_BILLING_ADDRESS_CHARS),
-        ),
+        Case::top_level("card_holder_name", texts.next().unwrap(), |raw| {
+            bounded_text("card_holder_name", raw, MAX_HOLDER_NAME_CHARS)
+        }),
+        Case::top_level("billing_address", texts.next().unwrap(), |raw| {
+            bounded_lines("billing_address", raw, MAX_BILLING_ADDRESS_CHARS)
+        }),
     ]
 }
 
@@ -474,12 +456,7 @@ async fn any_text_in_a_purchase_or_refund_is_refused_or_read_back_byte_for_byte(
         ))
         .await;
     assert_eq!(status, 200, "{page}");
-    let mut listed: Vec<&str> = page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["username"].as_str().unwrap())
-        .collect();
+    let mut listed = strings(&page, "items", "username");
     let mut expected: Vec<&str> = purchases.iter().map(|cases| cases[0].stored()).collect();
     listed.sort_unstable();
     expected.sort_unstable();
@@ -491,15 +468,13 @@ async fn any_text_in_a_purchase_or_refund_is_refused_or_read_back_byte_for_byte(
 
     // Refund reasons, one cent at a time, on a purchase the gateway has authorized.
     let purchase_id = accepted[0]["purchase_id"].as_str().unwrap();
-    wait_until("the purchase to be authorized", Duration::from_secs(30), || async {
-        let (code, body, _) = stack.get(&format!("/api/v1/purchases/{purchase_id}")).await;
-        (code == 200 && body["status"] == "authorized").then_some(())
-    })
-    .await;
+    stack
+        .get_when(&format!("/api/v1/purchases/{purchase_id}"), "status", "authorized")
+        .await;
     let mut refunds: Vec<Vec<Case>> = draw(&mut runner, any_text(520), REFUNDS)
         .into_iter()
         .map(|raw| {
-            vec![Case::new("reason".into(), "/reason".into(), raw, |raw| {
+            vec![Case::top_level("reason", raw, |raw| {
                 RefundReason::parse(raw).map(String::from)
             })]
         })
