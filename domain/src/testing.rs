@@ -1,8 +1,29 @@
-//! `given(events).when(command).then(events | rejection)` for aggregate tests.
+//! `given(events).when(command).then(events | rejection)` for aggregate tests, and, for this
+//! crate's own tests, a check that a field parser refuses a list of inputs.
 
 use std::fmt::Debug;
 
 use crate::Decider;
+#[cfg(test)]
+use crate::{FieldProblem, InvalidField};
+
+/// Asserts `parse` refuses every one of `texts` as `field` for the same `problem`.
+#[cfg(test)]
+#[track_caller]
+pub(crate) fn assert_refused<T>(
+    parse: impl Fn(&'static str, &str) -> Result<T, InvalidField>,
+    field: &'static str,
+    texts: &[&str],
+    problem: FieldProblem,
+) {
+    for text in texts {
+        assert_eq!(
+            parse(field, text).err(),
+            Some(InvalidField::new(field, problem.clone())),
+            "{text:?}"
+        );
+    }
+}
 
 /// Starts a scenario from a history of events.
 pub fn given<D: Decider>(history: impl IntoIterator<Item = D::Event>) -> Given<D> {
