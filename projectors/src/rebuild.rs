@@ -303,27 +303,21 @@ async fn swap(
         sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{old}\""))
             .execute(&mut *tx)
             .await?;
-        for table in tables {
-            sqlx::query(&format!("ALTER TABLE \"{live}\".{table} SET SCHEMA \"{old}\""))
-                .execute(&mut *tx)
-                .await?;
-        }
+        for_each_table(&mut tx, tables, |table| {
+            format!("ALTER TABLE \"{live}\".{table} SET SCHEMA \"{old}\"")
+        })
+        .await?;
         if options.progress {
             println!("{}: old tables kept in schema {old}", projection.name());
         }
     } else {
-        for table in tables {
-            sqlx::query(&format!("DROP TABLE \"{live}\".{table}"))
-                .execute(&mut *tx)
-                .await?;
-        }
+        for_each_table(&mut tx, tables, |table| format!("DROP TABLE \"{live}\".{table}")).await?;
     }
     // Index and constraint names are unique per schema; the live ones left with their tables.
-    for table in tables {
-        sqlx::query(&format!("ALTER TABLE \"{rebuild}\".{table} SET SCHEMA \"{live}\""))
-            .execute(&mut *tx)
-            .await?;
-    }
+    for_each_table(&mut tx, tables, |table| {
+        format!("ALTER TABLE \"{rebuild}\".{table} SET SCHEMA \"{live}\"")
+    })
+    .await?;
     sqlx::query(&format!(
         "DELETE FROM \"{live}\".projection_checkpoint WHERE projection = $1"
     ))
@@ -340,6 +334,18 @@ async fn swap(
     dead_letter::replace(&mut tx, projection, rebuild, live).await?;
     tx.commit().await?;
     Ok(Swap::Done)
+}
+
+/// Runs the statement `sql` gives for each of `tables`, in order, on `conn`.
+async fn for_each_table(
+    conn: &mut PgConnection,
+    tables: &[&str],
+    sql: impl Fn(&str) -> String,
+) -> Result<(), sqlx::Error> {
+    for table in tables {
+        sqlx::query(&sql(table)).execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 fn is_lock_timeout(error: &sqlx::Error) -> bool {

@@ -374,6 +374,27 @@ pub mod coverage {
         json
     }
 
+    /// The `method` operations (`"get"`, `"post"`) of the API's own routes (under `/api/`), with
+    /// their paths.
+    pub fn api_operations<'a>(
+        document: &'a serde_json::Value,
+        method: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a serde_json::Value)> + 'a {
+        document["paths"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(path, _)| path.starts_with("/api/"))
+            .filter_map(move |(path, item)| Some((path.as_str(), item.get(method)?)))
+    }
+
+    /// Asserts that the operation at `path` documents an answer for each of `statuses`.
+    pub fn assert_answers(path: &str, operation: &serde_json::Value, statuses: &[&str]) {
+        for status in statuses {
+            assert!(operation["responses"][status].is_object(), "{path} lacks {status}");
+        }
+    }
+
     /// Every operation of an OpenAPI document, as `"POST /api/v1/orders"`.
     pub fn documented_operations(document: &serde_json::Value) -> BTreeSet<String> {
         let Some(paths) = document["paths"].as_object() else {

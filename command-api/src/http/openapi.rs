@@ -119,7 +119,7 @@ pub(super) fn document() -> utoipa::openapi::OpenApi {
 
 #[cfg(test)]
 mod tests {
-    use service_kit::openapi::coverage::assert_complete;
+    use service_kit::openapi::coverage::{api_operations, assert_answers, assert_complete};
 
     use super::*;
 
@@ -132,10 +132,7 @@ mod tests {
     #[test]
     fn every_api_route_names_its_scopes_and_problems() {
         let document = json();
-        for (path, item) in document["paths"].as_object().expect("paths") {
-            let Some(operation) = item.get("post") else {
-                continue;
-            };
+        for (path, operation) in api_operations(&document, "post") {
             let scopes = operation["security"].as_array().expect("security");
             assert!(
                 scopes.iter().all(|alternative| alternative["bearer"]
@@ -143,9 +140,7 @@ mod tests {
                     .is_some_and(|scopes| !scopes.is_empty())),
                 "{path}: {scopes:?}"
             );
-            for status in ["401", "403", "503"] {
-                assert!(operation["responses"][status].is_object(), "{path} lacks {status}");
-            }
+            assert_answers(path, operation, &["401", "403", "503"]);
         }
         let refused = &document["components"]["responses"]["Forbidden"]["content"]["application/problem+json"];
         assert_eq!(

@@ -59,7 +59,7 @@ pub(super) fn document() -> utoipa::openapi::OpenApi {
 
 #[cfg(test)]
 mod tests {
-    use service_kit::openapi::coverage::assert_complete;
+    use service_kit::openapi::coverage::{api_operations, assert_answers, assert_complete};
 
     use super::*;
 
@@ -72,11 +72,7 @@ mod tests {
     #[test]
     fn every_query_takes_a_consistency_token_and_names_its_scopes() {
         let document = json();
-        for (path, item) in document["paths"].as_object().expect("paths") {
-            if !path.starts_with("/api/") {
-                continue;
-            }
-            let operation = &item["get"];
+        for (path, operation) in api_operations(&document, "get") {
             let parameters: Vec<&str> = operation["parameters"]
                 .as_array()
                 .expect("parameters")
@@ -90,9 +86,7 @@ mod tests {
                 operation["security"].as_array().expect("security").contains(&read_all),
                 "{path}"
             );
-            for status in ["400", "401", "403", "503"] {
-                assert!(operation["responses"][status].is_object(), "{path} lacks {status}");
-            }
+            assert_answers(path, operation, &["400", "401", "403", "503"]);
         }
     }
 }
