@@ -8,10 +8,13 @@
 //!   predecessors.
 //! - [`database`]: PostgreSQL settings and a pool whose `search_path` is the configured schema.
 //! - [`kafka`] (feature `kafka`): topics, client settings and the CloudEvents envelope.
-//! - [`testing`] (feature `testing`): per-test topics and schema, child services, deadlines.
+//! - [`testing`] (feature `testing`): per-test topics and schema, a service's settings read
+//!   through its own clap arguments, child services, deadlines, and shared fixtures (events,
+//!   envelopes, a producer, the example purchase, the no-card-data check).
 //! - [`token`]: the consistency token that carries log positions from writes to reads.
-//! - [`server`]: serving a router until a shutdown signal, draining in-flight requests, cutting
-//!   off clients slow to send their request head.
+//! - [`server`]: the listener a service binds when built, and serving a router on it until a
+//!   shutdown signal, draining in-flight requests, cutting off clients slow to send their
+//!   request head.
 //! - [`secret`]: secrets in settings, inline or from a file, never in `Debug` or a log line.
 //! - [`stream`]: what consume loops share: batching with a linger time, retries with backoff and
 //!   jitter, and background tasks under one shutdown whose panics stop the service.
@@ -20,8 +23,8 @@
 //! - [`auth`] (feature `auth`): bearer-token (JWT) verification, scope-guarded routes answering
 //!   401/403 problem+json, and token minting for local use.
 //! - [`openapi`] (feature `openapi`): the bearer scheme, the problem schema and problem responses
-//!   the APIs' OpenAPI documents share, and (with `testing`) the check that a document lists
-//!   every route.
+//!   the APIs' OpenAPI documents share, `/openapi.json`, and (with `testing`) the check that a
+//!   document lists every route.
 
 #[cfg(feature = "auth")]
 pub mod auth;
