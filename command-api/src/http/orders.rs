@@ -8,7 +8,7 @@
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
@@ -324,8 +324,8 @@ fn answer(status: StatusCode, accepted: Accepted, word: &'static str, totals: Op
 }
 
 /// `If-Match: "3"` (or `3`): the order version the client acts on.
-fn expected_version(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
-    let Some(value) = headers.get(header::IF_MATCH) else {
+fn expected_version(if_match: Option<&HeaderValue>) -> Result<Option<u64>, ApiError> {
+    let Some(value) = if_match else {
         return Ok(None);
     };
     let invalid = || ApiError::InvalidHeader {
@@ -361,12 +361,12 @@ struct CancelRequest {
     reason: Option<Value>,
 }
 
-/// What every transition request carries besides its body: the order id as sent (checked once
-/// the body is), its headers for `If-Match`, and its command ids.
+/// What every transition request carries besides its body: the order id and `If-Match` as sent
+/// (checked once the body is), and its command ids.
 #[derive(Debug)]
 struct TransitionRequest {
     raw_id: String,
-    headers: HeaderMap,
+    if_match: Option<HeaderValue>,
     meta: CommandRequest,
 }
 
@@ -380,7 +380,7 @@ impl<S: Send + Sync> FromRequestParts<S> for TransitionRequest {
         let meta = CommandRequest::from_request_parts(parts, state).await?;
         Ok(Self {
             raw_id,
-            headers: parts.headers.clone(),
+            if_match: parts.headers.get(header::IF_MATCH).cloned(),
             meta,
         })
     }
@@ -395,7 +395,7 @@ impl TransitionRequest {
         command: impl FnOnce(Uuid, Option<u64>, chrono::DateTime<Utc>) -> order::Command,
     ) -> Result<Response, ApiError> {
         let order_id = order_id(&self.raw_id)?;
-        let expected = expected_version(&self.headers)?;
+        let expected = expected_version(self.if_match.as_ref())?;
         let now = Utc::now();
         let command = Command::Order(command(order_id, expected, now));
         let accepted = context.decide(&self.meta.envelope(command, now)).await?;
