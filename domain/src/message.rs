@@ -57,6 +57,38 @@ pub struct VersionSchema {
     pub schema: schemars::Schema,
 }
 
+/// Declares the data structs of messages, every one the same way: serde and, with the `schema`
+/// feature, its JSON Schema derived; and each `Option` field left out of the JSON when absent and
+/// read as absent when missing. That is what lets a field be added to a message as optional
+/// without a new type name: older messages without it still decode. Fields are written as in a
+/// struct, every one `pub`, ending with a comma.
+macro_rules! payloads {
+    ($($(#[$meta:meta])* pub struct $name:ident { $($fields:tt)* })+) => {
+        $($crate::message::payloads!(@field [$(#[$meta])*] $name [] $($fields)*);)+
+    };
+    (@field $meta:tt $name:ident [$($done:tt)*] $(#[$field_meta:meta])* pub $field:ident: Option<$ty:ty>, $($rest:tt)*) => {
+        $crate::message::payloads!(@field $meta $name [
+            $($done)*
+            $(#[$field_meta])*
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub $field: Option<$ty>,
+        ] $($rest)*);
+    };
+    (@field $meta:tt $name:ident [$($done:tt)*] $(#[$field_meta:meta])* pub $field:ident: $ty:ty, $($rest:tt)*) => {
+        $crate::message::payloads!(@field $meta $name [$($done)* $(#[$field_meta])* pub $field: $ty,] $($rest)*);
+    };
+    (@field [$($meta:tt)*] $name:ident [$($done:tt)*]) => {
+        #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+        $($meta)*
+        pub struct $name {
+            $($done)*
+        }
+    };
+}
+
+pub(crate) use payloads;
+
 /// Declares an aggregate's commands or events from one table: for every message written today its
 /// type-name constant and its variant (named after its payload struct), and for every superseded
 /// version its constant, its frozen struct and the upcast to the current shape. From the table

@@ -1,138 +1,106 @@
 //! What clients and reactors ask of an order, and the commands' type names on the log.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
     CancelReason, Carrier, Channel, OrderDetails, OrderName, OrderNote, OrderStatus, PaymentFailureReason,
     TrackingNumber,
 };
-use crate::message::messages;
+use crate::message::{messages, payloads};
 use crate::money::Money;
 
-/// Place a new order. The edge stamps `placed_at` and picks `order_id`. Without `details` the
-/// order has no items and no total (the seed's orders), and takes no payment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct PlaceOrder {
-    pub order_id: Uuid,
-    pub name: OrderName,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<OrderNote>,
-    pub placed_at: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub details: Option<OrderDetails>,
-    /// Where the order is placed; [`Channel::Api`] when not said. Optional, so the command keeps
-    /// its type name (`orderstream.order.place.v1`): older commands still decode.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub channel: Option<Channel>,
-    /// The user the order belongs to, with or without items; when absent, the user of the
-    /// details, if any. Optional for the same reason as `channel`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<Uuid>,
-}
+payloads! {
+    /// Place a new order. The edge stamps `placed_at` and picks `order_id`. Without `details` the
+    /// order has no items and no total (the seed's orders), and takes no payment.
+    pub struct PlaceOrder {
+        pub order_id: Uuid,
+        pub name: OrderName,
+        pub note: Option<OrderNote>,
+        pub placed_at: DateTime<Utc>,
+        pub details: Option<OrderDetails>,
+        /// Where the order is placed; [`Channel::Api`] when not said. Optional, so the command keeps
+        /// its type name (`orderstream.order.place.v1`): older commands still decode.
+        pub channel: Option<Channel>,
+        /// The user the order belongs to, with or without items; when absent, the user of the
+        /// details, if any. Optional for the same reason as `channel`.
+        pub user_id: Option<Uuid>,
+    }
 
-/// Confirm a pending order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct ConfirmOrder {
-    pub order_id: Uuid,
-    /// The order version the client acts on (`If-Match`); `None` skips the check.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expected_version: Option<u64>,
-    pub at: DateTime<Utc>,
-}
+    /// Confirm a pending order.
+    pub struct ConfirmOrder {
+        pub order_id: Uuid,
+        /// The order version the client acts on (`If-Match`); `None` skips the check.
+        pub expected_version: Option<u64>,
+        pub at: DateTime<Utc>,
+    }
 
-/// Start processing a confirmed order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct StartProcessing {
-    pub order_id: Uuid,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expected_version: Option<u64>,
-    pub at: DateTime<Utc>,
-}
+    /// Start processing a confirmed order.
+    pub struct StartProcessing {
+        pub order_id: Uuid,
+        pub expected_version: Option<u64>,
+        pub at: DateTime<Utc>,
+    }
 
-/// Hand an order in processing to a carrier.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct ShipOrder {
-    pub order_id: Uuid,
-    pub carrier: Carrier,
-    pub tracking_number: TrackingNumber,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expected_version: Option<u64>,
-    pub at: DateTime<Utc>,
-}
+    /// Hand an order in processing to a carrier.
+    pub struct ShipOrder {
+        pub order_id: Uuid,
+        pub carrier: Carrier,
+        pub tracking_number: TrackingNumber,
+        pub expected_version: Option<u64>,
+        pub at: DateTime<Utc>,
+    }
 
-/// Record that a shipped order arrived.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct DeliverOrder {
-    pub order_id: Uuid,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expected_version: Option<u64>,
-    pub at: DateTime<Utc>,
-}
+    /// Record that a shipped order arrived.
+    pub struct DeliverOrder {
+        pub order_id: Uuid,
+        pub expected_version: Option<u64>,
+        pub at: DateTime<Utc>,
+    }
 
-/// Cancel an order that has not started processing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct CancelOrder {
-    pub order_id: Uuid,
-    pub reason: CancelReason,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expected_version: Option<u64>,
-    pub at: DateTime<Utc>,
-    /// The user cancelling their own order: only the order's owner may then cancel it. Absent
-    /// when staff cancel, who may cancel any order. Optional, so older commands still decode.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub acting_user: Option<Uuid>,
-}
+    /// Cancel an order that has not started processing.
+    pub struct CancelOrder {
+        pub order_id: Uuid,
+        pub reason: CancelReason,
+        pub expected_version: Option<u64>,
+        pub at: DateTime<Utc>,
+        /// The user cancelling their own order: only the order's owner may then cancel it. Absent
+        /// when staff cancel, who may cancel any order. Optional, so older commands still decode.
+        pub acting_user: Option<Uuid>,
+    }
 
-/// Record that purchase `purchase_id` paid `amount` for the order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct RecordPayment {
-    pub order_id: Uuid,
-    pub purchase_id: Uuid,
-    pub amount: Money,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expected_version: Option<u64>,
-    pub paid_at: DateTime<Utc>,
-    /// The buyer of the purchase: only a purchase of the order's owner may pay it. Absent when
-    /// the purchase's events did not name their buyer. Optional, so older commands still decode.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub payer: Option<Uuid>,
-}
+    /// Record that purchase `purchase_id` paid `amount` for the order.
+    pub struct RecordPayment {
+        pub order_id: Uuid,
+        pub purchase_id: Uuid,
+        pub amount: Money,
+        pub expected_version: Option<u64>,
+        pub paid_at: DateTime<Utc>,
+        /// The buyer of the purchase: only a purchase of the order's owner may pay it. Absent when
+        /// the purchase's events did not name their buyer. Optional, so older commands still decode.
+        pub payer: Option<Uuid>,
+    }
 
-/// Record that purchase `purchase_id` failed to pay for the order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct RecordPaymentFailure {
-    pub order_id: Uuid,
-    pub purchase_id: Uuid,
-    pub reason: PaymentFailureReason,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expected_version: Option<u64>,
-    pub failed_at: DateTime<Utc>,
-    /// The buyer of the purchase: only a purchase of the order's owner may mark its payment
-    /// failed. Absent when the purchase's events did not name their buyer. Optional, so older
-    /// commands still decode.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub payer: Option<Uuid>,
-}
+    /// Record that purchase `purchase_id` failed to pay for the order.
+    pub struct RecordPaymentFailure {
+        pub order_id: Uuid,
+        pub purchase_id: Uuid,
+        pub reason: PaymentFailureReason,
+        pub expected_version: Option<u64>,
+        pub failed_at: DateTime<Utc>,
+        /// The buyer of the purchase: only a purchase of the order's owner may mark its payment
+        /// failed. Absent when the purchase's events did not name their buyer. Optional, so older
+        /// commands still decode.
+        pub payer: Option<Uuid>,
+    }
 
-/// Record that the purchase that paid for the order was refunded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct RecordRefund {
-    pub order_id: Uuid,
-    pub purchase_id: Uuid,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expected_version: Option<u64>,
-    pub refunded_at: DateTime<Utc>,
+    /// Record that the purchase that paid for the order was refunded.
+    pub struct RecordRefund {
+        pub order_id: Uuid,
+        pub purchase_id: Uuid,
+        pub expected_version: Option<u64>,
+        pub refunded_at: DateTime<Utc>,
+    }
 }
 
 messages! {

@@ -1,75 +1,61 @@
 //! What happened to a purchase, and the events' type names on the log.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::upcast::{self, PurchaseAuthorizedV1, PurchaseDeclinedV1};
 use super::{PaymentMethod, RefundReason, Username};
 use crate::card::MaskedCard;
-use crate::message::messages;
+use crate::message::{messages, payloads};
 use crate::money::Money;
 
-/// A card payment was requested; the payment reactor charges it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct PurchaseRequested {
-    pub purchase_id: Uuid,
-    pub user_id: Uuid,
-    pub username: Username,
-    pub amount: Money,
-    pub payment_method: PaymentMethod,
-    pub card: MaskedCard,
-    pub payment_token: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub order_id: Option<Uuid>,
-    pub transaction_date: DateTime<Utc>,
-    pub requested_at: DateTime<Utc>,
-}
+payloads! {
+    /// A card payment was requested; the payment reactor charges it.
+    pub struct PurchaseRequested {
+        pub purchase_id: Uuid,
+        pub user_id: Uuid,
+        pub username: Username,
+        pub amount: Money,
+        pub payment_method: PaymentMethod,
+        pub card: MaskedCard,
+        pub payment_token: String,
+        pub order_id: Option<Uuid>,
+        pub transaction_date: DateTime<Utc>,
+        pub requested_at: DateTime<Utc>,
+    }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct PurchaseAuthorized {
-    pub purchase_id: Uuid,
-    pub authorization_id: String,
-    pub authorized_at: DateTime<Utc>,
-    /// The order this purchase pays, copied from the request so order reactors need nothing else.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub order_id: Option<Uuid>,
-    /// The authorized amount.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub amount: Option<Money>,
-    /// The buyer, copied from the request so the order it pays can check it is the owner's.
-    /// Absent only in purchases authorized before events named their buyer.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<Uuid>,
-}
+    pub struct PurchaseAuthorized {
+        pub purchase_id: Uuid,
+        pub authorization_id: String,
+        pub authorized_at: DateTime<Utc>,
+        /// The order this purchase pays, copied from the request so order reactors need nothing else.
+        pub order_id: Option<Uuid>,
+        /// The authorized amount.
+        pub amount: Option<Money>,
+        /// The buyer, copied from the request so the order it pays can check it is the owner's.
+        /// Absent only in purchases authorized before events named their buyer.
+        pub user_id: Option<Uuid>,
+    }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct PurchaseDeclined {
-    pub purchase_id: Uuid,
-    pub reason: String,
-    pub declined_at: DateTime<Utc>,
-    /// The order this purchase pays, copied from the request so order reactors need nothing else.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub order_id: Option<Uuid>,
-    /// The buyer, copied from the request so the order it would have paid can check it is the
-    /// owner's. Absent only in purchases declined before events named their buyer.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<Uuid>,
-}
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct PurchaseRefunded {
-    pub purchase_id: Uuid,
-    pub refund_id: Uuid,
-    pub amount: Money,
-    pub reason: RefundReason,
-    pub refunded_at: DateTime<Utc>,
-    /// The order this purchase pays, copied from the request so order reactors need nothing else.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub order_id: Option<Uuid>,
+    pub struct PurchaseDeclined {
+        pub purchase_id: Uuid,
+        pub reason: String,
+        pub declined_at: DateTime<Utc>,
+        /// The order this purchase pays, copied from the request so order reactors need nothing else.
+        pub order_id: Option<Uuid>,
+        /// The buyer, copied from the request so the order it would have paid can check it is the
+        /// owner's. Absent only in purchases declined before events named their buyer.
+        pub user_id: Option<Uuid>,
+    }
+    pub struct PurchaseRefunded {
+        pub purchase_id: Uuid,
+        pub refund_id: Uuid,
+        pub amount: Money,
+        pub reason: RefundReason,
+        pub refunded_at: DateTime<Utc>,
+        /// The order this purchase pays, copied from the request so order reactors need nothing else.
+        pub order_id: Option<Uuid>,
+    }
 }
 
 messages! {
