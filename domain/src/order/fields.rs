@@ -74,18 +74,18 @@ payloads! {
     /// What is ordered, as the client sent it: the line items and the currency they are priced in,
     /// and optionally the user placing the order.
     pub struct OrderDetails {
-        pub user_id: Option<Uuid>,
-        pub currency: Currency,
-        pub items: Vec<LineItem>,
+        user_id: Option<Uuid>,
+        currency: Currency,
+        items: Vec<LineItem>,
     }
 
     /// The order details once priced: the same items and the totals the pricing policy gave them
     /// when the order was placed. Read models use these totals rather than pricing again, so a later
     /// change of policy does not rewrite past orders.
     pub struct PricedOrderDetails {
-        pub user_id: Option<Uuid>,
-        pub currency: Currency,
-        pub items: Vec<LineItem>,
-        pub totals: Totals,
+        user_id: Option<Uuid>,
+        currency: Currency,
+        items: Vec<LineItem>,
+        totals: Totals,
     }
 }

@@ -20,14 +20,14 @@ payloads! {
     /// this shape with `channel: api` (see `upcast`).
     #[cfg_attr(feature = "schema", schemars(rename = "OrderPlaced"))]
     pub struct OrderPlacedV2 {
-        pub order_id: Uuid,
-        pub name: OrderName,
-        pub note: Option<OrderNote>,
-        pub placed_at: DateTime<Utc>,
+        order_id: Uuid,
+        name: OrderName,
+        note: Option<OrderNote>,
+        placed_at: DateTime<Utc>,
         /// The items and their totals, when the order was placed with items.
-        pub details: Option<PricedOrderDetails>,
+        details: Option<PricedOrderDetails>,
         /// Where the order was placed.
-        pub channel: Channel,
+        channel: Channel,
     }
 }
 
@@ -51,12 +51,12 @@ payloads! {
     /// An order was placed. `placed_at` is the event time read models use.
     #[cfg_attr(feature = "schema", schemars(rename = "OrderPlaced"))]
     pub struct OrderPlacedV1 {
-        pub order_id: Uuid,
-        pub name: OrderName,
-        pub note: Option<OrderNote>,
-        pub placed_at: DateTime<Utc>,
+        order_id: Uuid,
+        name: OrderName,
+        note: Option<OrderNote>,
+        placed_at: DateTime<Utc>,
         /// The items and their totals, when the order was placed with items.
-        pub details: Option<PricedOrderDetails>,
+        details: Option<PricedOrderDetails>,
     }
 }
 

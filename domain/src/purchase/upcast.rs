@@ -13,13 +13,13 @@ payloads! {
     // `user_id`. Its fields' doc comments are its schema's descriptions and must not change.
     #[cfg_attr(feature = "schema", schemars(rename = "PurchaseAuthorized"))]
     pub struct PurchaseAuthorizedV1 {
-        pub purchase_id: Uuid,
-        pub authorization_id: String,
-        pub authorized_at: DateTime<Utc>,
+        purchase_id: Uuid,
+        authorization_id: String,
+        authorized_at: DateTime<Utc>,
         /// The order this purchase pays, copied from the request so order reactors need nothing else.
-        pub order_id: Option<Uuid>,
+        order_id: Option<Uuid>,
         /// The authorized amount.
-        pub amount: Option<Money>,
+        amount: Option<Money>,
     }
 }
 
@@ -41,11 +41,11 @@ payloads! {
     // `user_id`. Its fields' doc comments are its schema's descriptions and must not change.
     #[cfg_attr(feature = "schema", schemars(rename = "PurchaseDeclined"))]
     pub struct PurchaseDeclinedV1 {
-        pub purchase_id: Uuid,
-        pub reason: String,
-        pub declined_at: DateTime<Utc>,
+        purchase_id: Uuid,
+        reason: String,
+        declined_at: DateTime<Utc>,
         /// The order this purchase pays, copied from the request so order reactors need nothing else.
-        pub order_id: Option<Uuid>,
+        order_id: Option<Uuid>,
     }
 }
 
