@@ -10,11 +10,8 @@ use service_kit::kafka::{KafkaArgs, Topics};
 use crate::runner::RunnerSettings;
 
 #[derive(Debug, Clone, Parser)]
-#[command(
-    name = "projectors",
-    version,
-    about = "orderstream's projectors: events into PostgreSQL read models"
-)]
+// Named after the crate and described by its manifest, so `--help` says what the package says.
+#[command(version, about)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
