@@ -57,17 +57,53 @@ pub struct VersionSchema {
     pub schema: schemars::Schema,
 }
 
+/// Declares the data structs of messages, every one the same way: serde and, with the `schema`
+/// feature, its JSON Schema derived; and each `Option` field left out of the JSON when absent and
+/// read as absent when missing. That is what lets a field be added to a message as optional
+/// without a new type name: older messages without it still decode. Fields are written as in a
+/// struct, ending with a comma, without `pub`: every field of a message is public.
+macro_rules! payloads {
+    ($($(#[$meta:meta])* pub struct $name:ident { $($fields:tt)* })+) => {
+        $($crate::message::payloads!(@field [$(#[$meta])*] $name [] $($fields)*);)+
+    };
+    (@field $meta:tt $name:ident [$($done:tt)*] $(#[$field_meta:meta])* $field:ident: Option<$ty:ty>, $($rest:tt)*) => {
+        $crate::message::payloads!(@field $meta $name [
+            $($done)*
+            $(#[$field_meta])*
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub $field: Option<$ty>,
+        ] $($rest)*);
+    };
+    (@field $meta:tt $name:ident [$($done:tt)*] $(#[$field_meta:meta])* $field:ident: $ty:ty, $($rest:tt)*) => {
+        $crate::message::payloads!(@field $meta $name [$($done)* $(#[$field_meta])* pub $field: $ty,] $($rest)*);
+    };
+    (@field [$($meta:tt)*] $name:ident [$($done:tt)*]) => {
+        #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+        $($meta)*
+        pub struct $name {
+            $($done)*
+        }
+    };
+}
+
+pub(crate) use payloads;
+
 /// Declares an aggregate's commands or events from one table: for every message written today its
-/// type-name constant and its variant (named after its payload struct), and for every superseded
-/// version its constant, its frozen struct and the upcast to the current shape. From the table
-/// come the enum, its id accessor, its [`Message`] impl (superseded versions are upcast in
-/// `decode` and nowhere else) and, with the `schema` feature, the JSON Schema of every version,
-/// so adding a version is one line here plus its checked-in schema and fixtures.
+/// type-name constant and its data struct (declared as [`payloads!`] does, and naming the enum's
+/// variant), and for every superseded version its constant, its frozen struct and the upcast to
+/// the current shape. From the table come the enum, its id accessor, its [`Message`] impl
+/// (superseded versions are upcast in `decode` and nowhere else) and, with the `schema` feature,
+/// the JSON Schema of every version, so adding a version is one entry here plus its checked-in
+/// schema and fixtures.
 macro_rules! messages {
     (
         $(#[$enum_meta:meta])*
         pub enum $enum:ident by $id:ident {
-            $($(#[$doc:meta])* $name:ident = $type_name:literal => $variant:ident,)+
+            $(
+                $(#[$doc:meta])* $name:ident = $type_name:literal =>
+                $(#[$meta:meta])* pub struct $variant:ident { $($fields:tt)* }
+            )+
         }
         superseded {
             $($(#[$old_doc:meta])* $old_name:ident = $old_type_name:literal => $old_variant:ident($frozen:ty, $upcast:path),)*
@@ -75,6 +111,10 @@ macro_rules! messages {
     ) => {
         $($(#[$doc])* pub const $name: &str = $type_name;)+
         $($(#[$old_doc])* pub const $old_name: &str = $old_type_name;)*
+
+        $crate::message::payloads! {
+            $($(#[$meta])* pub struct $variant { $($fields)* })+
+        }
 
         $(#[$enum_meta])*
         #[derive(Debug, Clone, PartialEq, Eq)]

@@ -53,13 +53,13 @@ pub async fn rebuild(config: RebuildConfig, shutdown: impl std::future::Future<O
         Some(name) if !config.all => vec![rebuild::projection_named(name)?],
         _ => Projection::ALL.to_vec(),
     };
-    let settings = config.batching.runner_settings(&config.kafka);
+    let settings = config.projections.runner_settings();
     let options = RebuildOptions {
         keep_old: config.keep_old,
         progress: true,
     };
     tokio::select! {
-        result = rebuild::rebuild(&projections, &settings, &config.database, &options) => result,
+        result = rebuild::rebuild(&projections, &settings, &config.projections.database, &options) => result,
         () = shutdown => {
             eprintln!("interrupted; the live projections are untouched");
             clear_interrupted(&config).await;
@@ -71,8 +71,8 @@ pub async fn rebuild(config: RebuildConfig, shutdown: impl std::future::Future<O
 /// Dropping the rebuild rolled back any swap in flight: the live tables are as they were. Clears
 /// the half-built schema if nothing holds it; else the next rebuild will.
 async fn clear_interrupted(config: &RebuildConfig) {
-    let rebuild_schema = rebuild::rebuild_schema(&config.database.database_schema);
-    let Ok(options) = config.database.connect_options() else {
+    let rebuild_schema = rebuild::rebuild_schema(&config.projections.database.database_schema);
+    let Ok(options) = config.projections.database.connect_options() else {
         return;
     };
     if let Ok(mut conn) = sqlx::PgConnection::connect_with(&options).await {

@@ -10,11 +10,8 @@ use service_kit::kafka::{KafkaArgs, Topics};
 use crate::runner::RunnerSettings;
 
 #[derive(Debug, Clone, Parser)]
-#[command(
-    name = "projectors",
-    version,
-    about = "orderstream's projectors: events into PostgreSQL read models"
-)]
+// Named after the crate and described by its manifest, so `--help` says what the package says.
+#[command(version, about)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -83,13 +80,7 @@ pub struct RebuildConfig {
     pub keep_old: bool,
 
     #[command(flatten)]
-    pub kafka: KafkaArgs,
-
-    #[command(flatten)]
-    pub database: DatabaseArgs,
-
-    #[command(flatten)]
-    pub batching: BatchArgs,
+    pub projections: ProjectionArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -100,6 +91,14 @@ pub struct Config {
     pub listen_addr: String,
 
     #[command(flatten)]
+    pub projections: ProjectionArgs,
+}
+
+/// What running projections takes, for `run` and `rebuild` alike: the log they read, the
+/// database they write and how they batch.
+#[derive(Debug, Clone, Args)]
+pub struct ProjectionArgs {
+    #[command(flatten)]
     pub kafka: KafkaArgs,
 
     #[command(flatten)]
@@ -109,7 +108,14 @@ pub struct Config {
     pub batching: BatchArgs,
 }
 
-/// How projections batch events, for `run` and `rebuild` alike.
+impl ProjectionArgs {
+    /// What a projection runner needs to read the events topic in these batches.
+    pub fn runner_settings(&self) -> RunnerSettings {
+        self.batching.runner_settings(&self.kafka)
+    }
+}
+
+/// How projections batch events.
 #[derive(Debug, Clone, Args)]
 pub struct BatchArgs {
     /// Most events folded into one PostgreSQL transaction.

@@ -43,7 +43,7 @@ struct Context {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let listener = Listener::bind(&config.listen_addr).await?;
-        let pool = config.database.pool()?;
+        let pool = config.projections.database.pool()?;
         Ok(Self { listener, config, pool })
     }
 
@@ -58,11 +58,11 @@ impl Application {
             .iter()
             .map(|&p| (p, RunnerStatus::register(&metrics, p)))
             .collect();
-        let settings = self.config.batching.runner_settings(&self.config.kafka);
+        let settings = self.config.projections.runner_settings();
         let tasks = Tasks::default();
         for (projection, status) in runners.clone() {
             let (settings, pool, shutdown) = (settings.clone(), self.pool.clone(), tasks.shutdown().clone());
-            let schema = self.config.database.database_schema.clone();
+            let schema = self.config.projections.database.database_schema.clone();
             tasks.spawn(projection.name(), async move {
                 supervise(projection, &settings, &pool, &schema, &status, &shutdown).await;
             });

@@ -9,11 +9,8 @@ use service_kit::duration;
 use service_kit::edge::EdgeArgs;
 
 #[derive(Debug, Clone, Parser)]
-#[command(
-    name = "query-api",
-    version,
-    about = "orderstream's read side over the projected read models"
-)]
+// Named after the crate and described by its manifest, so `--help` says what the package says.
+#[command(version, about)]
 pub struct Config {
     /// Address the HTTP API listens on; loopback unless told otherwise (`0.0.0.0:8085` in a container).
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8085")]

@@ -1,7 +1,6 @@
 //! What clients and reactors ask of an order, and the commands' type names on the log.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
@@ -11,150 +10,116 @@ use super::{
 use crate::message::messages;
 use crate::money::Money;
 
-/// Place a new order. The edge stamps `placed_at` and picks `order_id`. Without `details` the
-/// order has no items and no total (the seed's orders), and takes no payment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct PlaceOrder {
-    pub order_id: Uuid,
-    pub name: OrderName,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<OrderNote>,
-    pub placed_at: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub details: Option<OrderDetails>,
-    /// Where the order is placed; [`Channel::Api`] when not said. Optional, so the command keeps
-    /// its type name (`orderstream.order.place.v1`): older commands still decode.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub channel: Option<Channel>,
-    /// The user the order belongs to, with or without items; when absent, the user of the
-    /// details, if any. Optional for the same reason as `channel`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<Uuid>,
-}
-
-/// Confirm a pending order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct ConfirmOrder {
-    pub order_id: Uuid,
-    /// The order version the client acts on (`If-Match`); `None` skips the check.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expected_version: Option<u64>,
-    pub at: DateTime<Utc>,
-}
-
-/// Start processing a confirmed order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct StartProcessing {
-    pub order_id: Uuid,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expected_version: Option<u64>,
-    pub at: DateTime<Utc>,
-}
-
-/// Hand an order in processing to a carrier.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct ShipOrder {
-    pub order_id: Uuid,
-    pub carrier: Carrier,
-    pub tracking_number: TrackingNumber,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expected_version: Option<u64>,
-    pub at: DateTime<Utc>,
-}
-
-/// Record that a shipped order arrived.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct DeliverOrder {
-    pub order_id: Uuid,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expected_version: Option<u64>,
-    pub at: DateTime<Utc>,
-}
-
-/// Cancel an order that has not started processing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct CancelOrder {
-    pub order_id: Uuid,
-    pub reason: CancelReason,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expected_version: Option<u64>,
-    pub at: DateTime<Utc>,
-    /// The user cancelling their own order: only the order's owner may then cancel it. Absent
-    /// when staff cancel, who may cancel any order. Optional, so older commands still decode.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub acting_user: Option<Uuid>,
-}
-
-/// Record that purchase `purchase_id` paid `amount` for the order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct RecordPayment {
-    pub order_id: Uuid,
-    pub purchase_id: Uuid,
-    pub amount: Money,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expected_version: Option<u64>,
-    pub paid_at: DateTime<Utc>,
-    /// The buyer of the purchase: only a purchase of the order's owner may pay it. Absent when
-    /// the purchase's events did not name their buyer. Optional, so older commands still decode.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub payer: Option<Uuid>,
-}
-
-/// Record that purchase `purchase_id` failed to pay for the order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct RecordPaymentFailure {
-    pub order_id: Uuid,
-    pub purchase_id: Uuid,
-    pub reason: PaymentFailureReason,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expected_version: Option<u64>,
-    pub failed_at: DateTime<Utc>,
-    /// The buyer of the purchase: only a purchase of the order's owner may mark its payment
-    /// failed. Absent when the purchase's events did not name their buyer. Optional, so older
-    /// commands still decode.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub payer: Option<Uuid>,
-}
-
-/// Record that the purchase that paid for the order was refunded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct RecordRefund {
-    pub order_id: Uuid,
-    pub purchase_id: Uuid,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expected_version: Option<u64>,
-    pub refunded_at: DateTime<Utc>,
-}
-
 messages! {
     pub enum Command by order_id {
         /// Type name of [`PlaceOrder`] on the commands topic.
-        PLACE_ORDER_V1 = "orderstream.order.place.v1" => PlaceOrder,
+        PLACE_ORDER_V1 = "orderstream.order.place.v1" =>
+        /// Place a new order. The edge stamps `placed_at` and picks `order_id`. Without `details` the
+        /// order has no items and no total (the seed's orders), and takes no payment.
+        pub struct PlaceOrder {
+            order_id: Uuid,
+            name: OrderName,
+            note: Option<OrderNote>,
+            placed_at: DateTime<Utc>,
+            details: Option<OrderDetails>,
+            /// Where the order is placed; [`Channel::Api`] when not said. Optional, so the command keeps
+            /// its type name (`orderstream.order.place.v1`): older commands still decode.
+            channel: Option<Channel>,
+            /// The user the order belongs to, with or without items; when absent, the user of the
+            /// details, if any. Optional for the same reason as `channel`.
+            user_id: Option<Uuid>,
+        }
+
         /// Type name of [`ConfirmOrder`].
-        CONFIRM_ORDER_V1 = "orderstream.order.confirm.v1" => ConfirmOrder,
+        CONFIRM_ORDER_V1 = "orderstream.order.confirm.v1" =>
+        /// Confirm a pending order.
+        pub struct ConfirmOrder {
+            order_id: Uuid,
+            /// The order version the client acts on (`If-Match`); `None` skips the check.
+            expected_version: Option<u64>,
+            at: DateTime<Utc>,
+        }
+
         /// Type name of [`StartProcessing`].
-        START_PROCESSING_V1 = "orderstream.order.start-processing.v1" => StartProcessing,
+        START_PROCESSING_V1 = "orderstream.order.start-processing.v1" =>
+        /// Start processing a confirmed order.
+        pub struct StartProcessing {
+            order_id: Uuid,
+            expected_version: Option<u64>,
+            at: DateTime<Utc>,
+        }
+
         /// Type name of [`ShipOrder`].
-        SHIP_ORDER_V1 = "orderstream.order.ship.v1" => ShipOrder,
+        SHIP_ORDER_V1 = "orderstream.order.ship.v1" =>
+        /// Hand an order in processing to a carrier.
+        pub struct ShipOrder {
+            order_id: Uuid,
+            carrier: Carrier,
+            tracking_number: TrackingNumber,
+            expected_version: Option<u64>,
+            at: DateTime<Utc>,
+        }
+
         /// Type name of [`DeliverOrder`].
-        DELIVER_ORDER_V1 = "orderstream.order.deliver.v1" => DeliverOrder,
+        DELIVER_ORDER_V1 = "orderstream.order.deliver.v1" =>
+        /// Record that a shipped order arrived.
+        pub struct DeliverOrder {
+            order_id: Uuid,
+            expected_version: Option<u64>,
+            at: DateTime<Utc>,
+        }
+
         /// Type name of [`CancelOrder`].
-        CANCEL_ORDER_V1 = "orderstream.order.cancel.v1" => CancelOrder,
+        CANCEL_ORDER_V1 = "orderstream.order.cancel.v1" =>
+        /// Cancel an order that has not started processing.
+        pub struct CancelOrder {
+            order_id: Uuid,
+            reason: CancelReason,
+            expected_version: Option<u64>,
+            at: DateTime<Utc>,
+            /// The user cancelling their own order: only the order's owner may then cancel it. Absent
+            /// when staff cancel, who may cancel any order. Optional, so older commands still decode.
+            acting_user: Option<Uuid>,
+        }
+
         /// Type name of [`RecordPayment`].
-        RECORD_PAYMENT_V1 = "orderstream.order.record-payment.v1" => RecordPayment,
+        RECORD_PAYMENT_V1 = "orderstream.order.record-payment.v1" =>
+        /// Record that purchase `purchase_id` paid `amount` for the order.
+        pub struct RecordPayment {
+            order_id: Uuid,
+            purchase_id: Uuid,
+            amount: Money,
+            expected_version: Option<u64>,
+            paid_at: DateTime<Utc>,
+            /// The buyer of the purchase: only a purchase of the order's owner may pay it. Absent when
+            /// the purchase's events did not name their buyer. Optional, so older commands still decode.
+            payer: Option<Uuid>,
+        }
+
         /// Type name of [`RecordPaymentFailure`].
-        RECORD_PAYMENT_FAILURE_V1 = "orderstream.order.record-payment-failure.v1" => RecordPaymentFailure,
+        RECORD_PAYMENT_FAILURE_V1 = "orderstream.order.record-payment-failure.v1" =>
+        /// Record that purchase `purchase_id` failed to pay for the order.
+        pub struct RecordPaymentFailure {
+            order_id: Uuid,
+            purchase_id: Uuid,
+            reason: PaymentFailureReason,
+            expected_version: Option<u64>,
+            failed_at: DateTime<Utc>,
+            /// The buyer of the purchase: only a purchase of the order's owner may mark its payment
+            /// failed. Absent when the purchase's events did not name their buyer. Optional, so older
+            /// commands still decode.
+            payer: Option<Uuid>,
+        }
+
         /// Type name of [`RecordRefund`].
-        RECORD_REFUND_V1 = "orderstream.order.record-refund.v1" => RecordRefund,
+        RECORD_REFUND_V1 = "orderstream.order.record-refund.v1" =>
+        /// Record that the purchase that paid for the order was refunded.
+        pub struct RecordRefund {
+            order_id: Uuid,
+            purchase_id: Uuid,
+            expected_version: Option<u64>,
+            refunded_at: DateTime<Utc>,
+        }
     }
     superseded {}
 }

@@ -1,7 +1,6 @@
 //! What happened to an order, and the events' type names on the log.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::upcast::{self, OrderPlacedV1, OrderPlacedV2};
@@ -11,125 +10,100 @@ use super::{
 use crate::message::messages;
 use crate::money::Money;
 
-/// An order was placed. `placed_at` is the event time read models use, `channel` where it was
-/// placed, `user_id` whose it is. Written as `orderstream.order.placed.v3`; a v1 event (without
-/// `channel`) or v2 event (owner only inside the details) decodes to this shape (see `upcast`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct OrderPlaced {
-    pub order_id: Uuid,
-    pub name: OrderName,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<OrderNote>,
-    pub placed_at: DateTime<Utc>,
-    /// The items and their totals, when the order was placed with items.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub details: Option<PricedOrderDetails>,
-    /// Where the order was placed.
-    pub channel: Channel,
-    /// The user the order belongs to; absent only for orders placed before every order had one
-    /// and placed without a user.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<Uuid>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct OrderConfirmed {
-    pub order_id: Uuid,
-    pub confirmed_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct OrderProcessingStarted {
-    pub order_id: Uuid,
-    pub started_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct OrderShipped {
-    pub order_id: Uuid,
-    pub carrier: Carrier,
-    pub tracking_number: TrackingNumber,
-    pub shipped_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct OrderDelivered {
-    pub order_id: Uuid,
-    pub delivered_at: DateTime<Utc>,
-}
-
-/// An order was cancelled. When it had been paid, `refund_requested_for` names the purchase to
-/// refund; the refund itself is recorded later, as `orderstream.order.refunded.v1`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct OrderCancelled {
-    pub order_id: Uuid,
-    pub reason: CancelReason,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refund_requested_for: Option<Uuid>,
-    /// What to refund of that purchase: the amount it paid.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refund_amount: Option<Money>,
-    pub cancelled_at: DateTime<Utc>,
-}
-
-/// The order's total was paid by purchase `purchase_id`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct OrderPaid {
-    pub order_id: Uuid,
-    pub purchase_id: Uuid,
-    pub amount: Money,
-    pub paid_at: DateTime<Utc>,
-}
-
-/// A payment for the order failed. For `amount_mismatch`, `amount` is what was paid instead of
-/// the total (money that may have to be returned).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct OrderPaymentFailed {
-    pub order_id: Uuid,
-    pub purchase_id: Uuid,
-    pub reason: PaymentFailureReason,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub amount: Option<Money>,
-    pub failed_at: DateTime<Utc>,
-}
-
-/// The purchase that paid for the order was refunded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct OrderRefunded {
-    pub order_id: Uuid,
-    pub purchase_id: Uuid,
-    pub refunded_at: DateTime<Utc>,
-}
-
 messages! {
     pub enum Event by order_id {
         /// Type name of [`OrderPlaced`] on the events topic (`ce_type`): the version the decider writes.
-        ORDER_PLACED_V3 = "orderstream.order.placed.v3" => OrderPlaced,
+        ORDER_PLACED_V3 = "orderstream.order.placed.v3" =>
+        /// An order was placed. `placed_at` is the event time read models use, `channel` where it was
+        /// placed, `user_id` whose it is. Written as `orderstream.order.placed.v3`; a v1 event (without
+        /// `channel`) or v2 event (owner only inside the details) decodes to this shape (see `upcast`).
+        pub struct OrderPlaced {
+            order_id: Uuid,
+            name: OrderName,
+            note: Option<OrderNote>,
+            placed_at: DateTime<Utc>,
+            /// The items and their totals, when the order was placed with items.
+            details: Option<PricedOrderDetails>,
+            /// Where the order was placed.
+            channel: Channel,
+            /// The user the order belongs to; absent only for orders placed before every order had one
+            /// and placed without a user.
+            user_id: Option<Uuid>,
+        }
+
         /// Type name of [`OrderConfirmed`].
-        ORDER_CONFIRMED_V1 = "orderstream.order.confirmed.v1" => OrderConfirmed,
+        ORDER_CONFIRMED_V1 = "orderstream.order.confirmed.v1" =>
+        pub struct OrderConfirmed {
+            order_id: Uuid,
+            confirmed_at: DateTime<Utc>,
+        }
+
         /// Type name of [`OrderProcessingStarted`].
-        ORDER_PROCESSING_STARTED_V1 = "orderstream.order.processing-started.v1" => OrderProcessingStarted,
+        ORDER_PROCESSING_STARTED_V1 = "orderstream.order.processing-started.v1" =>
+        pub struct OrderProcessingStarted {
+            order_id: Uuid,
+            started_at: DateTime<Utc>,
+        }
+
         /// Type name of [`OrderShipped`].
-        ORDER_SHIPPED_V1 = "orderstream.order.shipped.v1" => OrderShipped,
+        ORDER_SHIPPED_V1 = "orderstream.order.shipped.v1" =>
+        pub struct OrderShipped {
+            order_id: Uuid,
+            carrier: Carrier,
+            tracking_number: TrackingNumber,
+            shipped_at: DateTime<Utc>,
+        }
+
         /// Type name of [`OrderDelivered`].
-        ORDER_DELIVERED_V1 = "orderstream.order.delivered.v1" => OrderDelivered,
+        ORDER_DELIVERED_V1 = "orderstream.order.delivered.v1" =>
+        pub struct OrderDelivered {
+            order_id: Uuid,
+            delivered_at: DateTime<Utc>,
+        }
+
         /// Type name of [`OrderCancelled`].
-        ORDER_CANCELLED_V1 = "orderstream.order.cancelled.v1" => OrderCancelled,
+        ORDER_CANCELLED_V1 = "orderstream.order.cancelled.v1" =>
+        /// An order was cancelled. When it had been paid, `refund_requested_for` names the purchase to
+        /// refund; the refund itself is recorded later, as `orderstream.order.refunded.v1`.
+        pub struct OrderCancelled {
+            order_id: Uuid,
+            reason: CancelReason,
+            refund_requested_for: Option<Uuid>,
+            /// What to refund of that purchase: the amount it paid.
+            refund_amount: Option<Money>,
+            cancelled_at: DateTime<Utc>,
+        }
+
         /// Type name of [`OrderPaid`].
-        ORDER_PAID_V1 = "orderstream.order.paid.v1" => OrderPaid,
+        ORDER_PAID_V1 = "orderstream.order.paid.v1" =>
+        /// The order's total was paid by purchase `purchase_id`.
+        pub struct OrderPaid {
+            order_id: Uuid,
+            purchase_id: Uuid,
+            amount: Money,
+            paid_at: DateTime<Utc>,
+        }
+
         /// Type name of [`OrderPaymentFailed`].
-        ORDER_PAYMENT_FAILED_V1 = "orderstream.order.payment-failed.v1" => OrderPaymentFailed,
+        ORDER_PAYMENT_FAILED_V1 = "orderstream.order.payment-failed.v1" =>
+        /// A payment for the order failed. For `amount_mismatch`, `amount` is what was paid instead of
+        /// the total (money that may have to be returned).
+        pub struct OrderPaymentFailed {
+            order_id: Uuid,
+            purchase_id: Uuid,
+            reason: PaymentFailureReason,
+            amount: Option<Money>,
+            failed_at: DateTime<Utc>,
+        }
+
         /// Type name of [`OrderRefunded`].
-        ORDER_REFUNDED_V1 = "orderstream.order.refunded.v1" => OrderRefunded,
+        ORDER_REFUNDED_V1 = "orderstream.order.refunded.v1" =>
+        /// The purchase that paid for the order was refunded.
+        pub struct OrderRefunded {
+            order_id: Uuid,
+            purchase_id: Uuid,
+            refunded_at: DateTime<Utc>,
+        }
     }
     superseded {
         /// Type name of the second version of [`OrderPlaced`], written before every order had an

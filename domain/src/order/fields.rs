@@ -1,9 +1,9 @@
 //! The validated fields of order messages: names, notes, carriers, reasons, the channel an order
 //! was placed through and the details of what is ordered.
 
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::message::payloads;
 use crate::money::Currency;
 use crate::pricing::{LineItem, Totals};
 use crate::text::{at_most_text, validated_text};
@@ -70,26 +70,22 @@ impl Channel {
     }
 }
 
-/// What is ordered, as the client sent it: the line items and the currency they are priced in,
-/// and optionally the user placing the order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct OrderDetails {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<Uuid>,
-    pub currency: Currency,
-    pub items: Vec<LineItem>,
-}
+payloads! {
+    /// What is ordered, as the client sent it: the line items and the currency they are priced in,
+    /// and optionally the user placing the order.
+    pub struct OrderDetails {
+        user_id: Option<Uuid>,
+        currency: Currency,
+        items: Vec<LineItem>,
+    }
 
-/// The order details once priced: the same items and the totals the pricing policy gave them
-/// when the order was placed. Read models use these totals rather than pricing again, so a later
-/// change of policy does not rewrite past orders.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct PricedOrderDetails {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<Uuid>,
-    pub currency: Currency,
-    pub items: Vec<LineItem>,
-    pub totals: Totals,
+    /// The order details once priced: the same items and the totals the pricing policy gave them
+    /// when the order was placed. Read models use these totals rather than pricing again, so a later
+    /// change of policy does not rewrite past orders.
+    pub struct PricedOrderDetails {
+        user_id: Option<Uuid>,
+        currency: Currency,
+        items: Vec<LineItem>,
+        totals: Totals,
+    }
 }

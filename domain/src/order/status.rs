@@ -2,6 +2,27 @@
 
 use crate::wire::wire_enum;
 
+/// Declares where each status of a lifecycle may go next, as `next`, and `can_become` from it.
+macro_rules! transitions {
+    (
+        $(#[$next_doc:meta])*
+        $status:ident { $($($from:ident)|+ => [$($to:ident),*],)+ }
+    ) => {
+        impl $status {
+            $(#[$next_doc])*
+            pub fn next(self) -> &'static [$status] {
+                match self {
+                    $($(Self::$from)|+ => &[$(Self::$to),*],)+
+                }
+            }
+
+            pub fn can_become(self, next: $status) -> bool {
+                self.next().contains(&next)
+            }
+        }
+    };
+}
+
 wire_enum! {
     /// Where an order stands in its lifecycle.
     pub enum OrderStatus {
@@ -14,20 +35,14 @@ wire_enum! {
     }
 }
 
-impl OrderStatus {
+transitions! {
     /// The statuses an order may move to from this one; empty once delivered or cancelled.
-    pub fn next(self) -> &'static [OrderStatus] {
-        match self {
-            Self::Pending => &[Self::Confirmed, Self::Cancelled],
-            Self::Confirmed => &[Self::Processing, Self::Cancelled],
-            Self::Processing => &[Self::Shipped],
-            Self::Shipped => &[Self::Delivered],
-            Self::Delivered | Self::Cancelled => &[],
-        }
-    }
-
-    pub fn can_become(self, next: OrderStatus) -> bool {
-        self.next().contains(&next)
+    OrderStatus {
+        Pending => [Confirmed, Cancelled],
+        Confirmed => [Processing, Cancelled],
+        Processing => [Shipped],
+        Shipped => [Delivered],
+        Delivered | Cancelled => [],
     }
 }
 
@@ -42,17 +57,11 @@ wire_enum! {
     }
 }
 
-impl PaymentStatus {
+transitions! {
     /// The payment statuses reachable from this one. `failed` may fail again or be paid by a retry.
-    pub fn next(self) -> &'static [PaymentStatus] {
-        match self {
-            Self::Pending | Self::Failed => &[Self::Paid, Self::Failed],
-            Self::Paid => &[Self::Refunded],
-            Self::Refunded => &[],
-        }
-    }
-
-    pub fn can_become(self, next: PaymentStatus) -> bool {
-        self.next().contains(&next)
+    PaymentStatus {
+        Pending | Failed => [Paid, Failed],
+        Paid => [Refunded],
+        Refunded => [],
     }
 }

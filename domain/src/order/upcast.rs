@@ -7,30 +7,28 @@
 //! new type name, and add an upcast below plus a `superseded` line to the event table.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{Channel, OrderName, OrderNote, OrderPlaced, PricedOrderDetails};
+use crate::message::payloads;
 
-// `orderstream.order.placed.v2`, frozen: the shape of `OrderPlaced` before `user_id`. Its
-// doc comment is its schema's description and must not change.
-/// An order was placed. `placed_at` is the event time read models use, `channel` where it was
-/// placed. Written as `orderstream.order.placed.v2`; a v1 event (without `channel`) decodes to
-/// this shape with `channel: api` (see `upcast`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[cfg_attr(feature = "schema", schemars(rename = "OrderPlaced"))]
-pub struct OrderPlacedV2 {
-    pub order_id: Uuid,
-    pub name: OrderName,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<OrderNote>,
-    pub placed_at: DateTime<Utc>,
-    /// The items and their totals, when the order was placed with items.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub details: Option<PricedOrderDetails>,
-    /// Where the order was placed.
-    pub channel: Channel,
+payloads! {
+    // `orderstream.order.placed.v2`, frozen: the shape of `OrderPlaced` before `user_id`. Its
+    // doc comment is its schema's description and must not change.
+    /// An order was placed. `placed_at` is the event time read models use, `channel` where it was
+    /// placed. Written as `orderstream.order.placed.v2`; a v1 event (without `channel`) decodes to
+    /// this shape with `channel: api` (see `upcast`).
+    #[cfg_attr(feature = "schema", schemars(rename = "OrderPlaced"))]
+    pub struct OrderPlacedV2 {
+        order_id: Uuid,
+        name: OrderName,
+        note: Option<OrderNote>,
+        placed_at: DateTime<Utc>,
+        /// The items and their totals, when the order was placed with items.
+        details: Option<PricedOrderDetails>,
+        /// Where the order was placed.
+        channel: Channel,
+    }
 }
 
 /// `orderstream.order.placed.v2` → current: the owner was the user of the details, and an
@@ -47,21 +45,19 @@ pub fn order_placed_v2(v2: OrderPlacedV2) -> OrderPlaced {
     }
 }
 
-// `orderstream.order.placed.v1`, frozen: the shape of `OrderPlaced` before `channel`. Its
-// doc comment is its schema's description and must not change.
-/// An order was placed. `placed_at` is the event time read models use.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[cfg_attr(feature = "schema", schemars(rename = "OrderPlaced"))]
-pub struct OrderPlacedV1 {
-    pub order_id: Uuid,
-    pub name: OrderName,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<OrderNote>,
-    pub placed_at: DateTime<Utc>,
-    /// The items and their totals, when the order was placed with items.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub details: Option<PricedOrderDetails>,
+payloads! {
+    // `orderstream.order.placed.v1`, frozen: the shape of `OrderPlaced` before `channel`. Its
+    // doc comment is its schema's description and must not change.
+    /// An order was placed. `placed_at` is the event time read models use.
+    #[cfg_attr(feature = "schema", schemars(rename = "OrderPlaced"))]
+    pub struct OrderPlacedV1 {
+        order_id: Uuid,
+        name: OrderName,
+        note: Option<OrderNote>,
+        placed_at: DateTime<Utc>,
+        /// The items and their totals, when the order was placed with items.
+        details: Option<PricedOrderDetails>,
+    }
 }
 
 /// `orderstream.order.placed.v1` → current: every order placed before channels existed was

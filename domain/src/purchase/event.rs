@@ -1,7 +1,6 @@
 //! What happened to a purchase, and the events' type names on the log.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::upcast::{self, PurchaseAuthorizedV1, PurchaseDeclinedV1};
@@ -10,76 +9,61 @@ use crate::card::MaskedCard;
 use crate::message::messages;
 use crate::money::Money;
 
-/// A card payment was requested; the payment reactor charges it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct PurchaseRequested {
-    pub purchase_id: Uuid,
-    pub user_id: Uuid,
-    pub username: Username,
-    pub amount: Money,
-    pub payment_method: PaymentMethod,
-    pub card: MaskedCard,
-    pub payment_token: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub order_id: Option<Uuid>,
-    pub transaction_date: DateTime<Utc>,
-    pub requested_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct PurchaseAuthorized {
-    pub purchase_id: Uuid,
-    pub authorization_id: String,
-    pub authorized_at: DateTime<Utc>,
-    /// The order this purchase pays, copied from the request so order reactors need nothing else.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub order_id: Option<Uuid>,
-    /// The authorized amount.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub amount: Option<Money>,
-    /// The buyer, copied from the request so the order it pays can check it is the owner's.
-    /// Absent only in purchases authorized before events named their buyer.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<Uuid>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct PurchaseDeclined {
-    pub purchase_id: Uuid,
-    pub reason: String,
-    pub declined_at: DateTime<Utc>,
-    /// The order this purchase pays, copied from the request so order reactors need nothing else.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub order_id: Option<Uuid>,
-    /// The buyer, copied from the request so the order it would have paid can check it is the
-    /// owner's. Absent only in purchases declined before events named their buyer.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<Uuid>,
-}
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct PurchaseRefunded {
-    pub purchase_id: Uuid,
-    pub refund_id: Uuid,
-    pub amount: Money,
-    pub reason: RefundReason,
-    pub refunded_at: DateTime<Utc>,
-    /// The order this purchase pays, copied from the request so order reactors need nothing else.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub order_id: Option<Uuid>,
-}
-
 messages! {
     pub enum Event by purchase_id {
-        PURCHASE_REQUESTED_V1 = "orderstream.purchase.requested.v1" => PurchaseRequested,
+        PURCHASE_REQUESTED_V1 = "orderstream.purchase.requested.v1" =>
+        /// A card payment was requested; the payment reactor charges it.
+        pub struct PurchaseRequested {
+            purchase_id: Uuid,
+            user_id: Uuid,
+            username: Username,
+            amount: Money,
+            payment_method: PaymentMethod,
+            card: MaskedCard,
+            payment_token: String,
+            order_id: Option<Uuid>,
+            transaction_date: DateTime<Utc>,
+            requested_at: DateTime<Utc>,
+        }
+
         /// Type name of [`PurchaseAuthorized`], the version that names the buyer.
-        PURCHASE_AUTHORIZED_V2 = "orderstream.purchase.authorized.v2" => PurchaseAuthorized,
+        PURCHASE_AUTHORIZED_V2 = "orderstream.purchase.authorized.v2" =>
+        pub struct PurchaseAuthorized {
+            purchase_id: Uuid,
+            authorization_id: String,
+            authorized_at: DateTime<Utc>,
+            /// The order this purchase pays, copied from the request so order reactors need nothing else.
+            order_id: Option<Uuid>,
+            /// The authorized amount.
+            amount: Option<Money>,
+            /// The buyer, copied from the request so the order it pays can check it is the owner's.
+            /// Absent only in purchases authorized before events named their buyer.
+            user_id: Option<Uuid>,
+        }
+
         /// Type name of [`PurchaseDeclined`], the version that names the buyer.
-        PURCHASE_DECLINED_V2 = "orderstream.purchase.declined.v2" => PurchaseDeclined,
-        PURCHASE_REFUNDED_V1 = "orderstream.purchase.refunded.v1" => PurchaseRefunded,
+        PURCHASE_DECLINED_V2 = "orderstream.purchase.declined.v2" =>
+        pub struct PurchaseDeclined {
+            purchase_id: Uuid,
+            reason: String,
+            declined_at: DateTime<Utc>,
+            /// The order this purchase pays, copied from the request so order reactors need nothing else.
+            order_id: Option<Uuid>,
+            /// The buyer, copied from the request so the order it would have paid can check it is the
+            /// owner's. Absent only in purchases declined before events named their buyer.
+            user_id: Option<Uuid>,
+        }
+
+        PURCHASE_REFUNDED_V1 = "orderstream.purchase.refunded.v1" =>
+        pub struct PurchaseRefunded {
+            purchase_id: Uuid,
+            refund_id: Uuid,
+            amount: Money,
+            reason: RefundReason,
+            refunded_at: DateTime<Utc>,
+            /// The order this purchase pays, copied from the request so order reactors need nothing else.
+            order_id: Option<Uuid>,
+        }
     }
     superseded {
         /// Type name of the first version of [`PurchaseAuthorized`], written before it named the

@@ -2,27 +2,25 @@
 //! `order::upcast`, which evolves the same way).
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{PurchaseAuthorized, PurchaseDeclined};
+use crate::message::payloads;
 use crate::money::Money;
 
-// `orderstream.purchase.authorized.v1`, frozen: the shape of `PurchaseAuthorized` before
-// `user_id`. Its fields' doc comments are its schema's descriptions and must not change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[cfg_attr(feature = "schema", schemars(rename = "PurchaseAuthorized"))]
-pub struct PurchaseAuthorizedV1 {
-    pub purchase_id: Uuid,
-    pub authorization_id: String,
-    pub authorized_at: DateTime<Utc>,
-    /// The order this purchase pays, copied from the request so order reactors need nothing else.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub order_id: Option<Uuid>,
-    /// The authorized amount.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub amount: Option<Money>,
+payloads! {
+    // `orderstream.purchase.authorized.v1`, frozen: the shape of `PurchaseAuthorized` before
+    // `user_id`. Its fields' doc comments are its schema's descriptions and must not change.
+    #[cfg_attr(feature = "schema", schemars(rename = "PurchaseAuthorized"))]
+    pub struct PurchaseAuthorizedV1 {
+        purchase_id: Uuid,
+        authorization_id: String,
+        authorized_at: DateTime<Utc>,
+        /// The order this purchase pays, copied from the request so order reactors need nothing else.
+        order_id: Option<Uuid>,
+        /// The authorized amount.
+        amount: Option<Money>,
+    }
 }
 
 /// `orderstream.purchase.authorized.v1` → current: the buyer was not recorded, so it is
@@ -38,18 +36,17 @@ pub fn purchase_authorized_v1(v1: PurchaseAuthorizedV1) -> PurchaseAuthorized {
     }
 }
 
-// `orderstream.purchase.declined.v1`, frozen: the shape of `PurchaseDeclined` before
-// `user_id`. Its fields' doc comments are its schema's descriptions and must not change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[cfg_attr(feature = "schema", schemars(rename = "PurchaseDeclined"))]
-pub struct PurchaseDeclinedV1 {
-    pub purchase_id: Uuid,
-    pub reason: String,
-    pub declined_at: DateTime<Utc>,
-    /// The order this purchase pays, copied from the request so order reactors need nothing else.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub order_id: Option<Uuid>,
+payloads! {
+    // `orderstream.purchase.declined.v1`, frozen: the shape of `PurchaseDeclined` before
+    // `user_id`. Its fields' doc comments are its schema's descriptions and must not change.
+    #[cfg_attr(feature = "schema", schemars(rename = "PurchaseDeclined"))]
+    pub struct PurchaseDeclinedV1 {
+        purchase_id: Uuid,
+        reason: String,
+        declined_at: DateTime<Utc>,
+        /// The order this purchase pays, copied from the request so order reactors need nothing else.
+        order_id: Option<Uuid>,
+    }
 }
 
 /// `orderstream.purchase.declined.v1` → current: the buyer was not recorded, so it is unknown.

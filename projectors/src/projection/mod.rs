@@ -30,26 +30,47 @@ pub struct LoggedEvent {
 }
 
 impl LoggedEvent {
-    /// The order event this is; `None` for another aggregate's, which shares the log.
-    fn order_event(&self) -> Option<&order::Event> {
-        match &self.envelope.message {
-            Event::Order(order) => Some(order),
-            Event::Purchase(_) => None,
-        }
-    }
-
-    /// The purchase event this is; `None` for another aggregate's, which shares the log.
-    fn purchase_event(&self) -> Option<&purchase::Event> {
-        match &self.envelope.message {
-            Event::Purchase(purchase) => Some(purchase),
-            Event::Order(_) => None,
-        }
-    }
-
     /// The event's position in its aggregate (`ce_sequence`), the rows' `version`.
     fn version(&self) -> i64 {
         self.envelope.sequence.unwrap_or(1) as i64
     }
+}
+
+/// The events of one aggregate, as a projection picks them from the log it shares with the others.
+trait AggregateEvent: Message {
+    /// The event `logged` is, if it is one of this aggregate's.
+    fn of(logged: &LoggedEvent) -> Option<&Self>;
+    /// Whether the event is its aggregate's first, which starts its row.
+    fn is_first(&self) -> bool;
+}
+
+/// Implements [`AggregateEvent`] for each aggregate's events, from the variant of [`Event`] that
+/// carries them and the variant of their first event.
+macro_rules! aggregate_events {
+    ($($(#[$doc:meta])* $aggregate:ident($events:ty) starts with $first:ident,)+) => {
+        $(
+            $(#[$doc])*
+            impl AggregateEvent for $events {
+                fn of(logged: &LoggedEvent) -> Option<&Self> {
+                    match &logged.envelope.message {
+                        Event::$aggregate(event) => Some(event),
+                        _ => None,
+                    }
+                }
+
+                fn is_first(&self) -> bool {
+                    matches!(self, Self::$first(_))
+                }
+            }
+        )+
+    };
+}
+
+aggregate_events! {
+    /// Placing is an order's first event.
+    Order(order::Event) starts with OrderPlaced,
+    /// A request is its purchase's first event.
+    Purchase(purchase::Event) starts with PurchaseRequested,
 }
 
 /// Every projection this binary runs.
@@ -103,14 +124,14 @@ impl Projection {
 ///
 /// `self` gathers what the batch adds beside the rows (a purchase's spend).
 trait Latest {
-    type Event: Message;
+    type Event: AggregateEvent;
     type Row;
 
-    /// The event of this read model's aggregate that `logged` is, if any.
-    fn event(logged: &LoggedEvent) -> Option<&Self::Event>;
-    /// Whether `event` is its aggregate's first, which starts its row.
-    fn starts(event: &Self::Event) -> bool;
-    /// The row `event` starts, when [`Self::starts`] holds.
+    /// The stored rows of `ids`, as the table holds them.
+    async fn stored(tx: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<Self::Row>, sqlx::Error>;
+    /// The aggregate of a stored row, once every status it holds is one this code knows.
+    fn checked(row: &Self::Row) -> Result<Uuid, sqlx::Error>;
+    /// The row `event` starts, when it is its aggregate's first.
     fn start(&mut self, event: &Self::Event, version: i64) -> Option<Self::Row>;
     fn version(row: &Self::Row) -> i64;
     /// Applies one event after the first to `row`.
@@ -123,15 +144,44 @@ trait Latest {
 fn to_load<M: Latest>(events: &[LoggedEvent]) -> Vec<Uuid> {
     let mut started = HashSet::new();
     let mut load = Vec::new();
-    for event in events.iter().filter_map(M::event) {
+    for event in events.iter().filter_map(M::Event::of) {
         let id = event.aggregate_id();
-        if M::starts(event) {
+        if event.is_first() {
             started.insert(id);
         } else if !started.contains(&id) && !load.contains(&id) {
             load.push(id);
         }
     }
     load
+}
+
+/// Folds a batch into `model` from the stored rows it needs, read (with one query) only when it
+/// changes an aggregate it did not start; returns every row the batch touched.
+async fn fold_batch<M: Latest>(
+    tx: &mut PgConnection,
+    model: &mut M,
+    events: &[LoggedEvent],
+) -> Result<HashMap<Uuid, M::Row>, sqlx::Error> {
+    let ids = to_load::<M>(events);
+    let loaded = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        M::stored(tx, &ids)
+            .await?
+            .into_iter()
+            .map(|row| Ok((M::checked(&row)?, row)))
+            .collect::<Result<_, sqlx::Error>>()?
+    };
+    Ok(fold(model, loaded, events))
+}
+
+/// A stored row that holds a value of `column` this code does not know: the table and the code
+/// disagree, and the batch stops rather than guess.
+fn unknown_value(column: &str, error: impl std::error::Error + Send + Sync + 'static) -> sqlx::Error {
+    sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: Box::new(error),
+    }
 }
 
 /// Applies the batch's events in log order to `loaded` (the stored rows [`to_load`] named) and
@@ -142,7 +192,7 @@ fn to_load<M: Latest>(events: &[LoggedEvent]) -> Vec<Uuid> {
 fn fold<M: Latest>(model: &mut M, mut loaded: HashMap<Uuid, M::Row>, events: &[LoggedEvent]) -> HashMap<Uuid, M::Row> {
     let mut rows = HashMap::new();
     for logged in events {
-        let Some(event) = M::event(logged) else {
+        let Some(event) = M::Event::of(logged) else {
             continue;
         };
         let version = logged.version();

@@ -4,18 +4,18 @@
 //! Rows are only ever inserted (see [`order_history::insert`]). Order events carry no card data,
 //! so each is kept whole, as it is encoded on the log.
 
-use domain::Message;
+use domain::{order, Message};
 use read_models::order_history::{self, HistoryRow};
 use sqlx::PgConnection;
 
-use super::LoggedEvent;
+use super::{AggregateEvent, LoggedEvent};
 
 /// The batch's order events, in log order.
 fn rows(events: &[LoggedEvent]) -> Vec<HistoryRow> {
     events
         .iter()
         .filter_map(|logged| {
-            let event = logged.order_event()?;
+            let event = order::Event::of(logged)?;
             Some(HistoryRow {
                 order_id: event.order_id(),
                 version: logged.version(),

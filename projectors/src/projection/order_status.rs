@@ -5,15 +5,13 @@
 //! loaded with one query, the batch's events applied in log order, every touched row written with
 //! one upsert ([`read_models::order_status`]).
 
-use std::collections::HashMap;
-
 use domain::order::{self, OrderStatus, PaymentStatus};
 use read_models::order_status::{self, OrderStatusRow};
 use sqlx::PgConnection;
 use thiserror::Error;
 use uuid::Uuid;
 
-use super::{fold, known, to_load, Latest, LoggedEvent};
+use super::{fold_batch, known, unknown_value, Latest, LoggedEvent};
 
 /// A stored status this code did not write: the table and the code disagree.
 #[derive(Debug, Error)]
@@ -32,13 +30,13 @@ impl Latest for Orders {
     type Event = order::Event;
     type Row = OrderStatusRow;
 
-    fn event(logged: &LoggedEvent) -> Option<&order::Event> {
-        logged.order_event()
+    async fn stored(tx: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<OrderStatusRow>, sqlx::Error> {
+        order_status::load(tx, ids).await
     }
 
-    /// Placing is an order's first event.
-    fn starts(event: &order::Event) -> bool {
-        matches!(event, order::Event::OrderPlaced(_))
+    fn checked(row: &OrderStatusRow) -> Result<Uuid, sqlx::Error> {
+        check(row).map_err(|unknown| unknown_value(unknown.column, unknown))?;
+        Ok(row.order_id)
     }
 
     fn start(&mut self, event: &order::Event, version: i64) -> Option<OrderStatusRow> {
@@ -215,28 +213,8 @@ fn transition<T: Copy>(
 
 #[tracing::instrument(skip_all, fields(events = events.len()))]
 pub(super) async fn apply(tx: &mut PgConnection, events: &[LoggedEvent]) -> Result<(), sqlx::Error> {
-    let ids = to_load::<Orders>(events);
-    let loaded = if ids.is_empty() {
-        HashMap::new()
-    } else {
-        load(tx, &ids).await?
-    };
-    let rows = fold(&mut Orders, loaded, events);
+    let rows = fold_batch(tx, &mut Orders, events).await?;
     order_status::upsert(tx, rows.into_values().collect()).await
-}
-
-async fn load(tx: &mut PgConnection, ids: &[Uuid]) -> Result<HashMap<Uuid, OrderStatusRow>, sqlx::Error> {
-    order_status::load(tx, ids)
-        .await?
-        .into_iter()
-        .map(|row| match check(&row) {
-            Ok(()) => Ok((row.order_id, row)),
-            Err(unknown) => Err(sqlx::Error::ColumnDecode {
-                index: unknown.column.to_owned(),
-                source: Box::new(unknown),
-            }),
-        })
-        .collect()
 }
 
 #[cfg(test)]

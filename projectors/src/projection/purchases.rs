@@ -17,7 +17,7 @@ use sqlx::PgConnection;
 use thiserror::Error;
 use uuid::Uuid;
 
-use super::{fold, known, to_load, Latest, LoggedEvent};
+use super::{fold_batch, known, unknown_value, Latest, LoggedEvent};
 
 /// Every status a row can hold, to check `purchases.status` when a row is loaded.
 const STATUSES: [PurchaseStatus; 4] = [
@@ -65,19 +65,28 @@ impl Purchases {
     fn spend_of(&mut self, row: &PurchaseRow) -> &mut SpendDelta {
         self.spend.entry((row.user_id, row.currency.clone())).or_default()
     }
+
+    /// The batch's `rows` beside what it adds to `user_spend`, leaving out totals it left as they were.
+    fn folded(mut self, rows: HashMap<Uuid, PurchaseRow>) -> Folded {
+        self.spend.retain(|_, delta| *delta != SpendDelta::default());
+        Folded {
+            rows,
+            spend: self.spend,
+        }
+    }
 }
 
 impl Latest for Purchases {
     type Event = purchase::Event;
     type Row = PurchaseRow;
 
-    fn event(logged: &LoggedEvent) -> Option<&purchase::Event> {
-        logged.purchase_event()
+    async fn stored(tx: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<PurchaseRow>, sqlx::Error> {
+        table::load(tx, ids).await
     }
 
-    /// A request is its purchase's first event.
-    fn starts(event: &purchase::Event) -> bool {
-        matches!(event, purchase::Event::PurchaseRequested(_))
+    fn checked(row: &PurchaseRow) -> Result<Uuid, sqlx::Error> {
+        check(row).map_err(|unknown| unknown_value("status", unknown))?;
+        Ok(row.purchase_id)
     }
 
     fn start(&mut self, event: &purchase::Event, version: i64) -> Option<PurchaseRow> {
@@ -108,16 +117,6 @@ impl Latest for Purchases {
 struct Folded {
     rows: HashMap<Uuid, PurchaseRow>,
     spend: HashMap<(Uuid, String), SpendDelta>,
-}
-
-/// Applies the batch's purchase events to `loaded` (the stored rows of the purchases it changes
-/// without having requested them) and returns every row it touched with the spend it adds.
-fn fold_purchases(loaded: HashMap<Uuid, PurchaseRow>, events: &[LoggedEvent]) -> Folded {
-    let mut purchases = Purchases::default();
-    let rows = fold(&mut purchases, loaded, events);
-    let mut spend = purchases.spend;
-    spend.retain(|_, delta| *delta != SpendDelta::default());
-    Folded { rows, spend }
 }
 
 fn requested_row(requested: &purchase::PurchaseRequested, version: i64) -> PurchaseRow {
@@ -174,13 +173,9 @@ fn evolve(row: &mut PurchaseRow, event: &purchase::Event, version: i64) -> Spend
 
 #[tracing::instrument(skip_all, fields(events = events.len()))]
 pub(super) async fn apply(tx: &mut PgConnection, events: &[LoggedEvent]) -> Result<(), sqlx::Error> {
-    let ids = to_load::<Purchases>(events);
-    let loaded = if ids.is_empty() {
-        HashMap::new()
-    } else {
-        load(tx, &ids).await?
-    };
-    let folded = fold_purchases(loaded, events);
+    let mut purchases = Purchases::default();
+    let rows = fold_batch(tx, &mut purchases, events).await?;
+    let folded = purchases.folded(rows);
     table::upsert(tx, folded.rows.into_values().collect()).await?;
     let spend = folded
         .spend
@@ -194,20 +189,6 @@ pub(super) async fn apply(tx: &mut PgConnection, events: &[LoggedEvent]) -> Resu
         })
         .collect();
     table::add_spend(tx, spend).await
-}
-
-async fn load(tx: &mut PgConnection, ids: &[Uuid]) -> Result<HashMap<Uuid, PurchaseRow>, sqlx::Error> {
-    table::load(tx, ids)
-        .await?
-        .into_iter()
-        .map(|row| match check(&row) {
-            Ok(()) => Ok((row.purchase_id, row)),
-            Err(unknown) => Err(sqlx::Error::ColumnDecode {
-                index: "status".to_owned(),
-                source: Box::new(unknown),
-            }),
-        })
-        .collect()
 }
 
 #[cfg(test)]

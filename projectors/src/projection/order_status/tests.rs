@@ -1,7 +1,9 @@
 //! The fold of `order_status`, on events built by hand: no Kafka, no PostgreSQL.
 
+use std::collections::HashMap;
+
 use super::*;
-use crate::projection::logged;
+use crate::projection::{fold, logged, to_load};
 use chrono::{DateTime, Utc};
 use domain::money::{Currency, Money};
 use domain::order::Channel;

@@ -1,7 +1,7 @@
 //! The fold of `purchases` and `user_spend`, on events built by hand: no Kafka, no PostgreSQL.
 
 use super::*;
-use crate::projection::logged;
+use crate::projection::{fold, logged, to_load};
 use chrono::{DateTime, Utc};
 use domain::card::{CardExpiry, CardNumber, MaskedCard};
 use domain::money::{Currency, Money};
@@ -12,6 +12,14 @@ use domain::purchase::{
 use domain::Event;
 
 const USER: Uuid = Uuid::from_u128(0x1111);
+
+/// Applies the batch's purchase events to `loaded` (the stored rows of the purchases it changes
+/// without having requested them) and returns every row it touched with the spend it adds.
+fn fold_purchases(loaded: HashMap<Uuid, PurchaseRow>, events: &[LoggedEvent]) -> Folded {
+    let mut purchases = Purchases::default();
+    let rows = fold(&mut purchases, loaded, events);
+    purchases.folded(rows)
+}
 
 fn at(text: &str) -> DateTime<Utc> {
     text.parse().unwrap()
