@@ -1,15 +1,17 @@
 //! The edge's path to the decider: send a command, wait for its verdict.
 //!
-//! Every instance reads every outcomes partition (no consumer group) from the positions it found
-//! at start, and hands each verdict to the requests waiting for that command id. Waiters register
-//! before the command is sent, so no verdict can slip past them.
+//! Each instance reads only its reply partition of the outcomes topic (see [`crate::reply`]),
+//! named in a header of every command it writes, from the position it found at start, and hands
+//! each verdict to the requests waiting for that command id. Waiters register before the command
+//! is sent, and a command names the partition only once it is being read, so no verdict can slip
+//! past them.
 //!
 //! The HTTP edge sees the bus through [`CommandBus`] only, so its request parsing and error mapping
 //! are tested against verdicts from memory; [`KafkaBus`] is the one the service runs.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,12 +21,14 @@ use rdkafka::message::Header;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use service_kit::kafka::{Envelope, KafkaArgs, Topics};
+use service_kit::metrics::{Counter, Gauge, Registry};
 use thiserror::Error;
 use tokio::sync::oneshot;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 use crate::outcome::{Outcome, REQUEST_DIGEST_HEADER};
+use crate::reply::{self, REPLY_PARTITION_HEADER};
 
 #[derive(Debug, Error)]
 pub enum SubmitError {
@@ -82,6 +86,21 @@ pub struct KafkaBus {
     listening: Arc<AtomicBool>,
     produce_timeout: Duration,
     outcome_timeout: Duration,
+    replies: Replies,
+}
+
+/// Which outcomes partition this edge reads, and how much it reads there.
+#[derive(Clone, Default)]
+struct Replies {
+    /// `REPLY_PARTITION`, when set.
+    explicit: Option<i32>,
+    /// This instance's id, from which the partition derives otherwise.
+    instance: String,
+    /// The partition being read; negative until the listener has started.
+    partition: Arc<AtomicI32>,
+    /// The same, for `/metrics`.
+    reported: Arc<Gauge>,
+    verdicts: Arc<Counter>,
 }
 
 impl std::fmt::Debug for KafkaBus {
@@ -110,7 +129,30 @@ impl KafkaBus {
             listening: Arc::default(),
             produce_timeout,
             outcome_timeout,
+            replies: Replies {
+                partition: Arc::new(AtomicI32::new(-1)),
+                ..Replies::default()
+            },
         })
+    }
+
+    /// Reads verdicts on partition `explicit` of the outcomes topic, or on the one derived from
+    /// `instance` (see [`reply::reply_partition`]), and reports it and what it reads in `metrics`.
+    pub fn replying(mut self, explicit: Option<i32>, instance: &str, metrics: &Registry) -> Self {
+        self.replies.explicit = explicit;
+        self.replies.instance = instance.to_owned();
+        self.replies.reported = metrics.gauge(
+            "orderstream_edge_reply_partition",
+            "",
+            "The outcomes partition this edge reads its verdicts from (-1: not reading yet)",
+        );
+        self.replies.reported.set(-1);
+        self.replies.verdicts = metrics.counter(
+            "orderstream_edge_verdicts_total",
+            "",
+            "Verdicts read from this edge's reply partition",
+        );
+        self
     }
 
     /// Whether verdicts are being read, i.e. whether a submitted command can be answered.
@@ -149,6 +191,14 @@ impl KafkaBus {
                 value: Some(digest),
             });
         }
+        // Without a partition being read (a bus that never listens), the verdict goes by key.
+        let reply = self.replies.partition.load(Ordering::Acquire).to_string();
+        if !reply.starts_with('-') {
+            headers = headers.insert(Header {
+                key: REPLY_PARTITION_HEADER,
+                value: Some(&reply),
+            });
+        }
         let record = FutureRecord::to(&self.topic)
             .key(&key)
             .payload(&payload)
@@ -174,7 +224,8 @@ impl KafkaBus {
         }
     }
 
-    /// Reads verdicts until `shutdown`, starting at the current end of every outcomes partition.
+    /// Reads verdicts until `shutdown`, starting at the current end of this edge's reply
+    /// partition. No other partition is read: verdicts for the other edges' commands stay theirs.
     pub async fn listen(&self, kafka: &KafkaArgs, topics: &Topics) -> service_kit::kafka::Result<()> {
         let consumer: StreamConsumer = kafka
             .client_config()
@@ -184,14 +235,17 @@ impl KafkaBus {
             .set("fetch.wait.max.ms", "10")
             .create()?;
         let partitions = service_kit::kafka::topics::partition_count(consumer.client(), &topics.outcomes)?;
-        // Explicit offsets, not Offset::End: "end" would be resolved lazily, after a verdict for
-        // an already-registered waiter might have been written.
+        let replies = &self.replies;
+        let partition = reply::reply_partition(replies.explicit, &replies.instance, partitions as i32);
+        // An explicit offset, not Offset::End: "end" would be resolved lazily, after a verdict
+        // for an already-registered waiter might have been written.
+        let (_, high) = consumer.fetch_watermarks(&topics.outcomes, partition, Duration::from_secs(10))?;
         let mut assignment = TopicPartitionList::new();
-        for partition in 0..partitions as i32 {
-            let (_, high) = consumer.fetch_watermarks(&topics.outcomes, partition, Duration::from_secs(10))?;
-            assignment.add_partition_offset(&topics.outcomes, partition, Offset::Offset(high))?;
-        }
+        assignment.add_partition_offset(&topics.outcomes, partition, Offset::Offset(high))?;
         consumer.assign(&assignment)?;
+        info!(partition, partitions, "reading verdicts on this edge's reply partition");
+        replies.partition.store(partition, Ordering::Release);
+        replies.reported.set(i64::from(partition));
         self.listening.store(true, Ordering::Release);
         let result = self.dispatch(&consumer).await;
         self.listening.store(false, Ordering::Release);
@@ -212,6 +266,7 @@ impl KafkaBus {
                 );
                 continue;
             };
+            self.replies.verdicts.add(1);
             let mut waiters = lock(&self.waiters);
             let Some(waiting) = waiters.remove(&outcome.command_id) else {
                 continue;

@@ -31,6 +31,12 @@ pub struct Config {
     #[arg(long, env = "DECIDER_INSTANCE_ID", default_value = "0")]
     pub decider_instance_id: String,
 
+    /// The outcomes partition this edge reads its verdicts from; unset, it derives from
+    /// DECIDER_INSTANCE_ID (an integer `n` reads partition `n`, modulo the partition count).
+    /// Give each replica its own, so no edge reads another's verdicts.
+    #[arg(long, env = "REPLY_PARTITION")]
+    pub reply_partition: Option<i32>,
+
     /// Most commands decided in one Kafka transaction.
     #[arg(long, env = "DECIDER_BATCH_SIZE", default_value_t = 1000)]
     pub decider_batch_size: usize,

@@ -40,12 +40,14 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let listener = Listener::bind(&config.listen_addr).await?;
         let topics = Topics::new(&config.kafka.topic_prefix);
+        let metrics = Registry::default();
         let bus = KafkaBus::new(
             &config.kafka,
             &topics,
             config.produce_timeout(),
             config.outcome_timeout(),
-        )?;
+        )?
+        .replying(config.reply_partition, &config.decider_instance_id, &metrics);
         let gateway: Arc<dyn PaymentGateway> = match config.payment_gateway {
             GatewayKind::Sandbox => Arc::new(SandboxGateway),
         };
@@ -54,7 +56,7 @@ impl Application {
         let context = ApiContext {
             bus,
             decider_ready: Arc::default(),
-            metrics: Registry::default(),
+            metrics,
             gateway,
             fingerprints: Fingerprinter::new(config.card_fingerprint_key()?.expose_secret()),
             verifier,
@@ -105,12 +107,18 @@ async fn start_kafka(config: Config, context: ApiContext, tasks: Tasks) {
     if ensured.await.flatten().is_none() {
         return;
     }
+    let outcome_partitions = || async { topics.outcome_partitions(&config.kafka) };
+    let counted = shutdown.run_until_cancelled(BACKOFF.retry("outcome partitions", &shutdown, outcome_partitions));
+    let Some(Some(outcome_partitions)) = counted.await else {
+        return;
+    };
 
     let settings = DeciderSettings {
         kafka: config.kafka.clone(),
         topics: topics.clone(),
         instance_id: config.decider_instance_id.clone(),
         batching: Batching::new(config.decider_batch_size, config.batch_linger()),
+        outcome_partitions,
     };
     let metrics = DeciderMetrics::register(&context.metrics);
     let ready = context.decider_ready.clone();

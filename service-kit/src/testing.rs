@@ -94,6 +94,7 @@ impl Isolation {
             kafka_brokers: std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_owned()),
             topic_prefix: prefix.clone(),
             partitions: TEST_PARTITIONS,
+            outcome_partitions: TEST_PARTITIONS,
         };
         let database = DatabaseArgs {
             database_max_connections: 4,
@@ -117,6 +118,7 @@ impl Isolation {
             ("KAFKA_BROKERS", self.kafka.kafka_brokers.clone()),
             ("TOPIC_PREFIX", self.kafka.topic_prefix.clone()),
             ("KAFKA_PARTITIONS", self.kafka.partitions.to_string()),
+            ("OUTCOME_PARTITIONS", self.kafka.outcome_partitions.to_string()),
             (
                 "DATABASE_URL",
                 self.database.url().expect("test URL").expose_secret().to_owned(),

@@ -43,6 +43,7 @@ use uuid::Uuid;
 use self::ownership::{OwnershipChange, OwnershipContext};
 use self::state::{AggregateEntry, PartitionState};
 use crate::outcome::{same_request, Outcome, Refusal, Verdict, WrittenEvent, REQUEST_DIGEST_HEADER};
+use crate::reply::ReplyRoutes;
 
 /// Short on purpose: a crashed decider's open transaction holds back every `read_committed`
 /// reader of its partitions until it expires.
@@ -80,6 +81,9 @@ pub struct DeciderSettings {
     pub topics: Topics,
     pub instance_id: String,
     pub batching: Batching,
+    /// Partitions of the outcomes topic: a verdict goes to the reply partition its command
+    /// names when the topic has it (see [`crate::reply`]).
+    pub outcome_partitions: i32,
 }
 
 /// Counts that `/metrics` reports.
@@ -397,6 +401,7 @@ impl<'a> Decider<'a> {
             }
         }
 
+        let replies = ReplyRoutes::of(batch, self.settings.outcome_partitions);
         let mut remembered = Vec::new();
         let mut verdicts = Vec::new();
         for verdict in pending {
@@ -438,7 +443,9 @@ impl<'a> Decider<'a> {
             };
             let key = outcome.command_id.to_string();
             let payload = outcome.encode();
-            verdicts.push(self.send(&topics.outcomes, None, &key, &payload, None)?);
+            for reply in replies.to(outcome.command_id) {
+                verdicts.push(self.send(&topics.outcomes, reply, &key, &payload, None)?);
+            }
             if let Some(partition) = remember_in {
                 verdicts.push(self.send(&topics.verdicts, Some(partition), &key, &payload, None)?);
                 remembered.push((partition, outcome));

@@ -6,4 +6,5 @@ mod helpers;
 mod orders;
 mod poison;
 mod purchases;
+mod replies;
 mod restart;

@@ -17,6 +17,12 @@ pub struct KafkaArgs {
     /// Partitions of the commands and events topics when this service creates them.
     #[arg(long, env = "KAFKA_PARTITIONS", default_value_t = 12)]
     pub partitions: i32,
+
+    /// Partitions of the outcomes topic when this service creates it: each command-api edge
+    /// reads the verdicts of its own reply partition, so one per edge replica at least. An
+    /// existing topic keeps its count (edges then share partitions).
+    #[arg(long, env = "OUTCOME_PARTITIONS", default_value_t = 12)]
+    pub outcome_partitions: i32,
 }
 
 impl KafkaArgs {

@@ -12,8 +12,6 @@ use super::{Error, KafkaArgs, Result};
 /// How long commands and verdicts are kept: the audit trail's depth and the idempotency horizon.
 pub const COMMAND_RETENTION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 const ONE_HOUR_MS: &str = "3600000";
-/// Outcomes are read by every command-api instance in full, so a few partitions are plenty.
-const OUTCOME_PARTITIONS: i32 = 3;
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The names of orderstream's topics under one prefix.
@@ -23,7 +21,8 @@ pub struct Topics {
     pub commands: String,
     /// The log of record, kept forever.
     pub events: String,
-    /// Verdicts for the HTTP edge, keyed by command id.
+    /// Verdicts for the HTTP edge: each on the reply partition its command names, else by
+    /// command id.
     pub outcomes: String,
     /// The decider's memory of what it decided (keyed by command id, co-partitioned with
     /// commands), read back on restore so a retry gets its first answer within the horizon.
@@ -51,7 +50,7 @@ impl Topics {
         let partitioned = [
             (&self.commands, kafka.partitions, seven_days.as_str(), "delete"),
             (&self.events, kafka.partitions, "-1", "delete"),
-            (&self.outcomes, OUTCOME_PARTITIONS, ONE_HOUR_MS, "delete"),
+            (&self.outcomes, kafka.outcome_partitions, ONE_HOUR_MS, "delete"),
             (&self.verdicts, kafka.partitions, seven_days.as_str(), "compact,delete"),
         ];
         let new_topics: Vec<NewTopic<'_>> = partitioned
@@ -89,6 +88,13 @@ impl Topics {
             }
         }
         Ok(event_partitions)
+    }
+
+    /// The partition count of the outcomes topic as it is (it may predate
+    /// `OUTCOME_PARTITIONS`).
+    pub fn outcome_partitions(&self, kafka: &KafkaArgs) -> Result<i32> {
+        let client: AdminClient<DefaultClientContext> = kafka.client_config().create()?;
+        Ok(partition_count(client.inner(), &self.outcomes)? as i32)
     }
 }
 
