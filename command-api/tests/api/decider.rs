@@ -74,6 +74,23 @@ impl Replica {
     }
 }
 
+/// Stops `replica` with SIGTERM and checks it exits cleanly within 10 s.
+async fn stop_cleanly(mut replica: ChildService) {
+    replica.terminate();
+    assert!(replica.exited_within(Duration::from_secs(10)).await.success());
+}
+
+/// A new replica of `isolation` with an empty volume, once ready, with what its restore read:
+/// changelog records and events.
+async fn fresh_replica(isolation: &Isolation) -> (Replica, ChildService, (u64, u64)) {
+    let port = free_port();
+    let replica = Replica::on(port);
+    let process = start(isolation, port, &[empty_state_dir(isolation)]);
+    replica.ready().await;
+    let restored = replica.restored().await;
+    (replica, process, restored)
+}
+
 /// Places an order under each key and returns each first answer.
 async fn place_keyed(replica: &Replica, keys: &[String]) -> HashMap<String, Value> {
     let mut answers = HashMap::new();
@@ -102,7 +119,7 @@ async fn a_restarted_decider_reads_only_the_changelog_tail_and_a_fresh_one_resto
     let isolation = Isolation::new();
     let port = free_port();
     let replica = Replica::on(port);
-    let mut first = start(&isolation, port, &[]);
+    let first = start(&isolation, port, &[]);
     replica.ready().await;
     let keys: Vec<String> = (0..30).map(|i| format!("restore-{i}")).collect();
     let answers = place_keyed(&replica, &keys).await;
@@ -111,11 +128,10 @@ async fn a_restarted_decider_reads_only_the_changelog_tail_and_a_fresh_one_resto
         .place(&json!({"name": "Once", "order_id": order_id}), None)
         .await;
     assert_eq!(placed.status(), 201);
-    first.terminate();
-    assert!(first.exited_within(Duration::from_secs(10)).await.success());
+    stop_cleanly(first).await;
 
     // The same replica again: its store already holds everything.
-    let mut again = start(&isolation, port, &[]);
+    let again = start(&isolation, port, &[]);
     replica.ready().await;
     assert_eq!(
         replica.restored().await,
@@ -127,15 +143,10 @@ async fn a_restarted_decider_reads_only_the_changelog_tail_and_a_fresh_one_resto
         .place(&json!({"name": "Once", "order_id": order_id}), None)
         .await;
     assert_problem(twice, 409, None).await;
-    again.terminate();
-    assert!(again.exited_within(Duration::from_secs(10)).await.success());
+    stop_cleanly(again).await;
 
     // A new replica with an empty volume: one changelog record per aggregate, no event.
-    let fresh_port = free_port();
-    let fresh = Replica::on(fresh_port);
-    let _fresh = start(&isolation, fresh_port, &[empty_state_dir(&isolation)]);
-    fresh.ready().await;
-    let (changelog, events) = fresh.restored().await;
+    let (fresh, _fresh, (changelog, events)) = fresh_replica(&isolation).await;
     assert_eq!(events, 0, "a complete changelog spares the events log");
     assert!(
         changelog >= 31,
@@ -179,7 +190,7 @@ async fn a_log_from_before_the_changelog_is_folded_once_and_its_quarantine_trave
 
     let port = free_port();
     let replica = Replica::on(port);
-    let mut first = start(&isolation, port, &[]);
+    let first = start(&isolation, port, &[]);
     replica.ready().await;
     let (_, events) = replica.restored().await;
     assert_eq!(events, 21, "the log without a changelog is folded");
@@ -207,14 +218,9 @@ async fn a_log_from_before_the_changelog_is_folded_once_and_its_quarantine_trave
         }
     };
     check("folding replica", &replica).await;
-    first.terminate();
-    assert!(first.exited_within(Duration::from_secs(10)).await.success());
+    stop_cleanly(first).await;
 
-    let fresh_port = free_port();
-    let fresh = Replica::on(fresh_port);
-    let _fresh = start(&isolation, fresh_port, &[empty_state_dir(&isolation)]);
-    fresh.ready().await;
-    let (changelog, events) = fresh.restored().await;
+    let (fresh, _fresh, (changelog, events)) = fresh_replica(&isolation).await;
     assert_eq!(events, 0, "the changelog was seeded: the events log is not read again");
     assert!(changelog >= 21, "{changelog} changelog records");
     check("fresh replica", &fresh).await;
