@@ -26,10 +26,29 @@ pub struct Config {
     #[command(flatten)]
     pub auth: AuthArgs,
 
-    /// Stable identity of this instance's decider; its transactional id derives from it, so a
-    /// restarted instance fences its own zombie at once. Give each replica its own (e.g. the pod name).
-    #[arg(long, env = "DECIDER_INSTANCE_ID", default_value = "0")]
-    pub decider_instance_id: String,
+    /// Stable identity of this instance's decider; its transactional id, consumer client id and
+    /// store file derive from it, so a restarted instance fences its own zombie at once. Unset:
+    /// `<POD_NAME or host name>-<HTTP port>`, unique per replica. A start is refused while a live
+    /// replica has the same id.
+    #[arg(long, env = "DECIDER_INSTANCE_ID")]
+    pub decider_instance_id: Option<String>,
+
+    /// The pod's name (from the Kubernetes downward API): the decider's instance id derives from
+    /// it when set, else from the host name.
+    #[arg(long, env = "POD_NAME")]
+    pub pod_name: Option<String>,
+
+    /// Directory of the decider's local state store (relative to the working directory unless
+    /// absolute). Keep it on a volume that survives restarts: a restart then reads only the
+    /// changelog written since; an empty one restores from the changelog.
+    #[arg(long, env = "DECIDER_STATE_DIR", default_value = "decider-state")]
+    pub decider_state_dir: PathBuf,
+
+    /// Rebuild the decider's state from the events log on every assignment (and write the
+    /// changelog anew) instead of restoring from the changelog: after the log was repaired, or
+    /// written by a producer other than the decider.
+    #[arg(long, env = "DECIDER_REBUILD_STATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub decider_rebuild_state: bool,
 
     /// The outcomes partition this edge reads its verdicts from; unset, it derives from
     /// DECIDER_INSTANCE_ID (an integer `n` reads partition `n`, modulo the partition count).
@@ -107,6 +126,17 @@ impl Config {
 
     pub fn outcome_timeout(&self) -> Duration {
         duration::or_deprecated_ms(self.outcome_timeout, self.outcome_timeout_ms)
+    }
+
+    /// The decider's instance id for a replica listening on `port`.
+    pub fn decider_instance_id(&self, port: u16) -> String {
+        self.decider_instance_id.clone().unwrap_or_else(|| {
+            let host = self
+                .pod_name
+                .clone()
+                .unwrap_or_else(crate::decider::instance::host_name);
+            crate::decider::instance::instance_id(&host, port)
+        })
     }
 
     pub fn batch_linger(&self) -> Duration {

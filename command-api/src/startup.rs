@@ -1,11 +1,17 @@
 //! Building and running the command side: the HTTP listener serves at once, while background
 //! tasks connect to Kafka and restart the outcome waiter, the decider and the payment reactor
 //! after failures. Until Kafka is reachable, commands get a 503 and `/ready` says why. A panic
-//! in any of them stops the command-api with an error.
+//! in any of them stops the command-api with an error, and so does a decider whose instance id
+//! a live replica already has.
+//!
+//! Shutdown (SIGTERM) is ordered so that it ends within [`SHUTDOWN_BUDGET`]: the listener stops
+//! accepting and in-flight requests get [`DRAIN_LIMIT`] to finish while the decider still
+//! decides their commands; then the background tasks stop, the decider finishing (committing or
+//! aborting) the batch in hand and leaving its group, so its partitions move at once.
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -14,11 +20,12 @@ use service_kit::kafka::Topics;
 use service_kit::metrics::Registry;
 use service_kit::secret::ExposeSecret;
 use service_kit::server::Listener;
-use service_kit::stream::{Backoff, Batching, Tasks};
+use service_kit::stream::{Backoff, Batching, CancellationToken, Tasks};
+use tracing::warn;
 
 use crate::bus::KafkaBus;
 use crate::config::GatewayKind;
-use crate::decider::{self, DeciderMetrics, DeciderSettings};
+use crate::decider::{self, DeciderError, DeciderMetrics, DeciderSettings};
 use crate::http::{self, ApiContext};
 use crate::payments::{Fingerprinter, PaymentGateway, SandboxGateway};
 use crate::reactor::{self, ReactorMetrics, ReactorSettings};
@@ -26,12 +33,22 @@ use crate::Config;
 
 /// How long a Kafka task waits before starting again after a failure.
 const BACKOFF: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
+/// How long in-flight requests may take to finish once shutdown began.
+const DRAIN_LIMIT: Duration = Duration::from_secs(5);
+/// How long the background tasks may take to stop after the requests drained; with
+/// [`DRAIN_LIMIT`] within the 10 s an orchestrator grants before SIGKILL.
+const SHUTDOWN_BUDGET: Duration = Duration::from_secs(4);
+
+/// Why the service stopped by itself, when it was not a panic.
+type Fatal = Arc<Mutex<Option<DeciderError>>>;
 
 /// A command-api bound to its port, ready to run.
 #[derive(Debug)]
 pub struct Application {
     listener: Listener,
     config: Config,
+    /// The decider's instance id, which also names this edge's reply partition.
+    instance_id: String,
     context: ApiContext,
     edge: Edge,
 }
@@ -39,6 +56,7 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let listener = Listener::bind(&config.listen_addr).await?;
+        let instance_id = config.decider_instance_id(listener.port());
         let topics = Topics::new(&config.kafka.topic_prefix);
         let metrics = Registry::default();
         let bus = KafkaBus::new(
@@ -47,7 +65,7 @@ impl Application {
             config.produce_timeout(),
             config.outcome_timeout(),
         )?
-        .replying(config.reply_partition, &config.decider_instance_id, &metrics);
+        .replying(config.reply_partition, &instance_id, &metrics);
         let gateway: Arc<dyn PaymentGateway> = match config.payment_gateway {
             GatewayKind::Sandbox => Arc::new(SandboxGateway),
         };
@@ -64,6 +82,7 @@ impl Application {
         Ok(Self {
             listener,
             config,
+            instance_id,
             context,
             edge,
         })
@@ -75,30 +94,67 @@ impl Application {
 
     /// Serves until `shutdown`, then drains requests and stops the decider between batches.
     /// A panic in the decider, the outcome waiter or the payment reactor stops it too, with an
-    /// error.
+    /// error, and so does a duplicate decider instance id.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let tasks = Tasks::default();
+        let fatal = Fatal::default();
         tasks.spawn(
             "kafka setup",
-            start_kafka(self.config.clone(), self.context.clone(), tasks.clone()),
+            start_kafka(
+                self.config.clone(),
+                self.instance_id,
+                self.context.clone(),
+                tasks.clone(),
+                fatal.clone(),
+            ),
         );
         let router = http::router(self.context).layer(axum::extract::DefaultBodyLimit::max(http::BODY_LIMIT));
         let router = self.edge.wrap(router);
-        let served = service_kit::server::serve(
+        // The listener stops on the signal or when a task fails; the tasks only once requests
+        // have drained, so the decider still decides the commands they wait for.
+        let stop_serving = CancellationToken::new();
+        let stopping = stop_serving.clone();
+        let failed = tasks.shutdown().clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = shutdown => {}
+                () = failed.cancelled() => {}
+                () = stopping.cancelled() => {}
+            }
+            stopping.cancel();
+        });
+        let serving = service_kit::server::serve(
             self.listener,
             router,
             self.edge.header_read_timeout(),
-            tasks.stopping(shutdown),
-        )
-        .await;
-        tasks.stop().await?;
+            stop_serving.clone().cancelled_owned(),
+        );
+        let drained = async {
+            stop_serving.cancelled().await;
+            tokio::time::sleep(DRAIN_LIMIT).await;
+        };
+        let served = tokio::select! {
+            served = serving => served,
+            () = drained => {
+                warn!(limit = ?DRAIN_LIMIT, "requests still in flight at shutdown are abandoned");
+                Ok(())
+            }
+        };
+        match tokio::time::timeout(SHUTDOWN_BUDGET, tasks.stop()).await {
+            Ok(stopped) => stopped?,
+            Err(_) => warn!(budget = ?SHUTDOWN_BUDGET, "background tasks did not stop in time; exiting anyway"),
+        }
+        if let Some(error) = fatal.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            return Err(error).context("the decider cannot start");
+        }
         served.context("HTTP server failed")
     }
 }
 
 /// Sets up the topics, retrying until Kafka is reachable, then starts the decider, the outcome
-/// waiter and the payment reactor, each restarted after its failures.
-async fn start_kafka(config: Config, context: ApiContext, tasks: Tasks) {
+/// waiter and the payment reactor, each restarted after its failures. A decider refused for its
+/// instance id is not retried: it is recorded in `fatal` and stops the service.
+async fn start_kafka(config: Config, instance_id: String, context: ApiContext, tasks: Tasks, fatal: Fatal) {
     let shutdown = tasks.shutdown().clone();
     let topics = Topics::new(&config.kafka.topic_prefix);
     // Topic setup and the outcome waiter watch no shutdown of their own: they stop where they stand.
@@ -116,9 +172,11 @@ async fn start_kafka(config: Config, context: ApiContext, tasks: Tasks) {
     let settings = DeciderSettings {
         kafka: config.kafka.clone(),
         topics: topics.clone(),
-        instance_id: config.decider_instance_id.clone(),
+        instance_id,
         batching: Batching::new(config.decider_batch_size, config.batch_linger()),
         outcome_partitions,
+        state_dir: config.decider_state_dir.clone(),
+        rebuild_state: config.decider_rebuild_state,
     };
     let metrics = DeciderMetrics::register(&context.metrics);
     let ready = context.decider_ready.clone();
@@ -127,9 +185,16 @@ async fn start_kafka(config: Config, context: ApiContext, tasks: Tasks) {
         let decide = || async {
             let result = decider::run(&settings, &metrics, &ready, &stop).await;
             ready.store(false, Ordering::Release);
-            result
+            match result {
+                Err(DeciderError::DuplicateInstance(duplicate)) => Ok(Some(duplicate)),
+                other => other.map(|()| None),
+            }
         };
-        BACKOFF.retry("decider", &stop, decide).await;
+        if let Some(Some(duplicate)) = BACKOFF.retry("decider", &stop, decide).await {
+            tracing::error!(error = %duplicate, "refusing to start the decider");
+            *fatal.lock().unwrap_or_else(PoisonError::into_inner) = Some(duplicate.into());
+            stop.cancel();
+        }
     });
 
     let reactor_settings = ReactorSettings {

@@ -22,8 +22,9 @@ pub enum Event {
     Purchase(purchase::Event),
 }
 
-/// The state of one aggregate id, whichever aggregate it turned out to be.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The state of one aggregate id, whichever aggregate it turned out to be. Serialisable: the
+/// decider keeps it in its local store and changelog instead of folding the whole log again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum State {
     #[default]
     Unknown,

@@ -126,7 +126,14 @@ impl Isolation {
             ("DATABASE_SCHEMA", self.database.database_schema.clone()),
             ("JWT_SECRET", TEST_JWT_SECRET.to_owned()),
             ("CARD_FINGERPRINT_KEY", TEST_FINGERPRINT_KEY.to_owned()),
+            ("DECIDER_STATE_DIR", self.decider_state_dir().display().to_string()),
         ]
+    }
+
+    /// Where this test's deciders keep their local state stores (under the system's temporary
+    /// directory, never in the source tree).
+    pub fn decider_state_dir(&self) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("orderstream-{}-decider-state", self.id))
     }
 
     /// The settings `C` of a service run in this isolation, read as its process would read them
@@ -351,6 +358,25 @@ impl ChildService {
     pub fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Asks the process to stop, as an orchestrator does: SIGTERM.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "SIGTERM delivered");
+    }
+
+    /// How the process exited, waiting for it up to `deadline`.
+    pub async fn exited_within(&mut self, deadline: Duration) -> std::process::ExitStatus {
+        let child = &mut self.child;
+        wait_until("the service to exit", deadline, || {
+            let exited = child.try_wait().expect("child status");
+            async move { exited }
+        })
+        .await
     }
 }
 

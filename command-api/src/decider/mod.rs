@@ -1,29 +1,40 @@
 //! The exactly-once decider.
 //!
-//! It consumes commands in a consumer group (`read_committed`), decides each against the state
-//! folded from its partition's events, and writes the events (to the same partition number), the
-//! verdicts and the consumed offsets in ONE Kafka transaction per batch, committing the offsets
-//! with the group's metadata (KIP-447) so that a zombie left over from a rebalance is fenced by
-//! Kafka. Any transactional failure aborts, drops all in-memory state and starts over from the
-//! committed offsets: restoring from the log is the one recovery path.
+//! It consumes commands in a consumer group (`read_committed`, cooperative-sticky), decides
+//! each against the state of its aggregate, and writes the events (to the same partition
+//! number), the verdicts, one state changelog record per changed aggregate and the consumed
+//! offsets in ONE Kafka transaction per batch, committing the offsets with the group's metadata
+//! (KIP-447) so that a zombie left over from a rebalance is fenced by Kafka. After the commit the
+//! changed aggregates and verdicts go to the local store ([`store`]) with the changelog and
+//! verdicts offsets they bring it to. Any transactional failure aborts and starts over from the
+//! committed offsets and the store, which catches up from the changelog ([`restore`]).
 //!
 //! Accepted and rejected verdicts also go, in the same transaction, to the verdicts topic (keyed
 //! by command id, on the command's partition number): a repeated command gets its first answer,
 //! even after a restart, for as long as that topic keeps it (the idempotency horizon). The same
 //! command id with another request digest is refused as a reused idempotency key.
 //!
+//! A partition assigned to it is paused while it is restored in a task of its own, so the other
+//! partitions keep being decided; a revoked one is dropped at once. At shutdown it finishes the
+//! batch in hand (its transaction commits or aborts), leaves the group so its partitions move at
+//! once, and makes the store durable.
+//!
 //! No record stops a partition: a command that does not decode is refused at once when its id
-//! can be read (else skipped), and a command for a quarantined aggregate (see [`state`]) is
-//! refused; both are logged and counted.
+//! can be read (else skipped), and a command for a quarantined aggregate is refused; both are
+//! logged and counted.
 
+pub mod instance;
 mod ownership;
+mod restore;
 mod state;
+mod store;
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use domain::{Aggregates, Command, Decider as _, Message as _};
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -33,31 +44,45 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use service_kit::kafka::envelope::header;
 use service_kit::kafka::{Envelope, KafkaArgs, Topics};
-use service_kit::metrics::{Counter, Registry};
+use service_kit::metrics::{Counter, Gauge, Registry};
 use service_kit::stream::{Batching, CancellationToken};
 use service_kit::ConsistencyToken;
 use thiserror::Error;
+use tokio::task::JoinHandle;
 use tracing::{info, warn};
 use uuid::Uuid;
 
 use self::ownership::{OwnershipChange, OwnershipContext};
-use self::state::{AggregateEntry, PartitionState};
+use self::restore::{blocking_store, Restored, COMPLETE_MARKER};
+use self::state::AggregateEntry;
+use self::store::{Changes, Mirrored, Store, Stored};
 use crate::outcome::{same_request, Outcome, Refusal, Verdict, WrittenEvent, REQUEST_DIGEST_HEADER};
 use crate::reply::ReplyRoutes;
+
+pub use self::restore::Read as RestoreRead;
+pub use self::store::StoreError;
 
 /// Short on purpose: a crashed decider's open transaction holds back every `read_committed`
 /// reader of its partitions until it expires.
 const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(10);
 const GROUP: &str = "orderstream-decider";
+/// How often verdicts past the horizon are dropped from the store.
+const FORGET_EVERY: Duration = Duration::from_secs(60);
+/// Changelog records per seeding transaction: well within the transaction timeout.
+const SEED_CHUNK: usize = 20_000;
 
 #[derive(Debug, Error)]
 pub enum DeciderError {
     #[error(transparent)]
     Log(#[from] service_kit::kafka::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("event delivery was cancelled")]
     DeliveryCancelled,
     #[error("the consumer has no group metadata (not in a group)")]
     NoGroupMetadata,
+    #[error(transparent)]
+    DuplicateInstance(#[from] instance::DuplicateInstance),
 }
 
 impl From<KafkaError> for DeciderError {
@@ -74,7 +99,7 @@ impl From<rdkafka::error::RDKafkaError> for DeciderError {
 
 type Result<T, E = DeciderError> = std::result::Result<T, E>;
 
-/// How the decider batches and names itself.
+/// How the decider batches, names itself and keeps its state.
 #[derive(Debug, Clone)]
 pub struct DeciderSettings {
     pub kafka: KafkaArgs,
@@ -84,6 +109,18 @@ pub struct DeciderSettings {
     /// Partitions of the outcomes topic: a verdict goes to the reply partition its command
     /// names when the topic has it (see [`crate::reply`]).
     pub outcome_partitions: i32,
+    /// Directory of the local state store; the file is named after the topic prefix and the
+    /// instance id.
+    pub state_dir: PathBuf,
+    /// Fold the events log on every assignment instead of restoring from the changelog.
+    pub rebuild_state: bool,
+}
+
+impl DeciderSettings {
+    fn store_path(&self) -> PathBuf {
+        self.state_dir
+            .join(format!("{}decider-{}.redb", self.kafka.topic_prefix, self.instance_id))
+    }
 }
 
 /// Counts that `/metrics` reports.
@@ -96,6 +133,10 @@ pub struct DeciderMetrics {
     undecodable_events: Arc<Counter>,
     undecodable_verdicts: Arc<Counter>,
     transactions: Arc<Counter>,
+    restored_changelog: Arc<Counter>,
+    restored_events: Arc<Counter>,
+    restored_verdicts: Arc<Counter>,
+    partitions_owned: Arc<Gauge>,
 }
 
 impl DeciderMetrics {
@@ -116,7 +157,7 @@ impl DeciderMetrics {
             undecodable_events: registry.counter(
                 "orderstream_decider_undecodable_events_total",
                 "",
-                "Events that did not decode on restore (their aggregate quarantined when named, else skipped)",
+                "Events or state changelog records that did not decode on restore (their aggregate quarantined when named, else skipped)",
             ),
             undecodable_verdicts: registry.counter(
                 "orderstream_decider_undecodable_verdicts_total",
@@ -128,11 +169,32 @@ impl DeciderMetrics {
                 "",
                 "Kafka transactions committed",
             ),
+            restored_changelog: registry.counter(
+                "orderstream_decider_restored_changelog_records_total",
+                "",
+                "State changelog records read by restores",
+            ),
+            restored_events: registry.counter(
+                "orderstream_decider_restored_events_total",
+                "",
+                "Events folded by restores of partitions without a complete changelog",
+            ),
+            restored_verdicts: registry.counter(
+                "orderstream_decider_restored_verdicts_total",
+                "",
+                "Verdict records read by restores",
+            ),
+            partitions_owned: registry.gauge(
+                "orderstream_decider_partitions_owned",
+                "",
+                "Command partitions this decider has restored and decides",
+            ),
         }
     }
 }
 
-/// Runs one incarnation of the decider until `shutdown` (between batches) or the first error.
+/// Runs one incarnation of the decider until `shutdown` (between batches) or the first error,
+/// then leaves the consumer group and makes the store durable.
 /// `ready` is true while every owned partition's state is restored.
 pub async fn run(
     settings: &DeciderSettings,
@@ -149,30 +211,59 @@ pub async fn run(
         return Ok(());
     };
     let mut decider = started?;
-    // A turn at least this often, to follow a rebalance while no command comes.
-    let batching = settings.batching.first_within(Duration::from_millis(200));
-    loop {
-        let recv = || async { decider.consumer.recv().await.map(|message| message.detach()) };
-        let Some(batch) = shutdown.run_until_cancelled(batching.next(recv)).await else {
-            return Ok(());
-        };
-        let batch: Vec<OwnedMessage> = batch?;
-        ready.store(false, Ordering::Release);
-        decider.follow_ownership().await?;
-        ready.store(decider.has_assignment, Ordering::Release);
-        if !batch.is_empty() {
-            decider.decide(batch).await?;
-        }
+    let result = decider.run(ready, shutdown).await;
+    decider.close().await;
+    result
+}
+
+/// Restores `partitions` of a fresh store at `state_dir`, as a decider newly assigned them
+/// would, and says what it read: for the restore benchmark.
+pub async fn restore_for_benchmark(
+    settings: &DeciderSettings,
+    metrics: &DeciderMetrics,
+    partitions: &[i32],
+) -> Result<RestoreRead> {
+    let store = Arc::new(open_store(settings).await?);
+    let mut total = RestoreRead::default();
+    for &partition in partitions {
+        let (_, read) = restore::restore(settings, &store, partition, metrics).await?;
+        total.changelog += read.changelog;
+        total.events += read.events;
+        total.verdicts += read.verdicts;
     }
+    blocking_store(move || store.persist()).await?;
+    Ok(total)
+}
+
+async fn open_store(settings: &DeciderSettings) -> Result<Store> {
+    let path = settings.store_path();
+    blocking_store(move || Store::open(&path)).await
 }
 
 struct Decider<'a> {
     settings: &'a DeciderSettings,
     metrics: DeciderMetrics,
-    consumer: StreamConsumer<OwnershipContext>,
+    consumer: Arc<StreamConsumer<OwnershipContext>>,
     producer: FutureProducer,
-    partitions: HashMap<i32, PartitionState>,
+    store: Arc<Store>,
+    /// Partitions restored and being decided.
+    owned: BTreeSet<i32>,
+    /// Partitions being restored, each in a task of its own; paused on the consumer meanwhile.
+    restoring: HashMap<i32, JoinHandle<Result<(Restored, RestoreRead)>>>,
+    /// The first offset of a restoring partition's commands fetched before its pause took
+    /// effect: where to seek back to when it resumes.
+    fetched_early: HashMap<i32, i64>,
     has_assignment: bool,
+    last_forget: Instant,
+}
+
+/// What deciding a batch reads from the store.
+struct Loaded {
+    /// The aggregates the batch's records name (by key or `ce_subject`).
+    looked_up: HashSet<Uuid>,
+    aggregates: HashMap<Uuid, Stored>,
+    /// Verdicts on the batch's command ids within the horizon.
+    decided: HashMap<Uuid, Outcome>,
 }
 
 /// A verdict waiting to be written.
@@ -194,6 +285,10 @@ enum Pending {
 impl<'a> Decider<'a> {
     async fn start(settings: &'a DeciderSettings, metrics: DeciderMetrics) -> Result<Self> {
         let kafka = &settings.kafka;
+        let client_id = instance::client_id(&settings.instance_id);
+        // Before anything of ours can fence a namesake: its transactional id is ours too.
+        instance::ensure_unique(kafka, &kafka.group(GROUP), &client_id).await?;
+        let store = Arc::new(open_store(settings).await?);
         let producer: FutureProducer = kafka
             .producer_config()
             .set(
@@ -212,6 +307,8 @@ impl<'a> Decider<'a> {
         blocking(move || init.init_transactions(TRANSACTION_TIMEOUT)).await?;
         let consumer: StreamConsumer<OwnershipContext> = kafka
             .consumer_config(GROUP)
+            .set("client.id", &client_id)
+            .set("partition.assignment.strategy", "cooperative-sticky")
             .set("fetch.wait.max.ms", "10")
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000")
@@ -221,62 +318,281 @@ impl<'a> Decider<'a> {
         Ok(Self {
             settings,
             metrics,
-            consumer,
+            consumer: Arc::new(consumer),
             producer,
-            partitions: HashMap::new(),
+            store,
+            owned: BTreeSet::new(),
+            restoring: HashMap::new(),
+            fetched_early: HashMap::new(),
             has_assignment: false,
+            last_forget: Instant::now(),
         })
     }
 
-    /// Drops state of revoked partitions and restores newly assigned ones from the events topic.
-    async fn follow_ownership(&mut self) -> Result<()> {
-        let mut to_restore = Vec::new();
+    async fn run(&mut self, ready: &AtomicBool, shutdown: &CancellationToken) -> Result<()> {
+        // A turn at least this often, to follow a rebalance and restores while no command comes.
+        let batching = self.settings.batching.first_within(Duration::from_millis(200));
+        loop {
+            let consumer = &self.consumer;
+            let recv = || async { consumer.recv().await.map(|message| message.detach()) };
+            let Some(batch) = shutdown.run_until_cancelled(batching.next(recv)).await else {
+                return Ok(());
+            };
+            let batch: Vec<OwnedMessage> = batch?;
+            self.follow_ownership();
+            self.finish_restores().await?;
+            ready.store(self.has_assignment && self.restoring.is_empty(), Ordering::Release);
+            self.metrics.partitions_owned.set(self.owned.len() as i64);
+            self.forget_old_verdicts().await?;
+            if !batch.is_empty() {
+                self.decide(batch).await?;
+            }
+        }
+    }
+
+    /// Stops restoring, leaves the group (so the partitions move at once) and makes the store
+    /// durable; each off the async workers.
+    async fn close(self) {
+        for (_, restore) in self.restoring {
+            restore.abort();
+        }
+        let consumer = self.consumer;
+        // Dropping the last handle closes the consumer: it leaves the group.
+        let closed = tokio::task::spawn_blocking(move || drop(consumer)).await;
+        let producer = self.producer;
+        let flushed = tokio::task::spawn_blocking(move || drop(producer)).await;
+        let store = self.store;
+        let persisted = tokio::task::spawn_blocking(move || store.persist()).await;
+        match (closed, flushed, persisted) {
+            (Ok(()), Ok(()), Ok(Ok(()))) => info!("decider stopped and left the group"),
+            (_, _, Ok(Err(error))) => warn!(%error, "decider stopped; the store could not be made durable"),
+            _ => warn!("decider stopped; closing panicked"),
+        }
+    }
+
+    /// Starts restoring newly assigned partitions and drops revoked ones, restoring or not.
+    fn follow_ownership(&mut self) {
         for change in self.consumer.context().take_changes() {
             match change {
                 OwnershipChange::Revoked(partitions) => {
                     for partition in partitions {
-                        self.partitions.remove(&partition);
-                        to_restore.retain(|&p| p != partition);
+                        self.owned.remove(&partition);
+                        self.fetched_early.remove(&partition);
+                        if let Some(restore) = self.restoring.remove(&partition) {
+                            restore.abort();
+                        }
                     }
                 }
                 OwnershipChange::Assigned(partitions) => {
                     self.has_assignment = true;
-                    to_restore.extend(partitions);
+                    info!(?partitions, "restoring partitions");
+                    for partition in partitions {
+                        let (settings, store, metrics) =
+                            (self.settings.clone(), self.store.clone(), self.metrics.clone());
+                        let restore =
+                            tokio::spawn(async move { restore::restore(&settings, &store, partition, &metrics).await });
+                        if let Some(previous) = self.restoring.insert(partition, restore) {
+                            previous.abort();
+                        }
+                    }
                 }
             }
         }
-        if !to_restore.is_empty() {
-            info!(partitions = ?to_restore, "restoring partitions");
-            let restored =
-                state::restore(&self.settings.kafka, &self.settings.topics, &to_restore, &self.metrics).await?;
-            self.partitions.extend(restored);
+    }
+
+    /// Takes over the partitions whose restore has finished: seeds their changelog if it had to
+    /// fold the events log, then resumes them where their first command is.
+    async fn finish_restores(&mut self) -> Result<()> {
+        let finished: Vec<i32> = self
+            .restoring
+            .iter()
+            .filter(|(_, restore)| restore.is_finished())
+            .map(|(&partition, _)| partition)
+            .collect();
+        for partition in finished {
+            let Some(restore) = self.restoring.remove(&partition) else {
+                continue;
+            };
+            let (restored, read) = restore.await.expect("a restore panicked")?;
+            self.metrics.restored_changelog.add(read.changelog);
+            self.metrics.restored_events.add(read.events);
+            self.metrics.restored_verdicts.add(read.verdicts);
+            if restored.needs_seed {
+                self.seed(partition).await?;
+            }
+            self.resume(partition).await?;
+            self.owned.insert(partition);
         }
         Ok(())
+    }
+
+    /// Resumes fetching `partition`, from the first command fetched before its pause, if any.
+    async fn resume(&mut self, partition: i32) -> Result<()> {
+        let topic = self.settings.topics.commands.clone();
+        if let Some(offset) = self.fetched_early.remove(&partition) {
+            let consumer = self.consumer.clone();
+            let topic = topic.clone();
+            blocking(move || consumer.seek(&topic, partition, Offset::Offset(offset), Duration::from_secs(10))).await?;
+        }
+        let mut list = TopicPartitionList::new();
+        list.add_partition(&topic, partition);
+        self.consumer.resume(&list)?;
+        info!(partition, "partition restored; deciding");
+        Ok(())
+    }
+
+    /// Writes the state of every aggregate of `partition` (from the store, just folded from the
+    /// events log) to the changelog, then its marker, in transactions fenced like the decisions:
+    /// if the partition moved meanwhile, the commit fails and the new owner seeds it itself.
+    async fn seed(&mut self, partition: i32) -> Result<()> {
+        let topic = self.settings.topics.decider_state.clone();
+        let mut after = None;
+        let mut seeded = 0usize;
+        loop {
+            let store = self.store.clone();
+            let chunk = blocking_store(move || store.aggregates_after(partition, after, SEED_CHUNK)).await?;
+            let last_chunk = chunk.len() < SEED_CHUNK;
+            let producer = self.producer.clone();
+            blocking(move || producer.begin_transaction()).await?;
+            let written = self.seed_chunk(partition, &topic, &chunk, last_chunk).await;
+            let marker_offset = match written {
+                Ok(marker_offset) => marker_offset,
+                Err(err) => {
+                    self.abort().await;
+                    return Err(err);
+                }
+            };
+            seeded += chunk.len();
+            after = chunk.last().map(|(id, _)| *id);
+            if let Some(offset) = marker_offset {
+                let mut changes = Changes::default();
+                changes.advance(Mirrored::Changelog, partition, offset + 1);
+                let store = self.store.clone();
+                blocking_store(move || store.write(&changes)).await?;
+                info!(partition, aggregates = seeded, "seeded the state changelog");
+                return Ok(());
+            }
+        }
+    }
+
+    /// One seeding transaction; the offset of the marker when it wrote it.
+    async fn seed_chunk(
+        &self,
+        partition: i32,
+        topic: &str,
+        chunk: &[(Uuid, Stored)],
+        with_marker: bool,
+    ) -> Result<Option<i64>> {
+        let mut deliveries = Vec::with_capacity(chunk.len());
+        for (aggregate_id, stored) in chunk {
+            let payload = serde_json::to_vec(stored).map_err(StoreError::from)?;
+            deliveries.push(self.send(topic, Some(partition), &aggregate_id.to_string(), &payload, None)?);
+        }
+        let marker = with_marker
+            .then(|| self.send(topic, Some(partition), COMPLETE_MARKER, b"{}", None))
+            .transpose()?;
+        for delivery in deliveries {
+            delivery
+                .await
+                .map_err(|_| DeciderError::DeliveryCancelled)?
+                .map_err(|(err, _)| err)?;
+        }
+        let marker_offset = match marker {
+            Some(marker) => Some(
+                marker
+                    .await
+                    .map_err(|_| DeciderError::DeliveryCancelled)?
+                    .map_err(|(err, _)| err)?
+                    .offset,
+            ),
+            None => None,
+        };
+        let commands = self.settings.topics.commands.clone();
+        let consumer = self.consumer.clone();
+        let mut list = TopicPartitionList::new();
+        list.add_partition(&commands, partition);
+        let committed = blocking(move || consumer.committed_offsets(list, Duration::from_secs(10))).await?;
+        let at = committed
+            .find_partition(&commands, partition)
+            .map(|element| element.offset());
+        if let Some(Offset::Offset(offset)) = at {
+            let mut offsets = TopicPartitionList::new();
+            offsets.add_partition_offset(&commands, partition, Offset::Offset(offset))?;
+            self.send_offsets(offsets).await?;
+        }
+        let producer = self.producer.clone();
+        blocking(move || producer.commit_transaction(TRANSACTION_TIMEOUT)).await?;
+        Ok(marker_offset)
+    }
+
+    /// Commits `offsets` of the commands topic within the open transaction, with the group's
+    /// metadata: a decider that no longer owns them is fenced.
+    async fn send_offsets(&self, offsets: TopicPartitionList) -> Result<()> {
+        let group = self.consumer.group_metadata().ok_or(DeciderError::NoGroupMetadata)?;
+        let producer = self.producer.clone();
+        blocking(move || producer.send_offsets_to_transaction(&offsets, &group, TRANSACTION_TIMEOUT)).await
+    }
+
+    async fn abort(&self) {
+        let producer = self.producer.clone();
+        if let Err(abort) = blocking(move || producer.abort_transaction(TRANSACTION_TIMEOUT)).await {
+            warn!(error = %abort, "could not abort the transaction");
+        }
+    }
+
+    /// Drops the verdicts past the horizon from the store, once a minute.
+    async fn forget_old_verdicts(&mut self) -> Result<()> {
+        if self.last_forget.elapsed() < FORGET_EVERY {
+            return Ok(());
+        }
+        self.last_forget = Instant::now();
+        let cutoff = state::horizon_cutoff(chrono::Utc::now().timestamp_millis());
+        let (store, partitions) = (self.store.clone(), self.owned.iter().copied().collect::<Vec<_>>());
+        blocking_store(move || store.forget_verdicts_before(&partitions, cutoff)).await
     }
 
     /// Decides a batch in one transaction; on any failure the transaction is aborted.
     #[tracing::instrument(skip_all, fields(commands = batch.len()))]
     async fn decide(&mut self, batch: Vec<OwnedMessage>) -> Result<()> {
-        let cutoff = state::horizon_cutoff(chrono::Utc::now().timestamp_millis());
-        for partition in self.partitions.values_mut() {
-            partition.decided.forget_before(cutoff);
+        let batch = self.owned_commands(batch);
+        if batch.is_empty() {
+            return Ok(());
         }
         let producer = self.producer.clone();
         blocking(move || producer.begin_transaction()).await?;
         match self.decide_in_transaction(&batch).await {
             Ok(()) => Ok(()),
             Err(err) => {
-                let producer = self.producer.clone();
-                if let Err(abort) = blocking(move || producer.abort_transaction(TRANSACTION_TIMEOUT)).await {
-                    warn!(error = %abort, "could not abort the transaction");
-                }
+                self.abort().await;
                 Err(err)
             }
         }
     }
 
+    /// The commands of `batch` on partitions this decider decides. A command of a partition still
+    /// restoring (fetched before its pause) is left for later: its partition resumes from it.
+    fn owned_commands(&mut self, batch: Vec<OwnedMessage>) -> Vec<OwnedMessage> {
+        batch
+            .into_iter()
+            .filter(|message| {
+                let partition = message.partition();
+                if self.restoring.contains_key(&partition) {
+                    let first = self.fetched_early.entry(partition).or_insert(message.offset());
+                    *first = (*first).min(message.offset());
+                }
+                // Revoked meanwhile: its new owner decides it.
+                self.owned.contains(&partition)
+            })
+            .collect()
+    }
+
     async fn decide_in_transaction(&mut self, batch: &[OwnedMessage]) -> Result<()> {
         let topics = &self.settings.topics;
+        let Loaded {
+            looked_up,
+            aggregates: loaded,
+            decided,
+        } = self.load(batch).await?;
         let mut next_offsets: BTreeMap<i32, i64> = BTreeMap::new();
         let mut changed: HashMap<Uuid, (i32, AggregateEntry)> = HashMap::new();
         // Request digests of the commands seen in this batch, by command id.
@@ -284,9 +600,6 @@ impl<'a> Decider<'a> {
         let mut pending = Vec::new();
         for message in batch {
             let partition = message.partition();
-            let Some(partition_state) = self.partitions.get(&partition) else {
-                continue; // revoked meanwhile: its new owner decides it
-            };
             next_offsets.insert(partition, message.offset() + 1);
             let request_digest = header(message, REQUEST_DIGEST_HEADER).map(str::to_owned);
             let command = match Envelope::<Command>::from_kafka(message) {
@@ -334,7 +647,7 @@ impl<'a> Decider<'a> {
                 }
             }
             self.metrics.commands.add(1);
-            if let Some(first) = partition_state.decided.get(&command.id) {
+            if let Some(first) = decided.get(&command.id) {
                 pending.push(if first.answers(request_digest.as_deref()) {
                     Pending::Answered(first.clone())
                 } else {
@@ -342,14 +655,24 @@ impl<'a> Decider<'a> {
                 });
                 continue;
             }
-            if partition_state.quarantined.contains(&aggregate_id) {
+            if !looked_up.contains(&aggregate_id) {
+                // Its record names another aggregate (key and `ce_subject`) than its body does.
+                warn!(command_id = %command.id, %aggregate_id, "refusing a command whose record names another aggregate");
+                self.metrics.undecodable_commands.add(1);
+                pending.push(refused(Refusal::Undecodable));
+                continue;
+            }
+            if loaded.get(&aggregate_id) == Some(&Stored::Quarantined) {
                 pending.push(refused(Refusal::AggregateQuarantined { aggregate_id }));
                 continue;
             }
             let entry = changed
                 .get(&aggregate_id)
                 .map(|(_, entry)| entry)
-                .or_else(|| partition_state.aggregates.get(&aggregate_id))
+                .or_else(|| match loaded.get(&aggregate_id) {
+                    Some(Stored::Live(entry)) => Some(entry),
+                    _ => None,
+                })
                 .cloned()
                 .unwrap_or_default();
             match Aggregates::decide(&entry.state, &command.message) {
@@ -402,6 +725,21 @@ impl<'a> Decider<'a> {
         }
 
         let replies = ReplyRoutes::of(batch, self.settings.outcome_partitions);
+        // The new state of each changed aggregate, for a replica that restores from the changelog.
+        let mut mirrored = Vec::new();
+        let mut stored = Vec::with_capacity(changed.len());
+        for (aggregate_id, (partition, entry)) in changed {
+            let state = Stored::Live(entry);
+            let payload = serde_json::to_vec(&state).map_err(StoreError::from)?;
+            let key = aggregate_id.to_string();
+            mirrored.push((
+                Mirrored::Changelog,
+                partition,
+                self.send(&topics.decider_state, Some(partition), &key, &payload, None)?,
+            ));
+            stored.push((partition, aggregate_id, state));
+        }
+
         let mut remembered = Vec::new();
         let mut verdicts = Vec::new();
         for verdict in pending {
@@ -447,7 +785,8 @@ impl<'a> Decider<'a> {
                 verdicts.push(self.send(&topics.outcomes, reply, &key, &payload, None)?);
             }
             if let Some(partition) = remember_in {
-                verdicts.push(self.send(&topics.verdicts, Some(partition), &key, &payload, None)?);
+                let delivery = self.send(&topics.verdicts, Some(partition), &key, &payload, None)?;
+                mirrored.push((Mirrored::Verdicts, partition, delivery));
                 remembered.push((partition, outcome));
             }
         }
@@ -459,32 +798,68 @@ impl<'a> Decider<'a> {
                 .map_err(|_| DeciderError::DeliveryCancelled)?
                 .map_err(|(err, _)| err)?;
         }
+        let mut changes = Changes {
+            aggregates: stored,
+            ..Changes::default()
+        };
+        for (log, partition, delivery) in mirrored {
+            let delivered = delivery
+                .await
+                .map_err(|_| DeciderError::DeliveryCancelled)?
+                .map_err(|(err, _)| err)?;
+            changes.advance(log, partition, delivered.offset + 1);
+        }
 
         if !next_offsets.is_empty() {
             let mut offsets = TopicPartitionList::new();
             for (&partition, &offset) in &next_offsets {
                 offsets.add_partition_offset(&topics.commands, partition, Offset::Offset(offset))?;
             }
-            let group = self.consumer.group_metadata().ok_or(DeciderError::NoGroupMetadata)?;
-            let producer = self.producer.clone();
-            blocking(move || producer.send_offsets_to_transaction(&offsets, &group, TRANSACTION_TIMEOUT)).await?;
+            self.send_offsets(offsets).await?;
         }
         let producer = self.producer.clone();
         blocking(move || producer.commit_transaction(TRANSACTION_TIMEOUT)).await?;
         self.metrics.transactions.add(1);
 
-        for (aggregate_id, (partition, entry)) in changed {
-            if let Some(state) = self.partitions.get_mut(&partition) {
-                state.aggregates.insert(aggregate_id, entry);
-            }
-        }
+        // Committed: the store follows. Should this fail or the process die first, the store
+        // catches up from the changelog and verdicts on the next restore.
         let now_ms = chrono::Utc::now().timestamp_millis();
-        for (partition, outcome) in remembered {
-            if let Some(state) = self.partitions.get_mut(&partition) {
-                state.decided.remember(outcome, now_ms);
-            }
+        changes.verdicts = remembered
+            .into_iter()
+            .map(|(partition, outcome)| (partition, now_ms, outcome))
+            .collect();
+        let store = self.store.clone();
+        blocking_store(move || store.write(&changes)).await
+    }
+
+    /// The stored state of the aggregates `batch` addresses and the verdicts on its commands
+    /// still within the horizon: all that deciding it reads.
+    async fn load(&self, batch: &[OwnedMessage]) -> Result<Loaded> {
+        let mut aggregates = Vec::with_capacity(batch.len());
+        let mut commands = Vec::with_capacity(batch.len());
+        for message in batch {
+            let partition = message.partition();
+            let key = message
+                .key()
+                .and_then(|key| std::str::from_utf8(key).ok())
+                .and_then(|key| key.parse().ok());
+            let subject = header(message, "ce_subject").and_then(|subject| subject.parse().ok());
+            aggregates.extend([key, subject].into_iter().flatten().map(|id| (partition, id)));
+            commands.extend(
+                header(message, "ce_id")
+                    .and_then(|id| id.parse().ok())
+                    .map(|id| (partition, id)),
+            );
         }
-        Ok(())
+        let cutoff = state::horizon_cutoff(chrono::Utc::now().timestamp_millis());
+        let store = self.store.clone();
+        let looked_up = aggregates.iter().map(|&(_, id)| id).collect();
+        let (aggregates, decided) = blocking_store(move || store.load(&aggregates, &commands, cutoff)).await?;
+        Ok(Loaded {
+            looked_up,
+            aggregates,
+            decided,
+        })
     }
 
     fn send(

@@ -1,11 +1,12 @@
 //! Records no decider or reactor can read, written by hand onto the events and commands topics:
 //! none of them stops a partition, and a command with a readable id is answered at once.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rdkafka::Message;
 use serde_json::{json, Value};
-use service_kit::testing::{free_port, wait_until, Isolation};
+use service_kit::testing::{free_port, wait_until, ChildService, Isolation};
 use uuid::Uuid;
 
 use crate::helpers::{
@@ -146,8 +147,12 @@ async fn malformed_events_quarantine_only_their_aggregate_and_stop_neither_decid
     purchase_events(&isolation, &purchase_id, domain::purchase::PURCHASE_AUTHORIZED_V2).await;
     service.kill();
 
-    // Restoring reads past every one of them.
-    let _service = start(&isolation, port);
+    // Records the decider did not write are seen when it rebuilds its state from the log (a
+    // decider trusting its changelog never reads the events log); rebuilding reads past every one.
+    let mut env = isolation.env();
+    env.push(("LISTEN_ADDR", format!("127.0.0.1:{port}")));
+    env.push(("DECIDER_REBUILD_STATE", "true".to_owned()));
+    let _service = ChildService::spawn(Path::new(env!("CARGO_BIN_EXE_command-api")), &[], &env);
     wait_ready(&client, &base).await;
     assert_eq!(
         metric(&client, &base, "orderstream_decider_undecodable_events_total").await,

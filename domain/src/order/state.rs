@@ -1,11 +1,13 @@
 //! What an order's history adds up to, and how each fact changes it.
 
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{Event, OrderStatus, PaymentStatus};
 use crate::money::Money;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Serialisable so the decider can keep it in its local store and changelog.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum State {
     #[default]
     NotPlaced,
@@ -13,7 +15,7 @@ pub enum State {
 }
 
 /// What a placed order's history adds up to: all that `decide` reads of it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlacedOrder {
     pub order_id: Uuid,
     pub status: OrderStatus,

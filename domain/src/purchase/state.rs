@@ -1,5 +1,6 @@
 //! What a purchase's history adds up to, and how each fact changes it.
 
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::Event;
@@ -17,7 +18,8 @@ wire_enum! {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Serialisable so the decider can keep it in its local store and changelog.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum State {
     #[default]
     NotRequested,

@@ -27,11 +27,11 @@ pub enum Error {
     TopicCreation { topic: String, reason: String },
     #[error("topic `{topic}` is missing from the cluster metadata")]
     TopicMissing { topic: String },
-    #[error("`{commands}` has {command_partitions} partitions but `{other}` has {other_partitions}: commands, events and verdicts must be co-partitioned")]
+    #[error("`{commands}` has {command_partitions} partitions but `{other}` has {other_partitions}: commands, events, verdicts and the decider state must be co-partitioned")]
     PartitionMismatch {
         commands: String,
         command_partitions: usize,
-        /// The events or the verdicts topic.
+        /// The events, verdicts or decider state topic.
         other: String,
         other_partitions: usize,
     },

@@ -27,6 +27,10 @@ pub struct Topics {
     /// The decider's memory of what it decided (keyed by command id, co-partitioned with
     /// commands), read back on restore so a retry gets its first answer within the horizon.
     pub verdicts: String,
+    /// The decider's state changelog: one record per changed aggregate (keyed by aggregate id,
+    /// co-partitioned with commands), compacted to the latest state of each, so a decider
+    /// restores from it instead of folding the whole events log.
+    pub decider_state: String,
 }
 
 impl Topics {
@@ -36,10 +40,12 @@ impl Topics {
             events: format!("{prefix}orderstream.events"),
             outcomes: format!("{prefix}orderstream.outcomes"),
             verdicts: format!("{prefix}orderstream.verdicts"),
+            decider_state: format!("{prefix}orderstream.decider-state"),
         }
     }
 
-    /// Creates any missing topic, then checks commands, events and verdicts are co-partitioned.
+    /// Creates any missing topic, then checks commands, events, verdicts and the decider state
+    /// changelog are co-partitioned.
     /// Returns the partition count of the events topic.
     #[tracing::instrument(skip_all, fields(events = %self.events))]
     pub async fn ensure(&self, kafka: &KafkaArgs) -> Result<usize> {
@@ -52,6 +58,8 @@ impl Topics {
             (&self.events, kafka.partitions, "-1", "delete"),
             (&self.outcomes, kafka.outcome_partitions, ONE_HOUR_MS, "delete"),
             (&self.verdicts, kafka.partitions, seven_days.as_str(), "compact,delete"),
+            // Kept forever, compacted: the latest state of every aggregate.
+            (&self.decider_state, kafka.partitions, "-1", "compact"),
         ];
         let new_topics: Vec<NewTopic<'_>> = partitioned
             .iter()
@@ -77,7 +85,12 @@ impl Topics {
         let command_partitions = settled_partition_count(admin.inner(), &self.commands).await?;
         let event_partitions = settled_partition_count(admin.inner(), &self.events).await?;
         let verdict_partitions = settled_partition_count(admin.inner(), &self.verdicts).await?;
-        for (topic, partitions) in [(&self.events, event_partitions), (&self.verdicts, verdict_partitions)] {
+        let state_partitions = settled_partition_count(admin.inner(), &self.decider_state).await?;
+        for (topic, partitions) in [
+            (&self.events, event_partitions),
+            (&self.verdicts, verdict_partitions),
+            (&self.decider_state, state_partitions),
+        ] {
             if partitions != command_partitions {
                 return Err(Error::PartitionMismatch {
                     commands: self.commands.clone(),

@@ -1,0 +1,369 @@
+//! Restoring one partition into the local store, off the decider's poll loop.
+//!
+//! Commands, events, verdicts and the state changelog are co-partitioned, so everything the
+//! decider needs to decide the commands of partition p is in partition p of the others, and only
+//! p's owner writes there. A restore brings the store up to the end of p of two compacted topics:
+//!
+//! - the state changelog, from the position the store recorded (near zero when the same replica
+//!   restarts), or from the beginning for an empty store: one record per aggregate, never the
+//!   whole events log;
+//! - the verdicts topic, the same way, skipping verdicts past the idempotency horizon.
+//!
+//! A changelog partition is complete once it holds its marker record, which the decider writes
+//! after seeding it. One without the marker (a log written before the changelog existed, or a
+//! seeding cut short) is not trusted: the partition is folded from the events log into the store
+//! instead, and the decider then seeds the changelog from the store ([`Restored::needs_seed`]).
+//!
+//! No record stops a restore: an event or changelog record that does not decode quarantines its
+//! aggregate (its state is unknown), and one whose aggregate cannot even be named is skipped;
+//! both are logged and counted.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::{Event, Message as _};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::OwnedMessage;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use service_kit::kafka::{Envelope, KafkaArgs};
+use tracing::{info, warn};
+use uuid::Uuid;
+
+use super::state::{horizon_cutoff, AggregateEntry};
+use super::store::{Changes, Mirrored, Store, Stored};
+use super::{aggregate_of, blocking, DeciderError, DeciderMetrics, DeciderSettings};
+use crate::outcome::Outcome;
+
+/// The key of the record that closes a seeded changelog partition.
+pub(crate) const COMPLETE_MARKER: &str = "orderstream.decider-state.complete";
+/// Records read before the store is written: what a restore holds in memory at most.
+const CHUNK: usize = 10_000;
+const WATERMARKS_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A partition brought up to date in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Restored {
+    pub(crate) partition: i32,
+    /// Folded from the events log: the changelog must be seeded from the store before deciding.
+    pub(crate) needs_seed: bool,
+}
+
+/// What a restore read, for its log line and the benchmark.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Read {
+    /// State changelog records.
+    pub changelog: u64,
+    /// Events, when the changelog was not complete and the events log was folded instead.
+    pub events: u64,
+    /// Verdict records.
+    pub verdicts: u64,
+}
+
+/// Brings `partition` up to date in `store`; with [`DeciderSettings::rebuild_state`], from the
+/// events log and every verdict, whatever the store and the changelog hold.
+#[tracing::instrument(skip(settings, store, metrics))]
+pub(crate) async fn restore(
+    settings: &DeciderSettings,
+    store: &Arc<Store>,
+    partition: i32,
+    metrics: &DeciderMetrics,
+) -> Result<(Restored, Read), DeciderError> {
+    let (kafka, topics) = (&settings.kafka, &settings.topics);
+    let mut read = Read::default();
+    let complete = if settings.rebuild_state {
+        clear(store, Mirrored::Changelog, partition).await?;
+        clear(store, Mirrored::Verdicts, partition).await?;
+        false
+    } else {
+        let (complete, changelog) = catch_up_changelog(kafka, &topics.decider_state, store, partition, metrics).await?;
+        read.changelog = changelog;
+        complete
+    };
+    if !complete {
+        read.events = fold_events(kafka, &topics.events, store, partition, metrics).await?;
+    }
+    read.verdicts = catch_up_verdicts(kafka, &topics.verdicts, store, partition, metrics).await?;
+    info!(
+        changelog = read.changelog,
+        events = read.events,
+        verdicts = read.verdicts,
+        "restored decider state"
+    );
+    Ok((
+        Restored {
+            partition,
+            needs_seed: !complete,
+        },
+        read,
+    ))
+}
+
+/// Reads the changelog from the store's position to the end. Returns whether the partition's
+/// changelog is complete (the store already held it whole, or the marker was read) and how many
+/// records were read. An incomplete one leaves nothing in the store.
+async fn catch_up_changelog(
+    kafka: &KafkaArgs,
+    topic: &str,
+    store: &Arc<Store>,
+    partition: i32,
+    metrics: &DeciderMetrics,
+) -> Result<(bool, u64), DeciderError> {
+    let mut reader = Reader::open(kafka, topic, partition, store, Mirrored::Changelog).await?;
+    // Positions are only recorded for a complete partition, so a known position means complete.
+    let mut complete = reader.resumed;
+    let mut read = 0;
+    while let Some(chunk) = reader.next_chunk().await? {
+        read += chunk.len() as u64;
+        let mut changes = Changes::default();
+        for record in &chunk {
+            let key = record.key().and_then(|key| std::str::from_utf8(key).ok());
+            if key == Some(COMPLETE_MARKER) {
+                complete = true;
+                continue;
+            }
+            let Some(aggregate_id) = key.and_then(|key| key.parse::<Uuid>().ok()) else {
+                metrics.undecodable_events.add(1);
+                warn!(
+                    offset = record.offset(),
+                    "skipping a changelog record that names no aggregate"
+                );
+                continue;
+            };
+            let stored = match record.payload().map(serde_json::from_slice::<Stored>) {
+                Some(Ok(stored)) => stored,
+                _ => {
+                    metrics.undecodable_events.add(1);
+                    warn!(%aggregate_id, offset = record.offset(), "quarantining an aggregate: its changelog record does not decode");
+                    Stored::Quarantined
+                }
+            };
+            changes.aggregates.push((partition, aggregate_id, stored));
+        }
+        if complete {
+            if let Some(last) = chunk.last() {
+                changes.advance(Mirrored::Changelog, partition, last.offset() + 1);
+            }
+        }
+        write(store, changes).await?;
+    }
+    if !complete {
+        clear(store, Mirrored::Changelog, partition).await?;
+    }
+    Ok((complete, read))
+}
+
+/// Folds the events log of `partition` into the store, a chunk at a time.
+async fn fold_events(
+    kafka: &KafkaArgs,
+    topic: &str,
+    store: &Arc<Store>,
+    partition: i32,
+    metrics: &DeciderMetrics,
+) -> Result<u64, DeciderError> {
+    let mut reader = Reader::from_beginning(kafka, topic, partition).await?;
+    let mut read = 0;
+    while let Some(chunk) = reader.next_chunk().await? {
+        read += chunk.len() as u64;
+        let envelopes: Vec<(Option<Uuid>, Result<Envelope<Event>, _>)> = chunk
+            .iter()
+            .map(|record| (aggregate_of(record), Envelope::<Event>::from_kafka(record)))
+            .collect();
+        let ids: Vec<(i32, Uuid)> = envelopes
+            .iter()
+            .filter_map(|(id, envelope)| match envelope {
+                Ok(envelope) => Some(envelope.message.aggregate_id()),
+                Err(_) => *id,
+            })
+            .map(|id| (partition, id))
+            .collect();
+        let loader = store.clone();
+        let (mut states, _) = blocking_store(move || loader.load(&ids, &[], 0)).await?;
+        for (named, envelope) in envelopes {
+            match envelope {
+                Ok(envelope) => {
+                    let entry = states
+                        .entry(envelope.message.aggregate_id())
+                        .or_insert_with(|| Stored::Live(AggregateEntry::default()));
+                    if let Stored::Live(entry) = entry {
+                        entry.apply(&envelope);
+                    }
+                }
+                Err(err) => {
+                    metrics.undecodable_events.add(1);
+                    match named {
+                        Some(aggregate_id) => {
+                            warn!(%aggregate_id, error = %err, "quarantining an aggregate: one of its events does not decode");
+                            states.insert(aggregate_id, Stored::Quarantined);
+                        }
+                        None => warn!(error = %err, "skipping an event that does not decode and names no aggregate"),
+                    }
+                }
+            }
+        }
+        let changes = Changes {
+            aggregates: states.into_iter().map(|(id, stored)| (partition, id, stored)).collect(),
+            ..Changes::default()
+        };
+        write(store, changes).await?;
+    }
+    Ok(read)
+}
+
+/// Reads the verdicts of `partition` from the store's position to the end.
+async fn catch_up_verdicts(
+    kafka: &KafkaArgs,
+    topic: &str,
+    store: &Arc<Store>,
+    partition: i32,
+    metrics: &DeciderMetrics,
+) -> Result<u64, DeciderError> {
+    let mut reader = Reader::open(kafka, topic, partition, store, Mirrored::Verdicts).await?;
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let cutoff = horizon_cutoff(now_ms);
+    let mut read = 0;
+    while let Some(chunk) = reader.next_chunk().await? {
+        read += chunk.len() as u64;
+        let mut changes = Changes::default();
+        for record in &chunk {
+            // Retention deletes whole segments, so older verdicts may still be there.
+            let at = record.timestamp().to_millis().unwrap_or(now_ms);
+            if at < cutoff {
+                continue;
+            }
+            match record.payload().map(serde_json::from_slice::<Outcome>) {
+                Some(Ok(outcome)) => changes.verdicts.push((partition, at, outcome)),
+                _ => {
+                    metrics.undecodable_verdicts.add(1);
+                    warn!(
+                        partition,
+                        offset = record.offset(),
+                        "skipping a verdict that does not decode"
+                    );
+                }
+            }
+        }
+        if let Some(last) = chunk.last() {
+            changes.advance(Mirrored::Verdicts, partition, last.offset() + 1);
+        }
+        write(store, changes).await?;
+    }
+    Ok(read)
+}
+
+async fn write(store: &Arc<Store>, changes: Changes) -> Result<(), DeciderError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let store = store.clone();
+    blocking_store(move || store.write(&changes)).await
+}
+
+async fn clear(store: &Arc<Store>, log: Mirrored, partition: i32) -> Result<(), DeciderError> {
+    let store = store.clone();
+    blocking_store(move || store.clear(log, partition)).await
+}
+
+/// Runs a blocking store call off the async workers.
+pub(crate) async fn blocking_store<T: Send + 'static>(
+    call: impl FnOnce() -> Result<T, super::store::StoreError> + Send + 'static,
+) -> Result<T, DeciderError> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .expect("blocking store call panicked")
+        .map_err(DeciderError::from)
+}
+
+/// One partition of one topic read to its last stable offset, in chunks.
+struct Reader {
+    consumer: Arc<StreamConsumer>,
+    /// Whether reading resumes from a position the store recorded.
+    resumed: bool,
+    done: bool,
+}
+
+impl Reader {
+    /// A reader of `partition` from where the store left `log`, or from the beginning (with what
+    /// the store held of it cleared) when the store's position is unknown or no longer on the
+    /// topic.
+    async fn open(
+        kafka: &KafkaArgs,
+        topic: &str,
+        partition: i32,
+        store: &Arc<Store>,
+        log: Mirrored,
+    ) -> Result<Self, DeciderError> {
+        let consumer = restore_consumer(kafka)?;
+        let (low, high) = watermarks(&consumer, topic, partition).await?;
+        let position = {
+            let store = store.clone();
+            blocking_store(move || store.position(log, partition)).await?
+        };
+        let resume_at = position.filter(|&at| (low..=high).contains(&at));
+        if resume_at.is_none() {
+            clear(store, log, partition).await?;
+        }
+        let mut reader = Self::starting_at(consumer, topic, partition, resume_at.unwrap_or(low), high)?;
+        reader.resumed = resume_at.is_some();
+        Ok(reader)
+    }
+
+    async fn from_beginning(kafka: &KafkaArgs, topic: &str, partition: i32) -> Result<Self, DeciderError> {
+        let consumer = restore_consumer(kafka)?;
+        let (low, high) = watermarks(&consumer, topic, partition).await?;
+        Self::starting_at(consumer, topic, partition, low, high)
+    }
+
+    fn starting_at(
+        consumer: Arc<StreamConsumer>,
+        topic: &str,
+        partition: i32,
+        from: i64,
+        high: i64,
+    ) -> Result<Self, DeciderError> {
+        if from < high {
+            let mut assignment = TopicPartitionList::new();
+            assignment.add_partition_offset(topic, partition, Offset::Offset(from))?;
+            consumer.assign(&assignment)?;
+        }
+        Ok(Self {
+            consumer,
+            resumed: false,
+            done: from >= high,
+        })
+    }
+
+    /// The next records, up to [`CHUNK`]; `None` once the end was reached. With
+    /// `read_committed`, the end is the last stable offset: everything committed so far.
+    async fn next_chunk(&mut self) -> Result<Option<Vec<OwnedMessage>>, DeciderError> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut chunk = Vec::new();
+        while chunk.len() < CHUNK {
+            match self.consumer.recv().await {
+                Ok(record) => chunk.push(record.detach()),
+                Err(KafkaError::PartitionEOF(_)) => {
+                    self.done = true;
+                    break;
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(Some(chunk))
+    }
+}
+
+fn restore_consumer(kafka: &KafkaArgs) -> Result<Arc<StreamConsumer>, DeciderError> {
+    let consumer: StreamConsumer = kafka
+        .consumer_config("orderstream-decider-restore")
+        .set("enable.partition.eof", "true")
+        .create()?;
+    Ok(Arc::new(consumer))
+}
+
+/// The low and high watermarks of `partition`, asked off the async workers.
+async fn watermarks(consumer: &Arc<StreamConsumer>, topic: &str, partition: i32) -> Result<(i64, i64), DeciderError> {
+    let (consumer, topic) = (consumer.clone(), topic.to_owned());
+    blocking(move || consumer.fetch_watermarks(&topic, partition, WATERMARKS_TIMEOUT)).await
+}
