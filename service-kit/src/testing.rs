@@ -94,6 +94,8 @@ impl Isolation {
             kafka_brokers: std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_owned()),
             topic_prefix: prefix.clone(),
             partitions: TEST_PARTITIONS,
+            replication_factor: 1,
+            min_insync_replicas: 1,
         };
         let database = DatabaseArgs {
             database_max_connections: 4,

@@ -54,12 +54,14 @@ impl Topics {
             (&self.outcomes, OUTCOME_PARTITIONS, ONE_HOUR_MS, "delete"),
             (&self.verdicts, kafka.partitions, seven_days.as_str(), "compact,delete"),
         ];
+        let min_insync = kafka.min_insync_replicas.to_string();
         let new_topics: Vec<NewTopic<'_>> = partitioned
             .iter()
             .map(|(name, partitions, retention, cleanup)| {
-                NewTopic::new(name, *partitions, TopicReplication::Fixed(-1))
+                NewTopic::new(name, *partitions, TopicReplication::Fixed(kafka.replication_factor))
                     .set("retention.ms", retention)
                     .set("cleanup.policy", cleanup)
+                    .set("min.insync.replicas", &min_insync)
             })
             .collect();
         let options = AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT));
