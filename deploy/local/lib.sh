@@ -10,7 +10,8 @@
 
 DEPLOY_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$DEPLOY_DIR/../.." && pwd)"
-LOCAL_DIR="$REPO_ROOT/.local"
+# ORDERSTREAM_LOCAL_DIR moves it, for a throwaway stack beside the usual one (chaos --short).
+LOCAL_DIR="${ORDERSTREAM_LOCAL_DIR:-$REPO_ROOT/.local}"
 LOG_DIR="$LOCAL_DIR/logs"
 RUN_DIR="$LOCAL_DIR/run"
 # Some CI runners start scripts without HOME.
@@ -230,13 +231,13 @@ stop_daemon() {
 
 KAFKA_HOST=127.0.0.1
 KAFKA_PORT=9092
+KAFKA_CONTROLLER_PORT=9093
 KAFKA_CONF_DIR="$DEPLOY_DIR/kafka"
 # The version is the one pinned in kafka/pom.xml unless KAFKA_VERSION says.
 KAFKA_VERSION="${KAFKA_VERSION:-$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$KAFKA_CONF_DIR/pom.xml")}"
 KAFKA_HOME="$CACHE_DIR/kafka-$KAFKA_VERSION"
 KAFKA_LIB="$KAFKA_HOME/lib"
 KAFKA_STATE_DIR="$LOCAL_DIR/kafka"
-KAFKA_DATA_DIR="$KAFKA_STATE_DIR/data"
 
 # kafka_tool <main-class> <args...>: runs a Kafka command-line tool (e.g.
 # org.apache.kafka.tools.TopicCommand) from the local Kafka's classpath,
@@ -251,4 +252,47 @@ kafka_tool() {
 # tcp_open <host> <port>: true when something accepts connections there.
 tcp_open() {
     (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
+}
+
+# -------------------------------------------------------------- cluster
+
+# The ports of `deploy/local/up --cluster`, one per replica, space-separated; each list can be
+# overridden (e.g. to run a second cluster beside the default one). Kafka's controller ports
+# differ from the single node's 9093, which the cluster's second broker takes.
+CLUSTER_KAFKA_PORTS="${CLUSTER_KAFKA_PORTS:-9092 9093 9094}"
+CLUSTER_CONTROLLER_PORTS="${CLUSTER_CONTROLLER_PORTS:-9192 9193 9194}"
+CLUSTER_COMMAND_API_PORTS="${CLUSTER_COMMAND_API_PORTS:-8084 8094}"
+CLUSTER_QUERY_API_PORTS="${CLUSTER_QUERY_API_PORTS:-8085 8095}"
+CLUSTER_PROJECTORS_PORTS="${CLUSTER_PROJECTORS_PORTS:-8086 8096}"
+CLUSTER_STATE_DIR="$LOCAL_DIR/kafka-cluster"
+
+# cluster_brokers: the cluster's bootstrap list, "127.0.0.1:9092,127.0.0.1:9093,…".
+cluster_brokers() {
+    local port list=()
+    for port in $CLUSTER_KAFKA_PORTS; do
+        list+=("$KAFKA_HOST:$port")
+    done
+    (IFS=,; printf '%s\n' "${list[*]}")
+}
+
+# ------------------------------------------------------------- secrets
+
+# load_local_secrets: exports JWT_SECRET and CARD_FINGERPRINT_KEY from .local/secrets.env
+# (git-ignored), generating them the first time: the HS256 key tokens are signed and checked
+# with, and the key of the card fingerprints.
+LOCAL_SECRETS="$LOCAL_DIR/secrets.env"
+load_local_secrets() {
+    local secrets="$LOCAL_SECRETS"
+    if [[ ! -s "$secrets" ]]; then
+        log "generating local secrets in $secrets"
+        (
+            umask 077
+            printf 'JWT_SECRET=%s\n' "$(head -c 48 /dev/urandom | base64 | tr -d '\n/+=')" >"$secrets"
+            printf 'CARD_FINGERPRINT_KEY=%s\n' "$(head -c 48 /dev/urandom | base64 | tr -d '\n/+=')" >>"$secrets"
+        )
+    fi
+    set -a
+    # shellcheck source=/dev/null
+    source "$secrets"
+    set +a
 }

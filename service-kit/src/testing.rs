@@ -95,6 +95,8 @@ impl Isolation {
             topic_prefix: prefix.clone(),
             partitions: TEST_PARTITIONS,
             outcome_partitions: TEST_PARTITIONS,
+            replication_factor: 1,
+            min_insync_replicas: 1,
         };
         let database = DatabaseArgs {
             database_max_connections: 4,

@@ -1,5 +1,7 @@
 //! orderstream's system tests: the end-to-end tests (`tests/e2e`) run command-api, the
 //! projectors and query-api together against the real Kafka broker and PostgreSQL, and the
 //! system benchmark (`benches/system.rs`, run by `deploy/local/bench`) measures them against raw
-//! Kafka and PostgreSQL limits. The crate has no code of its own; it exists so that no service
-//! depends on another one just to be tested with it.
+//! Kafka and PostgreSQL limits; the chaos driver (`src/bin/chaos`, run by
+//! `deploy/local/chaos`) kills processes of a local cluster under load and proves nothing
+//! acknowledged was lost or doubled. The library has no code of its own; the crate exists so
+//! that no service depends on another one just to be tested with it.

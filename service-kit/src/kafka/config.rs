@@ -23,6 +23,17 @@ pub struct KafkaArgs {
     /// existing topic keeps its count (edges then share partitions).
     #[arg(long, env = "OUTCOME_PARTITIONS", default_value_t = 12)]
     pub outcome_partitions: i32,
+
+    /// Replicas of every topic this service creates: 1 on a single broker, 3 on a cluster that
+    /// must survive the loss of a broker.
+    #[arg(long, env = "KAFKA_REPLICATION_FACTOR", default_value_t = 1)]
+    pub replication_factor: i32,
+
+    /// Replicas that must hold a write before an `acks=all` producer hears it succeeded (the
+    /// topic's `min.insync.replicas`): 2 of 3 lets a cluster lose a broker without losing an
+    /// acknowledged event.
+    #[arg(long, env = "KAFKA_MIN_INSYNC_REPLICAS", default_value_t = 1)]
+    pub min_insync_replicas: i32,
 }
 
 impl KafkaArgs {

@@ -61,12 +61,14 @@ impl Topics {
             // Kept forever, compacted: the latest state of every aggregate.
             (&self.decider_state, kafka.partitions, "-1", "compact"),
         ];
+        let min_insync = kafka.min_insync_replicas.to_string();
         let new_topics: Vec<NewTopic<'_>> = partitioned
             .iter()
             .map(|(name, partitions, retention, cleanup)| {
-                NewTopic::new(name, *partitions, TopicReplication::Fixed(-1))
+                NewTopic::new(name, *partitions, TopicReplication::Fixed(kafka.replication_factor))
                     .set("retention.ms", retention)
                     .set("cleanup.policy", cleanup)
+                    .set("min.insync.replicas", &min_insync)
             })
             .collect();
         let options = AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT));

@@ -1,0 +1,416 @@
+//! What the run proves once the load has stopped: every acknowledged command has exactly one
+//! event on the log (no purchase authorized or refunded twice), the read models hold exactly
+//! what was acknowledged, and every projection equals a fresh rebuild from the log.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use domain::{order, purchase, Event};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use service_kit::kafka::{Envelope, KafkaArgs, Topics};
+use sqlx::PgPool;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::load::Acknowledged;
+use crate::{child, Settings};
+
+/// The projections and the checkpoint name each keeps (as `projectors status` lists them).
+const PROJECTIONS: [&str; 4] = ["track_user", "order_status", "order_history", "purchases"];
+/// How long the rebuild of every projection may take.
+const REBUILD_DEADLINE: Duration = Duration::from_secs(600);
+/// Failures listed per check; the rest are counted.
+const SHOWN: usize = 5;
+
+/// One property and what broke it (nothing, when it holds).
+#[derive(Debug)]
+pub(crate) struct Check {
+    pub(crate) property: String,
+    pub(crate) failures: Vec<String>,
+}
+
+impl Check {
+    fn new(property: impl Into<String>) -> Self {
+        Self {
+            property: property.into(),
+            failures: Vec::new(),
+        }
+    }
+
+    fn fail(&mut self, failure: impl Into<String>) {
+        self.failures.push(failure.into());
+    }
+}
+
+/// The checks, and how long the system took to settle after the load.
+#[derive(Debug)]
+pub(crate) struct Verdict {
+    pub(crate) settled_in: Duration,
+    pub(crate) events_read: usize,
+    pub(crate) checks: Vec<Check>,
+}
+
+/// Waits for the system to settle, then runs every check against what `ledger` acknowledged.
+pub(crate) async fn run(
+    settings: &Settings,
+    ledger: &crate::load::Ledger,
+    load_stopped: Instant,
+) -> anyhow::Result<Verdict> {
+    let acknowledged = ledger.snapshot();
+    let pool = settings.database.pool()?;
+    let give_up = load_stopped + settings.settle_deadline;
+    let mut checks = vec![settle_purchases(&pool, &acknowledged, give_up).await?];
+
+    let kafka = settings.kafka.clone();
+    let left = give_up.saturating_duration_since(Instant::now());
+    let census = tokio::task::spawn_blocking(move || Census::read(&kafka, left)).await??;
+    checks.push(projections_at_head(&pool, &census.ends, give_up).await?);
+    let settled_in = load_stopped.elapsed();
+
+    checks.extend(census.check(&acknowledged));
+    checks.extend(read_models(&pool, &acknowledged).await?);
+    checks.push(equals_rebuild(settings, &pool).await?);
+    Ok(Verdict {
+        settled_in,
+        events_read: census.records,
+        checks,
+    })
+}
+
+/// Waits until every acknowledged purchase is no longer `requested` in the read model: the
+/// reactor has charged it and the projection has seen the answer.
+async fn settle_purchases(pool: &PgPool, acknowledged: &Acknowledged, give_up: Instant) -> anyhow::Result<Check> {
+    let mut check = Check::new("every acknowledged purchase was charged and projected");
+    let ids: Vec<Uuid> = acknowledged.purchases.iter().map(|p| p.purchase_id).collect();
+    loop {
+        let settled: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM purchases WHERE purchase_id = ANY($1) AND status <> 'requested'")
+                .bind(&ids)
+                .fetch_one(pool)
+                .await?;
+        if settled as usize == ids.len() {
+            return Ok(check);
+        }
+        if Instant::now() >= give_up {
+            check.fail(format!(
+                "{} of {} still not settled",
+                ids.len() - settled as usize,
+                ids.len()
+            ));
+            return Ok(check);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until every projection's checkpoint has passed the last event of every partition.
+async fn projections_at_head(pool: &PgPool, ends: &BTreeMap<i32, i64>, give_up: Instant) -> anyhow::Result<Check> {
+    let mut check = Check::new("every projection reached the head of the log");
+    loop {
+        let rows: Vec<(String, i32, i64)> =
+            sqlx::query_as("SELECT projection, partition, next_offset FROM projection_checkpoint")
+                .fetch_all(pool)
+                .await?;
+        let at: HashMap<(String, i32), i64> = rows.into_iter().map(|(p, n, o)| ((p, n), o)).collect();
+        let behind: Vec<String> = PROJECTIONS
+            .iter()
+            .flat_map(|projection| ends.iter().map(move |(partition, end)| (projection, partition, end)))
+            .filter(|(projection, partition, end)| {
+                at.get(&(projection.to_string(), **partition))
+                    .is_none_or(|next| *next < **end)
+            })
+            .map(|(projection, partition, end)| format!("{projection} partition {partition} behind offset {end}"))
+            .collect();
+        if behind.is_empty() {
+            return Ok(check);
+        }
+        if Instant::now() >= give_up {
+            behind.into_iter().for_each(|b| check.fail(b));
+            return Ok(check);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// What the events log holds about the run's aggregates, read in full with `read_committed`.
+#[derive(Debug, Default)]
+struct Census {
+    records: usize,
+    /// Per partition, the offset after its last event.
+    ends: BTreeMap<i32, i64>,
+    placed: HashMap<Uuid, usize>,
+    requested: HashMap<Uuid, usize>,
+    authorized: HashMap<Uuid, usize>,
+    declined: HashMap<Uuid, usize>,
+    /// Refund events per refund id, and per purchase.
+    refunds: HashMap<Uuid, usize>,
+    refunds_of: HashMap<Uuid, usize>,
+}
+
+impl Census {
+    /// Reads every partition of the events topic up to its high watermark: an open transaction
+    /// (one a killed decider left) holds a partition back until it is aborted, hence the deadline.
+    fn read(kafka: &KafkaArgs, deadline: Duration) -> anyhow::Result<Self> {
+        let topic = Topics::new(&kafka.topic_prefix).events;
+        let consumer: BaseConsumer = kafka
+            .client_config()
+            .set("group.id", format!("chaos-census-{}", Uuid::new_v4().simple()))
+            .set("isolation.level", "read_committed")
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "true")
+            .create()?;
+        let partitions = service_kit::kafka::topics::partition_count(consumer.client(), &topic)? as i32;
+        let mut high = HashMap::new();
+        let mut assignment = TopicPartitionList::new();
+        for partition in 0..partitions {
+            let (_, watermark) = consumer.fetch_watermarks(&topic, partition, Duration::from_secs(10))?;
+            high.insert(partition, watermark);
+            assignment.add_partition_offset(&topic, partition, Offset::Beginning)?;
+        }
+        consumer.assign(&assignment)?;
+        let give_up = std::time::Instant::now() + deadline;
+        let mut census = Self::default();
+        // An empty partition has nothing to wait for.
+        let mut done: HashSet<i32> = high.iter().filter(|(_, &end)| end == 0).map(|(&p, _)| p).collect();
+        while done.len() < partitions as usize {
+            if std::time::Instant::now() >= give_up {
+                bail!("the events log was not read to its end within {deadline:?}");
+            }
+            match consumer.poll(Duration::from_millis(500)) {
+                Some(Ok(record)) => census.count(&record),
+                Some(Err(KafkaError::PartitionEOF(partition))) => {
+                    let position = consumer.position()?;
+                    let at = position.find_partition(&topic, partition).map(|p| p.offset());
+                    if let Some(Offset::Offset(at)) = at {
+                        if at >= high[&partition] {
+                            done.insert(partition);
+                        }
+                    }
+                }
+                Some(Err(err)) => return Err(err).context("reading the events log"),
+                None => {}
+            }
+        }
+        Ok(census)
+    }
+
+    fn count(&mut self, record: &impl Message) {
+        self.records += 1;
+        self.ends.insert(record.partition(), record.offset() + 1);
+        // The run's own events are all decodable; anything else is not the run's business.
+        let Ok(envelope) = Envelope::<Event>::from_kafka(record) else {
+            return;
+        };
+        let one_more = |counts: &mut HashMap<Uuid, usize>, id: Uuid| *counts.entry(id).or_default() += 1;
+        match envelope.message {
+            Event::Order(order::Event::OrderPlaced(e)) => one_more(&mut self.placed, e.order_id),
+            Event::Purchase(purchase::Event::PurchaseRequested(e)) => one_more(&mut self.requested, e.purchase_id),
+            Event::Purchase(purchase::Event::PurchaseAuthorized(e)) => one_more(&mut self.authorized, e.purchase_id),
+            Event::Purchase(purchase::Event::PurchaseDeclined(e)) => one_more(&mut self.declined, e.purchase_id),
+            Event::Purchase(purchase::Event::PurchaseRefunded(e)) => {
+                one_more(&mut self.refunds, e.refund_id);
+                one_more(&mut self.refunds_of, e.purchase_id);
+            }
+            _ => {}
+        }
+    }
+
+    /// Exactly one event per acknowledged command; each purchase authorized once, never
+    /// declined, and refunded exactly as often as a refund of it was acknowledged.
+    fn check(&self, acknowledged: &Acknowledged) -> Vec<Check> {
+        let exactly = |property: &str, counts: &HashMap<Uuid, usize>, ids: &mut dyn Iterator<Item = (Uuid, usize)>| {
+            let mut check = Check::new(property);
+            for (id, expected) in ids {
+                let found = counts.get(&id).copied().unwrap_or(0);
+                if found != expected {
+                    check.fail(format!("{id}: {found} events, expected {expected}"));
+                }
+            }
+            check
+        };
+        let purchases = || acknowledged.purchases.iter().map(|p| p.purchase_id);
+        let mut refunds_of: HashMap<Uuid, usize> = purchases().map(|id| (id, 0)).collect();
+        for refund in &acknowledged.refunds {
+            *refunds_of.entry(refund.purchase_id).or_default() += 1;
+        }
+        vec![
+            exactly(
+                "every acknowledged order has exactly one OrderPlaced",
+                &self.placed,
+                &mut acknowledged.orders.iter().map(|o| (o.order_id, 1)),
+            ),
+            exactly(
+                "every acknowledged purchase has exactly one PurchaseRequested",
+                &self.requested,
+                &mut purchases().map(|id| (id, 1)),
+            ),
+            exactly(
+                "every purchase was charged exactly once (one PurchaseAuthorized)",
+                &self.authorized,
+                &mut purchases().map(|id| (id, 1)),
+            ),
+            exactly(
+                "no purchase was declined",
+                &self.declined,
+                &mut purchases().map(|id| (id, 0)),
+            ),
+            exactly(
+                "every acknowledged refund has exactly one PurchaseRefunded",
+                &self.refunds,
+                &mut acknowledged.refunds.iter().map(|r| (r.refund_id, 1)),
+            ),
+            exactly(
+                "no purchase was refunded more often than asked",
+                &self.refunds_of,
+                &mut refunds_of.into_iter(),
+            ),
+        ]
+    }
+}
+
+/// The read models against the ledger: `track_user` counters, one `order_status` row per order,
+/// each purchase's status and refunded sum, each buyer's `user_spend`.
+async fn read_models(pool: &PgPool, acknowledged: &Acknowledged) -> anyhow::Result<Vec<Check>> {
+    let mut counters: BTreeMap<String, i64> = BTreeMap::new();
+    for order in &acknowledged.orders {
+        *counters.entry(order.name.clone()).or_default() += 1;
+    }
+    let names: Vec<String> = counters.keys().cloned().collect();
+    let found: BTreeMap<String, i64> =
+        sqlx::query_as::<_, (String, i64)>("SELECT name, counter FROM track_user WHERE name = ANY($1)")
+            .bind(&names)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .collect();
+    let mut track_user = Check::new(format!("track_user counters exact ({} names)", counters.len()));
+    for (name, expected) in &counters {
+        let counter = found.get(name).copied().unwrap_or(0);
+        if counter != *expected {
+            track_user.fail(format!("{name:?}: counter {counter}, expected {expected}"));
+        }
+    }
+
+    let order_ids: Vec<Uuid> = acknowledged.orders.iter().map(|o| o.order_id).collect();
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM order_status WHERE order_id = ANY($1)")
+        .bind(&order_ids)
+        .fetch_one(pool)
+        .await?;
+    let mut order_status = Check::new(format!("one order_status row per order ({})", order_ids.len()));
+    if rows as usize != order_ids.len() {
+        order_status.fail(format!("{rows} rows for {} orders", order_ids.len()));
+    }
+
+    let mut refunded: HashMap<Uuid, i64> = HashMap::new();
+    for refund in &acknowledged.refunds {
+        *refunded.entry(refund.purchase_id).or_default() += refund.amount_minor;
+    }
+    let purchase_ids: Vec<Uuid> = acknowledged.purchases.iter().map(|p| p.purchase_id).collect();
+    let found: HashMap<Uuid, (i64, i64)> = sqlx::query_as::<_, (Uuid, i64, i64)>(
+        "SELECT purchase_id, amount_minor, refunded_minor FROM purchases WHERE purchase_id = ANY($1)",
+    )
+    .bind(&purchase_ids)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|(id, amount, refunded)| (id, (amount, refunded)))
+    .collect();
+    let mut purchases = Check::new(format!("purchases amounts and refunds exact ({})", purchase_ids.len()));
+    let mut spend: BTreeMap<Uuid, (i64, i64, i64)> = BTreeMap::new();
+    for purchase in &acknowledged.purchases {
+        let expected = (
+            purchase.amount_minor,
+            refunded.get(&purchase.purchase_id).copied().unwrap_or(0),
+        );
+        match found.get(&purchase.purchase_id) {
+            Some(row) if *row == expected => {}
+            row => purchases.fail(format!("{}: {row:?}, expected {expected:?}", purchase.purchase_id)),
+        }
+        let user = spend.entry(purchase.user_id).or_default();
+        *user = (user.0 + 1, user.1 + expected.0, user.2 + expected.1);
+    }
+
+    let users: Vec<Uuid> = spend.keys().copied().collect();
+    let found: HashMap<Uuid, (i64, i64, i64)> = sqlx::query_as::<_, (Uuid, i64, i64, i64)>(
+        "SELECT user_id, purchases, authorized_minor, refunded_minor FROM user_spend \
+         WHERE user_id = ANY($1) AND currency = 'USD'",
+    )
+    .bind(&users)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|(user, count, authorized, refunded)| (user, (count, authorized, refunded)))
+    .collect();
+    let mut user_spend = Check::new(format!("user_spend exact ({} buyers)", users.len()));
+    for (user, expected) in &spend {
+        let row = found.get(user);
+        if row != Some(expected) {
+            user_spend.fail(format!(
+                "{user}: (purchases, authorized, refunded) {row:?}, expected {expected:?}"
+            ));
+        }
+    }
+    Ok(vec![track_user, order_status, purchases, user_spend])
+}
+
+/// Runs `projectors rebuild --all --keep-old`, which folds every projection afresh from the log
+/// and swaps it in, keeping the tables the live projectors built in `<schema>__old_<time>`;
+/// then compares those with the rebuilt ones row for row, and drops them.
+async fn equals_rebuild(settings: &Settings, pool: &PgPool) -> anyhow::Result<Check> {
+    let mut check = Check::new("every projection equals a fresh rebuild, row for row");
+    let live = &settings.database.database_schema;
+    let old_prefix = format!("{live}__old_");
+    let kept = || async {
+        sqlx::query_as::<_, (String, String)>(
+            "SELECT table_schema::text, table_name::text FROM information_schema.tables \
+             WHERE left(table_schema, length($1)) = $1 ORDER BY 1, 2",
+        )
+        .bind(&old_prefix)
+        .fetch_all(pool)
+        .await
+    };
+    let before: HashSet<(String, String)> = kept().await?.into_iter().collect();
+    let mut rebuild = std::process::Command::new(&settings.projectors_bin);
+    rebuild
+        .args(["rebuild", "--all", "--keep-old"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    let status = child::until_exit(rebuild, REBUILD_DEADLINE).await?;
+    if !status.success() {
+        check.fail(format!("projectors rebuild --all failed: {status}"));
+        return Ok(check);
+    }
+    let tables: Vec<(String, String)> = kept().await?.into_iter().filter(|t| !before.contains(t)).collect();
+    if tables.is_empty() {
+        check.fail("the rebuild kept no old tables to compare");
+    }
+    let mut schemas = HashSet::new();
+    for (schema, table) in &tables {
+        let (old, new) = (format!("\"{schema}\".\"{table}\""), format!("\"{live}\".\"{table}\""));
+        let differing: Vec<String> = sqlx::query_scalar(&format!(
+            "(SELECT 'live only: ' || row_to_json(d)::text FROM (TABLE {old} EXCEPT ALL TABLE {new}) d) \
+             UNION ALL \
+             (SELECT 'rebuild only: ' || row_to_json(d)::text FROM (TABLE {new} EXCEPT ALL TABLE {old}) d)"
+        ))
+        .fetch_all(pool)
+        .await?;
+        if !differing.is_empty() {
+            check.fail(format!("{table}: {} rows differ", differing.len()));
+            differing
+                .into_iter()
+                .take(SHOWN)
+                .for_each(|row| check.fail(format!("  {table} {row}")));
+        }
+        schemas.insert(schema.clone());
+    }
+    for schema in schemas {
+        sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+            .execute(pool)
+            .await?;
+    }
+    Ok(check)
+}
