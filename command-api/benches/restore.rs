@@ -145,6 +145,7 @@ async fn measure(phase: &str) {
                 batching: Batching::new(1000, Duration::from_millis(5)),
                 state_dir: PathBuf::from(std::env::var(STATE_DIR).expect("state dir")),
                 rebuild_state: false,
+                outcome_partitions: isolation.kafka.outcome_partitions,
             };
             let metrics = DeciderMetrics::register(&Registry::default());
             let read = decider::restore_for_benchmark(&settings, &metrics, &partitions)

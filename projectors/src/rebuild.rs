@@ -32,7 +32,6 @@ use sqlx::{Connection, PgConnection, PgPool};
 use crate::projection::Projection;
 use crate::runner::{self, Batch, Positions, RunnerSettings};
 use crate::{db, dead_letter};
-use read_models::checkpoint;
 
 /// How long the swap transaction may hold the live tables while the rebuild catches up.
 const CATCH_UP_UNDER_LOCK: Duration = Duration::from_secs(5);
@@ -282,12 +281,10 @@ async fn swap(
     .into_iter()
     .collect();
     // Never swap in a projection behind the live one: clients would see it go back in time.
-    // A partition the rebuild has no checkpoint for is at the start, where the live runners
-    // create theirs.
     let behind = |positions: &Positions| {
         live_checkpoints
             .iter()
-            .any(|(p, live)| positions.get(p).copied().unwrap_or(checkpoint::START) < *live)
+            .any(|(p, live)| positions.get(p).is_none_or(|rebuilt| rebuilt < live))
     };
     let give_up = Instant::now() + CATCH_UP_UNDER_LOCK;
     while behind(positions) {

@@ -7,13 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use domain::Event;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::BorrowedMessage;
 use rdkafka::{Message, Offset, TopicPartitionList};
-use service_kit::kafka::ownership::{Ownership, OwnershipChange};
 use service_kit::kafka::{Envelope, KafkaArgs, Topics};
-use service_kit::metrics::{Counter, Gauge, Registry};
+use service_kit::metrics::{Counter, Registry};
 use service_kit::stream::{Batching, CancellationToken};
 use sqlx::{Connection as _, PgConnection, PgPool};
 use thiserror::Error;
@@ -34,8 +33,8 @@ pub enum RunnerError {
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     /// The stored checkpoint is not where this runner left it: a rebuild has swapped the
-    /// projection in, or another process took the partition over and folded it. Nothing was
-    /// written; restart from the stored checkpoints.
+    /// projection in (or another runner wrote it). Nothing was written; restart from the
+    /// stored checkpoint.
     #[error(
         "checkpoint of partition {partition} moved under this runner (expected {expected:?}, found {found:?}); \
          restart from the stored checkpoint"
@@ -66,7 +65,6 @@ impl RunnerSettings {
 #[derive(Debug, Clone)]
 pub struct RunnerStatus {
     pub running: Arc<AtomicBool>,
-    partitions: Arc<Gauge>,
     events: Arc<Counter>,
     batches: Arc<Counter>,
     dead_letters: Arc<Counter>,
@@ -77,11 +75,6 @@ impl RunnerStatus {
         let labels = format!("projection=\"{}\"", projection.name());
         Self {
             running: Arc::default(),
-            partitions: registry.gauge(
-                "orderstream_projection_partitions",
-                &labels,
-                "Events partitions this process folds for the projection (its share of the group)",
-            ),
             events: registry.counter("orderstream_projection_events_total", &labels, "Events applied"),
             batches: registry.counter(
                 "orderstream_projection_batches_total",
@@ -101,20 +94,8 @@ impl RunnerStatus {
 /// without a checkpoint is absent (read from the beginning).
 pub type Positions = BTreeMap<i32, i64>;
 
-/// How long the group waits for a silent member (killed, hung, cut off) before moving its
-/// partitions to the others.
-pub const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
-/// A turn at least this often while no event comes, to take up assigned partitions at once.
-const IDLE_TURN: Duration = Duration::from_millis(500);
-
-/// The consumer group of `projection`'s live runners: every `projectors run` process joins it
-/// and folds the partitions it is given.
-pub fn group(projection: Projection) -> String {
-    format!("orderstream-projector-{}", projection.name())
-}
-
-/// Runs `projection` in its consumer group, from the checkpoints of the partitions it is given,
-/// until `shutdown` (after the batch in hand) or the first error.
+/// Runs `projection` from its checkpoint until `shutdown` (after the batch in hand) or the
+/// first error.
 #[tracing::instrument(skip_all, fields(projection = projection.name()))]
 pub async fn run(
     projection: Projection,
@@ -123,25 +104,16 @@ pub async fn run(
     status: &RunnerStatus,
     shutdown: &CancellationToken,
 ) -> Result<(), RunnerError> {
-    let consumer: StreamConsumer<Ownership> = settings
-        .kafka
-        .consumer_config(&group(projection))
-        .set("fetch.wait.max.ms", "50")
-        .set("partition.assignment.strategy", "cooperative-sticky")
-        .set("session.timeout.ms", SESSION_TIMEOUT.as_millis().to_string())
-        .set("heartbeat.interval.ms", "1000")
-        .create_with_context(Ownership::default())?;
-    consumer.subscribe(&[&settings.topics.events])?;
+    let (consumer, mut positions) = seek_to_checkpoint(projection, settings, pool, "").await?;
     status.running.store(true, Ordering::Release);
-    let result = consume(projection, settings, pool, status, &consumer, shutdown).await;
+    let result = consume(projection, settings, pool, status, &consumer, &mut positions, shutdown).await;
     status.running.store(false, Ordering::Release);
-    status.partitions.set(0);
     result
 }
 
 /// A consumer assigned every events partition at `projection`'s checkpoint in `pool`'s schema,
-/// and those checkpoints: a rebuild reads the whole log alone. `group_suffix` keeps its client
-/// apart from the live group (it never joins a group nor commits offsets).
+/// and those checkpoints. `group_suffix` keeps the group names of rebuilds apart (no offsets are
+/// ever committed to the group; it only names the client).
 pub(crate) async fn seek_to_checkpoint(
     projection: Projection,
     settings: &RunnerSettings,
@@ -150,7 +122,7 @@ pub(crate) async fn seek_to_checkpoint(
 ) -> Result<(StreamConsumer, Positions), RunnerError> {
     let consumer: StreamConsumer = settings
         .kafka
-        .consumer_config(&format!("{}{group_suffix}", group(projection)))
+        .consumer_config(&format!("orderstream-projector-{}{group_suffix}", projection.name()))
         .set("fetch.wait.max.ms", "50")
         .create()?;
     let topic = &settings.topics.events;
@@ -168,42 +140,19 @@ pub(crate) async fn seek_to_checkpoint(
     Ok((consumer, checkpoints))
 }
 
-/// Folds batches of the owned partitions.
-///
-/// A partition is claimed (its checkpoint row made to exist, and read) as soon as it is assigned
-/// and before any of its records is folded; its records below the checkpoint are skipped. The
-/// consumer starts an assigned partition at the offset last committed to the group, which is
-/// only a hint written after each transaction and never ahead of the checkpoint, so at worst a
-/// few records are read again and skipped.
 async fn consume(
     projection: Projection,
     settings: &RunnerSettings,
     pool: &PgPool,
     status: &RunnerStatus,
-    consumer: &StreamConsumer<Ownership>,
+    consumer: &StreamConsumer,
+    positions: &mut Positions,
     shutdown: &CancellationToken,
 ) -> Result<(), RunnerError> {
-    let batching = settings.batching().first_within(IDLE_TURN);
-    let mut owned = Positions::new();
-    while let Some(messages) = shutdown.run_until_cancelled(batching.next(|| consumer.recv())).await {
-        let messages: Vec<BorrowedMessage<'_>> = messages?;
-        follow_ownership(projection, pool, consumer.context(), &mut owned).await?;
-        status.partitions.set(owned.len() as i64);
-        let mut batch = Batch::default();
-        for message in &messages {
-            // Not ours (revoked meanwhile) or already folded (read again from the hint).
-            if owned
-                .get(&message.partition())
-                .is_some_and(|&next| message.offset() >= next)
-            {
-                batch.push(message);
-            }
-        }
-        if batch.is_empty() {
-            continue;
-        }
-        let dead_letters = commit(projection, pool, &mut owned, &batch).await?;
-        commit_hint(consumer, &settings.topics.events, &batch.next_offsets);
+    let batching = settings.batching();
+    while let Some(batch) = shutdown.run_until_cancelled(batching.next(|| consumer.recv())).await {
+        let batch: Batch = batch?;
+        let dead_letters = commit(projection, pool, positions, &batch).await?;
         status.events.add((batch.len() - dead_letters) as u64);
         status.dead_letters.add(dead_letters as u64);
         status.batches.add(1);
@@ -212,50 +161,9 @@ async fn consume(
     Ok(())
 }
 
-/// Forgets revoked partitions and claims assigned ones, in the order the group moved them.
-async fn follow_ownership(
-    projection: Projection,
-    pool: &PgPool,
-    ownership: &Ownership,
-    owned: &mut Positions,
-) -> Result<(), RunnerError> {
-    for change in ownership.take_changes() {
-        match change {
-            OwnershipChange::Revoked(partitions) => {
-                info!(?partitions, "partitions revoked");
-                for partition in partitions {
-                    owned.remove(&partition);
-                }
-            }
-            OwnershipChange::Assigned(partitions) => {
-                let claimed = db::claim(pool, projection.name(), &partitions).await?;
-                info!(checkpoints = ?claimed, "partitions assigned");
-                owned.extend(claimed);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Tells the group where the checkpoints now are, so the next owner of a partition starts
-/// reading near its checkpoint rather than at the beginning. Fire and forget: the checkpoint in
-/// PostgreSQL is the truth, and a lost or late hint only means records read again and skipped.
-fn commit_hint(consumer: &StreamConsumer<Ownership>, topic: &str, next_offsets: &BTreeMap<i32, i64>) {
-    let mut offsets = TopicPartitionList::new();
-    for (&partition, &offset) in next_offsets {
-        if let Err(error) = offsets.add_partition_offset(topic, partition, Offset::Offset(offset)) {
-            debug!(%error, partition, "offset hint not recorded");
-            return;
-        }
-    }
-    if let Err(error) = consumer.commit(&offsets, CommitMode::Async) {
-        debug!(%error, "offset hint not committed");
-    }
-}
-
 /// Records read from the log for one transaction.
 #[derive(Debug, Default)]
-pub struct Batch {
+pub(crate) struct Batch {
     /// The decoded events, in log order.
     events: Vec<LoggedEvent>,
     /// The record each of `events` was decoded from, index for index: what a dead letter keeps.
@@ -305,12 +213,10 @@ impl Batch {
 ///
 /// The transaction first takes the projection's tables (`ROW EXCLUSIVE`, the order a rebuild's
 /// swap takes them in), then locks the stored checkpoint rows of the batch's partitions and
-/// checks each is still `positions`. When it is not, nothing is written and the runner stops
-/// with [`RunnerError::CheckpointMoved`]: a rebuild swapped the projection in, or this process
-/// lost the partition (the group gave it to another while this one was silent) and the new
-/// owner has folded it since. A live runner claims its rows before its first batch, so there is
-/// always a row to lock. On success `positions` moves past the batch.
-pub async fn commit(
+/// checks each is still `positions`: after a rebuild swapped the projection in, they are the
+/// rebuild's, and this runner stops with [`RunnerError::CheckpointMoved`] without writing.
+/// On success `positions` moves past the batch.
+pub(crate) async fn commit(
     projection: Projection,
     pool: &PgPool,
     positions: &mut Positions,

@@ -1,5 +1,5 @@
-//! Running every projection beside `/health`, `/ready` and `/metrics`. Each projection joins its
-//! consumer group, so several processes share its partitions, and has its own supervisor: after a failure (PostgreSQL or Kafka away) it backs off, with jitter, and
+//! Running every projection beside `/health`, `/ready` and `/metrics`. Each projection has its
+//! own supervisor: after a failure (PostgreSQL or Kafka away) it backs off, with jitter, and
 //! resumes from its checkpoint. Records that cannot be applied never get here: the runner sets
 //! them aside as dead letters. A panic in a projection stops the projectors with an error.
 
@@ -106,10 +106,9 @@ async fn supervise(
             other => other.map(|()| None).map_err(|e| e.to_string()),
         }
     };
-    // A rebuild swapped the projection in, or another process folded a partition this one had
-    // lost: rejoin the group and carry on from the stored checkpoints at once.
+    // A rebuild swapped the projection in: carry on from its checkpoint at once.
     while let Some(Some(moved)) = BACKOFF.retry(projection.name(), shutdown, &attempt).await {
-        info!(projection = projection.name(), %moved, "checkpoint moved (projection replaced, or a lost partition folded elsewhere); resuming from the stored checkpoints");
+        info!(projection = projection.name(), %moved, "projection replaced; resuming from the new checkpoint");
     }
 }
 

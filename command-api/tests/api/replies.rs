@@ -85,9 +85,11 @@ async fn an_edge_restart_does_not_lose_the_verdicts_another_edge_waits_for() {
     let done = restarted.clone();
     let busy = tokio::spawn(async move {
         let mut statuses = Vec::new();
+        // Until one order was placed wholly after A came back.
         for i in 0..500 {
+            let after_restart = done.load(Ordering::Acquire);
             statuses.push(place(&b, &format!("while a restarts {i}")).await);
-            if done.load(Ordering::Acquire) {
+            if after_restart {
                 break;
             }
         }

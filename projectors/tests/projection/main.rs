@@ -2,7 +2,6 @@
 
 mod dead_letters;
 mod evolution;
-mod group;
 mod helpers;
 mod rebuild;
 mod restart;
