@@ -346,6 +346,49 @@ macro_rules! problem_responses {
     )+};
 }
 
+/// Declares a set of problem responses that several routes answer alike, as a type implementing
+/// `utoipa::IntoResponses` whose entries refer to responses declared with
+/// [`problem_responses!`](crate::problem_responses):
+///
+/// ```
+/// service_kit::problem_responses! {
+///     /// No valid bearer token.
+///     pub Unauthorized = 401 ["unauthorized"];
+///     /// The token lacks the scope.
+///     pub Forbidden = 403 ["forbidden"];
+/// }
+/// service_kit::problem_response_set! {
+///     /// What any route behind a bearer token may answer.
+///     pub Guarded { 401 => Unauthorized, 403 => Forbidden }
+/// }
+/// # use utoipa::IntoResponses;
+/// assert_eq!(Guarded::responses().len(), 2);
+/// ```
+///
+/// A route lists it among its own: `responses((status = 200, ...), Guarded, (status = 404, ...))`.
+#[macro_export]
+macro_rules! problem_response_set {
+    ($($(#[doc = $doc:literal])* $vis:vis $name:ident { $($status:literal => $response:ident),+ $(,)? })+) => {$(
+        $(#[doc = $doc])*
+        #[derive(Debug)]
+        $vis struct $name;
+
+        impl $crate::openapi::utoipa::IntoResponses for $name {
+            fn responses() -> ::std::collections::BTreeMap<
+                String,
+                $crate::openapi::utoipa::openapi::RefOr<$crate::openapi::utoipa::openapi::Response>,
+            > {
+                [$((
+                    $status.to_string(),
+                    $crate::openapi::utoipa::openapi::Ref::from_response_name(stringify!($response)).into(),
+                )),+]
+                .into_iter()
+                .collect()
+            }
+        }
+    )+};
+}
+
 /// Checks that a document keeps up with the router (feature `testing`).
 #[cfg(feature = "testing")]
 pub mod coverage {

@@ -69,21 +69,27 @@ pub(crate) async fn restore(
     partition: i32,
     metrics: &DeciderMetrics,
 ) -> Result<(Restored, Read), DeciderError> {
-    let (kafka, topics) = (&settings.kafka, &settings.topics);
+    let restore = Partition {
+        kafka: &settings.kafka,
+        store,
+        partition,
+        metrics,
+    };
+    let topics = &settings.topics;
     let mut read = Read::default();
     let complete = if settings.rebuild_state {
-        clear(store, Mirrored::Changelog, partition).await?;
-        clear(store, Mirrored::Verdicts, partition).await?;
+        restore.clear(Mirrored::Changelog).await?;
+        restore.clear(Mirrored::Verdicts).await?;
         false
     } else {
-        let (complete, changelog) = catch_up_changelog(kafka, &topics.decider_state, store, partition, metrics).await?;
+        let (complete, changelog) = restore.catch_up_changelog(&topics.decider_state).await?;
         read.changelog = changelog;
         complete
     };
     if !complete {
-        read.events = fold_events(kafka, &topics.events, store, partition, metrics).await?;
+        read.events = restore.fold_events(&topics.events).await?;
     }
-    read.verdicts = catch_up_verdicts(kafka, &topics.verdicts, store, partition, metrics).await?;
+    read.verdicts = restore.catch_up_verdicts(&topics.verdicts).await?;
     info!(
         changelog = read.changelog,
         events = read.events,
@@ -99,169 +105,166 @@ pub(crate) async fn restore(
     ))
 }
 
-/// Reads the changelog from the store's position to the end. Returns whether the partition's
-/// changelog is complete (the store already held it whole, or the marker was read) and how many
-/// records were read. An incomplete one leaves nothing in the store.
-async fn catch_up_changelog(
-    kafka: &KafkaArgs,
-    topic: &str,
-    store: &Arc<Store>,
+/// One partition being restored: where it is read from and written to.
+struct Partition<'a> {
+    kafka: &'a KafkaArgs,
+    store: &'a Arc<Store>,
     partition: i32,
-    metrics: &DeciderMetrics,
-) -> Result<(bool, u64), DeciderError> {
-    let mut reader = Reader::open(kafka, topic, partition, store, Mirrored::Changelog).await?;
-    // Positions are only recorded for a complete partition, so a known position means complete.
-    let mut complete = reader.resumed;
-    let mut read = 0;
-    while let Some(chunk) = reader.next_chunk().await? {
-        read += chunk.len() as u64;
-        let mut changes = Changes::default();
-        for record in &chunk {
-            let key = record.key().and_then(|key| std::str::from_utf8(key).ok());
-            if key == Some(COMPLETE_MARKER) {
-                complete = true;
-                continue;
-            }
-            let Some(aggregate_id) = key.and_then(|key| key.parse::<Uuid>().ok()) else {
-                metrics.undecodable_events.add(1);
-                warn!(
-                    offset = record.offset(),
-                    "skipping a changelog record that names no aggregate"
-                );
-                continue;
-            };
-            let stored = match record.payload().map(serde_json::from_slice::<Stored>) {
-                Some(Ok(stored)) => stored,
-                _ => {
-                    metrics.undecodable_events.add(1);
-                    warn!(%aggregate_id, offset = record.offset(), "quarantining an aggregate: its changelog record does not decode");
-                    Stored::Quarantined
-                }
-            };
-            changes.aggregates.push((partition, aggregate_id, stored));
-        }
-        if complete {
-            if let Some(last) = chunk.last() {
-                changes.advance(Mirrored::Changelog, partition, last.offset() + 1);
-            }
-        }
-        write(store, changes).await?;
-    }
-    if !complete {
-        clear(store, Mirrored::Changelog, partition).await?;
-    }
-    Ok((complete, read))
+    metrics: &'a DeciderMetrics,
 }
 
-/// Folds the events log of `partition` into the store, a chunk at a time.
-async fn fold_events(
-    kafka: &KafkaArgs,
-    topic: &str,
-    store: &Arc<Store>,
-    partition: i32,
-    metrics: &DeciderMetrics,
-) -> Result<u64, DeciderError> {
-    let mut reader = Reader::from_beginning(kafka, topic, partition).await?;
-    let mut read = 0;
-    while let Some(chunk) = reader.next_chunk().await? {
-        read += chunk.len() as u64;
-        let envelopes: Vec<(Option<Uuid>, Result<Envelope<Event>, _>)> = chunk
-            .iter()
-            .map(|record| (aggregate_of(record), Envelope::<Event>::from_kafka(record)))
-            .collect();
-        let ids: Vec<(i32, Uuid)> = envelopes
-            .iter()
-            .filter_map(|(id, envelope)| match envelope {
-                Ok(envelope) => Some(envelope.message.aggregate_id()),
-                Err(_) => *id,
-            })
-            .map(|id| (partition, id))
-            .collect();
-        let loader = store.clone();
-        let (mut states, _) = blocking_store(move || loader.load(&ids, &[], 0)).await?;
-        for (named, envelope) in envelopes {
-            match envelope {
-                Ok(envelope) => {
-                    let entry = states
-                        .entry(envelope.message.aggregate_id())
-                        .or_insert_with(|| Stored::Live(AggregateEntry::default()));
-                    if let Stored::Live(entry) = entry {
-                        entry.apply(&envelope);
-                    }
+impl Partition<'_> {
+    /// Reads the changelog from the store's position to the end. Returns whether the partition's
+    /// changelog is complete (the store already held it whole, or the marker was read) and how many
+    /// records were read. An incomplete one leaves nothing in the store.
+    async fn catch_up_changelog(&self, topic: &str) -> Result<(bool, u64), DeciderError> {
+        let (partition, metrics) = (self.partition, self.metrics);
+        let mut reader = Reader::open(self, topic, Mirrored::Changelog).await?;
+        // Positions are only recorded for a complete partition, so a known position means complete.
+        let mut complete = reader.resumed;
+        let mut read = 0;
+        while let Some(chunk) = reader.next_chunk().await? {
+            read += chunk.len() as u64;
+            let mut changes = Changes::default();
+            for record in &chunk {
+                let key = record.key().and_then(|key| std::str::from_utf8(key).ok());
+                if key == Some(COMPLETE_MARKER) {
+                    complete = true;
+                    continue;
                 }
-                Err(err) => {
+                let Some(aggregate_id) = key.and_then(|key| key.parse::<Uuid>().ok()) else {
                     metrics.undecodable_events.add(1);
-                    match named {
-                        Some(aggregate_id) => {
-                            warn!(%aggregate_id, error = %err, "quarantining an aggregate: one of its events does not decode");
-                            states.insert(aggregate_id, Stored::Quarantined);
-                        }
-                        None => warn!(error = %err, "skipping an event that does not decode and names no aggregate"),
-                    }
-                }
-            }
-        }
-        let changes = Changes {
-            aggregates: states.into_iter().map(|(id, stored)| (partition, id, stored)).collect(),
-            ..Changes::default()
-        };
-        write(store, changes).await?;
-    }
-    Ok(read)
-}
-
-/// Reads the verdicts of `partition` from the store's position to the end.
-async fn catch_up_verdicts(
-    kafka: &KafkaArgs,
-    topic: &str,
-    store: &Arc<Store>,
-    partition: i32,
-    metrics: &DeciderMetrics,
-) -> Result<u64, DeciderError> {
-    let mut reader = Reader::open(kafka, topic, partition, store, Mirrored::Verdicts).await?;
-    let now_ms = chrono::Utc::now().timestamp_millis();
-    let cutoff = horizon_cutoff(now_ms);
-    let mut read = 0;
-    while let Some(chunk) = reader.next_chunk().await? {
-        read += chunk.len() as u64;
-        let mut changes = Changes::default();
-        for record in &chunk {
-            // Retention deletes whole segments, so older verdicts may still be there.
-            let at = record.timestamp().to_millis().unwrap_or(now_ms);
-            if at < cutoff {
-                continue;
-            }
-            match record.payload().map(serde_json::from_slice::<Outcome>) {
-                Some(Ok(outcome)) => changes.verdicts.push((partition, at, outcome)),
-                _ => {
-                    metrics.undecodable_verdicts.add(1);
                     warn!(
-                        partition,
                         offset = record.offset(),
-                        "skipping a verdict that does not decode"
+                        "skipping a changelog record that names no aggregate"
                     );
+                    continue;
+                };
+                let stored = match record.payload().map(serde_json::from_slice::<Stored>) {
+                    Some(Ok(stored)) => stored,
+                    _ => {
+                        metrics.undecodable_events.add(1);
+                        warn!(%aggregate_id, offset = record.offset(), "quarantining an aggregate: its changelog record does not decode");
+                        Stored::Quarantined
+                    }
+                };
+                changes.aggregates.push((partition, aggregate_id, stored));
+            }
+            if complete {
+                if let Some(last) = chunk.last() {
+                    changes.advance(Mirrored::Changelog, partition, last.offset() + 1);
                 }
             }
+            self.write(changes).await?;
         }
-        if let Some(last) = chunk.last() {
-            changes.advance(Mirrored::Verdicts, partition, last.offset() + 1);
+        if !complete {
+            self.clear(Mirrored::Changelog).await?;
         }
-        write(store, changes).await?;
+        Ok((complete, read))
     }
-    Ok(read)
-}
 
-async fn write(store: &Arc<Store>, changes: Changes) -> Result<(), DeciderError> {
-    if changes.is_empty() {
-        return Ok(());
+    /// Folds the events log of `partition` into the store, a chunk at a time.
+    async fn fold_events(&self, topic: &str) -> Result<u64, DeciderError> {
+        let (store, partition, metrics) = (self.store, self.partition, self.metrics);
+        let mut reader = Reader::from_beginning(self, topic).await?;
+        let mut read = 0;
+        while let Some(chunk) = reader.next_chunk().await? {
+            read += chunk.len() as u64;
+            let envelopes: Vec<(Option<Uuid>, Result<Envelope<Event>, _>)> = chunk
+                .iter()
+                .map(|record| (aggregate_of(record), Envelope::<Event>::from_kafka(record)))
+                .collect();
+            let ids: Vec<(i32, Uuid)> = envelopes
+                .iter()
+                .filter_map(|(id, envelope)| match envelope {
+                    Ok(envelope) => Some(envelope.message.aggregate_id()),
+                    Err(_) => *id,
+                })
+                .map(|id| (partition, id))
+                .collect();
+            let loader = store.clone();
+            let (mut states, _) = blocking_store(move || loader.load(&ids, &[], 0)).await?;
+            for (named, envelope) in envelopes {
+                match envelope {
+                    Ok(envelope) => {
+                        let entry = states
+                            .entry(envelope.message.aggregate_id())
+                            .or_insert_with(|| Stored::Live(AggregateEntry::default()));
+                        if let Stored::Live(entry) = entry {
+                            entry.apply(&envelope);
+                        }
+                    }
+                    Err(err) => {
+                        metrics.undecodable_events.add(1);
+                        match named {
+                            Some(aggregate_id) => {
+                                warn!(%aggregate_id, error = %err, "quarantining an aggregate: one of its events does not decode");
+                                states.insert(aggregate_id, Stored::Quarantined);
+                            }
+                            None => {
+                                warn!(error = %err, "skipping an event that does not decode and names no aggregate")
+                            }
+                        }
+                    }
+                }
+            }
+            let changes = Changes {
+                aggregates: states.into_iter().map(|(id, stored)| (partition, id, stored)).collect(),
+                ..Changes::default()
+            };
+            self.write(changes).await?;
+        }
+        Ok(read)
     }
-    let store = store.clone();
-    blocking_store(move || store.write(&changes)).await
-}
 
-async fn clear(store: &Arc<Store>, log: Mirrored, partition: i32) -> Result<(), DeciderError> {
-    let store = store.clone();
-    blocking_store(move || store.clear(log, partition)).await
+    /// Reads the verdicts of `partition` from the store's position to the end.
+    async fn catch_up_verdicts(&self, topic: &str) -> Result<u64, DeciderError> {
+        let (partition, metrics) = (self.partition, self.metrics);
+        let mut reader = Reader::open(self, topic, Mirrored::Verdicts).await?;
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let cutoff = horizon_cutoff(now_ms);
+        let mut read = 0;
+        while let Some(chunk) = reader.next_chunk().await? {
+            read += chunk.len() as u64;
+            let mut changes = Changes::default();
+            for record in &chunk {
+                // Retention deletes whole segments, so older verdicts may still be there.
+                let at = record.timestamp().to_millis().unwrap_or(now_ms);
+                if at < cutoff {
+                    continue;
+                }
+                match record.payload().map(serde_json::from_slice::<Outcome>) {
+                    Some(Ok(outcome)) => changes.verdicts.push((partition, at, outcome)),
+                    _ => {
+                        metrics.undecodable_verdicts.add(1);
+                        warn!(
+                            partition,
+                            offset = record.offset(),
+                            "skipping a verdict that does not decode"
+                        );
+                    }
+                }
+            }
+            if let Some(last) = chunk.last() {
+                changes.advance(Mirrored::Verdicts, partition, last.offset() + 1);
+            }
+            self.write(changes).await?;
+        }
+        Ok(read)
+    }
+
+    async fn write(&self, changes: Changes) -> Result<(), DeciderError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let store = self.store.clone();
+        blocking_store(move || store.write(&changes)).await
+    }
+
+    async fn clear(&self, log: Mirrored) -> Result<(), DeciderError> {
+        let (store, partition) = (self.store.clone(), self.partition);
+        blocking_store(move || store.clear(log, partition)).await
+    }
 }
 
 /// Runs a blocking store call off the async workers.
@@ -286,30 +289,26 @@ impl Reader {
     /// A reader of `partition` from where the store left `log`, or from the beginning (with what
     /// the store held of it cleared) when the store's position is unknown or no longer on the
     /// topic.
-    async fn open(
-        kafka: &KafkaArgs,
-        topic: &str,
-        partition: i32,
-        store: &Arc<Store>,
-        log: Mirrored,
-    ) -> Result<Self, DeciderError> {
-        let consumer = restore_consumer(kafka)?;
+    async fn open(restore: &Partition<'_>, topic: &str, log: Mirrored) -> Result<Self, DeciderError> {
+        let partition = restore.partition;
+        let consumer = restore_consumer(restore.kafka)?;
         let (low, high) = watermarks(&consumer, topic, partition).await?;
         let position = {
-            let store = store.clone();
+            let store = restore.store.clone();
             blocking_store(move || store.position(log, partition)).await?
         };
         let resume_at = position.filter(|&at| (low..=high).contains(&at));
         if resume_at.is_none() {
-            clear(store, log, partition).await?;
+            restore.clear(log).await?;
         }
         let mut reader = Self::starting_at(consumer, topic, partition, resume_at.unwrap_or(low), high)?;
         reader.resumed = resume_at.is_some();
         Ok(reader)
     }
 
-    async fn from_beginning(kafka: &KafkaArgs, topic: &str, partition: i32) -> Result<Self, DeciderError> {
-        let consumer = restore_consumer(kafka)?;
+    async fn from_beginning(restore: &Partition<'_>, topic: &str) -> Result<Self, DeciderError> {
+        let partition = restore.partition;
+        let consumer = restore_consumer(restore.kafka)?;
         let (low, high) = watermarks(&consumer, topic, partition).await?;
         Self::starting_at(consumer, topic, partition, low, high)
     }

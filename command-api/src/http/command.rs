@@ -34,6 +34,17 @@ const IDEMPOTENCY_KEY: &str = "idempotency-key";
 #[derive(Debug, Clone)]
 struct RequestDigest(String);
 
+/// The `Idempotency-Key` header as every command route's OpenAPI description names it; the
+/// handlers read it through [`CommandRequest`].
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[expect(dead_code, reason = "describes the header for the document; never built")]
+pub(super) struct IdempotencyKey {
+    /// 1 to 200 characters: a retry with the same key returns the first answer and writes nothing new
+    #[param(rename = "Idempotency-Key", min_length = 1, max_length = 200)]
+    idempotency_key: Option<String>,
+}
+
 /// The ids and trace context of one command request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct CommandRequest {

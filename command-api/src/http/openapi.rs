@@ -70,6 +70,27 @@ service_kit::problem_responses! {
     ];
 }
 
+service_kit::problem_response_set! {
+    /// What every command with a JSON body may answer before it is decided: a bad body or
+    /// header, no token or scope, a field that breaks a rule.
+    pub(super) BodyCommandProblems {
+        400 => BadRequest,
+        401 => Unauthorized,
+        403 => Forbidden,
+        413 => BodyTooLarge,
+        415 => UnsupportedMediaType,
+        422 => InvalidField,
+    }
+    /// What a command without a body may answer before it is decided: a bad header, no token or
+    /// scope, a field that breaks a rule.
+    pub(super) HeaderCommandProblems {
+        400 => InvalidHeader,
+        401 => Unauthorized,
+        403 => Forbidden,
+        422 => InvalidField,
+    }
+}
+
 /// The open routes: `/health`, `/ready`, `/metrics` and this document.
 const OPERATIONAL: Operational = Operational { metrics: true };
 

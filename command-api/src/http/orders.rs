@@ -28,12 +28,12 @@ use utoipa::openapi::schema::Schema;
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
-use super::command::{digested, CommandRequest};
+use super::command::{digested, CommandRequest, IdempotencyKey};
 use super::extract::{Json, Path};
 use super::fields::{acting_for, decimal, text};
 use super::openapi::{
-    BadRequest, BodyTooLarge, Forbidden, InvalidField as InvalidFieldProblem, InvalidHeader, OrderConflict,
-    OrderNotFound, StaleVersion, TransitionConflict, Unauthorized, Unavailable, UnsupportedMediaType,
+    BodyCommandProblems, HeaderCommandProblems, OrderConflict, OrderNotFound, StaleVersion, TransitionConflict,
+    Unavailable,
 };
 use super::{Accepted, ApiContext, ApiError};
 use crate::bus::CommandBus;
@@ -245,21 +245,15 @@ fn details(request: &mut PlaceOrderRequest, user_id: Uuid) -> Result<Option<(Ord
     path = "/api/v1/orders",
     tag = "orders",
     request_body = PlaceOrderRequest,
-    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200,
-            description = "1 to 200 characters: a retry with the same key returns the first answer and writes nothing new")),
+    params(IdempotencyKey),
     security(("bearer" = ["orders:write"])),
     responses(
         (status = 201, description = "The `OrderPlaced` event is on the log.", body = OrderAccepted, headers(
             ("Location" = String, description = "`/api/v1/orders/{order_id}`"),
             ("ETag" = String, description = "The order's new version, `\"<version>\"`, for the next `If-Match`"),
         )),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
+        BodyCommandProblems,
         (status = 409, response = OrderConflict),
-        (status = 413, response = BodyTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = InvalidFieldProblem),
         (status = 503, response = Unavailable),
     )
 )]
@@ -405,9 +399,9 @@ impl TransitionRequest {
 
 /// The OpenAPI description of a transition at `$path`, which the `$item` handler serves: every
 /// transition takes the order id, `If-Match` and `Idempotency-Key`, and answers alike, but for
-/// its scopes, its body and the answers a body adds (`$bad_request`).
+/// its scopes, its body and the problems it may answer before it is decided (`$problems`).
 macro_rules! transition_path {
-    ($path:tt, security($($security:tt)*), $(request_body = $body:ty,)? bad_request($($bad_request:tt)*), $item:item) => {
+    ($path:tt, security($($security:tt)*), $(request_body = $body:ty,)? problems = $problems:ty, $item:item) => {
         #[utoipa::path(
             post,
             path = $path,
@@ -417,21 +411,17 @@ macro_rules! transition_path {
                 ("order_id" = Uuid, Path, description = "The order's id"),
                 ("If-Match" = Option<String>, Header, example = "\"3\"",
                     description = "The order version (an earlier `ETag`) the request acts on; another is a 412"),
-                ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200,
-                    description = "1 to 200 characters: a retry with the same key returns the first answer and writes nothing new"),
+                IdempotencyKey,
             ),
             security($($security)*),
             responses(
                 (status = 200, description = "The transition's event is on the log.", body = OrderAccepted, headers(
                     ("ETag" = String, description = "The order's new version, `\"<version>\"`, for the next `If-Match`"),
                 )),
-                $($bad_request)*
-                (status = 401, response = Unauthorized),
-                (status = 403, response = Forbidden),
+                $problems,
                 (status = 404, response = OrderNotFound),
                 (status = 409, response = TransitionConflict),
                 (status = 412, response = StaleVersion),
-                (status = 422, response = InvalidFieldProblem),
                 (status = 503, response = Unavailable),
             )
         )]
@@ -446,7 +436,7 @@ macro_rules! staff_transition {
         transition_path!(
             $path,
             security(("bearer" = ["orders:manage"])),
-            bad_request((status = 400, response = InvalidHeader),),
+            problems = HeaderCommandProblems,
             $(#[doc = $doc])*
             #[tracing::instrument(skip_all, fields(order_id = %request.raw_id))]
             async fn $name<B: CommandBus>(
@@ -483,11 +473,7 @@ transition_path!(
     "/api/v1/orders/{order_id}/ship",
     security(("bearer" = ["orders:manage"])),
     request_body = ShipRequest,
-    bad_request(
-        (status = 400, response = BadRequest),
-        (status = 413, response = BodyTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-    ),
+    problems = BodyCommandProblems,
     /// Ship an order in processing, with its carrier and tracking number (staff).
     #[tracing::instrument(skip_all, fields(order_id = %request.raw_id))]
     async fn ship<B: CommandBus>(
@@ -515,11 +501,7 @@ transition_path!(
     "/api/v1/orders/{order_id}/cancel",
     security(("bearer" = ["orders:write"]), ("bearer" = ["orders:manage"])),
     request_body = CancelRequest,
-    bad_request(
-        (status = 400, response = BadRequest),
-        (status = 413, response = BodyTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-    ),
+    problems = BodyCommandProblems,
     /// Cancel a pending or confirmed order: a user its own, staff any. A paid order is refunded.
     /// A user's cancel is checked by the decider against the order's owner (refused as if the order
     /// did not exist), so no race can get around it.

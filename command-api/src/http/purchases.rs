@@ -27,12 +27,12 @@ use utoipa::openapi::schema::Schema;
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
-use super::command::{digested, CommandRequest};
+use super::command::{digested, CommandRequest, IdempotencyKey};
 use super::extract::{Json, Path};
 use super::fields::{acting_for, decimal, optional_uuid, text};
 use super::openapi::{
-    BadRequest, BodyTooLarge, Forbidden, GatewayRefused, InvalidField as InvalidFieldProblem, PurchaseConflict,
-    PurchaseNotFound, PurchaseUnavailable, RefundConflict, Unauthorized, Unavailable, UnsupportedMediaType,
+    BodyCommandProblems, GatewayRefused, PurchaseConflict, PurchaseNotFound, PurchaseUnavailable, RefundConflict,
+    Unavailable,
 };
 use super::{ApiContext, ApiError};
 use crate::bus::CommandBus;
@@ -180,18 +180,12 @@ fn transaction_date(value: Option<Value>, now: DateTime<Utc>) -> Result<DateTime
     path = "/api/v1/purchases",
     tag = "purchases",
     request_body = PurchaseRequest,
-    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200,
-            description = "1 to 200 characters: a retry with the same key returns the first answer and writes nothing new")),
+    params(IdempotencyKey),
     security(("bearer" = ["purchases:write"])),
     responses(
         (status = 202, description = "The `PurchaseRequested` event is on the log.", body = PurchaseAccepted),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
+        BodyCommandProblems,
         (status = 409, response = PurchaseConflict),
-        (status = 413, response = BodyTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = InvalidFieldProblem),
         (status = 502, response = GatewayRefused),
         (status = 503, response = PurchaseUnavailable),
     )
@@ -278,20 +272,14 @@ async fn request_purchase<B: CommandBus>(
     request_body = RefundRequest,
     params(
         ("purchase_id" = Uuid, Path, description = "The purchase's id"),
-        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200,
-            description = "1 to 200 characters: a retry with the same key returns the first answer and writes nothing new"),
+        IdempotencyKey,
     ),
     security(("bearer" = ["purchases:refund"])),
     responses(
         (status = 201, description = "The `PurchaseRefunded` event is on the log.", body = RefundAccepted),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
+        BodyCommandProblems,
         (status = 404, response = PurchaseNotFound),
         (status = 409, response = RefundConflict),
-        (status = 413, response = BodyTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = InvalidFieldProblem),
         (status = 503, response = Unavailable),
     )
 )]

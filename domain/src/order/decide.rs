@@ -10,14 +10,13 @@ use crate::pricing;
 impl PlacedOrder {
     /// Checks the order may move to `next`.
     fn advance(&self, next: OrderStatus) -> Result<(), Rejection> {
-        if self.status.can_become(next) {
-            return Ok(());
-        }
-        Err(Rejection::IllegalTransition {
-            order_id: self.order_id,
-            status: self.status,
-            allowed: self.status.next().to_vec(),
-        })
+        self.status
+            .check_move(next)
+            .map_err(|allowed| Rejection::IllegalTransition {
+                order_id: self.order_id,
+                status: self.status,
+                allowed: allowed.to_vec(),
+            })
     }
 
     /// Checks a payment may be recorded as `next`: payments (`paid`, `failed`) only while the
@@ -28,14 +27,13 @@ impl PlacedOrder {
                 order_id: self.order_id,
             });
         }
-        if self.payment_status.can_become(next) {
-            return Ok(());
-        }
-        Err(Rejection::IllegalPaymentTransition {
-            order_id: self.order_id,
-            payment_status: self.payment_status,
-            allowed: self.payment_status.next().to_vec(),
-        })
+        self.payment_status
+            .check_move(next)
+            .map_err(|allowed| Rejection::IllegalPaymentTransition {
+                order_id: self.order_id,
+                payment_status: self.payment_status,
+                allowed: allowed.to_vec(),
+            })
     }
 }
 

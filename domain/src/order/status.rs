@@ -2,7 +2,8 @@
 
 use crate::wire::wire_enum;
 
-/// Declares where each status of a lifecycle may go next, as `next`, and `can_become` from it.
+/// Declares where each status of a lifecycle may go next, as `next`, and `can_become` and
+/// `check_move` from it.
 macro_rules! transitions {
     (
         $(#[$next_doc:meta])*
@@ -18,6 +19,15 @@ macro_rules! transitions {
 
             pub fn can_become(self, next: $status) -> bool {
                 self.next().contains(&next)
+            }
+
+            /// `Ok` when this status may move to `next`, else the statuses it may move to.
+            pub fn check_move(self, next: $status) -> Result<(), &'static [$status]> {
+                if self.can_become(next) {
+                    Ok(())
+                } else {
+                    Err(self.next())
+                }
             }
         }
     };
