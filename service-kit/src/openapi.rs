@@ -399,11 +399,24 @@ pub mod coverage {
 
     const METHODS: [&str; 7] = ["get", "post", "put", "patch", "delete", "head", "options"];
 
-    /// Asserts what every API's document holds: OpenAPI 3.1, the bearer scheme, and exactly the
-    /// routes declared in the Rust files of `src/http` under the crate at `manifest_dir`,
-    /// `example` among them (so that a reader finding nothing fails). Returns the document as
-    /// JSON, for the API's own checks.
-    pub fn assert_complete(document: &OpenApi, manifest_dir: &str, example: &str) -> serde_json::Value {
+    /// What one API's document must hold beyond what every API's does.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Expected<'a> {
+        /// The crate whose `src/http` declares the routes (`env!("CARGO_MANIFEST_DIR")`).
+        pub manifest_dir: &'a str,
+        /// One route that must be among them, so that a reader finding nothing fails.
+        pub example: &'a str,
+        /// The method of the API's own routes (`"get"`, `"post"`).
+        pub method: &'a str,
+        /// The statuses each of those routes must answer.
+        pub statuses: &'a [&'a str],
+    }
+
+    /// Asserts what every API's document holds: OpenAPI 3.1, the bearer scheme, exactly the routes
+    /// declared in the Rust files of `src/http` under the crate, and that each of the API's own
+    /// routes (under `/api/`) names a bearer scope in each alternative and documents the expected
+    /// statuses. Returns the document as JSON, for the API's own checks.
+    pub fn assert_complete(document: &OpenApi, expected: Expected<'_>) -> serde_json::Value {
         let json = serde_json::to_value(document).expect("the document is JSON");
         assert!(
             json["openapi"].as_str().is_some_and(|v| v.starts_with("3.1.")),
@@ -411,9 +424,21 @@ pub mod coverage {
             json["openapi"]
         );
         assert_eq!(json["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
-        let declared = declared_routes(&Path::new(manifest_dir).join("src/http"));
-        assert!(declared.contains(example), "{declared:?}");
+        let declared = declared_routes(&Path::new(expected.manifest_dir).join("src/http"));
+        assert!(declared.contains(expected.example), "{declared:?}");
         assert_eq!(documented_operations(&json), declared);
+        for (path, operation) in api_operations(&json, expected.method) {
+            let scopes = operation["security"].as_array().expect("security");
+            assert!(
+                scopes.iter().all(|alternative| alternative["bearer"]
+                    .as_array()
+                    .is_some_and(|scopes| !scopes.is_empty())),
+                "{path}: {scopes:?}"
+            );
+            for status in expected.statuses {
+                assert!(operation["responses"][status].is_object(), "{path} lacks {status}");
+            }
+        }
         json
     }
 
@@ -429,13 +454,6 @@ pub mod coverage {
             .flatten()
             .filter(|(path, _)| path.starts_with("/api/"))
             .filter_map(move |(path, item)| Some((path.as_str(), item.get(method)?)))
-    }
-
-    /// Asserts that the operation at `path` documents an answer for each of `statuses`.
-    pub fn assert_answers(path: &str, operation: &serde_json::Value, statuses: &[&str]) {
-        for status in statuses {
-            assert!(operation["responses"][status].is_object(), "{path} lacks {status}");
-        }
     }
 
     /// Every operation of an OpenAPI document, as `"POST /api/v1/orders"`.

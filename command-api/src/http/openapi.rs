@@ -140,29 +140,21 @@ pub(super) fn document() -> utoipa::openapi::OpenApi {
 
 #[cfg(test)]
 mod tests {
-    use service_kit::openapi::coverage::{api_operations, assert_answers, assert_complete};
+    use service_kit::openapi::coverage::{assert_complete, Expected};
 
     use super::*;
 
-    /// The document, checked for what every API's holds: OpenAPI 3.1, every route and nothing
-    /// else.
-    fn json() -> serde_json::Value {
-        assert_complete(&document(), env!("CARGO_MANIFEST_DIR"), "POST /api/v1/orders")
-    }
-
     #[test]
     fn every_api_route_names_its_scopes_and_problems() {
-        let document = json();
-        for (path, operation) in api_operations(&document, "post") {
-            let scopes = operation["security"].as_array().expect("security");
-            assert!(
-                scopes.iter().all(|alternative| alternative["bearer"]
-                    .as_array()
-                    .is_some_and(|scopes| !scopes.is_empty())),
-                "{path}: {scopes:?}"
-            );
-            assert_answers(path, operation, &["401", "403", "503"]);
-        }
+        let document = assert_complete(
+            &document(),
+            Expected {
+                manifest_dir: env!("CARGO_MANIFEST_DIR"),
+                example: "POST /api/v1/orders",
+                method: "post",
+                statuses: &["401", "403", "503"],
+            },
+        );
         let refused = &document["components"]["responses"]["Forbidden"]["content"]["application/problem+json"];
         assert_eq!(
             refused["schema"]["allOf"][1]["properties"]["type"]["enum"],

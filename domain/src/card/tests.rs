@@ -225,16 +225,16 @@ fn cvc_has_3_or_4_digits() {
             ))
         );
     }
+    assert_eq!(
+        CardCvc::parse("card_cvc", "12").unwrap_err().to_string(),
+        "`card_cvc` must have 3 to 4 digits (got 2)"
+    );
     assert_eq!(CardCvc::parse("card_cvc", "").unwrap_err().problem, FieldProblem::Blank);
     assert_refused(
         CardCvc::parse,
         "card_cvc",
         &["12a", " 123", "1 23", "１２３"],
         FieldProblem::InvalidCharacters { allowed: "digits" },
-    );
-    assert_eq!(
-        CardCvc::parse("card_cvc", "12").unwrap_err().to_string(),
-        "`card_cvc` must have 3 to 4 digits (got 2)"
     );
 }
 
