@@ -4,7 +4,8 @@
 //! - raw limits: rdkafka produce (acks=all, idempotent) and `read_committed` consume of records
 //!   shaped like our events, and PostgreSQL `COPY` of rows shaped like `order_status`;
 //! - orders/s end to end over HTTP with many requests in flight, and their p50/p99 latency,
-//!   with the release binaries of all three services running;
+//!   with the release binaries of all three services running; then again through two
+//!   command-api replicas sharing the decider's partitions, requests alternating between them;
 //! - purchases/s end to end: accepted over HTTP, charged by the payment reactor, authorized by
 //!   the decider and readable in the `purchases` read model;
 //! - projection events/s on a backlog, per projection;
@@ -85,13 +86,13 @@ async fn main() {
     let bin_dir = release_dir();
     println!("orderstream system benchmark: {PARTITIONS} partitions, {events} events, {orders} HTTP orders, {in_flight} in flight");
 
-    println!("\n[1/7] raw Kafka produce (acks=all, idempotent, event-shaped records)");
+    println!("\n[1/8] raw Kafka produce (acks=all, idempotent, event-shaped records)");
     let raw_topic = format!("{}bench.raw", isolation.kafka.topic_prefix);
     create_topic(&isolation.kafka, &raw_topic).await;
     let produce = produce_events(&isolation.kafka, &raw_topic, events).await;
     println!("      {produce}");
 
-    println!("[2/7] raw Kafka consume (read_committed)");
+    println!("[2/8] raw Kafka consume (read_committed)");
     let consume = consume_all(&isolation.kafka, &raw_topic, events).await;
     println!("      {consume}");
 
@@ -99,11 +100,11 @@ async fn main() {
     projectors::db::migrate(&pool, &isolation.database.database_schema)
         .await
         .expect("migrate");
-    println!("[3/7] raw PostgreSQL COPY (order_status-shaped rows)");
+    println!("[3/8] raw PostgreSQL COPY (order_status-shaped rows)");
     let copy = copy_rows(&pool, events).await;
     println!("      {copy}");
 
-    println!("[4/7] projection of a backlog of {events} events (both projections at once)");
+    println!("[4/8] projection of a backlog of {events} events (both projections at once)");
     isolation.topics.ensure(&isolation.kafka).await.expect("topics");
     produce_events(&isolation.kafka, &isolation.topics.events, events).await;
     let started = Instant::now();
@@ -135,7 +136,7 @@ async fn main() {
         println!("      {projection:<13} {rate}");
     }
 
-    println!("[5/7] orders end to end over HTTP (command-api, projectors and query-api running)");
+    println!("[5/8] orders end to end over HTTP (command-api, projectors and query-api running)");
     let port = free_port();
     let command_api = start(&bin_dir, "command-api", &[], &isolation, port);
     let query_api = start(&bin_dir, "query-api", &[], &isolation, free_port());
@@ -151,7 +152,7 @@ async fn main() {
     .await;
     let orders_run = send_requests(
         &client,
-        &format!("{base}/api/v1/orders"),
+        &[format!("{base}/api/v1/orders")],
         orders,
         in_flight,
         201,
@@ -160,11 +161,11 @@ async fn main() {
     .await;
     println!("      {orders_run}");
 
-    println!("[6/7] purchases end to end: HTTP, the payment reactor, the decider, the read model");
+    println!("[6/8] purchases end to end: HTTP, the payment reactor, the decider, the read model");
     let started = Instant::now();
     let purchases_run = send_requests(
         &processor,
-        &format!("{base}/api/v1/purchases"),
+        &[format!("{base}/api/v1/purchases")],
         purchases,
         in_flight,
         202,
@@ -189,9 +190,29 @@ async fn main() {
         elapsed: started.elapsed(),
     };
     println!("      authorized {authorized}");
-    drop((command_api, query_api, projector));
 
-    println!("[7/7] replay: `projectors rebuild` over a log of {replay_events} events");
+    println!("[7/8] orders end to end over HTTP through two command-api replicas, alternately");
+    let second_port = free_port();
+    let second = start(&bin_dir, "command-api", &[], &isolation, second_port);
+    let second_base = format!("http://127.0.0.1:{second_port}");
+    wait_until("the second command-api to be ready", Duration::from_secs(120), || async {
+        let ready = client.get(format!("{second_base}/ready")).send().await.ok()?;
+        ready.status().is_success().then_some(())
+    })
+    .await;
+    let two_replicas_run = send_requests(
+        &client,
+        &[format!("{base}/api/v1/orders"), format!("{second_base}/api/v1/orders")],
+        orders,
+        in_flight,
+        201,
+        order_body,
+    )
+    .await;
+    println!("      {two_replicas_run}");
+    drop((command_api, second, query_api, projector));
+
+    println!("[8/8] replay: `projectors rebuild` over a log of {replay_events} events");
     let (replay_consume, replays) = replay(&bin_dir, replay_events).await;
     println!("      raw consume of that topic {replay_consume}");
     for (projection, rate) in &replays {
@@ -229,6 +250,14 @@ async fn main() {
             ratio(&run.rate, &produce)
         );
     }
+    println!(
+        "| orders over HTTP through two command-api replicas, {in_flight} in flight (p50 {:.1} ms, p99 {:.1} ms) | {:.0} orders/s | {} of produce, {:.2}× one replica |",
+        ms(two_replicas_run.p50),
+        ms(two_replicas_run.p99),
+        two_replicas_run.rate.per_second(),
+        ratio(&two_replicas_run.rate, &produce),
+        two_replicas_run.rate.per_second() / orders_run.rate.per_second()
+    );
     println!(
         "| purchases authorized and readable (reactor + decider + projection) | {:.0} purchases/s | {} of produce |",
         authorized.per_second(),
@@ -419,11 +448,11 @@ impl std::fmt::Display for HttpRun {
     }
 }
 
-/// POSTs `total` bodies (`body(i)`) to `url` with `in_flight` at a time; an answer other than
-/// `expected` counts as a failure.
+/// POSTs `total` bodies (`body(i)`), the `i`th to `urls[i % urls.len()]`, with `in_flight` at a
+/// time; an answer other than `expected` counts as a failure.
 async fn send_requests(
     client: &reqwest::Client,
-    url: &str,
+    urls: &[String],
     total: usize,
     in_flight: usize,
     expected: u16,
@@ -434,7 +463,7 @@ async fn send_requests(
     let started = Instant::now();
     let workers: Vec<_> = (0..in_flight)
         .map(|_| {
-            let (client, url) = (client.clone(), url.to_owned());
+            let (client, urls) = (client.clone(), urls.to_vec());
             let (next, failures) = (next.clone(), failures.clone());
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
@@ -445,7 +474,7 @@ async fn send_requests(
                     }
                     let sent = Instant::now();
                     let ok = client
-                        .post(&url)
+                        .post(&urls[i % urls.len()])
                         .json(&body(i))
                         .send()
                         .await

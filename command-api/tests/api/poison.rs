@@ -1,5 +1,6 @@
-//! Records no decider or reactor can read, written by hand onto the events and commands topics:
-//! none of them stops a partition, and a command with a readable id is answered at once.
+//! Records no decider or reactor can read, written by hand onto the events, commands, outcomes,
+//! verdicts and state changelog topics: none of them stops a partition, and a command with a
+//! readable id is answered at once.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -262,4 +263,122 @@ async fn a_command_that_does_not_decode_is_refused_at_once_and_its_partition_car
         metric(&app.client, &app.address, "orderstream_decider_refusals_total").await,
         4
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn commands_naming_a_reply_partition_the_outcomes_topic_lacks_are_answered_on_their_key() {
+    let app = spawn_app().await;
+    let placed = app.place(&json!({"name": "John Doe"}), None).await;
+    assert_eq!(placed.status(), 201);
+    let order_id = placed.json::<Value>().await.unwrap()["order_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let commands = committed_records(&app.isolation, &app.isolation.topics.commands).await;
+    let template = &commands[0];
+    let bad_replies = ["not-a-partition", "-1", "4096", "", "1e2"];
+    let ids = bad_replies.map(|_| Uuid::new_v4().to_string());
+    let records = bad_replies
+        .iter()
+        .zip(&ids)
+        .map(|(reply, id)| RawRecord {
+            partition: None,
+            key: Some(&order_id),
+            headers: with_header(
+                with_header(headers_of(template), "ce_id", Some(id)),
+                command_api::reply::REPLY_PARTITION_HEADER,
+                Some(reply),
+            ),
+            payload: template.payload().unwrap().to_vec(),
+        })
+        .collect();
+    produce_raw(&app.isolation, &app.isolation.topics.commands, records).await;
+
+    // Each copy of the placing command is decided (the order exists already), and its verdict is
+    // written where a command naming no reply partition gets it.
+    let verdicts = wait_until("a verdict on every command", Duration::from_secs(30), || async {
+        let verdicts: Vec<Value> = committed_records(&app.isolation, &app.isolation.topics.outcomes)
+            .await
+            .iter()
+            .filter_map(|r| serde_json::from_slice::<Value>(r.payload()?).ok())
+            .filter(|o| ids.iter().any(|id| o["command_id"] == id.as_str()))
+            .collect();
+        (verdicts.len() == ids.len()).then_some(verdicts)
+    })
+    .await;
+    for verdict in &verdicts {
+        assert_eq!(verdict["verdict"], "rejected", "{verdict}");
+        assert_eq!(verdict["rejection"]["reason"]["type"], "already_placed", "{verdict}");
+    }
+
+    let confirmed = app
+        .post(&format!("/api/v1/orders/{order_id}/confirm"), &json!({}), None)
+        .await;
+    assert_eq!(confirmed.status(), 200, "the partition carries on");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn state_changelog_records_no_decider_wrote_stop_no_restore_and_quarantine_only_their_aggregate() {
+    let isolation = Isolation::new();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let orders = format!("{base}/api/v1/orders");
+    let client = authorized_client();
+    let service = start(&isolation, port);
+    wait_ready(&client, &base).await;
+    let spoiled = place(&client, &orders, "John Doe").await;
+    let spoiled_id = spoiled["order_id"].as_str().unwrap().to_owned();
+    let spoiled_partition = spoiled["events"][0]["partition"].as_i64().unwrap() as i32;
+    let intact = place(&client, &orders, "Jane Doe").await;
+    let intact_id = intact["order_id"].as_str().unwrap().to_owned();
+
+    let foreign = |partition, key, payload: &[u8]| RawRecord {
+        partition: Some(partition),
+        key,
+        headers: Vec::new(),
+        payload: payload.to_vec(),
+    };
+    let records = vec![
+        // The spoiled order's newest state, unreadable: its state is unknown from here on.
+        foreign(spoiled_partition, Some(&spoiled_id), b"not json"),
+        // Records that name no aggregate (a compacted topic refuses a record without a key).
+        foreign(spoiled_partition, Some("not-an-aggregate"), b"{\"Live\":{}}"),
+        foreign(spoiled_partition, Some(""), b"\x00\x01 garbage"),
+    ];
+    produce_raw(&isolation, &isolation.topics.decider_state, records).await;
+    service.kill();
+
+    // A fresh replica, with an empty store, restores from the changelog and reads past them all.
+    let mut env = isolation.env();
+    env.push(("LISTEN_ADDR", format!("127.0.0.1:{port}")));
+    let state_dir = isolation.decider_state_dir().join(Uuid::new_v4().to_string());
+    env.push(("DECIDER_STATE_DIR", state_dir.display().to_string()));
+    let _service = ChildService::spawn(Path::new(env!("CARGO_BIN_EXE_command-api")), &[], &env);
+    wait_ready(&client, &base).await;
+    assert_eq!(
+        metric(&client, &base, "orderstream_decider_undecodable_events_total").await,
+        3
+    );
+    let confirm = client
+        .post(format!("{orders}/{spoiled_id}/confirm"))
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(confirm, 409, None).await;
+    assert_eq!(problem["type"], "/problems/aggregate-quarantined", "{problem}");
+    let confirm = client
+        .post(format!("{orders}/{intact_id}/confirm"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirm.status(), 200, "the intact order restored from the changelog");
+    let mut landed_on = Vec::new();
+    while !landed_on.contains(&spoiled_partition) {
+        assert!(
+            landed_on.len() < 30,
+            "no new order landed on partition {spoiled_partition}"
+        );
+        let placed = place(&client, &orders, "Jane Doe").await;
+        landed_on.push(placed["events"][0]["partition"].as_i64().unwrap() as i32);
+    }
 }
