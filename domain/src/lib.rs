@@ -20,7 +20,8 @@
 //! - [`message`]: how commands and events are named and encoded on the log, and decoded back;
 //!   each aggregate declares its messages, with every version ever written, in one table.
 //! - [`decider`]: the [`Decider`] trait tying an aggregate's three functions together.
-//! - [`testing`]: the `given(..).when(..).then(..)` helper for aggregate tests.
+//! - [`testing`]: the `given(..).when(..).then(..)` helper for aggregate tests, and example order
+//!   events for every crate whose tests decide or fold them.
 //!
 //! Private helpers: `text` (the validated text newtypes), `wire` (enums with one spelling on the
 //! wire and in SQL) and `schema` (hand-written JSON Schemas of newtypes).

@@ -3,7 +3,7 @@
 //! SIGTERM.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,15 +20,7 @@ use crate::helpers::{
     assert_problem, authorized_client, committed_records, config, header, metric, produce_raw, spawn_app_with,
     RawRecord,
 };
-use crate::restart::wait_ready;
-
-/// A command-api process in `isolation` on `port`, with `extra` settings on top.
-fn start(isolation: &Isolation, port: u16, extra: &[(&'static str, String)]) -> ChildService {
-    let mut env = isolation.env();
-    env.push(("LISTEN_ADDR", format!("127.0.0.1:{port}")));
-    env.extend(extra.iter().cloned());
-    ChildService::spawn(Path::new(env!("CARGO_BIN_EXE_command-api")), &[], &env)
-}
+use crate::restart::{start_logged, start_with, wait_ready};
 
 /// A state directory no decider has used yet: a fresh replica's empty volume.
 fn empty_state_dir(isolation: &Isolation) -> (&'static str, String) {
@@ -36,25 +28,46 @@ fn empty_state_dir(isolation: &Isolation) -> (&'static str, String) {
     ("DECIDER_STATE_DIR", dir.display().to_string())
 }
 
-struct Replica {
-    base: String,
-    client: reqwest::Client,
+/// A command-api on a port of its own, which processes start on, and are stopped and started
+/// again on, and its HTTP client.
+#[derive(Clone)]
+pub(crate) struct Replica {
+    pub(crate) port: u16,
+    pub(crate) base: String,
+    pub(crate) client: reqwest::Client,
 }
 
 impl Replica {
-    fn on(port: u16) -> Self {
+    pub(crate) fn new() -> Self {
+        let port = free_port();
         Self {
+            port,
             base: format!("http://127.0.0.1:{port}"),
             client: authorized_client(),
         }
     }
 
-    async fn ready(&self) {
+    /// Starts its process in `isolation` with `extra` settings and waits until it is ready.
+    pub(crate) async fn start(&self, isolation: &Isolation, extra: &[(&'static str, String)]) -> ChildService {
+        let process = start_with(isolation, self.port, extra);
+        self.ready().await;
+        process
+    }
+
+    pub(crate) async fn ready(&self) {
         wait_ready(&self.client, &self.base).await;
     }
 
-    async fn place(&self, body: &Value, key: Option<&str>) -> reqwest::Response {
-        let mut request = self.client.post(format!("{}/api/v1/orders", self.base)).json(body);
+    pub(crate) async fn place(&self, body: &Value, key: Option<&str>) -> reqwest::Response {
+        self.post("/api/v1/orders", Some(body), key).await
+    }
+
+    /// POSTs `body`, if any, to `path` under Idempotency-Key `key`, if any.
+    pub(crate) async fn post(&self, path: &str, body: Option<&Value>, key: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.post(format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
         if let Some(key) = key {
             request = request.header("Idempotency-Key", key);
         }
@@ -83,10 +96,8 @@ async fn stop_cleanly(mut replica: ChildService) {
 /// A new replica of `isolation` with an empty volume, once ready, with what its restore read:
 /// changelog records and events.
 async fn fresh_replica(isolation: &Isolation) -> (Replica, ChildService, (u64, u64)) {
-    let port = free_port();
-    let replica = Replica::on(port);
-    let process = start(isolation, port, &[empty_state_dir(isolation)]);
-    replica.ready().await;
+    let replica = Replica::new();
+    let process = replica.start(isolation, &[empty_state_dir(isolation)]).await;
     let restored = replica.restored().await;
     (replica, process, restored)
 }
@@ -117,10 +128,8 @@ async fn assert_first_answers(replica: &Replica, answers: &HashMap<String, Value
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restarted_decider_reads_only_the_changelog_tail_and_a_fresh_one_restores_from_the_changelog() {
     let isolation = Isolation::new();
-    let port = free_port();
-    let replica = Replica::on(port);
-    let first = start(&isolation, port, &[]);
-    replica.ready().await;
+    let replica = Replica::new();
+    let first = replica.start(&isolation, &[]).await;
     let keys: Vec<String> = (0..30).map(|i| format!("restore-{i}")).collect();
     let answers = place_keyed(&replica, &keys).await;
     let order_id = Uuid::new_v4();
@@ -131,8 +140,7 @@ async fn a_restarted_decider_reads_only_the_changelog_tail_and_a_fresh_one_resto
     stop_cleanly(first).await;
 
     // The same replica again: its store already holds everything.
-    let again = start(&isolation, port, &[]);
-    replica.ready().await;
+    let again = replica.start(&isolation, &[]).await;
     assert_eq!(
         replica.restored().await,
         (0, 0),
@@ -188,31 +196,19 @@ async fn a_log_from_before_the_changelog_is_folded_once_and_its_quarantine_trave
     )
     .await;
 
-    let port = free_port();
-    let replica = Replica::on(port);
-    let first = start(&isolation, port, &[]);
-    replica.ready().await;
+    let replica = Replica::new();
+    let first = replica.start(&isolation, &[]).await;
     let (_, events) = replica.restored().await;
     assert_eq!(events, 21, "the log without a changelog is folded");
     let check = |replica: &'static str, at: &Replica| {
-        let (old_ids, base) = (old_ids.clone(), at.base.clone());
-        let client = at.client.clone();
+        let (old_ids, at) = (old_ids.clone(), at.clone());
         async move {
             for id in old_ids {
-                let again = client
-                    .post(format!("{base}/api/v1/orders"))
-                    .json(&json!({"name": "Old order", "order_id": id}))
-                    .send()
-                    .await
-                    .unwrap();
+                let again = at.place(&json!({"name": "Old order", "order_id": id}), None).await;
                 assert_eq!(again.status(), 409, "{replica}: {id} was placed before");
             }
-            let cancel = client
-                .post(format!("{base}/api/v1/orders/{broken}/cancel"))
-                .json(&json!({"reason": "broken"}))
-                .send()
-                .await
-                .unwrap();
+            let cancel_path = format!("/api/v1/orders/{broken}/cancel");
+            let cancel = at.post(&cancel_path, Some(&json!({"reason": "broken"})), None).await;
             let problem = assert_problem(cancel, 409, None).await;
             assert_eq!(problem["type"], "/problems/aggregate-quarantined", "{replica}");
         }
@@ -229,10 +225,8 @@ async fn a_log_from_before_the_changelog_is_folded_once_and_its_quarantine_trave
 #[tokio::test(flavor = "multi_thread")]
 async fn a_decider_killed_mid_load_loses_nothing_and_decides_nothing_twice() {
     let isolation = Isolation::new();
-    let port = free_port();
-    let replica = Arc::new(Replica::on(port));
-    let service = start(&isolation, port, &[]);
-    replica.ready().await;
+    let replica = Arc::new(Replica::new());
+    let service = replica.start(&isolation, &[]).await;
     let keys: Vec<String> = (0..300).map(|i| format!("load-{i}")).collect();
     let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let load = {
@@ -278,8 +272,7 @@ async fn a_decider_killed_mid_load_loses_nothing_and_decides_nothing_twice() {
         before_kill.len()
     );
 
-    let _service = start(&isolation, port, &[]);
-    replica.ready().await;
+    let _service = replica.start(&isolation, &[]).await;
     let mut order_ids = Vec::new();
     for key in &keys {
         let retry = replica.place(&json!({"name": "Load"}), Some(key)).await;
@@ -366,17 +359,12 @@ async fn two_deciders_share_the_partitions_and_the_first_keeps_deciding_while_th
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_decider_claiming_a_live_replicas_instance_id_is_refused() {
     let isolation = Isolation::new();
-    let port = free_port();
-    let replica = Replica::on(port);
+    let replica = Replica::new();
     let id = ("DECIDER_INSTANCE_ID", "twin".to_owned());
-    let _first = start(&isolation, port, std::slice::from_ref(&id));
-    replica.ready().await;
+    let _first = replica.start(&isolation, std::slice::from_ref(&id)).await;
 
     let log = std::env::temp_dir().join(format!("{}-twin.log", isolation.id));
-    let mut env = isolation.env();
-    env.push(("LISTEN_ADDR", format!("127.0.0.1:{}", free_port())));
-    env.extend([id, empty_state_dir(&isolation)]);
-    let mut twin = ChildService::spawn_logged(Path::new(env!("CARGO_BIN_EXE_command-api")), &[], &env, &log);
+    let mut twin = start_logged(&isolation, free_port(), &[id, empty_state_dir(&isolation)], &log);
     let status = twin.exited_within(Duration::from_secs(45)).await;
     assert!(!status.success(), "the twin exits with an error");
     let text = std::fs::read_to_string(&log).unwrap();
@@ -393,12 +381,9 @@ async fn a_second_decider_claiming_a_live_replicas_instance_id_is_refused() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_stops_a_replica_within_ten_seconds_and_the_other_takes_its_partitions_at_once() {
     let isolation = Isolation::new();
-    let (first_port, second_port) = (free_port(), free_port());
-    let (first, second) = (Replica::on(first_port), Replica::on(second_port));
-    let mut leaving = start(&isolation, first_port, &[]);
-    first.ready().await;
-    let _staying = start(&isolation, second_port, &[]);
-    second.ready().await;
+    let (first, second) = (Replica::new(), Replica::new());
+    let mut leaving = first.start(&isolation, &[]).await;
+    let _staying = second.start(&isolation, &[]).await;
     wait_until("the partitions to be split", Duration::from_secs(60), || async {
         let (a, b) = (
             first.metric("orderstream_decider_partitions_owned").await,

@@ -8,14 +8,17 @@ mod properties;
 mod wire;
 
 use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::*;
 use crate::message::{DecodeError, Message};
 use crate::money::{Currency, Money};
 use crate::pricing::{ItemName, LineItem, Quantity, Sku, Totals};
+use crate::testing::{OrderEvents, EXAMPLE_ORDER_TOTAL_MINOR};
 use crate::Decider;
 use OrderStatus::{Cancelled, Confirmed, Delivered, Pending, Processing, Shipped};
+use PaymentStatus::{Failed, Paid, Refunded};
 
 const ID: Uuid = Uuid::from_u128(1);
 const PURCHASE: Uuid = Uuid::from_u128(2);
@@ -116,177 +119,123 @@ fn placed_priced() -> Event {
     })
 }
 
-const TOTAL: i64 = 4204;
+const TOTAL: i64 = EXAMPLE_ORDER_TOTAL_MINOR;
 
-fn confirm(expected_version: Option<u64>) -> Command {
-    Command::ConfirmOrder(ConfirmOrder {
+/// The example events of `ID`, whose payments come from `purchase_id`.
+fn events(purchase_id: Uuid) -> OrderEvents {
+    OrderEvents {
         order_id: ID,
-        expected_version,
-        at: t(1),
-    })
+        purchase_id,
+    }
 }
 
-fn confirmed() -> Event {
-    Event::OrderConfirmed(OrderConfirmed {
-        order_id: ID,
-        confirmed_at: t(1),
-    })
+/// Every status a command moves an order to.
+const MOVES: [OrderStatus; 5] = [Confirmed, Processing, Shipped, Delivered, Cancelled];
+
+/// When the order moves to `status`: each status its own minute after placing.
+fn moved_at(status: OrderStatus) -> DateTime<Utc> {
+    t(OrderStatus::ALL.iter().position(|s| *s == status).unwrap() as i64)
 }
 
-fn start(expected_version: Option<u64>) -> Command {
-    Command::StartProcessing(StartProcessing {
-        order_id: ID,
-        expected_version,
-        at: t(2),
-    })
+/// When the payment reaches `status`: each its own minute after the last move.
+fn settled_at(status: PaymentStatus) -> DateTime<Utc> {
+    let last_move = OrderStatus::ALL.len() - 1;
+    let step = PaymentStatus::ALL.iter().position(|s| *s == status).unwrap();
+    t((last_move + step) as i64)
 }
 
-fn started() -> Event {
-    Event::OrderProcessingStarted(OrderProcessingStarted {
-        order_id: ID,
-        started_at: t(2),
-    })
+/// The event moving `ID` to `status`, at its own time; a cancellation asks for no refund.
+fn moved(status: OrderStatus) -> Event {
+    events(PURCHASE).moved(status, moved_at(status))
 }
 
-fn ship(expected_version: Option<u64>) -> Command {
-    Command::ShipOrder(ShipOrder {
-        order_id: ID,
-        carrier: Carrier::parse(" UPS ").unwrap(),
-        tracking_number: TrackingNumber::parse("1Z999AA10123456784").unwrap(),
-        expected_version,
-        at: t(3),
-    })
+/// The cancellation asking to refund `PURCHASE`, which paid the total.
+fn cancelled_refunding() -> Event {
+    events(PURCHASE).cancelled_refunding(moved_at(Cancelled))
 }
 
-fn shipped() -> Event {
-    Event::OrderShipped(OrderShipped {
-        order_id: ID,
-        carrier: Carrier::parse("UPS").unwrap(),
-        tracking_number: TrackingNumber::parse("1Z999AA10123456784").unwrap(),
-        shipped_at: t(3),
-    })
+/// Purchase `purchase_id`'s payment of `ID` reaching `status`, at its own time.
+fn settled(status: PaymentStatus, purchase_id: Uuid) -> Event {
+    events(purchase_id).settled(status, settled_at(status))
 }
 
-fn deliver(expected_version: Option<u64>) -> Command {
-    Command::DeliverOrder(DeliverOrder {
-        order_id: ID,
-        expected_version,
-        at: t(4),
-    })
+/// The command moving `ID` to `status` at the time of [`moved`], with the example values of
+/// [`OrderEvents`] (the carrier padded, as a client may send it).
+fn move_to(status: OrderStatus, expected_version: Option<u64>) -> Command {
+    let (message_type, mut fields) = match status {
+        Pending => panic!("an order is pending once placed: no command moves it there"),
+        Confirmed => (CONFIRM_ORDER_V1, json!({})),
+        Processing => (START_PROCESSING_V1, json!({})),
+        Shipped => (
+            SHIP_ORDER_V1,
+            json!({"carrier": " UPS ", "tracking_number": "1Z999AA10123456784"}),
+        ),
+        Delivered => (DELIVER_ORDER_V1, json!({})),
+        Cancelled => (CANCEL_ORDER_V1, json!({"reason": "changed my mind"})),
+    };
+    fields["expected_version"] = json!(expected_version);
+    fields["at"] = json!(moved_at(status));
+    decoded(message_type, fields)
 }
 
-fn delivered() -> Event {
-    Event::OrderDelivered(OrderDelivered {
-        order_id: ID,
-        delivered_at: t(4),
-    })
-}
-
-fn cancel(expected_version: Option<u64>) -> Command {
-    Command::CancelOrder(CancelOrder {
-        order_id: ID,
-        reason: CancelReason::parse("changed my mind").unwrap(),
-        expected_version,
-        at: t(5),
-        acting_user: None,
-    })
-}
-
-fn cancelled(refund_requested_for: Option<Uuid>) -> Event {
-    Event::OrderCancelled(OrderCancelled {
-        order_id: ID,
-        reason: CancelReason::parse("changed my mind").unwrap(),
-        refund_amount: refund_requested_for.map(|_| usd(TOTAL)),
-        refund_requested_for,
-        cancelled_at: t(5),
-    })
+/// The command recording purchase `purchase_id`'s payment of `ID` reaching `status`, at the time of
+/// [`settled`]; a payment pays the total.
+fn settle(status: PaymentStatus, purchase_id: Uuid) -> Command {
+    let at = settled_at(status);
+    let (message_type, fields) = match status {
+        PaymentStatus::Pending => panic!("a payment is pending until it is settled: no command makes it so"),
+        Paid => return pay(purchase_id, usd(TOTAL)),
+        Failed => (
+            RECORD_PAYMENT_FAILURE_V1,
+            json!({"purchase_id": purchase_id, "failed_at": at, "reason": "card_declined"}),
+        ),
+        Refunded => (RECORD_REFUND_V1, json!({"purchase_id": purchase_id, "refunded_at": at})),
+    };
+    decoded(message_type, fields)
 }
 
 fn pay(purchase_id: Uuid, amount: Money) -> Command {
-    Command::RecordPayment(RecordPayment {
-        order_id: ID,
-        purchase_id,
-        amount,
-        expected_version: None,
-        paid_at: t(6),
-        payer: None,
-    })
+    let paid_at = settled_at(Paid);
+    decoded(
+        RECORD_PAYMENT_V1,
+        json!({"purchase_id": purchase_id, "amount": amount, "paid_at": paid_at}),
+    )
 }
 
-fn paid(purchase_id: Uuid) -> Event {
-    Event::OrderPaid(OrderPaid {
-        order_id: ID,
-        purchase_id,
-        amount: usd(TOTAL),
-        paid_at: t(6),
-    })
-}
-
-fn fail(purchase_id: Uuid) -> Command {
-    Command::RecordPaymentFailure(RecordPaymentFailure {
-        order_id: ID,
-        purchase_id,
-        reason: PaymentFailureReason::parse("card_declined").unwrap(),
-        expected_version: None,
-        failed_at: t(7),
-        payer: None,
-    })
-}
-
-fn payment_failed(purchase_id: Uuid) -> Event {
-    Event::OrderPaymentFailed(OrderPaymentFailed {
-        order_id: ID,
-        purchase_id,
-        reason: PaymentFailureReason::parse("card_declined").unwrap(),
-        amount: None,
-        failed_at: t(7),
-    })
-}
-
-fn refund(purchase_id: Uuid) -> Command {
-    Command::RecordRefund(RecordRefund {
-        order_id: ID,
-        purchase_id,
-        expected_version: None,
-        refunded_at: t(8),
-    })
-}
-
-fn refunded(purchase_id: Uuid) -> Event {
-    Event::OrderRefunded(OrderRefunded {
-        order_id: ID,
-        purchase_id,
-        refunded_at: t(8),
-    })
+/// The command of `message_type` on `ID` with `fields`, read from its wire form.
+fn decoded(message_type: &str, mut fields: Value) -> Command {
+    fields["order_id"] = json!(ID);
+    Command::decode(message_type, fields.to_string().as_bytes()).unwrap()
 }
 
 /// A priced order's history up to `status`.
 fn history(status: OrderStatus) -> Vec<Event> {
-    let mut events = vec![placed_priced()];
-    let path: &[fn() -> Event] = match status {
+    let path: &[OrderStatus] = match status {
         Pending => &[],
-        Confirmed => &[confirmed],
-        Processing => &[confirmed, started],
-        Shipped => &[confirmed, started, shipped],
-        Delivered => &[confirmed, started, shipped, delivered],
-        Cancelled => &[confirmed, || cancelled(None)],
+        Confirmed => &[Confirmed],
+        Processing => &[Confirmed, Processing],
+        Shipped => &[Confirmed, Processing, Shipped],
+        Delivered => &[Confirmed, Processing, Shipped, Delivered],
+        Cancelled => &[Confirmed, Cancelled],
     };
-    events.extend(path.iter().map(|event| event()));
-    events
+    [placed_priced()]
+        .into_iter()
+        .chain(path.iter().copied().map(moved))
+        .collect()
 }
 
 fn every_command() -> Vec<Command> {
     vec![
         Command::PlaceOrder(place(ID, "Zoë")),
         Command::PlaceOrder(place_priced(example_items())),
-        confirm(Some(1)),
-        start(None),
-        ship(Some(3)),
-        deliver(None),
-        cancel(Some(2)),
+        move_to(Confirmed, Some(1)),
+        move_to(Processing, None),
+        move_to(Shipped, Some(3)),
+        move_to(Delivered, None),
+        move_to(Cancelled, Some(2)),
         pay(PURCHASE, usd(TOTAL)),
-        fail(PURCHASE),
-        refund(PURCHASE),
+        settle(Failed, PURCHASE),
+        settle(Refunded, PURCHASE),
     ]
 }
 
@@ -294,14 +243,14 @@ fn every_event() -> Vec<Event> {
     vec![
         placed(&place(ID, "Zoë")),
         placed_priced(),
-        confirmed(),
-        started(),
-        shipped(),
-        delivered(),
-        cancelled(Some(PURCHASE)),
-        cancelled(None),
-        paid(PURCHASE),
-        payment_failed(PURCHASE),
-        refunded(PURCHASE),
+        moved(Confirmed),
+        moved(Processing),
+        moved(Shipped),
+        moved(Delivered),
+        cancelled_refunding(),
+        moved(Cancelled),
+        settled(Paid, PURCHASE),
+        settled(Failed, PURCHASE),
+        settled(Refunded, PURCHASE),
     ]
 }

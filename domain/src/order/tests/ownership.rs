@@ -32,7 +32,7 @@ fn an_order_belongs_to_the_user_it_is_placed_for_with_or_without_items() {
 }
 
 fn cancel_by(acting_user: Uuid, expected_version: Option<u64>) -> Command {
-    let Command::CancelOrder(cancel) = cancel(expected_version) else {
+    let Command::CancelOrder(cancel) = move_to(Cancelled, expected_version) else {
         unreachable!()
     };
     Command::CancelOrder(CancelOrder {
@@ -43,19 +43,19 @@ fn cancel_by(acting_user: Uuid, expected_version: Option<u64>) -> Command {
 
 #[test]
 fn only_the_owner_cancels_as_a_user_and_staff_cancel_any_order() {
-    given::<Order>([placed_priced(), paid(PURCHASE)])
+    given::<Order>([placed_priced(), settled(Paid, PURCHASE)])
         .when(cancel_by(OTHER_USER, None))
         .then_rejected(Rejection::NotOwner { order_id: ID });
     // Refused before the version check, whose answer would tell the order exists.
     given::<Order>([placed_priced()])
         .when(cancel_by(OTHER_USER, Some(7)))
         .then_rejected(Rejection::NotOwner { order_id: ID });
-    given::<Order>([placed_priced(), paid(PURCHASE)])
+    given::<Order>([placed_priced(), settled(Paid, PURCHASE)])
         .when(cancel_by(USER, None))
-        .then([cancelled(Some(PURCHASE))]);
+        .then([cancelled_refunding()]);
     given::<Order>([placed_priced()])
-        .when(cancel(None))
-        .then([cancelled(None)]);
+        .when(move_to(Cancelled, None))
+        .then([moved(Cancelled)]);
     // An order placed before orders had owners is cancelled by staff only.
     given::<Order>([placed(&place(ID, "Jane"))])
         .when(cancel_by(USER, None))
@@ -83,10 +83,10 @@ fn only_a_purchase_of_the_owner_settles_the_payment_of_an_order() {
         .when(paid_by(Some(OTHER_USER), pay(PURCHASE, usd(TOTAL))))
         .then_rejected(Rejection::NotOwner { order_id: ID });
     given::<Order>([placed_priced()])
-        .when(paid_by(Some(OTHER_USER), fail(PURCHASE)))
+        .when(paid_by(Some(OTHER_USER), settle(Failed, PURCHASE)))
         .then_rejected(Rejection::NotOwner { order_id: ID });
     // …before any other check that would tell what state the order is in.
-    given::<Order>([placed_priced(), paid(PURCHASE)])
+    given::<Order>([placed_priced(), settled(Paid, PURCHASE)])
         .when(paid_by(Some(OTHER_USER), pay(OTHER_PURCHASE, usd(TOTAL))))
         .then_rejected(Rejection::NotOwner { order_id: ID });
     given::<Order>([placed_priced()])
@@ -104,17 +104,17 @@ fn only_a_purchase_of_the_owner_settles_the_payment_of_an_order() {
     // The owner's own purchase pays, or fails to pay, as always.
     given::<Order>([placed_priced()])
         .when(paid_by(Some(USER), pay(PURCHASE, usd(TOTAL))))
-        .then([paid(PURCHASE)]);
+        .then([settled(Paid, PURCHASE)]);
     given::<Order>([placed_priced()])
-        .when(paid_by(Some(USER), fail(PURCHASE)))
-        .then([payment_failed(PURCHASE)]);
+        .when(paid_by(Some(USER), settle(Failed, PURCHASE)))
+        .then([settled(Failed, PURCHASE)]);
     // A purchase whose events did not name the buyer is taken as before.
     given::<Order>([placed_priced()])
         .when(paid_by(None, pay(PURCHASE, usd(TOTAL))))
-        .then([paid(PURCHASE)]);
+        .then([settled(Paid, PURCHASE)]);
     given::<Order>([placed_priced()])
-        .when(paid_by(None, fail(PURCHASE)))
-        .then([payment_failed(PURCHASE)]);
+        .when(paid_by(None, settle(Failed, PURCHASE)))
+        .then([settled(Failed, PURCHASE)]);
     // So is an order placed before orders had owners.
     let Event::OrderPlaced(priced) = placed_priced() else {
         unreachable!()
@@ -125,5 +125,5 @@ fn only_a_purchase_of_the_owner_settles_the_payment_of_an_order() {
     });
     given::<Order>([ownerless])
         .when(paid_by(Some(OTHER_USER), pay(PURCHASE, usd(TOTAL))))
-        .then([paid(PURCHASE)]);
+        .then([settled(Paid, PURCHASE)]);
 }

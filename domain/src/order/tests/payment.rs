@@ -7,13 +7,13 @@ use crate::testing::given;
 fn a_payment_of_exactly_the_total_pays_the_order() {
     given::<Order>(history(Pending))
         .when(pay(PURCHASE, usd(TOTAL)))
-        .then([paid(PURCHASE)]);
+        .then([settled(Paid, PURCHASE)]);
     // A payment may arrive at any point of the lifecycle before cancellation.
     given::<Order>(history(Delivered))
         .when(pay(PURCHASE, usd(TOTAL)))
-        .then([paid(PURCHASE)]);
+        .then([settled(Paid, PURCHASE)]);
     let mut events = history(Pending);
-    events.push(paid(PURCHASE));
+    events.push(settled(Paid, PURCHASE));
     let state = Order::fold(&events);
     assert_eq!(state.payment_status(), Some(PaymentStatus::Paid));
     assert!(matches!(
@@ -43,21 +43,21 @@ fn a_payment_of_another_amount_or_currency_is_a_failed_payment() {
 #[test]
 fn a_failed_payment_may_be_retried() {
     let mut events = history(Pending);
-    events.push(payment_failed(PURCHASE));
+    events.push(settled(Failed, PURCHASE));
     assert_eq!(Order::fold(&events).payment_status(), Some(PaymentStatus::Failed));
     given::<Order>(events.clone())
-        .when(fail(OTHER_PURCHASE))
-        .then([payment_failed(OTHER_PURCHASE)]);
+        .when(settle(Failed, OTHER_PURCHASE))
+        .then([settled(Failed, OTHER_PURCHASE)]);
     given::<Order>(events)
         .when(pay(OTHER_PURCHASE, usd(TOTAL)))
-        .then([paid(OTHER_PURCHASE)]);
+        .then([settled(Paid, OTHER_PURCHASE)]);
 }
 
 #[test]
 fn a_paid_order_takes_no_second_payment_or_failure() {
     let mut events = history(Pending);
-    events.push(paid(PURCHASE));
-    for command in [pay(OTHER_PURCHASE, usd(TOTAL)), fail(OTHER_PURCHASE)] {
+    events.push(settled(Paid, PURCHASE));
+    for command in [pay(OTHER_PURCHASE, usd(TOTAL)), settle(Failed, OTHER_PURCHASE)] {
         given::<Order>(events.clone())
             .when(command)
             .then_rejected(Rejection::IllegalPaymentTransition {
@@ -72,8 +72,8 @@ fn a_paid_order_takes_no_second_payment_or_failure() {
 fn payments_are_recorded_in_every_status_but_cancelled_and_refunds_in_every_status() {
     for status in OrderStatus::ALL {
         for (command, event) in [
-            (pay(PURCHASE, usd(TOTAL)), paid(PURCHASE)),
-            (fail(PURCHASE), payment_failed(PURCHASE)),
+            (pay(PURCHASE, usd(TOTAL)), settled(Paid, PURCHASE)),
+            (settle(Failed, PURCHASE), settled(Failed, PURCHASE)),
         ] {
             let scenario = given::<Order>(history(status)).when(command);
             if status == Cancelled {
@@ -83,14 +83,16 @@ fn payments_are_recorded_in_every_status_but_cancelled_and_refunds_in_every_stat
             }
         }
         let mut events = history(status);
-        events.insert(1, paid(PURCHASE));
-        given::<Order>(events).when(refund(PURCHASE)).then([refunded(PURCHASE)]);
+        events.insert(1, settled(Paid, PURCHASE));
+        given::<Order>(events)
+            .when(settle(Refunded, PURCHASE))
+            .then([settled(Refunded, PURCHASE)]);
     }
 }
 
 #[test]
 fn a_cancelled_order_takes_no_payment() {
-    for command in [pay(PURCHASE, usd(TOTAL)), fail(PURCHASE)] {
+    for command in [pay(PURCHASE, usd(TOTAL)), settle(Failed, PURCHASE)] {
         given::<Order>(history(Cancelled))
             .when(command)
             .then_rejected(Rejection::Cancelled { order_id: ID });
@@ -105,8 +107,8 @@ fn an_order_without_items_has_nothing_to_pay() {
         .then_rejected(Rejection::NotPriced { order_id: ID });
     // A failure is still recorded as it happened.
     given::<Order>([placed(&command)])
-        .when(fail(PURCHASE))
-        .then([payment_failed(PURCHASE)]);
+        .when(settle(Failed, PURCHASE))
+        .then([settled(Failed, PURCHASE)]);
 }
 
 #[test]
@@ -118,12 +120,12 @@ fn only_a_paid_order_is_refunded() {
             vec![PaymentStatus::Paid, PaymentStatus::Failed],
         ),
         (
-            vec![payment_failed(PURCHASE)],
+            vec![settled(Failed, PURCHASE)],
             PaymentStatus::Failed,
             vec![PaymentStatus::Paid, PaymentStatus::Failed],
         ),
         (
-            vec![paid(PURCHASE), refunded(PURCHASE)],
+            vec![settled(Paid, PURCHASE), settled(Refunded, PURCHASE)],
             PaymentStatus::Refunded,
             vec![],
         ),
@@ -131,7 +133,7 @@ fn only_a_paid_order_is_refunded() {
         let mut events = history(Pending);
         events.extend(payments);
         given::<Order>(events)
-            .when(refund(PURCHASE))
+            .when(settle(Refunded, PURCHASE))
             .then_rejected(Rejection::IllegalPaymentTransition {
                 order_id: ID,
                 payment_status,
@@ -139,12 +141,12 @@ fn only_a_paid_order_is_refunded() {
             });
     }
     let mut events = history(Delivered);
-    events.push(paid(PURCHASE));
+    events.push(settled(Paid, PURCHASE));
     given::<Order>(events.clone())
-        .when(refund(PURCHASE))
-        .then([refunded(PURCHASE)]);
+        .when(settle(Refunded, PURCHASE))
+        .then([settled(Refunded, PURCHASE)]);
     given::<Order>(events)
-        .when(refund(OTHER_PURCHASE))
+        .when(settle(Refunded, OTHER_PURCHASE))
         .then_rejected(Rejection::WrongPurchase {
             order_id: ID,
             purchase_id: OTHER_PURCHASE,

@@ -1,4 +1,4 @@
-//! The fold of `order_status`, on events built by hand: no Kafka, no PostgreSQL.
+//! The fold of `order_status`, on the example order events: no Kafka, no PostgreSQL.
 
 use std::collections::HashMap;
 
@@ -6,15 +6,13 @@ use super::*;
 use crate::projection::{fold, logged, to_load};
 use chrono::{DateTime, Utc};
 use domain::money::{Currency, Money};
-use domain::order::Channel;
-use domain::order::{
-    CancelReason, Carrier, OrderCancelled, OrderConfirmed, OrderDelivered, OrderName, OrderNote, OrderPaid,
-    OrderPaymentFailed, OrderPlaced, OrderProcessingStarted, OrderRefunded, OrderShipped, PaymentFailureReason,
-    PricedOrderDetails, TrackingNumber,
-};
+use domain::order::{Channel, OrderName, OrderNote, OrderPlaced, PricedOrderDetails};
 use domain::pricing::{self, ItemName, LineItem, Quantity, Sku};
 use domain::purchase;
+use domain::testing::OrderEvents;
 use domain::Event;
+use OrderStatus::{Confirmed, Delivered, Processing, Shipped};
+use PaymentStatus::{Paid, Refunded};
 
 const ORDER: Uuid = Uuid::from_u128(0x0001);
 const USER: Uuid = Uuid::from_u128(0x1111);
@@ -80,95 +78,29 @@ fn placed_unpriced(order_id: Uuid) -> LoggedEvent {
     )
 }
 
-fn confirmed(seq: u64, n: i64) -> LoggedEvent {
-    of_order(
-        seq,
-        order::Event::OrderConfirmed(OrderConfirmed {
-            order_id: ORDER,
-            confirmed_at: t(n),
-        }),
-    )
+/// The example events of `ORDER`, whose payment comes from `PURCHASE`.
+const EVENTS: OrderEvents = OrderEvents {
+    order_id: ORDER,
+    purchase_id: PURCHASE,
+};
+
+/// The event moving `ORDER` to `status` at the `n`th step.
+fn moved(seq: u64, status: OrderStatus, n: i64) -> LoggedEvent {
+    of_order(seq, EVENTS.moved(status, t(n)))
 }
 
-fn started(seq: u64, n: i64) -> LoggedEvent {
-    of_order(
-        seq,
-        order::Event::OrderProcessingStarted(OrderProcessingStarted {
-            order_id: ORDER,
-            started_at: t(n),
-        }),
-    )
+/// The payment of `ORDER` by `PURCHASE` reaching `status` at the `n`th step.
+fn settled(seq: u64, status: PaymentStatus, n: i64) -> LoggedEvent {
+    of_order(seq, EVENTS.settled(status, t(n)))
 }
 
-fn shipped(seq: u64, n: i64) -> LoggedEvent {
-    of_order(
-        seq,
-        order::Event::OrderShipped(OrderShipped {
-            order_id: ORDER,
-            carrier: Carrier::parse("UPS").unwrap(),
-            tracking_number: TrackingNumber::parse("1Z999AA10123456784").unwrap(),
-            shipped_at: t(n),
-        }),
-    )
-}
-
-fn delivered(seq: u64, n: i64) -> LoggedEvent {
-    of_order(
-        seq,
-        order::Event::OrderDelivered(OrderDelivered {
-            order_id: ORDER,
-            delivered_at: t(n),
-        }),
-    )
-}
-
-fn cancelled(seq: u64, n: i64, refund_requested_for: Option<Uuid>) -> LoggedEvent {
-    of_order(
-        seq,
-        order::Event::OrderCancelled(OrderCancelled {
-            order_id: ORDER,
-            reason: CancelReason::parse("changed my mind").unwrap(),
-            refund_requested_for,
-            refund_amount: refund_requested_for.map(|_| usd(4_204)),
-            cancelled_at: t(n),
-        }),
-    )
-}
-
-fn paid(seq: u64, n: i64) -> LoggedEvent {
-    of_order(
-        seq,
-        order::Event::OrderPaid(OrderPaid {
-            order_id: ORDER,
-            purchase_id: PURCHASE,
-            amount: usd(4_204),
-            paid_at: t(n),
-        }),
-    )
-}
-
-fn payment_failed(seq: u64, n: i64, reason: &str) -> LoggedEvent {
-    of_order(
-        seq,
-        order::Event::OrderPaymentFailed(OrderPaymentFailed {
-            order_id: ORDER,
-            purchase_id: Uuid::from_u128(0x3333),
-            reason: PaymentFailureReason::parse(reason).unwrap(),
-            amount: None,
-            failed_at: t(n),
-        }),
-    )
-}
-
-fn refunded(seq: u64, n: i64) -> LoggedEvent {
-    of_order(
-        seq,
-        order::Event::OrderRefunded(OrderRefunded {
-            order_id: ORDER,
-            purchase_id: PURCHASE,
-            refunded_at: t(n),
-        }),
-    )
+/// Another purchase failing to pay for `ORDER` at the `n`th step.
+fn payment_failed(seq: u64, n: i64) -> LoggedEvent {
+    let declined = OrderEvents {
+        purchase_id: Uuid::from_u128(0x3333),
+        ..EVENTS
+    };
+    of_order(seq, declined.settled(PaymentStatus::Failed, t(n)))
 }
 
 fn purchase_declined() -> LoggedEvent {
@@ -199,14 +131,14 @@ fn a_whole_lifecycle_in_one_batch_is_one_row_with_every_timestamp() {
     let events = [
         placed_priced(ORDER),
         placed_unpriced(other),
-        confirmed(2, 1),
+        moved(2, Confirmed, 1),
         purchase_declined(),
-        payment_failed(3, 2, "card_declined"),
-        paid(4, 3),
-        started(5, 4),
-        shipped(6, 5),
-        delivered(7, 6),
-        refunded(8, 7),
+        payment_failed(3, 2),
+        settled(4, Paid, 3),
+        moved(5, Processing, 4),
+        moved(6, Shipped, 5),
+        moved(7, Delivered, 6),
+        settled(8, Refunded, 7),
     ];
     assert!(to_load::<Orders>(&events).is_empty());
     let rows = fold_orders(HashMap::new(), &events);
@@ -304,8 +236,8 @@ fn a_whole_lifecycle_in_one_batch_is_one_row_with_every_timestamp() {
 
 #[test]
 fn a_batch_continues_the_stored_row_and_passes_over_what_it_already_holds() {
-    let stored = stored_after(&[placed_priced(ORDER), confirmed(2, 1)]);
-    let events = [confirmed(2, 1), started(3, 4), shipped(4, 5)];
+    let stored = stored_after(&[placed_priced(ORDER), moved(2, Confirmed, 1)]);
+    let events = [moved(2, Confirmed, 1), moved(3, Processing, 4), moved(4, Shipped, 5)];
     assert_eq!(to_load::<Orders>(&events), vec![ORDER]);
 
     let rows = fold_orders(stored.clone(), &events);
@@ -326,12 +258,12 @@ fn a_batch_continues_the_stored_row_and_passes_over_what_it_already_holds() {
 
 #[test]
 fn a_paid_then_refunded_order_keeps_the_purchase_that_paid() {
-    let stored = stored_after(&[placed_priced(ORDER), payment_failed(2, 1, "insufficient_funds")]);
+    let stored = stored_after(&[placed_priced(ORDER), payment_failed(2, 1)]);
     let failed = &stored[&ORDER];
     assert_eq!(failed.payment_status, PaymentStatus::Failed.as_str());
-    assert_eq!(failed.payment_failure_reason.as_deref(), Some("insufficient_funds"));
+    assert_eq!(failed.payment_failure_reason.as_deref(), Some("card_declined"));
 
-    let paid_rows = fold_orders(stored, &[paid(3, 2)]);
+    let paid_rows = fold_orders(stored, &[settled(3, Paid, 2)]);
     let row = &paid_rows[&ORDER];
     assert_eq!(
         (row.payment_status.as_str(), row.paid_with),
@@ -342,7 +274,7 @@ fn a_paid_then_refunded_order_keeps_the_purchase_that_paid() {
     assert_eq!(row.payment_failed_at, Some(t(1)));
     assert_eq!(row.status, OrderStatus::Pending.as_str());
 
-    let refunded_rows = fold_orders(paid_rows, &[refunded(4, 9)]);
+    let refunded_rows = fold_orders(paid_rows, &[settled(4, Refunded, 9)]);
     let row = &refunded_rows[&ORDER];
     assert_eq!(row.payment_status, PaymentStatus::Refunded.as_str());
     assert_eq!(row.paid_with, Some(PURCHASE));
@@ -351,7 +283,7 @@ fn a_paid_then_refunded_order_keeps_the_purchase_that_paid() {
 
     // A refunded payment is final: a late payment cannot have been decided and changes nothing
     // but the version.
-    let late = fold_orders(refunded_rows.clone(), &[paid(5, 10)]);
+    let late = fold_orders(refunded_rows.clone(), &[settled(5, Paid, 10)]);
     assert_eq!(late[&ORDER].payment_status, PaymentStatus::Refunded.as_str());
     assert_eq!(late[&ORDER].paid_at, Some(t(2)));
     assert_eq!(late[&ORDER].version, 5);
@@ -361,9 +293,9 @@ fn a_paid_then_refunded_order_keeps_the_purchase_that_paid() {
 fn a_cancelled_order_records_why_and_when_and_moves_no_further() {
     let events = [
         placed_priced(ORDER),
-        confirmed(2, 1),
-        paid(3, 2),
-        cancelled(4, 3, Some(PURCHASE)),
+        moved(2, Confirmed, 1),
+        settled(3, Paid, 2),
+        of_order(4, EVENTS.cancelled_refunding(t(3))),
     ];
     let rows = fold_orders(HashMap::new(), &events);
     let row = &rows[&ORDER];
@@ -373,7 +305,7 @@ fn a_cancelled_order_records_why_and_when_and_moves_no_further() {
     // Cancelling asks for a refund; the payment is refunded only when that is recorded.
     assert_eq!(row.payment_status, PaymentStatus::Paid.as_str());
 
-    let later = fold_orders(rows, &[shipped(5, 4), refunded(6, 5)]);
+    let later = fold_orders(rows, &[moved(5, Shipped, 4), settled(6, Refunded, 5)]);
     let row = &later[&ORDER];
     assert_eq!(row.status, OrderStatus::Cancelled.as_str());
     assert_eq!((row.carrier.as_deref(), row.shipped_at), (None, None));
@@ -383,7 +315,7 @@ fn a_cancelled_order_records_why_and_when_and_moves_no_further() {
 
 #[test]
 fn purchase_events_and_events_of_unknown_orders_touch_nothing() {
-    let events = [purchase_declined(), confirmed(2, 1), delivered(3, 2)];
+    let events = [purchase_declined(), moved(2, Confirmed, 1), moved(3, Delivered, 2)];
     assert_eq!(to_load::<Orders>(&events), vec![ORDER]);
     assert!(fold_orders(HashMap::new(), &events).is_empty());
 }
@@ -392,11 +324,7 @@ fn purchase_events_and_events_of_unknown_orders_touch_nothing() {
 fn a_stored_row_with_known_statuses_loads_and_an_unknown_status_is_an_error() {
     let row = fold_orders(
         HashMap::new(),
-        &[
-            placed_priced(ORDER),
-            confirmed(2, 1),
-            payment_failed(3, 2, "card_declined"),
-        ],
+        &[placed_priced(ORDER), moved(2, Confirmed, 1), payment_failed(3, 2)],
     )
     .remove(&ORDER)
     .unwrap();

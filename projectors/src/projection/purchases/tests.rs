@@ -6,10 +6,9 @@ use chrono::{DateTime, Utc};
 use domain::card::{CardExpiry, CardNumber, MaskedCard};
 use domain::money::{Currency, Money};
 use domain::order::{self, OrderName, OrderPlaced};
-use domain::purchase::{
-    PaymentMethod, PurchaseAuthorized, PurchaseDeclined, PurchaseRefunded, PurchaseRequested, RefundReason, Username,
-};
-use domain::Event;
+use domain::purchase::{PaymentMethod, PurchaseRefunded, PurchaseRequested, RefundReason, Username};
+use domain::{Event, Message};
+use serde_json::json;
 
 const USER: Uuid = Uuid::from_u128(0x1111);
 
@@ -52,31 +51,24 @@ fn requested(purchase_id: Uuid, minor: i64, time: &str) -> LoggedEvent {
     )
 }
 
-fn authorized(purchase_id: Uuid, sequence: u64, time: &str) -> LoggedEvent {
-    logged(
-        sequence,
-        Event::Purchase(purchase::Event::PurchaseAuthorized(PurchaseAuthorized {
-            purchase_id,
-            authorization_id: "auth_1".to_owned(),
-            authorized_at: at(time),
-            order_id: None,
-            amount: None,
-            user_id: None,
-        })),
-    )
-}
-
-fn declined(purchase_id: Uuid, sequence: u64, time: &str) -> LoggedEvent {
-    logged(
-        sequence,
-        Event::Purchase(purchase::Event::PurchaseDeclined(PurchaseDeclined {
-            purchase_id,
-            reason: "insufficient_funds".to_owned(),
-            declined_at: at(time),
-            order_id: None,
-            user_id: None,
-        })),
-    )
+/// The reactor's verdict on `purchase_id` at `time`: authorized as `auth_1`, or declined for
+/// insufficient funds; read from its wire form, without the order, amount and buyer a verdict may
+/// name.
+fn verdict(purchase_id: Uuid, sequence: u64, status: PurchaseStatus, time: &str) -> LoggedEvent {
+    let (message_type, mut fields) = match status {
+        PurchaseStatus::Authorized => (
+            purchase::PURCHASE_AUTHORIZED_V2,
+            json!({"authorization_id": "auth_1", "authorized_at": time}),
+        ),
+        PurchaseStatus::Declined => (
+            purchase::PURCHASE_DECLINED_V2,
+            json!({"reason": "insufficient_funds", "declined_at": time}),
+        ),
+        other => panic!("{other:?} is not a verdict"),
+    };
+    fields["purchase_id"] = json!(purchase_id);
+    let event = purchase::Event::decode(message_type, fields.to_string().as_bytes()).unwrap();
+    logged(sequence, Event::Purchase(event))
 }
 
 fn refunded(purchase_id: Uuid, sequence: u64, minor: i64, time: &str) -> LoggedEvent {
@@ -119,7 +111,7 @@ fn a_purchase_requested_authorized_and_refunded_twice_in_one_batch_is_one_refund
     let events = [
         requested(id, 10_050, "2025-01-19T15:00:00Z"),
         order_placed(),
-        authorized(id, 2, "2025-01-19T15:00:01Z"),
+        verdict(id, 2, PurchaseStatus::Authorized, "2025-01-19T15:00:01Z"),
         refunded(id, 3, 1_000, "2025-01-19T16:00:00Z"),
         refunded(id, 4, 2_050, "2025-01-19T17:00:00Z"),
     ];
@@ -150,7 +142,7 @@ fn events_for_stored_purchases_load_their_rows_and_add_only_their_own_spend() {
     let events = [
         refunded(stored_id, 3, 500, "2025-01-20T10:00:00Z"),
         requested(new_id, 2_000, "2025-01-20T11:00:00Z"),
-        authorized(new_id, 2, "2025-01-20T11:00:01Z"),
+        verdict(new_id, 2, PurchaseStatus::Authorized, "2025-01-20T11:00:01Z"),
     ];
     assert_eq!(to_load::<Purchases>(&events), vec![stored_id]);
 
@@ -158,7 +150,7 @@ fn events_for_stored_purchases_load_their_rows_and_add_only_their_own_spend() {
         HashMap::new(),
         &[
             requested(stored_id, 10_000, "2025-01-19T15:00:00Z"),
-            authorized(stored_id, 2, "2025-01-19T15:00:01Z"),
+            verdict(stored_id, 2, PurchaseStatus::Authorized, "2025-01-19T15:00:01Z"),
         ],
     )
     .rows;
@@ -190,7 +182,7 @@ fn a_declined_purchase_counts_as_requested_but_adds_no_money() {
     let id = Uuid::new_v4();
     let events = [
         requested(id, 4_200, "2025-01-19T15:00:00Z"),
-        declined(id, 2, "2025-01-19T15:00:02Z"),
+        verdict(id, 2, PurchaseStatus::Declined, "2025-01-19T15:00:02Z"),
     ];
     let folded = fold_purchases(HashMap::new(), &events);
     let row = &folded.rows[&id];
@@ -215,7 +207,10 @@ fn a_declined_purchase_counts_as_requested_but_adds_no_money() {
 
 #[test]
 fn order_events_and_events_without_a_request_touch_nothing() {
-    let events = [order_placed(), authorized(Uuid::new_v4(), 2, "2025-01-19T15:00:01Z")];
+    let events = [
+        order_placed(),
+        verdict(Uuid::new_v4(), 2, PurchaseStatus::Authorized, "2025-01-19T15:00:01Z"),
+    ];
     let folded = fold_purchases(HashMap::new(), &events);
     assert!(folded.rows.is_empty());
     assert!(folded.spend.is_empty());
