@@ -145,11 +145,7 @@ async fn main() {
     // for its 100 users and so needs the scope that acts for other users.
     let client = authorized_client(&bearer_user(Uuid::from_u128(1)), in_flight);
     let processor = authorized_client(&bearer(&[PURCHASES_WRITE, PURCHASES_REFUND]), in_flight);
-    wait_until("command-api to be ready", Duration::from_secs(120), || async {
-        let ready = client.get(format!("{base}/ready")).send().await.ok()?;
-        ready.status().is_success().then_some(())
-    })
-    .await;
+    wait_ready(&client, &base).await;
     let orders_run = send_requests(
         &client,
         &[format!("{base}/api/v1/orders")],
@@ -195,11 +191,7 @@ async fn main() {
     let second_port = free_port();
     let second = start(&bin_dir, "command-api", &[], &isolation, second_port);
     let second_base = format!("http://127.0.0.1:{second_port}");
-    wait_until("the second command-api to be ready", Duration::from_secs(120), || async {
-        let ready = client.get(format!("{second_base}/ready")).send().await.ok()?;
-        ready.status().is_success().then_some(())
-    })
-    .await;
+    wait_ready(&client, &second_base).await;
     let two_replicas_run = send_requests(
         &client,
         &[format!("{base}/api/v1/orders"), format!("{second_base}/api/v1/orders")],
@@ -500,6 +492,19 @@ async fn send_requests(
         p99: percentile(0.99),
         failures: failures.load(Ordering::Relaxed),
     }
+}
+
+/// Waits until the command-api at `base` is ready.
+async fn wait_ready(client: &reqwest::Client, base: &str) {
+    wait_until(
+        &format!("command-api at {base} to be ready"),
+        Duration::from_secs(120),
+        || async {
+            let ready = client.get(format!("{base}/ready")).send().await.ok()?;
+            ready.status().is_success().then_some(())
+        },
+    )
+    .await;
 }
 
 /// An HTTP client sending `authorization` with every request.

@@ -5,14 +5,16 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use rdkafka::message::OwnedMessage;
 use rdkafka::Message;
 use serde_json::{json, Value};
 use service_kit::testing::{free_port, wait_until, ChildService, Isolation};
 use uuid::Uuid;
 
+use crate::decider::Replica;
 use crate::helpers::{
     accepted_purchase, assert_problem, authorized_client, committed_records, header, headers_of, metric, produce_raw,
-    purchase_events, spawn_app, with_header, RawRecord,
+    purchase_events, spawn_app, with_header, RawRecord, TestApp,
 };
 use crate::restart::{start, wait_ready};
 
@@ -30,6 +32,41 @@ async fn place(client: &reqwest::Client, orders: &str, name: &str) -> Value {
     let response = client.post(orders).json(&json!({"name": name})).send().await.unwrap();
     assert_eq!(response.status(), 201);
     response.json().await.unwrap()
+}
+
+/// Places an order through `app`; returns its id and the command the edge wrote for it, the
+/// template of hand-made commands.
+async fn placed_order(app: &TestApp) -> (String, OwnedMessage) {
+    let placed = app.place(&json!({"name": "John Doe"}), None).await;
+    assert_eq!(placed.status(), 201);
+    let order_id = placed.json::<Value>().await.unwrap()["order_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut commands = committed_records(&app.isolation, &app.isolation.topics.commands).await;
+    (order_id, commands.swap_remove(0))
+}
+
+/// The verdicts on the commands `ids`, once there is one on each.
+async fn verdicts_on(app: &TestApp, ids: &[String]) -> Vec<Value> {
+    wait_until("a verdict on every command", Duration::from_secs(30), || async {
+        let verdicts: Vec<Value> = committed_records(&app.isolation, &app.isolation.topics.outcomes)
+            .await
+            .iter()
+            .filter_map(|r| serde_json::from_slice::<Value>(r.payload()?).ok())
+            .filter(|o| ids.iter().any(|id| o["command_id"] == id.as_str()))
+            .collect();
+        (verdicts.len() == ids.len()).then_some(verdicts)
+    })
+    .await
+}
+
+/// Asserts that the order's partition carries on: the order can still be confirmed.
+async fn assert_confirms(app: &TestApp, order_id: &str) {
+    let confirmed = app
+        .post(&format!("/api/v1/orders/{order_id}/confirm"), &json!({}), None)
+        .await;
+    assert_eq!(confirmed.status(), 200, "the partition carries on");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -190,14 +227,8 @@ async fn malformed_events_quarantine_only_their_aggregate_and_stop_neither_decid
 #[tokio::test(flavor = "multi_thread")]
 async fn a_command_that_does_not_decode_is_refused_at_once_and_its_partition_carries_on() {
     let app = spawn_app().await;
-    let placed = app.place(&json!({"name": "John Doe"}), None).await;
-    assert_eq!(placed.status(), 201);
-    let order_id = placed.json::<Value>().await.unwrap()["order_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let commands = committed_records(&app.isolation, &app.isolation.topics.commands).await;
-    let template = &commands[0];
+    let (order_id, template) = placed_order(&app).await;
+    let template = &template;
     let payload = template.payload().unwrap().to_vec();
     let ids = [(); 4].map(|()| Uuid::new_v4().to_string());
     let with_id = |id: &str| with_header(headers_of(template), "ce_id", Some(id));
@@ -221,20 +252,7 @@ async fn a_command_that_does_not_decode_is_refused_at_once_and_its_partition_car
     let started = Instant::now();
     produce_raw(&app.isolation, &app.isolation.topics.commands, records).await;
 
-    let refusals = wait_until(
-        "a verdict on every malformed command",
-        Duration::from_secs(30),
-        || async {
-            let outcomes: Vec<Value> = committed_records(&app.isolation, &app.isolation.topics.outcomes)
-                .await
-                .iter()
-                .filter_map(|r| serde_json::from_slice::<Value>(r.payload()?).ok())
-                .filter(|o| ids.iter().any(|id| o["command_id"] == id.as_str()))
-                .collect();
-            (outcomes.len() == ids.len()).then_some(outcomes)
-        },
-    )
-    .await;
+    let refusals = verdicts_on(&app, &ids).await;
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "answered in {:?}, not at once",
@@ -246,10 +264,7 @@ async fn a_command_that_does_not_decode_is_refused_at_once_and_its_partition_car
         assert_eq!(refusal["aggregate_id"], order_id.as_str());
     }
 
-    let confirmed = app
-        .post(&format!("/api/v1/orders/{order_id}/confirm"), &json!({}), None)
-        .await;
-    assert_eq!(confirmed.status(), 200, "the partition carries on");
+    assert_confirms(&app, &order_id).await;
     assert_eq!(
         metric(
             &app.client,
@@ -268,14 +283,8 @@ async fn a_command_that_does_not_decode_is_refused_at_once_and_its_partition_car
 #[tokio::test(flavor = "multi_thread")]
 async fn commands_naming_a_reply_partition_the_outcomes_topic_lacks_are_answered_on_their_key() {
     let app = spawn_app().await;
-    let placed = app.place(&json!({"name": "John Doe"}), None).await;
-    assert_eq!(placed.status(), 201);
-    let order_id = placed.json::<Value>().await.unwrap()["order_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let commands = committed_records(&app.isolation, &app.isolation.topics.commands).await;
-    let template = &commands[0];
+    let (order_id, template) = placed_order(&app).await;
+    let template = &template;
     let bad_replies = ["not-a-partition", "-1", "4096", "", "1e2"];
     let ids = bad_replies.map(|_| Uuid::new_v4().to_string());
     let records = bad_replies
@@ -296,81 +305,71 @@ async fn commands_naming_a_reply_partition_the_outcomes_topic_lacks_are_answered
 
     // Each copy of the placing command is decided (the order exists already), and its verdict is
     // written where a command naming no reply partition gets it.
-    let verdicts = wait_until("a verdict on every command", Duration::from_secs(30), || async {
-        let verdicts: Vec<Value> = committed_records(&app.isolation, &app.isolation.topics.outcomes)
-            .await
-            .iter()
-            .filter_map(|r| serde_json::from_slice::<Value>(r.payload()?).ok())
-            .filter(|o| ids.iter().any(|id| o["command_id"] == id.as_str()))
-            .collect();
-        (verdicts.len() == ids.len()).then_some(verdicts)
-    })
-    .await;
+    let verdicts = verdicts_on(&app, &ids).await;
     for verdict in &verdicts {
         assert_eq!(verdict["verdict"], "rejected", "{verdict}");
         assert_eq!(verdict["rejection"]["reason"]["type"], "already_placed", "{verdict}");
     }
 
-    let confirmed = app
-        .post(&format!("/api/v1/orders/{order_id}/confirm"), &json!({}), None)
-        .await;
-    assert_eq!(confirmed.status(), 200, "the partition carries on");
+    assert_confirms(&app, &order_id).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn state_changelog_records_no_decider_wrote_stop_no_restore_and_quarantine_only_their_aggregate() {
     let isolation = Isolation::new();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let orders = format!("{base}/api/v1/orders");
-    let client = authorized_client();
-    let service = start(&isolation, port);
-    wait_ready(&client, &base).await;
-    let spoiled = place(&client, &orders, "John Doe").await;
-    let spoiled_id = spoiled["order_id"].as_str().unwrap().to_owned();
-    let spoiled_partition = spoiled["events"][0]["partition"].as_i64().unwrap() as i32;
-    let intact = place(&client, &orders, "Jane Doe").await;
-    let intact_id = intact["order_id"].as_str().unwrap().to_owned();
+    let replica = Replica::new();
+    let service = replica.start(&isolation, &[]).await;
+    let placed = |name: &'static str| {
+        let replica = replica.clone();
+        async move {
+            let response = replica.place(&json!({"name": name}), None).await;
+            assert_eq!(response.status(), 201);
+            let body: Value = response.json().await.unwrap();
+            let id = body["order_id"].as_str().unwrap().to_owned();
+            (id, body["events"][0]["partition"].as_i64().unwrap() as i32)
+        }
+    };
+    let (spoiled, spoiled_partition) = placed("John Doe").await;
+    let (intact, _) = placed("Jane Doe").await;
 
-    let foreign = |partition, key, payload: &[u8]| RawRecord {
-        partition: Some(partition),
-        key,
+    let foreign = |key, payload: &[u8]| RawRecord {
+        partition: Some(spoiled_partition),
+        key: Some(key),
         headers: Vec::new(),
         payload: payload.to_vec(),
     };
     let records = vec![
         // The spoiled order's newest state, unreadable: its state is unknown from here on.
-        foreign(spoiled_partition, Some(&spoiled_id), b"not json"),
+        foreign(&spoiled, b"not json"),
         // Records that name no aggregate (a compacted topic refuses a record without a key).
-        foreign(spoiled_partition, Some("not-an-aggregate"), b"{\"Live\":{}}"),
-        foreign(spoiled_partition, Some(""), b"\x00\x01 garbage"),
+        foreign("not-an-aggregate", b"{\"Live\":{}}"),
+        foreign("", b"\x00\x01 garbage"),
     ];
     produce_raw(&isolation, &isolation.topics.decider_state, records).await;
     service.kill();
 
     // A fresh replica, with an empty store, restores from the changelog and reads past them all.
-    let mut env = isolation.env();
-    env.push(("LISTEN_ADDR", format!("127.0.0.1:{port}")));
     let state_dir = isolation.decider_state_dir().join(Uuid::new_v4().to_string());
-    env.push(("DECIDER_STATE_DIR", state_dir.display().to_string()));
-    let _service = ChildService::spawn(Path::new(env!("CARGO_BIN_EXE_command-api")), &[], &env);
-    wait_ready(&client, &base).await;
+    let _service = replica
+        .start(&isolation, &[("DECIDER_STATE_DIR", state_dir.display().to_string())])
+        .await;
     assert_eq!(
-        metric(&client, &base, "orderstream_decider_undecodable_events_total").await,
+        metric(
+            &replica.client,
+            &replica.base,
+            "orderstream_decider_undecodable_events_total"
+        )
+        .await,
         3
     );
-    let confirm = client
-        .post(format!("{orders}/{spoiled_id}/confirm"))
-        .send()
-        .await
-        .unwrap();
+    let confirm = replica
+        .post(&format!("/api/v1/orders/{spoiled}/confirm"), None, None)
+        .await;
     let problem = assert_problem(confirm, 409, None).await;
     assert_eq!(problem["type"], "/problems/aggregate-quarantined", "{problem}");
-    let confirm = client
-        .post(format!("{orders}/{intact_id}/confirm"))
-        .send()
-        .await
-        .unwrap();
+    let confirm = replica
+        .post(&format!("/api/v1/orders/{intact}/confirm"), None, None)
+        .await;
     assert_eq!(confirm.status(), 200, "the intact order restored from the changelog");
     let mut landed_on = Vec::new();
     while !landed_on.contains(&spoiled_partition) {
@@ -378,7 +377,6 @@ async fn state_changelog_records_no_decider_wrote_stop_no_restore_and_quarantine
             landed_on.len() < 30,
             "no new order landed on partition {spoiled_partition}"
         );
-        let placed = place(&client, &orders, "Jane Doe").await;
-        landed_on.push(placed["events"][0]["partition"].as_i64().unwrap() as i32);
+        landed_on.push(placed("Jane Doe").await.1);
     }
 }
