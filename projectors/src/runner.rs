@@ -228,7 +228,8 @@ async fn consume(
             }
             Err(moved @ RunnerError::CheckpointMoved { .. }) => {
                 info!(%moved, "checkpoint moved (projection replaced, or a lost partition folded elsewhere); carrying on from the stored checkpoints");
-                partitions.reread(consumer, topic)?;
+                partitions.reclaim_all();
+                partitions.take_up(projection, pool, consumer, topic).await?;
             }
             Err(error) => return Err(error),
         }
@@ -241,7 +242,8 @@ async fn consume(
 struct Partitions {
     /// Claimed and sought to their checkpoint: the next offset to fold in each.
     owned: Positions,
-    /// Assigned, or to be read again from their checkpoint: paused until sought to it.
+    /// Assigned (and paused), or to be read again from their checkpoint: none of their records
+    /// is folded until the consumer is sought to it.
     waiting: BTreeSet<i32>,
 }
 
@@ -316,15 +318,10 @@ impl Partitions {
         Ok(resumed.elements().iter().map(|e| e.partition()).collect())
     }
 
-    /// Pauses every owned partition until it is claimed and sought again.
-    fn reread(&mut self, consumer: &StreamConsumer<Ownership>, topic: &str) -> Result<(), RunnerError> {
-        let mut paused = TopicPartitionList::new();
-        for &partition in self.owned.keys() {
-            paused.add_partition(topic, partition);
-        }
-        consumer.pause(&paused)?;
+    /// Sets every owned partition to be claimed and sought again. The records already fetched
+    /// are dropped: those of the current batch are spent, and a seek discards the rest.
+    fn reclaim_all(&mut self) {
         self.waiting.extend(std::mem::take(&mut self.owned).into_keys());
-        Ok(())
     }
 }
 
