@@ -3,7 +3,7 @@
 
 use crate::projection::Projection;
 
-pub use read_models::checkpoint::{checkpoints, save_checkpoints};
+pub use read_models::checkpoint::{checkpoints, claim, save_checkpoints};
 pub use read_models::schema::{check_schema, migrate};
 pub use read_models::Error as DbError;
 

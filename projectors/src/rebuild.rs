@@ -11,7 +11,8 @@
 //! by the rebuilt ones (`ALTER TABLE … SET SCHEMA`) and the live checkpoint rows by the
 //! rebuild's. Queries wait for the few milliseconds the swap holds the lock and then read the
 //! rebuilt tables under the same names; they never see a missing or empty table. The live
-//! runner finds the checkpoint moved on its next commit and restarts from it.
+//! runners find the checkpoints moved on their next commit, write nothing, and read on from the
+//! swapped-in checkpoints without leaving their group.
 //!
 //! Records the rebuild cannot apply become dead letters in the rebuild schema, exactly as in a
 //! live run; the swap replaces the projection's live dead letters by them.
@@ -32,6 +33,7 @@ use sqlx::{Connection, PgConnection, PgPool};
 use crate::projection::Projection;
 use crate::runner::{self, Batch, Positions, RunnerSettings};
 use crate::{db, dead_letter};
+use read_models::checkpoint;
 
 /// How long the swap transaction may hold the live tables while the rebuild catches up.
 const CATCH_UP_UNDER_LOCK: Duration = Duration::from_secs(5);
@@ -166,7 +168,7 @@ async fn rebuild_one(
     options: &RebuildOptions,
 ) -> anyhow::Result<()> {
     let name = projection.name();
-    let (consumer, mut positions) = runner::seek_to_checkpoint(projection, settings, rebuild_pool, "-rebuild").await?;
+    let (consumer, mut positions) = runner::seek_to_checkpoint(projection, settings, rebuild_pool, rebuild).await?;
     let topic = settings.topics.events.clone();
     let partitions = service_kit::kafka::topics::partition_count(consumer.client(), &topic)? as i32;
     let lows: BTreeMap<i32, i64> = (0..partitions)
@@ -281,10 +283,12 @@ async fn swap(
     .into_iter()
     .collect();
     // Never swap in a projection behind the live one: clients would see it go back in time.
+    // A partition the rebuild has no checkpoint for is at the start, where the live runners
+    // create theirs.
     let behind = |positions: &Positions| {
         live_checkpoints
             .iter()
-            .any(|(p, live)| positions.get(p).is_none_or(|rebuilt| rebuilt < live))
+            .any(|(p, live)| positions.get(p).copied().unwrap_or(checkpoint::START) < *live)
     };
     let give_up = Instant::now() + CATCH_UP_UNDER_LOCK;
     while behind(positions) {

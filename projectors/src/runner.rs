@@ -1,18 +1,19 @@
 //! The consume–fold–commit loop of one projection.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use domain::Event;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::error::KafkaError;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::{Message, Offset, TopicPartitionList};
+use service_kit::kafka::ownership::{Ownership, OwnershipChange};
 use service_kit::kafka::{Envelope, KafkaArgs, Topics};
-use service_kit::metrics::{Counter, Registry};
+use service_kit::metrics::{Counter, Gauge, Registry};
 use service_kit::stream::{Batching, CancellationToken};
 use sqlx::{Connection as _, PgConnection, PgPool};
 use thiserror::Error;
@@ -33,11 +34,11 @@ pub enum RunnerError {
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     /// The stored checkpoint is not where this runner left it: a rebuild has swapped the
-    /// projection in (or another runner wrote it). Nothing was written; restart from the
-    /// stored checkpoint.
+    /// projection in, or another process took the partition over and folded it. Nothing was
+    /// written; read on from the stored checkpoints.
     #[error(
         "checkpoint of partition {partition} moved under this runner (expected {expected:?}, found {found:?}); \
-         restart from the stored checkpoint"
+         read on from the stored checkpoint"
     )]
     CheckpointMoved {
         partition: i32,
@@ -65,6 +66,7 @@ impl RunnerSettings {
 #[derive(Debug, Clone)]
 pub struct RunnerStatus {
     pub running: Arc<AtomicBool>,
+    partitions: Arc<Gauge>,
     events: Arc<Counter>,
     batches: Arc<Counter>,
     dead_letters: Arc<Counter>,
@@ -75,6 +77,11 @@ impl RunnerStatus {
         let labels = format!("projection=\"{}\"", projection.name());
         Self {
             running: Arc::default(),
+            partitions: registry.gauge(
+                "orderstream_projection_partitions",
+                &labels,
+                "Events partitions this process folds for the projection (its share of the group)",
+            ),
             events: registry.counter("orderstream_projection_events_total", &labels, "Events applied"),
             batches: registry.counter(
                 "orderstream_projection_batches_total",
@@ -94,35 +101,63 @@ impl RunnerStatus {
 /// without a checkpoint is absent (read from the beginning).
 pub type Positions = BTreeMap<i32, i64>;
 
-/// Runs `projection` from its checkpoint until `shutdown` (after the batch in hand) or the
-/// first error.
+/// How long the group waits for a silent member (killed, hung, cut off) before moving its
+/// partitions to the others.
+pub const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
+/// A turn at least this often while no event comes, to take up assigned partitions at once.
+const IDLE_TURN: Duration = Duration::from_millis(500);
+/// How long a seek to a checkpoint may take before the runner gives up and starts again.
+const SEEK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The consumer group of `projection`'s runners writing the read models in `schema`: every
+/// `projectors run` process on that schema joins it and folds the partitions it is given. A
+/// copy of the read models in another schema (a second database, a rebuild) needs every
+/// partition for itself, so it is another group.
+pub fn group(projection: Projection, schema: &str) -> String {
+    format!("orderstream-projector-{schema}-{}", projection.name())
+}
+
+/// Runs `projection` into `schema` in its consumer group, from the checkpoints of the
+/// partitions it is given, until `shutdown` (after the batch in hand) or the first error.
 #[tracing::instrument(skip_all, fields(projection = projection.name()))]
 pub async fn run(
     projection: Projection,
     settings: &RunnerSettings,
     pool: &PgPool,
+    schema: &str,
     status: &RunnerStatus,
     shutdown: &CancellationToken,
 ) -> Result<(), RunnerError> {
-    let (consumer, mut positions) = seek_to_checkpoint(projection, settings, pool, "").await?;
+    let consumer: Arc<StreamConsumer<Ownership>> = Arc::new(
+        settings
+            .kafka
+            .consumer_config(&group(projection, schema))
+            .set("fetch.wait.max.ms", "50")
+            .set("partition.assignment.strategy", "cooperative-sticky")
+            .set("session.timeout.ms", SESSION_TIMEOUT.as_millis().to_string())
+            .set("heartbeat.interval.ms", "1000")
+            .create_with_context(Ownership::default())?,
+    );
+    consumer.subscribe(&[&settings.topics.events])?;
     status.running.store(true, Ordering::Release);
-    let result = consume(projection, settings, pool, status, &consumer, &mut positions, shutdown).await;
+    let result = consume(projection, settings, pool, status, &consumer, shutdown).await;
     status.running.store(false, Ordering::Release);
+    status.partitions.set(0);
     result
 }
 
 /// A consumer assigned every events partition at `projection`'s checkpoint in `pool`'s schema,
-/// and those checkpoints. `group_suffix` keeps the group names of rebuilds apart (no offsets are
-/// ever committed to the group; it only names the client).
+/// and those checkpoints: a rebuild reads the whole log alone. It takes the group name of
+/// `schema`, apart from the live group, but never joins it nor commits offsets.
 pub(crate) async fn seek_to_checkpoint(
     projection: Projection,
     settings: &RunnerSettings,
     pool: &PgPool,
-    group_suffix: &str,
+    schema: &str,
 ) -> Result<(StreamConsumer, Positions), RunnerError> {
     let consumer: StreamConsumer = settings
         .kafka
-        .consumer_config(&format!("orderstream-projector-{}{group_suffix}", projection.name()))
+        .consumer_config(&group(projection, schema))
         .set("fetch.wait.max.ms", "50")
         .create()?;
     let topic = &settings.topics.events;
@@ -140,30 +175,175 @@ pub(crate) async fn seek_to_checkpoint(
     Ok((consumer, checkpoints))
 }
 
+/// Folds batches of the owned partitions.
+///
+/// The checkpoint rows are the truth. A partition is claimed (its checkpoint row made to exist,
+/// and read) as soon as it is assigned, and the consumer is sought to that checkpoint before
+/// any of its records is folded; the offset the group last committed only says where the
+/// fetcher may begin meanwhile, and what it fetched there is dropped. When a batch finds a
+/// checkpoint moved under it (a rebuild swapped the projection in, or the group had given the
+/// partition to another process that folded it since), nothing is written and every owned
+/// partition is claimed and sought again, so the runner carries on from the stored checkpoints
+/// without leaving the group.
 async fn consume(
     projection: Projection,
     settings: &RunnerSettings,
     pool: &PgPool,
     status: &RunnerStatus,
-    consumer: &StreamConsumer,
-    positions: &mut Positions,
+    consumer: &Arc<StreamConsumer<Ownership>>,
     shutdown: &CancellationToken,
 ) -> Result<(), RunnerError> {
-    let batching = settings.batching();
-    while let Some(batch) = shutdown.run_until_cancelled(batching.next(|| consumer.recv())).await {
-        let batch: Batch = batch?;
-        let dead_letters = commit(projection, pool, positions, &batch).await?;
-        status.events.add((batch.len() - dead_letters) as u64);
-        status.dead_letters.add(dead_letters as u64);
-        status.batches.add(1);
-        debug!(events = batch.len(), dead_letters, "batch committed");
+    let batching = settings.batching().first_within(IDLE_TURN);
+    let topic = &settings.topics.events;
+    let mut partitions = Partitions::default();
+    while let Some(messages) = shutdown.run_until_cancelled(batching.next(|| consumer.recv())).await {
+        let messages: Vec<BorrowedMessage<'_>> = messages?;
+        partitions.follow(consumer.context());
+        let sought = partitions.take_up(projection, pool, consumer, topic).await?;
+        status.partitions.set(partitions.owned.len() as i64);
+        let mut batch = Batch::default();
+        for message in &messages {
+            // Not ours (revoked, or not yet at its checkpoint), fetched before the seek to its
+            // checkpoint, or already folded.
+            let partition = message.partition();
+            if !sought.contains(&partition)
+                && partitions
+                    .owned
+                    .get(&partition)
+                    .is_some_and(|&next| message.offset() >= next)
+            {
+                batch.push(message);
+            }
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        match commit(projection, pool, &mut partitions.owned, &batch).await {
+            Ok(dead_letters) => {
+                commit_hint(consumer, topic, &batch.next_offsets);
+                status.events.add((batch.len() - dead_letters) as u64);
+                status.dead_letters.add(dead_letters as u64);
+                status.batches.add(1);
+                debug!(events = batch.len(), dead_letters, "batch committed");
+            }
+            Err(moved @ RunnerError::CheckpointMoved { .. }) => {
+                info!(%moved, "checkpoint moved (projection replaced, or a lost partition folded elsewhere); carrying on from the stored checkpoints");
+                partitions.reclaim_all();
+                partitions.take_up(projection, pool, consumer, topic).await?;
+            }
+            Err(error) => return Err(error),
+        }
     }
     Ok(())
 }
 
+/// The events partitions a runner has been given, and where it stands in each.
+#[derive(Debug, Default)]
+struct Partitions {
+    /// Claimed and sought to their checkpoint: the next offset to fold in each.
+    owned: Positions,
+    /// Assigned (and paused), or to be read again from their checkpoint: none of their records
+    /// is folded until the consumer is sought to it.
+    waiting: BTreeSet<i32>,
+}
+
+impl Partitions {
+    /// Forgets revoked partitions and queues assigned ones, in the order the group moved them.
+    fn follow(&mut self, ownership: &Ownership) {
+        for change in ownership.take_changes() {
+            match change {
+                OwnershipChange::Revoked(partitions) => {
+                    info!(?partitions, "partitions revoked");
+                    for partition in partitions {
+                        self.owned.remove(&partition);
+                        self.waiting.remove(&partition);
+                    }
+                }
+                OwnershipChange::Assigned(partitions) => {
+                    info!(?partitions, "partitions assigned");
+                    self.waiting.extend(partitions);
+                }
+            }
+        }
+    }
+
+    /// Claims the waiting partitions, seeks the consumer to their stored checkpoints and resumes
+    /// them; returns those sought. A partition whose fetcher has not started yet (the group's
+    /// committed offset is still being looked up) refuses the seek and waits for the next turn.
+    async fn take_up(
+        &mut self,
+        projection: Projection,
+        pool: &PgPool,
+        consumer: &Arc<StreamConsumer<Ownership>>,
+        topic: &str,
+    ) -> Result<BTreeSet<i32>, RunnerError> {
+        if self.waiting.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let waiting: Vec<i32> = self.waiting.iter().copied().collect();
+        let claimed = db::claim(pool, projection.name(), &waiting).await?;
+        let mut seeks = TopicPartitionList::new();
+        for (&partition, &offset) in &claimed {
+            seeks.add_partition_offset(topic, partition, Offset::Offset(offset))?;
+        }
+        let seeker = Arc::clone(consumer);
+        let sought = tokio::task::spawn_blocking(move || seeker.seek_partitions(seeks, SEEK_TIMEOUT))
+            .await
+            .expect("a seek panicked")?;
+        let mut resumed = TopicPartitionList::new();
+        for element in sought.elements() {
+            let partition = element.partition();
+            match element.error() {
+                Ok(()) => {
+                    self.waiting.remove(&partition);
+                    self.owned.insert(partition, claimed[&partition]);
+                    resumed.add_partition(topic, partition);
+                }
+                // Its fetcher not started yet, or a revocation under way: the next turn knows.
+                Err(KafkaError::OffsetFetch(RDKafkaErrorCode::State | RDKafkaErrorCode::PreviousInProgress)) => {
+                    debug!(partition, "partition not ready for a seek; trying on the next turn");
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        if resumed.count() > 0 {
+            consumer.resume(&resumed)?;
+            let sought: Positions = resumed
+                .elements()
+                .iter()
+                .map(|e| (e.partition(), claimed[&e.partition()]))
+                .collect();
+            info!(checkpoints = ?sought, "partitions claimed; folding from their checkpoints");
+        }
+        Ok(resumed.elements().iter().map(|e| e.partition()).collect())
+    }
+
+    /// Sets every owned partition to be claimed and sought again. The records already fetched
+    /// are dropped: those of the current batch are spent, and a seek discards the rest.
+    fn reclaim_all(&mut self) {
+        self.waiting.extend(std::mem::take(&mut self.owned).into_keys());
+    }
+}
+
+/// Tells the group where the checkpoints now are, so Kafka's tools show the projection's lag
+/// in the group. Fire and forget, and never read back as a position: the checkpoint in
+/// PostgreSQL is the truth, and every partition is sought to it.
+fn commit_hint(consumer: &StreamConsumer<Ownership>, topic: &str, next_offsets: &BTreeMap<i32, i64>) {
+    let mut offsets = TopicPartitionList::new();
+    for (&partition, &offset) in next_offsets {
+        if let Err(error) = offsets.add_partition_offset(topic, partition, Offset::Offset(offset)) {
+            debug!(%error, partition, "offset hint not recorded");
+            return;
+        }
+    }
+    if let Err(error) = consumer.commit(&offsets, CommitMode::Async) {
+        debug!(%error, "offset hint not committed");
+    }
+}
+
 /// Records read from the log for one transaction.
 #[derive(Debug, Default)]
-pub(crate) struct Batch {
+pub struct Batch {
     /// The decoded events, in log order.
     events: Vec<LoggedEvent>,
     /// The record each of `events` was decoded from, index for index: what a dead letter keeps.
@@ -213,10 +393,12 @@ impl Batch {
 ///
 /// The transaction first takes the projection's tables (`ROW EXCLUSIVE`, the order a rebuild's
 /// swap takes them in), then locks the stored checkpoint rows of the batch's partitions and
-/// checks each is still `positions`: after a rebuild swapped the projection in, they are the
-/// rebuild's, and this runner stops with [`RunnerError::CheckpointMoved`] without writing.
-/// On success `positions` moves past the batch.
-pub(crate) async fn commit(
+/// checks each is still `positions`. When it is not, nothing is written and the runner stops
+/// with [`RunnerError::CheckpointMoved`]: a rebuild swapped the projection in, or this process
+/// lost the partition (the group gave it to another while this one was silent) and the new
+/// owner has folded it since. A live runner claims its rows before its first batch, so there is
+/// always a row to lock. On success `positions` moves past the batch.
+pub async fn commit(
     projection: Projection,
     pool: &PgPool,
     positions: &mut Positions,

@@ -1,6 +1,7 @@
-//! Running every projection beside `/health`, `/ready` and `/metrics`. Each projection has its
-//! own supervisor: after a failure (PostgreSQL or Kafka away) it backs off, with jitter, and
-//! resumes from its checkpoint. Records that cannot be applied never get here: the runner sets
+//! Running every projection beside `/health`, `/ready` and `/metrics`. Each projection joins its
+//! consumer group, so several processes share its partitions, and has its own supervisor: after
+//! a failure (PostgreSQL or Kafka away) it backs off, with jitter, and resumes from its
+//! checkpoints. Records that cannot be applied never get here: the runner sets
 //! them aside as dead letters. A panic in a projection stops the projectors with an error.
 
 use std::future::Future;
@@ -16,10 +17,9 @@ use service_kit::metrics::Registry;
 use service_kit::server::Listener;
 use service_kit::stream::{Backoff, CancellationToken, Tasks};
 use sqlx::PgPool;
-use tracing::info;
 
 use crate::projection::Projection;
-use crate::runner::{self, RunnerError, RunnerSettings, RunnerStatus};
+use crate::runner::{self, RunnerSettings, RunnerStatus};
 use crate::{db, Config};
 
 /// How long a projection waits before resuming after a failure.
@@ -101,15 +101,11 @@ async fn supervise(
 ) {
     let attempt = || async {
         db::migrate(pool, schema).await.map_err(|e| e.to_string())?;
-        match runner::run(projection, settings, pool, status, shutdown).await {
-            Err(error @ RunnerError::CheckpointMoved { .. }) => Ok(Some(error)),
-            other => other.map(|()| None).map_err(|e| e.to_string()),
-        }
+        runner::run(projection, settings, pool, schema, status, shutdown)
+            .await
+            .map_err(|e| e.to_string())
     };
-    // A rebuild swapped the projection in: carry on from its checkpoint at once.
-    while let Some(Some(moved)) = BACKOFF.retry(projection.name(), shutdown, &attempt).await {
-        info!(projection = projection.name(), %moved, "projection replaced; resuming from the new checkpoint");
-    }
+    BACKOFF.retry(projection.name(), shutdown, &attempt).await;
 }
 
 async fn ready(State(context): State<Context>) -> Response {

@@ -4,9 +4,6 @@
 //! letter applies on retry once its cause is fixed.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
-use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
@@ -15,28 +12,15 @@ use domain::Message as _;
 use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use service_kit::kafka::Envelope;
-use service_kit::testing::{
-    free_port, headers_as, order_placed, placed_envelope, produce, wait_until, ChildService, Isolation,
-};
+use service_kit::testing::{free_port, headers_as, order_placed, placed_envelope, produce, wait_until, Isolation};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::helpers::{applied, merge, prepared, track_users, write_orders, Expected};
+use crate::helpers::{applied, binary, merge, metrics, prepared, start_projector, track_users, write_orders, Expected};
 
 const PROJECTIONS: [&str; 4] = ["track_user", "order_status", "order_history", "purchases"];
 /// The projections that read `OrderPlaced`; `purchases` passes over it.
 const ORDER_PROJECTIONS: [&str; 3] = ["track_user", "order_status", "order_history"];
-
-fn binary() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_projectors"))
-}
-
-fn start(isolation: &Isolation, port: u16, batch_size: usize) -> ChildService {
-    let mut env = isolation.env();
-    env.push(("LISTEN_ADDR", format!("127.0.0.1:{port}")));
-    env.push(("PROJECTOR_BATCH_SIZE", batch_size.to_string()));
-    ChildService::spawn(binary(), &["run"], &env)
-}
 
 /// Runs `projectors args...` in `isolation` to its end.
 async fn projectors(isolation: &Isolation, args: &[&str]) -> Output {
@@ -271,17 +255,6 @@ async fn count(pool: &PgPool, table: &str) -> i64 {
         .expect("row count")
 }
 
-/// The body of `GET /metrics` on `port`.
-fn metrics(port: u16) -> String {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("metrics endpoint");
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
-}
-
 /// Good orders, then one malformed record of every kind, then more good orders.
 async fn write_mixed_log(isolation: &Isolation) -> (BTreeMap<String, Expected>, i64, Vec<Landed>) {
     let mut expected = write_orders(isolation, 300, 17).await;
@@ -295,7 +268,7 @@ async fn bad_records_become_dead_letters_and_every_projection_keeps_going() {
     let (isolation, pool) = prepared().await;
     let (expected, orders, landed) = write_mixed_log(&isolation).await;
     let port = free_port();
-    let projector = start(&isolation, port, 5000);
+    let projector = start_projector(&isolation, port, 5000);
     wait_caught_up(&isolation, &pool).await;
 
     assert_eq!(track_users(&pool).await, expected, "every good order counted once");
@@ -338,7 +311,7 @@ async fn bad_records_become_dead_letters_and_every_projection_keeps_going() {
     projector.kill();
     let mut expected = expected;
     merge(&mut expected, write_orders(&isolation, 50, 17).await);
-    let _projector = start(&isolation, free_port(), 5000);
+    let _projector = start_projector(&isolation, free_port(), 5000);
     wait_caught_up(&isolation, &pool).await;
     assert_eq!(track_users(&pool).await, expected);
     assert_eq!(count(&pool, "order_status").await, orders + 50);
@@ -361,7 +334,7 @@ async fn a_projector_killed_mid_stream_neither_applies_nor_sets_aside_anything_t
     let mut kills_mid_stream = 0;
     let mut seen = 0;
     for _ in 0..3 {
-        let projector = start(&isolation, free_port(), 50);
+        let projector = start_projector(&isolation, free_port(), 50);
         seen = wait_until("track_user to make progress", Duration::from_secs(60), || async {
             let done = applied(&pool, "track_user").await;
             (done > seen).then_some(done)
@@ -374,7 +347,7 @@ async fn a_projector_killed_mid_stream_neither_applies_nor_sets_aside_anything_t
     }
     assert!(kills_mid_stream > 0, "every kill came after the projector had finished");
 
-    let _projector = start(&isolation, free_port(), 50);
+    let _projector = start_projector(&isolation, free_port(), 50);
     wait_caught_up(&isolation, &pool).await;
     assert_eq!(
         track_users(&pool).await,
@@ -389,7 +362,7 @@ async fn a_projector_killed_mid_stream_neither_applies_nor_sets_aside_anything_t
 async fn a_rebuild_over_bad_records_completes_and_keeps_their_dead_letters() {
     let (isolation, pool) = prepared().await;
     let (expected, orders, landed) = write_mixed_log(&isolation).await;
-    let _live = start(&isolation, free_port(), 100);
+    let _live = start_projector(&isolation, free_port(), 100);
     wait_caught_up(&isolation, &pool).await;
     let live_ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM dead_letters ORDER BY id")
         .fetch_all(&pool)
@@ -436,7 +409,7 @@ async fn a_dead_letter_applies_on_retry_once_its_cause_is_fixed() {
     let mut expected = write_orders(&isolation, 20, 3).await;
     write_order_named(&isolation, "Refused For Now").await;
     write_malformed(&isolation, vec![malformed(0)]).await;
-    let _projector = start(&isolation, free_port(), 100);
+    let _projector = start_projector(&isolation, free_port(), 100);
     wait_caught_up(&isolation, &pool).await;
     assert_eq!(track_users(&pool).await, expected);
 

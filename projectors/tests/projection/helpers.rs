@@ -1,9 +1,12 @@
 use std::collections::BTreeMap;
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use projectors::db;
 use rdkafka::producer::FutureProducer;
-use service_kit::testing::{order_placed, placed_envelope, produce, Isolation};
+use service_kit::testing::{order_placed, placed_envelope, produce, ChildService, Isolation};
 use sqlx::PgPool;
 
 /// A test's isolation with its topics created and its schema migrated.
@@ -77,4 +80,29 @@ pub(crate) async fn track_users(pool: &PgPool) -> BTreeMap<String, Expected> {
     rows.into_iter()
         .map(|(name, counter, created_at)| (name, Expected { counter, created_at }))
         .collect()
+}
+
+/// The projectors binary under test.
+pub(crate) fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_projectors"))
+}
+
+/// `projectors run` in `isolation`, serving `/metrics` on `port`, folding at most `batch_size`
+/// events per transaction; killed (SIGKILL) when dropped.
+pub(crate) fn start_projector(isolation: &Isolation, port: u16, batch_size: usize) -> ChildService {
+    let mut env = isolation.env();
+    env.push(("LISTEN_ADDR", format!("127.0.0.1:{port}")));
+    env.push(("PROJECTOR_BATCH_SIZE", batch_size.to_string()));
+    ChildService::spawn(binary(), &["run"], &env)
+}
+
+/// The body of `GET /metrics` on `port`.
+pub(crate) fn metrics(port: u16) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("metrics endpoint");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
 }

@@ -2,6 +2,7 @@
 
 mod dead_letters;
 mod evolution;
+mod group;
 mod helpers;
 mod rebuild;
 mod restart;

@@ -11,15 +11,11 @@ use std::time::Duration;
 use service_kit::testing::{free_port, wait_until, ChildService, Isolation};
 use sqlx::PgPool;
 
-use crate::helpers::{applied, merge, prepared, track_users, write_orders};
+use crate::helpers::{applied, binary, merge, prepared, track_users, write_orders};
 
 const FIRST_ORDERS: usize = 4_000;
 const NAMES: usize = 37;
 const PROJECTIONS: [&str; 4] = ["track_user", "order_status", "order_history", "purchases"];
-
-fn binary() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_projectors"))
-}
 
 fn start_live(isolation: &Isolation, batch_size: usize) -> ChildService {
     let mut env = isolation.env();

@@ -1,21 +1,17 @@
 //! A projector killed mid-stream and restarted applies every event exactly once.
 
-use std::path::Path;
 use std::time::Duration;
 
 use service_kit::testing::{free_port, wait_until, ChildService, Isolation};
 use sqlx::PgPool;
 
-use crate::helpers::{applied, prepared, track_users, write_orders};
+use crate::helpers::{applied, prepared, start_projector, track_users, write_orders};
 
 const EVENTS: usize = 20_000;
 
 fn start(isolation: &Isolation) -> ChildService {
-    let mut env = isolation.env();
-    env.push(("LISTEN_ADDR", format!("127.0.0.1:{}", free_port())));
     // Small batches make many transactions, so a kill lands between and inside them.
-    env.push(("PROJECTOR_BATCH_SIZE", "50".to_owned()));
-    ChildService::spawn(Path::new(env!("CARGO_BIN_EXE_projectors")), &["run"], &env)
+    start_projector(isolation, free_port(), 50)
 }
 
 /// Waits until `projection` has applied more than `than` events; returns how many.

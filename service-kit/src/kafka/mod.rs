@@ -5,9 +5,11 @@
 //!   client settings every producer and consumer starts from.
 //! - [`topics`]: the topic names and their idempotent creation, refusing mismatched partitions.
 //! - [`envelope`]: the CloudEvents 1.0 binary-mode envelope around commands and events.
+//! - [`ownership`]: the partitions a consumer group member owns, recorded at each rebalance.
 
 pub mod config;
 pub mod envelope;
+pub mod ownership;
 pub mod topics;
 
 pub use config::KafkaArgs;
