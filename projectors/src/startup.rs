@@ -15,11 +15,11 @@ use axum::routing::get;
 use axum::Router;
 use service_kit::metrics::Registry;
 use service_kit::server::Listener;
-use service_kit::stream::{Backoff, CancellationToken, Tasks};
+use service_kit::stream::{Backoff, Tasks};
 use sqlx::PgPool;
 
 use crate::projection::Projection;
-use crate::runner::{self, RunnerSettings, RunnerStatus};
+use crate::runner::{self, RunnerStatus};
 use crate::{db, Config};
 
 /// How long a projection waits before resuming after a failure.
@@ -63,8 +63,15 @@ impl Application {
         for (projection, status) in runners.clone() {
             let (settings, pool, shutdown) = (settings.clone(), self.pool.clone(), tasks.shutdown().clone());
             let schema = self.config.projections.database.database_schema.clone();
+            // Each failure resumes from the checkpoints, after a backoff, until `shutdown`.
             tasks.spawn(projection.name(), async move {
-                supervise(projection, &settings, &pool, &schema, &status, &shutdown).await;
+                let attempt = || async {
+                    db::migrate(&pool, &schema).await.map_err(|e| e.to_string())?;
+                    runner::run(projection, &settings, &pool, &schema, &status, &shutdown)
+                        .await
+                        .map_err(|e| e.to_string())
+                };
+                BACKOFF.retry(projection.name(), &shutdown, &attempt).await;
             });
         }
         let context = Context {
@@ -88,24 +95,6 @@ impl Application {
         tasks.stop().await?;
         served.context("HTTP server failed")
     }
-}
-
-/// Runs `projection`, resuming from its checkpoint after each failure, until `shutdown`.
-async fn supervise(
-    projection: Projection,
-    settings: &RunnerSettings,
-    pool: &PgPool,
-    schema: &str,
-    status: &RunnerStatus,
-    shutdown: &CancellationToken,
-) {
-    let attempt = || async {
-        db::migrate(pool, schema).await.map_err(|e| e.to_string())?;
-        runner::run(projection, settings, pool, schema, status, shutdown)
-            .await
-            .map_err(|e| e.to_string())
-    };
-    BACKOFF.retry(projection.name(), shutdown, &attempt).await;
 }
 
 async fn ready(State(context): State<Context>) -> Response {

@@ -24,7 +24,6 @@
 //! logged and counted.
 
 pub mod instance;
-mod ownership;
 mod restore;
 mod state;
 mod store;
@@ -43,6 +42,7 @@ use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use service_kit::kafka::envelope::header;
+use service_kit::kafka::ownership::{Ownership, OwnershipChange};
 use service_kit::kafka::{Envelope, KafkaArgs, Topics};
 use service_kit::metrics::{Counter, Gauge, Registry};
 use service_kit::stream::{Batching, CancellationToken};
@@ -52,7 +52,6 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use self::ownership::{OwnershipChange, OwnershipContext};
 use self::restore::{blocking_store, Restored, COMPLETE_MARKER};
 use self::state::AggregateEntry;
 use self::store::{Changes, Mirrored, Store, Stored};
@@ -243,7 +242,7 @@ async fn open_store(settings: &DeciderSettings) -> Result<Store> {
 struct Decider<'a> {
     settings: &'a DeciderSettings,
     metrics: DeciderMetrics,
-    consumer: Arc<StreamConsumer<OwnershipContext>>,
+    consumer: Arc<StreamConsumer<Ownership>>,
     producer: FutureProducer,
     store: Arc<Store>,
     /// Partitions restored and being decided.
@@ -253,7 +252,6 @@ struct Decider<'a> {
     /// The first offset of a restoring partition's commands fetched before its pause took
     /// effect: where to seek back to when it resumes.
     fetched_early: HashMap<i32, i64>,
-    has_assignment: bool,
     last_forget: Instant,
 }
 
@@ -305,14 +303,14 @@ impl<'a> Decider<'a> {
             .create()?;
         let init = producer.clone();
         blocking(move || init.init_transactions(TRANSACTION_TIMEOUT)).await?;
-        let consumer: StreamConsumer<OwnershipContext> = kafka
+        let consumer: StreamConsumer<Ownership> = kafka
             .consumer_config(GROUP)
             .set("client.id", &client_id)
             .set("partition.assignment.strategy", "cooperative-sticky")
             .set("fetch.wait.max.ms", "10")
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000")
-            .create_with_context(OwnershipContext::default())?;
+            .create_with_context(Ownership::default())?;
         consumer.subscribe(&[&settings.topics.commands])?;
         info!(instance = %settings.instance_id, "decider started");
         Ok(Self {
@@ -324,7 +322,6 @@ impl<'a> Decider<'a> {
             owned: BTreeSet::new(),
             restoring: HashMap::new(),
             fetched_early: HashMap::new(),
-            has_assignment: false,
             last_forget: Instant::now(),
         })
     }
@@ -341,7 +338,10 @@ impl<'a> Decider<'a> {
             let batch: Vec<OwnedMessage> = batch?;
             self.follow_ownership();
             self.finish_restores().await?;
-            ready.store(self.has_assignment && self.restoring.is_empty(), Ordering::Release);
+            ready.store(
+                self.consumer.context().has_joined() && self.restoring.is_empty(),
+                Ordering::Release,
+            );
             self.metrics.partitions_owned.set(self.owned.len() as i64);
             self.forget_old_verdicts().await?;
             if !batch.is_empty() {
@@ -384,7 +384,6 @@ impl<'a> Decider<'a> {
                     }
                 }
                 OwnershipChange::Assigned(partitions) => {
-                    self.has_assignment = true;
                     info!(?partitions, "restoring partitions");
                     for partition in partitions {
                         let (settings, store, metrics) =

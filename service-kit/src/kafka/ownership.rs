@@ -1,10 +1,16 @@
 //! Which partitions a consumer owns, as its group's rebalances tell.
 //!
+//! Groups use the cooperative-sticky assignor: a rebalance revokes only the partitions that
+//! change owner and assigns only the new ones (rust-rdkafka's default `ConsumerContext::rebalance`
+//! calls `incremental_assign`/`incremental_unassign` under the cooperative protocol, and hands
+//! these hooks just the partitions that changed), so every other partition keeps being consumed.
+//!
 //! The rebalance callback runs inside a poll and can do no I/O of its own, so it only records
 //! the change and pauses the assigned partitions; the consume loop acts on it between batches:
 //! it finds where each assigned partition starts (a checkpoint, a restored state), seeks there
 //! and resumes it, and forgets the revoked ones.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use rdkafka::client::ClientContext;
@@ -23,9 +29,16 @@ pub enum OwnershipChange {
 #[derive(Debug, Default)]
 pub struct Ownership {
     changes: Mutex<Vec<OwnershipChange>>,
+    joined: AtomicBool,
 }
 
 impl Ownership {
+    /// Whether the group has given this member an assignment yet, even an empty one: a member
+    /// of a group with more members than partitions owns none and is still a full member.
+    pub fn has_joined(&self) -> bool {
+        self.joined.load(Ordering::Acquire)
+    }
+
     /// The changes since the last call, oldest first.
     pub fn take_changes(&self) -> Vec<OwnershipChange> {
         std::mem::take(&mut *self.changes.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
@@ -68,6 +81,7 @@ impl ConsumerContext for Ownership {
                 warn!(%error, "could not pause newly assigned partitions");
             }
             self.record(OwnershipChange::Assigned(partitions(list)));
+            self.joined.store(true, Ordering::Release);
         }
     }
 }
