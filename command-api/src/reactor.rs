@@ -11,8 +11,16 @@
 //! purchase id, so the decider answers a repeated command with its first verdict and writes
 //! nothing new.
 //!
+//! A reactor that (re)starts reads again what its group had not committed, and a fresh group
+//! reads the whole log: before it charges anything of a newly assigned partition it scans that
+//! partition ahead, from where it resumes to the end (`settled`), for the purchases already
+//! authorized or declined, and skips their requests. A purchase's events share its partition, so
+//! a settlement written after the scan is read before anything that could depend on it.
+//!
 //! An event that does not decode (or has no `ce_type`) is logged, counted and skipped: it holds
 //! up neither its partition nor the rest of its batch.
+
+mod settled;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -37,6 +45,7 @@ use uuid::Uuid;
 
 use crate::bus::{KafkaBus, SubmitError};
 use crate::payments::{Charge, ChargeOutcome, GatewayError, PaymentGateway};
+use settled::{Assignments, Settled};
 
 /// The reactor's consumer group, under the topic prefix.
 pub const GROUP: &str = "orderstream-payment-reactor";
@@ -69,6 +78,13 @@ pub enum ReactorError {
     Kafka(#[from] KafkaError),
     #[error(transparent)]
     Submit(#[from] SubmitError),
+    /// Scanning a partition for settled purchases made no progress for this long.
+    #[error("scanning partition {partition} of {topic} for settled purchases stalled for {stalled:?}")]
+    ScanStalled {
+        topic: String,
+        partition: i32,
+        stalled: Duration,
+    },
 }
 
 /// Where the reactor reads and in which group.
@@ -83,6 +99,7 @@ pub struct ReactorSettings {
 #[derive(Debug, Clone)]
 pub struct ReactorMetrics {
     undecodable_events: Arc<Counter>,
+    skipped_settled: Arc<Counter>,
 }
 
 impl ReactorMetrics {
@@ -92,6 +109,11 @@ impl ReactorMetrics {
                 "orderstream_reactor_undecodable_events_total",
                 "",
                 "Events the payment reactor skipped because they did not decode",
+            ),
+            skipped_settled: registry.counter(
+                "orderstream_reactor_skipped_settled_total",
+                "",
+                "Purchase requests the payment reactor read again and did not charge, as they were already authorized or declined",
             ),
         }
     }
@@ -107,22 +129,31 @@ pub async fn run(
     shutdown: &CancellationToken,
 ) -> Result<(), ReactorError> {
     // Offsets are stored only once a batch's commands are written, and auto-committed from there.
-    let consumer: StreamConsumer = settings
+    let consumer: StreamConsumer<Assignments> = settings
         .kafka
         .consumer_config(&settings.group)
         .set("enable.auto.commit", "true")
         .set("auto.commit.interval.ms", "200")
-        .create()?;
+        .create_with_context(Assignments::default())?;
     consumer.subscribe(&[&settings.topics.events])?;
     info!(group = %settings.group, "payment reactor started");
     let recv = || async { consumer.recv().await.map(|message| message.detach()) };
+    let mut settled = Settled::default();
     loop {
         let Some(batch) = shutdown.run_until_cancelled(BATCHING.next(recv)).await else {
             return Ok(());
         };
         let batch: Vec<OwnedMessage> = batch?;
+        settled.follow(consumer.context().take_changes());
+        settled
+            .scan_ahead(&settings.kafka, &settings.topics.events, &batch)
+            .await?;
         // Only a few event types matter here: skip the rest by header, without decoding them.
         let events = batch.iter().filter_map(|message| {
+            if settled.passes(message) {
+                metrics.skipped_settled.add(1);
+                return None;
+            }
             let decoded = match message_type(message) {
                 Some(event_type) if !REACTS_TO.contains(&event_type) => return None,
                 Some(_) => Envelope::<Event>::from_kafka(message),
