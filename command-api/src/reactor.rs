@@ -1,20 +1,21 @@
 //! The payment reactor: turns `PurchaseRequested` events into charges at the gateway and the
-//! gateway's verdict into a `RecordAuthorization` or `RecordDecline` command, and links payments
-//! to orders: a purchase carrying an `order_id` records its authorization, decline or refund on
+//! gateway's verdict into a `RecordAuthorization` or `RecordDecline` command, turns
+//! `PurchaseRefundRequested` into a refund at the gateway and then a `RecordRefund` command, and
+//! links payments to orders: a purchase carrying an `order_id` records its authorization, decline or refund on
 //! that order, and cancelling a paid order requests the refund of its purchase. A payment or
 //! payment failure names the purchase's buyer as its payer: the order refuses it (`NotOwner`) when
 //! the buyer is not the order's owner, so another user's purchase leaves the order unchanged.
 //!
 //! Delivery is at least once: offsets are committed after the command is on the commands topic,
-//! so a crash in between charges again. That is harmless by construction: the charge carries
-//! the purchase id as the gateway's idempotency key, and the command id derives from the
-//! purchase id, so the decider answers a repeated command with its first verdict and writes
-//! nothing new.
+//! so a crash in between charges (or refunds) again. That is harmless by construction: the charge
+//! carries the purchase id as the gateway's idempotency key and a refund its refund id, and the
+//! command id derives from the same id, so the decider answers a repeated command with its first
+//! verdict and writes nothing new.
 //!
 //! A reactor that (re)starts reads again what its group had not committed, and a fresh group
 //! reads the whole log: before it charges anything of a newly assigned partition it scans that
 //! partition ahead, from where it resumes to the end (`settled`), for the purchases already
-//! authorized or declined, and skips their requests. A purchase's events share its partition, so
+//! authorized or declined and the refunds already recorded, and skips their requests. A purchase's events share its partition, so
 //! a settlement written after the scan is read before anything that could depend on it.
 //!
 //! An event that does not decode (or has no `ce_type`) is logged, counted and skipped: it holds
@@ -29,7 +30,9 @@ use std::time::Duration;
 use chrono::Utc;
 use domain::money::Decimal;
 use domain::order::{self, PaymentFailureReason, RecordPayment, RecordPaymentFailure, RecordRefund};
-use domain::purchase::{self, PurchaseRequested, RecordAuthorization, RecordDecline, RefundPurchase, RefundReason};
+use domain::purchase::{
+    self, PurchaseRefundRequested, PurchaseRequested, RecordAuthorization, RecordDecline, RefundPurchase, RefundReason,
+};
 use domain::{Command, Event};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
@@ -44,15 +47,16 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::bus::{KafkaBus, SubmitError};
-use crate::payments::{Charge, ChargeOutcome, GatewayError, PaymentGateway};
+use crate::payments::{Charge, ChargeOutcome, GatewayError, PaymentGateway, Refund};
 use settled::{Assignments, Settled};
 
 /// The reactor's consumer group, under the topic prefix.
 pub const GROUP: &str = "orderstream-payment-reactor";
 
 /// The event types this reactor acts on.
-const REACTS_TO: [&str; 7] = [
+const REACTS_TO: [&str; 8] = [
     purchase::PURCHASE_REQUESTED_V1,
+    purchase::PURCHASE_REFUND_REQUESTED_V1,
     purchase::PURCHASE_AUTHORIZED_V2,
     purchase::PURCHASE_DECLINED_V2,
     purchase::PURCHASE_AUTHORIZED_V1,
@@ -71,6 +75,8 @@ const GATEWAY_BACKOFF: Backoff = Backoff::new(Duration::from_millis(200), Durati
 
 /// Names the verdict command of a purchase, whichever verdict it is.
 const VERDICT_NAMESPACE: Uuid = Uuid::from_u128(0x7061_796d_656e_742d_7665_7264_6963_7401);
+/// Names the command recording a refund the gateway paid back.
+const REFUND_RECORD_NAMESPACE: Uuid = Uuid::from_u128(0x7265_6675_6e64_2d72_6563_6f72_642d_0001);
 
 #[derive(Debug, Error)]
 pub enum ReactorError {
@@ -100,6 +106,7 @@ pub struct ReactorSettings {
 pub struct ReactorMetrics {
     undecodable_events: Arc<Counter>,
     skipped_settled: Arc<Counter>,
+    refunds_refused: Arc<Counter>,
 }
 
 impl ReactorMetrics {
@@ -113,7 +120,12 @@ impl ReactorMetrics {
             skipped_settled: registry.counter(
                 "orderstream_reactor_skipped_settled_total",
                 "",
-                "Purchase requests the payment reactor read again and did not charge, as they were already authorized or declined",
+                "Requests the payment reactor read again and did not pass to the gateway: purchases already authorized or declined, refunds already recorded",
+            ),
+            refunds_refused: registry.counter(
+                "orderstream_reactor_refunds_refused_total",
+                "",
+                "Refunds the payment gateway refused; their amounts stay set aside on the purchase",
             ),
         }
     }
@@ -171,10 +183,10 @@ pub async fn run(
                 })
                 .ok()
         });
-        let reactions = events.map(|envelope| react(envelope, bus, gateway.as_ref(), shutdown));
+        let reactions = events.map(|envelope| react(envelope, metrics, bus, gateway.as_ref(), shutdown));
         let reacted = futures::future::try_join_all(reactions).await?;
         if reacted.contains(&false) {
-            // A charge given up at shutdown sent no verdict: the batch is read again at the next start.
+            // A gateway call given up at shutdown sent no command: the batch is read again at the next start.
             return Ok(());
         }
         let next_offsets: BTreeMap<i32, i64> = batch.iter().map(|m| (m.partition(), m.offset() + 1)).collect();
@@ -186,9 +198,11 @@ pub async fn run(
     }
 }
 
-/// Sends the command `envelope` leads to, if any; false when a charge was given up at shutdown.
+/// Sends the command `envelope` leads to, if any; false when a gateway call was given up at
+/// shutdown.
 async fn react(
     envelope: Envelope<Event>,
+    metrics: &ReactorMetrics,
     bus: &KafkaBus,
     gateway: &dyn PaymentGateway,
     shutdown: &CancellationToken,
@@ -203,6 +217,16 @@ async fn react(
         Event::Purchase(purchase::Event::PurchaseRequested(requested)) => {
             match charge_and_record(requested, gateway, shutdown).await {
                 Some(verdict) => verdict,
+                None => return Ok(false),
+            }
+        }
+        Event::Purchase(purchase::Event::PurchaseRefundRequested(requested)) => {
+            match refund_and_record(&requested, gateway, shutdown).await {
+                Some(Some(record)) => record,
+                Some(None) => {
+                    metrics.refunds_refused.add(1);
+                    return Ok(true);
+                }
                 None => return Ok(false),
             }
         }
@@ -253,6 +277,44 @@ async fn charge_and_record(
     };
     let command_id = Uuid::new_v5(&VERDICT_NAMESPACE, requested.purchase_id.as_bytes());
     Some((command_id, Command::Purchase(command)))
+}
+
+/// Has the gateway pay back one requested refund; returns the command recording it and its id,
+/// `Some(None)` when the gateway refused it (logged: an operator's matter, as no retry changes a
+/// refusal), or `None` when shut down while the gateway was unavailable.
+#[tracing::instrument(skip_all, fields(purchase_id = %requested.purchase_id, refund_id = %requested.refund_id))]
+async fn refund_and_record(
+    requested: &PurchaseRefundRequested,
+    gateway: &dyn PaymentGateway,
+    shutdown: &CancellationToken,
+) -> Option<Option<(Uuid, Command)>> {
+    let refund = Refund {
+        refund_id: requested.refund_id,
+        charge_key: requested.purchase_id,
+        amount: requested.amount,
+    };
+    let attempt = || async {
+        match gateway.refund(&refund).await {
+            Err(GatewayError::Refused(reason)) => Ok(Err(reason)),
+            answered => answered.map(Ok),
+        }
+    };
+    match GATEWAY_BACKOFF.retry("payment gateway", shutdown, attempt).await? {
+        Ok(refunded) => {
+            info!(reference = %refunded.reference, "refund paid back");
+            let command = purchase::Command::RecordRefund(purchase::RecordRefund {
+                purchase_id: requested.purchase_id,
+                refund_id: requested.refund_id,
+                refunded_at: Utc::now(),
+            });
+            let command_id = Uuid::new_v5(&REFUND_RECORD_NAMESPACE, requested.refund_id.as_bytes());
+            Some(Some((command_id, Command::Purchase(command))))
+        }
+        Err(reason) => {
+            tracing::error!(%reason, "the gateway refused the refund; its amount stays set aside");
+            Some(None)
+        }
+    }
 }
 
 /// The order-side consequence of a payment event, with a command id derived from the event so a

@@ -1,11 +1,12 @@
 //! What the reactor must not do again: the purchases of its partitions that are already
-//! authorized or declined further ahead on the log.
+//! authorized or declined, and the refunds already recorded, further ahead on the log.
 //!
 //! Offsets are committed a little after the reactions, and a fresh consumer group starts at the
 //! beginning of the log, so a reactor reads again requests it (or another reactor) has already
 //! answered. On the first batch of a newly assigned partition it scans that partition from the
-//! batch's first record — where the group resumes — to the end, reading only headers and keys,
-//! and remembers which purchases are settled; their requests are then skipped. Each id is
+//! batch's first record — where the group resumes — to the end, reading only headers and keys
+//! (and the refund id of a recorded refund), and remembers which purchases and refunds are
+//! settled; their requests are then skipped. Each id is
 //! forgotten again once the reactor reads the settlement itself, so in the steady state the sets
 //! are empty and memory holds only what the scan found ahead.
 
@@ -19,6 +20,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
 use rdkafka::{Message, Offset, TopicPartitionList};
+use serde::Deserialize;
 use service_kit::kafka::envelope::{header, message_type};
 use service_kit::kafka::KafkaArgs;
 use tracing::info;
@@ -86,10 +88,26 @@ impl ConsumerContext for Assignments {
     }
 }
 
-/// The settled purchases ahead of the reactor, per partition, and the partitions not scanned yet.
+/// What is settled ahead of the reactor in one partition.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct Ahead {
+    /// Purchases authorized or declined.
+    charges: HashSet<Uuid>,
+    /// Refunds recorded, by refund id.
+    refunds: HashSet<Uuid>,
+}
+
+impl Ahead {
+    fn len(&self) -> usize {
+        self.charges.len() + self.refunds.len()
+    }
+}
+
+/// The settled purchases and refunds ahead of the reactor, per partition, and the partitions not
+/// scanned yet.
 #[derive(Debug, Default)]
 pub(super) struct Settled {
-    ahead: HashMap<i32, HashSet<Uuid>>,
+    ahead: HashMap<i32, Ahead>,
     unscanned: HashSet<i32>,
 }
 
@@ -138,7 +156,7 @@ impl Settled {
             info!(
                 partition,
                 settled = settled.len(),
-                "scanned ahead for settled purchases"
+                "scanned ahead for settled purchases and refunds"
             );
             self.unscanned.remove(&partition);
             self.ahead.insert(partition, settled);
@@ -156,16 +174,37 @@ impl Settled {
         let Some(ahead) = self.ahead.get_mut(&message.partition()) else {
             return false;
         };
-        if event_type == purchase::PURCHASE_REQUESTED_V1 {
-            return aggregate_id(message).is_some_and(|id| ahead.contains(&id));
-        }
-        if SETTLES.contains(&event_type) {
-            if let Some(id) = aggregate_id(message) {
-                ahead.remove(&id);
+        match event_type {
+            purchase::PURCHASE_REQUESTED_V1 => aggregate_id(message).is_some_and(|id| ahead.charges.contains(&id)),
+            purchase::PURCHASE_REFUND_REQUESTED_V1 => refund_id(message).is_some_and(|id| ahead.refunds.contains(&id)),
+            purchase::PURCHASE_REFUNDED_V1 => {
+                if let Some(id) = refund_id(message) {
+                    ahead.refunds.remove(&id);
+                }
+                false
             }
+            settles if SETTLES.contains(&settles) => {
+                if let Some(id) = aggregate_id(message) {
+                    ahead.charges.remove(&id);
+                }
+                false
+            }
+            _ => false,
         }
-        false
     }
+}
+
+/// The one field read of a refund's data.
+#[derive(Deserialize)]
+struct RefundId {
+    refund_id: Uuid,
+}
+
+/// The refund a refund request or recorded refund names; `None` when its data does not say (the
+/// reactor then decodes it in full and reports it).
+fn refund_id(message: &impl Message) -> Option<Uuid> {
+    let data: RefundId = serde_json::from_slice(message.payload()?).ok()?;
+    Some(data.refund_id)
 }
 
 /// The purchase a record belongs to: its key, else its `ce_subject`.
@@ -175,17 +214,14 @@ fn aggregate_id(message: &impl Message) -> Option<Uuid> {
 }
 
 /// Reads each partition of `starts` from its offset to its end (the last stable offset, as the
-/// consumer reads committed records only) and collects the purchases settled there. Blocking.
-fn scan(
-    kafka: &KafkaArgs,
-    topic: &str,
-    starts: &BTreeMap<i32, i64>,
-) -> Result<HashMap<i32, HashSet<Uuid>>, ReactorError> {
+/// consumer reads committed records only) and collects the purchases and refunds settled there.
+/// Blocking.
+fn scan(kafka: &KafkaArgs, topic: &str, starts: &BTreeMap<i32, i64>) -> Result<HashMap<i32, Ahead>, ReactorError> {
     let consumer: BaseConsumer = kafka
         .consumer_config(SCAN_GROUP)
         .set("enable.partition.eof", "true")
         .create()?;
-    let mut found: HashMap<i32, HashSet<Uuid>> = HashMap::new();
+    let mut found: HashMap<i32, Ahead> = HashMap::new();
     let mut assignment = TopicPartitionList::new();
     let mut open = HashSet::new();
     for (&partition, &from) in starts {
@@ -205,10 +241,11 @@ fn scan(
         match consumer.poll(POLL) {
             Some(Ok(message)) => {
                 progress = Instant::now();
-                if message_type(&message).is_some_and(|t| SETTLES.contains(&t)) {
-                    if let Some(id) = aggregate_id(&message) {
-                        found.entry(message.partition()).or_default().insert(id);
-                    }
+                let ahead = found.entry(message.partition()).or_default();
+                match message_type(&message) {
+                    Some(purchase::PURCHASE_REFUNDED_V1) => ahead.refunds.extend(refund_id(&message)),
+                    Some(settles) if SETTLES.contains(&settles) => ahead.charges.extend(aggregate_id(&message)),
+                    _ => {}
                 }
             }
             Some(Err(KafkaError::PartitionEOF(partition))) => {
@@ -236,12 +273,16 @@ mod tests {
     use super::*;
 
     fn record(partition: i32, event_type: &str, purchase: Uuid) -> OwnedMessage {
+        with_data(partition, event_type, purchase, b"{}".to_vec())
+    }
+
+    fn with_data(partition: i32, event_type: &str, purchase: Uuid, data: Vec<u8>) -> OwnedMessage {
         let headers = OwnedHeaders::new().insert(Header {
             key: "ce_type",
             value: Some(event_type),
         });
         OwnedMessage::new(
-            Some(b"{}".to_vec()),
+            Some(data),
             Some(purchase.to_string().into_bytes()),
             "events".to_owned(),
             Timestamp::NotAvailable,
@@ -257,7 +298,13 @@ mod tests {
         let mut settled = Settled::default();
         settled.follow(vec![Change::Assigned(vec![3])]);
         settled.unscanned.remove(&3);
-        settled.ahead.insert(3, HashSet::from([settled_id]));
+        settled.ahead.insert(
+            3,
+            Ahead {
+                charges: HashSet::from([settled_id]),
+                ..Ahead::default()
+            },
+        );
         let requested = |id| record(3, purchase::PURCHASE_REQUESTED_V1, id);
         assert!(settled.passes(&requested(settled_id)));
         assert!(!settled.passes(&requested(open_id)), "an open purchase is charged");
@@ -275,10 +322,37 @@ mod tests {
     fn a_reassigned_partition_is_scanned_again_and_a_revoked_one_forgotten() {
         let id = Uuid::from_u128(1);
         let mut settled = Settled::default();
-        settled.ahead.insert(3, HashSet::from([id]));
+        settled.ahead.insert(
+            3,
+            Ahead {
+                charges: HashSet::from([id]),
+                ..Ahead::default()
+            },
+        );
         settled.follow(vec![Change::Revoked(vec![3])]);
         assert!(!settled.passes(&record(3, purchase::PURCHASE_REQUESTED_V1, id)));
         settled.follow(vec![Change::Assigned(vec![3, 4])]);
         assert_eq!(settled.unscanned, HashSet::from([3, 4]));
+    }
+
+    #[test]
+    fn a_recorded_refund_is_not_asked_of_the_gateway_again() {
+        let (purchase_id, recorded, open) = (Uuid::from_u128(1), Uuid::from_u128(5), Uuid::from_u128(6));
+        let mut settled = Settled::default();
+        settled.ahead.insert(
+            3,
+            Ahead {
+                refunds: HashSet::from([recorded]),
+                ..Ahead::default()
+            },
+        );
+        let refund = |event_type, refund_id: Uuid| {
+            let data = format!(r#"{{"purchase_id":"{purchase_id}","refund_id":"{refund_id}"}}"#);
+            with_data(3, event_type, purchase_id, data.into_bytes())
+        };
+        assert!(settled.passes(&refund(purchase::PURCHASE_REFUND_REQUESTED_V1, recorded)));
+        assert!(!settled.passes(&refund(purchase::PURCHASE_REFUND_REQUESTED_V1, open)));
+        assert!(!settled.passes(&refund(purchase::PURCHASE_REFUNDED_V1, recorded)));
+        assert_eq!(settled.ahead[&3], Ahead::default(), "forgotten once behind the reactor");
     }
 }

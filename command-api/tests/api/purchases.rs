@@ -4,7 +4,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use command_api::bus::KafkaBus;
-use command_api::payments::{CardDetails, Charge, ChargeOutcome, GatewayError, PaymentGateway, SandboxGateway};
+use command_api::payments::{
+    CardDetails, Charge, ChargeOutcome, GatewayError, PaymentGateway, Refund, Refunded, SandboxGateway,
+};
 use command_api::reactor::{self, ReactorSettings};
 use futures::future::BoxFuture;
 use rdkafka::message::Headers;
@@ -159,7 +161,7 @@ async fn refunds_never_exceed_the_authorized_amount() {
     let damaged = json!({"amount": 40.00, "reason": "damaged"});
     let refund = || app.post(&refunds, &damaged, Some("refund-1"));
     let first = refund().await;
-    assert_eq!(first.status(), 201);
+    assert_eq!(first.status(), 202);
     let first: Value = first.json().await.unwrap();
     let retried = refund().await;
     assert_eq!(
@@ -193,7 +195,7 @@ async fn refunds_never_exceed_the_authorized_amount() {
         app.post(&refunds, &json!({"amount": 60.50, "reason": "rest"}), None)
             .await
             .status(),
-        201
+        202
     );
     assert_problem(
         app.post(&refunds, &json!({"amount": 0.01, "reason": "more"}), None)
@@ -203,17 +205,25 @@ async fn refunds_never_exceed_the_authorized_amount() {
     )
     .await;
 
-    let events = purchase_events(&app.isolation, &purchase_id, "orderstream.purchase.refunded.v1").await;
-    let refunded: Vec<Value> = events
-        .iter()
-        .filter(|e| header(e, "ce_type") == Some("orderstream.purchase.refunded.v1"))
-        .map(|e| serde_json::from_slice(e.payload().unwrap()).unwrap())
-        .collect();
-    let minors: Vec<i64> = refunded
+    // Both refunds are paid back by the gateway and recorded, each once.
+    let refunded = wait_until("both refunds to be recorded", Duration::from_secs(30), || async {
+        let events = purchase_events(&app.isolation, &purchase_id, "orderstream.purchase.refunded.v1").await;
+        let refunded: Vec<Value> = events
+            .iter()
+            .filter(|e| header(e, "ce_type") == Some("orderstream.purchase.refunded.v1"))
+            .map(|e| serde_json::from_slice(e.payload().unwrap()).unwrap())
+            .collect();
+        (refunded.len() == 2).then_some(refunded)
+    })
+    .await;
+    let mut minors: Vec<i64> = refunded
         .iter()
         .map(|r| r["amount"]["minor"].as_i64().unwrap())
         .collect();
+    minors.sort();
     assert_eq!(minors, [4000, 6050]);
+    let forty = refunded.iter().find(|r| r["amount"]["minor"] == 4000).unwrap();
+    assert_eq!(forty["refund_id"], first["refund_id"]);
 
     let unknown = format!("/api/v1/purchases/{}/refunds", Uuid::new_v4());
     assert_problem(
@@ -286,12 +296,18 @@ async fn card_numbers_and_cvcs_never_reach_kafka() {
 pub(crate) struct CountingGateway {
     sandbox: SandboxGateway,
     charged: Mutex<Vec<Uuid>>,
+    refunded: Mutex<Vec<Uuid>>,
 }
 
 impl CountingGateway {
     /// The idempotency keys (purchase ids) of every charge asked for, in order.
     pub(crate) fn charged(&self) -> Vec<Uuid> {
         self.charged.lock().unwrap().clone()
+    }
+
+    /// The refund ids of every refund asked for, in order.
+    pub(crate) fn refunded(&self) -> Vec<Uuid> {
+        self.refunded.lock().unwrap().clone()
     }
 }
 
@@ -303,6 +319,11 @@ impl PaymentGateway for CountingGateway {
     fn charge<'a>(&'a self, charge: &'a Charge) -> BoxFuture<'a, Result<ChargeOutcome, GatewayError>> {
         self.charged.lock().unwrap().push(charge.idempotency_key);
         self.sandbox.charge(charge)
+    }
+
+    fn refund<'a>(&'a self, refund: &'a Refund) -> BoxFuture<'a, Result<Refunded, GatewayError>> {
+        self.refunded.lock().unwrap().push(refund.refund_id);
+        self.sandbox.refund(refund)
     }
 }
 
@@ -411,6 +432,66 @@ async fn a_reactor_in_a_fresh_group_charges_no_settled_purchase_again() {
         })
         .count();
     assert_eq!(verdicts, 3, "one verdict command per purchase");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refund_is_paid_back_by_the_gateway_before_it_is_recorded_once() {
+    let isolation = Isolation::new();
+    let config = isolation.settings(&[
+        ("LISTEN_ADDR", "127.0.0.1:0"),
+        ("OUTCOME_TIMEOUT", "15s"),
+        ("PAYMENT_REACTOR", "false"),
+    ]);
+    let app = spawn_app_with(isolation.clone(), config).await;
+    app.wait_ready().await;
+    let reactor = TestReactor::start(&isolation, "first");
+    let purchase_id = authorized_purchase(&app).await;
+
+    let refunds = format!("/api/v1/purchases/{purchase_id}/refunds");
+    let response = app
+        .post(&refunds, &json!({"amount": 40.00, "reason": "damaged"}), None)
+        .await;
+    assert_eq!(response.status(), 202);
+    let accepted: Value = response.json().await.unwrap();
+    assert_eq!(accepted["status"], "refund_requested");
+    assert_eq!(accepted["purchase_id"], purchase_id.as_str());
+    assert!(!accepted["consistency_token"].as_str().unwrap().is_empty());
+    let refund_id: Uuid = accepted["refund_id"].as_str().unwrap().parse().unwrap();
+
+    let events = purchase_events(&isolation, &purchase_id, "orderstream.purchase.refunded.v1").await;
+    let types: Vec<_> = events.iter().map(|e| header(e, "ce_type").unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "orderstream.purchase.requested.v1",
+            "orderstream.purchase.authorized.v2",
+            "orderstream.purchase.refund-requested.v1",
+            "orderstream.purchase.refunded.v1",
+        ]
+    );
+    let refunded: Value = serde_json::from_slice(events[3].payload().unwrap()).unwrap();
+    assert_eq!(refunded["refund_id"], refund_id.to_string());
+    assert_eq!(refunded["amount"], json!({"minor": 4000, "currency": "USD"}));
+    assert_eq!(refunded["reason"], "damaged");
+    let gateway = reactor.stop().await;
+    assert_eq!(gateway.refunded(), [refund_id], "the gateway paid it back once");
+
+    // A fresh group reads it all again, and asks the gateway for nothing.
+    let again = TestReactor::start(&isolation, "second");
+    wait_until(
+        "the settled charge and refund to be skipped",
+        Duration::from_secs(30),
+        || async { (again.metric("orderstream_reactor_skipped_settled_total") == 2).then_some(()) },
+    )
+    .await;
+    let gateway = again.stop().await;
+    assert_eq!((gateway.charged(), gateway.refunded()), (vec![], vec![]));
+    let recorded = committed_records(&isolation, &isolation.topics.events)
+        .await
+        .into_iter()
+        .filter(|e| header(e, "ce_type") == Some("orderstream.purchase.refunded.v1"))
+        .count();
+    assert_eq!(recorded, 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]

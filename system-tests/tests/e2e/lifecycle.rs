@@ -188,8 +188,9 @@ async fn cancelling_a_paid_order_refunds_its_purchase() {
     assert_eq!(order["status"], "cancelled");
     assert_eq!(order["cancel_reason"], "changed my mind");
     let purchase_id = purchase["purchase_id"].as_str().unwrap();
-    let (_, purchase, _) = stack.get(&format!("/api/v1/purchases/{purchase_id}")).await;
-    assert_eq!(purchase["status"], "refunded");
+    let purchase = stack
+        .get_when(&format!("/api/v1/purchases/{purchase_id}"), "status", "refunded")
+        .await;
     assert_eq!(purchase["refunded"]["value"], "42.04");
 }
 

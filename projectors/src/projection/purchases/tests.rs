@@ -7,7 +7,8 @@ use domain::card::{CardExpiry, CardNumber, MaskedCard};
 use domain::money::{Currency, Money};
 use domain::order::{self, OrderName, OrderPlaced};
 use domain::purchase::{
-    PaymentMethod, PurchaseAuthorized, PurchaseDeclined, PurchaseRefunded, PurchaseRequested, RefundReason, Username,
+    PaymentMethod, PurchaseAuthorized, PurchaseDeclined, PurchaseRefundRequested, PurchaseRefunded, PurchaseRequested,
+    RefundReason, Username,
 };
 use domain::Event;
 
@@ -91,6 +92,53 @@ fn refunded(purchase_id: Uuid, sequence: u64, minor: i64, time: &str) -> LoggedE
             order_id: None,
         })),
     )
+}
+
+fn refund_requested(purchase_id: Uuid, sequence: u64, minor: i64, time: &str) -> LoggedEvent {
+    logged(
+        sequence,
+        Event::Purchase(purchase::Event::PurchaseRefundRequested(PurchaseRefundRequested {
+            purchase_id,
+            refund_id: Uuid::new_v4(),
+            amount: usd(minor),
+            reason: RefundReason::parse("damaged").unwrap(),
+            requested_at: at(time),
+            order_id: None,
+        })),
+    )
+}
+
+#[test]
+fn a_requested_refund_changes_nothing_until_it_is_paid_back() {
+    let id = Uuid::new_v4();
+    let requested_only = [
+        requested(id, 10_050, "2025-01-19T15:00:00Z"),
+        authorized(id, 2, "2025-01-19T15:00:01Z"),
+        refund_requested(id, 3, 1_000, "2025-01-19T16:00:00Z"),
+    ];
+    let folded = fold_purchases(HashMap::new(), &requested_only);
+    let row = &folded.rows[&id];
+    assert_eq!(row.status, PurchaseStatus::Authorized.as_str());
+    assert_eq!((row.refunded_minor, spend(&folded).refunded_minor), (0, 0));
+    assert_eq!(row.version, 3);
+
+    // Paid back, it folds to the row a log without requests gives, but for its version.
+    let mut paid_back = requested_only.to_vec();
+    paid_back.push(refunded(id, 4, 1_000, "2025-01-19T16:00:05Z"));
+    let old_log = [
+        requested(id, 10_050, "2025-01-19T15:00:00Z"),
+        authorized(id, 2, "2025-01-19T15:00:01Z"),
+        refunded(id, 3, 1_000, "2025-01-19T16:00:05Z"),
+    ];
+    let (new, old) = (
+        fold_purchases(HashMap::new(), &paid_back),
+        fold_purchases(HashMap::new(), &old_log),
+    );
+    let mut new_row = new.rows[&id].clone();
+    assert_eq!(new_row.version, 4);
+    new_row.version = 3;
+    assert_eq!(new_row, old.rows[&id]);
+    assert_eq!(spend(&new), spend(&old));
 }
 
 fn order_placed() -> LoggedEvent {
