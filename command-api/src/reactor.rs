@@ -2,7 +2,10 @@
 //! gateway's verdict into a `RecordAuthorization` or `RecordDecline` command, turns
 //! `PurchaseRefundRequested` into a refund at the gateway and then a `RecordRefund` command, and
 //! links payments to orders: a purchase carrying an `order_id` records its authorization, decline or refund on
-//! that order, and cancelling a paid order requests the refund of its purchase. A payment or
+//! that order, and cancelling a paid order requests the refund of its purchase. A payment the order
+//! cannot keep (it was cancelled, or the amount is not its total) is recorded on the order as a
+//! failed payment with what it paid, and the reactor requests the refund of all of it, giving the
+//! order's reason. A payment or
 //! payment failure names the purchase's buyer as its payer: the order refuses it (`NotOwner`) when
 //! the buyer is not the order's owner, so another user's purchase leaves the order unchanged.
 //!
@@ -54,7 +57,7 @@ use settled::{Assignments, Settled};
 pub const GROUP: &str = "orderstream-payment-reactor";
 
 /// The event types this reactor acts on.
-const REACTS_TO: [&str; 8] = [
+const REACTS_TO: [&str; 9] = [
     purchase::PURCHASE_REQUESTED_V1,
     purchase::PURCHASE_REFUND_REQUESTED_V1,
     purchase::PURCHASE_AUTHORIZED_V2,
@@ -63,6 +66,7 @@ const REACTS_TO: [&str; 8] = [
     purchase::PURCHASE_DECLINED_V1,
     purchase::PURCHASE_REFUNDED_V1,
     order::ORDER_CANCELLED_V1,
+    order::ORDER_PAYMENT_FAILED_V1,
 ];
 
 /// Names the order-side commands a payment event leads to.
@@ -365,6 +369,21 @@ fn link_to_order(event: &Event) -> Option<(Uuid, Command)> {
             });
             Some((id(&[&refunded.refund_id], "refunded"), Command::Order(command)))
         }
+        // A failed payment that names an amount took money the order does not keep: return all of it.
+        Event::Order(order::Event::OrderPaymentFailed(failed)) => {
+            let amount = failed.amount?;
+            let command = purchase::Command::RefundPurchase(RefundPurchase {
+                purchase_id: failed.purchase_id,
+                refund_id: id(&[&failed.order_id, &failed.purchase_id], "return-id"),
+                amount: Decimal::parse("amount", &amount.to_decimal_string()).ok()?,
+                reason: RefundReason::parse(failed.reason.as_str()).ok()?,
+                requested_at: failed.failed_at,
+            });
+            Some((
+                id(&[&failed.order_id, &failed.purchase_id], "return"),
+                Command::Purchase(command),
+            ))
+        }
         Event::Order(order::Event::OrderCancelled(cancelled)) => {
             let purchase_id = cancelled.refund_requested_for?;
             let amount = cancelled.refund_amount?;
@@ -409,7 +428,7 @@ async fn charge_patiently(
 mod tests {
     use super::*;
     use domain::money::{Currency, Money};
-    use domain::order::{CancelReason, OrderCancelled};
+    use domain::order::{CancelReason, OrderCancelled, OrderPaymentFailed};
     use domain::purchase::PurchaseAuthorized;
 
     fn usd(minor: i64) -> Money {
@@ -471,6 +490,35 @@ mod tests {
         assert!(
             link_to_order(&cancelled(None)).is_none(),
             "an unpaid order needs no refund"
+        );
+    }
+
+    #[test]
+    fn a_payment_the_order_does_not_keep_is_refunded_in_full_with_its_reason() {
+        let failed = |reason: &str, amount: Option<Money>| {
+            Event::Order(order::Event::OrderPaymentFailed(OrderPaymentFailed {
+                order_id: Uuid::from_u128(2),
+                purchase_id: Uuid::from_u128(1),
+                reason: PaymentFailureReason::parse(reason).unwrap(),
+                amount,
+                failed_at: "2025-01-19T16:00:00Z".parse().unwrap(),
+            }))
+        };
+        for reason in [order::ORDER_CANCELLED, order::AMOUNT_MISMATCH] {
+            let (id, command) = link_to_order(&failed(reason, Some(usd(4000)))).unwrap();
+            assert_eq!(link_to_order(&failed(reason, Some(usd(4000)))).unwrap().0, id);
+            match command {
+                Command::Purchase(purchase::Command::RefundPurchase(refund)) => {
+                    assert_eq!(refund.purchase_id, Uuid::from_u128(1));
+                    assert_eq!(refund.amount.to_string(), "40");
+                    assert_eq!(refund.reason.as_str(), reason);
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(
+            link_to_order(&failed("card_declined", None)).is_none(),
+            "a declined payment took no money"
         );
     }
 }
