@@ -1,18 +1,30 @@
 //! The payment reactor: turns `PurchaseRequested` events into charges at the gateway and the
-//! gateway's verdict into a `RecordAuthorization` or `RecordDecline` command, and links payments
-//! to orders: a purchase carrying an `order_id` records its authorization, decline or refund on
-//! that order, and cancelling a paid order requests the refund of its purchase. A payment or
+//! gateway's verdict into a `RecordAuthorization` or `RecordDecline` command, turns
+//! `PurchaseRefundRequested` into a refund at the gateway and then a `RecordRefund` command, and
+//! links payments to orders: a purchase carrying an `order_id` records its authorization, decline or refund on
+//! that order, and cancelling a paid order requests the refund of its purchase. A payment the order
+//! cannot keep (it was cancelled, or the amount is not its total) is recorded on the order as a
+//! failed payment with what it paid, and the reactor requests the refund of all of it, giving the
+//! order's reason. A payment or
 //! payment failure names the purchase's buyer as its payer: the order refuses it (`NotOwner`) when
 //! the buyer is not the order's owner, so another user's purchase leaves the order unchanged.
 //!
 //! Delivery is at least once: offsets are committed after the command is on the commands topic,
-//! so a crash in between charges again. That is harmless by construction: the charge carries
-//! the purchase id as the gateway's idempotency key, and the command id derives from the
-//! purchase id, so the decider answers a repeated command with its first verdict and writes
-//! nothing new.
+//! so a crash in between charges (or refunds) again. That is harmless by construction: the charge
+//! carries the purchase id as the gateway's idempotency key and a refund its refund id, and the
+//! command id derives from the same id, so the decider answers a repeated command with its first
+//! verdict and writes nothing new.
+//!
+//! A reactor that (re)starts reads again what its group had not committed, and a fresh group
+//! reads the whole log: before it charges anything of a newly assigned partition it scans that
+//! partition ahead, from where it resumes to the end (`settled`), for the purchases already
+//! authorized or declined and the refunds already recorded, and skips their requests. A purchase's events share its partition, so
+//! a settlement written after the scan is read before anything that could depend on it.
 //!
 //! An event that does not decode (or has no `ce_type`) is logged, counted and skipped: it holds
 //! up neither its partition nor the rest of its batch.
+
+mod settled;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,7 +33,9 @@ use std::time::Duration;
 use chrono::Utc;
 use domain::money::Decimal;
 use domain::order::{self, PaymentFailureReason, RecordPayment, RecordPaymentFailure, RecordRefund};
-use domain::purchase::{self, PurchaseRequested, RecordAuthorization, RecordDecline, RefundPurchase, RefundReason};
+use domain::purchase::{
+    self, PurchaseRefundRequested, PurchaseRequested, RecordAuthorization, RecordDecline, RefundPurchase, RefundReason,
+};
 use domain::{Command, Event};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
@@ -36,20 +50,23 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::bus::{KafkaBus, SubmitError};
-use crate::payments::{Charge, ChargeOutcome, GatewayError, PaymentGateway};
+use crate::payments::{Charge, ChargeOutcome, GatewayError, PaymentGateway, Refund};
+use settled::{Assignments, Settled};
 
 /// The reactor's consumer group, under the topic prefix.
 pub const GROUP: &str = "orderstream-payment-reactor";
 
 /// The event types this reactor acts on.
-const REACTS_TO: [&str; 7] = [
+const REACTS_TO: [&str; 9] = [
     purchase::PURCHASE_REQUESTED_V1,
+    purchase::PURCHASE_REFUND_REQUESTED_V1,
     purchase::PURCHASE_AUTHORIZED_V2,
     purchase::PURCHASE_DECLINED_V2,
     purchase::PURCHASE_AUTHORIZED_V1,
     purchase::PURCHASE_DECLINED_V1,
     purchase::PURCHASE_REFUNDED_V1,
     order::ORDER_CANCELLED_V1,
+    order::ORDER_PAYMENT_FAILED_V1,
 ];
 
 /// Names the order-side commands a payment event leads to.
@@ -62,6 +79,8 @@ const GATEWAY_BACKOFF: Backoff = Backoff::new(Duration::from_millis(200), Durati
 
 /// Names the verdict command of a purchase, whichever verdict it is.
 const VERDICT_NAMESPACE: Uuid = Uuid::from_u128(0x7061_796d_656e_742d_7665_7264_6963_7401);
+/// Names the command recording a refund the gateway paid back.
+const REFUND_RECORD_NAMESPACE: Uuid = Uuid::from_u128(0x7265_6675_6e64_2d72_6563_6f72_642d_0001);
 
 #[derive(Debug, Error)]
 pub enum ReactorError {
@@ -69,6 +88,13 @@ pub enum ReactorError {
     Kafka(#[from] KafkaError),
     #[error(transparent)]
     Submit(#[from] SubmitError),
+    /// Scanning a partition for settled purchases made no progress for this long.
+    #[error("scanning partition {partition} of {topic} for settled purchases stalled for {stalled:?}")]
+    ScanStalled {
+        topic: String,
+        partition: i32,
+        stalled: Duration,
+    },
 }
 
 /// Where the reactor reads and in which group.
@@ -83,6 +109,8 @@ pub struct ReactorSettings {
 #[derive(Debug, Clone)]
 pub struct ReactorMetrics {
     undecodable_events: Arc<Counter>,
+    skipped_settled: Arc<Counter>,
+    refunds_refused: Arc<Counter>,
 }
 
 impl ReactorMetrics {
@@ -92,6 +120,16 @@ impl ReactorMetrics {
                 "orderstream_reactor_undecodable_events_total",
                 "",
                 "Events the payment reactor skipped because they did not decode",
+            ),
+            skipped_settled: registry.counter(
+                "orderstream_reactor_skipped_settled_total",
+                "",
+                "Requests the payment reactor read again and did not pass to the gateway: purchases already authorized or declined, refunds already recorded",
+            ),
+            refunds_refused: registry.counter(
+                "orderstream_reactor_refunds_refused_total",
+                "",
+                "Refunds the payment gateway refused; their amounts stay set aside on the purchase",
             ),
         }
     }
@@ -107,22 +145,31 @@ pub async fn run(
     shutdown: &CancellationToken,
 ) -> Result<(), ReactorError> {
     // Offsets are stored only once a batch's commands are written, and auto-committed from there.
-    let consumer: StreamConsumer = settings
+    let consumer: StreamConsumer<Assignments> = settings
         .kafka
         .consumer_config(&settings.group)
         .set("enable.auto.commit", "true")
         .set("auto.commit.interval.ms", "200")
-        .create()?;
+        .create_with_context(Assignments::default())?;
     consumer.subscribe(&[&settings.topics.events])?;
     info!(group = %settings.group, "payment reactor started");
     let recv = || async { consumer.recv().await.map(|message| message.detach()) };
+    let mut settled = Settled::default();
     loop {
         let Some(batch) = shutdown.run_until_cancelled(BATCHING.next(recv)).await else {
             return Ok(());
         };
         let batch: Vec<OwnedMessage> = batch?;
+        settled.follow(consumer.context().take_changes());
+        settled
+            .scan_ahead(&settings.kafka, &settings.topics.events, &batch)
+            .await?;
         // Only a few event types matter here: skip the rest by header, without decoding them.
         let events = batch.iter().filter_map(|message| {
+            if settled.passes(message) {
+                metrics.skipped_settled.add(1);
+                return None;
+            }
             let decoded = match message_type(message) {
                 Some(event_type) if !REACTS_TO.contains(&event_type) => return None,
                 Some(_) => Envelope::<Event>::from_kafka(message),
@@ -140,10 +187,10 @@ pub async fn run(
                 })
                 .ok()
         });
-        let reactions = events.map(|envelope| react(envelope, bus, gateway.as_ref(), shutdown));
+        let reactions = events.map(|envelope| react(envelope, metrics, bus, gateway.as_ref(), shutdown));
         let reacted = futures::future::try_join_all(reactions).await?;
         if reacted.contains(&false) {
-            // A charge given up at shutdown sent no verdict: the batch is read again at the next start.
+            // A gateway call given up at shutdown sent no command: the batch is read again at the next start.
             return Ok(());
         }
         let next_offsets: BTreeMap<i32, i64> = batch.iter().map(|m| (m.partition(), m.offset() + 1)).collect();
@@ -155,9 +202,11 @@ pub async fn run(
     }
 }
 
-/// Sends the command `envelope` leads to, if any; false when a charge was given up at shutdown.
+/// Sends the command `envelope` leads to, if any; false when a gateway call was given up at
+/// shutdown.
 async fn react(
     envelope: Envelope<Event>,
+    metrics: &ReactorMetrics,
     bus: &KafkaBus,
     gateway: &dyn PaymentGateway,
     shutdown: &CancellationToken,
@@ -172,6 +221,16 @@ async fn react(
         Event::Purchase(purchase::Event::PurchaseRequested(requested)) => {
             match charge_and_record(requested, gateway, shutdown).await {
                 Some(verdict) => verdict,
+                None => return Ok(false),
+            }
+        }
+        Event::Purchase(purchase::Event::PurchaseRefundRequested(requested)) => {
+            match refund_and_record(&requested, gateway, shutdown).await {
+                Some(Some(record)) => record,
+                Some(None) => {
+                    metrics.refunds_refused.add(1);
+                    return Ok(true);
+                }
                 None => return Ok(false),
             }
         }
@@ -224,6 +283,44 @@ async fn charge_and_record(
     Some((command_id, Command::Purchase(command)))
 }
 
+/// Has the gateway pay back one requested refund; returns the command recording it and its id,
+/// `Some(None)` when the gateway refused it (logged: an operator's matter, as no retry changes a
+/// refusal), or `None` when shut down while the gateway was unavailable.
+#[tracing::instrument(skip_all, fields(purchase_id = %requested.purchase_id, refund_id = %requested.refund_id))]
+async fn refund_and_record(
+    requested: &PurchaseRefundRequested,
+    gateway: &dyn PaymentGateway,
+    shutdown: &CancellationToken,
+) -> Option<Option<(Uuid, Command)>> {
+    let refund = Refund {
+        refund_id: requested.refund_id,
+        charge_key: requested.purchase_id,
+        amount: requested.amount,
+    };
+    let attempt = || async {
+        match gateway.refund(&refund).await {
+            Err(GatewayError::Refused(reason)) => Ok(Err(reason)),
+            answered => answered.map(Ok),
+        }
+    };
+    match GATEWAY_BACKOFF.retry("payment gateway", shutdown, attempt).await? {
+        Ok(refunded) => {
+            info!(reference = %refunded.reference, "refund paid back");
+            let command = purchase::Command::RecordRefund(purchase::RecordRefund {
+                purchase_id: requested.purchase_id,
+                refund_id: requested.refund_id,
+                refunded_at: Utc::now(),
+            });
+            let command_id = Uuid::new_v5(&REFUND_RECORD_NAMESPACE, requested.refund_id.as_bytes());
+            Some(Some((command_id, Command::Purchase(command))))
+        }
+        Err(reason) => {
+            tracing::error!(%reason, "the gateway refused the refund; its amount stays set aside");
+            Some(None)
+        }
+    }
+}
+
 /// The order-side consequence of a payment event, with a command id derived from the event so a
 /// redelivery repeats the same command. Pure: time comes from the event.
 fn link_to_order(event: &Event) -> Option<(Uuid, Command)> {
@@ -272,6 +369,21 @@ fn link_to_order(event: &Event) -> Option<(Uuid, Command)> {
             });
             Some((id(&[&refunded.refund_id], "refunded"), Command::Order(command)))
         }
+        // A failed payment that names an amount took money the order does not keep: return all of it.
+        Event::Order(order::Event::OrderPaymentFailed(failed)) => {
+            let amount = failed.amount?;
+            let command = purchase::Command::RefundPurchase(RefundPurchase {
+                purchase_id: failed.purchase_id,
+                refund_id: id(&[&failed.order_id, &failed.purchase_id], "return-id"),
+                amount: Decimal::parse("amount", &amount.to_decimal_string()).ok()?,
+                reason: RefundReason::parse(failed.reason.as_str()).ok()?,
+                requested_at: failed.failed_at,
+            });
+            Some((
+                id(&[&failed.order_id, &failed.purchase_id], "return"),
+                Command::Purchase(command),
+            ))
+        }
         Event::Order(order::Event::OrderCancelled(cancelled)) => {
             let purchase_id = cancelled.refund_requested_for?;
             let amount = cancelled.refund_amount?;
@@ -316,7 +428,7 @@ async fn charge_patiently(
 mod tests {
     use super::*;
     use domain::money::{Currency, Money};
-    use domain::order::{CancelReason, OrderCancelled};
+    use domain::order::{CancelReason, OrderCancelled, OrderPaymentFailed};
     use domain::purchase::PurchaseAuthorized;
 
     fn usd(minor: i64) -> Money {
@@ -378,6 +490,35 @@ mod tests {
         assert!(
             link_to_order(&cancelled(None)).is_none(),
             "an unpaid order needs no refund"
+        );
+    }
+
+    #[test]
+    fn a_payment_the_order_does_not_keep_is_refunded_in_full_with_its_reason() {
+        let failed = |reason: &str, amount: Option<Money>| {
+            Event::Order(order::Event::OrderPaymentFailed(OrderPaymentFailed {
+                order_id: Uuid::from_u128(2),
+                purchase_id: Uuid::from_u128(1),
+                reason: PaymentFailureReason::parse(reason).unwrap(),
+                amount,
+                failed_at: "2025-01-19T16:00:00Z".parse().unwrap(),
+            }))
+        };
+        for reason in [order::ORDER_CANCELLED, order::AMOUNT_MISMATCH] {
+            let (id, command) = link_to_order(&failed(reason, Some(usd(4000)))).unwrap();
+            assert_eq!(link_to_order(&failed(reason, Some(usd(4000)))).unwrap().0, id);
+            match command {
+                Command::Purchase(purchase::Command::RefundPurchase(refund)) => {
+                    assert_eq!(refund.purchase_id, Uuid::from_u128(1));
+                    assert_eq!(refund.amount.to_string(), "40");
+                    assert_eq!(refund.reason.as_str(), reason);
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(
+            link_to_order(&failed("card_declined", None)).is_none(),
+            "a declined payment took no money"
         );
     }
 }

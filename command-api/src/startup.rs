@@ -67,7 +67,7 @@ impl Application {
         )?
         .replying(config.reply_partition, &instance_id, &metrics);
         let gateway: Arc<dyn PaymentGateway> = match config.payment_gateway {
-            GatewayKind::Sandbox => Arc::new(SandboxGateway),
+            GatewayKind::Sandbox => Arc::new(SandboxGateway::default()),
         };
         let verifier = config.auth.verifier()?;
         let edge = Edge::new(&config.edge, verifier.clone())?;

@@ -188,6 +188,11 @@ fn rejection_problem(rejection: &Rejection) -> Problem {
                 .extension("refundable", refundable.clone())
         }
         Rejection::Purchase(P::InvalidRefundAmount { .. }) => invalid_field("amount"),
+        Rejection::Purchase(P::RefundAlreadyRequested { refund_id, .. }) => {
+            conflict("refund-already-requested", "Refund already requested")
+                .extension("refund_id", refund_id.to_string())
+        }
+        Rejection::Purchase(P::RefundNotRequested { .. }) => conflict("refund-not-requested", "Refund not requested"),
         Rejection::WrongAggregate { .. } => conflict("wrong-aggregate", "Id belongs to another kind of resource"),
     }
 }

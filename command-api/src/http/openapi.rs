@@ -59,12 +59,15 @@ service_kit::problem_responses! {
     /// No purchase has that id.
     pub(super) PurchaseNotFound = 404 ["purchase-not-found"];
     /// The purchase is not authorized (`purchase-not-refundable`, with `purchase_status`), the
-    /// refund exceeds what is left (`refund-exceeds-refundable`, with `refundable`), or the id is
+    /// refund exceeds what is left once the refunds still waiting for the gateway are set aside
+    /// (`refund-exceeds-refundable`, with `refundable`), a refund under the same id is still
+    /// waiting for the gateway (`refund-already-requested`, with `refund_id`), or the id is
     /// another kind of resource (`wrong-aggregate`), or the purchase's history on the log could
     /// not be read (`aggregate-quarantined`). Nothing changed.
     pub(super) RefundConflict = 409 [
         "purchase-not-refundable",
         "refund-exceeds-refundable",
+        "refund-already-requested",
         "wrong-aggregate",
         "aggregate-quarantined"
     ];

@@ -147,9 +147,11 @@ struct RefundRequest {
     reason: Option<Value>,
 }
 
+/// The refund is accepted and its amount set aside; the payment reactor asks the gateway for it and
+/// then records it, and the purchase shows it refunded.
 #[derive(Debug, Serialize, ToSchema)]
 struct RefundAccepted {
-    #[schema(value_type = String, example = "refunded")]
+    #[schema(value_type = String, example = "refund_requested")]
     status: &'static str,
     purchase_id: Uuid,
     refund_id: Uuid,
@@ -264,7 +266,8 @@ async fn request_purchase<B: CommandBus>(
     Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
 }
 
-/// Refund an authorized purchase, in whole or in part (staff).
+/// Refund an authorized purchase, in whole or in part (staff). Accepted once the refund is
+/// requested on the log; the payment gateway pays it back shortly after.
 #[utoipa::path(
     post,
     path = "/api/v1/purchases/{purchase_id}/refunds",
@@ -276,7 +279,7 @@ async fn request_purchase<B: CommandBus>(
     ),
     security(("bearer" = ["purchases:refund"])),
     responses(
-        (status = 201, description = "The `PurchaseRefunded` event is on the log.", body = RefundAccepted),
+        (status = 202, description = "The `PurchaseRefundRequested` event is on the log: the amount is set aside, and the payment reactor has the gateway pay it back, then records `PurchaseRefunded`.", body = RefundAccepted),
         BodyCommandProblems,
         (status = 404, response = PurchaseNotFound),
         (status = 409, response = RefundConflict),
@@ -307,12 +310,12 @@ async fn refund_purchase<B: CommandBus>(
     }));
     let accepted = context.decide(&meta.envelope(command, now)).await?;
     let body = RefundAccepted {
-        status: "refunded",
+        status: "refund_requested",
         purchase_id,
         refund_id,
         consistency_token: accepted.consistency_token,
     };
-    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+    Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
 }
 
 #[cfg(test)]

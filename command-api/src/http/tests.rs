@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
-use domain::{order, Command, Message as _, Rejection};
-use service_kit::auth::{ORDERS_MANAGE, ORDERS_WRITE, PURCHASES_WRITE};
+use domain::{order, purchase, Command, Message as _, Rejection};
+use service_kit::auth::{ORDERS_MANAGE, ORDERS_WRITE, PURCHASES_REFUND, PURCHASES_WRITE};
 use service_kit::kafka::Envelope;
 use service_kit::metrics::Registry;
 use service_kit::testing::{bearer, test_auth, TEST_FINGERPRINT_KEY};
@@ -100,7 +100,7 @@ async fn post(bus: &MemoryBus, path: &str, scopes: &[&str], headers: &[(&str, &s
         bus: bus.clone(),
         decider_ready: Arc::default(),
         metrics: Registry::default(),
-        gateway: Arc::new(SandboxGateway),
+        gateway: Arc::new(SandboxGateway::default()),
         fingerprints: Fingerprinter::new(TEST_FINGERPRINT_KEY),
         verifier: test_auth().verifier().expect("test auth"),
     };
@@ -269,4 +269,50 @@ async fn a_malformed_idempotency_key_or_version_is_a_400_naming_the_header() {
     assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.body);
     assert_eq!(answer.body["field"], "If-Match");
     assert_eq!(bus.submitted(), []);
+}
+
+#[tokio::test]
+async fn an_accepted_refund_is_a_202_saying_it_is_requested() {
+    let bus = MemoryBus::answering(accepted());
+    let purchase_id = "0b8a7c1e-2f3d-4e5f-8a9b-0c1d2e3f4a5b";
+    let path = format!("/api/v1/purchases/{purchase_id}/refunds");
+    let body = r#"{"amount": 40.00, "reason": "damaged"}"#;
+    let answer = post(
+        &bus,
+        &path,
+        &[PURCHASES_REFUND],
+        &[("idempotency-key", "refund-1")],
+        body,
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    assert_eq!(answer.body["status"], "refund_requested");
+    assert_eq!(answer.body["purchase_id"], purchase_id);
+    assert_eq!(answer.body["consistency_token"], "token");
+    let refund_id: Uuid = answer.body["refund_id"].as_str().unwrap().parse().unwrap();
+    let again = post(
+        &bus,
+        &path,
+        &[PURCHASES_REFUND],
+        &[("idempotency-key", "refund-1")],
+        body,
+    )
+    .await;
+    assert_eq!(
+        again.body["refund_id"],
+        refund_id.to_string(),
+        "the key names the refund"
+    );
+
+    let refund_id = Uuid::from_u128(3);
+    let pending = MemoryBus::answering(Verdict::Rejected {
+        rejection: Rejection::Purchase(purchase::Rejection::RefundAlreadyRequested {
+            purchase_id: purchase_id.parse().unwrap(),
+            refund_id,
+        }),
+    });
+    let answer = post(&pending, &path, &[PURCHASES_REFUND], &[], body).await;
+    assert_eq!(answer.status, StatusCode::CONFLICT, "{}", answer.body);
+    assert_eq!(answer.body["type"], "/problems/refund-already-requested");
+    assert_eq!(answer.body["refund_id"], refund_id.to_string());
 }

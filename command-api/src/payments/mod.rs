@@ -1,5 +1,5 @@
 //! The payment gateway seen from orderstream: card data goes in once, at the edge, and comes
-//! back as an opaque token; charges name only the token. Real gateways implement
+//! back as an opaque token; charges name only the token, refunds only the charge they pay back. Real gateways implement
 //! [`PaymentGateway`]; [`sandbox`] is the embedded default for development and tests.
 
 pub mod fingerprint;
@@ -49,6 +49,22 @@ pub enum ChargeOutcome {
     Declined { reason: String },
 }
 
+/// A refund of part or all of a charge; `refund_id` makes a repeated refund return the first
+/// result and pay nothing more.
+#[derive(Debug, Clone)]
+pub struct Refund {
+    pub refund_id: Uuid,
+    /// The idempotency key of the charge paid back: the purchase id.
+    pub charge_key: Uuid,
+    pub amount: Money,
+}
+
+/// A refund the gateway has paid back, under its own reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refunded {
+    pub reference: String,
+}
+
 #[derive(Debug, Error)]
 pub enum GatewayError {
     /// Worth retrying: the gateway did not answer or failed on its side.
@@ -65,4 +81,8 @@ pub trait PaymentGateway: Send + Sync + std::fmt::Debug {
 
     /// Charges a vaulted card.
     fn charge<'a>(&'a self, charge: &'a Charge) -> BoxFuture<'a, Result<ChargeOutcome, GatewayError>>;
+
+    /// Pays back (part of) a charge. Idempotent by `refund_id`: asked again, the gateway answers
+    /// as the first time and pays nothing more.
+    fn refund<'a>(&'a self, refund: &'a Refund) -> BoxFuture<'a, Result<Refunded, GatewayError>>;
 }

@@ -8,17 +8,33 @@
 //!
 //! The behaviour travels inside the token (as the well-known test tokens do), so a charge needs
 //! no card data and gives the same answer after a restart.
+//!
+//! Every refund is paid back. Refunds are remembered by id for the life of the process: the same
+//! refund asked again gets the same reference, and an id reused for another refund is refused.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use uuid::Uuid;
 
-use super::{CardDetails, Charge, ChargeOutcome, GatewayError, PaymentGateway};
+use super::{CardDetails, Charge, ChargeOutcome, GatewayError, PaymentGateway, Refund, Refunded};
 
 const PREFIX: &str = "tok_sandbox_";
 
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SandboxGateway;
+#[derive(Debug, Clone, Default)]
+pub struct SandboxGateway {
+    /// Every refund paid back, by refund id: what it paid back and its reference.
+    refunds: Arc<Mutex<HashMap<Uuid, (Refund, Refunded)>>>,
+}
+
+impl SandboxGateway {
+    /// How many distinct refunds have been paid back.
+    pub fn refunds_paid(&self) -> usize {
+        self.refunds.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+}
 
 fn behaviour(card_digits: &str) -> &'static str {
     match card_digits {
@@ -57,6 +73,27 @@ impl PaymentGateway for SandboxGateway {
         }
         .boxed()
     }
+
+    fn refund<'a>(&'a self, refund: &'a Refund) -> BoxFuture<'a, Result<Refunded, GatewayError>> {
+        let mut refunds = self.refunds.lock().unwrap_or_else(PoisonError::into_inner);
+        let answer = match refunds.get(&refund.refund_id) {
+            Some((first, refunded)) if first.charge_key == refund.charge_key && first.amount == refund.amount => {
+                Ok(refunded.clone())
+            }
+            Some(_) => Err(GatewayError::Refused(format!(
+                "refund {} was first asked for another charge or amount",
+                refund.refund_id
+            ))),
+            None => {
+                let refunded = Refunded {
+                    reference: format!("re_sandbox_{}", refund.refund_id.simple()),
+                };
+                refunds.insert(refund.refund_id, (refund.clone(), refunded.clone()));
+                Ok(refunded)
+            }
+        };
+        async move { answer }.boxed()
+    }
 }
 
 #[cfg(test)]
@@ -66,7 +103,7 @@ mod tests {
     use domain::money::{Currency, Money};
 
     async fn charge_card(number: &str) -> ChargeOutcome {
-        let gateway = SandboxGateway;
+        let gateway = SandboxGateway::default();
         let number = CardNumber::parse("card_number", number).unwrap();
         let cvc = CardCvc::parse("card_cvc", "123").unwrap();
         let card = CardDetails {
@@ -111,5 +148,34 @@ mod tests {
             charge_card("4242424242424242").await,
             charge_card("4242424242424242").await
         );
+    }
+
+    #[tokio::test]
+    async fn a_refund_is_paid_back_once_by_its_id() {
+        let gateway = SandboxGateway::default();
+        let usd = |minor| Money::from_minor(minor, Currency::parse("currency", "USD").unwrap()).unwrap();
+        let refund = Refund {
+            refund_id: Uuid::from_u128(1),
+            charge_key: Uuid::from_u128(7),
+            amount: usd(4000),
+        };
+        let first = gateway.refund(&refund).await.unwrap();
+        assert_eq!(
+            gateway.refund(&refund).await.unwrap(),
+            first,
+            "asked again, the same answer"
+        );
+        assert_eq!(gateway.refunds_paid(), 1);
+        let reused = Refund {
+            amount: usd(1),
+            ..refund.clone()
+        };
+        assert!(matches!(gateway.refund(&reused).await, Err(GatewayError::Refused(_))));
+        let other = Refund {
+            refund_id: Uuid::from_u128(2),
+            ..refund
+        };
+        assert_ne!(gateway.refund(&other).await.unwrap(), first);
+        assert_eq!(gateway.refunds_paid(), 2);
     }
 }

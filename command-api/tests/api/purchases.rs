@@ -1,21 +1,24 @@
 //! `POST /api/v1/purchases` and refunds, the payment reactor, and card data staying out of Kafka.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use command_api::bus::KafkaBus;
-use command_api::payments::{PaymentGateway, SandboxGateway};
+use command_api::payments::{
+    CardDetails, Charge, ChargeOutcome, GatewayError, PaymentGateway, Refund, Refunded, SandboxGateway,
+};
 use command_api::reactor::{self, ReactorSettings};
-
-use rdkafka::message::{Headers, OwnedMessage};
+use futures::future::BoxFuture;
+use rdkafka::message::Headers;
 use rdkafka::Message;
 use serde_json::{json, Value};
+use service_kit::metrics::Registry;
 use service_kit::stream::CancellationToken;
-use service_kit::testing::{assert_no_card_data, example_purchase, wait_until};
+use service_kit::testing::{assert_no_card_data, example_purchase, wait_until, Isolation};
 use uuid::Uuid;
 
 use crate::helpers::{
-    accepted_purchase, assert_problem, committed_records, header, purchase_events, spawn_app, TestApp,
+    accepted_purchase, assert_problem, committed_records, header, purchase_events, spawn_app, spawn_app_with, TestApp,
 };
 
 /// The purchase processor's own example, as clients send it today.
@@ -158,7 +161,7 @@ async fn refunds_never_exceed_the_authorized_amount() {
     let damaged = json!({"amount": 40.00, "reason": "damaged"});
     let refund = || app.post(&refunds, &damaged, Some("refund-1"));
     let first = refund().await;
-    assert_eq!(first.status(), 201);
+    assert_eq!(first.status(), 202);
     let first: Value = first.json().await.unwrap();
     let retried = refund().await;
     assert_eq!(
@@ -192,7 +195,7 @@ async fn refunds_never_exceed_the_authorized_amount() {
         app.post(&refunds, &json!({"amount": 60.50, "reason": "rest"}), None)
             .await
             .status(),
-        201
+        202
     );
     assert_problem(
         app.post(&refunds, &json!({"amount": 0.01, "reason": "more"}), None)
@@ -202,17 +205,25 @@ async fn refunds_never_exceed_the_authorized_amount() {
     )
     .await;
 
-    let events = purchase_events(&app.isolation, &purchase_id, "orderstream.purchase.refunded.v1").await;
-    let refunded: Vec<Value> = events
-        .iter()
-        .filter(|e| header(e, "ce_type") == Some("orderstream.purchase.refunded.v1"))
-        .map(|e| serde_json::from_slice(e.payload().unwrap()).unwrap())
-        .collect();
-    let minors: Vec<i64> = refunded
+    // Both refunds are paid back by the gateway and recorded, each once.
+    let refunded = wait_until("both refunds to be recorded", Duration::from_secs(30), || async {
+        let events = purchase_events(&app.isolation, &purchase_id, "orderstream.purchase.refunded.v1").await;
+        let refunded: Vec<Value> = events
+            .iter()
+            .filter(|e| header(e, "ce_type") == Some("orderstream.purchase.refunded.v1"))
+            .map(|e| serde_json::from_slice(e.payload().unwrap()).unwrap())
+            .collect();
+        (refunded.len() == 2).then_some(refunded)
+    })
+    .await;
+    let mut minors: Vec<i64> = refunded
         .iter()
         .map(|r| r["amount"]["minor"].as_i64().unwrap())
         .collect();
+    minors.sort();
     assert_eq!(minors, [4000, 6050]);
+    let forty = refunded.iter().find(|r| r["amount"]["minor"] == 4000).unwrap();
+    assert_eq!(forty["refund_id"], first["refund_id"]);
 
     let unknown = format!("/api/v1/purchases/{}/refunds", Uuid::new_v4());
     assert_problem(
@@ -280,66 +291,207 @@ async fn card_numbers_and_cvcs_never_reach_kafka() {
     assert!(scanned >= 8, "scanned only {scanned} records");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_redelivered_purchase_is_charged_again_but_authorized_once() {
-    let app = spawn_app().await;
-    let purchase_id = authorized_purchase(&app).await;
+/// A gateway that counts what it is asked to do, in front of the sandbox.
+#[derive(Debug, Default)]
+pub(crate) struct CountingGateway {
+    sandbox: SandboxGateway,
+    charged: Mutex<Vec<Uuid>>,
+    refunded: Mutex<Vec<Uuid>>,
+}
 
-    // A reactor in a fresh consumer group sees every event again, as after a crash before its
-    // offsets were committed.
-    let isolation = &app.isolation;
-    let bus = KafkaBus::new(
-        &isolation.kafka,
-        &isolation.topics,
-        Duration::from_secs(5),
-        Duration::from_secs(5),
+impl CountingGateway {
+    /// The idempotency keys (purchase ids) of every charge asked for, in order.
+    pub(crate) fn charged(&self) -> Vec<Uuid> {
+        self.charged.lock().unwrap().clone()
+    }
+
+    /// The refund ids of every refund asked for, in order.
+    pub(crate) fn refunded(&self) -> Vec<Uuid> {
+        self.refunded.lock().unwrap().clone()
+    }
+}
+
+impl PaymentGateway for CountingGateway {
+    fn tokenize<'a>(&'a self, card: CardDetails<'a>) -> BoxFuture<'a, Result<String, GatewayError>> {
+        self.sandbox.tokenize(card)
+    }
+
+    fn charge<'a>(&'a self, charge: &'a Charge) -> BoxFuture<'a, Result<ChargeOutcome, GatewayError>> {
+        self.charged.lock().unwrap().push(charge.idempotency_key);
+        self.sandbox.charge(charge)
+    }
+
+    fn refund<'a>(&'a self, refund: &'a Refund) -> BoxFuture<'a, Result<Refunded, GatewayError>> {
+        self.refunded.lock().unwrap().push(refund.refund_id);
+        self.sandbox.refund(refund)
+    }
+}
+
+/// A payment reactor of its own consumer group over a test's topics, with a counting gateway.
+pub(crate) struct TestReactor {
+    pub(crate) gateway: Arc<CountingGateway>,
+    metrics: Registry,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), reactor::ReactorError>>,
+}
+
+impl TestReactor {
+    pub(crate) fn start(isolation: &Isolation, group: &str) -> Self {
+        let bus = KafkaBus::new(
+            &isolation.kafka,
+            &isolation.topics,
+            Duration::from_secs(5),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let gateway = Arc::new(CountingGateway::default());
+        let settings = ReactorSettings {
+            kafka: isolation.kafka.clone(),
+            topics: isolation.topics.clone(),
+            group: group.to_owned(),
+        };
+        let metrics = Registry::default();
+        let reactor_metrics = reactor::ReactorMetrics::register(&metrics);
+        let stop = CancellationToken::new();
+        let (stopped, dyn_gateway) = (stop.clone(), gateway.clone() as Arc<dyn PaymentGateway>);
+        let task =
+            tokio::spawn(async move { reactor::run(&settings, &reactor_metrics, &bus, &dyn_gateway, &stopped).await });
+        Self {
+            gateway,
+            metrics,
+            stop,
+            task,
+        }
+    }
+
+    /// The value of the unlabelled counter `name`.
+    pub(crate) fn metric(&self, name: &str) -> u64 {
+        self.metrics
+            .render()
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name}"))
+    }
+
+    pub(crate) async fn stop(self) -> Arc<CountingGateway> {
+        self.stop.cancel();
+        self.task.await.unwrap().unwrap();
+        self.gateway
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reactor_in_a_fresh_group_charges_no_settled_purchase_again() {
+    // No reactor in the service: the test runs its own, one consumer group after the other.
+    let isolation = Isolation::new();
+    let config = isolation.settings(&[
+        ("LISTEN_ADDR", "127.0.0.1:0"),
+        ("OUTCOME_TIMEOUT", "15s"),
+        ("PAYMENT_REACTOR", "false"),
+    ]);
+    let app = spawn_app_with(isolation.clone(), config).await;
+    app.wait_ready().await;
+    let mut declining = seed_purchase();
+    declining["card_number"] = json!("4000000000000002");
+    let approved = accepted_purchase(app.post("/api/v1/purchases", &seed_purchase(), None).await).await;
+    let declined = accepted_purchase(app.post("/api/v1/purchases", &declining, None).await).await;
+
+    let first = TestReactor::start(&isolation, "first");
+    purchase_events(&isolation, &approved, "orderstream.purchase.authorized.v2").await;
+    purchase_events(&isolation, &declined, "orderstream.purchase.declined.v2").await;
+    let mut charged = first.stop().await.charged();
+    charged.sort();
+    let mut settled: Vec<Uuid> = [&approved, &declined].map(|id| id.parse().unwrap()).to_vec();
+    settled.sort();
+    assert_eq!(charged, settled, "the first reactor charges each purchase once");
+
+    // A fresh group reads the whole log again, as after losing its offsets.
+    let open = accepted_purchase(app.post("/api/v1/purchases", &seed_purchase(), None).await).await;
+    let second = TestReactor::start(&isolation, "second");
+    purchase_events(&isolation, &open, "orderstream.purchase.authorized.v2").await;
+    wait_until(
+        "both settled requests to be skipped",
+        Duration::from_secs(30),
+        || async { (second.metric("orderstream_reactor_skipped_settled_total") == 2).then_some(()) },
     )
-    .unwrap();
-    let gateway: Arc<dyn PaymentGateway> = Arc::new(SandboxGateway);
-    let settings = ReactorSettings {
-        kafka: isolation.kafka.clone(),
-        topics: isolation.topics.clone(),
-        group: "redelivery".to_owned(),
-    };
-    let metrics = reactor::ReactorMetrics::register(&service_kit::metrics::Registry::default());
-    let stop = CancellationToken::new();
-    let stopped = stop.clone();
-    let replay = tokio::spawn(async move { reactor::run(&settings, &metrics, &bus, &gateway, &stopped).await });
-    let verdicts = |records: Vec<OwnedMessage>| {
-        records
-            .into_iter()
-            .filter(|r| header(r, "ce_type") == Some("orderstream.purchase.record-authorization.v1"))
-            .filter(|r| header(r, "ce_subject") == Some(purchase_id.as_str()))
-            .count()
-    };
-    wait_until("the repeated verdict command", Duration::from_secs(30), || async {
-        (verdicts(committed_records(isolation, &isolation.topics.commands).await) == 2).then_some(())
-    })
     .await;
-    // The decider answers the repeat with the first verdict: a second outcome, no second event.
-    let command_id = committed_records(isolation, &isolation.topics.commands)
+    let charged = second.stop().await.charged();
+    assert_eq!(
+        charged,
+        [open.parse::<Uuid>().unwrap()],
+        "only the open purchase is charged"
+    );
+    let verdicts = committed_records(&isolation, &isolation.topics.commands)
         .await
         .into_iter()
-        .find(|r| header(r, "ce_type") == Some("orderstream.purchase.record-authorization.v1"))
-        .and_then(|r| header(&r, "ce_id").map(str::to_owned))
-        .unwrap();
-    wait_until("the repeat to be answered", Duration::from_secs(30), || async {
-        let answers = committed_records(isolation, &isolation.topics.outcomes)
-            .await
-            .into_iter()
-            .filter(|r| r.key() == Some(command_id.as_bytes()))
-            .count();
-        (answers == 2).then_some(())
-    })
-    .await;
-    stop.cancel();
-    replay.await.unwrap().unwrap();
-    let authorized = purchase_events(&app.isolation, &purchase_id, "orderstream.purchase.authorized.v2")
-        .await
-        .iter()
-        .filter(|e| header(e, "ce_type") == Some("orderstream.purchase.authorized.v2"))
+        .filter(|r| {
+            matches!(
+                header(r, "ce_type"),
+                Some("orderstream.purchase.record-authorization.v1" | "orderstream.purchase.record-decline.v1")
+            )
+        })
         .count();
-    assert_eq!(authorized, 1);
+    assert_eq!(verdicts, 3, "one verdict command per purchase");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refund_is_paid_back_by_the_gateway_before_it_is_recorded_once() {
+    let isolation = Isolation::new();
+    let config = isolation.settings(&[
+        ("LISTEN_ADDR", "127.0.0.1:0"),
+        ("OUTCOME_TIMEOUT", "15s"),
+        ("PAYMENT_REACTOR", "false"),
+    ]);
+    let app = spawn_app_with(isolation.clone(), config).await;
+    app.wait_ready().await;
+    let reactor = TestReactor::start(&isolation, "first");
+    let purchase_id = authorized_purchase(&app).await;
+
+    let refunds = format!("/api/v1/purchases/{purchase_id}/refunds");
+    let response = app
+        .post(&refunds, &json!({"amount": 40.00, "reason": "damaged"}), None)
+        .await;
+    assert_eq!(response.status(), 202);
+    let accepted: Value = response.json().await.unwrap();
+    assert_eq!(accepted["status"], "refund_requested");
+    assert_eq!(accepted["purchase_id"], purchase_id.as_str());
+    assert!(!accepted["consistency_token"].as_str().unwrap().is_empty());
+    let refund_id: Uuid = accepted["refund_id"].as_str().unwrap().parse().unwrap();
+
+    let events = purchase_events(&isolation, &purchase_id, "orderstream.purchase.refunded.v1").await;
+    let types: Vec<_> = events.iter().map(|e| header(e, "ce_type").unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "orderstream.purchase.requested.v1",
+            "orderstream.purchase.authorized.v2",
+            "orderstream.purchase.refund-requested.v1",
+            "orderstream.purchase.refunded.v1",
+        ]
+    );
+    let refunded: Value = serde_json::from_slice(events[3].payload().unwrap()).unwrap();
+    assert_eq!(refunded["refund_id"], refund_id.to_string());
+    assert_eq!(refunded["amount"], json!({"minor": 4000, "currency": "USD"}));
+    assert_eq!(refunded["reason"], "damaged");
+    let gateway = reactor.stop().await;
+    assert_eq!(gateway.refunded(), [refund_id], "the gateway paid it back once");
+
+    // A fresh group reads it all again, and asks the gateway for nothing.
+    let again = TestReactor::start(&isolation, "second");
+    wait_until(
+        "the settled charge and refund to be skipped",
+        Duration::from_secs(30),
+        || async { (again.metric("orderstream_reactor_skipped_settled_total") == 2).then_some(()) },
+    )
+    .await;
+    let gateway = again.stop().await;
+    assert_eq!((gateway.charged(), gateway.refunded()), (vec![], vec![]));
+    let recorded = committed_records(&isolation, &isolation.topics.events)
+        .await
+        .into_iter()
+        .filter(|e| header(e, "ce_type") == Some("orderstream.purchase.refunded.v1"))
+        .count();
+    assert_eq!(recorded, 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]

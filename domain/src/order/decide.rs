@@ -133,6 +133,17 @@ pub(super) fn decide(state: &State, command: &Command) -> Result<Vec<Event>, Rej
                 cancelled_at: cancel.at,
             })
         }
+        // A cancelled order keeps no money: the payment is recorded as failed with what it paid,
+        // which the payment reactor then refunds, whatever the order's payment status.
+        Command::RecordPayment(payment) if order.status == OrderStatus::Cancelled => {
+            Event::OrderPaymentFailed(OrderPaymentFailed {
+                order_id,
+                purchase_id: payment.purchase_id,
+                reason: PaymentFailureReason::order_cancelled(),
+                amount: Some(payment.amount),
+                failed_at: payment.paid_at,
+            })
+        }
         Command::RecordPayment(payment) => {
             order.settle(PaymentStatus::Paid)?;
             let total = order.total.ok_or(Rejection::NotPriced { order_id })?;

@@ -14,6 +14,10 @@ use crate::wire::wire_enum;
 /// order's total.
 pub const AMOUNT_MISMATCH: &str = "amount_mismatch";
 
+/// The [`OrderPaymentFailed::reason`](super::OrderPaymentFailed::reason) recorded when a payment
+/// arrives for an order already cancelled.
+pub const ORDER_CANCELLED: &str = "order_cancelled";
+
 validated_text! {
     /// The customer name an order is placed under: trimmed, one line of plain text, 1–200 characters.
     OrderName { field: "name", min: 1, max: 200, rule: bounded_text }
@@ -36,6 +40,12 @@ impl PaymentFailureReason {
     /// The reason recorded when a payment is not the order's total; a valid reason by definition.
     pub(super) fn amount_mismatch() -> Self {
         Self(AMOUNT_MISMATCH.to_owned())
+    }
+
+    /// The reason recorded when a payment arrives for a cancelled order; a valid reason by
+    /// definition.
+    pub(super) fn order_cancelled() -> Self {
+        Self(ORDER_CANCELLED.to_owned())
     }
 }
 

@@ -6,7 +6,9 @@
 //! `cancelled` from `pending` or `confirmed` only.
 //!
 //! Payment ([`PaymentStatus`]): `pending → paid | failed`, `failed → paid | failed` (a retry),
-//! `paid → refunded`. A payment is `paid` only when its amount is exactly the order's total.
+//! `paid → refunded`. A payment is `paid` only when its amount is exactly the order's total; one
+//! that is not, or that arrives once the order is cancelled, is a failed payment carrying the
+//! amount it took (`amount_mismatch`, `order_cancelled`), for the payment reactor to refund.
 //!
 //! Every command after [`PlaceOrder`] may carry the version the client last saw
 //! (`expected_version`, from `If-Match`); the state counts the events applied, so a command

@@ -53,6 +53,15 @@ messages! {
             reason: RefundReason,
             requested_at: DateTime<Utc>,
         }
+
+        RECORD_REFUND_V1 = "orderstream.purchase.record-refund.v1" =>
+        /// Record that the gateway paid refund `refund_id` back, as requested by an accepted
+        /// [`RefundPurchase`].
+        pub struct RecordRefund {
+            purchase_id: Uuid,
+            refund_id: Uuid,
+            refunded_at: DateTime<Utc>,
+        }
     }
     superseded {}
 }

@@ -5,7 +5,8 @@ use thiserror::Error;
 use uuid::Uuid;
 
 use super::{
-    Command, Event, PurchaseAuthorized, PurchaseDeclined, PurchaseRefunded, PurchaseRequested, PurchaseStatus, State,
+    Command, Event, PurchaseAuthorized, PurchaseDeclined, PurchaseRefundRequested, PurchaseRefunded, PurchaseRequested,
+    PurchaseStatus, State,
 };
 use crate::money::Money;
 
@@ -25,6 +26,12 @@ pub enum Rejection {
     RefundExceedsRefundable { requested: String, refundable: String },
     #[error("`amount` {problem}")]
     InvalidRefundAmount { problem: String },
+    /// A refund under this id is still waiting for the gateway: the same refund asked for again.
+    #[error("refund {refund_id} of purchase {purchase_id} has already been requested")]
+    RefundAlreadyRequested { purchase_id: Uuid, refund_id: Uuid },
+    /// The gateway's refund is recorded only for a refund accepted and not recorded yet.
+    #[error("refund {refund_id} of purchase {purchase_id} is not waiting for the gateway")]
+    RefundNotRequested { purchase_id: Uuid, refund_id: Uuid },
 }
 
 pub(super) fn decide(state: &State, command: &Command) -> Result<Vec<Event>, Rejection> {
@@ -79,6 +86,7 @@ pub(super) fn decide(state: &State, command: &Command) -> Result<Vec<Event>, Rej
                 amount,
                 refunded,
                 order_id,
+                pending,
             },
             Command::RefundPurchase(refund),
         ) => {
@@ -87,25 +95,53 @@ pub(super) fn decide(state: &State, command: &Command) -> Result<Vec<Event>, Rej
                     problem: invalid.problem.to_string(),
                 }
             })?;
-            let refundable = amount.checked_sub(*refunded).unwrap_or(*amount);
+            if pending.contains_key(&refund.refund_id) {
+                return Err(Rejection::RefundAlreadyRequested {
+                    purchase_id,
+                    refund_id: refund.refund_id,
+                });
+            }
+            // What is being refunded counts as refunded already, so two refunds decided before
+            // either is paid back never add up to more than the amount.
+            let reserved = pending.values().map(|p| p.amount.minor()).sum::<i64>();
+            let refundable = Money::from_minor(amount.minor() - refunded.minor() - reserved, amount.currency())
+                .unwrap_or_else(|_| Money::zero(amount.currency()));
             if requested.minor() > refundable.minor() {
                 return Err(Rejection::RefundExceedsRefundable {
                     requested: requested.to_decimal_string(),
                     refundable: refundable.to_decimal_string(),
                 });
             }
-            Ok(vec![Event::PurchaseRefunded(PurchaseRefunded {
+            Ok(vec![Event::PurchaseRefundRequested(PurchaseRefundRequested {
                 purchase_id,
                 refund_id: refund.refund_id,
                 amount: requested,
                 reason: refund.reason.clone(),
-                refunded_at: refund.requested_at,
+                requested_at: refund.requested_at,
                 order_id: *order_id,
             })])
         }
         (other, Command::RefundPurchase(_)) => Err(Rejection::NotRefundable {
             purchase_id,
             status: other.status().unwrap_or(PurchaseStatus::Requested),
+        }),
+        (State::Authorized { order_id, pending, .. }, Command::RecordRefund(record)) => {
+            let requested = pending.get(&record.refund_id).ok_or(Rejection::RefundNotRequested {
+                purchase_id,
+                refund_id: record.refund_id,
+            })?;
+            Ok(vec![Event::PurchaseRefunded(PurchaseRefunded {
+                purchase_id,
+                refund_id: record.refund_id,
+                amount: requested.amount,
+                reason: requested.reason.clone(),
+                refunded_at: record.refunded_at,
+                order_id: *order_id,
+            })])
+        }
+        (_, Command::RecordRefund(record)) => Err(Rejection::RefundNotRequested {
+            purchase_id,
+            refund_id: record.refund_id,
         }),
     }
 }

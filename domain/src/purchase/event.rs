@@ -54,6 +54,21 @@ messages! {
             user_id: Option<Uuid>,
         }
 
+        PURCHASE_REFUND_REQUESTED_V1 = "orderstream.purchase.refund-requested.v1" =>
+        /// A refund was accepted and its amount set aside from what is refundable; the payment reactor
+        /// asks the gateway for it, then records it, as `orderstream.purchase.refunded.v1`.
+        pub struct PurchaseRefundRequested {
+            purchase_id: Uuid,
+            refund_id: Uuid,
+            amount: Money,
+            reason: RefundReason,
+            requested_at: DateTime<Utc>,
+            /// The order this purchase pays, copied from the request so order reactors need nothing else.
+            order_id: Option<Uuid>,
+        }
+
+        /// Type name of [`PurchaseRefunded`]: the gateway paid the refund back (or, before refunds
+        /// went through the gateway, the refund was accepted).
         PURCHASE_REFUNDED_V1 = "orderstream.purchase.refunded.v1" =>
         pub struct PurchaseRefunded {
             purchase_id: Uuid,
@@ -84,6 +99,7 @@ impl Event {
             Self::PurchaseRequested(e) => e.requested_at,
             Self::PurchaseAuthorized(e) => e.authorized_at,
             Self::PurchaseDeclined(e) => e.declined_at,
+            Self::PurchaseRefundRequested(e) => e.requested_at,
             Self::PurchaseRefunded(e) => e.refunded_at,
         }
     }

@@ -21,7 +21,7 @@ pub use command::*;
 pub use decide::Rejection;
 pub use event::*;
 pub use fields::*;
-pub use state::{PurchaseStatus, State};
+pub use state::{PendingRefund, PurchaseStatus, State};
 
 use crate::decider::decider;
 

@@ -1,9 +1,11 @@
 //! What a purchase's history adds up to, and how each fact changes it.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::Event;
+use super::{Event, RefundReason};
 use crate::money::Money;
 use crate::wire::wire_enum;
 
@@ -32,8 +34,19 @@ pub enum State {
         amount: Money,
         refunded: Money,
         order_id: Option<Uuid>,
+        /// Refunds requested and not yet paid back by the gateway, by refund id: their amounts are
+        /// no longer refundable. Left out when empty, so a state without one is stored as before.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        pending: BTreeMap<Uuid, PendingRefund>,
     },
     Declined,
+}
+
+/// A refund accepted and not yet paid back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRefund {
+    pub amount: Money,
+    pub reason: RefundReason,
 }
 
 impl State {
@@ -59,6 +72,7 @@ pub(super) fn evolve(state: State, event: &Event) -> State {
             amount,
             refunded: Money::zero(amount.currency()),
             order_id,
+            pending: BTreeMap::new(),
         },
         (_, Event::PurchaseDeclined(_)) => State::Declined,
         (
@@ -66,13 +80,43 @@ pub(super) fn evolve(state: State, event: &Event) -> State {
                 amount,
                 refunded,
                 order_id,
+                mut pending,
+            },
+            Event::PurchaseRefundRequested(requested),
+        ) => {
+            pending.insert(
+                requested.refund_id,
+                PendingRefund {
+                    amount: requested.amount,
+                    reason: requested.reason.clone(),
+                },
+            );
+            State::Authorized {
+                amount,
+                refunded,
+                order_id,
+                pending,
+            }
+        }
+        // A refund of a log written before refunds went through the gateway has no request: it
+        // only adds up, as it always did.
+        (
+            State::Authorized {
+                amount,
+                refunded,
+                order_id,
+                mut pending,
             },
             Event::PurchaseRefunded(refund),
-        ) => State::Authorized {
-            amount,
-            refunded: refunded.checked_add(refund.amount).unwrap_or(refunded),
-            order_id,
-        },
+        ) => {
+            pending.remove(&refund.refund_id);
+            State::Authorized {
+                amount,
+                refunded: refunded.checked_add(refund.amount).unwrap_or(refunded),
+                order_id,
+                pending,
+            }
+        }
         // A fact that does not fit the state cannot have been decided here; keep the state.
         (state, _) => state,
     }

@@ -55,23 +55,54 @@ fn authorized() -> Event {
 }
 
 fn refund(amount: &str) -> Command {
+    refund_as(3, amount)
+}
+
+fn refund_as(refund_id: u128, amount: &str) -> Command {
     Command::RefundPurchase(RefundPurchase {
         purchase_id: ID,
-        refund_id: Uuid::from_u128(3),
+        refund_id: Uuid::from_u128(refund_id),
         amount: Decimal::parse("amount", amount).unwrap(),
         reason: RefundReason::parse("damaged").unwrap(),
         requested_at: at("2025-01-20T10:00:00Z"),
     })
 }
 
-fn refunded(minor: i64) -> Event {
-    Event::PurchaseRefunded(PurchaseRefunded {
+fn refund_requested(minor: i64) -> Event {
+    refund_requested_as(3, minor)
+}
+
+fn refund_requested_as(refund_id: u128, minor: i64) -> Event {
+    Event::PurchaseRefundRequested(PurchaseRefundRequested {
         purchase_id: ID,
-        refund_id: Uuid::from_u128(3),
+        refund_id: Uuid::from_u128(refund_id),
         amount: usd(minor),
         reason: RefundReason::parse("damaged").unwrap(),
-        refunded_at: at("2025-01-20T10:00:00Z"),
+        requested_at: at("2025-01-20T10:00:00Z"),
         order_id: None,
+    })
+}
+
+fn refunded(minor: i64) -> Event {
+    refunded_as(3, minor)
+}
+
+fn refunded_as(refund_id: u128, minor: i64) -> Event {
+    Event::PurchaseRefunded(PurchaseRefunded {
+        purchase_id: ID,
+        refund_id: Uuid::from_u128(refund_id),
+        amount: usd(minor),
+        reason: RefundReason::parse("damaged").unwrap(),
+        refunded_at: at("2025-01-20T10:00:05Z"),
+        order_id: None,
+    })
+}
+
+fn record_refund(refund_id: u128) -> Command {
+    Command::RecordRefund(RecordRefund {
+        purchase_id: ID,
+        refund_id: Uuid::from_u128(refund_id),
+        refunded_at: at("2025-01-20T10:00:05Z"),
     })
 }
 
@@ -142,8 +173,8 @@ fn a_verdict_for_an_unknown_purchase_is_refused() {
 fn refunds_are_read_in_the_purchase_currency_and_bounded_by_what_is_left() {
     given::<Purchase>([requested(10050), authorized()])
         .when(refund("40"))
-        .then([refunded(4000)]);
-    given::<Purchase>([requested(10050), authorized(), refunded(4000)])
+        .then([refund_requested(4000)]);
+    given::<Purchase>([requested(10050), authorized(), refund_requested(4000), refunded(4000)])
         .when(refund("60.51"))
         .then_rejected(Rejection::RefundExceedsRefundable {
             requested: "60.51".to_owned(),
@@ -154,6 +185,68 @@ fn refunds_are_read_in_the_purchase_currency_and_bounded_by_what_is_left() {
         .then_rejected(Rejection::InvalidRefundAmount {
             problem: "has more decimals than USD allows (2)".to_owned(),
         });
+}
+
+#[test]
+fn a_requested_refund_is_reserved_until_the_gateway_pays_it_back() {
+    let pending = [requested(10050), authorized(), refund_requested(4000)];
+    given::<Purchase>(pending.clone())
+        .when(refund_as(4, "60.51"))
+        .then_rejected(Rejection::RefundExceedsRefundable {
+            requested: "60.51".to_owned(),
+            refundable: "60.50".to_owned(),
+        });
+    assert_eq!(
+        Purchase::fold(&pending).status(),
+        Some(PurchaseStatus::Authorized),
+        "nothing is refunded before the gateway paid it back"
+    );
+    given::<Purchase>(pending.clone())
+        .when(refund("1"))
+        .then_rejected(Rejection::RefundAlreadyRequested {
+            purchase_id: ID,
+            refund_id: Uuid::from_u128(3),
+        });
+    given::<Purchase>(pending.clone())
+        .when(record_refund(3))
+        .then([refunded(4000)]);
+}
+
+#[test]
+fn a_refund_is_recorded_once_and_only_when_requested() {
+    given::<Purchase>([requested(10050), authorized(), refund_requested(4000), refunded(4000)])
+        .when(record_refund(3))
+        .then_rejected(Rejection::RefundNotRequested {
+            purchase_id: ID,
+            refund_id: Uuid::from_u128(3),
+        });
+    given::<Purchase>([requested(10050), authorized()])
+        .when(record_refund(3))
+        .then_rejected(Rejection::RefundNotRequested {
+            purchase_id: ID,
+            refund_id: Uuid::from_u128(3),
+        });
+    given::<Purchase>([])
+        .when(record_refund(3))
+        .then_rejected(Rejection::NotFound { purchase_id: ID });
+}
+
+#[test]
+fn a_log_of_refunds_without_requests_folds_as_before() {
+    let before = Purchase::fold([&requested(10050), &authorized(), &refunded_as(7, 4000)]);
+    let after = Purchase::fold([
+        &requested(10050),
+        &authorized(),
+        &refund_requested_as(7, 4000),
+        &refunded_as(7, 4000),
+    ]);
+    assert_eq!(before, after);
+    assert_eq!(before.status(), Some(PurchaseStatus::Refunded));
+    let stored = serde_json::to_value(&before).unwrap();
+    assert!(
+        stored["Authorized"].get("pending").is_none(),
+        "a state without pending refunds is stored as before: {stored}"
+    );
 }
 
 #[test]
@@ -190,11 +283,24 @@ proptest! {
     ) {
         let mut state = Purchase::fold([&requested(amount), &authorized()]);
         let mut total = 0;
-        for minor in attempts {
+        for (n, minor) in (10..).zip(attempts) {
             let decimal = usd(minor).to_decimal_string();
-            if let Ok(events) = Purchase::decide(&state, &refund(&decimal)) {
+            if let Ok(events) = Purchase::decide(&state, &refund_as(n, &decimal)) {
                 total += minor;
                 state = events.iter().fold(state, Purchase::evolve);
+                // Every other refund is paid back before the next is asked for.
+                if total % 2 == 0 {
+                    let Some(Event::PurchaseRefundRequested(requested)) = events.first() else {
+                        panic!("a refund is requested first");
+                    };
+                    let record = Command::RecordRefund(RecordRefund {
+                        purchase_id: ID,
+                        refund_id: requested.refund_id,
+                        refunded_at: at("2025-01-20T10:00:05Z"),
+                    });
+                    let recorded = Purchase::decide(&state, &record).unwrap();
+                    state = recorded.iter().fold(state, Purchase::evolve);
+                }
             }
             prop_assert!(total <= amount);
         }

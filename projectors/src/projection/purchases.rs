@@ -159,6 +159,8 @@ fn evolve(row: &mut PurchaseRow, event: &purchase::Event, version: i64) -> Spend
             row.status = PurchaseStatus::Declined.as_str().to_owned();
             row.decline_reason = Some(declined.reason.clone());
         }
+        // Nothing is refunded until the gateway has paid it back: `PurchaseRefunded` says so.
+        purchase::Event::PurchaseRefundRequested(_) => {}
         purchase::Event::PurchaseRefunded(refunded) => {
             // The decider reads a refund in the purchase's currency, so minor units add up.
             row.status = PurchaseStatus::Refunded.as_str().to_owned();

@@ -167,6 +167,64 @@ async fn a_declined_or_short_payment_fails_the_orders_payment() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_payment_the_order_cannot_keep_is_refunded_whole_and_the_order_says_why() {
+    let stack = spawn_stack().await;
+    let owner = Uuid::new_v4();
+    // A short payment, and a full one for an order cancelled before it arrived.
+    let short = stack.post("/api/v1/orders", order_with_items(owner), 201).await;
+    let cancelled = stack.post("/api/v1/orders", order_with_items(owner), 201).await;
+    let cancelled_id = cancelled["order_id"].as_str().unwrap();
+    let (code, answer) = transition(
+        &stack,
+        cancelled_id,
+        "cancel",
+        json!({"reason": "changed my mind"}),
+        None,
+    )
+    .await;
+    assert_eq!(code, 200, "{answer}");
+    for (order, amount, reason, paid) in [
+        (&short, json!(40.00), "amount_mismatch", "40.00"),
+        (&cancelled, json!(42.04), "order_cancelled", "42.04"),
+    ] {
+        let order_id = order["order_id"].as_str().unwrap();
+        let purchase = stack
+            .post(
+                "/api/v1/purchases",
+                purchase_for(order_id, owner, amount, "4242424242424242"),
+                202,
+            )
+            .await;
+        let order = payment_becomes(&stack, order_id, "failed").await;
+        assert_eq!(order["payment_failure_reason"], reason, "{order}");
+        let purchase_id = purchase["purchase_id"].as_str().unwrap();
+        let purchase = stack
+            .get_when(&format!("/api/v1/purchases/{purchase_id}"), "status", "refunded")
+            .await;
+        assert_eq!(purchase["refunded"]["value"], paid, "all of it goes back: {purchase}");
+        assert_eq!(purchase["amount"]["value"], paid);
+        let failed = wait_until("the failed payment in the history", Duration::from_secs(30), || async {
+            let (_, history, _) = stack.get(&format!("/api/v1/orders/{order_id}/history")).await;
+            history["events"]
+                .as_array()?
+                .iter()
+                .find(|e| e["type"] == "orderstream.order.payment-failed.v1")
+                .cloned()
+        })
+        .await;
+        assert_eq!(failed["data"]["reason"], reason);
+        assert_eq!(failed["data"]["amount"]["minor"], order_minor(paid));
+    }
+    let (_, order, _) = stack.get(&format!("/api/v1/orders/{cancelled_id}")).await;
+    assert_eq!(order["status"], "cancelled");
+}
+
+/// Minor units of a USD amount written as a decimal string.
+fn order_minor(value: &str) -> i64 {
+    value.replace('.', "").parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn cancelling_a_paid_order_refunds_its_purchase() {
     let stack = spawn_stack().await;
     let owner = Uuid::new_v4();
@@ -188,8 +246,9 @@ async fn cancelling_a_paid_order_refunds_its_purchase() {
     assert_eq!(order["status"], "cancelled");
     assert_eq!(order["cancel_reason"], "changed my mind");
     let purchase_id = purchase["purchase_id"].as_str().unwrap();
-    let (_, purchase, _) = stack.get(&format!("/api/v1/purchases/{purchase_id}")).await;
-    assert_eq!(purchase["status"], "refunded");
+    let purchase = stack
+        .get_when(&format!("/api/v1/purchases/{purchase_id}"), "status", "refunded")
+        .await;
     assert_eq!(purchase["refunded"]["value"], "42.04");
 }
 

@@ -52,18 +52,21 @@ async fn the_seed_purchase_is_authorized_and_counted_in_the_users_spend() {
         .post(
             &format!("/api/v1/purchases/{purchase_id}/refunds"),
             json!({"amount": 40, "reason": "damaged"}),
-            201,
+            202,
         )
         .await;
+    assert_eq!(refund["status"], "refund_requested");
+    // The token covers the request: nothing is refunded until the gateway has paid it back.
     let token = refund["consistency_token"].as_str().unwrap();
-    let (_, refunded, _) = stack
+    let (_, requested, _) = stack
         .get(&format!("/api/v1/purchases/{purchase_id}?consistency_token={token}"))
         .await;
-    assert_eq!(refunded["status"], "refunded");
-    assert_eq!(refunded["refunded"]["value"], "40.00");
-    let (_, spend, _) = stack
-        .get(&format!("/api/v1/users/{user_id}/spend?consistency_token={token}"))
+    assert_eq!(requested["amount"]["minor"], 10050, "{requested}");
+    let refunded = stack
+        .get_when(&format!("/api/v1/purchases/{purchase_id}"), "status", "refunded")
         .await;
+    assert_eq!(refunded["refunded"]["value"], "40.00");
+    let (_, spend, _) = stack.get(&format!("/api/v1/users/{user_id}/spend")).await;
     assert_eq!(spend["currencies"][0]["refunded"]["minor"], 4000);
 }
 

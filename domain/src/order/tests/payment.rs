@@ -68,6 +68,16 @@ fn a_paid_order_takes_no_second_payment_or_failure() {
     }
 }
 
+fn returned(purchase_id: Uuid, reason: &str, amount: Money) -> Event {
+    Event::OrderPaymentFailed(OrderPaymentFailed {
+        order_id: ID,
+        purchase_id,
+        reason: PaymentFailureReason::parse(reason).unwrap(),
+        amount: Some(amount),
+        failed_at: t(6),
+    })
+}
+
 #[test]
 fn payments_are_recorded_in_every_status_but_cancelled_and_refunds_in_every_status() {
     for status in OrderStatus::ALL {
@@ -75,11 +85,13 @@ fn payments_are_recorded_in_every_status_but_cancelled_and_refunds_in_every_stat
             (pay(PURCHASE, usd(TOTAL)), settled(Paid, PURCHASE)),
             (settle(Failed, PURCHASE), settled(Failed, PURCHASE)),
         ] {
-            let scenario = given::<Order>(history(status)).when(command);
-            if status == Cancelled {
-                scenario.then_rejected(Rejection::Cancelled { order_id: ID });
-            } else {
-                scenario.then([event]);
+            let scenario = given::<Order>(history(status)).when(command.clone());
+            match command {
+                Command::RecordPayment(_) if status == Cancelled => {
+                    scenario.then([returned(PURCHASE, ORDER_CANCELLED, usd(TOTAL))])
+                }
+                _ if status == Cancelled => scenario.then_rejected(Rejection::Cancelled { order_id: ID }),
+                _ => scenario.then([event]),
             }
         }
         let mut events = history(status);
@@ -91,12 +103,37 @@ fn payments_are_recorded_in_every_status_but_cancelled_and_refunds_in_every_stat
 }
 
 #[test]
-fn a_cancelled_order_takes_no_payment() {
-    for command in [pay(PURCHASE, usd(TOTAL)), settle(Failed, PURCHASE)] {
+fn a_cancelled_order_keeps_no_payment_and_says_why() {
+    // The money is recorded with the reason, for the reactor to return; the payment status fails.
+    for amount in [usd(TOTAL), usd(TOTAL - 1)] {
         given::<Order>(history(Cancelled))
-            .when(command)
-            .then_rejected(Rejection::Cancelled { order_id: ID });
+            .when(pay(PURCHASE, amount))
+            .then([returned(PURCHASE, ORDER_CANCELLED, amount)]);
     }
+    let mut events = history(Cancelled);
+    events.push(returned(PURCHASE, ORDER_CANCELLED, usd(TOTAL)));
+    let state = Order::fold(&events);
+    assert_eq!(state.payment_status(), Some(PaymentStatus::Failed));
+    assert_eq!(state.status(), Some(Cancelled));
+    // Even a second purchase of an order paid, cancelled and refunded goes back.
+    let mut refunded_history = history(Pending);
+    refunded_history.push(settled(Paid, PURCHASE));
+    refunded_history.extend(history(Cancelled).into_iter().skip(1));
+    refunded_history.push(settled(Refunded, PURCHASE));
+    given::<Order>(refunded_history.clone())
+        .when(pay(OTHER_PURCHASE, usd(TOTAL)))
+        .then([returned(OTHER_PURCHASE, ORDER_CANCELLED, usd(TOTAL))]);
+    let mut after = refunded_history;
+    after.push(returned(OTHER_PURCHASE, ORDER_CANCELLED, usd(TOTAL)));
+    assert_eq!(
+        Order::fold(&after).payment_status(),
+        Some(PaymentStatus::Refunded),
+        "a returned payment leaves a refunded order refunded"
+    );
+    // A decline took no money: nothing to record.
+    given::<Order>(history(Cancelled))
+        .when(settle(Failed, PURCHASE))
+        .then_rejected(Rejection::Cancelled { order_id: ID });
 }
 
 #[test]

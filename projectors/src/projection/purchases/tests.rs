@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use domain::card::{CardExpiry, CardNumber, MaskedCard};
 use domain::money::{Currency, Money};
 use domain::order::{self, OrderName, OrderPlaced};
-use domain::purchase::{PaymentMethod, PurchaseRefunded, PurchaseRequested, RefundReason, Username};
+use domain::purchase::{PaymentMethod, PurchaseRequested, Username};
 use domain::{Event, Message};
 use serde_json::json;
 
@@ -71,18 +71,65 @@ fn verdict(purchase_id: Uuid, sequence: u64, status: PurchaseStatus, time: &str)
     logged(sequence, Event::Purchase(event))
 }
 
+/// A refund of `minor` cents of `purchase_id` at `time` for damage, as `message_type` (requested,
+/// or paid back: `PurchaseRefunded`); read from its wire form, without the order it may name.
+fn refund(message_type: &str, purchase_id: Uuid, sequence: u64, minor: i64, time: &str) -> LoggedEvent {
+    let mut fields = json!({
+        "purchase_id": purchase_id,
+        "refund_id": Uuid::new_v4(),
+        "amount": usd(minor),
+        "reason": "damaged",
+    });
+    let at = match message_type {
+        purchase::PURCHASE_REFUNDED_V1 => "refunded_at",
+        _ => "requested_at",
+    };
+    fields[at] = json!(time);
+    let event = purchase::Event::decode(message_type, fields.to_string().as_bytes()).unwrap();
+    logged(sequence, Event::Purchase(event))
+}
+
 fn refunded(purchase_id: Uuid, sequence: u64, minor: i64, time: &str) -> LoggedEvent {
-    logged(
-        sequence,
-        Event::Purchase(purchase::Event::PurchaseRefunded(PurchaseRefunded {
-            purchase_id,
-            refund_id: Uuid::new_v4(),
-            amount: usd(minor),
-            reason: RefundReason::parse("damaged").unwrap(),
-            refunded_at: at(time),
-            order_id: None,
-        })),
-    )
+    refund(purchase::PURCHASE_REFUNDED_V1, purchase_id, sequence, minor, time)
+}
+
+#[test]
+fn a_requested_refund_changes_nothing_until_it_is_paid_back() {
+    let id = Uuid::new_v4();
+    let requested_only = [
+        requested(id, 10_050, "2025-01-19T15:00:00Z"),
+        verdict(id, 2, PurchaseStatus::Authorized, "2025-01-19T15:00:01Z"),
+        refund(
+            purchase::PURCHASE_REFUND_REQUESTED_V1,
+            id,
+            3,
+            1_000,
+            "2025-01-19T16:00:00Z",
+        ),
+    ];
+    let folded = fold_purchases(HashMap::new(), &requested_only);
+    let row = &folded.rows[&id];
+    assert_eq!(row.status, PurchaseStatus::Authorized.as_str());
+    assert_eq!((row.refunded_minor, spend(&folded).refunded_minor), (0, 0));
+    assert_eq!(row.version, 3);
+
+    // Paid back, it folds to the row a log without requests gives, but for its version.
+    let mut paid_back = requested_only.to_vec();
+    paid_back.push(refunded(id, 4, 1_000, "2025-01-19T16:00:05Z"));
+    let old_log = [
+        requested(id, 10_050, "2025-01-19T15:00:00Z"),
+        verdict(id, 2, PurchaseStatus::Authorized, "2025-01-19T15:00:01Z"),
+        refunded(id, 3, 1_000, "2025-01-19T16:00:05Z"),
+    ];
+    let (new, old) = (
+        fold_purchases(HashMap::new(), &paid_back),
+        fold_purchases(HashMap::new(), &old_log),
+    );
+    let mut new_row = new.rows[&id].clone();
+    assert_eq!(new_row.version, 4);
+    new_row.version = 3;
+    assert_eq!(new_row, old.rows[&id]);
+    assert_eq!(spend(&new), spend(&old));
 }
 
 fn order_placed() -> LoggedEvent {

@@ -64,6 +64,7 @@ pub(crate) async fn run(
     let pool = settings.database.pool()?;
     let give_up = load_stopped + settings.settle_deadline;
     let mut checks = vec![settle_purchases(&pool, &acknowledged, give_up).await?];
+    checks.push(settle_refunds(&pool, &acknowledged, give_up).await?);
 
     let kafka = settings.kafka.clone();
     let left = give_up.saturating_duration_since(Instant::now());
@@ -99,6 +100,43 @@ async fn settle_purchases(pool: &PgPool, acknowledged: &Acknowledged, give_up: I
             check.fail(format!(
                 "{} of {} still not settled",
                 ids.len() - settled as usize,
+                ids.len()
+            ));
+            return Ok(check);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until every acknowledged refund is paid back and projected: an acknowledged refund is
+/// only requested, and the reactor has the gateway pay it back and records `PurchaseRefunded`
+/// afterwards. Each purchase's refunded sum must reach what was acknowledged of it.
+async fn settle_refunds(pool: &PgPool, acknowledged: &Acknowledged, give_up: Instant) -> anyhow::Result<Check> {
+    let mut check = Check::new("every acknowledged refund was paid back and projected");
+    let mut expected: HashMap<Uuid, i64> = HashMap::new();
+    for refund in &acknowledged.refunds {
+        *expected.entry(refund.purchase_id).or_default() += refund.amount_minor;
+    }
+    let ids: Vec<Uuid> = expected.keys().copied().collect();
+    loop {
+        let refunded: HashMap<Uuid, i64> = sqlx::query_as::<_, (Uuid, i64)>(
+            "SELECT purchase_id, refunded_minor FROM purchases WHERE purchase_id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .collect();
+        let short = expected
+            .iter()
+            .filter(|(id, sum)| refunded.get(id).copied().unwrap_or(0) < **sum)
+            .count();
+        if short == 0 {
+            return Ok(check);
+        }
+        if Instant::now() >= give_up {
+            check.fail(format!(
+                "{short} of {} purchases still not refunded as acknowledged",
                 ids.len()
             ));
             return Ok(check);

@@ -51,7 +51,8 @@ pub(crate) struct Purchase {
     pub(crate) amount_minor: i64,
 }
 
-/// A refund the API acknowledged (201), in USD cents.
+/// A refund the API acknowledged (202: requested; the gateway pays it back afterwards), in USD
+/// cents.
 #[derive(Debug, Clone)]
 pub(crate) struct Refund {
     pub(crate) refund_id: Uuid,
