@@ -51,7 +51,8 @@ use uuid::Uuid;
 
 use crate::bus::{KafkaBus, SubmitError};
 use crate::payments::{Charge, ChargeOutcome, GatewayError, PaymentGateway, Refund};
-use settled::{Assignments, Settled};
+use service_kit::kafka::ownership::Ownership;
+use settled::Settled;
 
 /// The reactor's consumer group, under the topic prefix.
 pub const GROUP: &str = "orderstream-payment-reactor";
@@ -145,12 +146,12 @@ pub async fn run(
     shutdown: &CancellationToken,
 ) -> Result<(), ReactorError> {
     // Offsets are stored only once a batch's commands are written, and auto-committed from there.
-    let consumer: StreamConsumer<Assignments> = settings
+    let consumer: StreamConsumer<Ownership> = settings
         .kafka
         .consumer_config(&settings.group)
         .set("enable.auto.commit", "true")
         .set("auto.commit.interval.ms", "200")
-        .create_with_context(Assignments::default())?;
+        .create_with_context(Ownership::unpaused())?;
     consumer.subscribe(&[&settings.topics.events])?;
     info!(group = %settings.group, "payment reactor started");
     let recv = || async { consumer.recv().await.map(|message| message.detach()) };

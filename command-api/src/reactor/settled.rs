@@ -11,17 +11,16 @@
 //! are empty and memory holds only what the scan found ahead.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use domain::purchase;
-use rdkafka::client::ClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::Deserialize;
 use service_kit::kafka::envelope::{header, message_type};
+use service_kit::kafka::ownership::OwnershipChange;
 use service_kit::kafka::KafkaArgs;
 use tracing::info;
 use uuid::Uuid;
@@ -43,50 +42,6 @@ const SCAN_GROUP: &str = "orderstream-payment-reactor-scan";
 const SCAN_STALL: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(200);
 const WATERMARKS_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A change of the reactor's partitions, recorded in the rebalance callback.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Change {
-    Assigned(Vec<i32>),
-    Revoked(Vec<i32>),
-}
-
-/// The reactor consumer's context: records every assignment and revocation for the loop.
-#[derive(Debug, Default)]
-pub(super) struct Assignments {
-    changes: Mutex<Vec<Change>>,
-}
-
-impl Assignments {
-    /// The changes since the last call, oldest first.
-    pub(super) fn take_changes(&self) -> Vec<Change> {
-        std::mem::take(&mut *self.changes.lock().unwrap_or_else(PoisonError::into_inner))
-    }
-
-    fn record(&self, change: Change) {
-        self.changes.lock().unwrap_or_else(PoisonError::into_inner).push(change);
-    }
-}
-
-fn partitions(list: &TopicPartitionList) -> Vec<i32> {
-    list.elements().iter().map(|e| e.partition()).collect()
-}
-
-impl ClientContext for Assignments {}
-
-impl ConsumerContext for Assignments {
-    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(list) = rebalance {
-            self.record(Change::Revoked(partitions(list)));
-        }
-    }
-
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(list) = rebalance {
-            self.record(Change::Assigned(partitions(list)));
-        }
-    }
-}
 
 /// What is settled ahead of the reactor in one partition.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -114,16 +69,16 @@ pub(super) struct Settled {
 impl Settled {
     /// Applies the rebalances since the last batch: an assigned partition is scanned again (the
     /// group may resume it anywhere), a revoked one forgotten.
-    pub(super) fn follow(&mut self, changes: Vec<Change>) {
+    pub(super) fn follow(&mut self, changes: Vec<OwnershipChange>) {
         for change in changes {
             match change {
-                Change::Assigned(assigned) => {
+                OwnershipChange::Assigned(assigned) => {
                     for partition in assigned {
                         self.ahead.remove(&partition);
                         self.unscanned.insert(partition);
                     }
                 }
-                Change::Revoked(revoked) => {
+                OwnershipChange::Revoked(revoked) => {
                     for partition in revoked {
                         self.ahead.remove(&partition);
                         self.unscanned.remove(&partition);
@@ -296,7 +251,7 @@ mod tests {
     fn a_settled_request_is_passed_until_its_settlement_is_read() {
         let (settled_id, open_id) = (Uuid::from_u128(1), Uuid::from_u128(2));
         let mut settled = Settled::default();
-        settled.follow(vec![Change::Assigned(vec![3])]);
+        settled.follow(vec![OwnershipChange::Assigned(vec![3])]);
         settled.unscanned.remove(&3);
         settled.ahead.insert(
             3,
@@ -329,9 +284,9 @@ mod tests {
                 ..Ahead::default()
             },
         );
-        settled.follow(vec![Change::Revoked(vec![3])]);
+        settled.follow(vec![OwnershipChange::Revoked(vec![3])]);
         assert!(!settled.passes(&record(3, purchase::PURCHASE_REQUESTED_V1, id)));
-        settled.follow(vec![Change::Assigned(vec![3, 4])]);
+        settled.follow(vec![OwnershipChange::Assigned(vec![3, 4])]);
         assert_eq!(settled.unscanned, HashSet::from([3, 4]));
     }
 

@@ -25,14 +25,25 @@ pub enum OwnershipChange {
     Revoked(Vec<i32>),
 }
 
-/// A consumer context recording each rebalance of its group.
+/// A consumer context recording each rebalance of its group. By default newly assigned
+/// partitions are paused until the loop has found where they start; see [`Ownership::unpaused`].
 #[derive(Debug, Default)]
 pub struct Ownership {
     changes: Mutex<Vec<OwnershipChange>>,
     joined: AtomicBool,
+    unpaused: bool,
 }
 
 impl Ownership {
+    /// Records the changes but leaves assigned partitions running from the group's committed
+    /// offsets, for a loop that starts each partition where the group resumes it.
+    pub fn unpaused() -> Self {
+        Self {
+            unpaused: true,
+            ..Self::default()
+        }
+    }
+
     /// Whether the group has given this member an assignment yet, even an empty one: a member
     /// of a group with more members than partitions owns none and is still a full member.
     pub fn has_joined(&self) -> bool {
@@ -77,8 +88,10 @@ impl ConsumerContext for Ownership {
         if let Rebalance::Assign(list) = rebalance {
             // Paused before its first fetch: the group's committed offset is not where the loop
             // starts, and nothing should be fetched from there.
-            if let Err(error) = consumer.pause(list) {
-                warn!(%error, "could not pause newly assigned partitions");
+            if !self.unpaused {
+                if let Err(error) = consumer.pause(list) {
+                    warn!(%error, "could not pause newly assigned partitions");
+                }
             }
             self.record(OwnershipChange::Assigned(partitions(list)));
             self.joined.store(true, Ordering::Release);
