@@ -254,7 +254,7 @@ impl KafkaBus {
 
     async fn dispatch(&self, consumer: &StreamConsumer) -> service_kit::kafka::Result<()> {
         loop {
-            let message = consumer.recv().await?;
+            let message = service_kit::kafka::recv(consumer).await?;
             let Some(outcome) = message
                 .payload()
                 .and_then(|payload| serde_json::from_slice::<Outcome>(payload).ok())

@@ -154,7 +154,11 @@ pub async fn run(
         .create_with_context(Ownership::unpaused())?;
     consumer.subscribe(&[&settings.topics.events])?;
     info!(group = %settings.group, "payment reactor started");
-    let recv = || async { consumer.recv().await.map(|message| message.detach()) };
+    let recv = || async {
+        service_kit::kafka::recv(&consumer)
+            .await
+            .map(|message| message.detach())
+    };
     let mut settled = Settled::default();
     loop {
         let Some(batch) = shutdown.run_until_cancelled(BATCHING.next(recv)).await else {

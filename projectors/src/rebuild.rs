@@ -189,7 +189,7 @@ async fn rebuild_one(
         let batch: Batch = settings
             .batching()
             .first_within(DRAIN_WAIT)
-            .next(|| consumer.recv())
+            .next(|| service_kit::kafka::recv(&consumer))
             .await?;
         let drained = batch.is_empty();
         if !drained {
@@ -296,7 +296,11 @@ async fn swap(
         if left.is_zero() {
             return Ok(Swap::Retry("still behind the live checkpoint".to_owned()));
         }
-        let batch: Batch = settings.batching().first_within(left).next(|| consumer.recv()).await?;
+        let batch: Batch = settings
+            .batching()
+            .first_within(left)
+            .next(|| service_kit::kafka::recv(consumer))
+            .await?;
         if !batch.is_empty() {
             runner::commit(projection, rebuild_pool, positions, &batch).await?;
         }

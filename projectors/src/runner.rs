@@ -196,7 +196,10 @@ async fn consume(
     let batching = settings.batching().first_within(IDLE_TURN);
     let topic = &settings.topics.events;
     let mut partitions = Partitions::default();
-    while let Some(messages) = shutdown.run_until_cancelled(batching.next(|| consumer.recv())).await {
+    while let Some(messages) = shutdown
+        .run_until_cancelled(batching.next(|| service_kit::kafka::recv(consumer)))
+        .await
+    {
         let messages: Vec<BorrowedMessage<'_>> = messages?;
         partitions.follow(consumer.context());
         let sought = partitions.take_up(projection, pool, consumer, topic).await?;

@@ -331,7 +331,7 @@ impl<'a> Decider<'a> {
         let batching = self.settings.batching.first_within(Duration::from_millis(200));
         loop {
             let consumer = &self.consumer;
-            let recv = || async { consumer.recv().await.map(|message| message.detach()) };
+            let recv = || async { service_kit::kafka::recv(consumer).await.map(|message| message.detach()) };
             let Some(batch) = shutdown.run_until_cancelled(batching.next(recv)).await else {
                 return Ok(());
             };

@@ -340,7 +340,7 @@ impl Reader {
         }
         let mut chunk = Vec::new();
         while chunk.len() < CHUNK {
-            match self.consumer.recv().await {
+            match service_kit::kafka::recv(&self.consumer).await {
                 Ok(record) => chunk.push(record.detach()),
                 Err(KafkaError::PartitionEOF(_)) => {
                     self.done = true;

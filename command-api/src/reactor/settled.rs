@@ -207,6 +207,7 @@ fn scan(kafka: &KafkaArgs, topic: &str, starts: &BTreeMap<i32, i64>) -> Result<H
                 progress = Instant::now();
                 open.remove(&partition);
             }
+            Some(Err(err)) if service_kit::kafka::recv::is_transient(&err) => {}
             Some(Err(err)) => return Err(err.into()),
             None if progress.elapsed() > SCAN_STALL => {
                 return Err(ReactorError::ScanStalled {

@@ -4,6 +4,7 @@
 //! folded from its checkpoint row whatever offset the group committed.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use projectors::db;
@@ -15,23 +16,34 @@ use rdkafka::{Offset, TopicPartitionList};
 use service_kit::testing::{free_port, wait_until, ChildService, Isolation, TEST_PARTITIONS};
 use sqlx::PgPool;
 
-use crate::helpers::{applied, merge, metrics, prepared, start_projector, track_users, write_orders, Expected};
+use crate::helpers::{applied, merge, metrics, prepared, start_projector_logged, track_users, write_orders, Expected};
 
 const PROJECTIONS: [&str; 4] = ["track_user", "order_status", "order_history", "purchases"];
 /// The projections that read `OrderPlaced`, and so count every event written here.
 const ORDER_PROJECTIONS: [&str; 3] = ["track_user", "order_status", "order_history"];
 
-/// A projector and the port of its `/metrics`.
+/// A projector, the port of its `/metrics` and the file it logs to.
 struct Member {
     process: ChildService,
     port: u16,
+    log: PathBuf,
 }
 
 fn member(isolation: &Isolation) -> Member {
     let port = free_port();
+    let log = std::env::temp_dir().join(format!("{}-projector-{port}.log", isolation.id));
     // Small batches make many transactions, so a kill lands inside the load.
-    let process = start_projector(isolation, port, 50);
-    Member { process, port }
+    let process = start_projector_logged(isolation, port, 50, &log);
+    Member { process, port, log }
+}
+
+impl Member {
+    /// The last lines of its log, for a failure message.
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
 }
 
 /// The value of `metric` for `projection` on the projector serving `port`, once it answers.
@@ -124,10 +136,16 @@ async fn a_projector_killed_mid_load_hands_its_partitions_to_the_survivor() {
     wait_shared(&[&doomed, &survivor]).await;
 
     let mut expected = write_orders(&isolation, 20_000, 37).await;
-    wait_until("the doomed projector to fold some", Duration::from_secs(60), || async {
-        (metric(doomed.port, "orderstream_projection_events_total", "track_user").unwrap_or(0) > 500).then_some(())
-    })
-    .await;
+    // The whole test binary's processes share two cores: the first batches can take a while.
+    let give_up = Instant::now() + Duration::from_secs(120);
+    while metric(doomed.port, "orderstream_projection_events_total", "track_user").unwrap_or(0) <= 500 {
+        assert!(
+            Instant::now() < give_up,
+            "the doomed projector folded no 500 events within 120 s; its log ends:\n{}",
+            doomed.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let at_kill = applied(&pool, "track_user").await;
     doomed.process.kill();
     let killed = Instant::now();

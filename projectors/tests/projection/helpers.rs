@@ -90,10 +90,24 @@ pub(crate) fn binary() -> &'static Path {
 /// `projectors run` in `isolation`, serving `/metrics` on `port`, folding at most `batch_size`
 /// events per transaction; killed (SIGKILL) when dropped.
 pub(crate) fn start_projector(isolation: &Isolation, port: u16, batch_size: usize) -> ChildService {
+    ChildService::spawn(binary(), &["run"], &projector_env(isolation, port, batch_size))
+}
+
+/// [`start_projector`], logging (`info`, as text) to `log`.
+pub(crate) fn start_projector_logged(isolation: &Isolation, port: u16, batch_size: usize, log: &Path) -> ChildService {
+    let mut env = projector_env(isolation, port, batch_size);
+    env.push(("RUST_LOG", "info".to_owned()));
+    env.push(("LOG_FORMAT", "text".to_owned()));
+    ChildService::spawn_logged(binary(), &["run"], &env, log)
+}
+
+/// The environment of `projectors run` in `isolation`, serving `/metrics` on `port`, folding at
+/// most `batch_size` events per transaction.
+pub(crate) fn projector_env(isolation: &Isolation, port: u16, batch_size: usize) -> Vec<(&'static str, String)> {
     let mut env = isolation.env();
     env.push(("LISTEN_ADDR", format!("127.0.0.1:{port}")));
     env.push(("PROJECTOR_BATCH_SIZE", batch_size.to_string()));
-    ChildService::spawn(binary(), &["run"], &env)
+    env
 }
 
 /// The body of `GET /metrics` on `port`.

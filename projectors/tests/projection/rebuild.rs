@@ -3,7 +3,6 @@
 //! or back in time, and the live projector carries on from the rebuild's checkpoint.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,29 +10,13 @@ use std::time::Duration;
 use service_kit::testing::{free_port, wait_until, ChildService, Isolation};
 use sqlx::PgPool;
 
-use crate::helpers::{applied, binary, merge, prepared, track_users, write_orders};
+use crate::helpers::{
+    applied, binary, merge, prepared, start_projector, start_projector_logged, track_users, write_orders,
+};
 
 const FIRST_ORDERS: usize = 4_000;
 const NAMES: usize = 37;
 const PROJECTIONS: [&str; 4] = ["track_user", "order_status", "order_history", "purchases"];
-
-fn start_live(isolation: &Isolation, batch_size: usize) -> ChildService {
-    let mut env = isolation.env();
-    env.push(("LISTEN_ADDR", format!("127.0.0.1:{}", free_port())));
-    env.push(("PROJECTOR_BATCH_SIZE", batch_size.to_string()));
-    ChildService::spawn(binary(), &["run"], &env)
-}
-
-/// The live projector, logging to `log`.
-fn start_live_logged(isolation: &Isolation, batch_size: usize, log: &Path) -> ChildService {
-    let mut env = isolation.env();
-    env.push(("LISTEN_ADDR", format!("127.0.0.1:{}", free_port())));
-    env.push(("PROJECTOR_BATCH_SIZE", batch_size.to_string()));
-    env.push(("PROJECTOR_BATCH_LINGER_MS", "0".to_owned()));
-    env.push(("RUST_LOG", "info".to_owned()));
-    env.push(("LOG_FORMAT", "text".to_owned()));
-    ChildService::spawn_logged(binary(), &["run"], &env, log)
-}
 
 async fn count(pool: &PgPool, table: &str) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
@@ -69,7 +52,7 @@ async fn a_rebuild_under_load_swaps_in_identical_read_models_without_downtime() 
     // Small batches keep the live projector behind the writer, so the rebuild, reading in
     // large batches, overtakes it and the swap moves the checkpoint under its feet.
     let log = std::env::temp_dir().join(format!("{}-live-projector.log", isolation.id));
-    let _live = start_live_logged(&isolation, 2, &log);
+    let _live = start_projector_logged(&isolation, free_port(), 2, &log);
     wait_caught_up(&isolation, &pool, &["track_user", "order_status", "order_history"]).await;
     let before: Vec<u32> = table_oids(&pool).await;
 
@@ -177,7 +160,7 @@ async fn a_rebuild_under_load_swaps_in_identical_read_models_without_downtime() 
     projectors::db::migrate(&reference_pool, &reference.database.database_schema)
         .await
         .unwrap();
-    let _reference_projector = start_live(&reference, 500);
+    let _reference_projector = start_projector(&reference, free_port(), 500);
     wait_caught_up(&isolation, &reference_pool, &PROJECTIONS).await;
     for table in TABLES {
         assert_eq!(
@@ -210,7 +193,7 @@ async fn table_oids(pool: &PgPool) -> Vec<u32> {
 async fn an_interrupted_rebuild_leaves_the_live_projection_and_can_start_again() {
     let (isolation, pool) = prepared().await;
     let expected = write_orders(&isolation, 20_000, NAMES).await;
-    let _live = start_live(&isolation, 100);
+    let _live = start_projector(&isolation, free_port(), 100);
     wait_caught_up(&isolation, &pool, &["track_user"]).await;
     let before = oid(&pool, "track_user").await;
 

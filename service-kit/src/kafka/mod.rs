@@ -6,14 +6,17 @@
 //! - [`topics`]: the topic names and their idempotent creation, refusing mismatched partitions.
 //! - [`envelope`]: the CloudEvents 1.0 binary-mode envelope around commands and events.
 //! - [`ownership`]: the partitions a consumer group member owns, recorded at each rebalance.
+//! - [`recv`]: the next record, read past the errors a consumer recovers from by itself.
 
 pub mod config;
 pub mod envelope;
 pub mod ownership;
+pub mod recv;
 pub mod topics;
 
 pub use config::KafkaArgs;
 pub use envelope::Envelope;
+pub use recv::recv;
 pub use topics::Topics;
 
 use thiserror::Error;
