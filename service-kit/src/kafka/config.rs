@@ -43,6 +43,9 @@ impl KafkaArgs {
         config
             .set("bootstrap.servers", &self.kafka_brokers)
             .set("socket.keepalive.enable", "true")
+            // A command's path is a chain of small requests on connections that carry others
+            // meanwhile; Nagle's algorithm would hold each behind the previous one's ack.
+            .set("socket.nagle.disable", "true")
             .set("log_level", "4");
         config
     }

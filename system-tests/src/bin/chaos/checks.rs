@@ -54,6 +54,9 @@ pub(crate) struct Verdict {
     pub(crate) checks: Vec<Check>,
 }
 
+/// How long reading the events log may take even when the settle deadline has passed.
+const CENSUS_AT_LEAST: Duration = Duration::from_secs(30);
+
 /// Waits for the system to settle, then runs every check against what `ledger` acknowledged.
 pub(crate) async fn run(
     settings: &Settings,
@@ -67,7 +70,9 @@ pub(crate) async fn run(
     checks.push(settle_refunds(&pool, &acknowledged, give_up).await?);
 
     let kafka = settings.kafka.clone();
-    let left = give_up.saturating_duration_since(Instant::now());
+    // Past the deadline (purchases that never settled), the census still gets a while: its
+    // counts say what was lost.
+    let left = give_up.saturating_duration_since(Instant::now()).max(CENSUS_AT_LEAST);
     let census = tokio::task::spawn_blocking(move || Census::read(&kafka, left)).await??;
     checks.push(projections_at_head(&pool, &census.ends, give_up).await?);
     let settled_in = load_stopped.elapsed();
@@ -229,6 +234,7 @@ impl Census {
                         }
                     }
                 }
+                Some(Err(err)) if service_kit::kafka::recv::is_transient(&err) => {}
                 Some(Err(err)) => return Err(err).context("reading the events log"),
                 None => {}
             }
