@@ -9,6 +9,7 @@ use rdkafka::message::OwnedMessage;
 use rdkafka::Message;
 use serde_json::{json, Value};
 use service_kit::testing::{free_port, wait_until, ChildService, Isolation};
+use service_kit::token::ConsistencyToken;
 use uuid::Uuid;
 
 use crate::decider::Replica;
@@ -379,4 +380,87 @@ async fn state_changelog_records_no_decider_wrote_stop_no_restore_and_quarantine
         );
         landed_on.push(placed("Jane Doe").await.1);
     }
+}
+
+/// Requests the seed purchase through `base`; returns its id and partition.
+async fn requested_purchase(client: &reqwest::Client, base: &str) -> (String, i32) {
+    let response = client
+        .post(format!("{base}/api/v1/purchases"))
+        .json(&crate::purchases::seed_purchase())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let answer: Value = response.json().await.unwrap();
+    let token = ConsistencyToken::decode(answer["consistency_token"].as_str().unwrap()).unwrap();
+    let partition = *token.positions().keys().next().unwrap();
+    (answer["purchase_id"].as_str().unwrap().to_owned(), partition)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unreadable_settlements_ahead_of_a_restarted_reactor_stop_neither_its_scan_nor_its_charges() {
+    let isolation = Isolation::new();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = authorized_client();
+    let service = start(&isolation, port);
+    wait_ready(&client, &base).await;
+    let (first, partition) = requested_purchase(&client, &base).await;
+    let events = purchase_events(&isolation, &first, domain::purchase::PURCHASE_AUTHORIZED_V2).await;
+    service.kill();
+
+    // Where the restarted reactor resumes, its scan for what is already settled meets
+    // settlements whose purchase or refund it cannot read.
+    let template = events
+        .iter()
+        .find(|e| header(e, "ce_type") == Some(domain::purchase::PURCHASE_AUTHORIZED_V2))
+        .unwrap();
+    let unknown = Uuid::new_v4().to_string();
+    let settlement = |event_type: &str, subject: Option<&str>, payload: &[u8]| RawRecord {
+        partition: Some(partition),
+        key: None,
+        headers: with_header(
+            with_header(headers_of(template), "ce_type", Some(event_type)),
+            "ce_subject",
+            subject,
+        ),
+        payload: payload.to_vec(),
+    };
+    produce_raw(
+        &isolation,
+        &isolation.topics.events,
+        vec![
+            settlement(domain::purchase::PURCHASE_REFUNDED_V1, Some(&first), b"not json"),
+            settlement(
+                domain::purchase::PURCHASE_REFUNDED_V1,
+                Some(&unknown),
+                b"{\"refund_id\":\"not a uuid\"}",
+            ),
+            settlement(domain::purchase::PURCHASE_AUTHORIZED_V2, None, b"{}"),
+        ],
+    )
+    .await;
+
+    let _service = start(&isolation, port);
+    wait_ready(&client, &base).await;
+    // A purchase after them on the same partition is charged: the reactor read past them.
+    let mut tried = 0;
+    loop {
+        let (purchase_id, landed_on) = requested_purchase(&client, &base).await;
+        if landed_on == partition {
+            purchase_events(&isolation, &purchase_id, domain::purchase::PURCHASE_AUTHORIZED_V2).await;
+            break;
+        }
+        tried += 1;
+        assert!(tried < 30, "no purchase landed on partition {partition}");
+    }
+    let charges = committed_records(&isolation, &isolation.topics.events)
+        .await
+        .iter()
+        .filter(|e| {
+            header(e, "ce_subject") == Some(first.as_str())
+                && header(e, "ce_type") == Some(domain::purchase::PURCHASE_AUTHORIZED_V2)
+        })
+        .count();
+    assert_eq!(charges, 1, "the purchase before the restart was charged again");
 }
