@@ -30,8 +30,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
-use domain::money::Decimal;
+use chrono::{DateTime, Utc};
+use domain::money::{Decimal, Money};
 use domain::order::{self, PaymentFailureReason, RecordPayment, RecordPaymentFailure, RecordRefund};
 use domain::purchase::{
     self, PurchaseRefundRequested, PurchaseRequested, RecordAuthorization, RecordDecline, RefundPurchase, RefundReason,
@@ -333,13 +333,6 @@ async fn refund_and_record(
 /// The order-side consequence of a payment event, with a command id derived from the event so a
 /// redelivery repeats the same command. Pure: time comes from the event.
 fn link_to_order(event: &Event) -> Option<(Uuid, Command)> {
-    let id = |parts: &[&Uuid], what: &str| {
-        let mut name = what.as_bytes().to_vec();
-        for part in parts {
-            name.extend_from_slice(part.as_bytes());
-        }
-        Uuid::new_v5(&ORDER_LINK_NAMESPACE, &name)
-    };
     match event {
         Event::Purchase(purchase::Event::PurchaseAuthorized(authorized)) => {
             let order_id = authorized.order_id?;
@@ -351,7 +344,7 @@ fn link_to_order(event: &Event) -> Option<(Uuid, Command)> {
                 paid_at: authorized.authorized_at,
                 payer: authorized.user_id,
             });
-            Some((id(&[&authorized.purchase_id], "payment"), Command::Order(command)))
+            Some((link_id(&[&authorized.purchase_id], "payment"), Command::Order(command)))
         }
         Event::Purchase(purchase::Event::PurchaseDeclined(declined)) => {
             let order_id = declined.order_id?;
@@ -366,7 +359,7 @@ fn link_to_order(event: &Event) -> Option<(Uuid, Command)> {
                 failed_at: declined.declined_at,
                 payer: declined.user_id,
             });
-            Some((id(&[&declined.purchase_id], "payment"), Command::Order(command)))
+            Some((link_id(&[&declined.purchase_id], "payment"), Command::Order(command)))
         }
         Event::Purchase(purchase::Event::PurchaseRefunded(refunded)) => {
             let order_id = refunded.order_id?;
@@ -376,40 +369,58 @@ fn link_to_order(event: &Event) -> Option<(Uuid, Command)> {
                 expected_version: None,
                 refunded_at: refunded.refunded_at,
             });
-            Some((id(&[&refunded.refund_id], "refunded"), Command::Order(command)))
+            Some((link_id(&[&refunded.refund_id], "refunded"), Command::Order(command)))
         }
         // A failed payment that names an amount took money the order does not keep: return all of it.
-        Event::Order(order::Event::OrderPaymentFailed(failed)) => {
-            let amount = failed.amount?;
-            let command = purchase::Command::RefundPurchase(RefundPurchase {
-                purchase_id: failed.purchase_id,
-                refund_id: id(&[&failed.order_id, &failed.purchase_id], "return-id"),
-                amount: Decimal::parse("amount", &amount.to_decimal_string()).ok()?,
-                reason: RefundReason::parse(failed.reason.as_str()).ok()?,
-                requested_at: failed.failed_at,
-            });
-            Some((
-                id(&[&failed.order_id, &failed.purchase_id], "return"),
-                Command::Purchase(command),
-            ))
-        }
-        Event::Order(order::Event::OrderCancelled(cancelled)) => {
-            let purchase_id = cancelled.refund_requested_for?;
-            let amount = cancelled.refund_amount?;
-            let command = purchase::Command::RefundPurchase(RefundPurchase {
-                purchase_id,
-                refund_id: id(&[&cancelled.order_id, &purchase_id], "refund-id"),
-                amount: Decimal::parse("amount", &amount.to_decimal_string()).ok()?,
-                reason: RefundReason::parse("order cancelled").ok()?,
-                requested_at: cancelled.cancelled_at,
-            });
-            Some((
-                id(&[&cancelled.order_id, &purchase_id], "refund"),
-                Command::Purchase(command),
-            ))
-        }
+        Event::Order(order::Event::OrderPaymentFailed(failed)) => pay_back(
+            ["return", "return-id"],
+            failed.order_id,
+            failed.purchase_id,
+            failed.amount?,
+            failed.reason.as_str(),
+            failed.failed_at,
+        ),
+        Event::Order(order::Event::OrderCancelled(cancelled)) => pay_back(
+            ["refund", "refund-id"],
+            cancelled.order_id,
+            cancelled.refund_requested_for?,
+            cancelled.refund_amount?,
+            "order cancelled",
+            cancelled.cancelled_at,
+        ),
         _ => None,
     }
+}
+
+/// An id named `what` and derived from `parts`: the same for every delivery of one event.
+fn link_id(parts: &[&Uuid], what: &str) -> Uuid {
+    let mut name = what.as_bytes().to_vec();
+    for part in parts {
+        name.extend_from_slice(part.as_bytes());
+    }
+    Uuid::new_v5(&ORDER_LINK_NAMESPACE, &name)
+}
+
+/// The refund of `amount` that order `order_id` does not keep of purchase `purchase_id`, for
+/// `reason`. The ids of the command and of the refund are named `[command_name, refund_name]` and
+/// derived from both, so a redelivery asks for the same refund again.
+fn pay_back(
+    [command_name, refund_name]: [&str; 2],
+    order_id: Uuid,
+    purchase_id: Uuid,
+    amount: Money,
+    reason: &str,
+    requested_at: DateTime<Utc>,
+) -> Option<(Uuid, Command)> {
+    let parts = [&order_id, &purchase_id];
+    let command = purchase::Command::RefundPurchase(RefundPurchase {
+        purchase_id,
+        refund_id: link_id(&parts, refund_name),
+        amount: Decimal::parse("amount", &amount.to_decimal_string()).ok()?,
+        reason: RefundReason::parse(reason).ok()?,
+        requested_at,
+    });
+    Some((link_id(&parts, command_name), Command::Purchase(command)))
 }
 
 /// Retries an unavailable gateway with backoff until `shutdown`; a refusal becomes a decline,
@@ -478,6 +489,16 @@ mod tests {
         );
     }
 
+    /// The refund `event` asks for, under the same command id however often it is delivered.
+    fn refund_linked_to(event: &Event) -> RefundPurchase {
+        let (id, command) = link_to_order(event).unwrap();
+        assert_eq!(link_to_order(event).unwrap().0, id, "same event, same command id");
+        match command {
+            Command::Purchase(purchase::Command::RefundPurchase(refund)) => refund,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
     #[test]
     fn cancelling_a_paid_order_refunds_what_its_purchase_paid() {
         let cancelled = |refund: Option<Uuid>| {
@@ -489,13 +510,9 @@ mod tests {
                 cancelled_at: "2025-01-19T16:00:00Z".parse().unwrap(),
             }))
         };
-        match link_to_order(&cancelled(Some(Uuid::from_u128(1)))).unwrap().1 {
-            Command::Purchase(purchase::Command::RefundPurchase(refund)) => {
-                assert_eq!(refund.purchase_id, Uuid::from_u128(1));
-                assert_eq!(refund.amount.to_string(), "42.04");
-            }
-            other => panic!("unexpected {other:?}"),
-        }
+        let refund = refund_linked_to(&cancelled(Some(Uuid::from_u128(1))));
+        assert_eq!(refund.purchase_id, Uuid::from_u128(1));
+        assert_eq!(refund.amount.to_string(), "42.04");
         assert!(
             link_to_order(&cancelled(None)).is_none(),
             "an unpaid order needs no refund"
@@ -514,16 +531,10 @@ mod tests {
             }))
         };
         for reason in [order::ORDER_CANCELLED, order::AMOUNT_MISMATCH] {
-            let (id, command) = link_to_order(&failed(reason, Some(usd(4000)))).unwrap();
-            assert_eq!(link_to_order(&failed(reason, Some(usd(4000)))).unwrap().0, id);
-            match command {
-                Command::Purchase(purchase::Command::RefundPurchase(refund)) => {
-                    assert_eq!(refund.purchase_id, Uuid::from_u128(1));
-                    assert_eq!(refund.amount.to_string(), "40");
-                    assert_eq!(refund.reason.as_str(), reason);
-                }
-                other => panic!("unexpected {other:?}"),
-            }
+            let refund = refund_linked_to(&failed(reason, Some(usd(4000))));
+            assert_eq!(refund.purchase_id, Uuid::from_u128(1));
+            assert_eq!(refund.amount.to_string(), "40");
+            assert_eq!(refund.reason.as_str(), reason);
         }
         assert!(
             link_to_order(&failed("card_declined", None)).is_none(),

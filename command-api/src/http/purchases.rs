@@ -34,7 +34,7 @@ use super::openapi::{
     BodyCommandProblems, GatewayRefused, PurchaseConflict, PurchaseNotFound, PurchaseUnavailable, RefundConflict,
     Unavailable,
 };
-use super::{ApiContext, ApiError};
+use super::{Accepted, ApiContext, ApiError};
 use crate::bus::CommandBus;
 use crate::payments::{CardDetails, Fingerprinter};
 
@@ -245,7 +245,7 @@ async fn request_purchase<B: CommandBus>(
         .await?;
     drop((number, cvc));
 
-    let command = Command::Purchase(purchase::Command::RequestPurchase(RequestPurchase {
+    let command = purchase::Command::RequestPurchase(RequestPurchase {
         purchase_id,
         user_id,
         username,
@@ -256,14 +256,13 @@ async fn request_purchase<B: CommandBus>(
         order_id,
         transaction_date,
         requested_at: now,
-    }));
-    let accepted = context.decide(&meta.envelope(command, now)).await?;
-    let body = PurchaseAccepted {
+    });
+    accept(&context, &meta, command, now, |accepted| PurchaseAccepted {
         status: "accepted",
         purchase_id: accepted.aggregate_id,
         consistency_token: accepted.consistency_token,
-    };
-    Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
+    })
+    .await
 }
 
 /// Refund an authorized purchase, in whole or in part (staff). Accepted once the refund is
@@ -301,21 +300,33 @@ async fn refund_purchase<B: CommandBus>(
     tracing::Span::current().record("command_id", tracing::field::display(meta.command_id));
     let refund_id = meta.new_id(None);
     let now = Utc::now();
-    let command = Command::Purchase(purchase::Command::RefundPurchase(RefundPurchase {
+    let command = purchase::Command::RefundPurchase(RefundPurchase {
         purchase_id,
         refund_id,
         amount,
         reason,
         requested_at: now,
-    }));
-    let accepted = context.decide(&meta.envelope(command, now)).await?;
-    let body = RefundAccepted {
+    });
+    accept(&context, &meta, command, now, |accepted| RefundAccepted {
         status: "refund_requested",
         purchase_id,
         refund_id,
         consistency_token: accepted.consistency_token,
-    };
-    Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
+    })
+    .await
+}
+
+/// Decides `command`, sent at `now`: once accepted, a purchase is settled later by the payment
+/// reactor, so the answer is a 202 with the body `answer` makes of what was accepted.
+async fn accept<B: CommandBus, T: Serialize>(
+    context: &ApiContext<B>,
+    meta: &CommandRequest,
+    command: purchase::Command,
+    now: DateTime<Utc>,
+    answer: impl FnOnce(Accepted) -> T,
+) -> Result<Response, ApiError> {
+    let accepted = context.decide(&meta.envelope(Command::Purchase(command), now)).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(answer(accepted))).into_response())
 }
 
 #[cfg(test)]

@@ -277,27 +277,22 @@ async fn an_accepted_refund_is_a_202_saying_it_is_requested() {
     let purchase_id = "0b8a7c1e-2f3d-4e5f-8a9b-0c1d2e3f4a5b";
     let path = format!("/api/v1/purchases/{purchase_id}/refunds");
     let body = r#"{"amount": 40.00, "reason": "damaged"}"#;
-    let answer = post(
-        &bus,
-        &path,
-        &[PURCHASES_REFUND],
-        &[("idempotency-key", "refund-1")],
-        body,
-    )
-    .await;
+    let refund = || {
+        post(
+            &bus,
+            &path,
+            &[PURCHASES_REFUND],
+            &[("idempotency-key", "refund-1")],
+            body,
+        )
+    };
+    let answer = refund().await;
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
     assert_eq!(answer.body["status"], "refund_requested");
     assert_eq!(answer.body["purchase_id"], purchase_id);
     assert_eq!(answer.body["consistency_token"], "token");
     let refund_id: Uuid = answer.body["refund_id"].as_str().unwrap().parse().unwrap();
-    let again = post(
-        &bus,
-        &path,
-        &[PURCHASES_REFUND],
-        &[("idempotency-key", "refund-1")],
-        body,
-    )
-    .await;
+    let again = refund().await;
     assert_eq!(
         again.body["refund_id"],
         refund_id.to_string(),

@@ -18,7 +18,8 @@ use service_kit::testing::{assert_no_card_data, example_purchase, wait_until, Is
 use uuid::Uuid;
 
 use crate::helpers::{
-    accepted_purchase, assert_problem, committed_records, header, purchase_events, spawn_app, spawn_app_with, TestApp,
+    accepted_purchase, assert_problem, committed_records, config, header, purchase_events, spawn_app, spawn_app_with,
+    TestApp,
 };
 
 /// The purchase processor's own example, as clients send it today.
@@ -380,17 +381,21 @@ impl TestReactor {
     }
 }
 
+/// Starts a command-api without its payment reactor, so that a test runs its own, and waits until
+/// it is ready.
+async fn spawn_app_without_reactor(isolation: &Isolation) -> TestApp {
+    let mut config = config(isolation);
+    config.payment_reactor = false;
+    let app = spawn_app_with(isolation.clone(), config).await;
+    app.wait_ready().await;
+    app
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reactor_in_a_fresh_group_charges_no_settled_purchase_again() {
     // No reactor in the service: the test runs its own, one consumer group after the other.
     let isolation = Isolation::new();
-    let config = isolation.settings(&[
-        ("LISTEN_ADDR", "127.0.0.1:0"),
-        ("OUTCOME_TIMEOUT", "15s"),
-        ("PAYMENT_REACTOR", "false"),
-    ]);
-    let app = spawn_app_with(isolation.clone(), config).await;
-    app.wait_ready().await;
+    let app = spawn_app_without_reactor(&isolation).await;
     let mut declining = seed_purchase();
     declining["card_number"] = json!("4000000000000002");
     let approved = accepted_purchase(app.post("/api/v1/purchases", &seed_purchase(), None).await).await;
@@ -437,13 +442,7 @@ async fn a_reactor_in_a_fresh_group_charges_no_settled_purchase_again() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refund_is_paid_back_by_the_gateway_before_it_is_recorded_once() {
     let isolation = Isolation::new();
-    let config = isolation.settings(&[
-        ("LISTEN_ADDR", "127.0.0.1:0"),
-        ("OUTCOME_TIMEOUT", "15s"),
-        ("PAYMENT_REACTOR", "false"),
-    ]);
-    let app = spawn_app_with(isolation.clone(), config).await;
-    app.wait_ready().await;
+    let app = spawn_app_without_reactor(&isolation).await;
     let reactor = TestReactor::start(&isolation, "first");
     let purchase_id = authorized_purchase(&app).await;
 

@@ -67,6 +67,18 @@ fn place_order(place: &PlaceOrder) -> Result<Event, Rejection> {
     }))
 }
 
+/// A payment the order does not keep, for `reason`: recorded as failed with the amount it paid, so
+/// the payment reactor refunds it.
+fn payment_refused(payment: &RecordPayment, reason: PaymentFailureReason) -> Event {
+    Event::OrderPaymentFailed(OrderPaymentFailed {
+        order_id: payment.order_id,
+        purchase_id: payment.purchase_id,
+        reason,
+        amount: Some(payment.amount),
+        failed_at: payment.paid_at,
+    })
+}
+
 pub(super) fn decide(state: &State, command: &Command) -> Result<Vec<Event>, Rejection> {
     let order_id = command.order_id();
     let order = match (state, command) {
@@ -136,13 +148,7 @@ pub(super) fn decide(state: &State, command: &Command) -> Result<Vec<Event>, Rej
         // A cancelled order keeps no money: the payment is recorded as failed with what it paid,
         // which the payment reactor then refunds, whatever the order's payment status.
         Command::RecordPayment(payment) if order.status == OrderStatus::Cancelled => {
-            Event::OrderPaymentFailed(OrderPaymentFailed {
-                order_id,
-                purchase_id: payment.purchase_id,
-                reason: PaymentFailureReason::order_cancelled(),
-                amount: Some(payment.amount),
-                failed_at: payment.paid_at,
-            })
+            payment_refused(payment, PaymentFailureReason::order_cancelled())
         }
         Command::RecordPayment(payment) => {
             order.settle(PaymentStatus::Paid)?;
@@ -155,13 +161,7 @@ pub(super) fn decide(state: &State, command: &Command) -> Result<Vec<Event>, Rej
                     paid_at: payment.paid_at,
                 })
             } else {
-                Event::OrderPaymentFailed(OrderPaymentFailed {
-                    order_id,
-                    purchase_id: payment.purchase_id,
-                    reason: PaymentFailureReason::amount_mismatch(),
-                    amount: Some(payment.amount),
-                    failed_at: payment.paid_at,
-                })
+                payment_refused(payment, PaymentFailureReason::amount_mismatch())
             }
         }
         Command::RecordPaymentFailure(failure) => {

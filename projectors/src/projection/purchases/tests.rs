@@ -71,6 +71,15 @@ fn verdict(purchase_id: Uuid, sequence: u64, status: PurchaseStatus, time: &str)
     logged(sequence, Event::Purchase(event))
 }
 
+/// Purchase `purchase_id` of `minor` cents, requested at 15:00 on 19 January 2025 and given its
+/// verdict `status` (see [`verdict`]) at `settled_at`.
+fn settled(purchase_id: Uuid, minor: i64, status: PurchaseStatus, settled_at: &str) -> [LoggedEvent; 2] {
+    [
+        requested(purchase_id, minor, "2025-01-19T15:00:00Z"),
+        verdict(purchase_id, 2, status, settled_at),
+    ]
+}
+
 /// A refund of `minor` cents of `purchase_id` at `time` for damage, as `message_type` (requested,
 /// or paid back: `PurchaseRefunded`); read from its wire form, without the order it may name.
 fn refund(message_type: &str, purchase_id: Uuid, sequence: u64, minor: i64, time: &str) -> LoggedEvent {
@@ -89,6 +98,16 @@ fn refund(message_type: &str, purchase_id: Uuid, sequence: u64, minor: i64, time
     logged(sequence, Event::Purchase(event))
 }
 
+fn refund_requested(purchase_id: Uuid, sequence: u64, minor: i64, time: &str) -> LoggedEvent {
+    refund(
+        purchase::PURCHASE_REFUND_REQUESTED_V1,
+        purchase_id,
+        sequence,
+        minor,
+        time,
+    )
+}
+
 fn refunded(purchase_id: Uuid, sequence: u64, minor: i64, time: &str) -> LoggedEvent {
     refund(purchase::PURCHASE_REFUNDED_V1, purchase_id, sequence, minor, time)
 }
@@ -96,17 +115,9 @@ fn refunded(purchase_id: Uuid, sequence: u64, minor: i64, time: &str) -> LoggedE
 #[test]
 fn a_requested_refund_changes_nothing_until_it_is_paid_back() {
     let id = Uuid::new_v4();
-    let requested_only = [
-        requested(id, 10_050, "2025-01-19T15:00:00Z"),
-        verdict(id, 2, PurchaseStatus::Authorized, "2025-01-19T15:00:01Z"),
-        refund(
-            purchase::PURCHASE_REFUND_REQUESTED_V1,
-            id,
-            3,
-            1_000,
-            "2025-01-19T16:00:00Z",
-        ),
-    ];
+    let authorized = settled(id, 10_050, PurchaseStatus::Authorized, "2025-01-19T15:00:01Z");
+    let mut requested_only = authorized.to_vec();
+    requested_only.push(refund_requested(id, 3, 1_000, "2025-01-19T16:00:00Z"));
     let folded = fold_purchases(HashMap::new(), &requested_only);
     let row = &folded.rows[&id];
     assert_eq!(row.status, PurchaseStatus::Authorized.as_str());
@@ -114,13 +125,10 @@ fn a_requested_refund_changes_nothing_until_it_is_paid_back() {
     assert_eq!(row.version, 3);
 
     // Paid back, it folds to the row a log without requests gives, but for its version.
-    let mut paid_back = requested_only.to_vec();
+    let mut paid_back = requested_only.clone();
     paid_back.push(refunded(id, 4, 1_000, "2025-01-19T16:00:05Z"));
-    let old_log = [
-        requested(id, 10_050, "2025-01-19T15:00:00Z"),
-        verdict(id, 2, PurchaseStatus::Authorized, "2025-01-19T15:00:01Z"),
-        refunded(id, 3, 1_000, "2025-01-19T16:00:05Z"),
-    ];
+    let mut old_log = authorized.to_vec();
+    old_log.push(refunded(id, 3, 1_000, "2025-01-19T16:00:05Z"));
     let (new, old) = (
         fold_purchases(HashMap::new(), &paid_back),
         fold_purchases(HashMap::new(), &old_log),
@@ -193,14 +201,8 @@ fn events_for_stored_purchases_load_their_rows_and_add_only_their_own_spend() {
     ];
     assert_eq!(to_load::<Purchases>(&events), vec![stored_id]);
 
-    let mut stored = fold_purchases(
-        HashMap::new(),
-        &[
-            requested(stored_id, 10_000, "2025-01-19T15:00:00Z"),
-            verdict(stored_id, 2, PurchaseStatus::Authorized, "2025-01-19T15:00:01Z"),
-        ],
-    )
-    .rows;
+    let authorized = settled(stored_id, 10_000, PurchaseStatus::Authorized, "2025-01-19T15:00:01Z");
+    let mut stored = fold_purchases(HashMap::new(), &authorized).rows;
     let folded = fold_purchases(stored.clone(), &events);
     let row = &folded.rows[&stored_id];
     assert_eq!(
@@ -227,10 +229,7 @@ fn events_for_stored_purchases_load_their_rows_and_add_only_their_own_spend() {
 #[test]
 fn a_declined_purchase_counts_as_requested_but_adds_no_money() {
     let id = Uuid::new_v4();
-    let events = [
-        requested(id, 4_200, "2025-01-19T15:00:00Z"),
-        verdict(id, 2, PurchaseStatus::Declined, "2025-01-19T15:00:02Z"),
-    ];
+    let events = settled(id, 4_200, PurchaseStatus::Declined, "2025-01-19T15:00:02Z");
     let folded = fold_purchases(HashMap::new(), &events);
     let row = &folded.rows[&id];
     assert_eq!(row.status, PurchaseStatus::Declined.as_str());
