@@ -148,11 +148,7 @@ pub async fn run(
     // Offsets are stored only once a batch's commands are written, and auto-committed from there.
     let consumer: StreamConsumer<Ownership> = settings
         .kafka
-        .consumer_config(&settings.group)
-        // A crashed reactor's partitions wait this long for their new owner: librdkafka's 45 s
-        // default held payments back for as long, where the decider's 10 s holds commands.
-        .set("session.timeout.ms", "10000")
-        .set("heartbeat.interval.ms", "1000")
+        .member_config(&settings.group)
         .set("enable.auto.commit", "true")
         .set("auto.commit.interval.ms", "200")
         .create_with_context(Ownership::unpaused())?;

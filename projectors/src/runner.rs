@@ -101,9 +101,6 @@ impl RunnerStatus {
 /// without a checkpoint is absent (read from the beginning).
 pub type Positions = BTreeMap<i32, i64>;
 
-/// How long the group waits for a silent member (killed, hung, cut off) before moving its
-/// partitions to the others.
-pub const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 /// A turn at least this often while no event comes, to take up assigned partitions at once.
 const IDLE_TURN: Duration = Duration::from_millis(500);
 /// How long a seek to a checkpoint may take before the runner gives up and starts again.
@@ -131,11 +128,8 @@ pub async fn run(
     let consumer: Arc<StreamConsumer<Ownership>> = Arc::new(
         settings
             .kafka
-            .consumer_config(&group(projection, schema))
+            .member_config(&group(projection, schema))
             .set("fetch.wait.max.ms", "50")
-            .set("partition.assignment.strategy", "cooperative-sticky")
-            .set("session.timeout.ms", SESSION_TIMEOUT.as_millis().to_string())
-            .set("heartbeat.interval.ms", "1000")
             .create_with_context(Ownership::default())?,
     );
     consumer.subscribe(&[&settings.topics.events])?;

@@ -304,12 +304,9 @@ impl<'a> Decider<'a> {
         let init = producer.clone();
         blocking(move || init.init_transactions(TRANSACTION_TIMEOUT)).await?;
         let consumer: StreamConsumer<Ownership> = kafka
-            .consumer_config(GROUP)
+            .member_config(GROUP)
             .set("client.id", &client_id)
-            .set("partition.assignment.strategy", "cooperative-sticky")
             .set("fetch.wait.max.ms", "10")
-            .set("session.timeout.ms", "10000")
-            .set("heartbeat.interval.ms", "1000")
             .create_with_context(Ownership::default())?;
         consumer.subscribe(&[&settings.topics.commands])?;
         info!(instance = %settings.instance_id, "decider started");

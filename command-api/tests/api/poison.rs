@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use crate::decider::Replica;
 use crate::helpers::{
-    accepted_purchase, assert_problem, authorized_client, committed_records, header, headers_of, metric, produce_raw,
-    purchase_events, spawn_app, with_header, RawRecord, TestApp,
+    assert_problem, authorized_client, committed_records, header, headers_of, metric, produce_raw, purchase_events,
+    spawn_app, with_header, RawRecord, TestApp,
 };
 use crate::restart::{start, wait_ready};
 
@@ -176,13 +176,7 @@ async fn malformed_events_quarantine_only_their_aggregate_and_stop_neither_decid
     }
 
     // A purchase requested after them is still charged and authorized.
-    let response = client
-        .post(format!("{base}/api/v1/purchases"))
-        .json(&crate::purchases::seed_purchase())
-        .send()
-        .await
-        .unwrap();
-    let purchase_id = accepted_purchase(response).await;
+    let (purchase_id, _) = requested_purchase(&client, &base).await;
     purchase_events(&isolation, &purchase_id, domain::purchase::PURCHASE_AUTHORIZED_V2).await;
     service.kill();
 

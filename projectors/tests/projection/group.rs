@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use projectors::db;
 use projectors::projection::Projection;
-use projectors::runner::{self, Batch, RunnerError, SESSION_TIMEOUT};
+use projectors::runner::{self, Batch, RunnerError};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::{Offset, TopicPartitionList};
+use service_kit::kafka::config::SESSION_TIMEOUT;
 use service_kit::testing::{free_port, wait_until, ChildService, Isolation, TEST_PARTITIONS};
 use sqlx::PgPool;
 

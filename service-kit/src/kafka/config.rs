@@ -1,5 +1,7 @@
 //! Where Kafka is and how orderstream's clients talk to it.
 
+use std::time::Duration;
+
 use clap::Args;
 use rdkafka::ClientConfig;
 
@@ -35,6 +37,11 @@ pub struct KafkaArgs {
     #[arg(long, env = "KAFKA_MIN_INSYNC_REPLICAS", default_value_t = 1)]
     pub min_insync_replicas: i32,
 }
+
+/// How long a group waits for a silent member (killed, hung, cut off) before moving its
+/// partitions to the others. librdkafka's default, 45 s, would hold a dead replica's commands,
+/// payments or projections back for as long.
+pub const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl KafkaArgs {
     /// Settings every client starts from.
@@ -72,6 +79,18 @@ impl KafkaArgs {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest");
+        config
+    }
+
+    /// A member of a consumer group that divides partitions among replicas: incremental
+    /// (cooperative-sticky) rebalances, so a joining or leaving member moves only the partitions
+    /// that change owner, and a dead member's partitions move after [`SESSION_TIMEOUT`].
+    pub fn member_config(&self, group: &str) -> ClientConfig {
+        let mut config = self.consumer_config(group);
+        config
+            .set("partition.assignment.strategy", "cooperative-sticky")
+            .set("session.timeout.ms", SESSION_TIMEOUT.as_millis().to_string())
+            .set("heartbeat.interval.ms", "1000");
         config
     }
 
