@@ -30,8 +30,16 @@ enum Command {
     },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let result = runtime.block_on(serve());
+    // A Kafka call that never returned holds a blocking thread: waiting for it would keep a
+    // stopped service from exiting, and its orchestrator from starting it again.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
+}
+
+async fn serve() -> anyhow::Result<()> {
     service_kit::telemetry::init();
     let cli = Cli::parse();
     let config = match cli.command {

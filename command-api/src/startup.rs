@@ -145,7 +145,7 @@ impl Application {
             Err(_) => warn!(budget = ?SHUTDOWN_BUDGET, "background tasks did not stop in time; exiting anyway"),
         }
         if let Some(error) = fatal.lock().unwrap_or_else(PoisonError::into_inner).take() {
-            return Err(error).context("the decider cannot start");
+            return Err(error).context("the decider stopped the service");
         }
         served.context("HTTP server failed")
     }
@@ -153,7 +153,8 @@ impl Application {
 
 /// Sets up the topics, retrying until Kafka is reachable, then starts the decider, the outcome
 /// waiter and the payment reactor, each restarted after its failures. A decider refused for its
-/// instance id is not retried: it is recorded in `fatal` and stops the service.
+/// instance id, or stuck in a Kafka call, is not retried: it is recorded in `fatal` and stops the
+/// service.
 async fn start_kafka(config: Config, instance_id: String, context: ApiContext, tasks: Tasks, fatal: Fatal) {
     let shutdown = tasks.shutdown().clone();
     let topics = Topics::new(&config.kafka.topic_prefix);
@@ -186,13 +187,13 @@ async fn start_kafka(config: Config, instance_id: String, context: ApiContext, t
             let result = decider::run(&settings, &metrics, &ready, &stop).await;
             ready.store(false, Ordering::Release);
             match result {
-                Err(DeciderError::DuplicateInstance(duplicate)) => Ok(Some(duplicate)),
+                Err(refused @ (DeciderError::DuplicateInstance(_) | DeciderError::Hung { .. })) => Ok(Some(refused)),
                 other => other.map(|()| None),
             }
         };
-        if let Some(Some(duplicate)) = BACKOFF.retry("decider", &stop, decide).await {
-            tracing::error!(error = %duplicate, "refusing to start the decider");
-            *fatal.lock().unwrap_or_else(PoisonError::into_inner) = Some(duplicate.into());
+        if let Some(Some(refused)) = BACKOFF.retry("decider", &stop, decide).await {
+            tracing::error!(error = %refused, "the decider cannot go on; stopping the service");
+            *fatal.lock().unwrap_or_else(PoisonError::into_inner) = Some(refused);
             stop.cancel();
         }
     });

@@ -64,6 +64,10 @@ pub use self::store::StoreError;
 /// Short on purpose: a crashed decider's open transaction holds back every `read_committed`
 /// reader of its partitions until it expires.
 const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a transactional call may take, its own timeout included, before the decider gives up
+/// on it. librdkafka can leave `send_offsets_to_transaction` waiting, past its timeout, for a group
+/// coordinator that died (librdkafka issues 5456 and 5511), and such a call cannot be cancelled.
+const HUNG_AFTER: Duration = Duration::from_secs(30);
 const GROUP: &str = "orderstream-decider";
 /// How often verdicts past the horizon are dropped from the store.
 const FORGET_EVERY: Duration = Duration::from_secs(60);
@@ -78,6 +82,9 @@ pub enum DeciderError {
     Store(#[from] StoreError),
     #[error("event delivery was cancelled")]
     DeliveryCancelled,
+    /// A transactional call that never returned: only a new process frees it.
+    #[error("the Kafka call `{call}` has not returned within {after:?}; the process must restart")]
+    Hung { call: &'static str, after: Duration },
     #[error("the consumer has no group metadata (not in a group)")]
     NoGroupMetadata,
     #[error(transparent)]
@@ -211,6 +218,11 @@ pub async fn run(
     };
     let mut decider = started?;
     let result = decider.run(ready, shutdown).await;
+    if matches!(result, Err(DeciderError::Hung { .. })) {
+        // Closing would wait on the hung call as well: leave everything to the process's end.
+        std::mem::forget(decider);
+        return result;
+    }
     decider.close().await;
     result
 }
@@ -517,7 +529,10 @@ impl<'a> Decider<'a> {
             self.send_offsets(offsets).await?;
         }
         let producer = self.producer.clone();
-        blocking(move || producer.commit_transaction(TRANSACTION_TIMEOUT)).await?;
+        transactional("commit_transaction", move || {
+            producer.commit_transaction(TRANSACTION_TIMEOUT)
+        })
+        .await?;
         Ok(marker_offset)
     }
 
@@ -526,12 +541,19 @@ impl<'a> Decider<'a> {
     async fn send_offsets(&self, offsets: TopicPartitionList) -> Result<()> {
         let group = self.consumer.group_metadata().ok_or(DeciderError::NoGroupMetadata)?;
         let producer = self.producer.clone();
-        blocking(move || producer.send_offsets_to_transaction(&offsets, &group, TRANSACTION_TIMEOUT)).await
+        transactional("send_offsets_to_transaction", move || {
+            producer.send_offsets_to_transaction(&offsets, &group, TRANSACTION_TIMEOUT)
+        })
+        .await
     }
 
     async fn abort(&self) {
         let producer = self.producer.clone();
-        if let Err(abort) = blocking(move || producer.abort_transaction(TRANSACTION_TIMEOUT)).await {
+        if let Err(abort) = transactional("abort_transaction", move || {
+            producer.abort_transaction(TRANSACTION_TIMEOUT)
+        })
+        .await
+        {
             warn!(error = %abort, "could not abort the transaction");
         }
     }
@@ -814,7 +836,10 @@ impl<'a> Decider<'a> {
             self.send_offsets(offsets).await?;
         }
         let producer = self.producer.clone();
-        blocking(move || producer.commit_transaction(TRANSACTION_TIMEOUT)).await?;
+        transactional("commit_transaction", move || {
+            producer.commit_transaction(TRANSACTION_TIMEOUT)
+        })
+        .await?;
         self.metrics.transactions.add(1);
 
         // Committed: the store follows. Should this fail or the process die first, the store
@@ -892,6 +917,20 @@ fn event_id(command_id: Uuid, index: usize) -> Uuid {
 }
 
 /// Runs a blocking librdkafka call off the async workers.
+/// A transactional call off the async workers, given up as [`DeciderError::Hung`] after
+/// [`HUNG_AFTER`].
+async fn transactional<T: Send + 'static>(
+    call: &'static str,
+    run: impl FnOnce() -> Result<T, KafkaError> + Send + 'static,
+) -> Result<T> {
+    tokio::time::timeout(HUNG_AFTER, blocking(run))
+        .await
+        .unwrap_or(Err(DeciderError::Hung {
+            call,
+            after: HUNG_AFTER,
+        }))
+}
+
 async fn blocking<T: Send + 'static>(call: impl FnOnce() -> Result<T, KafkaError> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(call)
         .await
