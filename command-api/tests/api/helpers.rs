@@ -130,7 +130,7 @@ pub(crate) async fn committed_records(isolation: &Isolation, topic: &str) -> Vec
     let mut at_end = std::collections::HashSet::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while at_end.len() < partitions {
-        match tokio::time::timeout_at(deadline, consumer.recv())
+        match tokio::time::timeout_at(deadline, service_kit::kafka::recv(&consumer))
             .await
             .expect("records within 30 s")
         {

@@ -183,7 +183,7 @@ async fn read_all<'c>(isolation: &Isolation, consumer: &'c StreamConsumer, count
     consumer.assign(&assignment).unwrap();
     let mut messages = Vec::with_capacity(count);
     while messages.len() < count {
-        let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+        let message = tokio::time::timeout(Duration::from_secs(30), service_kit::kafka::recv(consumer))
             .await
             .expect("every record within 30 s")
             .expect("a record");
