@@ -120,42 +120,52 @@ fn placed_row(placed: &order::OrderPlaced, version: i64) -> OrderStatusRow {
 /// towards `version` and `updated_at`, which follow the log.
 fn evolve(row: &mut OrderStatusRow, event: &order::Event, version: i64) {
     use order::Event as E;
-    // The status or payment move the event makes, then the fields that come with it.
-    let moved = match event {
-        E::OrderPlaced(_) => false,
-        E::OrderConfirmed(_) => advance(&mut row.status, OrderStatus::Confirmed),
-        E::OrderProcessingStarted(_) => advance(&mut row.status, OrderStatus::Processing),
-        E::OrderShipped(_) => advance(&mut row.status, OrderStatus::Shipped),
-        E::OrderDelivered(_) => advance(&mut row.status, OrderStatus::Delivered),
-        E::OrderCancelled(_) => advance(&mut row.status, OrderStatus::Cancelled),
-        E::OrderPaid(_) => settle(&mut row.payment_status, PaymentStatus::Paid),
-        E::OrderPaymentFailed(_) => settle(&mut row.payment_status, PaymentStatus::Failed),
-        E::OrderRefunded(_) => settle(&mut row.payment_status, PaymentStatus::Refunded),
-    };
-    if moved {
-        match event {
-            E::OrderPlaced(_) => {}
-            E::OrderConfirmed(e) => row.confirmed_at = Some(e.confirmed_at),
-            E::OrderProcessingStarted(e) => row.processing_started_at = Some(e.started_at),
-            E::OrderShipped(e) => {
+    match event {
+        E::OrderPlaced(_) => {}
+        E::OrderConfirmed(e) => {
+            if advance(&mut row.status, OrderStatus::Confirmed) {
+                row.confirmed_at = Some(e.confirmed_at);
+            }
+        }
+        E::OrderProcessingStarted(e) => {
+            if advance(&mut row.status, OrderStatus::Processing) {
+                row.processing_started_at = Some(e.started_at);
+            }
+        }
+        E::OrderShipped(e) => {
+            if advance(&mut row.status, OrderStatus::Shipped) {
                 row.shipped_at = Some(e.shipped_at);
                 row.carrier = Some(e.carrier.as_str().to_owned());
                 row.tracking_number = Some(e.tracking_number.as_str().to_owned());
             }
-            E::OrderDelivered(e) => row.delivered_at = Some(e.delivered_at),
-            E::OrderCancelled(e) => {
+        }
+        E::OrderDelivered(e) => {
+            if advance(&mut row.status, OrderStatus::Delivered) {
+                row.delivered_at = Some(e.delivered_at);
+            }
+        }
+        E::OrderCancelled(e) => {
+            if advance(&mut row.status, OrderStatus::Cancelled) {
                 row.cancelled_at = Some(e.cancelled_at);
                 row.cancel_reason = Some(e.reason.as_str().to_owned());
             }
-            E::OrderPaid(e) => {
+        }
+        E::OrderPaid(e) => {
+            if settle(&mut row.payment_status, PaymentStatus::Paid) {
                 row.paid_at = Some(e.paid_at);
                 row.paid_with = Some(e.purchase_id);
             }
-            E::OrderPaymentFailed(e) => {
+        }
+        E::OrderPaymentFailed(e) => {
+            if settle(&mut row.payment_status, PaymentStatus::Failed) {
                 row.payment_failed_at = Some(e.failed_at);
                 row.payment_failure_reason = Some(e.reason.as_str().to_owned());
             }
-            E::OrderRefunded(e) => row.refunded_at = Some(e.refunded_at),
+        }
+        E::OrderRefunded(e) => {
+            if settle(&mut row.payment_status, PaymentStatus::Refunded) {
+                row.refunded_at = Some(e.refunded_at);
+            }
         }
     }
     row.updated_at = event.occurred_at();
