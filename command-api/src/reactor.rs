@@ -504,6 +504,7 @@ mod tests {
                 refund_requested_for: refund,
                 refund_amount: refund.map(|_| usd(4204)),
                 cancelled_at: "2025-01-19T16:00:00Z".parse().unwrap(),
+                stock_released: None,
             }))
         };
         let refund = refund_linked_to(&cancelled(Some(Uuid::from_u128(1))));

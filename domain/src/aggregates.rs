@@ -8,18 +8,20 @@ use uuid::Uuid;
 
 use crate::decider::decider;
 use crate::message::{DecodeError, Message};
-use crate::{order, purchase, Decider};
+use crate::{order, product, purchase, Decider};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Order(order::Command),
     Purchase(purchase::Command),
+    Product(product::Command),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     Order(order::Event),
     Purchase(purchase::Event),
+    Product(product::Event),
 }
 
 /// The state of one aggregate id, whichever aggregate it turned out to be. Serialisable: the
@@ -30,6 +32,7 @@ pub enum State {
     Unknown,
     Order(order::State),
     Purchase(purchase::State),
+    Product(product::State),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error, Serialize, Deserialize)]
@@ -39,6 +42,8 @@ pub enum Rejection {
     Order(order::Rejection),
     #[error(transparent)]
     Purchase(purchase::Rejection),
+    #[error(transparent)]
+    Product(product::Rejection),
     /// A client reused an id of one aggregate for another kind of aggregate.
     #[error("{aggregate_id} already identifies a different kind of aggregate")]
     WrongAggregate { aggregate_id: Uuid },
@@ -61,6 +66,12 @@ fn decide(state: &State, command: &Command) -> Result<Vec<Event>, Rejection> {
         (State::Purchase(s), Command::Purchase(c)) => {
             decide_with::<purchase::Purchase>(s, c, Event::Purchase, Rejection::Purchase)
         }
+        (State::Unknown, Command::Product(c)) => {
+            decide_with::<product::Product>(&product::State::default(), c, Event::Product, Rejection::Product)
+        }
+        (State::Product(s), Command::Product(c)) => {
+            decide_with::<product::Product>(s, c, Event::Product, Rejection::Product)
+        }
         (_, command) => Err(Rejection::WrongAggregate {
             aggregate_id: command.aggregate_id(),
         }),
@@ -71,8 +82,10 @@ fn evolve(state: State, event: &Event) -> State {
     match (state, event) {
         (State::Order(s), Event::Order(e)) => State::Order(order::Order::evolve(s, e)),
         (State::Purchase(s), Event::Purchase(e)) => State::Purchase(purchase::Purchase::evolve(s, e)),
+        (State::Product(s), Event::Product(e)) => State::Product(product::Product::evolve(s, e)),
         (_, Event::Order(e)) => State::Order(order::Order::evolve(order::State::default(), e)),
         (_, Event::Purchase(e)) => State::Purchase(purchase::Purchase::evolve(purchase::State::default(), e)),
+        (_, Event::Product(e)) => State::Product(product::Product::evolve(product::State::default(), e)),
     }
 }
 
@@ -132,11 +145,13 @@ macro_rules! every_aggregate {
 every_aggregate!(Command {
     Order(order::Command),
     Purchase(purchase::Command),
+    Product(product::Command),
 });
 
 every_aggregate!(Event {
     Order(order::Event),
     Purchase(purchase::Event),
+    Product(product::Event),
 });
 
 impl Event {
@@ -144,6 +159,7 @@ impl Event {
         match self {
             Self::Order(e) => e.occurred_at(),
             Self::Purchase(e) => e.occurred_at(),
+            Self::Product(e) => e.occurred_at(),
         }
     }
 }
@@ -166,6 +182,7 @@ mod tests {
             details: None,
             channel: order::Channel::Api,
             user_id: None,
+            catalog_items: None,
         }));
         let state = Aggregates::fold([&order]);
         assert!(matches!(state, State::Order(_)));
@@ -186,6 +203,7 @@ mod tests {
             details: None,
             channel: None,
             user_id: None,
+            catalog_items: None,
         }));
         assert!(matches!(Aggregates::decide(&state, &again), Err(Rejection::Order(_))));
     }

@@ -12,7 +12,11 @@
 //! - [`money`]: currencies, exact decimals and amounts in minor units; never a float.
 //! - [`card`]: card number, expiry and CVC parsed at the edge, masked in `Debug`, and the
 //!   [`MaskedCard`](card::MaskedCard) that is all that may be kept.
+//! - [`product`]: the catalog: products under their SKU, their price, the stock on hand and what
+//!   is reserved for orders.
 //! - [`purchase`]: card purchases: requested, authorized or declined, refunded.
+//! - [`reservation`]: the stock reservation saga between orders and products, as a pure function
+//!   from an event to the commands it leads to.
 //! - [`aggregates`]: every aggregate behind one decider, and the top-level command and event types.
 //! - [`validation`]: field rules shared by the edge and by decoders, with typed errors, among
 //!   them the one rule for free text ([`plain_text`](validation::plain_text)): no control
@@ -33,7 +37,9 @@ pub mod message;
 pub mod money;
 pub mod order;
 pub mod pricing;
+pub mod product;
 pub mod purchase;
+pub mod reservation;
 mod schema;
 pub mod testing;
 mod text;

@@ -43,7 +43,7 @@ pub const FREE_SHIPPING_THRESHOLD_MAJOR: u32 = 100;
 ///
 /// Kept exactly as written: ` ABC-1` (with a space) and `abc-1` are not repaired into `ABC-1`,
 /// so one item has one spelling.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Sku(String);
 

@@ -213,6 +213,7 @@ pub fn order_placed(name: &str, placed_at: DateTime<Utc>) -> OrderPlaced {
         details: None,
         channel: Channel::Api,
         user_id: None,
+        catalog_items: None,
     }
 }
 

@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use domain::InvalidField;
-use domain::{order, purchase, Rejection};
+use domain::{order, product, purchase, Rejection};
 use service_kit::Problem;
 use thiserror::Error;
 
@@ -136,6 +136,7 @@ fn unavailable(slug: &str, title: &str, seconds: u64) -> Problem {
 
 /// Each domain rejection as the problem a client can act on.
 fn rejection_problem(rejection: &Rejection) -> Problem {
+    use product::Rejection as S;
     use purchase::Rejection as P;
     let conflict = |slug: &str, title: &str| Problem::new(StatusCode::CONFLICT, slug, title);
     use order::Rejection as O;
@@ -169,6 +170,23 @@ fn rejection_problem(rejection: &Rejection) -> Problem {
         Rejection::Order(O::NotPriced { .. }) => conflict("order-not-priced", "Order has no total"),
         Rejection::Order(O::WrongPurchase { .. }) => conflict("wrong-purchase", "Order was paid by another purchase"),
         Rejection::Order(O::Pricing { .. }) => invalid_field("items"),
+        Rejection::Order(O::StockPending { .. }) => {
+            conflict("stock-pending", "Order is still reserving its stock").retry_after(1)
+        }
+        Rejection::Product(S::NotFound { .. }) => {
+            Problem::new(StatusCode::NOT_FOUND, "product-not-found", "No such product")
+        }
+        Rejection::Product(S::WrongSku { .. }) => conflict("wrong-aggregate", "Id belongs to another product"),
+        Rejection::Product(S::BelowReserved {
+            on_hand_after,
+            reserved,
+            ..
+        }) => conflict("below-reserved", "Stock on hand would fall below what is reserved")
+            .extension("on_hand_after", *on_hand_after)
+            .extension("reserved", *reserved),
+        Rejection::Product(S::TooMuchStock { max }) => {
+            conflict("too-much-stock", "Stock on hand would exceed what can be counted").extension("max", *max)
+        }
         Rejection::Purchase(P::AlreadyRequested { purchase_id }) => {
             conflict("purchase-already-requested", "Purchase already requested")
                 .extension("purchase_id", purchase_id.to_string())

@@ -289,6 +289,7 @@ async fn place_order<B: CommandBus>(
         details: details.map(|(details, _)| details),
         channel,
         user_id: Some(user_id),
+        catalog_items: None,
     }));
     let accepted = context.decide(&meta.envelope(command, now)).await?;
     let location = format!("/api/v1/orders/{}", accepted.aggregate_id);

@@ -9,6 +9,8 @@ use super::{
 };
 use crate::message::messages;
 use crate::money::Money;
+use crate::pricing::Sku;
+use crate::product::StockLine;
 
 messages! {
     pub enum Command by order_id {
@@ -28,6 +30,9 @@ messages! {
             /// The user the order belongs to, with or without items; when absent, the user of the
             /// details, if any. Optional for the same reason as `channel`.
             user_id: Option<Uuid>,
+            /// The items the catalog sells, one line per SKU, whose stock the order reserves. Absent
+            /// (or empty) when no item is in the catalog.
+            catalog_items: Option<Vec<StockLine>>,
         }
 
         /// Type name of [`ConfirmOrder`].
@@ -120,6 +125,24 @@ messages! {
             expected_version: Option<u64>,
             refunded_at: DateTime<Utc>,
         }
+
+        /// Type name of [`RecordStockReserved`].
+        RECORD_STOCK_RESERVED_V1 = "orderstream.order.record-stock-reserved.v1" =>
+        /// Record that the stock of catalog item `sku` is held for the order.
+        pub struct RecordStockReserved {
+            order_id: Uuid,
+            sku: Sku,
+            at: DateTime<Utc>,
+        }
+
+        /// Type name of [`RecordStockShortage`].
+        RECORD_STOCK_SHORTAGE_V1 = "orderstream.order.record-stock-shortage.v1" =>
+        /// Record that catalog item `sku` could not be reserved for the order: not enough in stock.
+        pub struct RecordStockShortage {
+            order_id: Uuid,
+            sku: Sku,
+            at: DateTime<Utc>,
+        }
     }
     superseded {}
 }
@@ -133,16 +156,19 @@ impl Command {
             Self::ShipOrder(_) => Some(OrderStatus::Shipped),
             Self::DeliverOrder(_) => Some(OrderStatus::Delivered),
             Self::CancelOrder(_) => Some(OrderStatus::Cancelled),
-            Self::PlaceOrder(_) | Self::RecordPayment(_) | Self::RecordPaymentFailure(_) | Self::RecordRefund(_) => {
-                None
-            }
+            Self::PlaceOrder(_)
+            | Self::RecordPayment(_)
+            | Self::RecordPaymentFailure(_)
+            | Self::RecordRefund(_)
+            | Self::RecordStockReserved(_)
+            | Self::RecordStockShortage(_) => None,
         }
     }
 
     /// The version the client acted on (`If-Match`), if it said; never for [`PlaceOrder`].
     pub fn expected_version(&self) -> Option<u64> {
         match self {
-            Self::PlaceOrder(_) => None,
+            Self::PlaceOrder(_) | Self::RecordStockReserved(_) | Self::RecordStockShortage(_) => None,
             Self::ConfirmOrder(c) => c.expected_version,
             Self::StartProcessing(c) => c.expected_version,
             Self::ShipOrder(c) => c.expected_version,

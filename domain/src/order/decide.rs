@@ -1,9 +1,12 @@
 //! Every rule an order command is decided by.
 
+use chrono::{DateTime, Utc};
+
 use super::{
-    CancelOrder, Command, Event, OrderCancelled, OrderConfirmed, OrderDelivered, OrderPaid, OrderPaymentFailed,
-    OrderPlaced, OrderProcessingStarted, OrderRefunded, OrderShipped, OrderStatus, PaymentFailureReason, PaymentStatus,
-    PlaceOrder, PlacedOrder, PricedOrderDetails, RecordPayment, RecordPaymentFailure, Rejection, State,
+    CancelOrder, CancelReason, Command, Event, OrderCancelled, OrderConfirmed, OrderDelivered, OrderItemReserved,
+    OrderPaid, OrderPaymentFailed, OrderPlaced, OrderProcessingStarted, OrderRefunded, OrderShipped, OrderStatus,
+    OrderStockReserved, PaymentFailureReason, PaymentStatus, PlaceOrder, PlacedOrder, PricedOrderDetails,
+    RecordPayment, RecordPaymentFailure, Rejection, State, StockStatus,
 };
 use crate::pricing;
 
@@ -35,6 +38,20 @@ impl PlacedOrder {
                 allowed: allowed.to_vec(),
             })
     }
+
+    /// The order cancelled for `reason` at `at`: a paid order asks for its payment back, and the
+    /// stock it holds or is reserving is given back.
+    fn cancelled(&self, reason: CancelReason, at: DateTime<Utc>) -> Event {
+        let paid = self.payment_status == PaymentStatus::Paid;
+        Event::OrderCancelled(OrderCancelled {
+            order_id: self.order_id,
+            reason,
+            refund_requested_for: self.paid_with.filter(|_| paid),
+            refund_amount: self.total.filter(|_| paid),
+            cancelled_at: at,
+            stock_released: self.held_stock(),
+        })
+    }
 }
 
 fn place_order(place: &PlaceOrder) -> Result<Event, Rejection> {
@@ -64,6 +81,7 @@ fn place_order(place: &PlaceOrder) -> Result<Event, Rejection> {
         details,
         channel: place.channel.unwrap_or_default(),
         user_id,
+        catalog_items: place.catalog_items.clone().filter(|items| !items.is_empty()),
     }))
 }
 
@@ -115,6 +133,9 @@ pub(super) fn decide(state: &State, command: &Command) -> Result<Vec<Event>, Rej
     if let Some(next) = command.next_status() {
         order.advance(next)?;
     }
+    if matches!(command, Command::StartProcessing(_)) && order.stock_status == StockStatus::Pending {
+        return Err(Rejection::StockPending { order_id });
+    }
     let event = match command {
         Command::PlaceOrder(_) => return Err(Rejection::AlreadyPlaced { order_id }),
         Command::ConfirmOrder(c) => Event::OrderConfirmed(OrderConfirmed {
@@ -130,21 +151,13 @@ pub(super) fn decide(state: &State, command: &Command) -> Result<Vec<Event>, Rej
             carrier: ship.carrier.clone(),
             tracking_number: ship.tracking_number.clone(),
             shipped_at: ship.at,
+            stock_shipped: order.held_stock(),
         }),
         Command::DeliverOrder(c) => Event::OrderDelivered(OrderDelivered {
             order_id,
             delivered_at: c.at,
         }),
-        Command::CancelOrder(cancel) => {
-            let paid = order.payment_status == PaymentStatus::Paid;
-            Event::OrderCancelled(OrderCancelled {
-                order_id,
-                reason: cancel.reason.clone(),
-                refund_requested_for: order.paid_with.filter(|_| paid),
-                refund_amount: order.total.filter(|_| paid),
-                cancelled_at: cancel.at,
-            })
-        }
+        Command::CancelOrder(cancel) => order.cancelled(cancel.reason.clone(), cancel.at),
         // A cancelled order keeps no money: the payment is recorded as failed with what it paid,
         // which the payment reactor then refunds, whatever the order's payment status.
         Command::RecordPayment(payment) if order.status == OrderStatus::Cancelled => {
@@ -191,6 +204,32 @@ pub(super) fn decide(state: &State, command: &Command) -> Result<Vec<Event>, Rej
                 purchase_id: refund.purchase_id,
                 refunded_at: refund.refunded_at,
             })
+        }
+        Command::RecordStockReserved(reserved) => {
+            if order.stock_status != StockStatus::Pending || !order.awaiting_stock.contains(&reserved.sku) {
+                return Ok(Vec::new());
+            }
+            let item = Event::OrderItemReserved(OrderItemReserved {
+                order_id,
+                sku: reserved.sku.clone(),
+                reserved_at: reserved.at,
+            });
+            if order.awaiting_stock.len() > 1 {
+                return Ok(vec![item]);
+            }
+            let all = Event::OrderStockReserved(OrderStockReserved {
+                order_id,
+                reserved_at: reserved.at,
+            });
+            return Ok(vec![item, all]);
+        }
+        // A shortage after the order left `pending` or `confirmed` cannot happen: it does not start
+        // processing before its stock is reserved.
+        Command::RecordStockShortage(shortage) => {
+            if order.stock_status != StockStatus::Pending || !order.status.can_become(OrderStatus::Cancelled) {
+                return Ok(Vec::new());
+            }
+            order.cancelled(CancelReason::out_of_stock(), shortage.at)
         }
     };
     Ok(vec![event])

@@ -9,6 +9,8 @@ use super::{
 };
 use crate::message::messages;
 use crate::money::Money;
+use crate::pricing::Sku;
+use crate::product::StockLine;
 
 messages! {
     pub enum Event by order_id {
@@ -29,6 +31,9 @@ messages! {
             /// The user the order belongs to; absent only for orders placed before every order had one
             /// and placed without a user.
             user_id: Option<Uuid>,
+            /// The items the catalog sells, one line per SKU: the stock reservation saga reserves
+            /// them. Absent when no item is in the catalog: the order's stock is not tracked.
+            catalog_items: Option<Vec<StockLine>>,
         }
 
         /// Type name of [`OrderConfirmed`].
@@ -52,6 +57,8 @@ messages! {
             carrier: Carrier,
             tracking_number: TrackingNumber,
             shipped_at: DateTime<Utc>,
+            /// The catalog items whose reserved stock leaves with the order.
+            stock_shipped: Option<Vec<Sku>>,
         }
 
         /// Type name of [`OrderDelivered`].
@@ -72,6 +79,9 @@ messages! {
             /// What to refund of that purchase: the amount it paid.
             refund_amount: Option<Money>,
             cancelled_at: DateTime<Utc>,
+            /// The catalog items whose stock the cancellation gives back, whether or not it was
+            /// reserved yet.
+            stock_released: Option<Vec<Sku>>,
         }
 
         /// Type name of [`OrderPaid`].
@@ -104,6 +114,23 @@ messages! {
             purchase_id: Uuid,
             refunded_at: DateTime<Utc>,
         }
+
+        /// Type name of [`OrderItemReserved`].
+        ORDER_ITEM_RESERVED_V1 = "orderstream.order.item-reserved.v1" =>
+        /// The stock of catalog item `sku` is held for the order.
+        pub struct OrderItemReserved {
+            order_id: Uuid,
+            sku: Sku,
+            reserved_at: DateTime<Utc>,
+        }
+
+        /// Type name of [`OrderStockReserved`].
+        ORDER_STOCK_RESERVED_V1 = "orderstream.order.stock-reserved.v1" =>
+        /// Every catalog item of the order is held: its `stock_status` is `reserved`.
+        pub struct OrderStockReserved {
+            order_id: Uuid,
+            reserved_at: DateTime<Utc>,
+        }
     }
     superseded {
         /// Type name of the second version of [`OrderPlaced`], written before every order had an
@@ -130,6 +157,8 @@ impl Event {
             Self::OrderPaid(e) => e.paid_at,
             Self::OrderPaymentFailed(e) => e.failed_at,
             Self::OrderRefunded(e) => e.refunded_at,
+            Self::OrderItemReserved(e) => e.reserved_at,
+            Self::OrderStockReserved(e) => e.reserved_at,
         }
     }
 }

@@ -18,6 +18,10 @@ pub const AMOUNT_MISMATCH: &str = "amount_mismatch";
 /// arrives for an order already cancelled.
 pub const ORDER_CANCELLED: &str = "order_cancelled";
 
+/// The [`OrderCancelled::reason`](super::OrderCancelled::reason) of an order cancelled because a
+/// catalog item could not be reserved.
+pub const OUT_OF_STOCK: &str = "out_of_stock";
+
 validated_text! {
     /// The customer name an order is placed under: trimmed, one line of plain text, 1–200 characters.
     OrderName { field: "name", min: 1, max: 200, rule: bounded_text }
@@ -46,6 +50,13 @@ impl PaymentFailureReason {
     /// definition.
     pub(super) fn order_cancelled() -> Self {
         Self(ORDER_CANCELLED.to_owned())
+    }
+}
+
+impl CancelReason {
+    /// The reason of a cancellation for lack of stock; a valid reason by definition.
+    pub(super) fn out_of_stock() -> Self {
+        Self(OUT_OF_STOCK.to_owned())
     }
 }
 

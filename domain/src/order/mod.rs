@@ -21,6 +21,14 @@
 //! (`payer`), and a buyer who is not the owner is refused with [`Rejection::NotOwner`], so one
 //! user's purchase cannot settle another user's order.
 //!
+//! Stock ([`StockStatus`]): an order whose items include catalog items (`catalog_items`) is
+//! `pending` until the stock reservation saga records each of them held
+//! ([`RecordStockReserved`]; the last one makes it `reserved`), and it cannot start processing
+//! before. A shortage of any item ([`RecordStockShortage`]) cancels it with the reason
+//! [`OUT_OF_STOCK`]. A cancellation names the items to give back, a shipment the items that leave
+//! (`released`, `shipped`). Recording a step that no longer applies changes nothing, so the saga
+//! may deliver a step twice. An order without catalog items is `not_tracked`.
+//!
 //! - `fields`: the validated fields of order messages, the [`Channel`] and the details.
 //! - commands ([`Command`]) and events ([`Event`]), each declared once with its type name;
 //!   [`upcast`] turns superseded event versions into the current shape.
@@ -44,7 +52,7 @@ pub use event::*;
 pub use fields::*;
 pub use rejection::Rejection;
 pub use state::{PlacedOrder, State};
-pub use status::{OrderStatus, PaymentStatus};
+pub use status::{OrderStatus, PaymentStatus, StockStatus};
 
 use crate::decider::decider;
 

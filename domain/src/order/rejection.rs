@@ -53,6 +53,9 @@ pub enum Rejection {
         purchase_id: Uuid,
         paid_with: Uuid,
     },
+    /// The order's catalog items are still being reserved: it cannot start processing yet.
+    #[error("order {order_id} is still reserving its stock")]
+    StockPending { order_id: Uuid },
     /// The order's items could not be priced.
     #[error("order {order_id} cannot be priced: {problem}")]
     Pricing { order_id: Uuid, problem: PricingError },

@@ -75,3 +75,21 @@ transitions! {
         Refunded => [],
     }
 }
+
+wire_enum! {
+    /// Where the stock of an order's catalog items stands.
+    #[derive(Default)]
+    pub enum StockStatus {
+        /// No item of the order is in the catalog: nothing is reserved.
+        #[default]
+        NotTracked = "not_tracked",
+        /// The stock reservation saga is reserving the items.
+        Pending = "pending",
+        /// Every catalog item is held for the order.
+        Reserved = "reserved",
+        /// The order was cancelled: what was held is given back.
+        Released = "released",
+        /// The order shipped: what was held left with it.
+        Shipped = "shipped",
+    }
+}

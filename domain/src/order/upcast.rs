@@ -42,6 +42,7 @@ pub fn order_placed_v2(v2: OrderPlacedV2) -> OrderPlaced {
         placed_at: v2.placed_at,
         details: v2.details,
         channel: v2.channel,
+        catalog_items: None,
     }
 }
 

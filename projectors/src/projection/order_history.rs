@@ -62,6 +62,7 @@ mod tests {
                     details: None,
                     channel: order::Channel::Api,
                     user_id: None,
+                    catalog_items: None,
                 })),
             ),
             logged(
@@ -82,6 +83,7 @@ mod tests {
                     refund_requested_for: None,
                     refund_amount: None,
                     cancelled_at: at("2025-01-19T15:06:00Z"),
+                    stock_released: None,
                 })),
             ),
         ];

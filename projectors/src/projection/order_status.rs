@@ -167,6 +167,7 @@ fn evolve(row: &mut OrderStatusRow, event: &order::Event, version: i64) {
                 row.refunded_at = Some(e.refunded_at);
             }
         }
+        E::OrderItemReserved(_) | E::OrderStockReserved(_) => {}
     }
     row.updated_at = event.occurred_at();
     row.version = version;

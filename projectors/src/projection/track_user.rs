@@ -74,6 +74,7 @@ mod tests {
                 details: None,
                 channel: order::Channel::Api,
                 user_id: None,
+                catalog_items: None,
             })),
         )
     }

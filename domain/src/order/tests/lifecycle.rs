@@ -1,6 +1,8 @@
 //! Placing an order, moving it through its lifecycle, cancelling it, and `If-Match`.
 
 use super::*;
+use std::collections::BTreeSet;
+
 use crate::pricing::PricingError;
 use crate::testing::given;
 
@@ -40,6 +42,9 @@ fn a_placed_order_is_pending_unpaid_at_version_1() {
             paid_with: None,
             owner: None,
             version: 1,
+            stock_status: StockStatus::NotTracked,
+            catalog_items: Vec::new(),
+            awaiting_stock: BTreeSet::new(),
         })
     );
     let state = Order::fold(&history(Pending));

@@ -65,6 +65,7 @@ fn place(order_id: Uuid, name: &str) -> PlaceOrder {
         details: None,
         channel: None,
         user_id: None,
+        catalog_items: None,
     }
 }
 
@@ -77,6 +78,7 @@ fn placed(command: &PlaceOrder) -> Event {
         details: None,
         channel: command.channel.unwrap_or_default(),
         user_id: command.user_id,
+        catalog_items: None,
     })
 }
 

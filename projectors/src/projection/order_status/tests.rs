@@ -59,6 +59,7 @@ fn placed_priced(order_id: Uuid) -> LoggedEvent {
             }),
             channel: Channel::Web,
             user_id: Some(USER),
+            catalog_items: None,
         }),
     )
 }
@@ -74,6 +75,7 @@ fn placed_unpriced(order_id: Uuid) -> LoggedEvent {
             details: None,
             channel: Channel::Api,
             user_id: None,
+            catalog_items: None,
         }),
     )
 }

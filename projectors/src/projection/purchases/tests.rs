@@ -152,6 +152,7 @@ fn order_placed() -> LoggedEvent {
             details: None,
             channel: order::Channel::Api,
             user_id: None,
+            catalog_items: None,
         })),
     )
 }
