@@ -97,7 +97,8 @@ pub struct Config {
     #[arg(long, env = "PAYMENT_GATEWAY", value_enum, default_value_t = GatewayKind::Sandbox)]
     pub payment_gateway: GatewayKind,
 
-    /// Run the payment reactor (charges requested purchases) in this process.
+    /// Run the reactor in this process: it charges requested purchases and pays refunds back,
+    /// and drives the stock reservation saga between orders and products.
     #[arg(long, env = "PAYMENT_REACTOR", default_value_t = true, action = clap::ArgAction::Set)]
     pub payment_reactor: bool,
 }

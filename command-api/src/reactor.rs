@@ -1,4 +1,6 @@
-//! The payment reactor: turns `PurchaseRequested` events into charges at the gateway and the
+//! The reactor, where events lead to commands: the payments, and the stock reservation saga.
+//!
+//! Payments: it turns `PurchaseRequested` events into charges at the gateway and the
 //! gateway's verdict into a `RecordAuthorization` or `RecordDecline` command, turns
 //! `PurchaseRefundRequested` into a refund at the gateway and then a `RecordRefund` command, and
 //! links payments to orders: a purchase carrying an `order_id` records its authorization, decline or refund on
@@ -9,6 +11,10 @@
 //! payment failure names the purchase's buyer as its payer: the order refuses it (`NotOwner`) when
 //! the buyer is not the order's owner, so another user's purchase leaves the order unchanged.
 //!
+//! The stock reservation saga ([`domain::reservation`]) is a pure function from an event to
+//! commands: it reserves an order's catalog items on their products, records each outcome on the
+//! order, and gives the stock back or ships it when the order is cancelled or shipped.
+//!
 //! Delivery is at least once: offsets are committed after the command is on the commands topic,
 //! so a crash in between charges (or refunds) again. That is harmless by construction: the charge
 //! carries the purchase id as the gateway's idempotency key and a refund its refund id, and the
@@ -18,7 +24,8 @@
 //! A reactor that (re)starts reads again what its group had not committed, and a fresh group
 //! reads the whole log: before it charges anything of a newly assigned partition it scans that
 //! partition ahead, from where it resumes to the end (`settled`), for the purchases already
-//! authorized or declined and the refunds already recorded, and skips their requests. A purchase's events share its partition, so
+//! authorized or declined, the refunds already recorded and the orders whose stock is already
+//! reserved, given back or shipped, and skips their requests. A purchase's events share its partition, so
 //! a settlement written after the scan is read before anything that could depend on it.
 //!
 //! An event that does not decode (or has no `ce_type`) is logged, counted and skipped: it holds
@@ -36,7 +43,7 @@ use domain::order::{self, PaymentFailureReason, RecordPayment, RecordPaymentFail
 use domain::purchase::{
     self, PurchaseRefundRequested, PurchaseRequested, RecordAuthorization, RecordDecline, RefundPurchase, RefundReason,
 };
-use domain::{Command, Event};
+use domain::{reservation, Command, Event};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
@@ -57,8 +64,8 @@ use settled::Settled;
 /// The reactor's consumer group, under the topic prefix.
 pub const GROUP: &str = "orderstream-payment-reactor";
 
-/// The event types this reactor acts on.
-const REACTS_TO: [&str; 9] = [
+/// The event types the payments act on; the stock saga's are [`reservation::REACTS_TO`].
+const PAYMENTS_REACT_TO: [&str; 9] = [
     purchase::PURCHASE_REQUESTED_V1,
     purchase::PURCHASE_REFUND_REQUESTED_V1,
     purchase::PURCHASE_AUTHORIZED_V2,
@@ -176,7 +183,11 @@ pub async fn run(
                 return None;
             }
             let decoded = match message_type(message) {
-                Some(event_type) if !REACTS_TO.contains(&event_type) => return None,
+                Some(event_type)
+                    if !PAYMENTS_REACT_TO.contains(&event_type) && !reservation::REACTS_TO.contains(&event_type) =>
+                {
+                    return None
+                }
                 Some(_) => Envelope::<Event>::from_kafka(message),
                 None => Err(service_kit::kafka::Error::MissingHeader {
                     topic: message.topic().to_owned(),
@@ -207,8 +218,8 @@ pub async fn run(
     }
 }
 
-/// Sends the command `envelope` leads to, if any; false when a gateway call was given up at
-/// shutdown.
+/// Sends the commands `envelope` leads to, if any; false when a gateway call was given up at
+/// shutdown (and nothing was sent).
 async fn react(
     envelope: Envelope<Event>,
     metrics: &ReactorMetrics,
@@ -217,44 +228,53 @@ async fn react(
     shutdown: &CancellationToken,
 ) -> Result<bool, ReactorError> {
     let Envelope {
+        id: event_id,
         message,
         correlation_id,
         traceparent,
         ..
     } = envelope;
-    let (command_id, command) = match message {
+    let mut commands = reservation::react(event_id, &message);
+    match pay(message, metrics, gateway, shutdown).await {
+        Some(payment) => commands.extend(payment),
+        None => return Ok(false),
+    }
+    for (command_id, command) in commands {
+        let command = Envelope {
+            id: command_id,
+            time: Utc::now(),
+            sequence: None,
+            causation_id: None,
+            correlation_id,
+            traceparent: traceparent.clone(),
+            message: command,
+        };
+        bus.send(&command, None).await?;
+    }
+    Ok(true)
+}
+
+/// The payment command `event` leads to, if any; `None` when a gateway call was given up at
+/// shutdown.
+async fn pay(
+    event: Event,
+    metrics: &ReactorMetrics,
+    gateway: &dyn PaymentGateway,
+    shutdown: &CancellationToken,
+) -> Option<Option<(Uuid, Command)>> {
+    match event {
         Event::Purchase(purchase::Event::PurchaseRequested(requested)) => {
-            match charge_and_record(requested, gateway, shutdown).await {
-                Some(verdict) => verdict,
-                None => return Ok(false),
-            }
+            charge_and_record(requested, gateway, shutdown).await.map(Some)
         }
         Event::Purchase(purchase::Event::PurchaseRefundRequested(requested)) => {
-            match refund_and_record(&requested, gateway, shutdown).await {
-                Some(Some(record)) => record,
-                Some(None) => {
-                    metrics.refunds_refused.add(1);
-                    return Ok(true);
-                }
-                None => return Ok(false),
+            let recorded = refund_and_record(&requested, gateway, shutdown).await?;
+            if recorded.is_none() {
+                metrics.refunds_refused.add(1);
             }
+            Some(recorded)
         }
-        other => match link_to_order(&other) {
-            Some(link) => link,
-            None => return Ok(true),
-        },
-    };
-    let command = Envelope {
-        id: command_id,
-        time: Utc::now(),
-        sequence: None,
-        causation_id: None,
-        correlation_id,
-        traceparent,
-        message: command,
-    };
-    bus.send(&command, None).await?;
-    Ok(true)
+        other => Some(link_to_order(&other)),
+    }
 }
 
 /// Charges one requested purchase; returns the verdict command and its id, or `None` when

@@ -24,6 +24,7 @@ use service_kit::stream::{Backoff, Batching, CancellationToken, Tasks};
 use tracing::warn;
 
 use crate::bus::KafkaBus;
+use crate::catalog::KafkaCatalog;
 use crate::config::GatewayKind;
 use crate::decider::{self, DeciderError, DeciderMetrics, DeciderSettings};
 use crate::http::{self, ApiContext};
@@ -50,6 +51,8 @@ pub struct Application {
     /// The decider's instance id, which also names this edge's reply partition.
     instance_id: String,
     context: ApiContext,
+    /// The catalog the context prices orders with, read by a background task.
+    catalog: Arc<KafkaCatalog>,
     edge: Edge,
 }
 
@@ -71,6 +74,7 @@ impl Application {
         };
         let verifier = config.auth.verifier()?;
         let edge = Edge::new(&config.edge, verifier.clone())?;
+        let catalog = Arc::new(KafkaCatalog::new(&config.kafka, &topics.catalog)?);
         let context = ApiContext {
             bus,
             decider_ready: Arc::default(),
@@ -78,12 +82,14 @@ impl Application {
             gateway,
             fingerprints: Fingerprinter::new(config.card_fingerprint_key()?.expose_secret()),
             verifier,
+            catalog: catalog.clone(),
         };
         Ok(Self {
             listener,
             config,
             instance_id,
             context,
+            catalog,
             edge,
         })
     }
@@ -104,6 +110,7 @@ impl Application {
                 self.config.clone(),
                 self.instance_id,
                 self.context.clone(),
+                self.catalog,
                 tasks.clone(),
                 fatal.clone(),
             ),
@@ -152,10 +159,17 @@ impl Application {
 }
 
 /// Sets up the topics, retrying until Kafka is reachable, then starts the decider, the outcome
-/// waiter and the payment reactor, each restarted after its failures. A decider refused for its
+/// waiter, the catalog reader and the reactor, each restarted after its failures. A decider refused for its
 /// instance id, or stuck in a Kafka call, is not retried: it is recorded in `fatal` and stops the
 /// service.
-async fn start_kafka(config: Config, instance_id: String, context: ApiContext, tasks: Tasks, fatal: Fatal) {
+async fn start_kafka(
+    config: Config,
+    instance_id: String,
+    context: ApiContext,
+    catalog: Arc<KafkaCatalog>,
+    tasks: Tasks,
+    fatal: Fatal,
+) {
     let shutdown = tasks.shutdown().clone();
     let topics = Topics::new(&config.kafka.topic_prefix);
     // Topic setup and the outcome waiter watch no shutdown of their own: they stop where they stand.
@@ -203,6 +217,12 @@ async fn start_kafka(config: Config, instance_id: String, context: ApiContext, t
         topics: topics.clone(),
         group: reactor::GROUP.to_owned(),
     };
+    let (kafka, stop) = (config.kafka.clone(), shutdown.clone());
+    tasks.spawn("catalog", async move {
+        let follow = || catalog.follow(&kafka);
+        stop.run_until_cancelled(BACKOFF.retry("catalog", &stop, follow)).await;
+    });
+
     let (bus, stop) = (context.bus.clone(), shutdown.clone());
     tasks.spawn("outcome waiter", async move {
         let listen = || bus.listen(&config.kafka, &topics);
@@ -212,9 +232,9 @@ async fn start_kafka(config: Config, instance_id: String, context: ApiContext, t
 
     let metrics = ReactorMetrics::register(&context.metrics);
     if config.payment_reactor {
-        tasks.spawn("payment reactor", async move {
+        tasks.spawn("reactor", async move {
             let react = || reactor::run(&reactor_settings, &metrics, &context.bus, &context.gateway, &shutdown);
-            BACKOFF.retry("payment reactor", &shutdown, react).await;
+            BACKOFF.retry("reactor", &shutdown, react).await;
         });
     }
 }

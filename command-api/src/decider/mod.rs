@@ -55,6 +55,7 @@ use uuid::Uuid;
 use self::restore::{blocking_store, Restored, COMPLETE_MARKER};
 use self::state::AggregateEntry;
 use self::store::{Changes, Mirrored, Store, Stored};
+use crate::catalog::{self, CATALOG_PARTITION};
 use crate::outcome::{same_request, Outcome, Refusal, Verdict, WrittenEvent, REQUEST_DIGEST_HEADER};
 use crate::reply::ReplyRoutes;
 
@@ -616,6 +617,8 @@ impl<'a> Decider<'a> {
         // Request digests of the commands seen in this batch, by command id.
         let mut seen: HashMap<Uuid, Option<String>> = HashMap::new();
         let mut pending = Vec::new();
+        // Products whose name or price this batch changed: their catalog entries go out with it.
+        let mut recatalogued = HashSet::new();
         for message in batch {
             let partition = message.partition();
             next_offsets.insert(partition, message.offset() + 1);
@@ -710,6 +713,9 @@ impl<'a> Decider<'a> {
                     let mut entry = entry;
                     let mut written = Vec::with_capacity(events.len());
                     for (index, event) in events.into_iter().enumerate() {
+                        if catalog::changes_entry(&event) {
+                            recatalogued.insert(aggregate_id);
+                        }
                         entry.version += 1;
                         entry.state = Aggregates::evolve(entry.state, &event);
                         let envelope = Envelope {
@@ -746,7 +752,15 @@ impl<'a> Decider<'a> {
         // The new state of each changed aggregate, for a replica that restores from the changelog.
         let mut mirrored = Vec::new();
         let mut stored = Vec::with_capacity(changed.len());
+        let mut catalogued = Vec::new();
         for (aggregate_id, (partition, entry)) in changed {
+            if let Some((key, payload)) = recatalogued
+                .contains(&aggregate_id)
+                .then(|| catalog::record(&entry.state))
+                .flatten()
+            {
+                catalogued.push(self.send(&topics.catalog, Some(CATALOG_PARTITION), &key, &payload, None)?);
+            }
             let state = Stored::Live(entry);
             let payload = serde_json::to_vec(&state).map_err(StoreError::from)?;
             let key = aggregate_id.to_string();
@@ -810,7 +824,7 @@ impl<'a> Decider<'a> {
         }
         // Await the verdicts' acks here rather than leave them to the commit: commit's internal
         // flush waits for outstanding deliveries in 100 ms polling steps, a floor under every batch.
-        for verdict in verdicts {
+        for verdict in verdicts.into_iter().chain(catalogued) {
             verdict
                 .await
                 .map_err(|_| DeciderError::DeliveryCancelled)?

@@ -2,12 +2,14 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use domain::money::Money;
 use domain::InvalidField;
 use domain::{order, product, purchase, Rejection};
 use service_kit::Problem;
 use thiserror::Error;
 
 use crate::bus::SubmitError;
+use crate::catalog::CatalogError;
 use crate::outcome::Refusal;
 use crate::payments::GatewayError;
 
@@ -48,6 +50,13 @@ pub enum ApiError {
     /// 502, or 503 with `Retry-After` when worth retrying: the payment gateway failed.
     #[error(transparent)]
     Gateway(#[from] GatewayError),
+    /// 409: item `index` names a product whose price is not the one sent (or not in the order's
+    /// currency); `current` is the catalog's.
+    #[error("item {index} ({sku}) is priced at {} {} in the catalog", current.to_decimal_string(), current.currency().code())]
+    PriceChanged { index: usize, sku: String, current: Money },
+    /// 503 with `Retry-After`: the catalog could not be read up to date.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
 }
 
 impl IntoResponse for ApiError {
@@ -57,6 +66,7 @@ impl IntoResponse for ApiError {
         let detail = match &self {
             Self::Unavailable(SubmitError::Unavailable(_)) => "the command log is unavailable".to_owned(),
             Self::Gateway(GatewayError::Unavailable(_)) => "the payment gateway is unavailable".to_owned(),
+            Self::Catalog(_) => "the catalog is not up to date yet".to_owned(),
             Self::Gateway(GatewayError::Refused(_)) => "the payment gateway refused the request".to_owned(),
             // Told exactly like a missing order, so nobody learns another user's order exists.
             Self::Rejected(Rejection::Order(order::Rejection::NotOwner { order_id })) => {
@@ -114,6 +124,16 @@ impl IntoResponse for ApiError {
             Self::Gateway(GatewayError::Unavailable(_)) => {
                 unavailable("gateway-unavailable", "Payment gateway unavailable", 2)
             }
+            Self::PriceChanged { index, sku, current } => Problem::new(
+                StatusCode::CONFLICT,
+                "price-changed",
+                "The catalog price is not the one sent",
+            )
+            .field(format!("items[{index}].unit_price"))
+            .extension("sku", sku.clone())
+            .extension("current_price", current.to_decimal_string())
+            .extension("currency", current.currency().code()),
+            Self::Catalog(_) => unavailable("catalog-unavailable", "Catalog not up to date", 1),
             Self::Gateway(GatewayError::Refused(_)) => Problem::new(
                 StatusCode::BAD_GATEWAY,
                 "gateway-refused",

@@ -37,6 +37,21 @@ pub(super) fn uuid(field: &'static str, value: Option<Value>) -> Result<Uuid, In
         .map_err(|_| InvalidField::new(field, FieldProblem::WrongType { expected: "a UUID" }))
 }
 
+/// A required JSON integer.
+pub(super) fn integer(field: &'static str, value: Option<Value>) -> Result<i64, InvalidField> {
+    match value {
+        None | Some(Value::Null) => Err(InvalidField::new(field, FieldProblem::Required)),
+        Some(Value::Number(n)) => n.as_i64().ok_or(InvalidField::new(
+            field,
+            FieldProblem::WrongType { expected: "an integer" },
+        )),
+        Some(_) => Err(InvalidField::new(
+            field,
+            FieldProblem::WrongType { expected: "an integer" },
+        )),
+    }
+}
+
 /// A required JSON number, kept as the client wrote it so no float ever touches money.
 pub(super) fn decimal(field: &'static str, value: Option<Box<RawValue>>) -> Result<Decimal, InvalidField> {
     let raw = value.ok_or(InvalidField::new(field, FieldProblem::Required))?;

@@ -7,6 +7,7 @@ pub(crate) mod extract;
 mod fields;
 mod openapi;
 mod orders;
+mod products;
 mod purchases;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +26,7 @@ pub(crate) use extract::BODY_LIMIT;
 
 use self::command::Submission;
 use crate::bus::{CommandBus, KafkaBus};
+use crate::catalog::Catalog;
 use crate::outcome::{Verdict, WrittenEvent};
 use crate::payments::{Fingerprinter, PaymentGateway};
 
@@ -40,6 +42,8 @@ pub struct ApiContext<B = KafkaBus> {
     pub fingerprints: Fingerprinter,
     /// Checks the bearer token of every command request.
     pub verifier: Verifier,
+    /// Prices the items of orders that the catalog sells.
+    pub catalog: Arc<dyn Catalog>,
 }
 
 /// What an accepted command answers.
@@ -78,6 +82,7 @@ pub fn router<B: CommandBus>(context: ApiContext<B>) -> Router {
     let routes = Router::new()
         .merge(orders::router(&context.verifier, &context.fingerprints))
         .merge(purchases::router(&context.verifier, &context.fingerprints))
+        .merge(products::router(&context.verifier, &context.fingerprints))
         .route("/health", get(service_kit::health::live))
         .route("/ready", get(ready::<B>))
         .route("/metrics", get(metrics::<B>))

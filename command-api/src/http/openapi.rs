@@ -6,7 +6,7 @@
 use service_kit::openapi::{Operational, Shared};
 use utoipa::OpenApi;
 
-use super::{orders, purchases};
+use super::{orders, products, purchases};
 
 service_kit::problem_responses! {
     /// The body is not JSON or not a JSON object (`malformed-body`), or a header is malformed
@@ -34,8 +34,25 @@ service_kit::problem_responses! {
     pub(super) Unavailable = 503 ["log-unavailable", "verdict-pending"];
     /// The `order_id` has been placed before (`order-already-placed`, with `order_id`), or is the
     /// id of another kind of resource (`wrong-aggregate`), or its history on the log could not be
-    /// read (`aggregate-quarantined`).
-    pub(super) OrderConflict = 409 ["order-already-placed", "wrong-aggregate", "aggregate-quarantined"];
+    /// read (`aggregate-quarantined`), or an item the catalog sells was sent with another price
+    /// than the catalog's, or in another currency (`price-changed`, with `sku`, `current_price`
+    /// and `currency`; `field` names the item's `unit_price`).
+    pub(super) OrderConflict = 409 [
+        "order-already-placed",
+        "wrong-aggregate",
+        "aggregate-quarantined",
+        "price-changed"
+    ];
+    /// As [`Unavailable`], or the order names items and the catalog could not be read up to date
+    /// (`catalog-unavailable`). Nothing was written.
+    pub(super) PlaceOrderUnavailable = 503 ["log-unavailable", "verdict-pending", "catalog-unavailable"];
+    /// No product is sold under that SKU.
+    pub(super) ProductNotFound = 404 ["product-not-found"];
+    /// An adjustment would leave less on hand than orders hold (`below-reserved`, with
+    /// `on_hand_after` and `reserved`), or more than can be counted (`too-much-stock`), or the SKU
+    /// names another kind of resource (`wrong-aggregate`), or the product's history on the log
+    /// could not be read (`aggregate-quarantined`). Nothing changed.
+    pub(super) StockConflict = 409 ["below-reserved", "too-much-stock", "wrong-aggregate", "aggregate-quarantined"];
     /// No order has that id (for a user: none of theirs).
     pub(super) OrderNotFound = 404 ["order-not-found"];
     /// The order's status does not allow the transition (`illegal-transition`, with
@@ -101,7 +118,7 @@ const OPERATIONAL: Operational = Operational { metrics: true };
 #[openapi(
     info(
         title = "orderstream command API",
-        description = "Places and moves orders, requests and refunds purchases. Each accepted command \
+        description = "Places and moves orders, requests and refunds purchases, keeps the catalog. Each accepted command \
                        answers the events it wrote and a consistency token for the query API. Errors are \
                        `application/problem+json` with a stable `type`."
     ),
@@ -115,6 +132,7 @@ const OPERATIONAL: Operational = Operational { metrics: true };
         InvalidField,
         Unavailable,
         OrderConflict,
+        PlaceOrderUnavailable,
         OrderNotFound,
         TransitionConflict,
         StaleVersion,
@@ -123,11 +141,14 @@ const OPERATIONAL: Operational = Operational { metrics: true };
         PurchaseUnavailable,
         PurchaseNotFound,
         RefundConflict,
+        ProductNotFound,
+        StockConflict,
     )),
     modifiers(&Shared, &OPERATIONAL),
     tags(
         (name = "orders", description = "Placing orders and moving them through their lifecycle."),
         (name = "purchases", description = "Card purchases and their refunds."),
+        (name = "catalog", description = "Products, their prices and their stock."),
         (name = "operations", description = "Health, readiness, metrics and this document; open."),
     )
 )]
@@ -137,7 +158,11 @@ struct ApiDoc;
 pub(super) fn document() -> utoipa::openapi::OpenApi {
     service_kit::openapi::assemble(
         ApiDoc::openapi(),
-        [orders::OrdersApi::openapi(), purchases::PurchasesApi::openapi()],
+        [
+            orders::OrdersApi::openapi(),
+            purchases::PurchasesApi::openapi(),
+            products::ProductsApi::openapi(),
+        ],
     )
 }
 

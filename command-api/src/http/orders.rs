@@ -6,6 +6,8 @@
 //! user owns the order is decided by the domain, on the order's own state, so no race can slip
 //! past it; a refusal looks exactly like a missing order.
 
+use std::collections::{BTreeMap, HashMap};
+
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -19,6 +21,7 @@ use domain::order::{
     PlaceOrder, ShipOrder, StartProcessing, TrackingNumber,
 };
 use domain::pricing::{self, ItemName, LineItem, Quantity, Sku, Totals};
+use domain::product::{StockLine, StockQuantity};
 use domain::{Command, FieldProblem, InvalidField};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -30,13 +33,14 @@ use uuid::Uuid;
 
 use super::command::{digested, CommandRequest, IdempotencyKey};
 use super::extract::{Json, Path};
-use super::fields::{acting_for, decimal, text};
+use super::fields::{acting_for, decimal, integer, text};
 use super::openapi::{
-    BodyCommandProblems, HeaderCommandProblems, OrderConflict, OrderNotFound, StaleVersion, TransitionConflict,
-    Unavailable,
+    BodyCommandProblems, HeaderCommandProblems, OrderConflict, OrderNotFound, PlaceOrderUnavailable, StaleVersion,
+    TransitionConflict, Unavailable,
 };
 use super::{Accepted, ApiContext, ApiError};
 use crate::bus::CommandBus;
+use crate::catalog::CatalogEntry;
 use crate::outcome::WrittenEvent;
 use crate::payments::Fingerprinter;
 
@@ -109,13 +113,15 @@ struct ItemRequest {
     /// 1 to 64 letters, digits, `.`, `_` and `-`.
     #[schema(value_type = String, required = true, pattern = "^[A-Za-z0-9._-]{1,64}$")]
     sku: Option<Value>,
-    /// 1 to 200 characters.
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 200)]
+    /// 1 to 200 characters; for an item the catalog sells, the product's name when absent.
+    #[schema(value_type = String, min_length = 1, max_length = 200)]
     name: Option<Value>,
     #[schema(value_type = i32, required = true, minimum = 1, maximum = 1000)]
     quantity: Option<Value>,
-    /// A JSON number in the currency, with no more decimals than it has (USD 2, JPY 0).
-    #[schema(value_type = f64, required = true)]
+    /// A JSON number in the currency, with no more decimals than it has (USD 2, JPY 0). For an
+    /// item the catalog sells, the catalog's price when absent; when sent, it must be that price
+    /// (else a 409 `price-changed`). Required for any other item.
+    #[schema(value_type = f64)]
     unit_price: Option<Box<RawValue>>,
 }
 
@@ -169,34 +175,87 @@ fn item_error(index: usize, invalid: InvalidField) -> ApiError {
     }
 }
 
-fn line_item(index: usize, item: ItemRequest, currency: Currency) -> Result<LineItem, ApiError> {
+/// One line of an order. An item the catalog sells takes its name (when the item has none) and
+/// its price: a `unit_price` sent with it must be the catalog's, or the client is told the price
+/// changed. Any other item needs both.
+fn line_item(
+    index: usize,
+    item: ItemRequest,
+    currency: Currency,
+    catalog: &HashMap<Sku, CatalogEntry>,
+) -> Result<LineItem, ApiError> {
     let at = |invalid| item_error(index, invalid);
-    let quantity = match item.quantity {
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .ok_or(InvalidField::new(
-                "quantity",
-                FieldProblem::WrongType { expected: "an integer" },
-            ))
-            .and_then(Quantity::new),
-        None | Some(Value::Null) => Err(InvalidField::new("quantity", FieldProblem::Required)),
-        Some(_) => Err(InvalidField::new(
-            "quantity",
-            FieldProblem::WrongType { expected: "an integer" },
-        )),
+    let quantity = integer("quantity", item.quantity).and_then(Quantity::new).map_err(at)?;
+    let sku = Sku::parse(&text("sku", item.sku).map_err(at)?).map_err(at)?;
+    let Some(entry) = catalog.get(&sku) else {
+        return Ok(LineItem {
+            name: ItemName::parse(&text("name", item.name).map_err(at)?).map_err(at)?,
+            unit_price: Money::from_decimal(
+                "unit_price",
+                decimal("unit_price", item.unit_price).map_err(at)?,
+                currency,
+            )
+            .map_err(at)?,
+            sku,
+            quantity,
+        });
+    };
+    let name = match item.name {
+        None | Some(Value::Null) => ItemName::parse(entry.name.as_str()),
+        name => text("name", name).and_then(|name| ItemName::parse(&name)),
     }
     .map_err(at)?;
+    let sent = item
+        .unit_price
+        .map(|price| {
+            decimal("unit_price", Some(price)).and_then(|price| Money::from_decimal("unit_price", price, currency))
+        })
+        .transpose()
+        .map_err(at)?;
+    if entry.price.currency() != currency || sent.is_some_and(|sent| sent != entry.price) {
+        return Err(ApiError::PriceChanged {
+            index,
+            sku: sku.as_str().to_owned(),
+            current: entry.price,
+        });
+    }
     Ok(LineItem {
-        sku: Sku::parse(&text("sku", item.sku).map_err(at)?).map_err(at)?,
-        name: ItemName::parse(&text("name", item.name).map_err(at)?).map_err(at)?,
+        sku,
+        name,
         quantity,
-        unit_price: Money::from_decimal(
-            "unit_price",
-            decimal("unit_price", item.unit_price).map_err(at)?,
-            currency,
-        )
-        .map_err(at)?,
+        unit_price: entry.price,
     })
+}
+
+/// The catalog items of `items`, one line per SKU with the quantities of its lines together.
+fn catalog_items(items: &[LineItem], catalog: &HashMap<Sku, CatalogEntry>) -> Result<Vec<StockLine>, ApiError> {
+    let mut quantities: BTreeMap<&Sku, i64> = BTreeMap::new();
+    for item in items.iter().filter(|item| catalog.contains_key(&item.sku)) {
+        *quantities.entry(&item.sku).or_default() += i64::from(item.quantity.get());
+    }
+    quantities
+        .into_iter()
+        .map(|(sku, quantity)| {
+            Ok(StockLine {
+                sku: sku.clone(),
+                quantity: StockQuantity::new(quantity)?,
+            })
+        })
+        .collect()
+}
+
+/// The SKUs an order request names, as far as they parse: what to look up in the catalog before
+/// the items are read in full.
+fn requested_skus(request: &PlaceOrderRequest) -> Vec<Sku> {
+    request
+        .items
+        .iter()
+        .flatten()
+        .filter_map(|item| match &item.sku {
+            Some(Value::String(sku)) => Sku::parse(sku).ok(),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The channel of an order request; `None` (placed through the API) when absent or null.
@@ -207,8 +266,13 @@ fn channel(value: Option<Value>) -> Result<Option<Channel>, InvalidField> {
     }
 }
 
-/// The priced part of an order request, when it has one, placed for `user_id`.
-fn details(request: &mut PlaceOrderRequest, user_id: Uuid) -> Result<Option<(OrderDetails, Totals)>, ApiError> {
+/// The priced part of an order request, when it has one, placed for `user_id`, and its catalog
+/// items.
+fn details(
+    request: &mut PlaceOrderRequest,
+    user_id: Uuid,
+    catalog: &HashMap<Sku, CatalogEntry>,
+) -> Result<Option<(OrderDetails, Totals, Vec<StockLine>)>, ApiError> {
     let (items, currency) = match (request.items.take(), request.currency.take()) {
         (None, None) => return Ok(None),
         (None, Some(_)) => return Err(InvalidField::new("items", FieldProblem::Required).into()),
@@ -223,12 +287,13 @@ fn details(request: &mut PlaceOrderRequest, user_id: Uuid) -> Result<Option<(Ord
     let items = items
         .into_iter()
         .enumerate()
-        .map(|(index, item)| line_item(index, item, currency))
+        .map(|(index, item)| line_item(index, item, currency, catalog))
         .collect::<Result<Vec<_>, _>>()?;
     let totals = pricing::price(&items, currency).map_err(|problem| ApiError::FieldType {
         field: "items".to_owned(),
         detail: problem.to_string(),
     })?;
+    let catalog_items = catalog_items(&items, catalog)?;
     Ok(Some((
         OrderDetails {
             user_id: Some(user_id),
@@ -236,6 +301,7 @@ fn details(request: &mut PlaceOrderRequest, user_id: Uuid) -> Result<Option<(Ord
             items,
         },
         totals,
+        catalog_items,
     )))
 }
 
@@ -254,7 +320,7 @@ fn details(request: &mut PlaceOrderRequest, user_id: Uuid) -> Result<Option<(Ord
         )),
         BodyCommandProblems,
         (status = 409, response = OrderConflict),
-        (status = 503, response = Unavailable),
+        (status = 503, response = PlaceOrderUnavailable),
     )
 )]
 #[tracing::instrument(skip_all, fields(order_id, command_id))]
@@ -272,7 +338,13 @@ async fn place_order<B: CommandBus>(
     let note = request.note.as_deref().map(OrderNote::parse).transpose()?;
     // Another user's order only with `orders:manage`.
     let user_id = acting_for(&claims, request.user_id.take(), ORDERS_MANAGE)?;
-    let details = details(&mut request, user_id)?;
+    let skus = requested_skus(&request);
+    let catalog = if skus.is_empty() {
+        HashMap::new()
+    } else {
+        context.catalog.entries(&skus).await?
+    };
+    let details = details(&mut request, user_id, &catalog)?;
     let channel = channel(request.channel.take())?;
     let order_id = meta.new_id(request.order_id);
     tracing::Span::current()
@@ -280,16 +352,20 @@ async fn place_order<B: CommandBus>(
         .record("command_id", tracing::field::display(meta.command_id));
 
     let now = Utc::now();
-    let totals = details.as_ref().map(|(_, totals)| TotalsBody::from(totals));
+    let totals = details.as_ref().map(|(_, totals, _)| TotalsBody::from(totals));
+    let (details, catalog_items) = match details {
+        Some((details, _, catalog_items)) => (Some(details), Some(catalog_items)),
+        None => (None, None),
+    };
     let command = Command::Order(order::Command::PlaceOrder(PlaceOrder {
         order_id,
         name,
         note,
         placed_at: now,
-        details: details.map(|(details, _)| details),
+        details,
         channel,
         user_id: Some(user_id),
-        catalog_items: None,
+        catalog_items: catalog_items.filter(|items| !items.is_empty()),
     }));
     let accepted = context.decide(&meta.envelope(command, now)).await?;
     let location = format!("/api/v1/orders/{}", accepted.aggregate_id);

@@ -2,13 +2,18 @@
 //! mapping of verdicts to answers, in milliseconds and without Kafka. What reaches the log and
 //! back is tested against the real broker under `tests/`.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
+use axum::http::{header, Method, Request, StatusCode};
+use domain::money::{Currency, Money};
+use domain::pricing::Sku;
+use domain::product::ProductName;
 use domain::{order, purchase, Command, Message as _, Rejection};
-use service_kit::auth::{ORDERS_MANAGE, ORDERS_WRITE, PURCHASES_REFUND, PURCHASES_WRITE};
+use futures::future::BoxFuture;
+use service_kit::auth::{CATALOG_WRITE, ORDERS_MANAGE, ORDERS_WRITE, PURCHASES_REFUND, PURCHASES_WRITE};
 use service_kit::kafka::Envelope;
 use service_kit::metrics::Registry;
 use service_kit::testing::{bearer, test_auth, TEST_FINGERPRINT_KEY};
@@ -17,6 +22,7 @@ use uuid::Uuid;
 
 use super::{router, ApiContext};
 use crate::bus::{CommandBus, SubmitError};
+use crate::catalog::{Catalog, CatalogEntry, CatalogError};
 use crate::outcome::{Outcome, Refusal, Verdict, WrittenEvent};
 use crate::payments::{Fingerprinter, SandboxGateway};
 
@@ -28,11 +34,38 @@ struct Submitted {
     request_digest: Option<String>,
 }
 
+/// A catalog that sells one product: `TEA-1`, "Green tea", at 4.50 USD.
+#[derive(Debug)]
+struct MemoryCatalog(HashMap<Sku, CatalogEntry>);
+
+impl MemoryCatalog {
+    fn tea() -> Self {
+        let sku = Sku::parse("TEA-1").expect("valid");
+        let entry = CatalogEntry {
+            sku: sku.clone(),
+            name: ProductName::parse("Green tea").expect("valid"),
+            price: Money::from_minor(450, Currency::parse("currency", "USD").expect("known")).expect("valid"),
+        };
+        Self(HashMap::from([(sku, entry)]))
+    }
+}
+
+impl Catalog for MemoryCatalog {
+    fn entries<'a>(&'a self, skus: &'a [Sku]) -> BoxFuture<'a, Result<HashMap<Sku, CatalogEntry>, CatalogError>> {
+        let found = skus
+            .iter()
+            .filter_map(|sku| self.0.get(sku).map(|entry| (sku.clone(), entry.clone())))
+            .collect();
+        Box::pin(std::future::ready(Ok(found)))
+    }
+}
+
 /// Answers every command with one verdict, and remembers what it was sent.
 #[derive(Debug, Clone)]
 struct MemoryBus {
     verdict: Verdict,
     submitted: Arc<Mutex<Vec<Submitted>>>,
+    commands: Arc<Mutex<Vec<Command>>>,
 }
 
 impl MemoryBus {
@@ -40,11 +73,17 @@ impl MemoryBus {
         Self {
             verdict,
             submitted: Arc::default(),
+            commands: Arc::default(),
         }
     }
 
     fn submitted(&self) -> Vec<Submitted> {
         self.submitted.lock().expect("not poisoned").clone()
+    }
+
+    /// The commands sent, in order.
+    fn commands(&self) -> Vec<Command> {
+        self.commands.lock().expect("not poisoned").clone()
     }
 }
 
@@ -63,6 +102,10 @@ impl CommandBus for MemoryBus {
             aggregate_id: command.message.aggregate_id(),
             request_digest: request_digest.map(str::to_owned),
         };
+        self.commands
+            .lock()
+            .expect("not poisoned")
+            .push(command.message.clone());
         self.submitted.lock().expect("not poisoned").push(submitted.clone());
         let outcome = Outcome {
             command_id: submitted.command_id,
@@ -94,8 +137,20 @@ struct Answer {
     body: serde_json::Value,
 }
 
-/// Sends `body` to `path` with a token carrying `scopes` and the extra `headers`.
+/// POSTs `body` to `path` with a token carrying `scopes` and the extra `headers`.
 async fn post(bus: &MemoryBus, path: &str, scopes: &[&str], headers: &[(&str, &str)], body: &str) -> Answer {
+    send(bus, Method::POST, path, scopes, headers, body).await
+}
+
+/// Sends `body` to `path` with `method` and a token carrying `scopes` and the extra `headers`.
+async fn send(
+    bus: &MemoryBus,
+    method: Method,
+    path: &str,
+    scopes: &[&str],
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Answer {
     let context = ApiContext {
         bus: bus.clone(),
         decider_ready: Arc::default(),
@@ -103,8 +158,11 @@ async fn post(bus: &MemoryBus, path: &str, scopes: &[&str], headers: &[(&str, &s
         gateway: Arc::new(SandboxGateway::default()),
         fingerprints: Fingerprinter::new(TEST_FINGERPRINT_KEY),
         verifier: test_auth().verifier().expect("test auth"),
+        catalog: Arc::new(MemoryCatalog::tea()),
     };
-    let mut request = Request::post(path)
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
         .header(header::AUTHORIZATION, bearer(scopes))
         .header(header::CONTENT_TYPE, "application/json");
     for (name, value) in headers {
@@ -310,4 +368,119 @@ async fn an_accepted_refund_is_a_202_saying_it_is_requested() {
     assert_eq!(answer.status, StatusCode::CONFLICT, "{}", answer.body);
     assert_eq!(answer.body["type"], "/problems/refund-already-requested");
     assert_eq!(answer.body["refund_id"], refund_id.to_string());
+}
+
+/// An order with `items` (a JSON array) in USD.
+fn order_with(items: &str) -> String {
+    format!(r#"{{"name": "Ada", "currency": "USD", "items": {items}}}"#)
+}
+
+#[tokio::test]
+async fn an_item_the_catalog_sells_takes_its_name_and_price_and_is_reserved() {
+    let bus = MemoryBus::answering(accepted());
+    let body = order_with(
+        r#"[{"sku": "TEA-1", "quantity": 2}, {"sku": "MUG-9", "name": "Mug", "quantity": 1, "unit_price": 3},
+            {"sku": "TEA-1", "quantity": 1, "unit_price": 4.50}]"#,
+    );
+    let answer = post(&bus, ORDERS, &[ORDERS_WRITE], &[], &body).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    assert_eq!(answer.body["totals"]["subtotal"], "16.50", "{}", answer.body);
+    let [command] = bus.commands().try_into().expect("one command");
+    let Command::Order(order::Command::PlaceOrder(place)) = command else {
+        panic!("{command:?}")
+    };
+    let items = place.details.expect("priced").items;
+    assert_eq!(items[0].name.as_str(), "Green tea");
+    let catalog: Vec<(String, u32)> = place
+        .catalog_items
+        .expect("tracked")
+        .into_iter()
+        .map(|line| (line.sku.as_str().to_owned(), line.quantity.get()))
+        .collect();
+    assert_eq!(
+        catalog,
+        [("TEA-1".to_owned(), 3)],
+        "one line per SKU, the unknown one not reserved"
+    );
+}
+
+#[tokio::test]
+async fn another_price_for_a_catalog_item_is_a_409_with_the_current_one_and_nothing_is_sent() {
+    let bus = MemoryBus::answering(accepted());
+    let answer = post(
+        &bus,
+        ORDERS,
+        &[ORDERS_WRITE],
+        &[],
+        &order_with(r#"[{"sku": "TEA-1", "quantity": 1, "unit_price": 4.00}]"#),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::CONFLICT, "{}", answer.body);
+    assert_eq!(answer.body["type"], "/problems/price-changed");
+    assert_eq!(answer.body["field"], "items[0].unit_price");
+    assert_eq!(answer.body["current_price"], "4.50");
+    assert_eq!(answer.body["currency"], "USD");
+    assert_eq!(bus.submitted(), []);
+}
+
+#[tokio::test]
+async fn an_item_outside_the_catalog_still_needs_its_price() {
+    let bus = MemoryBus::answering(accepted());
+    let answer = post(
+        &bus,
+        ORDERS,
+        &[ORDERS_WRITE],
+        &[],
+        &order_with(r#"[{"sku": "MUG-9", "name": "Mug", "quantity": 1}]"#),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", answer.body);
+    assert_eq!(answer.body["field"], "items[0].unit_price");
+    assert_eq!(bus.submitted(), []);
+}
+
+#[tokio::test]
+async fn the_catalog_takes_staff_and_names_a_bad_sku_or_quantity() {
+    let bus = MemoryBus::answering(accepted());
+    let tea = r#"{"name": "Green tea", "price": 4.5, "currency": "USD"}"#;
+    let put = |scopes| send(&bus, Method::PUT, "/api/v1/products/TEA-1", scopes, &[], tea);
+    let answer = put(&[ORDERS_WRITE]).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+    for (path, body, field) in [
+        (
+            "/api/v1/products/TEA-1/stock-receipts",
+            r#"{"quantity": 0}"#,
+            "quantity",
+        ),
+        (
+            "/api/v1/products/TEA-1/stock-adjustments",
+            r#"{"quantity": 0, "reason": "x"}"#,
+            "quantity",
+        ),
+        (
+            "/api/v1/products/TEA-1/stock-adjustments",
+            r#"{"quantity": -3}"#,
+            "reason",
+        ),
+        (
+            "/api/v1/products/TEA-1/stock-receipts",
+            r#"{"quantity": 1.5}"#,
+            "quantity",
+        ),
+    ] {
+        let answer = post(&bus, path, &[CATALOG_WRITE], &[], body).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            answer.body
+        );
+        assert_eq!(answer.body["field"], field, "{body}: {}", answer.body);
+    }
+    assert_eq!(bus.submitted(), []);
+    let answer = put(&[CATALOG_WRITE]).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let [submitted] = bus.submitted().try_into().expect("one command");
+    let sku = Sku::parse("TEA-1").expect("valid");
+    assert_eq!(submitted.aggregate_id, domain::product::product_id(&sku));
 }

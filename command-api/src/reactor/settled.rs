@@ -1,5 +1,6 @@
 //! What the reactor must not do again: the purchases of its partitions that are already
-//! authorized or declined, and the refunds already recorded, further ahead on the log.
+//! authorized or declined, the refunds already recorded, and the orders whose stock is already
+//! reserved, given back or shipped, further ahead on the log.
 //!
 //! Offsets are committed a little after the reactions, and a fresh consumer group starts at the
 //! beginning of the log, so a reactor reads again requests it (or another reactor) has already
@@ -13,7 +14,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use domain::purchase;
+use domain::{order, purchase};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
@@ -35,6 +36,14 @@ const SETTLES: [&str; 4] = [
     purchase::PURCHASE_DECLINED_V1,
 ];
 
+/// Event types after which an order's stock is no longer to be reserved: every catalog item held,
+/// or the order cancelled or shipped.
+const SETTLES_STOCK: [&str; 3] = [
+    order::ORDER_STOCK_RESERVED_V1,
+    order::ORDER_CANCELLED_V1,
+    order::ORDER_SHIPPED_V1,
+];
+
 /// The scan's consumer group name: it only assigns partitions, never joins or commits.
 const SCAN_GROUP: &str = "orderstream-payment-reactor-scan";
 /// How long a scan may go without a record or the end of a partition before it gives up (and the
@@ -50,11 +59,13 @@ pub(super) struct Ahead {
     charges: HashSet<Uuid>,
     /// Refunds recorded, by refund id.
     refunds: HashSet<Uuid>,
+    /// Orders whose stock is reserved, given back or shipped.
+    stock: HashSet<Uuid>,
 }
 
 impl Ahead {
     fn len(&self) -> usize {
-        self.charges.len() + self.refunds.len()
+        self.charges.len() + self.refunds.len() + self.stock.len()
     }
 }
 
@@ -111,7 +122,7 @@ impl Settled {
             info!(
                 partition,
                 settled = settled.len(),
-                "scanned ahead for settled purchases and refunds"
+                "scanned ahead for settled purchases, refunds and stock"
             );
             self.unscanned.remove(&partition);
             self.ahead.insert(partition, settled);
@@ -131,6 +142,14 @@ impl Settled {
         };
         match event_type {
             purchase::PURCHASE_REQUESTED_V1 => aggregate_id(message).is_some_and(|id| ahead.charges.contains(&id)),
+            // The payments do not react to a placed order: only its stock reservation is passed over.
+            order::ORDER_PLACED_V3 => aggregate_id(message).is_some_and(|id| ahead.stock.contains(&id)),
+            settles if SETTLES_STOCK.contains(&settles) => {
+                if let Some(id) = aggregate_id(message) {
+                    ahead.stock.remove(&id);
+                }
+                false
+            }
             purchase::PURCHASE_REFUND_REQUESTED_V1 => refund_id(message).is_some_and(|id| ahead.refunds.contains(&id)),
             purchase::PURCHASE_REFUNDED_V1 => {
                 if let Some(id) = refund_id(message) {
@@ -200,6 +219,7 @@ fn scan(kafka: &KafkaArgs, topic: &str, starts: &BTreeMap<i32, i64>) -> Result<H
                 match message_type(&message) {
                     Some(purchase::PURCHASE_REFUNDED_V1) => ahead.refunds.extend(refund_id(&message)),
                     Some(settles) if SETTLES.contains(&settles) => ahead.charges.extend(aggregate_id(&message)),
+                    Some(settles) if SETTLES_STOCK.contains(&settles) => ahead.stock.extend(aggregate_id(&message)),
                     _ => {}
                 }
             }

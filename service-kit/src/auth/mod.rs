@@ -61,19 +61,22 @@ pub const ORDERS_MANAGE: &str = "orders:manage";
 pub const PURCHASES_REFUND: &str = "purchases:refund";
 /// Staff: every read, of every user, and the `track-users` read model.
 pub const READ_ALL: &str = "read:all";
+/// Staff: define products, change their prices, receive and adjust stock.
+pub const CATALOG_WRITE: &str = "catalog:write";
 
 /// What a user's token carries.
 pub const USER_SCOPES: [&str; 3] = [ORDERS_WRITE, PURCHASES_WRITE, READ];
 /// What a staff member's token carries.
-pub const STAFF_SCOPES: [&str; 3] = [ORDERS_MANAGE, PURCHASES_REFUND, READ_ALL];
+pub const STAFF_SCOPES: [&str; 4] = [ORDERS_MANAGE, PURCHASES_REFUND, READ_ALL, CATALOG_WRITE];
 /// Every scope the product knows: a caller that is both a user and staff.
-pub const ALL_SCOPES: [&str; 6] = [
+pub const ALL_SCOPES: [&str; 7] = [
     ORDERS_WRITE,
     PURCHASES_WRITE,
     READ,
     ORDERS_MANAGE,
     PURCHASES_REFUND,
     READ_ALL,
+    CATALOG_WRITE,
 ];
 
 /// Whether `scope` is a valid OAuth 2 scope token (RFC 6749 §3.3: `%x21 / %x23-5B / %x5D-7E`),

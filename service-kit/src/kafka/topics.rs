@@ -31,6 +31,9 @@ pub struct Topics {
     /// co-partitioned with commands), compacted to the latest state of each, so a decider
     /// restores from it instead of folding the whole events log.
     pub decider_state: String,
+    /// The latest name and price of every product (keyed by SKU, one partition, compacted),
+    /// written by the decider with the product's events and read whole by every edge replica.
+    pub catalog: String,
 }
 
 impl Topics {
@@ -41,6 +44,7 @@ impl Topics {
             outcomes: format!("{prefix}orderstream.outcomes"),
             verdicts: format!("{prefix}orderstream.verdicts"),
             decider_state: format!("{prefix}orderstream.decider-state"),
+            catalog: format!("{prefix}orderstream.catalog"),
         }
     }
 
@@ -60,6 +64,7 @@ impl Topics {
             (&self.verdicts, kafka.partitions, seven_days.as_str(), "compact,delete"),
             // Kept forever, compacted: the latest state of every aggregate.
             (&self.decider_state, kafka.partitions, "-1", "compact"),
+            (&self.catalog, 1, "-1", "compact"),
         ];
         let min_insync = kafka.min_insync_replicas.to_string();
         let new_topics: Vec<NewTopic<'_>> = partitioned
