@@ -1,6 +1,7 @@
 //! command-api against the real Kafka broker: one binary, one module per concern.
 
 mod authz;
+mod catalog;
 mod decider;
 mod edge;
 mod helpers;
