@@ -27,11 +27,12 @@
 //! - [`testing`]: the `given(..).when(..).then(..)` helper for aggregate tests, and example order
 //!   events for every crate whose tests decide or fold them.
 //!
-//! Private helpers: `text` (the validated text newtypes), `wire` (enums with one spelling on the
+//! Private helpers: `count` (counts of units), `text` (the validated text newtypes), `wire` (enums with one spelling on the
 //! wire and in SQL) and `schema` (hand-written JSON Schemas of newtypes).
 
 pub mod aggregates;
 pub mod card;
+mod count;
 pub mod decider;
 pub mod message;
 pub mod money;

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::money::{Currency, Money};
+use crate::count::unit_count;
 use crate::schema::fixed_schema;
 use crate::text::validated_text;
 use crate::validation::bounded_text;
@@ -103,52 +104,10 @@ validated_text!(
     ItemName { field: "name", min: 1, max: 200, rule: bounded_text }
 );
 
-/// How many of an item are ordered: 1 to 1,000.
-///
-/// On the wire it is a JSON integer; decoding re-checks the range.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "i64", into = "u32")]
-pub struct Quantity(u32);
-
-impl Quantity {
-    pub const MIN: u32 = 1;
-    pub const MAX: u32 = 1_000;
-
-    /// Checks `value` is within [`MIN`](Self::MIN)`..=`[`MAX`](Self::MAX), naming the field
-    /// `quantity`.
-    pub fn new(value: i64) -> Result<Self, InvalidField> {
-        u32::try_from(value)
-            .ok()
-            .filter(|value| (Self::MIN..=Self::MAX).contains(value))
-            .map(Self)
-            .ok_or(InvalidField::new(
-                "quantity",
-                FieldProblem::OutOfRange {
-                    min: i64::from(Self::MIN),
-                    max: i64::from(Self::MAX),
-                },
-            ))
-    }
-
-    pub fn get(self) -> u32 {
-        self.0
-    }
+unit_count! {
+    /// How many of an item are ordered: 1 to 1,000.
+    Quantity { min: 1, max: 1_000 }
 }
-
-impl TryFrom<i64> for Quantity {
-    type Error = InvalidField;
-    fn try_from(value: i64) -> Result<Self, Self::Error> {
-        Self::new(value)
-    }
-}
-
-impl From<Quantity> for u32 {
-    fn from(value: Quantity) -> Self {
-        value.0
-    }
-}
-
-fixed_schema!(Quantity, { "type": "integer", "minimum": Self::MIN, "maximum": Self::MAX });
 
 /// One line of an order: `quantity` of `sku` at `unit_price` each.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

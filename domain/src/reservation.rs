@@ -48,32 +48,20 @@ pub fn react(event_id: Uuid, event: &Event) -> Vec<(Uuid, Command)> {
                 )
             })
             .collect(),
-        Event::Order(order::Event::OrderCancelled(cancelled)) => cancelled
-            .stock_released
-            .iter()
-            .flatten()
-            .map(|sku| {
-                let release = ReleaseStock {
-                    product_id: product_id(sku),
-                    order_id: cancelled.order_id,
-                    at: cancelled.cancelled_at,
-                };
-                step(sku, Command::Product(product::Command::ReleaseStock(release)))
+        Event::Order(order::Event::OrderCancelled(cancelled)) => each(event_id, &cancelled.stock_released, |sku| {
+            product::Command::ReleaseStock(ReleaseStock {
+                product_id: product_id(sku),
+                order_id: cancelled.order_id,
+                at: cancelled.cancelled_at,
             })
-            .collect(),
-        Event::Order(order::Event::OrderShipped(shipped)) => shipped
-            .stock_shipped
-            .iter()
-            .flatten()
-            .map(|sku| {
-                let ship = ShipStock {
-                    product_id: product_id(sku),
-                    order_id: shipped.order_id,
-                    at: shipped.shipped_at,
-                };
-                step(sku, Command::Product(product::Command::ShipStock(ship)))
+        }),
+        Event::Order(order::Event::OrderShipped(shipped)) => each(event_id, &shipped.stock_shipped, |sku| {
+            product::Command::ShipStock(ShipStock {
+                product_id: product_id(sku),
+                order_id: shipped.order_id,
+                at: shipped.shipped_at,
             })
-            .collect(),
+        }),
         Event::Product(product::Event::StockReserved(reserved)) => {
             let record = RecordStockReserved {
                 order_id: reserved.order_id,
@@ -98,6 +86,18 @@ pub fn react(event_id: Uuid, event: &Event) -> Vec<(Uuid, Command)> {
         }
         _ => Vec::new(),
     }
+}
+
+/// One product command per SKU of `skus`, if any.
+fn each(
+    event_id: Uuid,
+    skus: &Option<Vec<Sku>>,
+    command: impl Fn(&Sku) -> product::Command,
+) -> Vec<(Uuid, Command)> {
+    skus.iter()
+        .flatten()
+        .map(|sku| (step_id(event_id, sku), Command::Product(command(sku))))
+        .collect()
 }
 
 fn reserve(sku: &Sku, order_id: Uuid, quantity: StockQuantity, at: chrono::DateTime<chrono::Utc>) -> Command {

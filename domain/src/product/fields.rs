@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::count::unit_count;
 use crate::pricing::Sku;
 use crate::schema::fixed_schema;
 use crate::text::{at_most_text, validated_text};
@@ -28,52 +29,10 @@ validated_text! {
     AdjustmentReason { field: "reason", min: 1, max: 500, rule: bounded_text }
 }
 
-/// A number of units received, reserved, released or shipped: 1 to 1,000,000.
-///
-/// On the wire a JSON integer; decoding re-checks the range.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "i64", into = "u32")]
-pub struct StockQuantity(u32);
-
-impl StockQuantity {
-    pub const MIN: u32 = 1;
-    pub const MAX: u32 = 1_000_000;
-
-    /// Checks `value` is within [`MIN`](Self::MIN)`..=`[`MAX`](Self::MAX), naming the field
-    /// `quantity`.
-    pub fn new(value: i64) -> Result<Self, InvalidField> {
-        u32::try_from(value)
-            .ok()
-            .filter(|value| (Self::MIN..=Self::MAX).contains(value))
-            .map(Self)
-            .ok_or(InvalidField::new(
-                "quantity",
-                FieldProblem::OutOfRange {
-                    min: i64::from(Self::MIN),
-                    max: i64::from(Self::MAX),
-                },
-            ))
-    }
-
-    pub fn get(self) -> u32 {
-        self.0
-    }
+unit_count! {
+    /// A number of units received, reserved, released or shipped: 1 to 1,000,000.
+    StockQuantity { min: 1, max: 1_000_000 }
 }
-
-impl TryFrom<i64> for StockQuantity {
-    type Error = InvalidField;
-    fn try_from(value: i64) -> Result<Self, Self::Error> {
-        Self::new(value)
-    }
-}
-
-impl From<StockQuantity> for u32 {
-    fn from(value: StockQuantity) -> Self {
-        value.0
-    }
-}
-
-fixed_schema!(StockQuantity, { "type": "integer", "minimum": Self::MIN, "maximum": Self::MAX });
 
 /// A correction of stock on hand: a count of units added (positive) or taken away (negative), never
 /// zero, at most 1,000,000 either way.

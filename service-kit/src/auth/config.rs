@@ -87,8 +87,8 @@ pub const MAX_MINT_TTL_SECONDS: u64 = 86_400;
 pub enum TokenKind {
     /// `orders:write purchases:write read`: acts on and reads only its own orders and purchases.
     User,
-    /// `orders:manage purchases:refund read:all`: moves, cancels and refunds anyone's orders and
-    /// purchases, and reads everything.
+    /// `orders:manage purchases:refund read:all catalog:write`: moves, cancels and refunds anyone's
+    /// orders and purchases, keeps the catalog, and reads everything.
     Staff,
 }
 
@@ -207,7 +207,9 @@ mod tests {
 
     use super::*;
     use crate::auth::testkit::{RSA_PUBLIC_PEM, SECRET};
-    use crate::auth::{Claims, ORDERS_MANAGE, ORDERS_WRITE, PURCHASES_REFUND, PURCHASES_WRITE, READ, READ_ALL};
+    use crate::auth::{
+        Claims, CATALOG_WRITE, ORDERS_MANAGE, ORDERS_WRITE, PURCHASES_REFUND, PURCHASES_WRITE, READ, READ_ALL,
+    };
     use crate::secret::SecretError;
 
     #[derive(Debug, Parser)]
@@ -262,7 +264,7 @@ mod tests {
     fn a_staff_token_carries_the_staff_scopes() {
         let cli = parse(&["--kind", "staff", "--subject", "operator-1"]);
         let claims = minted_claims(&cli, &secret_args());
-        assert_eq!(claims.scopes, vec![ORDERS_MANAGE, PURCHASES_REFUND, READ_ALL]);
+        assert_eq!(claims.scopes, vec![ORDERS_MANAGE, PURCHASES_REFUND, READ_ALL, CATALOG_WRITE]);
         assert_eq!(claims.user_id(), crate::auth::user_id_of("operator-1"));
         assert!(Cli::try_parse_from(["test", "--kind", "admin"]).is_err());
     }
