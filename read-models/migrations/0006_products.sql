@@ -6,8 +6,8 @@
 -- of the last event applied; the times are the events' own.
 CREATE TABLE products (
     product_id  uuid        PRIMARY KEY,
-    -- The catalog lists by SKU, in keyset pages on this unique index.
-    sku         text        NOT NULL UNIQUE,
+    -- The catalog lists by SKU, bytewise, in keyset pages on this unique index.
+    sku         text        COLLATE "C" NOT NULL UNIQUE,
     name        text        NOT NULL,
     description text,
     price_minor bigint      NOT NULL CHECK (price_minor >= 0),

@@ -44,24 +44,12 @@ pub async fn upsert(tx: &mut PgConnection, rows: Vec<ProductRow>) -> Result<(), 
 /// The product sold under `sku`. The catalog is not per-user data: anyone who may read it reads
 /// every product.
 pub async fn by_sku(pool: &PgPool, sku: &str) -> Result<Option<ProductRow>, sqlx::Error> {
-    sqlx::query_as(&format!("{}WHERE sku = $1", row::select::<ProductRow>()))
-        .bind(sku)
-        .fetch_optional(pool)
-        .await
+    row::by_text(pool, "sku", sku).await
 }
 
-/// Up to `limit` products whose SKU sorts after `after`, by SKU: one range scan of the unique
-/// index on `sku`.
+/// Up to `limit` products whose SKU sorts (bytewise) after `after`, by SKU.
 pub async fn page(pool: &PgPool, after: Option<&str>, limit: i64) -> Result<Vec<ProductRow>, sqlx::Error> {
-    // Without a cursor the bound is the empty string, below every SKU: one query shape, one plan.
-    sqlx::query_as(&format!(
-        "{}WHERE sku > COALESCE($1, '') ORDER BY sku LIMIT $2",
-        row::select::<ProductRow>()
-    ))
-    .bind(after)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
+    row::page_by_text(pool, "sku", after, limit).await
 }
 
 #[cfg(test)]
