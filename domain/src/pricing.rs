@@ -24,8 +24,8 @@ use std::num::NonZeroU32;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::money::{Currency, Money};
 use crate::count::unit_count;
+use crate::money::{Currency, Money};
 use crate::schema::fixed_schema;
 use crate::text::validated_text;
 use crate::validation::bounded_text;

@@ -89,11 +89,7 @@ pub fn react(event_id: Uuid, event: &Event) -> Vec<(Uuid, Command)> {
 }
 
 /// One product command per SKU of `skus`, if any.
-fn each(
-    event_id: Uuid,
-    skus: &Option<Vec<Sku>>,
-    command: impl Fn(&Sku) -> product::Command,
-) -> Vec<(Uuid, Command)> {
+fn each(event_id: Uuid, skus: &Option<Vec<Sku>>, command: impl Fn(&Sku) -> product::Command) -> Vec<(Uuid, Command)> {
     skus.iter()
         .flatten()
         .map(|sku| (step_id(event_id, sku), Command::Product(command(sku))))

@@ -46,7 +46,8 @@ pub enum Command {
 pub enum DeadLetterCommand {
     /// Print the dead letters, oldest first.
     List {
-        /// Only those of this projection: track_user, order_status, order_history or purchases.
+        /// Only those of this projection: track_user, order_status, order_history,
+        /// purchases or products.
         #[arg(long)]
         projection: Option<String>,
         #[command(flatten)]
@@ -66,7 +67,8 @@ pub enum DeadLetterCommand {
 
 #[derive(Debug, Clone, Args)]
 pub struct RebuildConfig {
-    /// The projection to rebuild: track_user, order_status, order_history or purchases.
+    /// The projection to rebuild: track_user, order_status, order_history, purchases or
+    /// products.
     #[arg(required_unless_present = "all", conflicts_with = "all")]
     pub projection: Option<String>,
 

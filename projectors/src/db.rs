@@ -15,5 +15,6 @@ pub fn tables(projection: Projection) -> &'static [&'static str] {
         Projection::OrderStatus => &["order_status"],
         Projection::OrderHistory => &["order_history"],
         Projection::Purchases => &["purchases", "user_spend"],
+        Projection::Products => &["products"],
     }
 }

@@ -11,7 +11,7 @@
 //!   `dead-letters`).
 //! - [`db`]: migrations, checkpoints, and the tables each projection owns.
 //! - [`projection`]: the read models (`track_user`, `order_status`, `order_history`, `purchases`
-//!   with `user_spend`) and how events change them.
+//!   with `user_spend`, `products`) and how events change them.
 //! - [`runner`]: the consume–fold–commit loop of one projection in its consumer group; it claims
 //!   the checkpoint rows of the partitions it is given and seeks to them, and each commit checks
 //!   they are still where it left them (when not, it claims and seeks again).

@@ -13,6 +13,7 @@
 //! - [`order_history`]: per order, every event in its own order.
 //! - [`purchases`]: `purchases` (per purchase, its latest state) and `user_spend` (per user and
 //!   currency, the totals requested, authorized and refunded).
+//! - [`products`]: per product of the catalog, its latest state and stock; the listing by SKU.
 //!
 //! `dead_letters`, the records a projection set aside, is part of the schema too; only the
 //! projectors read and write it.
@@ -22,6 +23,7 @@ mod row;
 pub mod checkpoint;
 pub mod order_history;
 pub mod order_status;
+pub mod products;
 pub mod purchases;
 pub mod schema;
 pub mod track_user;

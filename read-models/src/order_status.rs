@@ -45,6 +45,8 @@ table_row! {
         /// The latest failure: a payment may fail more than once before one succeeds.
         payment_failed_at: Option<DateTime<Utc>> as "timestamptz",
         refunded_at: Option<DateTime<Utc>> as "timestamptz",
+        /// Where the stock of the order's catalog items stands; `not_tracked` without any.
+        stock_status: String as "text",
         updated_at: DateTime<Utc> as "timestamptz",
         /// The `ce_sequence` of the last event applied.
         version: i64 as "bigint",
@@ -146,9 +148,9 @@ mod tests {
         let sql = row::batch_sql::<OrderStatusRow>("");
         assert!(sql.starts_with("INSERT INTO order_status (order_id, name, note, status, payment_status, channel,"));
         assert!(sql.contains("$1::uuid[], $2::text[]"));
-        assert!(sql.contains("$29::bigint[])"));
+        assert!(sql.contains("$30::bigint[])"));
         let replace = row::replace_all::<OrderStatusRow>("order_id");
-        assert_eq!(replace.matches("= EXCLUDED.").count(), 28);
+        assert_eq!(replace.matches("= EXCLUDED.").count(), 29);
         assert!(!replace.contains("order_id"));
         assert!(replace.ends_with("updated_at = EXCLUDED.updated_at, version = EXCLUDED.version"));
     }

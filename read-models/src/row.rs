@@ -130,3 +130,35 @@ where
     .fetch_optional(pool)
     .await
 }
+
+/// The row whose unique text column `key` is `value`.
+pub(crate) async fn by_text<R>(pool: &PgPool, key: &str, value: &str) -> Result<Option<R>, sqlx::Error>
+where
+    R: Row + for<'r> FromRow<'r, PgRow> + Send + Unpin,
+{
+    sqlx::query_as(&format!("{}WHERE {key} = $1", select::<R>()))
+        .bind(value)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Up to `limit` rows whose unique text column `key` sorts after `after`, in `key` order: a
+/// keyset page, one range scan of the column's index (`COLLATE "C"`, so bytewise).
+pub(crate) async fn page_by_text<R>(
+    pool: &PgPool,
+    key: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<R>, sqlx::Error>
+where
+    R: Row + for<'r> FromRow<'r, PgRow> + Send + Unpin,
+{
+    sqlx::query_as(&format!(
+        "{}WHERE $1::text IS NULL OR {key} > $1 ORDER BY {key} LIMIT $2",
+        select::<R>()
+    ))
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}

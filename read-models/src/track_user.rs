@@ -37,22 +37,12 @@ pub async fn add(tx: &mut PgConnection, rows: Vec<TrackUserRow>) -> Result<(), s
 
 /// The counter of exactly `name`.
 pub async fn by_name(pool: &PgPool, name: &str) -> Result<Option<TrackUserRow>, sqlx::Error> {
-    sqlx::query_as(&format!("{}WHERE name = $1", row::select::<TrackUserRow>()))
-        .bind(name)
-        .fetch_optional(pool)
-        .await
+    row::by_text(pool, "name", name).await
 }
 
 /// Up to `limit` names after `after` (bytewise), in name order.
 pub async fn page(pool: &PgPool, after: Option<&str>, limit: i64) -> Result<Vec<TrackUserRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "{}WHERE $1::text IS NULL OR name > $1 ORDER BY name LIMIT $2",
-        row::select::<TrackUserRow>()
-    ))
-    .bind(after)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
+    row::page_by_text(pool, "name", after, limit).await
 }
 
 #[cfg(test)]

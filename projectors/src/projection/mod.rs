@@ -10,12 +10,13 @@
 
 mod order_history;
 mod order_status;
+mod products;
 mod purchases;
 mod track_user;
 
 use std::collections::{HashMap, HashSet};
 
-use domain::{order, purchase, Event, Message};
+use domain::{order, product, purchase, Event, Message};
 use service_kit::kafka::Envelope;
 use sqlx::PgConnection;
 use tracing::warn;
@@ -71,6 +72,8 @@ aggregate_events! {
     Order(order::Event) starts with OrderPlaced,
     /// A request is its purchase's first event.
     Purchase(purchase::Event) starts with PurchaseRequested,
+    /// Its definition is a product's first event.
+    Product(product::Event) starts with ProductDefined,
 }
 
 /// Every projection this binary runs.
@@ -86,14 +89,17 @@ pub enum Projection {
     /// `purchases` and `user_spend`: per purchase, its latest state; per user and currency, the
     /// totals requested, authorized and refunded. One projection, so both move together.
     Purchases,
+    /// `products`: per product of the catalog, its latest state and stock.
+    Products,
 }
 
 impl Projection {
-    pub const ALL: [Projection; 4] = [
+    pub const ALL: [Projection; 5] = [
         Projection::TrackUser,
         Projection::OrderStatus,
         Projection::OrderHistory,
         Projection::Purchases,
+        Projection::Products,
     ];
 
     /// The name used for checkpoints, metrics and logs.
@@ -103,6 +109,7 @@ impl Projection {
             Self::OrderStatus => "order_status",
             Self::OrderHistory => "order_history",
             Self::Purchases => "purchases",
+            Self::Products => "products",
         }
     }
 
@@ -113,6 +120,7 @@ impl Projection {
             Self::OrderStatus => order_status::apply(tx, events).await,
             Self::OrderHistory => order_history::apply(tx, events).await,
             Self::Purchases => purchases::apply(tx, events).await,
+            Self::Products => products::apply(tx, events).await,
         }
     }
 }

@@ -5,7 +5,7 @@
 //! loaded with one query, the batch's events applied in log order, every touched row written with
 //! one upsert ([`read_models::order_status`]).
 
-use domain::order::{self, OrderStatus, PaymentStatus};
+use domain::order::{self, OrderStatus, PaymentStatus, StockStatus};
 use read_models::order_status::{self, OrderStatusRow};
 use sqlx::PgConnection;
 use thiserror::Error;
@@ -66,6 +66,8 @@ fn check(row: &OrderStatusRow) -> Result<(), UnknownStatus> {
     known(PaymentStatus::ALL, PaymentStatus::as_str, &row.payment_status)
         .ok_or_else(|| unknown("payment_status", &row.payment_status))?;
     known(order::Channel::ALL, order::Channel::as_str, &row.channel).ok_or_else(|| unknown("channel", &row.channel))?;
+    known(StockStatus::ALL, StockStatus::as_str, &row.stock_status)
+        .ok_or_else(|| unknown("stock_status", &row.stock_status))?;
     Ok(())
 }
 
@@ -107,6 +109,14 @@ fn placed_row(placed: &order::OrderPlaced, version: i64) -> OrderStatusRow {
         paid_at: None,
         payment_failed_at: None,
         refunded_at: None,
+        // As the aggregate's state: tracked when the order has catalog items.
+        stock_status: if placed.catalog_items.as_ref().is_some_and(|items| !items.is_empty()) {
+            StockStatus::Pending
+        } else {
+            StockStatus::NotTracked
+        }
+        .as_str()
+        .to_owned(),
         updated_at: placed.placed_at,
         version,
     }
@@ -116,7 +126,9 @@ fn placed_row(placed: &order::OrderPlaced, version: i64) -> OrderStatusRow {
 ///
 /// Mirrors `domain::order::Order::evolve`: a status change the current status does not allow
 /// cannot have been decided and leaves the row's status and that transition's fields as they
-/// are, so this row always agrees with the state commands are decided on. The event still counts
+/// are, so this row always agrees with the state commands are decided on. The stock moves as the
+/// aggregate's does: a cancellation or shipment that names stock releases or ships it, and only
+/// pending stock becomes reserved. The event still counts
 /// towards `version` and `updated_at`, which follow the log.
 fn evolve(row: &mut OrderStatusRow, event: &order::Event, version: i64) {
     use order::Event as E;
@@ -138,6 +150,9 @@ fn evolve(row: &mut OrderStatusRow, event: &order::Event, version: i64) {
                 row.carrier = Some(e.carrier.as_str().to_owned());
                 row.tracking_number = Some(e.tracking_number.as_str().to_owned());
             }
+            if e.stock_shipped.is_some() {
+                row.stock_status = StockStatus::Shipped.as_str().to_owned();
+            }
         }
         E::OrderDelivered(e) => {
             if advance(&mut row.status, OrderStatus::Delivered) {
@@ -148,6 +163,9 @@ fn evolve(row: &mut OrderStatusRow, event: &order::Event, version: i64) {
             if advance(&mut row.status, OrderStatus::Cancelled) {
                 row.cancelled_at = Some(e.cancelled_at);
                 row.cancel_reason = Some(e.reason.as_str().to_owned());
+            }
+            if e.stock_released.is_some() {
+                row.stock_status = StockStatus::Released.as_str().to_owned();
             }
         }
         E::OrderPaid(e) => {
@@ -167,7 +185,12 @@ fn evolve(row: &mut OrderStatusRow, event: &order::Event, version: i64) {
                 row.refunded_at = Some(e.refunded_at);
             }
         }
-        E::OrderItemReserved(_) | E::OrderStockReserved(_) => {}
+        E::OrderItemReserved(_) => {}
+        E::OrderStockReserved(_) => {
+            if row.stock_status == StockStatus::Pending.as_str() {
+                row.stock_status = StockStatus::Reserved.as_str().to_owned();
+            }
+        }
     }
     row.updated_at = event.occurred_at();
     row.version = version;

@@ -19,7 +19,7 @@ use sqlx::PgPool;
 
 use crate::helpers::{applied, merge, metrics, prepared, start_projector_logged, track_users, write_orders, Expected};
 
-const PROJECTIONS: [&str; 4] = ["track_user", "order_status", "order_history", "purchases"];
+const PROJECTIONS: [&str; 5] = ["track_user", "order_status", "order_history", "purchases", "products"];
 /// The projections that read `OrderPlaced`, and so count every event written here.
 const ORDER_PROJECTIONS: [&str; 3] = ["track_user", "order_status", "order_history"];
 

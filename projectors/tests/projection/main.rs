@@ -4,5 +4,6 @@ mod dead_letters;
 mod evolution;
 mod group;
 mod helpers;
+mod products;
 mod rebuild;
 mod restart;

@@ -16,7 +16,7 @@ use crate::helpers::{
 
 const FIRST_ORDERS: usize = 4_000;
 const NAMES: usize = 37;
-const PROJECTIONS: [&str; 4] = ["track_user", "order_status", "order_history", "purchases"];
+const PROJECTIONS: [&str; 5] = ["track_user", "order_status", "order_history", "purchases", "products"];
 
 async fn count(pool: &PgPool, table: &str) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
@@ -179,7 +179,14 @@ async fn dump(pool: &PgPool, table: &str) -> Vec<String> {
         .expect("table dump")
 }
 
-const TABLES: [&str; 5] = ["track_user", "order_status", "order_history", "purchases", "user_spend"];
+const TABLES: [&str; 6] = [
+    "track_user",
+    "order_status",
+    "order_history",
+    "purchases",
+    "user_spend",
+    "products",
+];
 
 async fn table_oids(pool: &PgPool) -> Vec<u32> {
     let mut oids = Vec::new();

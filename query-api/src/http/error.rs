@@ -10,6 +10,12 @@ pub enum ApiError {
     /// 404: nothing under that key.
     #[error("{resource} `{key}` was not found")]
     NotFound { resource: &'static str, key: String },
+    /// 404: no product is sold under that SKU.
+    #[error("no product has SKU `{sku}`")]
+    ProductNotFound { sku: String },
+    /// 422: a path segment is well formed but not a value the domain accepts (a SKU).
+    #[error(transparent)]
+    InvalidField(domain::InvalidField),
     /// 400: a query parameter, path segment or header is malformed.
     #[error("`{field}`: {detail}")]
     InvalidParameter { field: &'static str, detail: String },
@@ -26,6 +32,16 @@ impl IntoResponse for ApiError {
         let problem = match &self {
             Self::NotFound { .. } => {
                 Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found").detail(self.to_string())
+            }
+            Self::ProductNotFound { .. } => {
+                Problem::new(StatusCode::NOT_FOUND, "product-not-found", "Product not found")
+                    .field("sku")
+                    .detail(self.to_string())
+            }
+            Self::InvalidField(invalid) => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", "Invalid field")
+                    .field(invalid.field)
+                    .detail(self.to_string())
             }
             Self::InvalidParameter { field, .. } => {
                 Problem::new(StatusCode::BAD_REQUEST, "invalid-parameter", "Invalid parameter")

@@ -6,6 +6,7 @@ mod extract;
 mod openapi;
 mod orders;
 mod page;
+mod products;
 mod purchases;
 mod reader;
 mod track_users;
@@ -16,7 +17,7 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use service_kit::auth::{require_any_scope, require_scope, Verifier, READ, READ_ALL};
+use service_kit::auth::{require_any_scope, require_scope, Verifier, CATALOG_READ, CATALOG_WRITE, READ, READ_ALL};
 use sqlx::PgPool;
 
 pub use error::ApiError;
@@ -33,16 +34,23 @@ pub struct ApiContext {
 /// Who may read orders and purchases: a user (`read`, its own only) or staff (`read:all`).
 const READERS: &[&str] = &[READ, READ_ALL];
 
+/// Who may read the catalog: every reader, and whoever reads or keeps the catalog. It is not
+/// per-user data, so every one of them reads all of it.
+const CATALOG_READERS: &[&str] = &[READ, READ_ALL, CATALOG_READ, CATALOG_WRITE];
+
 pub fn router(context: ApiContext) -> Router {
-    // Orders and purchases are read by users (their own) and staff; `track_user` counts orders
-    // across users, so it is staff's only. Health and readiness stay open.
+    // Orders and purchases are read by users (their own) and staff; the catalog by them and by
+    // whoever reads or keeps it; `track_user` counts orders across users, so it is staff's only.
+    // Health and readiness stay open.
     let own = Router::new()
         .merge(orders::router())
         .merge(purchases::router())
         .route_layer(require_any_scope(context.verifier.clone(), READERS));
+    let catalog = products::router().route_layer(require_any_scope(context.verifier.clone(), CATALOG_READERS));
     let staff = track_users::router().route_layer(require_scope(context.verifier.clone(), READ_ALL));
     let routes = Router::new()
         .merge(own)
+        .merge(catalog)
         .merge(staff)
         .route("/health", get(service_kit::health::live))
         .route("/ready", get(ready))

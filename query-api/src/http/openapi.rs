@@ -5,7 +5,7 @@
 use service_kit::openapi::{Operational, Shared};
 use utoipa::OpenApi;
 
-use super::{orders, purchases, track_users};
+use super::{orders, products, purchases, track_users};
 
 service_kit::problem_responses! {
     /// A path segment, query parameter or header is malformed (`field` names it): an id that is
@@ -17,6 +17,10 @@ service_kit::problem_responses! {
     pub(super) Forbidden = 403 ["forbidden"];
     /// Nothing under that key, or nothing the caller may read: another user's data is not found.
     pub(super) NotFound = 404 ["not-found"];
+    /// No product is sold under that SKU.
+    pub(super) ProductNotFound = 404 ["product-not-found"];
+    /// A SKU the catalog could not hold (`field` is `sku`).
+    pub(super) InvalidField = 422 ["invalid-field"];
     /// The read model has not reached the consistency token in time (`not-yet-consistent`), or
     /// PostgreSQL is unavailable (`database-unavailable`).
     pub(super) Unavailable = 503 ["not-yet-consistent", "database-unavailable"];
@@ -29,16 +33,17 @@ const OPERATIONAL: Operational = Operational { metrics: false };
 #[openapi(
     info(
         title = "orderstream query API",
-        description = "Reads the read models: orders, their history, purchases, spend per user and \
-                       counters per customer name. Every query takes the `consistency_token` of an earlier \
+        description = "Reads the read models: orders, their history, purchases, spend per user, \
+                       the product catalog and counters per customer name. Every query takes the `consistency_token` of an earlier \
                        write and waits, bounded, until the read model reflects it. Errors are \
                        `application/problem+json` with a stable `type`."
     ),
-    components(responses(InvalidParameter, Unauthorized, Forbidden, NotFound, Unavailable)),
+    components(responses(InvalidParameter, Unauthorized, Forbidden, NotFound, ProductNotFound, InvalidField, Unavailable)),
     modifiers(&Shared, &OPERATIONAL),
     tags(
         (name = "orders", description = "Orders as of their latest event, filtered listings, timelines."),
         (name = "purchases", description = "Purchases and what each user spent."),
+        (name = "products", description = "The product catalog with each product's stock."),
         (name = "track-users", description = "Per customer name, how many orders and since when."),
         (name = "operations", description = "Health, readiness and this document; open."),
     )
@@ -53,6 +58,7 @@ pub(super) fn document() -> utoipa::openapi::OpenApi {
             track_users::TrackUsersApi::openapi(),
             orders::OrdersApi::openapi(),
             purchases::PurchasesApi::openapi(),
+            products::ProductsApi::openapi(),
         ],
     )
 }

@@ -8,7 +8,7 @@
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use domain::order::{Channel, OrderStatus, PaymentStatus};
+use domain::order::{Channel, OrderStatus, PaymentStatus, StockStatus};
 use read_models::order_history::{self, HistoryRow};
 use read_models::order_status::{self, Filter, OrderStatusRow};
 use serde::{Deserialize, Serialize};
@@ -45,6 +45,10 @@ fn payment_status_schema() -> Schema {
     service_kit::openapi::string_enum(PaymentStatus::ALL.map(PaymentStatus::as_str), false)
 }
 
+fn stock_status_schema() -> Schema {
+    service_kit::openapi::string_enum(StockStatus::ALL.map(StockStatus::as_str), false)
+}
+
 fn channel_schema() -> Schema {
     service_kit::openapi::string_enum(Channel::ALL.map(Channel::as_str), false)
 }
@@ -59,6 +63,10 @@ struct Order {
     status: String,
     #[schema(schema_with = payment_status_schema)]
     payment_status: String,
+    /// Where the stock of the order's catalog items stands: `not_tracked` (no catalog item),
+    /// `pending` (being reserved), `reserved`, `released` (cancelled) or `shipped`.
+    #[schema(schema_with = stock_status_schema)]
+    stock_status: String,
     /// Where the order was placed: `api`, `web`, `mobile` or `pos`; `api` for every order placed
     /// before orders carried a channel.
     #[schema(schema_with = channel_schema)]
@@ -136,6 +144,7 @@ impl TryFrom<OrderStatusRow> for Order {
             note: record.note,
             status: record.status,
             payment_status: record.payment_status,
+            stock_status: record.stock_status,
             channel: record.channel,
             user_id: record.user_id,
             currency: record.currency,

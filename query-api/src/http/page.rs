@@ -15,12 +15,18 @@ const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 500;
 
 /// The `#[utoipa::path]` of a query route, and its span: `GET`, for the readers named first (users
-/// and staff, or staff only), the route's own parameters followed by the consistency token (query
-/// parameter or header), and the problems every query may answer: 400, 401, 403 and 503, and 404
-/// where `not_found` names its response. The handler takes the query as `read: Read`.
+/// and staff, staff only, or the catalog's readers), the route's own parameters followed by the
+/// consistency token (query parameter or header), and the problems every query may answer: 400,
+/// 401, 403 and 503, 404 where `not_found` names its response, and 422 where `invalid` does. The handler takes the query as `read: Read`.
 macro_rules! query_path {
     (for users and staff; $($rest:tt)*) => {
         $crate::http::page::query_path!(@with [("bearer" = ["read"]), ("bearer" = ["read:all"])] $($rest)*);
+    };
+    (for catalog readers; $($rest:tt)*) => {
+        $crate::http::page::query_path!(@with [
+            ("bearer" = ["read"]), ("bearer" = ["read:all"]),
+            ("bearer" = ["catalog:read"]), ("bearer" = ["catalog:write"])
+        ] $($rest)*);
     };
     (for staff; $($rest:tt)*) => {
         $crate::http::page::query_path!(@with [("bearer" = ["read:all"])] $($rest)*);
@@ -29,7 +35,7 @@ macro_rules! query_path {
         @with [$($security:tt)*]
         path = $path:literal, tag = $tag:literal, $(summary = $summary:literal,)?
         params($($param:tt),* $(,)?),
-        ok = ($description:literal, $body:ident) $(, not_found = $not_found:ident)?;
+        ok = ($description:literal, $body:ident) $(, not_found = $not_found:ident)? $(, invalid = $invalid:ident)?;
         $item:item
     ) => {
         #[utoipa::path(
@@ -50,6 +56,7 @@ macro_rules! query_path {
                 (status = 401, response = $crate::http::openapi::Unauthorized),
                 (status = 403, response = $crate::http::openapi::Forbidden),
                 $((status = 404, response = $crate::http::openapi::$not_found),)?
+                $((status = 422, response = $crate::http::openapi::$invalid),)?
                 (status = 503, response = $crate::http::openapi::Unavailable),
             )
         )]

@@ -264,7 +264,10 @@ mod tests {
     fn a_staff_token_carries_the_staff_scopes() {
         let cli = parse(&["--kind", "staff", "--subject", "operator-1"]);
         let claims = minted_claims(&cli, &secret_args());
-        assert_eq!(claims.scopes, vec![ORDERS_MANAGE, PURCHASES_REFUND, READ_ALL, CATALOG_WRITE]);
+        assert_eq!(
+            claims.scopes,
+            vec![ORDERS_MANAGE, PURCHASES_REFUND, READ_ALL, CATALOG_WRITE]
+        );
         assert_eq!(claims.user_id(), crate::auth::user_id_of("operator-1"));
         assert!(Cli::try_parse_from(["test", "--kind", "admin"]).is_err());
     }

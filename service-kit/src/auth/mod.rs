@@ -61,15 +61,18 @@ pub const ORDERS_MANAGE: &str = "orders:manage";
 pub const PURCHASES_REFUND: &str = "purchases:refund";
 /// Staff: every read, of every user, and the `track-users` read model.
 pub const READ_ALL: &str = "read:all";
-/// Staff: define products, change their prices, receive and adjust stock.
+/// Staff: define products, change their prices, receive and adjust stock; and read the catalog.
 pub const CATALOG_WRITE: &str = "catalog:write";
+/// Reading the catalog only: products, prices and stock (a shop front, say). Every reader
+/// scope reads the catalog too.
+pub const CATALOG_READ: &str = "catalog:read";
 
 /// What a user's token carries.
 pub const USER_SCOPES: [&str; 3] = [ORDERS_WRITE, PURCHASES_WRITE, READ];
 /// What a staff member's token carries.
 pub const STAFF_SCOPES: [&str; 4] = [ORDERS_MANAGE, PURCHASES_REFUND, READ_ALL, CATALOG_WRITE];
 /// Every scope the product knows: a caller that is both a user and staff.
-pub const ALL_SCOPES: [&str; 7] = [
+pub const ALL_SCOPES: [&str; 8] = [
     ORDERS_WRITE,
     PURCHASES_WRITE,
     READ,
@@ -77,6 +80,7 @@ pub const ALL_SCOPES: [&str; 7] = [
     PURCHASES_REFUND,
     READ_ALL,
     CATALOG_WRITE,
+    CATALOG_READ,
 ];
 
 /// Whether `scope` is a valid OAuth 2 scope token (RFC 6749 §3.3: `%x21 / %x23-5B / %x5D-7E`),

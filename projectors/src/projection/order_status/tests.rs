@@ -8,10 +8,11 @@ use chrono::{DateTime, Utc};
 use domain::money::{Currency, Money};
 use domain::order::{Channel, OrderName, OrderNote, OrderPlaced, PricedOrderDetails};
 use domain::pricing::{self, ItemName, LineItem, Quantity, Sku};
+use domain::product::{StockLine, StockQuantity};
 use domain::purchase;
 use domain::testing::OrderEvents;
-use domain::Event;
-use OrderStatus::{Confirmed, Delivered, Processing, Shipped};
+use domain::{Event, Message};
+use OrderStatus::{Cancelled, Confirmed, Delivered, Processing, Shipped};
 use PaymentStatus::{Paid, Refunded};
 
 const ORDER: Uuid = Uuid::from_u128(0x0001);
@@ -357,4 +358,104 @@ fn a_stored_row_with_known_statuses_loads_and_an_unknown_status_is_an_error() {
         check(&stored("pending", "authorized")).unwrap_err().column,
         "payment_status"
     );
+}
+
+/// `ORDER` placed priced, with its two SKUs in the catalog: its stock is tracked.
+fn placed_tracked() -> LoggedEvent {
+    let mut placed = placed_priced(ORDER);
+    let Event::Order(order::Event::OrderPlaced(order)) = &mut placed.envelope.message else {
+        unreachable!("placed_priced places an order");
+    };
+    order.catalog_items = Some(
+        [("SKU-1", 2), ("SKU-2", 1)]
+            .into_iter()
+            .map(|(sku, quantity)| StockLine {
+                sku: Sku::parse(sku).unwrap(),
+                quantity: StockQuantity::new(quantity).unwrap(),
+            })
+            .collect(),
+    );
+    placed
+}
+
+/// The order event `message_type` of `ORDER` from `fields`, as the log carries it.
+fn of_wire(sequence: u64, message_type: &str, mut fields: serde_json::Value) -> LoggedEvent {
+    fields["order_id"] = serde_json::json!(ORDER);
+    of_order(
+        sequence,
+        order::Event::decode(message_type, fields.to_string().as_bytes()).unwrap(),
+    )
+}
+
+fn stock_reserved(sequence: u64, n: i64) -> LoggedEvent {
+    of_wire(
+        sequence,
+        order::ORDER_STOCK_RESERVED_V1,
+        serde_json::json!({"reserved_at": t(n)}),
+    )
+}
+
+fn stock_of(rows: &HashMap<Uuid, OrderStatusRow>) -> &str {
+    &rows[&ORDER].stock_status
+}
+
+#[test]
+fn an_order_without_catalog_items_is_not_tracked_and_stays_so() {
+    let rows = stored_after(&[placed_priced(ORDER), stock_reserved(2, 1), moved(3, Cancelled, 2)]);
+    assert_eq!(stock_of(&rows), StockStatus::NotTracked.as_str());
+}
+
+#[test]
+fn tracked_stock_is_pending_then_reserved_then_shipped() {
+    let placed = stored_after(&[placed_tracked()]);
+    assert_eq!(stock_of(&placed), StockStatus::Pending.as_str());
+    let item = of_wire(
+        2,
+        order::ORDER_ITEM_RESERVED_V1,
+        serde_json::json!({"sku": "SKU-1", "reserved_at": t(1)}),
+    );
+    let reserved = fold_orders(placed, &[item, stock_reserved(3, 2)]);
+    assert_eq!(stock_of(&reserved), StockStatus::Reserved.as_str());
+    assert_eq!(reserved[&ORDER].version, 3);
+    let shipped = of_wire(
+        6,
+        order::ORDER_SHIPPED_V1,
+        serde_json::json!({"carrier": "UPS", "tracking_number": "1Z9", "shipped_at": t(5), "stock_shipped": ["SKU-1", "SKU-2"]}),
+    );
+    let rows = fold_orders(reserved, &[moved(4, Confirmed, 3), moved(5, Processing, 4), shipped]);
+    assert_eq!(stock_of(&rows), StockStatus::Shipped.as_str());
+    assert_eq!(rows[&ORDER].status, OrderStatus::Shipped.as_str());
+}
+
+#[test]
+fn a_cancellation_naming_stock_releases_it_and_only_pending_stock_becomes_reserved() {
+    let cancelled = of_wire(
+        2,
+        order::ORDER_CANCELLED_V1,
+        serde_json::json!({"reason": "out of stock", "cancelled_at": t(1), "stock_released": ["SKU-1", "SKU-2"]}),
+    );
+    let rows = stored_after(&[placed_tracked(), cancelled]);
+    assert_eq!(stock_of(&rows), StockStatus::Released.as_str());
+    // A late reservation of released stock cannot have been decided: the stock stays released.
+    let late = fold_orders(rows, &[stock_reserved(3, 2)]);
+    assert_eq!(stock_of(&late), StockStatus::Released.as_str());
+    assert_eq!(late[&ORDER].version, 3);
+}
+
+#[test]
+fn a_stored_row_with_an_unknown_stock_status_is_an_error() {
+    let row = stored_after(&[placed_tracked()]).remove(&ORDER).unwrap();
+    for stock in StockStatus::ALL {
+        assert!(check(&OrderStatusRow {
+            stock_status: stock.as_str().to_owned(),
+            ..row.clone()
+        })
+        .is_ok());
+    }
+    let err = check(&OrderStatusRow {
+        stock_status: "lost".to_owned(),
+        ..row
+    })
+    .unwrap_err();
+    assert_eq!(err.column, "stock_status");
 }

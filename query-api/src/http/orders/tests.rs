@@ -38,6 +38,7 @@ fn record() -> OrderStatusRow {
         paid_at: Some("2025-01-19T15:05:30Z".parse().unwrap()),
         payment_failed_at: None,
         refunded_at: None,
+        stock_status: "shipped".to_owned(),
         updated_at: "2025-01-19T15:07:05Z".parse().unwrap(),
         version: 5,
     }
@@ -54,6 +55,7 @@ fn an_order_reads_with_its_totals_and_timestamps() {
             "note": null,
             "status": "shipped",
             "payment_status": "paid",
+            "stock_status": "shipped",
             "channel": "web",
             "user_id": Uuid::from_u128(2),
             "currency": "USD",

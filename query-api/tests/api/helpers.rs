@@ -1,0 +1,38 @@
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use query_api::http::{self, ApiContext};
+use service_kit::testing::{test_auth, Isolation};
+use sqlx::PgPool;
+use tower::ServiceExt as _;
+
+/// The query routes over a freshly migrated schema of their own, and its pool for the test to
+/// write rows with. A consistency token is waited for at most 300 ms.
+pub(crate) async fn spawn_api() -> (Router, PgPool) {
+    let isolation = Isolation::new();
+    let pool = isolation.database.pool().expect("pool");
+    read_models::schema::migrate(&pool, &isolation.database.database_schema)
+        .await
+        .expect("migrations");
+    let context = ApiContext {
+        pool: pool.clone(),
+        consistency_wait: Duration::from_millis(300),
+        verifier: test_auth().verifier().expect("test verifier"),
+    };
+    (http::router(context), pool)
+}
+
+/// `GET uri` with `authorization`: the status and the body as JSON.
+pub(crate) async fn get(api: &Router, uri: &str, authorization: &str) -> (StatusCode, serde_json::Value) {
+    let request = Request::get(uri)
+        .header(header::AUTHORIZATION, authorization)
+        .body(Body::empty())
+        .expect("request");
+    let response = api.clone().oneshot(request).await.expect("answer");
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
+    let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    (status, json)
+}
