@@ -8,14 +8,17 @@
 //!   command-api replicas sharing the decider's partitions, requests alternating between them;
 //! - purchases/s end to end: accepted over HTTP, charged by the payment reactor, authorized by
 //!   the decider and readable in the `purchases` read model;
+//! - orders with three catalog items each: accepted over HTTP (priced from the catalog), and
+//!   reserved by the stock reservation saga and readable as `reserved` in `order_status`;
 //! - projection events/s on a backlog, per projection;
 //! - replay: `projectors rebuild` of each order projection over a log of `BENCH_REPLAY_EVENTS`
 //!   (default 1000000) events, against a raw consume of that same topic.
 //!
 //! Each figure is printed absolute and as a ratio to its raw limit. Sizes come from
 //! `BENCH_EVENTS` (backlog and raw records, default 200000), `BENCH_ORDERS` (HTTP orders,
-//! default 20000), `BENCH_PURCHASES` (HTTP purchases, default 10000) and `BENCH_IN_FLIGHT`
-//! (concurrent requests, default 64).
+//! default 20000), `BENCH_PURCHASES` (HTTP purchases, default 10000), `BENCH_CATALOG_ORDERS`
+//! (HTTP orders with catalog items, default 5000) and `BENCH_IN_FLIGHT` (concurrent requests,
+//! default 64).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,7 +30,7 @@ use domain::order::{OrderNote, OrderPlaced};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::FutureProducer;
 use rdkafka::{Offset, TopicPartitionList};
-use service_kit::auth::{PURCHASES_REFUND, PURCHASES_WRITE};
+use service_kit::auth::{CATALOG_WRITE, PURCHASES_REFUND, PURCHASES_WRITE};
 use service_kit::kafka::KafkaArgs;
 use service_kit::testing::{
     bearer, bearer_user, example_purchase, free_port, order_placed, placed_envelope, produce, wait_until, ChildService,
@@ -79,6 +82,7 @@ async fn main() {
     let events = env_usize("BENCH_EVENTS", 200_000);
     let orders = env_usize("BENCH_ORDERS", 20_000);
     let purchases = env_usize("BENCH_PURCHASES", 10_000);
+    let catalog_orders = env_usize("BENCH_CATALOG_ORDERS", 5_000);
     let replay_events = env_usize("BENCH_REPLAY_EVENTS", 1_000_000);
     let in_flight = env_usize("BENCH_IN_FLIGHT", 64);
     let mut isolation = Isolation::new();
@@ -86,13 +90,13 @@ async fn main() {
     let bin_dir = release_dir();
     println!("orderstream system benchmark: {PARTITIONS} partitions, {events} events, {orders} HTTP orders, {in_flight} in flight");
 
-    println!("\n[1/8] raw Kafka produce (acks=all, idempotent, event-shaped records)");
+    println!("\n[1/9] raw Kafka produce (acks=all, idempotent, event-shaped records)");
     let raw_topic = format!("{}bench.raw", isolation.kafka.topic_prefix);
     create_topic(&isolation.kafka, &raw_topic).await;
     let produce = produce_events(&isolation.kafka, &raw_topic, events).await;
     println!("      {produce}");
 
-    println!("[2/8] raw Kafka consume (read_committed)");
+    println!("[2/9] raw Kafka consume (read_committed)");
     let consume = consume_all(&isolation.kafka, &raw_topic, events).await;
     println!("      {consume}");
 
@@ -100,11 +104,11 @@ async fn main() {
     projectors::db::migrate(&pool, &isolation.database.database_schema)
         .await
         .expect("migrate");
-    println!("[3/8] raw PostgreSQL COPY (order_status-shaped rows)");
+    println!("[3/9] raw PostgreSQL COPY (order_status-shaped rows)");
     let copy = copy_rows(&pool, events).await;
     println!("      {copy}");
 
-    println!("[4/8] projection of a backlog of {events} events (both projections at once)");
+    println!("[4/9] projection of a backlog of {events} events (both projections at once)");
     isolation.topics.ensure(&isolation.kafka).await.expect("topics");
     produce_events(&isolation.kafka, &isolation.topics.events, events).await;
     let started = Instant::now();
@@ -136,7 +140,7 @@ async fn main() {
         println!("      {projection:<13} {rate}");
     }
 
-    println!("[5/8] orders end to end over HTTP (command-api, projectors and query-api running)");
+    println!("[5/9] orders end to end over HTTP (command-api, projectors and query-api running)");
     let port = free_port();
     let command_api = start(&bin_dir, "command-api", &[], &isolation, port);
     let query_api = start(&bin_dir, "query-api", &[], &isolation, free_port());
@@ -157,7 +161,7 @@ async fn main() {
     .await;
     println!("      {orders_run}");
 
-    println!("[6/8] purchases end to end: HTTP, the payment reactor, the decider, the read model");
+    println!("[6/9] purchases end to end: HTTP, the payment reactor, the decider, the read model");
     let started = Instant::now();
     let purchases_run = send_requests(
         &processor,
@@ -187,7 +191,39 @@ async fn main() {
     };
     println!("      authorized {authorized}");
 
-    println!("[7/8] orders end to end over HTTP through two command-api replicas, alternately");
+    println!("[7/9] orders with 3 catalog items each: priced from the catalog, reserved by the stock saga");
+    let staff = authorized_client(&bearer(&[CATALOG_WRITE]), in_flight);
+    stock_catalog(&staff, &base).await;
+    let started = Instant::now();
+    let catalog_run = send_requests(
+        &client,
+        &[format!("{base}/api/v1/orders")],
+        catalog_orders,
+        in_flight,
+        201,
+        catalog_order_body,
+    )
+    .await;
+    println!("      accepted   {catalog_run}");
+    wait_until(
+        "every catalog order to read back reserved",
+        Duration::from_secs(900),
+        || async {
+            let reserved: i64 = sqlx::query_scalar("SELECT count(*) FROM order_status WHERE stock_status = 'reserved'")
+                .fetch_one(&pool)
+                .await
+                .ok()?;
+            (reserved >= catalog_orders as i64).then_some(())
+        },
+    )
+    .await;
+    let reserved = Rate {
+        count: catalog_orders,
+        elapsed: started.elapsed(),
+    };
+    println!("      reserved   {reserved}");
+
+    println!("[8/9] orders end to end over HTTP through two command-api replicas, alternately");
     let second_port = free_port();
     let second = start(&bin_dir, "command-api", &[], &isolation, second_port);
     let second_base = format!("http://127.0.0.1:{second_port}");
@@ -204,7 +240,7 @@ async fn main() {
     println!("      {two_replicas_run}");
     drop((command_api, second, query_api, projector));
 
-    println!("[8/8] replay: `projectors rebuild` over a log of {replay_events} events");
+    println!("[9/9] replay: `projectors rebuild` over a log of {replay_events} events");
     let (replay_consume, replays) = replay(&bin_dir, replay_events).await;
     println!("      raw consume of that topic {replay_consume}");
     for (projection, rate) in &replays {
@@ -233,6 +269,7 @@ async fn main() {
     for (what, unit, run) in [
         ("orders", "orders", &orders_run),
         ("purchases accepted", "purchases", &purchases_run),
+        ("orders with 3 catalog items accepted", "orders", &catalog_run),
     ] {
         println!(
             "| {what} over HTTP, {in_flight} in flight (p50 {:.1} ms, p99 {:.1} ms) | {:.0} {unit}/s | {} of produce |",
@@ -254,6 +291,12 @@ async fn main() {
         "| purchases authorized and readable (reactor + decider + projection) | {:.0} purchases/s | {} of produce |",
         authorized.per_second(),
         ratio(&authorized, &produce)
+    );
+    println!(
+        "| orders with 3 catalog items reserved and readable (saga: 3 reservations, 3 records, 1 completion) | {:.0} orders/s | {} of produce, {:.2}× plain orders |",
+        reserved.per_second(),
+        ratio(&reserved, &produce),
+        reserved.per_second() / orders_run.rate.per_second()
     );
     println!(
         "| raw Kafka consume of the {replay_events}-event replay log | {:.0} records/s | 1.00 |",
@@ -516,6 +559,38 @@ fn authorized_client(authorization: &str, in_flight: usize) -> reqwest::Client {
         .pool_max_idle_per_host(in_flight)
         .build()
         .unwrap()
+}
+
+/// How many products the catalog orders pick their items from.
+const CATALOG_PRODUCTS: usize = 30;
+
+/// Defines the benchmark's products, each with far more stock than the run orders.
+async fn stock_catalog(staff: &reqwest::Client, base: &str) {
+    for n in 0..CATALOG_PRODUCTS {
+        let product = format!("{base}/api/v1/products/BENCH-{n}");
+        let defined = staff
+            .put(&product)
+            .json(&serde_json::json!({"name": format!("Bench product {n}"), "price": 4.5, "currency": "USD"}))
+            .send()
+            .await
+            .expect("command-api answers");
+        assert!(defined.status().is_success(), "{}", defined.status());
+        let received = staff
+            .post(format!("{product}/stock-receipts"))
+            .json(&serde_json::json!({"quantity": 1_000_000}))
+            .send()
+            .await
+            .expect("command-api answers");
+        assert!(received.status().is_success(), "{}", received.status());
+    }
+}
+
+/// An order of three different catalog products, one unit each, at the catalog's prices.
+fn catalog_order_body(i: usize) -> serde_json::Value {
+    let items: Vec<serde_json::Value> = (0..3)
+        .map(|k| serde_json::json!({"sku": format!("BENCH-{}", (i + k) % CATALOG_PRODUCTS), "quantity": 1}))
+        .collect();
+    serde_json::json!({"name": format!("customer {}", i % 500), "currency": "USD", "items": items})
 }
 
 fn order_body(i: usize) -> serde_json::Value {

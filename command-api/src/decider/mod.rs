@@ -22,9 +22,14 @@
 //! No record stops a partition: a command that does not decode is refused at once when its id
 //! can be read (else skipped), and a command for a quarantined aggregate is refused; both are
 //! logged and counted.
+//!
+//! A partition restored by folding the events log (no complete changelog yet) has its changelog
+//! seeded from the store before it is decided ([`seed`]); [`metrics`] holds what `/metrics` shows.
 
 pub mod instance;
+mod metrics;
 mod restore;
+mod seed;
 mod state;
 mod store;
 
@@ -44,7 +49,6 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use service_kit::kafka::envelope::header;
 use service_kit::kafka::ownership::{Ownership, OwnershipChange};
 use service_kit::kafka::{Envelope, KafkaArgs, Topics};
-use service_kit::metrics::{Counter, Gauge, Registry};
 use service_kit::stream::{Batching, CancellationToken};
 use service_kit::ConsistencyToken;
 use thiserror::Error;
@@ -52,13 +56,14 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use self::restore::{blocking_store, Restored, COMPLETE_MARKER};
+use self::restore::{blocking_store, Restored};
 use self::state::AggregateEntry;
 use self::store::{Changes, Mirrored, Store, Stored};
 use crate::catalog::{self, CATALOG_PARTITION};
 use crate::outcome::{same_request, Outcome, Refusal, Verdict, WrittenEvent, REQUEST_DIGEST_HEADER};
 use crate::reply::ReplyRoutes;
 
+pub use self::metrics::DeciderMetrics;
 pub use self::restore::Read as RestoreRead;
 pub use self::store::StoreError;
 
@@ -72,8 +77,6 @@ const HUNG_AFTER: Duration = Duration::from_secs(30);
 const GROUP: &str = "orderstream-decider";
 /// How often verdicts past the horizon are dropped from the store.
 const FORGET_EVERY: Duration = Duration::from_secs(60);
-/// Changelog records per seeding transaction: well within the transaction timeout.
-const SEED_CHUNK: usize = 20_000;
 
 #[derive(Debug, Error)]
 pub enum DeciderError {
@@ -127,76 +130,6 @@ impl DeciderSettings {
     fn store_path(&self) -> PathBuf {
         self.state_dir
             .join(format!("{}decider-{}.redb", self.kafka.topic_prefix, self.instance_id))
-    }
-}
-
-/// Counts that `/metrics` reports.
-#[derive(Debug, Clone)]
-pub struct DeciderMetrics {
-    commands: Arc<Counter>,
-    rejections: Arc<Counter>,
-    refusals: Arc<Counter>,
-    undecodable_commands: Arc<Counter>,
-    undecodable_events: Arc<Counter>,
-    undecodable_verdicts: Arc<Counter>,
-    transactions: Arc<Counter>,
-    restored_changelog: Arc<Counter>,
-    restored_events: Arc<Counter>,
-    restored_verdicts: Arc<Counter>,
-    partitions_owned: Arc<Gauge>,
-}
-
-impl DeciderMetrics {
-    pub fn register(registry: &Registry) -> Self {
-        Self {
-            commands: registry.counter("orderstream_decider_commands_total", "", "Commands decided"),
-            rejections: registry.counter("orderstream_decider_rejections_total", "", "Commands rejected"),
-            refusals: registry.counter(
-                "orderstream_decider_refusals_total",
-                "",
-                "Commands refused undecided: idempotency key reused, aggregate quarantined, or undecodable",
-            ),
-            undecodable_commands: registry.counter(
-                "orderstream_decider_undecodable_commands_total",
-                "",
-                "Commands that did not decode (refused when their id was readable, else skipped)",
-            ),
-            undecodable_events: registry.counter(
-                "orderstream_decider_undecodable_events_total",
-                "",
-                "Events or state changelog records that did not decode on restore (their aggregate quarantined when named, else skipped)",
-            ),
-            undecodable_verdicts: registry.counter(
-                "orderstream_decider_undecodable_verdicts_total",
-                "",
-                "Verdict records that did not decode on restore (skipped)",
-            ),
-            transactions: registry.counter(
-                "orderstream_decider_transactions_total",
-                "",
-                "Kafka transactions committed",
-            ),
-            restored_changelog: registry.counter(
-                "orderstream_decider_restored_changelog_records_total",
-                "",
-                "State changelog records read by restores",
-            ),
-            restored_events: registry.counter(
-                "orderstream_decider_restored_events_total",
-                "",
-                "Events folded by restores of partitions without a complete changelog",
-            ),
-            restored_verdicts: registry.counter(
-                "orderstream_decider_restored_verdicts_total",
-                "",
-                "Verdict records read by restores",
-            ),
-            partitions_owned: registry.gauge(
-                "orderstream_decider_partitions_owned",
-                "",
-                "Command partitions this decider has restored and decides",
-            ),
-        }
     }
 }
 
@@ -448,93 +381,6 @@ impl<'a> Decider<'a> {
         self.consumer.resume(&list)?;
         info!(partition, "partition restored; deciding");
         Ok(())
-    }
-
-    /// Writes the state of every aggregate of `partition` (from the store, just folded from the
-    /// events log) to the changelog, then its marker, in transactions fenced like the decisions:
-    /// if the partition moved meanwhile, the commit fails and the new owner seeds it itself.
-    async fn seed(&mut self, partition: i32) -> Result<()> {
-        let topic = self.settings.topics.decider_state.clone();
-        let mut after = None;
-        let mut seeded = 0usize;
-        loop {
-            let store = self.store.clone();
-            let chunk = blocking_store(move || store.aggregates_after(partition, after, SEED_CHUNK)).await?;
-            let last_chunk = chunk.len() < SEED_CHUNK;
-            let producer = self.producer.clone();
-            blocking(move || producer.begin_transaction()).await?;
-            let written = self.seed_chunk(partition, &topic, &chunk, last_chunk).await;
-            let marker_offset = match written {
-                Ok(marker_offset) => marker_offset,
-                Err(err) => {
-                    self.abort().await;
-                    return Err(err);
-                }
-            };
-            seeded += chunk.len();
-            after = chunk.last().map(|(id, _)| *id);
-            if let Some(offset) = marker_offset {
-                let mut changes = Changes::default();
-                changes.advance(Mirrored::Changelog, partition, offset + 1);
-                let store = self.store.clone();
-                blocking_store(move || store.write(&changes)).await?;
-                info!(partition, aggregates = seeded, "seeded the state changelog");
-                return Ok(());
-            }
-        }
-    }
-
-    /// One seeding transaction; the offset of the marker when it wrote it.
-    async fn seed_chunk(
-        &self,
-        partition: i32,
-        topic: &str,
-        chunk: &[(Uuid, Stored)],
-        with_marker: bool,
-    ) -> Result<Option<i64>> {
-        let mut deliveries = Vec::with_capacity(chunk.len());
-        for (aggregate_id, stored) in chunk {
-            let payload = serde_json::to_vec(stored).map_err(StoreError::from)?;
-            deliveries.push(self.send(topic, Some(partition), &aggregate_id.to_string(), &payload, None)?);
-        }
-        let marker = with_marker
-            .then(|| self.send(topic, Some(partition), COMPLETE_MARKER, b"{}", None))
-            .transpose()?;
-        for delivery in deliveries {
-            delivery
-                .await
-                .map_err(|_| DeciderError::DeliveryCancelled)?
-                .map_err(|(err, _)| err)?;
-        }
-        let marker_offset = match marker {
-            Some(marker) => Some(
-                marker
-                    .await
-                    .map_err(|_| DeciderError::DeliveryCancelled)?
-                    .map_err(|(err, _)| err)?
-                    .offset,
-            ),
-            None => None,
-        };
-        let commands = self.settings.topics.commands.clone();
-        let consumer = self.consumer.clone();
-        let mut list = TopicPartitionList::new();
-        list.add_partition(&commands, partition);
-        let committed = blocking(move || consumer.committed_offsets(list, Duration::from_secs(10))).await?;
-        let at = committed
-            .find_partition(&commands, partition)
-            .map(|element| element.offset());
-        if let Some(Offset::Offset(offset)) = at {
-            let mut offsets = TopicPartitionList::new();
-            offsets.add_partition_offset(&commands, partition, Offset::Offset(offset))?;
-            self.send_offsets(offsets).await?;
-        }
-        let producer = self.producer.clone();
-        transactional("commit_transaction", move || {
-            producer.commit_transaction(TRANSACTION_TIMEOUT)
-        })
-        .await?;
-        Ok(marker_offset)
     }
 
     /// Commits `offsets` of the commands topic within the open transaction, with the group's
@@ -930,7 +776,6 @@ fn event_id(command_id: Uuid, index: usize) -> Uuid {
     Uuid::new_v5(&command_id, &index.to_be_bytes())
 }
 
-/// Runs a blocking librdkafka call off the async workers.
 /// A transactional call off the async workers, given up as [`DeciderError::Hung`] after
 /// [`HUNG_AFTER`].
 async fn transactional<T: Send + 'static>(
@@ -945,6 +790,7 @@ async fn transactional<T: Send + 'static>(
         }))
 }
 
+/// Runs a blocking librdkafka call off the async workers.
 async fn blocking<T: Send + 'static>(call: impl FnOnce() -> Result<T, KafkaError> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(call)
         .await
