@@ -6,7 +6,9 @@
 //! topic whole into memory ([`KafkaCatalog::follow`]): it holds one small record per product, not
 //! the events log. Before pricing an order, the edge reads the topic's high watermark and waits
 //! until it has read that far ([`Catalog::entries`]), so a product whose `PUT` was answered is
-//! seen by the next order, on any replica.
+//! seen by the next order, on any replica. Orders arriving together share one watermark query:
+//! each waits for the first query that started after it arrived, so one query in flight serves
+//! every order that came in meanwhile, and none is answered from a query older than itself.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -86,6 +88,18 @@ pub struct KafkaCatalog {
     /// Asks for the topic's high watermark: `read_uncommitted`, so the watermark counts a
     /// transaction still being committed, which the catalog then waits for.
     watermarks: Arc<BaseConsumer>,
+    /// The watermark queries orders wait for, one at a time.
+    heads: Arc<Heads>,
+}
+
+/// Watermark queries shared by the orders that wait for them: an order takes a ticket, and a query
+/// started after the ticket was taken answers it.
+#[derive(Debug, Default)]
+struct Heads {
+    /// The last ticket taken, and whether a query task is running.
+    asked: std::sync::Mutex<(u64, bool)>,
+    /// The last ticket answered, and the head (or the error) that answered it.
+    answered: watch::Sender<(u64, Option<Result<i64, KafkaError>>)>,
 }
 
 impl std::fmt::Debug for KafkaCatalog {
@@ -109,6 +123,7 @@ impl KafkaCatalog {
             entries: RwLock::default(),
             position: watch::Sender::new(0),
             watermarks: Arc::new(watermarks),
+            heads: Arc::default(),
         })
     }
 
@@ -166,12 +181,51 @@ impl KafkaCatalog {
         });
     }
 
+    /// The topic's high watermark, from a query that started after this call.
     async fn head(&self) -> Result<i64, KafkaError> {
-        let (watermarks, topic) = (self.watermarks.clone(), self.topic.clone());
-        tokio::task::spawn_blocking(move || watermarks.fetch_watermarks(&topic, CATALOG_PARTITION, WATERMARKS_TIMEOUT))
+        let mut answered = self.heads.answered.subscribe();
+        let ticket = {
+            let mut asked = self
+                .heads
+                .asked
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            asked.0 += 1;
+            if !asked.1 {
+                asked.1 = true;
+                let (heads, watermarks, topic) = (self.heads.clone(), self.watermarks.clone(), self.topic.clone());
+                // A task of its own, so an order given up mid-query leaves the others served.
+                tokio::spawn(query_heads(heads, watermarks, topic));
+            }
+            asked.0
+        };
+        let round = answered
+            .wait_for(|(done, _)| *done >= ticket)
             .await
-            .expect("the watermark query does not panic")
-            .map(|(_, high)| high)
+            .expect("the catalog outlives its readers");
+        round.1.clone().expect("an answered round has its head")
+    }
+}
+
+/// Asks for the watermark until every ticket taken is answered, one query at a time.
+async fn query_heads(heads: Arc<Heads>, watermarks: Arc<BaseConsumer>, topic: String) {
+    loop {
+        let covers = {
+            let mut asked = heads.asked.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if asked.0 == heads.answered.borrow().0 {
+                asked.1 = false;
+                return;
+            }
+            asked.0
+        };
+        let (watermarks, topic) = (watermarks.clone(), topic.clone());
+        let head = tokio::task::spawn_blocking(move || {
+            watermarks.fetch_watermarks(&topic, CATALOG_PARTITION, WATERMARKS_TIMEOUT)
+        })
+        .await
+        .expect("the watermark query does not panic")
+        .map(|(_, high)| high);
+        heads.answered.send_replace((covers, Some(head)));
     }
 }
 
