@@ -331,4 +331,28 @@ mod tests {
         assert!(!settled.passes(&refund(purchase::PURCHASE_REFUNDED_V1, recorded)));
         assert_eq!(settled.ahead[&3], Ahead::default(), "forgotten once behind the reactor");
     }
+
+    #[test]
+    fn the_placing_of_an_order_whose_stock_is_settled_ahead_is_passed_until_that_is_read() {
+        let (settled_id, open_id) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let mut settled = Settled::default();
+        settled.ahead.insert(
+            3,
+            Ahead {
+                stock: HashSet::from([settled_id]),
+                ..Ahead::default()
+            },
+        );
+        let placed = |id| record(3, order::ORDER_PLACED_V3, id);
+        assert!(settled.passes(&placed(settled_id)), "its stock is not reserved again");
+        assert!(!settled.passes(&placed(open_id)), "an open order's stock is reserved");
+        assert!(
+            !settled.passes(&record(3, order::ORDER_CANCELLED_V1, settled_id)),
+            "a cancellation is never passed over: the payments and the saga react to it"
+        );
+        assert!(
+            !settled.passes(&placed(settled_id)),
+            "forgotten once behind the reactor"
+        );
+    }
 }

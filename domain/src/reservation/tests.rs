@@ -226,3 +226,45 @@ fn the_same_event_always_leads_to_the_same_commands() {
         }
     }
 }
+
+#[test]
+fn an_order_still_reserving_its_stock_cannot_start_processing_and_a_late_shortage_changes_nothing() {
+    let order_id = Uuid::from_u128(1);
+    let placed = order::Event::OrderPlaced(order::OrderPlaced {
+        order_id,
+        name: OrderName::parse("John Doe").unwrap(),
+        note: None,
+        placed_at: at(),
+        details: None,
+        channel: order::Channel::Api,
+        user_id: None,
+        catalog_items: Some(vec![StockLine {
+            sku: sku("TEA"),
+            quantity: StockQuantity::new(1).unwrap(),
+        }]),
+    });
+    let confirmed = order::Event::OrderConfirmed(order::OrderConfirmed {
+        order_id,
+        confirmed_at: at(),
+    });
+    let start = order::Command::StartProcessing(order::StartProcessing {
+        order_id,
+        expected_version: None,
+        at: at(),
+    });
+    crate::testing::given::<order::Order>([placed.clone(), confirmed.clone()])
+        .when(start)
+        .then_rejected(order::Rejection::StockPending { order_id });
+    let reserved = order::Event::OrderStockReserved(order::OrderStockReserved {
+        order_id,
+        reserved_at: at(),
+    });
+    let shortage = order::Command::RecordStockShortage(RecordStockShortage {
+        order_id,
+        sku: sku("TEA"),
+        at: at(),
+    });
+    crate::testing::given::<order::Order>([placed, confirmed, reserved])
+        .when(shortage)
+        .then([]);
+}
