@@ -14,7 +14,7 @@ use rdkafka::Message as _;
 use serde_json::{json, Value};
 use service_kit::testing::wait_until;
 
-use crate::helpers::{assert_problem, committed_records, header, spawn_app, TestApp};
+use crate::helpers::{assert_problem, committed_records, header, produce_raw, spawn_app, RawRecord, TestApp};
 
 /// `PUT /api/v1/products/{sku}`.
 async fn define(app: &TestApp, sku: &str, price: f64) -> reqwest::Response {
@@ -216,4 +216,41 @@ async fn stock_is_never_adjusted_below_what_orders_hold() {
     assert_problem(unknown, 404, None).await;
     let box4 = product(&app, "BOX-4").await;
     assert_eq!((box4.on_hand, box4.reserved), (3, 3));
+}
+
+#[tokio::test]
+async fn records_on_the_catalog_topic_that_no_code_of_ours_wrote_do_not_stop_the_catalog() {
+    let app = spawn_app().await;
+    let junk = |key, payload: &[u8]| RawRecord {
+        partition: Some(0),
+        key: Some(key),
+        headers: Vec::new(),
+        payload: payload.to_vec(),
+    };
+    produce_raw(
+        &app.isolation,
+        &app.isolation.topics.catalog,
+        vec![
+            junk("PEN-5", b"not json"),
+            junk(
+                "PEN-5",
+                br#"{"sku":"PEN-5","name":"Pen","price":{"minor":-1,"currency":"XXX"}}"#,
+            ),
+            junk(
+                "PEN-5",
+                br#"{"sku":"bad sku","name":"Pen","price":{"minor":100,"currency":"USD"}}"#,
+            ),
+            junk("PEN-5", b""),
+        ],
+    )
+    .await;
+    assert_eq!(define(&app, "PEN-5", 1.25).await.status(), 201);
+    let placed = app
+        .place(
+            &json!({"name": "Ada", "currency": "USD", "items": [{"sku": "PEN-5", "quantity": 2}]}),
+            None,
+        )
+        .await;
+    assert_eq!(placed.status(), 201);
+    assert_eq!(placed.json::<Value>().await.unwrap()["totals"]["subtotal"], "2.50");
 }
