@@ -370,19 +370,21 @@ async fn an_accepted_refund_is_a_202_saying_it_is_requested() {
     assert_eq!(answer.body["refund_id"], refund_id.to_string());
 }
 
-/// An order with `items` (a JSON array) in USD.
-fn order_with(items: &str) -> String {
-    format!(r#"{{"name": "Ada", "currency": "USD", "items": {items}}}"#)
+/// Places an order of `items` (a JSON array) in USD as a user.
+async fn place_with(bus: &MemoryBus, items: &str) -> Answer {
+    let body = format!(r#"{{"name": "Ada", "currency": "USD", "items": {items}}}"#);
+    post(bus, ORDERS, &[ORDERS_WRITE], &[], &body).await
 }
 
 #[tokio::test]
 async fn an_item_the_catalog_sells_takes_its_name_and_price_and_is_reserved() {
     let bus = MemoryBus::answering(accepted());
-    let body = order_with(
+    let answer = place_with(
+        &bus,
         r#"[{"sku": "TEA-1", "quantity": 2}, {"sku": "MUG-9", "name": "Mug", "quantity": 1, "unit_price": 3},
             {"sku": "TEA-1", "quantity": 1, "unit_price": 4.50}]"#,
-    );
-    let answer = post(&bus, ORDERS, &[ORDERS_WRITE], &[], &body).await;
+    )
+    .await;
     assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
     assert_eq!(answer.body["totals"]["subtotal"], "16.50", "{}", answer.body);
     let [command] = bus.commands().try_into().expect("one command");
@@ -407,14 +409,7 @@ async fn an_item_the_catalog_sells_takes_its_name_and_price_and_is_reserved() {
 #[tokio::test]
 async fn another_price_for_a_catalog_item_is_a_409_with_the_current_one_and_nothing_is_sent() {
     let bus = MemoryBus::answering(accepted());
-    let answer = post(
-        &bus,
-        ORDERS,
-        &[ORDERS_WRITE],
-        &[],
-        &order_with(r#"[{"sku": "TEA-1", "quantity": 1, "unit_price": 4.00}]"#),
-    )
-    .await;
+    let answer = place_with(&bus, r#"[{"sku": "TEA-1", "quantity": 1, "unit_price": 4.00}]"#).await;
     assert_eq!(answer.status, StatusCode::CONFLICT, "{}", answer.body);
     assert_eq!(answer.body["type"], "/problems/price-changed");
     assert_eq!(answer.body["field"], "items[0].unit_price");
@@ -426,14 +421,7 @@ async fn another_price_for_a_catalog_item_is_a_409_with_the_current_one_and_noth
 #[tokio::test]
 async fn an_item_outside_the_catalog_still_needs_its_price() {
     let bus = MemoryBus::answering(accepted());
-    let answer = post(
-        &bus,
-        ORDERS,
-        &[ORDERS_WRITE],
-        &[],
-        &order_with(r#"[{"sku": "MUG-9", "name": "Mug", "quantity": 1}]"#),
-    )
-    .await;
+    let answer = place_with(&bus, r#"[{"sku": "MUG-9", "name": "Mug", "quantity": 1}]"#).await;
     assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", answer.body);
     assert_eq!(answer.body["field"], "items[0].unit_price");
     assert_eq!(bus.submitted(), []);
@@ -483,4 +471,54 @@ async fn the_catalog_takes_staff_and_names_a_bad_sku_or_quantity() {
     let [submitted] = bus.submitted().try_into().expect("one command");
     let sku = Sku::parse("TEA-1").expect("valid");
     assert_eq!(submitted.aggregate_id, domain::product::product_id(&sku));
+}
+
+#[tokio::test]
+async fn a_nul_or_control_character_in_any_catalog_text_is_a_422_naming_it_and_nothing_is_sent() {
+    let bus = MemoryBus::answering(accepted());
+    // JSON escapes, so the body carries the control character itself; and the same in a path.
+    for (escaped, in_path) in [(r"\u0000", "%00"), (r"\u0007", "%07"), (r"\u001b", "%1B")] {
+        let bad = format!(r#""Green{escaped}tea""#);
+        for field in ["name", "description"] {
+            let mut body =
+                serde_json::json!({"name": "Green tea", "description": "Leaves", "price": 4.5, "currency": "USD"});
+            body[field] = serde_json::from_str(&bad).expect("a JSON string");
+            let answer = send(
+                &bus,
+                Method::PUT,
+                "/api/v1/products/TEA-1",
+                &[CATALOG_WRITE],
+                &[],
+                &body.to_string(),
+            )
+            .await;
+            assert_eq!(
+                answer.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{field} {escaped}: {}",
+                answer.body
+            );
+            assert_eq!(answer.body["field"], field, "{}", answer.body);
+        }
+        let adjustment = format!(r#"{{"quantity": -1, "reason": {bad}}}"#);
+        let path = "/api/v1/products/TEA-1/stock-adjustments";
+        let answer = post(&bus, path, &[CATALOG_WRITE], &[], &adjustment).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "reason {escaped}: {}",
+            answer.body
+        );
+        assert_eq!(answer.body["field"], "reason", "{}", answer.body);
+        let path = format!("/api/v1/products/TEA{in_path}1/stock-receipts");
+        let answer = post(&bus, &path, &[CATALOG_WRITE], &[], r#"{"quantity": 1}"#).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "sku {in_path}: {}",
+            answer.body
+        );
+        assert_eq!(answer.body["field"], "sku", "{}", answer.body);
+    }
+    assert_eq!(bus.submitted(), []);
 }
