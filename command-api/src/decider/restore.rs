@@ -14,12 +14,20 @@
 //! seeding cut short) is not trusted: the partition is folded from the events log into the store
 //! instead, and the decider then seeds the changelog from the store ([`Restored::needs_seed`]).
 //!
+//! A restore reads each log to its end as it stands when the restore begins, open transactions
+//! included: it waits until the last stable offset has reached the high watermark it saw first.
+//! Reading only to the last stable offset would miss a transaction still open there that commits
+//! later: one of a previous owner the group took the partition from while it could not be
+//! reached, whose offsets were already sent. Its commands are then committed as decided, so their
+//! state must be here. A transaction begun after the restore by such a replica has its offsets
+//! fenced (its generation is gone) and aborts.
+//!
 //! No record stops a restore: an event or changelog record that does not decode quarantines its
 //! aggregate (its state is unknown), and one whose aggregate cannot even be named is skipped;
 //! both are logged and counted.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use domain::{Event, Message as _};
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -40,6 +48,10 @@ pub(crate) const COMPLETE_MARKER: &str = "orderstream.decider-state.complete";
 /// Records read before the store is written: what a restore holds in memory at most.
 const CHUNK: usize = 10_000;
 const WATERMARKS_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a restore asks again whether the open transactions it waits for have ended.
+const SETTLE_POLL: Duration = Duration::from_millis(100);
+/// How often a restore waiting for open transactions says so (at once, then this often).
+const SETTLE_REPORT: Duration = Duration::from_secs(10);
 
 /// A partition brought up to date in the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -292,7 +304,7 @@ impl Reader {
     async fn open(restore: &Partition<'_>, topic: &str, log: Mirrored) -> Result<Self, DeciderError> {
         let partition = restore.partition;
         let consumer = restore_consumer(restore.kafka)?;
-        let (low, high) = watermarks(&consumer, topic, partition).await?;
+        let (low, high) = settled_watermarks(restore.kafka, &consumer, topic, partition).await?;
         let position = {
             let store = restore.store.clone();
             blocking_store(move || store.position(log, partition)).await?
@@ -309,7 +321,7 @@ impl Reader {
     async fn from_beginning(restore: &Partition<'_>, topic: &str) -> Result<Self, DeciderError> {
         let partition = restore.partition;
         let consumer = restore_consumer(restore.kafka)?;
-        let (low, high) = watermarks(&consumer, topic, partition).await?;
+        let (low, high) = settled_watermarks(restore.kafka, &consumer, topic, partition).await?;
         Self::starting_at(consumer, topic, partition, low, high)
     }
 
@@ -365,4 +377,42 @@ fn restore_consumer(kafka: &KafkaArgs) -> Result<Arc<StreamConsumer>, DeciderErr
 async fn watermarks(consumer: &Arc<StreamConsumer>, topic: &str, partition: i32) -> Result<(i64, i64), DeciderError> {
     let (consumer, topic) = (consumer.clone(), topic.to_owned());
     blocking(move || consumer.fetch_watermarks(&topic, partition, WATERMARKS_TIMEOUT)).await
+}
+
+/// The low watermark of `partition` and its end once every transaction open on it now has ended:
+/// waits until the last stable offset (what `consumer`, reading committed records only, sees as
+/// its high watermark) reaches the high watermark a reader of uncommitted records sees now.
+async fn settled_watermarks(
+    kafka: &KafkaArgs,
+    consumer: &Arc<StreamConsumer>,
+    topic: &str,
+    partition: i32,
+) -> Result<(i64, i64), DeciderError> {
+    let uncommitted: Arc<StreamConsumer> = Arc::new(
+        kafka
+            .consumer_config("orderstream-decider-restore")
+            .set("isolation.level", "read_uncommitted")
+            .create()?,
+    );
+    let (_, high) = watermarks(&uncommitted, topic, partition).await?;
+    let waiting_since = Instant::now();
+    let mut report_at = waiting_since;
+    loop {
+        let (low, stable) = watermarks(consumer, topic, partition).await?;
+        if stable >= high {
+            return Ok((low, stable));
+        }
+        if Instant::now() >= report_at {
+            report_at += SETTLE_REPORT;
+            warn!(
+                topic,
+                partition,
+                stable,
+                high,
+                waited = ?waiting_since.elapsed(),
+                "waiting for a transaction open on the partition to end before restoring it"
+            );
+        }
+        tokio::time::sleep(SETTLE_POLL).await;
+    }
 }

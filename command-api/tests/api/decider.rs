@@ -1,6 +1,6 @@
 //! The decider as a replica among others: restores bounded by its store and the state
-//! changelog, partitions shared by two replicas, crashes mid-load, duplicate instance ids and
-//! SIGTERM.
+//! changelog, partitions shared by two replicas, crashes mid-load, duplicate instance ids,
+//! SIGTERM, and a transaction a previous owner left open.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::helpers::{
     assert_problem, authorized_client, committed_records, config, header, metric, produce_raw, spawn_app_with,
-    RawRecord,
+    RawRecord, READY_WITHIN,
 };
 use crate::restart::{start_logged, start_with, wait_ready};
 
@@ -412,4 +412,75 @@ async fn sigterm_stops_a_replica_within_ten_seconds_and_the_other_takes_its_part
         "the partitions moved at once ({:?})",
         terminated.elapsed()
     );
+}
+
+/// A transaction a previous owner of a partition left open on the state changelog may still
+/// commit (the group took the partition away while that replica could not be reached, after its
+/// offsets were sent): the next owner's restore waits for it to end, and takes in what it wrote.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_waits_for_a_transaction_left_open_on_the_changelog_and_takes_in_what_it_commits() {
+    use rdkafka::producer::{FutureRecord, Producer as _};
+
+    let isolation = Isolation::new();
+    // A first replica seeds the changelog of every partition, then leaves.
+    let (_, seeder, _) = fresh_replica(&isolation).await;
+    stop_cleanly(seeder).await;
+
+    // What the previous owner wrote in its last transaction: an aggregate whose state record
+    // does not decode, so the next owner quarantines it if, and only if, it reads the record.
+    let aggregate = Uuid::new_v4();
+    let key = aggregate.to_string();
+    let previous_owner: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &isolation.kafka.kafka_brokers)
+        .set("partitioner", "murmur2_random")
+        .set("transactional.id", format!("{}-previous-owner", isolation.id))
+        .set("transaction.timeout.ms", "60000")
+        .create()
+        .expect("transactional producer");
+    previous_owner.init_transactions(Duration::from_secs(30)).expect("init");
+    previous_owner.begin_transaction().expect("begin");
+    previous_owner
+        .send(
+            FutureRecord::to(&isolation.topics.decider_state)
+                .key(&key)
+                .payload(b"{not a state".as_slice()),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("state record written");
+
+    let replica = Replica::new();
+    let log = std::env::temp_dir().join(format!("{}-waiting.log", isolation.id));
+    let _next_owner = start_logged(&isolation, replica.port, &[empty_state_dir(&isolation)], &log);
+    wait_until("the restore to wait for the open transaction", READY_WITHIN, || async {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.contains("waiting for a transaction open on the partition to end")
+            .then_some(())
+    })
+    .await;
+    let ready = replica
+        .client
+        .get(format!("{}/ready", replica.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503, "not ready while a partition waits");
+
+    previous_owner
+        .commit_transaction(Duration::from_secs(30))
+        .expect("commit");
+    replica.ready().await;
+    let cancel = replica
+        .post(
+            &format!("/api/v1/orders/{aggregate}/cancel"),
+            Some(&json!({"reason": "late"})),
+            None,
+        )
+        .await;
+    let problem = assert_problem(cancel, 409, None).await;
+    assert_eq!(
+        problem["type"], "/problems/aggregate-quarantined",
+        "the record committed after the restore began was read"
+    );
+    let _ = std::fs::remove_file(&log);
 }
