@@ -107,6 +107,19 @@ async fn settle_purchases(pool: &PgPool, acknowledged: &Acknowledged, give_up: I
                 ids.len() - settled as usize,
                 ids.len()
             ));
+            // Which ones (and how they stand, when projected), to follow them through the logs.
+            let unsettled: Vec<String> = sqlx::query_scalar(
+                "SELECT id::text || ': ' || coalesce(p.status, 'no row') FROM unnest($1::uuid[]) AS id \
+                 LEFT JOIN purchases p ON p.purchase_id = id \
+                 WHERE p.status IS NULL OR p.status = 'requested' ORDER BY 1 LIMIT $2",
+            )
+            .bind(&ids)
+            .bind(SHOWN as i64)
+            .fetch_all(pool)
+            .await?;
+            unsettled
+                .into_iter()
+                .for_each(|purchase| check.fail(format!("  purchase {purchase}")));
             return Ok(check);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -6,7 +6,8 @@
 //!
 //! - [`load`]: the workers, their retries on the same `Idempotency-Key`, and the ledger of what
 //!   was acknowledged.
-//! - [`faults`]: the kills and restarts.
+//! - [`faults`]: the kills and restarts, and the supervisor that starts again a process that
+//!   stopped on its own.
 //! - [`checks`]: the log census, the read models against the ledger and against a rebuild.
 //! - [`report`]: rates, recovery times and the verdict.
 //! - [`child`]: the scripts and tools it runs, each with a deadline.
@@ -112,9 +113,12 @@ async fn main() -> anyhow::Result<ExitCode> {
         settings.after
     );
 
+    let restarts = faults::Restarts::default();
+    let supervisor = faults::Supervisor::start(&settings, restarts.clone(), start);
+
     tokio::time::sleep_until(start + settings.before).await;
     let during_from = Instant::now();
-    let faults = faults::inject(&settings, during_from).await?;
+    let faults = faults::inject(&settings, &restarts, during_from).await?;
     tokio::time::sleep_until(during_from + settings.during).await;
     let after_from = Instant::now();
     tokio::time::sleep_until(after_from + settings.after).await;
@@ -128,6 +132,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         end: load_stopped,
     };
     let verdict = checks::run(&settings, &ledger, load_stopped).await?;
-    let passed = report::print(&ledger.snapshot(), &phases, &faults, &verdict);
+    let stopped = supervisor.stop().await?;
+    let passed = report::print(&ledger.snapshot(), &phases, &faults, &stopped, &verdict);
     Ok(if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -1,12 +1,13 @@
 //! What the run prints: counts, acknowledged commands per second before, during and after the
-//! faults, the time each fault took to recover from, and every check.
+//! faults, the time each fault took to recover from, the processes that stopped on their own,
+//! and every check.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::checks::Verdict;
-use crate::faults::Fault;
+use crate::faults::{Fault, Stopped};
 use crate::load::Acknowledged;
 
 /// The window the recovery is judged over.
@@ -27,7 +28,13 @@ pub(crate) struct Phases {
 }
 
 /// Prints the report; true when every check held and nothing was lost or answered unexpectedly.
-pub(crate) fn print(acknowledged: &Acknowledged, phases: &Phases, faults: &[Fault], verdict: &Verdict) -> bool {
+pub(crate) fn print(
+    acknowledged: &Acknowledged,
+    phases: &Phases,
+    faults: &[Fault],
+    stopped: &[Stopped],
+    verdict: &Verdict,
+) -> bool {
     let mut acks = acknowledged.acks.clone();
     acks.sort();
     let rate = |from: Instant, to: Instant| {
@@ -67,6 +74,14 @@ pub(crate) fn print(acknowledged: &Acknowledged, phases: &Phases, faults: &[Faul
             fault.victim,
             (fault.ready_at - fault.killed_at).as_secs_f64(),
             fault.restart_took.as_secs_f64()
+        );
+    }
+    for stop in stopped {
+        println!(
+            "stopped on its own: {} (noticed at {:.1}s), running again {:.1}s later",
+            stop.names.join(", "),
+            (stop.noticed_at - phases.start).as_secs_f64(),
+            (stop.ready_at - stop.noticed_at).as_secs_f64()
         );
     }
     println!(
