@@ -68,6 +68,7 @@ pub(crate) async fn run(
     let give_up = load_stopped + settings.settle_deadline;
     let mut checks = vec![settle_purchases(&pool, &acknowledged, give_up).await?];
     checks.push(settle_refunds(&pool, &acknowledged, give_up).await?);
+    checks.push(settle_stock(&pool, &acknowledged, give_up).await?);
 
     let kafka = settings.kafka.clone();
     // Past the deadline (purchases that never settled), the census still gets a while: its
@@ -120,6 +121,36 @@ async fn settle_purchases(pool: &PgPool, acknowledged: &Acknowledged, give_up: I
             unsettled
                 .into_iter()
                 .for_each(|purchase| check.fail(format!("  purchase {purchase}")));
+            return Ok(check);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until the reservation saga has settled every acknowledged order of the catalog
+/// product and the projection has seen it: its stock reserved, or given back as out of stock.
+async fn settle_stock(pool: &PgPool, acknowledged: &Acknowledged, give_up: Instant) -> anyhow::Result<Check> {
+    let mut check = Check::new("every acknowledged catalog order reserved its stock or ran out, and was projected");
+    let ids: Vec<Uuid> = acknowledged.catalog_orders.iter().map(|o| o.order_id).collect();
+    loop {
+        let pending: Vec<String> = sqlx::query_scalar(
+            "SELECT id::text || ': ' || coalesce(o.stock_status, 'no row') FROM unnest($1::uuid[]) AS id \
+             LEFT JOIN order_status o ON o.order_id = id \
+             WHERE o.stock_status IS DISTINCT FROM 'reserved' AND o.stock_status IS DISTINCT FROM 'released' \
+             ORDER BY 1",
+        )
+        .bind(&ids)
+        .fetch_all(pool)
+        .await?;
+        if pending.is_empty() {
+            return Ok(check);
+        }
+        if Instant::now() >= give_up {
+            check.fail(format!("{} of {} still not settled", pending.len(), ids.len()));
+            pending
+                .into_iter()
+                .take(SHOWN)
+                .for_each(|order| check.fail(format!("  order {order}")));
             return Ok(check);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -411,7 +442,57 @@ async fn read_models(pool: &PgPool, acknowledged: &Acknowledged) -> anyhow::Resu
             ));
         }
     }
-    Ok(vec![track_user, order_status, purchases, user_spend])
+    let stock = stock_exact(pool, acknowledged).await?;
+    Ok(vec![track_user, order_status, purchases, user_spend, stock])
+}
+
+/// The catalog product's stock against what the saga was acknowledged: every unit received is
+/// on hand, exactly the reserved orders' units are reserved (none twice, none lost), and every
+/// order that got none was cancelled as out of stock.
+async fn stock_exact(pool: &PgPool, acknowledged: &Acknowledged) -> anyhow::Result<Check> {
+    let mut check = Check::new(format!(
+        "stock exact ({} catalog orders)",
+        acknowledged.catalog_orders.len()
+    ));
+    let Some(sku) = &acknowledged.sku else {
+        check.fail("the catalog product was never stocked");
+        return Ok(check);
+    };
+    let ids: Vec<Uuid> = acknowledged.catalog_orders.iter().map(|o| o.order_id).collect();
+    let orders: HashMap<Uuid, (String, String, Option<String>)> =
+        sqlx::query_as::<_, (Uuid, String, String, Option<String>)>(
+            "SELECT order_id, stock_status, status, cancel_reason FROM order_status WHERE order_id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .map(|(id, stock, status, reason)| (id, (stock, status, reason)))
+        .collect();
+    let mut reserved = 0;
+    let mut out_of_stock = 0;
+    for order in &acknowledged.catalog_orders {
+        match orders.get(&order.order_id) {
+            Some((stock, _, _)) if stock == "reserved" => reserved += order.quantity,
+            Some((stock, status, reason))
+                if stock == "released" && status == "cancelled" && reason.as_deref() == Some("out_of_stock") =>
+            {
+                out_of_stock += 1;
+            }
+            row => check.fail(format!("order {}: {row:?}", order.order_id)),
+        }
+    }
+    let product: Option<(i64, i64)> = sqlx::query_as("SELECT on_hand, reserved FROM products WHERE sku = $1")
+        .bind(sku)
+        .fetch_optional(pool)
+        .await?;
+    let expected = (crate::load::STOCKED, reserved);
+    if product != Some(expected) {
+        check.fail(format!(
+            "{sku}: (on_hand, reserved) {product:?}, expected {expected:?} ({out_of_stock} orders out of stock)"
+        ));
+    }
+    Ok(check)
 }
 
 /// Runs `projectors rebuild --all --keep-old`, which folds every projection afresh from the log

@@ -1,6 +1,7 @@
-//! The load: workers that place orders, request purchases and refund some of them through the
-//! command-api replicas, each command retried on the same `Idempotency-Key` (on the other
-//! replica) until it is acknowledged, and the ledger of everything acknowledged.
+//! The load: workers that place orders (some of them of a catalog product, reserving its stock
+//! until it runs out), request purchases and refund some of them through the command-api
+//! replicas, each command retried on the same `Idempotency-Key` (on the other replica) until it
+//! is acknowledged, and the ledger of everything acknowledged.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -27,6 +28,11 @@ const NAMES: u64 = 20;
 const USERS: u64 = 10;
 /// One purchase in this many is partly refunded.
 const REFUND_EVERY: u64 = 3;
+/// Units of the run's catalog product received before the load: enough for some of the catalog
+/// orders, so the reservation saga both reserves and runs out (the rest are cancelled).
+pub(crate) const STOCKED: i64 = 200;
+/// Per cent of the commands that are orders of the catalog product.
+const CATALOG_SHARE: u64 = 15;
 /// How long after its acknowledgement a purchase is first asked for a refund (the gateway
 /// authorizes it meanwhile; before that the refund is refused and asked again under a new key).
 const REFUND_AFTER: Duration = Duration::from_secs(1);
@@ -41,6 +47,14 @@ pub(crate) fn random_below(bound: u64) -> u64 {
 pub(crate) struct Order {
     pub(crate) order_id: Uuid,
     pub(crate) name: String,
+}
+
+/// An order of `quantity` units of the run's catalog product the API acknowledged (201); also
+/// among the [`Order`]s.
+#[derive(Debug, Clone)]
+pub(crate) struct CatalogOrder {
+    pub(crate) order_id: Uuid,
+    pub(crate) quantity: i64,
 }
 
 /// A purchase the API acknowledged (202), in USD cents.
@@ -64,6 +78,9 @@ pub(crate) struct Refund {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Acknowledged {
     pub(crate) orders: Vec<Order>,
+    /// The SKU of the run's catalog product, once it is defined and stocked.
+    pub(crate) sku: Option<String>,
+    pub(crate) catalog_orders: Vec<CatalogOrder>,
     pub(crate) purchases: Vec<Purchase>,
     pub(crate) refunds: Vec<Refund>,
     /// When each command was acknowledged, in the order they were.
@@ -98,8 +115,9 @@ pub(crate) struct Load {
 }
 
 impl Load {
-    /// Starts `settings.concurrency` workers, each sending one command at a time.
-    pub(crate) fn start(settings: &Settings, ledger: Arc<Ledger>) -> anyhow::Result<Self> {
+    /// Defines the run's catalog product with [`STOCKED`] units, then starts
+    /// `settings.concurrency` workers, each sending one command at a time.
+    pub(crate) async fn start(settings: &Settings, ledger: Arc<Ledger>) -> anyhow::Result<Self> {
         let token = mint_hs256(
             settings.jwt_secret.expose_secret(),
             "chaos-driver",
@@ -121,10 +139,12 @@ impl Load {
             replicas: settings.command_api_urls.clone(),
             command_deadline: settings.command_deadline,
             names: (0..NAMES).map(|n| format!("chaos {} {n}", &run[..8])).collect(),
+            sku: format!("CHAOS-{}", &run[..8]).to_uppercase(),
             users: (0..USERS).map(|_| Uuid::new_v4()).collect(),
             refunds: Mutex::default(),
             ledger,
         });
+        driver.stock().await?;
         let (stop, _) = watch::channel(false);
         let workers = (0..settings.concurrency)
             .map(|_| {
@@ -165,6 +185,7 @@ struct Driver {
     replicas: Vec<String>,
     command_deadline: Duration,
     names: Vec<String>,
+    sku: String,
     users: Vec<Uuid>,
     /// Purchases to refund, each with the moment to (try to) do it.
     refunds: Mutex<VecDeque<(Instant, Purchase)>>,
@@ -172,14 +193,52 @@ struct Driver {
 }
 
 impl Driver {
-    /// Sends the next command: a refund that is due, else a purchase or an order.
+    /// Sends the next command: a refund that is due, else a purchase, an order of the catalog
+    /// product or an order of free items.
     async fn next(&self) {
+        let dice = random_below(100);
         if let Some(purchase) = self.due_refund() {
             self.refund(purchase).await;
-        } else if random_below(100) < 35 {
+        } else if dice < 35 {
             self.purchase().await;
+        } else if dice < 35 + CATALOG_SHARE {
+            self.catalog_order().await;
         } else {
             self.order().await;
+        }
+    }
+
+    /// Defines the run's product and receives [`STOCKED`] units of it, each command retried
+    /// until acknowledged: the load cannot start without them.
+    async fn stock(&self) -> anyhow::Result<()> {
+        let path = format!("/api/v1/products/{}", self.sku);
+        let definition = json!({"name": "Chaos widget", "price": 2.5, "currency": "USD"});
+        let give_up = Instant::now() + self.command_deadline;
+        loop {
+            let defined = self
+                .client
+                .put(format!("{}{path}", self.replicas[0]))
+                .json(&definition)
+                .send()
+                .await;
+            match defined {
+                Ok(response) if response.status().is_success() => break,
+                Ok(response) if response.status().is_client_error() => {
+                    anyhow::bail!("defining {}: {}", self.sku, response.status())
+                }
+                _ if Instant::now() >= give_up => anyhow::bail!("defining {} was never acknowledged", self.sku),
+                _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+        let what = format!("receipt of {STOCKED} units of {}", self.sku);
+        let receipt = json!({ "quantity": STOCKED });
+        match self.send(&what, &format!("{path}/stock-receipts"), &receipt).await {
+            Answer::Acknowledged(_) => {
+                self.ledger.write().sku = Some(self.sku.clone());
+                Ok(())
+            }
+            Answer::Refused(status, problem) => anyhow::bail!("{what}: {status} {problem}"),
+            Answer::Lost => anyhow::bail!("{what} was never acknowledged"),
         }
     }
 
@@ -204,6 +263,26 @@ impl Driver {
         if let Some(order_id) = self.acknowledged_id(&what, "/api/v1/orders", &body, "order_id").await {
             let mut ledger = self.ledger.write();
             ledger.orders.push(Order { order_id, name });
+            ledger.acks.push(Instant::now());
+        }
+    }
+
+    /// An order of one to three units of the catalog product, at the catalog's price: reserved
+    /// while stock lasts, cancelled as out of stock after.
+    async fn catalog_order(&self) {
+        let name = self.names[random_below(NAMES) as usize].clone();
+        let quantity = 1 + random_below(3) as i64;
+        let what = format!("order of {quantity} {} for {name:?}", self.sku);
+        let body = json!({
+            "name": name,
+            "note": "chaos",
+            "currency": "USD",
+            "items": [{ "sku": self.sku, "quantity": quantity }],
+        });
+        if let Some(order_id) = self.acknowledged_id(&what, "/api/v1/orders", &body, "order_id").await {
+            let mut ledger = self.ledger.write();
+            ledger.orders.push(Order { order_id, name });
+            ledger.catalog_orders.push(CatalogOrder { order_id, quantity });
             ledger.acks.push(Instant::now());
         }
     }

@@ -1,4 +1,5 @@
-//! `chaos`: drives orders, purchases and refunds through every command-api replica of a local
+//! `chaos`: drives orders (some reserving a catalog product's stock), purchases and refunds
+//! through every command-api replica of a local
 //! cluster (`deploy/local/up --cluster`), SIGKILLs a command-api, a broker and a projectors
 //! process at random moments and restarts them with `up --cluster`, then proves that nothing
 //! acknowledged was lost or doubled and prints what it measured. `deploy/local/chaos` starts the
@@ -102,7 +103,7 @@ struct Settings {
 async fn main() -> anyhow::Result<ExitCode> {
     let settings = Settings::parse();
     let ledger = Arc::new(load::Ledger::default());
-    let load = load::Load::start(&settings, ledger.clone())?;
+    let load = load::Load::start(&settings, ledger.clone()).await?;
     let start = Instant::now();
     println!(
         "chaos: {} commands in flight over {} command-api replicas; {:?} before, {:?} during, {:?} after the faults",
