@@ -1,9 +1,9 @@
 //! The dispatcher: due deliveries leased, posted and their outcomes recorded.
 //!
 //! Each turn leases as many due deliveries as there are free slots ([`DispatchSettings::max_in_flight`]),
-//! leaving out the webhooks that already have [`DispatchSettings::per_webhook`] attempts in
-//! flight here, and gives back at once any leased beyond a webhook's share: so a slow or dead
-//! endpoint holds at most its own share of slots and never the deliveries to others. Attempts
+//! but no more of one webhook than its share ([`DispatchSettings::per_webhook`]) less the
+//! attempts to it already in flight here: so a slow or dead endpoint holds at most its own share
+//! of slots and never the deliveries to others. Attempts
 //! run concurrently; their outcomes are written in batches by one recorder. Several replicas
 //! share the work through the lease (`FOR UPDATE SKIP LOCKED`); a replica that dies leaves
 //! leases that simply expire.
@@ -36,6 +36,7 @@ use crate::retry::{RetryPolicy, Verdict};
 use crate::signature;
 use crate::ssrf::{self, Guard, GuardedResolver};
 use crate::store::deliveries::{self, Leased, Outcome};
+use crate::store::StoreError;
 
 /// Retrying a write of outcomes, or a lease, that failed (PostgreSQL away).
 const STORE_BACKOFF: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
@@ -167,41 +168,18 @@ impl Dispatcher {
         }
     }
 
-    /// Leases up to `free` deliveries and keeps those within each webhook's share, giving the
-    /// others back; also whether the lease came back full (more may be due at once: the next
-    /// turn leaves out the webhooks whose share is now taken).
-    async fn lease(&self, free: usize, in_flight: &InFlight) -> Result<(Vec<Leased>, bool), crate::store::StoreError> {
-        let per_webhook = self.settings.per_webhook;
-        let busy: Vec<Uuid> = {
-            let counts = in_flight.lock().expect("in-flight lock");
-            counts
-                .iter()
-                .filter(|(_, n)| **n >= per_webhook)
-                .map(|(id, _)| *id)
-                .collect()
-        };
-        let leased = deliveries::lease(&self.pool, free as i64, self.settings.lease, &busy).await?;
+    /// Leases up to `free` deliveries within each webhook's share, counting them in flight;
+    /// also whether the lease came back full (more may be due at once).
+    async fn lease(&self, free: usize, in_flight: &InFlight) -> Result<(Vec<Leased>, bool), StoreError> {
+        let counts = in_flight.lock().expect("in-flight lock").clone();
+        let settings = &self.settings;
+        let leased = deliveries::lease(&self.pool, free, settings.per_webhook, settings.lease, &counts).await?;
+        let mut counts = in_flight.lock().expect("in-flight lock");
+        for delivery in &leased {
+            *counts.entry(delivery.webhook_id).or_default() += 1;
+        }
         let full = leased.len() == free;
-        let (mut run, mut give_back) = (Vec::new(), Vec::new());
-        {
-            let mut counts = in_flight.lock().expect("in-flight lock");
-            for delivery in leased {
-                let count = counts.entry(delivery.webhook_id).or_default();
-                if *count < per_webhook {
-                    *count += 1;
-                    run.push(delivery);
-                } else {
-                    give_back.push(delivery);
-                }
-            }
-        }
-        if !give_back.is_empty() {
-            // Not given back, they would wait for their lease to run out: correct, only late.
-            if let Err(error) = deliveries::release(&self.pool, &give_back).await {
-                warn!(%error, deliveries = give_back.len(), "leased deliveries not given back");
-            }
-        }
-        Ok((run, full))
+        Ok((leased, full))
     }
 
     fn spawn_attempt(

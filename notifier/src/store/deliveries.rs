@@ -1,6 +1,7 @@
 //! The `webhook_deliveries` table: written by the fan-out, leased and updated by the
 //! dispatchers, listed by the webhook's owner.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -98,8 +99,6 @@ pub struct Leased {
     pub payload: String,
     /// Attempts made before this one.
     pub attempts: i32,
-    /// When it was due before the lease, to give it back unchanged.
-    pub due_at: DateTime<Utc>,
     pub url: String,
     pub secret: WebhookSecret,
 }
@@ -113,37 +112,77 @@ struct LeasedRow {
     occurred_at: DateTime<Utc>,
     payload: String,
     attempts: i32,
-    due_at: DateTime<Utc>,
     url: String,
     secret: Vec<u8>,
 }
 
-/// Leases up to `limit` due deliveries, oldest due first, leaving out the webhooks in `busy`:
-/// moves their next attempt `lease` ahead, so no other dispatcher takes them meanwhile, and one
-/// that dies holding them only delays them until the lease runs out. `SKIP LOCKED` lets
-/// dispatchers lease side by side without waiting for each other.
-#[tracing::instrument(skip(pool, busy), fields(busy = busy.len()))]
-pub async fn lease(pool: &PgPool, limit: i64, lease: Duration, busy: &[Uuid]) -> Result<Vec<Leased>> {
+/// Leases up to `limit` due deliveries, oldest due first, and at most `room` of each webhook,
+/// where `room` is `per_webhook` less the attempts `in_flight` to it here: moves their next
+/// attempt `lease` ahead, so no other dispatcher takes them meanwhile, and one that dies holding
+/// them only delays them until the lease runs out.
+///
+/// The oldest due rows are locked first (`FOR UPDATE SKIP LOCKED`, so dispatchers lease side by
+/// side without waiting for each other), a window a few times `limit` wide, and the share of
+/// each webhook is taken from those: one webhook with a long backlog cannot fill a lease.
+#[tracing::instrument(skip(pool, in_flight), fields(in_flight = in_flight.len()))]
+pub async fn lease(
+    pool: &PgPool,
+    limit: usize,
+    per_webhook: usize,
+    lease: Duration,
+    in_flight: &HashMap<Uuid, usize>,
+) -> Result<Vec<Leased>> {
+    let (busy, counts): (Vec<Uuid>, Vec<i64>) = in_flight.iter().map(|(id, n)| (*id, *n as i64)).unzip();
+    let full: Vec<Uuid> = in_flight
+        .iter()
+        .filter(|(_, n)| **n >= per_webhook)
+        .map(|(id, _)| *id)
+        .collect();
+    let window = limit.max(16) * 4;
+    let mut transaction = unsynchronised(pool).await?;
+    // The lease must walk the due index in order and stop at the window. On a table whose
+    // statistics predate a burst of new deliveries, the planner expects a handful of due rows and
+    // picks a bitmap scan that sorts the whole backlog instead: milliseconds per lease, growing
+    // with the backlog.
+    sqlx::query("SET LOCAL enable_bitmapscan = off")
+        .execute(&mut *transaction)
+        .await?;
     let rows: Vec<LeasedRow> = sqlx::query_as(
-        "WITH due AS (
-             SELECT delivery_id, next_attempt_at FROM webhook_deliveries
+        "WITH candidates AS (
+             SELECT delivery_id, webhook_id, next_attempt_at FROM webhook_deliveries
              WHERE status = 'pending' AND next_attempt_at <= now() AND NOT (webhook_id = ANY ($3))
              ORDER BY next_attempt_at
-             LIMIT $1
+             LIMIT $4
              FOR UPDATE SKIP LOCKED
+         ), ranked AS (
+             SELECT c.delivery_id, c.next_attempt_at,
+                    row_number() OVER (PARTITION BY c.webhook_id ORDER BY c.next_attempt_at) AS rank,
+                    $5 - COALESCE(f.n, 0) AS room
+             FROM candidates c
+             LEFT JOIN UNNEST($6::uuid[], $7::bigint[]) AS f(webhook_id, n) USING (webhook_id)
+         ), due AS (
+             SELECT delivery_id, next_attempt_at FROM ranked
+             WHERE rank <= room
+             ORDER BY next_attempt_at
+             LIMIT $1
          )
          UPDATE webhook_deliveries d
          SET next_attempt_at = now() + $2 * interval '1 millisecond'
          FROM due, webhooks w
          WHERE d.delivery_id = due.delivery_id AND w.webhook_id = d.webhook_id
          RETURNING d.delivery_id, d.webhook_id, d.event_id, d.event_type, d.occurred_at,
-                   d.payload::text AS payload, d.attempts, due.next_attempt_at AS due_at, w.url, w.secret",
+                   d.payload::text AS payload, d.attempts, w.url, w.secret",
     )
-    .bind(limit)
+    .bind(limit as i64)
     .bind(millis(lease))
-    .bind(busy)
-    .fetch_all(pool)
+    .bind(&full)
+    .bind(window as i64)
+    .bind(per_webhook as i64)
+    .bind(&busy)
+    .bind(&counts)
+    .fetch_all(&mut *transaction)
     .await?;
+    transaction.commit().await?;
     Ok(rows
         .into_iter()
         .filter_map(|row| {
@@ -157,28 +196,10 @@ pub async fn lease(pool: &PgPool, limit: i64, lease: Duration, busy: &[Uuid]) ->
                 occurred_at: row.occurred_at,
                 payload: row.payload,
                 attempts: row.attempts,
-                due_at: row.due_at,
                 url: row.url,
             })
         })
         .collect())
-}
-
-/// Gives leased deliveries back, due when they were before the lease.
-#[tracing::instrument(skip_all, fields(deliveries = leased.len()))]
-pub async fn release(pool: &PgPool, leased: &[Leased]) -> Result<()> {
-    let ids: Vec<i64> = leased.iter().map(|l| l.delivery_id).collect();
-    let due: Vec<DateTime<Utc>> = leased.iter().map(|l| l.due_at).collect();
-    sqlx::query(
-        "UPDATE webhook_deliveries d SET next_attempt_at = r.due_at
-         FROM UNNEST($1::bigint[], $2::timestamptz[]) AS r(delivery_id, due_at)
-         WHERE d.delivery_id = r.delivery_id AND d.status = 'pending'",
-    )
-    .bind(&ids)
-    .bind(&due)
-    .execute(pool)
-    .await?;
-    Ok(())
 }
 
 /// What one attempt came to.
@@ -201,6 +222,7 @@ pub async fn record(pool: &PgPool, outcomes: &[Outcome], horizon: Duration) -> R
     let statuses: Vec<Option<i32>> = outcomes.iter().map(|o| o.http_status.map(i32::from)).collect();
     let errors: Vec<Option<&str>> = outcomes.iter().map(|o| o.error.as_deref()).collect();
     let delays: Vec<i64> = outcomes.iter().map(|o| millis(o.retry_in)).collect();
+    let mut transaction = unsynchronised(pool).await?;
     sqlx::query(
         "UPDATE webhook_deliveries d
          SET attempts = d.attempts + 1,
@@ -224,9 +246,23 @@ pub async fn record(pool: &PgPool, outcomes: &[Outcome], horizon: Duration) -> R
     .bind(&errors)
     .bind(&delays)
     .bind(millis(horizon))
-    .execute(pool)
+    .execute(&mut *transaction)
     .await?;
+    transaction.commit().await?;
     Ok(())
+}
+
+/// A transaction whose commit does not wait for the WAL to reach the disk. Only for the
+/// dispatcher's leases and outcomes: what a database crash can lose of them is a lease (the
+/// delivery is due again) or an outcome (the delivery is sent again), both within the
+/// at-least-once promise, and receivers recognise a resent message by its `webhook-id`. The
+/// fan-out's transactions stay synchronous: Kafka offsets are committed after them.
+async fn unsynchronised(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+    let mut transaction = pool.begin().await?;
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(&mut *transaction)
+        .await?;
+    Ok(transaction)
 }
 
 /// A delivery as the webhook's owner reads it.
