@@ -61,11 +61,13 @@ pub struct WebhookArgs {
     pub webhook_retry_horizon: Duration,
 
     /// How long a leased delivery is reserved for the replica that leased it; after that,
-    /// another replica may take it (the leaseholder died). Longer than the attempt timeout.
+    /// another replica may take it (the leaseholder died). Longer than twice the attempt
+    /// timeout: a leased delivery may wait behind one attempt before its own.
     #[arg(long, env = "WEBHOOK_LEASE", default_value = "60s", value_parser = duration::parse)]
     pub webhook_lease: Duration,
 
-    /// Deliveries in flight at once in this process, over all webhooks.
+    /// Deliveries leased at once in this process, over all webhooks (each webhook runs its share
+    /// and has as many queued right behind).
     #[arg(long, env = "WEBHOOK_MAX_IN_FLIGHT", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub webhook_max_in_flight: u32,
 

@@ -1,9 +1,10 @@
 //! The dispatcher: due deliveries leased, posted and their outcomes recorded.
 //!
 //! Each turn leases as many due deliveries as there are free slots ([`DispatchSettings::max_in_flight`]),
-//! but no more of one webhook than its share ([`DispatchSettings::per_webhook`]) less the
-//! attempts to it already in flight here: so a slow or dead endpoint holds at most its own share
-//! of slots and never the deliveries to others. Attempts
+//! but no more of one webhook than [`LEASED_SHARES`] times its share
+//! ([`DispatchSettings::per_webhook`]) less what it holds here already; a webhook's semaphore
+//! lets its share run at once, the rest queued right behind. So a slow or dead endpoint holds at
+//! most its own few slots and never the deliveries to others. Attempts
 //! run concurrently; their outcomes are written in batches by one recorder. Several replicas
 //! share the work through the lease (`FOR UPDATE SKIP LOCKED`); a replica that dies leaves
 //! leases that simply expire.
@@ -50,9 +51,10 @@ const MAX_ERROR_LEN: usize = 500;
 pub struct DispatchSettings {
     /// Longest wait for one attempt.
     pub timeout: Duration,
-    /// How long a lease reserves a delivery; longer than `timeout`.
+    /// How long a lease reserves a delivery; longer than [`LEASED_SHARES`] × `timeout`, the
+    /// longest a leased delivery may wait and run.
     pub lease: Duration,
-    /// Attempts in flight in this process.
+    /// Deliveries leased (in flight or queued) in this process.
     pub max_in_flight: usize,
     /// Attempts in flight to one webhook in this process.
     pub per_webhook: usize,
@@ -115,15 +117,21 @@ pub struct Dispatcher {
     pub metrics: DispatchMetrics,
 }
 
-/// Attempts in flight here, per webhook.
-type InFlight = Arc<Mutex<HashMap<Uuid, usize>>>;
+/// Per webhook with deliveries leased here: how many (in flight or queued behind them), and the
+/// semaphore that lets [`DispatchSettings::per_webhook`] of them run at once.
+type Held = Arc<Mutex<HashMap<Uuid, (usize, Arc<Semaphore>)>>>;
+
+/// How many shares of a webhook's deliveries are leased at once: one running, one queued behind
+/// it, so the next attempts start as soon as the running ones end instead of after another
+/// lease. A queued delivery starts within one attempt's timeout, well inside its lease.
+pub const LEASED_SHARES: usize = 2;
 
 impl Dispatcher {
     /// Leases and attempts deliveries until `shutdown`, then lets the attempts in flight finish
     /// and records them. `wake` says new deliveries may be due (the fan-out stored some).
     pub async fn run(&self, wake: &Notify, shutdown: &CancellationToken) {
         let slots = Arc::new(Semaphore::new(self.settings.max_in_flight));
-        let in_flight: InFlight = Arc::default();
+        let held: Held = Arc::default();
         let finished = Arc::new(Notify::new());
         let attempts = TaskTracker::new();
         let (outcomes, recorded) = mpsc::unbounded_channel();
@@ -137,7 +145,7 @@ impl Dispatcher {
             let free = slots.available_permits();
             let mut more_due = false;
             if free > 0 {
-                match self.lease(free, &in_flight).await {
+                match self.lease(free, &held).await {
                     Ok((run, full)) => {
                         more_due = full;
                         for delivery in run {
@@ -145,7 +153,7 @@ impl Dispatcher {
                                 .clone()
                                 .try_acquire_owned()
                                 .expect("leased no more than the free slots");
-                            self.spawn_attempt(&attempts, delivery, permit, &in_flight, &finished, &outcomes);
+                            self.spawn_attempt(&attempts, delivery, permit, &held, &finished, &outcomes);
                         }
                     }
                     Err(error) => warn!(%error, "leasing due deliveries failed"),
@@ -168,15 +176,23 @@ impl Dispatcher {
         }
     }
 
-    /// Leases up to `free` deliveries within each webhook's share, counting them in flight;
-    /// also whether the lease came back full (more may be due at once).
-    async fn lease(&self, free: usize, in_flight: &InFlight) -> Result<(Vec<Leased>, bool), StoreError> {
-        let counts = in_flight.lock().expect("in-flight lock").clone();
+    /// Leases up to `free` deliveries, no more of each webhook than [`LEASED_SHARES`] of its
+    /// share less what it holds here already, and counts them held; also whether the lease came
+    /// back full (more may be due at once).
+    async fn lease(&self, free: usize, held: &Held) -> Result<(Vec<Leased>, bool), StoreError> {
+        let counts: HashMap<Uuid, usize> = {
+            let held = held.lock().expect("held lock");
+            held.iter().map(|(id, (count, _))| (*id, *count)).collect()
+        };
         let settings = &self.settings;
-        let leased = deliveries::lease(&self.pool, free, settings.per_webhook, settings.lease, &counts).await?;
-        let mut counts = in_flight.lock().expect("in-flight lock");
+        let share = settings.per_webhook * LEASED_SHARES;
+        let leased = deliveries::lease(&self.pool, free, share, settings.lease, &counts).await?;
+        let mut held = held.lock().expect("held lock");
         for delivery in &leased {
-            *counts.entry(delivery.webhook_id).or_default() += 1;
+            let (count, _) = held
+                .entry(delivery.webhook_id)
+                .or_insert_with(|| (0, Arc::new(Semaphore::new(settings.per_webhook))));
+            *count += 1;
         }
         let full = leased.len() == free;
         Ok((leased, full))
@@ -187,12 +203,18 @@ impl Dispatcher {
         attempts: &TaskTracker,
         delivery: Leased,
         permit: OwnedSemaphorePermit,
-        in_flight: &InFlight,
+        held: &Held,
         finished: &Arc<Notify>,
         outcomes: &UnboundedSender<Outcome>,
     ) {
         let (client, settings, metrics) = (self.client.clone(), self.settings.clone(), self.metrics.clone());
-        let (in_flight, finished, outcomes) = (in_flight.clone(), finished.clone(), outcomes.clone());
+        let (held, finished, outcomes) = (held.clone(), finished.clone(), outcomes.clone());
+        let turn = held
+            .lock()
+            .expect("held lock")
+            .get(&delivery.webhook_id)
+            .map(|(_, turns)| turns.clone())
+            .expect("a leased delivery's webhook is held");
         let span = tracing::info_span!(
             "attempt",
             delivery_id = delivery.delivery_id,
@@ -201,15 +223,18 @@ impl Dispatcher {
         );
         attempts.spawn(
             async move {
+                // Never closed: waits only for the webhook's running attempts.
+                let running = turn.acquire_owned().await.expect("the semaphore is never closed");
                 let outcome = attempt(&client, &settings, &delivery).await;
                 debug!(verdict = ?outcome.verdict, status = ?outcome.http_status, "attempted");
                 metrics.count(outcome.verdict);
+                drop(running);
                 {
-                    let mut counts = in_flight.lock().expect("in-flight lock");
-                    if let Some(count) = counts.get_mut(&delivery.webhook_id) {
+                    let mut held = held.lock().expect("held lock");
+                    if let Some((count, _)) = held.get_mut(&delivery.webhook_id) {
                         *count -= 1;
                         if *count == 0 {
-                            counts.remove(&delivery.webhook_id);
+                            held.remove(&delivery.webhook_id);
                         }
                     }
                 }

@@ -35,9 +35,10 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let webhooks = &config.webhooks;
         ensure!(
-            webhooks.webhook_lease > webhooks.webhook_timeout,
-            "WEBHOOK_LEASE ({:?}) must be longer than WEBHOOK_TIMEOUT ({:?}), or a slow attempt's delivery is leased twice",
+            webhooks.webhook_lease > webhooks.webhook_timeout * dispatch::LEASED_SHARES as u32,
+            "WEBHOOK_LEASE ({:?}) must be longer than {} × WEBHOOK_TIMEOUT ({:?}), or a slow attempt's delivery is leased twice",
             webhooks.webhook_lease,
+            dispatch::LEASED_SHARES,
             webhooks.webhook_timeout
         );
         let listener = Listener::bind(&config.listen_addr).await?;

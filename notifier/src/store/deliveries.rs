@@ -117,27 +117,23 @@ struct LeasedRow {
 }
 
 /// Leases up to `limit` due deliveries, oldest due first, and at most `room` of each webhook,
-/// where `room` is `per_webhook` less the attempts `in_flight` to it here: moves their next
+/// where `room` is `share` less the deliveries of it `held` here already: moves their next
 /// attempt `lease` ahead, so no other dispatcher takes them meanwhile, and one that dies holding
 /// them only delays them until the lease runs out.
 ///
 /// The oldest due rows are locked first (`FOR UPDATE SKIP LOCKED`, so dispatchers lease side by
 /// side without waiting for each other), a window a few times `limit` wide, and the share of
 /// each webhook is taken from those: one webhook with a long backlog cannot fill a lease.
-#[tracing::instrument(skip(pool, in_flight), fields(in_flight = in_flight.len()))]
+#[tracing::instrument(skip(pool, held), fields(held = held.len()))]
 pub async fn lease(
     pool: &PgPool,
     limit: usize,
-    per_webhook: usize,
+    share: usize,
     lease: Duration,
-    in_flight: &HashMap<Uuid, usize>,
+    held: &HashMap<Uuid, usize>,
 ) -> Result<Vec<Leased>> {
-    let (busy, counts): (Vec<Uuid>, Vec<i64>) = in_flight.iter().map(|(id, n)| (*id, *n as i64)).unzip();
-    let full: Vec<Uuid> = in_flight
-        .iter()
-        .filter(|(_, n)| **n >= per_webhook)
-        .map(|(id, _)| *id)
-        .collect();
+    let (busy, counts): (Vec<Uuid>, Vec<i64>) = held.iter().map(|(id, n)| (*id, *n as i64)).unzip();
+    let full: Vec<Uuid> = held.iter().filter(|(_, n)| **n >= share).map(|(id, _)| *id).collect();
     let window = limit.max(16) * 4;
     let mut transaction = unsynchronised(pool).await?;
     // The lease must walk the due index in order and stop at the window. On a table whose
@@ -177,7 +173,7 @@ pub async fn lease(
     .bind(millis(lease))
     .bind(&full)
     .bind(window as i64)
-    .bind(per_webhook as i64)
+    .bind(share as i64)
     .bind(&busy)
     .bind(&counts)
     .fetch_all(&mut *transaction)
