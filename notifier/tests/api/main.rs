@@ -350,3 +350,36 @@ async fn records_no_code_of_ours_wrote_do_not_stop_deliveries() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_host_that_resolves_to_a_private_address_is_refused_at_delivery() {
+    let app = TestApp::spawn_with(&[("WEBHOOKS_ALLOW_PRIVATE", "false")]).await;
+    let receiver = Receiver::start(Answer::Accept).await;
+    let user = Uuid::new_v4();
+    // As if the name had resolved to a public address at registration and to the loopback now:
+    // the row is written directly, since the API refuses it today.
+    let webhook_id = Uuid::new_v4();
+    let pool = app.isolation.database.pool().expect("pool");
+    sqlx::query("INSERT INTO webhooks (webhook_id, owner, url, events, secret) VALUES ($1, $2, $3, $4, $5)")
+        .bind(webhook_id)
+        .bind(user)
+        .bind(receiver.url.replace("127.0.0.1", "localhost"))
+        .bind(vec!["order.placed".to_owned()])
+        .bind(notifier::signature::WebhookSecret::generate().as_bytes())
+        .execute(&pool)
+        .await
+        .expect("stored");
+
+    app.publish([placed_event(user)]).await;
+
+    let failed = app
+        .wait_for_deliveries(user, webhook_id, 1, "the delivery refused", |d| status(d) == "failed")
+        .await;
+    assert_eq!(failed[0]["attempts"], 1, "no retry: {}", failed[0]);
+    let error = failed[0]["last_error"].as_str().expect("an error");
+    assert!(
+        error.contains("refused") && error.contains("`localhost` is an internal address"),
+        "{error}"
+    );
+    assert!(receiver.received().is_empty(), "nothing was sent");
+}
