@@ -85,7 +85,8 @@ pub const MAX_MINT_TTL_SECONDS: u64 = 86_400;
 /// The two kinds of caller a token can be minted for, each with its preset scopes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TokenKind {
-    /// `orders:write purchases:write read`: acts on and reads only its own orders and purchases.
+    /// `orders:write purchases:write read webhooks:write`: acts on and reads only its own orders
+    /// and purchases, and is notified of them through its own webhooks.
     User,
     /// `orders:manage purchases:refund read:all catalog:write`: moves, cancels and refunds anyone's
     /// orders and purchases, keeps the catalog, and reads everything.
@@ -209,6 +210,7 @@ mod tests {
     use crate::auth::testkit::{RSA_PUBLIC_PEM, SECRET};
     use crate::auth::{
         Claims, CATALOG_WRITE, ORDERS_MANAGE, ORDERS_WRITE, PURCHASES_REFUND, PURCHASES_WRITE, READ, READ_ALL,
+        WEBHOOKS_WRITE,
     };
     use crate::secret::SecretError;
 
@@ -252,7 +254,7 @@ mod tests {
         assert_eq!(claims.sub, "local-dev");
         assert_eq!(
             claims.scopes,
-            vec![ORDERS_WRITE, PURCHASES_WRITE, READ],
+            vec![ORDERS_WRITE, PURCHASES_WRITE, READ, WEBHOOKS_WRITE],
             "a user by default"
         );
         assert_eq!(claims.iss.as_deref(), Some("local"));

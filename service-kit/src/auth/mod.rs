@@ -67,12 +67,15 @@ pub const CATALOG_WRITE: &str = "catalog:write";
 /// scope reads the catalog too.
 pub const CATALOG_READ: &str = "catalog:read";
 
+/// A user registering, reading and deleting its own webhooks and their deliveries.
+pub const WEBHOOKS_WRITE: &str = "webhooks:write";
+
 /// What a user's token carries.
-pub const USER_SCOPES: [&str; 3] = [ORDERS_WRITE, PURCHASES_WRITE, READ];
+pub const USER_SCOPES: [&str; 4] = [ORDERS_WRITE, PURCHASES_WRITE, READ, WEBHOOKS_WRITE];
 /// What a staff member's token carries.
 pub const STAFF_SCOPES: [&str; 4] = [ORDERS_MANAGE, PURCHASES_REFUND, READ_ALL, CATALOG_WRITE];
 /// Every scope the product knows: a caller that is both a user and staff.
-pub const ALL_SCOPES: [&str; 8] = [
+pub const ALL_SCOPES: [&str; 9] = [
     ORDERS_WRITE,
     PURCHASES_WRITE,
     READ,
@@ -81,6 +84,7 @@ pub const ALL_SCOPES: [&str; 8] = [
     READ_ALL,
     CATALOG_WRITE,
     CATALOG_READ,
+    WEBHOOKS_WRITE,
 ];
 
 /// Whether `scope` is a valid OAuth 2 scope token (RFC 6749 §3.3: `%x21 / %x23-5B / %x5D-7E`),

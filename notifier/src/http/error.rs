@@ -1,0 +1,80 @@
+//! The one mapping from webhook API failures to HTTP answers.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use service_kit::Problem;
+use thiserror::Error;
+
+use crate::store::StoreError;
+
+#[derive(Debug, Error)]
+pub enum ApiError {
+    /// 400: the body is not JSON, or not a JSON object.
+    #[error("malformed request body: {0}")]
+    MalformedBody(String),
+    /// 415: the body is not declared as JSON.
+    #[error("expected `Content-Type: application/json`")]
+    UnsupportedMediaType,
+    /// 413: the body is larger than the API accepts.
+    #[error("request body is larger than {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    /// 422: a field is missing, unknown, of the wrong type or breaks a rule.
+    #[error("`{field}` {detail}")]
+    InvalidField { field: String, detail: String },
+    /// 400: a query parameter or path segment is malformed.
+    #[error("`{field}`: {detail}")]
+    InvalidParameter { field: &'static str, detail: String },
+    /// 404: the caller has no webhook with that id (whether or not another user has).
+    #[error("no webhook `{webhook_id}`")]
+    WebhookNotFound { webhook_id: uuid::Uuid },
+    /// 503 with `Retry-After`: PostgreSQL is unreachable or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let problem = match &self {
+            Self::MalformedBody(_) => Problem::new(StatusCode::BAD_REQUEST, "malformed-body", "Malformed request body"),
+            Self::UnsupportedMediaType => Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            ),
+            Self::BodyTooLarge { .. } => Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body-too-large",
+                "Request body too large",
+            ),
+            Self::InvalidField { field, .. } => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", "Invalid field").field(field.clone())
+            }
+            Self::InvalidParameter { field, .. } => {
+                Problem::new(StatusCode::BAD_REQUEST, "invalid-parameter", "Invalid parameter").field(*field)
+            }
+            Self::WebhookNotFound { .. } => Problem::new(StatusCode::NOT_FOUND, "webhook-not-found", "No such webhook"),
+            // No internals for the client; the cause is logged by the middleware.
+            Self::Store(_) => {
+                return service_kit::problem::respond(
+                    Problem::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "database-unavailable",
+                        "Webhooks unavailable",
+                    )
+                    .retry_after(2),
+                    &self,
+                )
+            }
+        };
+        service_kit::problem::respond(problem.detail(self.to_string()), &self)
+    }
+}
+
+impl ApiError {
+    pub(crate) fn field(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::InvalidField {
+            field: field.into(),
+            detail: detail.into(),
+        }
+    }
+}

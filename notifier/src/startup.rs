@@ -1,0 +1,118 @@
+//! Building and running the notifier: the API, the fan-out and the dispatcher in one process,
+//! under one shutdown. A panic in either loop stops the service with an error.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{ensure, Context as _};
+use service_kit::edge::Edge;
+use service_kit::metrics::Registry;
+use service_kit::server::Listener;
+use service_kit::stream::{Backoff, Batching, Tasks};
+use tokio::sync::Notify;
+
+use crate::dispatch::{self, DispatchMetrics, DispatchSettings, Dispatcher};
+use crate::fanout::{self, FanoutMetrics, FanoutSettings};
+use crate::http::{self, ApiContext};
+use crate::ssrf::Guard;
+use crate::{store, Config};
+
+/// How long the fan-out waits before reconnecting after Kafka failed it.
+const FANOUT_BACKOFF: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
+
+/// A notifier bound to its port, its tables migrated, ready to run.
+#[derive(Debug)]
+pub struct Application {
+    listener: Listener,
+    context: ApiContext,
+    edge: Edge,
+    fanout: FanoutSettings,
+    dispatcher: Dispatcher,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let webhooks = &config.webhooks;
+        ensure!(
+            webhooks.webhook_lease > webhooks.webhook_timeout * dispatch::LEASED_SHARES as u32,
+            "WEBHOOK_LEASE ({:?}) must be longer than {} × WEBHOOK_TIMEOUT ({:?}), or a slow attempt's delivery is leased twice",
+            webhooks.webhook_lease,
+            dispatch::LEASED_SHARES,
+            webhooks.webhook_timeout
+        );
+        let listener = Listener::bind(&config.listen_addr).await?;
+        let verifier = config.auth.verifier()?;
+        let edge = Edge::new(&config.edge, verifier.clone())?;
+        let pool = config.database.pool()?;
+        let schema = &config.database.database_schema;
+        store::migrate(&pool, schema)
+            .await
+            .context("migrating the webhook tables")?;
+        let guard = Guard {
+            allow_private: webhooks.webhooks_allow_private,
+        };
+        let metrics = Registry::default();
+        let dispatcher = Dispatcher {
+            pool: pool.clone(),
+            client: dispatch::http_client(webhooks.webhook_timeout, guard).context("building the HTTP client")?,
+            settings: DispatchSettings {
+                timeout: webhooks.webhook_timeout,
+                lease: webhooks.webhook_lease,
+                max_in_flight: webhooks.webhook_max_in_flight as usize,
+                per_webhook: webhooks.webhook_max_in_flight_per_webhook as usize,
+                poll_interval: webhooks.webhook_poll_interval,
+                retry: webhooks.retry_policy(),
+                guard,
+            },
+            metrics: DispatchMetrics::register(&metrics),
+        };
+        let batching = Batching::new(webhooks.fanout_batch_size as usize, webhooks.fanout_batch_linger);
+        Ok(Self {
+            listener,
+            context: ApiContext {
+                pool,
+                verifier,
+                guard,
+                metrics,
+            },
+            edge,
+            fanout: FanoutSettings::new(config.kafka.clone(), schema, batching),
+            dispatcher,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.port()
+    }
+
+    /// Serves and delivers until `shutdown`; attempts in flight finish and are recorded first.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let tasks = Tasks::default();
+        let wake = Arc::new(Notify::new());
+
+        let (settings, pool, stop) = (self.fanout, self.context.pool.clone(), tasks.shutdown().clone());
+        let (metrics, dispatcher_wake) = (FanoutMetrics::register(&self.context.metrics), wake.clone());
+        tasks.spawn("fan-out", async move {
+            FANOUT_BACKOFF
+                .retry("fan-out", &stop, || {
+                    fanout::run(&settings, &pool, &metrics, &dispatcher_wake, &stop)
+                })
+                .await;
+        });
+
+        let (dispatcher, stop) = (self.dispatcher, tasks.shutdown().clone());
+        tasks.spawn("dispatcher", async move { dispatcher.run(&wake, &stop).await });
+
+        let router = self.edge.wrap(http::router(self.context));
+        let served = service_kit::server::serve(
+            self.listener,
+            router,
+            self.edge.header_read_timeout(),
+            tasks.stopping(shutdown),
+        )
+        .await;
+        tasks.stop().await?;
+        served.context("HTTP server failed")
+    }
+}
