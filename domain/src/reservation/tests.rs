@@ -114,7 +114,7 @@ impl World {
 }
 
 /// One order for 3 TEA and 2 CUP, with 10 TEA and `cups` CUP in stock, played out twice: with each
-/// reaction delivered once, and with each delivered twice. Both worlds must end the same.
+/// reaction delivered once, and with each delivered twice: a test holds both to the same outcome.
 fn tea_and_cups_ordered(cups: i64) -> [(bool, World); 2] {
     [false, true].map(|redeliver| {
         let mut world = World {
