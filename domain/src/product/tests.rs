@@ -168,42 +168,53 @@ fn reserving_again_for_the_same_order_changes_nothing() {
 }
 
 #[test]
-fn releasing_gives_the_units_back_and_shipping_takes_them_off_hand() {
+fn releasing_gives_the_units_back_and_shipping_takes_them_off_hand_once() {
     let history = [defined(), received(10, 10), reserved(ORDER, 3)];
-    given::<Product>(history.clone())
-        .when(Command::ReleaseStock(ReleaseStock {
-            product_id: id(),
-            order_id: ORDER,
-            at: at(),
-        }))
-        .then([Event::StockReleased(StockReleased {
-            product_id: id(),
-            sku: sku(),
-            order_id: ORDER,
-            quantity: StockQuantity::new(3).unwrap(),
-            released_at: at(),
-        })]);
-    let shipped = Event::StockShipped(StockShipped {
-        product_id: id(),
-        sku: sku(),
-        order_id: ORDER,
-        quantity: StockQuantity::new(3).unwrap(),
-        shipped_at: at(),
-    });
-    let ship = Command::ShipStock(ShipStock {
-        product_id: id(),
-        order_id: ORDER,
-        at: at(),
-    });
-    given::<Product>(history.clone())
-        .when(ship.clone())
-        .then([shipped.clone()]);
-    let after: Vec<Event> = history.into_iter().chain([shipped]).collect();
-    let State::Defined(product) = Product::fold(&after) else {
-        panic!()
-    };
-    assert_eq!((product.on_hand, product.reserved), (7, 0));
-    given::<Product>(after).when(ship).then([]);
+    let (product_id, order_id, at, quantity) = (id(), ORDER, at(), StockQuantity::new(3).unwrap());
+    let cases = [
+        (
+            "release",
+            Command::ReleaseStock(ReleaseStock {
+                product_id,
+                order_id,
+                at,
+            }),
+            Event::StockReleased(StockReleased {
+                product_id,
+                sku: sku(),
+                order_id,
+                quantity,
+                released_at: at,
+            }),
+            10,
+        ),
+        (
+            "ship",
+            Command::ShipStock(ShipStock {
+                product_id,
+                order_id,
+                at,
+            }),
+            Event::StockShipped(StockShipped {
+                product_id,
+                sku: sku(),
+                order_id,
+                quantity,
+                shipped_at: at,
+            }),
+            7,
+        ),
+    ];
+    for (case, command, event, on_hand_after) in cases {
+        let state = Product::fold(&history);
+        assert_eq!(Product::decide(&state, &command), Ok(vec![event.clone()]), "{case}");
+        let state = Product::evolve(state, &event);
+        let State::Defined(product) = &state else {
+            panic!("{case}: {state:?}")
+        };
+        assert_eq!((product.on_hand, product.reserved), (on_hand_after, 0), "{case}");
+        assert_eq!(Product::decide(&state, &command), Ok(vec![]), "{case} again");
+    }
 }
 
 #[test]

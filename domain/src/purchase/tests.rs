@@ -73,14 +73,7 @@ fn refund_requested(minor: i64) -> Event {
 }
 
 fn refund_requested_as(refund_id: u128, minor: i64) -> Event {
-    Event::PurchaseRefundRequested(PurchaseRefundRequested {
-        purchase_id: ID,
-        refund_id: Uuid::from_u128(refund_id),
-        amount: usd(minor),
-        reason: RefundReason::parse("damaged").unwrap(),
-        requested_at: at("2025-01-20T10:00:00Z"),
-        order_id: None,
-    })
+    refund_event(PURCHASE_REFUND_REQUESTED_V1, refund_id, minor)
 }
 
 fn refunded(minor: i64) -> Event {
@@ -88,14 +81,22 @@ fn refunded(minor: i64) -> Event {
 }
 
 fn refunded_as(refund_id: u128, minor: i64) -> Event {
-    Event::PurchaseRefunded(PurchaseRefunded {
-        purchase_id: ID,
-        refund_id: Uuid::from_u128(refund_id),
-        amount: usd(minor),
-        reason: RefundReason::parse("damaged").unwrap(),
-        refunded_at: at("2025-01-20T10:00:05Z"),
-        order_id: None,
-    })
+    refund_event(PURCHASE_REFUNDED_V1, refund_id, minor)
+}
+
+/// Refund `refund_id` of `minor` for damaged goods, as accepted or as paid back by the gateway.
+/// Both are read from one set of fields, each event type taking its own, so the two events of one
+/// refund always agree.
+fn refund_event(message_type: &str, refund_id: u128, minor: i64) -> Event {
+    let fields = serde_json::json!({
+        "purchase_id": ID,
+        "refund_id": Uuid::from_u128(refund_id),
+        "amount": usd(minor),
+        "reason": "damaged",
+        "requested_at": "2025-01-20T10:00:00Z",
+        "refunded_at": "2025-01-20T10:00:05Z",
+    });
+    Event::decode(message_type, fields.to_string().as_bytes()).unwrap_or_else(|err| panic!("{message_type}: {err}"))
 }
 
 fn record_refund(refund_id: u128) -> Command {
