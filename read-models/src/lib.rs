@@ -20,6 +20,8 @@
 
 mod row;
 
+pub use row::LatestRow;
+
 pub mod checkpoint;
 pub mod order_history;
 pub mod order_status;
