@@ -48,6 +48,7 @@ trait AggregateEvent: Message {
     /// The event as its aggregate's first, if it is that.
     fn first(&self) -> Option<&Self::First>;
 
+    /// Whether the event is its aggregate's first, which starts its row.
     fn is_first(&self) -> bool {
         self.first().is_some()
     }
