@@ -50,7 +50,6 @@ use rdkafka::message::OwnedMessage;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use service_kit::kafka::envelope::message_type;
 use service_kit::kafka::{Envelope, KafkaArgs, Topics};
-use service_kit::metrics::{Counter, Registry};
 use service_kit::stream::{Backoff, Batching, CancellationToken};
 use thiserror::Error;
 use tracing::{info, warn};
@@ -113,33 +112,24 @@ pub struct ReactorSettings {
     pub group: String,
 }
 
-/// Counts that `/metrics` reports.
-#[derive(Debug, Clone)]
-pub struct ReactorMetrics {
-    undecodable_events: Arc<Counter>,
-    skipped_settled: Arc<Counter>,
-    refunds_refused: Arc<Counter>,
-}
-
-impl ReactorMetrics {
-    pub fn register(registry: &Registry) -> Self {
-        Self {
-            undecodable_events: registry.counter(
-                "orderstream_reactor_undecodable_events_total",
-                "",
-                "Events the payment reactor skipped because they did not decode",
-            ),
-            skipped_settled: registry.counter(
-                "orderstream_reactor_skipped_settled_total",
-                "",
-                "Requests the payment reactor read again and did not pass to the gateway: purchases already authorized or declined, refunds already recorded",
-            ),
-            refunds_refused: registry.counter(
-                "orderstream_reactor_refunds_refused_total",
-                "",
-                "Refunds the payment gateway refused; their amounts stay set aside on the purchase",
-            ),
-        }
+service_kit::metric_set! {
+    /// Counts that `/metrics` reports.
+    pub struct ReactorMetrics {
+        undecodable_events: Counter(
+            "orderstream_reactor_undecodable_events_total",
+            "",
+            "Events the payment reactor skipped because they did not decode",
+        ),
+        skipped_settled: Counter(
+            "orderstream_reactor_skipped_settled_total",
+            "",
+            "Requests the payment reactor read again and did not pass to the gateway: purchases already authorized or declined, refunds already recorded",
+        ),
+        refunds_refused: Counter(
+            "orderstream_reactor_refunds_refused_total",
+            "",
+            "Refunds the payment gateway refused; their amounts stay set aside on the purchase",
+        ),
     }
 }
 

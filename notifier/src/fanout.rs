@@ -8,7 +8,6 @@
 //! decode (not JSON, an unknown type, whoever wrote it) is logged, counted and passed over.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use domain::Event;
@@ -17,7 +16,6 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::BorrowedMessage;
 use rdkafka::{Message as _, Offset, TopicPartitionList};
 use service_kit::kafka::{Envelope, KafkaArgs, Topics};
-use service_kit::metrics::{Counter, Registry};
 use service_kit::stream::{Backoff, Batching, CancellationToken};
 use sqlx::PgPool;
 use thiserror::Error;
@@ -60,25 +58,16 @@ impl FanoutSettings {
     }
 }
 
-/// The fan-out's counters.
-#[derive(Debug, Clone)]
-pub struct FanoutMetrics {
-    pub events: Arc<Counter>,
-    pub skipped: Arc<Counter>,
-    pub deliveries: Arc<Counter>,
-}
-
-impl FanoutMetrics {
-    pub fn register(registry: &Registry) -> Self {
-        Self {
-            events: registry.counter("notifier_events_total", "", "Events read from the events log"),
-            skipped: registry.counter(
-                "notifier_records_skipped_total",
-                "",
-                "Records on the events topic that did not decode and were passed over",
-            ),
-            deliveries: registry.counter("notifier_deliveries_created_total", "", "Delivery rows inserted"),
-        }
+service_kit::metric_set! {
+    /// The fan-out's counters.
+    pub struct FanoutMetrics {
+        pub events: Counter("notifier_events_total", "", "Events read from the events log"),
+        pub skipped: Counter(
+            "notifier_records_skipped_total",
+            "",
+            "Records on the events topic that did not decode and were passed over",
+        ),
+        pub deliveries: Counter("notifier_deliveries_created_total", "", "Delivery rows inserted"),
     }
 }
 

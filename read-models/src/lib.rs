@@ -3,7 +3,9 @@
 //!
 //! A row is declared once with `table_row!`: the struct, its columns and their PostgreSQL types,
 //! from which come the `SELECT` lists and the one-statement `UNNEST` batch writes, so
-//! adding a column is one line beside its migration.
+//! adding a column is one line beside its migration. A row that is one aggregate's latest state
+//! is declared `keyed by` the aggregate's id and is a [`LatestRow`], which the projections load and
+//! fold alike.
 //!
 //! - [`schema`]: the migrations (`read-models/migrations/`), applied inside a named schema.
 //! - [`checkpoint`]: `projection_checkpoint`, the next offset per projection and partition,
@@ -19,6 +21,8 @@
 //! projectors read and write it.
 
 mod row;
+
+pub use row::LatestRow;
 
 pub mod checkpoint;
 pub mod order_history;

@@ -12,7 +12,7 @@ use crate::Keyset;
 table_row! {
     /// An order's row. Statuses are stored as their names; the four totals are written together
     /// from one priced order, or are all NULL (an order placed without items).
-    pub struct OrderStatusRow in "order_status" {
+    pub struct OrderStatusRow in "order_status" keyed by order_id {
         order_id: Uuid as "uuid",
         name: String as "text",
         note: Option<String> as "text",
@@ -51,11 +51,6 @@ table_row! {
         /// The `ce_sequence` of the last event applied.
         version: i64 as "bigint",
     }
-}
-
-/// The stored rows of `ids`; those without one are left out.
-pub async fn load(tx: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<OrderStatusRow>, sqlx::Error> {
-    row::load(tx, "order_id", ids).await
 }
 
 /// Writes every row with one statement. Each row is the order's whole state, so a conflict
@@ -145,14 +140,15 @@ mod tests {
 
     #[test]
     fn a_batch_replaces_every_column_but_the_key_unless_the_row_is_newer() {
-        let sql = row::batch_sql::<OrderStatusRow>("");
-        assert!(sql.starts_with("INSERT INTO order_status (order_id, name, note, status, payment_status, channel,"));
-        assert!(sql.contains("$1::uuid[], $2::text[]"));
-        assert!(sql.contains("$30::bigint[])"));
-        let replace = row::replace_all::<OrderStatusRow>("order_id");
-        assert_eq!(replace.matches("= EXCLUDED.").count(), 29);
-        assert!(!replace.contains("order_id"));
-        assert!(replace.ends_with("updated_at = EXCLUDED.updated_at, version = EXCLUDED.version"));
+        row::tests::assert_whole_row_batch::<OrderStatusRow>(
+            "order_id, name, note, status, payment_status, channel,",
+            "$1::uuid[], $2::text[]",
+            "$30::bigint[]",
+            "order_id",
+            29,
+        );
+        assert!(row::replace_all::<OrderStatusRow>("order_id")
+            .ends_with("updated_at = EXCLUDED.updated_at, version = EXCLUDED.version"));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::row::{self, table_row};
 
 table_row! {
     /// A product's row. The price is integer minor units of `currency`.
-    pub struct ProductRow in "products" {
+    pub struct ProductRow in "products" keyed by product_id {
         product_id: Uuid as "uuid",
         sku: String as "text",
         name: String as "text",
@@ -24,11 +24,6 @@ table_row! {
         defined_at: DateTime<Utc> as "timestamptz",
         updated_at: DateTime<Utc> as "timestamptz",
     }
-}
-
-/// The stored rows of `ids`; those without one are left out.
-pub async fn load(tx: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<ProductRow>, sqlx::Error> {
-    row::load(tx, "product_id", ids).await
 }
 
 /// Writes every row with one statement. Each row is the product's whole state, so a conflict
@@ -58,12 +53,12 @@ mod tests {
 
     #[test]
     fn a_batch_replaces_every_column_but_the_key_unless_the_row_is_newer() {
-        let sql = row::batch_sql::<ProductRow>("");
-        assert!(sql.starts_with("INSERT INTO products (product_id, sku, name, description, price_minor,"));
-        assert!(sql.contains("$1::uuid[], $2::text[]"));
-        assert!(sql.contains("$11::timestamptz[])"));
-        let replace = row::replace_all::<ProductRow>("product_id");
-        assert_eq!(replace.matches("= EXCLUDED.").count(), 10);
-        assert!(!replace.contains("product_id"));
+        row::tests::assert_whole_row_batch::<ProductRow>(
+            "product_id, sku, name, description, price_minor,",
+            "$1::uuid[], $2::text[]",
+            "$11::timestamptz[]",
+            "product_id",
+            10,
+        );
     }
 }

@@ -13,7 +13,7 @@ use crate::Keyset;
 
 table_row! {
     /// A purchase's row. Amounts are integer minor units of `currency`.
-    pub struct PurchaseRow in "purchases" {
+    pub struct PurchaseRow in "purchases" keyed by purchase_id {
         purchase_id: Uuid as "uuid",
         user_id: Uuid as "uuid",
         username: String as "text",
@@ -49,11 +49,6 @@ table_row! {
         authorized_minor: i64 as "bigint",
         refunded_minor: i64 as "bigint",
     }
-}
-
-/// The stored rows of `ids`; those without one are left out.
-pub async fn load(tx: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<PurchaseRow>, sqlx::Error> {
-    row::load(tx, "purchase_id", ids).await
 }
 
 /// Writes every row with one statement. Only what later events change is updated; the version

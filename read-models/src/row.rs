@@ -1,6 +1,8 @@
 //! A table's row declared once: [`table_row!`] writes the struct, its columns with their
 //! PostgreSQL types, and how a batch of rows becomes one array per column for `UNNEST`.
 
+use std::future::Future;
+
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::{FromRow, PgConnection, PgPool, Postgres};
 use uuid::Uuid;
@@ -8,8 +10,8 @@ use uuid::Uuid;
 /// A statement whose parameters are still being bound.
 pub(crate) type Statement<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
 
-/// A row of one table, as [`table_row!`] declares it.
-pub(crate) trait Row: Sized {
+/// A row of one table, as [`table_row!`] declares it: read back whole with `FromRow`.
+pub(crate) trait Row: Sized + for<'r> FromRow<'r, PgRow> + Send + Unpin {
     /// The table the rows live in.
     const TABLE: &'static str;
     /// Every column with its PostgreSQL type, in the order of the struct's fields.
@@ -19,12 +21,25 @@ pub(crate) trait Row: Sized {
     fn bind_arrays(rows: Vec<Self>, statement: Statement<'_>) -> Statement<'_>;
 }
 
+/// A row that is one aggregate's latest state: one row per aggregate, keyed by its id, holding
+/// the `ce_sequence` of the last event applied. The projections fold such rows alike.
+pub trait LatestRow: Sized {
+    /// The aggregate the row is of.
+    fn id(&self) -> Uuid;
+    /// The `ce_sequence` of the last event applied.
+    fn version(&self) -> i64;
+    /// The stored rows of `ids`; those without one are left out.
+    fn load(tx: &mut PgConnection, ids: &[Uuid]) -> impl Future<Output = Result<Vec<Self>, sqlx::Error>> + Send;
+}
+
 /// Declares a table's row: the struct (public fields, `sqlx::FromRow`) and its [`Row`] impl.
-/// Each field names the PostgreSQL type of its column: `name: String as "text",`.
+/// Each field names the PostgreSQL type of its column: `name: String as "text",`. A row declared
+/// `keyed by <field>` is an aggregate's latest state, keyed by that field: it is a [`LatestRow`]
+/// and has a `version` field.
 macro_rules! table_row {
     (
         $(#[$meta:meta])*
-        pub struct $row:ident in $table:literal {
+        pub struct $row:ident in $table:literal $(keyed by $key:ident)? {
             $( $(#[$field_meta:meta])* $field:ident: $ty:ty as $sql:literal, )+
         }
     ) => {
@@ -51,6 +66,25 @@ macro_rules! table_row {
                 statement $( .bind(arrays.$field) )+
             }
         }
+
+        $(
+            impl $crate::row::LatestRow for $row {
+                fn id(&self) -> ::uuid::Uuid {
+                    self.$key
+                }
+
+                fn version(&self) -> i64 {
+                    self.version
+                }
+
+                fn load(
+                    tx: &mut ::sqlx::PgConnection,
+                    ids: &[::uuid::Uuid],
+                ) -> impl ::std::future::Future<Output = Result<Vec<Self>, ::sqlx::Error>> + Send {
+                    $crate::row::load(tx, stringify!($key), ids)
+                }
+            }
+        )?
     };
 }
 pub(crate) use table_row;
@@ -105,10 +139,7 @@ pub(crate) async fn write_batch<R: Row>(
 }
 
 /// The stored rows whose `key` column is one of `ids`; those without one are left out.
-pub(crate) async fn load<R>(tx: &mut PgConnection, key: &str, ids: &[Uuid]) -> Result<Vec<R>, sqlx::Error>
-where
-    R: Row + for<'r> FromRow<'r, PgRow> + Send + Unpin,
-{
+pub(crate) async fn load<R: Row>(tx: &mut PgConnection, key: &str, ids: &[Uuid]) -> Result<Vec<R>, sqlx::Error> {
     sqlx::query_as(&format!("{}WHERE {key} = ANY($1)", select::<R>()))
         .bind(ids)
         .fetch_all(tx)
@@ -117,10 +148,12 @@ where
 
 /// The row whose `key` column is `id`, if `owner` (when given) is its `user_id`: a row of another
 /// user is never fetched.
-pub(crate) async fn owned<R>(pool: &PgPool, key: &str, id: Uuid, owner: Option<Uuid>) -> Result<Option<R>, sqlx::Error>
-where
-    R: Row + for<'r> FromRow<'r, PgRow> + Send + Unpin,
-{
+pub(crate) async fn owned<R: Row>(
+    pool: &PgPool,
+    key: &str,
+    id: Uuid,
+    owner: Option<Uuid>,
+) -> Result<Option<R>, sqlx::Error> {
     sqlx::query_as(&format!(
         "{}WHERE {key} = $1 AND ($2::uuid IS NULL OR user_id = $2)",
         select::<R>()
@@ -132,10 +165,7 @@ where
 }
 
 /// The row whose unique text column `key` is `value`.
-pub(crate) async fn by_text<R>(pool: &PgPool, key: &str, value: &str) -> Result<Option<R>, sqlx::Error>
-where
-    R: Row + for<'r> FromRow<'r, PgRow> + Send + Unpin,
-{
+pub(crate) async fn by_text<R: Row>(pool: &PgPool, key: &str, value: &str) -> Result<Option<R>, sqlx::Error> {
     sqlx::query_as(&format!("{}WHERE {key} = $1", select::<R>()))
         .bind(value)
         .fetch_optional(pool)
@@ -144,15 +174,12 @@ where
 
 /// Up to `limit` rows whose unique text column `key` sorts after `after`, in `key` order: a
 /// keyset page, one range scan of the column's index (`COLLATE "C"`, so bytewise).
-pub(crate) async fn page_by_text<R>(
+pub(crate) async fn page_by_text<R: Row>(
     pool: &PgPool,
     key: &str,
     after: Option<&str>,
     limit: i64,
-) -> Result<Vec<R>, sqlx::Error>
-where
-    R: Row + for<'r> FromRow<'r, PgRow> + Send + Unpin,
-{
+) -> Result<Vec<R>, sqlx::Error> {
     sqlx::query_as(&format!(
         "{}WHERE $1::text IS NULL OR {key} > $1 ORDER BY {key} LIMIT $2",
         select::<R>()
@@ -161,4 +188,46 @@ where
     .bind(limit)
     .fetch_all(pool)
     .await
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::track_user::TrackUserRow;
+
+    /// Checks the batch statement of a row whose conflicts replace the whole row: it starts with
+    /// `columns`, binds typed arrays from `first_arrays` to `last_array`, and the replacement
+    /// sets `replaced` columns, every one but `key`.
+    pub(crate) fn assert_whole_row_batch<R: Row>(
+        columns: &str,
+        first_arrays: &str,
+        last_array: &str,
+        key: &str,
+        replaced: usize,
+    ) {
+        let sql = batch_sql::<R>("");
+        assert!(
+            sql.starts_with(&format!("INSERT INTO {} ({columns}", R::TABLE)),
+            "{sql}"
+        );
+        assert!(sql.contains(first_arrays), "{sql}");
+        assert!(sql.contains(&format!("{last_array})")), "{sql}");
+        let replace = replace_all::<R>(key);
+        assert_eq!(replace.matches("= EXCLUDED.").count(), replaced, "{replace}");
+        assert!(!replace.contains(key), "{replace}");
+    }
+
+    #[test]
+    fn a_batch_is_one_unnest_statement_over_every_column() {
+        assert_eq!(
+            batch_sql::<TrackUserRow>("ON CONFLICT DO NOTHING"),
+            "INSERT INTO track_user (id, name, counter, created_at) \
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bigint[], $4::timestamptz[]) ON CONFLICT DO NOTHING"
+        );
+        assert_eq!(
+            select::<TrackUserRow>(),
+            "SELECT id, name, counter, created_at FROM track_user "
+        );
+        assert_eq!(TrackUserRow::TABLE, "track_user");
+    }
 }

@@ -44,23 +44,3 @@ pub async fn by_name(pool: &PgPool, name: &str) -> Result<Option<TrackUserRow>, 
 pub async fn page(pool: &PgPool, after: Option<&str>, limit: i64) -> Result<Vec<TrackUserRow>, sqlx::Error> {
     row::page_by_text(pool, "name", after, limit).await
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::row::Row;
-
-    #[test]
-    fn a_batch_is_one_unnest_statement_over_every_column() {
-        assert_eq!(
-            row::batch_sql::<TrackUserRow>("ON CONFLICT DO NOTHING"),
-            "INSERT INTO track_user (id, name, counter, created_at) \
-             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bigint[], $4::timestamptz[]) ON CONFLICT DO NOTHING"
-        );
-        assert_eq!(
-            row::select::<TrackUserRow>(),
-            "SELECT id, name, counter, created_at FROM track_user "
-        );
-        assert_eq!(TrackUserRow::TABLE, "track_user");
-    }
-}

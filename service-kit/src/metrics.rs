@@ -111,6 +111,42 @@ impl Registry {
     }
 }
 
+/// Declares a service's metrics once: the struct of their handles and its `register`, which adds
+/// each to a [`Registry`]. Each field is `name: Counter(metric, labels, help)` (or `Gauge`), the
+/// arguments those of [`Registry::counter`].
+#[macro_export]
+macro_rules! metric_set {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $set:ident {
+            $(
+                $(#[$field_meta:meta])*
+                $field_vis:vis $field:ident: $kind:ident($metric:literal, $labels:literal, $help:literal $(,)?),
+            )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone)]
+        $vis struct $set {
+            $( $(#[$field_meta])* $field_vis $field: ::std::sync::Arc<$crate::metrics::$kind>, )+
+        }
+
+        impl $set {
+            $vis fn register(registry: &$crate::metrics::Registry) -> Self {
+                Self {
+                    $( $field: $crate::metric_set!(@add registry, $kind, $metric, $labels, $help), )+
+                }
+            }
+        }
+    };
+    (@add $registry:ident, Counter, $($args:expr),+) => {
+        $registry.counter($($args),+)
+    };
+    (@add $registry:ident, Gauge, $($args:expr),+) => {
+        $registry.gauge($($args),+)
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +166,27 @@ mod tests {
             "# HELP events_total Events applied\n# TYPE events_total counter\n\
              events_total{projection=\"a\"} 3\nevents_total{projection=\"b\"} 1\n\
              # HELP lag Lag\n# TYPE lag gauge\nlag -2\n"
+        );
+    }
+
+    metric_set! {
+        /// A set of two, one labelled.
+        struct Declared {
+            done: Counter("done_total", "step=\"last\"", "Steps done"),
+            depth: Gauge("depth", "", "Depth"),
+        }
+    }
+
+    #[test]
+    fn a_declared_set_registers_each_metric_with_its_labels() {
+        let registry = Registry::default();
+        let declared = Declared::register(&registry);
+        declared.done.add(2);
+        declared.depth.set(5);
+        assert_eq!(
+            registry.render(),
+            "# HELP done_total Steps done\n# TYPE done_total counter\ndone_total{step=\"last\"} 2\n\
+             # HELP depth Depth\n# TYPE depth gauge\ndepth 5\n"
         );
     }
 }

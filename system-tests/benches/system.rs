@@ -173,22 +173,14 @@ async fn main() {
     )
     .await;
     println!("      accepted   {purchases_run}");
-    wait_until(
+    let authorized = counted(
+        &pool,
         "every purchase to read back authorized",
-        Duration::from_secs(900),
-        || async {
-            let authorized: i64 = sqlx::query_scalar("SELECT count(*) FROM purchases WHERE status = 'authorized'")
-                .fetch_one(&pool)
-                .await
-                .ok()?;
-            (authorized >= purchases as i64).then_some(())
-        },
+        "SELECT count(*) FROM purchases WHERE status = 'authorized'",
+        purchases,
+        started,
     )
     .await;
-    let authorized = Rate {
-        count: purchases,
-        elapsed: started.elapsed(),
-    };
     println!("      authorized {authorized}");
 
     println!("[7/9] orders with 3 catalog items each: priced from the catalog, reserved by the stock saga");
@@ -205,22 +197,14 @@ async fn main() {
     )
     .await;
     println!("      accepted   {catalog_run}");
-    wait_until(
+    let reserved = counted(
+        &pool,
         "every catalog order to read back reserved",
-        Duration::from_secs(900),
-        || async {
-            let reserved: i64 = sqlx::query_scalar("SELECT count(*) FROM order_status WHERE stock_status = 'reserved'")
-                .fetch_one(&pool)
-                .await
-                .ok()?;
-            (reserved >= catalog_orders as i64).then_some(())
-        },
+        "SELECT count(*) FROM order_status WHERE stock_status = 'reserved'",
+        catalog_orders,
+        started,
     )
     .await;
-    let reserved = Rate {
-        count: catalog_orders,
-        elapsed: started.elapsed(),
-    };
     println!("      reserved   {reserved}");
 
     println!("[8/9] orders end to end over HTTP through two command-api replicas, alternately");
@@ -343,6 +327,20 @@ async fn replay(bin_dir: &Path, count: usize) -> (Rate, Vec<(&'static str, Rate)
         ));
     }
     (consume, rates)
+}
+
+/// Waits until `count_sql` counts `count` rows, and returns the rate at which they came since
+/// `started`.
+async fn counted(pool: &PgPool, what: &str, count_sql: &str, count: usize, started: Instant) -> Rate {
+    wait_until(what, Duration::from_secs(900), || async {
+        let counted: i64 = sqlx::query_scalar(count_sql).fetch_one(pool).await.ok()?;
+        (counted >= count as i64).then_some(())
+    })
+    .await;
+    Rate {
+        count,
+        elapsed: started.elapsed(),
+    }
 }
 
 fn ms(duration: Duration) -> f64 {

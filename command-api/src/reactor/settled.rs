@@ -268,43 +268,69 @@ mod tests {
         )
     }
 
-    #[test]
-    fn a_settled_request_is_passed_until_its_settlement_is_read() {
-        let (settled_id, open_id) = (Uuid::from_u128(1), Uuid::from_u128(2));
+    /// A reactor that owns partition 3 and has scanned it, finding `ahead` settled there.
+    fn scanned(ahead: Ahead) -> Settled {
         let mut settled = Settled::default();
         settled.follow(vec![OwnershipChange::Assigned(vec![3])]);
         settled.unscanned.remove(&3);
-        settled.ahead.insert(
-            3,
-            Ahead {
-                charges: HashSet::from([settled_id]),
-                ..Ahead::default()
-            },
-        );
-        let requested = |id| record(3, purchase::PURCHASE_REQUESTED_V1, id);
-        assert!(settled.passes(&requested(settled_id)));
-        assert!(!settled.passes(&requested(open_id)), "an open purchase is charged");
-        assert!(
-            !settled.passes(&record(3, purchase::PURCHASE_AUTHORIZED_V2, settled_id)),
-            "a settlement is never passed over"
-        );
-        assert!(
-            !settled.passes(&requested(settled_id)),
-            "forgotten once its settlement is behind the reactor"
-        );
+        settled.ahead.insert(3, ahead);
+        settled
+    }
+
+    #[test]
+    fn what_is_settled_ahead_is_passed_until_its_settlement_is_read() {
+        let (settled_id, open_id) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let charged = Ahead {
+            charges: HashSet::from([settled_id]),
+            ..Ahead::default()
+        };
+        let stocked = Ahead {
+            stock: HashSet::from([settled_id]),
+            ..Ahead::default()
+        };
+        // (case, what the scan found ahead, the record passed over, the settlement that is not)
+        for (case, ahead, first, settlement) in [
+            (
+                "a purchase request",
+                charged,
+                purchase::PURCHASE_REQUESTED_V1,
+                purchase::PURCHASE_AUTHORIZED_V2,
+            ),
+            // A cancellation is never passed over: the payments and the saga react to it.
+            (
+                "an order's placing",
+                stocked,
+                order::ORDER_PLACED_V3,
+                order::ORDER_CANCELLED_V1,
+            ),
+        ] {
+            let mut settled = scanned(ahead);
+            assert!(
+                settled.passes(&record(3, first, settled_id)),
+                "{case}: not acted on again"
+            );
+            assert!(
+                !settled.passes(&record(3, first, open_id)),
+                "{case}: an open one is acted on"
+            );
+            assert!(
+                !settled.passes(&record(3, settlement, settled_id)),
+                "{case}: a settlement is never passed over"
+            );
+            assert!(
+                !settled.passes(&record(3, first, settled_id)),
+                "{case}: forgotten once its settlement is behind the reactor"
+            );
+        }
     }
 
     #[test]
     fn a_reassigned_partition_is_scanned_again_and_a_revoked_one_forgotten() {
         let id = Uuid::from_u128(1);
-        let mut settled = Settled::default();
-        settled.ahead.insert(
-            3,
-            Ahead {
-                charges: HashSet::from([id]),
-                ..Ahead::default()
-            },
-        );
+        let mut settled = scanned(Ahead {
+            charges: HashSet::from([id]),
+            ..Ahead::default()
+        });
         settled.follow(vec![OwnershipChange::Revoked(vec![3])]);
         assert!(!settled.passes(&record(3, purchase::PURCHASE_REQUESTED_V1, id)));
         settled.follow(vec![OwnershipChange::Assigned(vec![3, 4])]);
@@ -314,14 +340,10 @@ mod tests {
     #[test]
     fn a_recorded_refund_is_not_asked_of_the_gateway_again() {
         let (purchase_id, recorded, open) = (Uuid::from_u128(1), Uuid::from_u128(5), Uuid::from_u128(6));
-        let mut settled = Settled::default();
-        settled.ahead.insert(
-            3,
-            Ahead {
-                refunds: HashSet::from([recorded]),
-                ..Ahead::default()
-            },
-        );
+        let mut settled = scanned(Ahead {
+            refunds: HashSet::from([recorded]),
+            ..Ahead::default()
+        });
         let refund = |event_type, refund_id: Uuid| {
             let data = format!(r#"{{"purchase_id":"{purchase_id}","refund_id":"{refund_id}"}}"#);
             with_data(3, event_type, purchase_id, data.into_bytes())
@@ -330,29 +352,5 @@ mod tests {
         assert!(!settled.passes(&refund(purchase::PURCHASE_REFUND_REQUESTED_V1, open)));
         assert!(!settled.passes(&refund(purchase::PURCHASE_REFUNDED_V1, recorded)));
         assert_eq!(settled.ahead[&3], Ahead::default(), "forgotten once behind the reactor");
-    }
-
-    #[test]
-    fn the_placing_of_an_order_whose_stock_is_settled_ahead_is_passed_until_that_is_read() {
-        let (settled_id, open_id) = (Uuid::from_u128(1), Uuid::from_u128(2));
-        let mut settled = Settled::default();
-        settled.ahead.insert(
-            3,
-            Ahead {
-                stock: HashSet::from([settled_id]),
-                ..Ahead::default()
-            },
-        );
-        let placed = |id| record(3, order::ORDER_PLACED_V3, id);
-        assert!(settled.passes(&placed(settled_id)), "its stock is not reserved again");
-        assert!(!settled.passes(&placed(open_id)), "an open order's stock is reserved");
-        assert!(
-            !settled.passes(&record(3, order::ORDER_CANCELLED_V1, settled_id)),
-            "a cancellation is never passed over: the payments and the saga react to it"
-        );
-        assert!(
-            !settled.passes(&placed(settled_id)),
-            "forgotten once behind the reactor"
-        );
     }
 }

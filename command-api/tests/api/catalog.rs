@@ -39,8 +39,8 @@ async fn stock(app: &TestApp, sku: &str, on_hand: u32) {
     assert_eq!(received.status(), 200, "{:?}", received.text().await);
 }
 
-/// An order of `items` (sku, quantity) at the catalog's prices; its id.
-async fn order(app: &TestApp, items: &[(&str, u32)]) -> String {
+/// Places an order of `items` (sku, quantity) at the catalog's prices; the placed order.
+async fn place(app: &TestApp, items: &[(&str, u32)]) -> Value {
     let items: Vec<Value> = items
         .iter()
         .map(|(sku, quantity)| json!({"sku": sku, "quantity": quantity}))
@@ -49,10 +49,12 @@ async fn order(app: &TestApp, items: &[(&str, u32)]) -> String {
         .place(&json!({"name": "Ada", "currency": "USD", "items": items}), None)
         .await;
     assert_eq!(response.status(), 201);
-    response.json::<Value>().await.unwrap()["order_id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    response.json().await.unwrap()
+}
+
+/// An order of `items` (sku, quantity) at the catalog's prices; its id.
+async fn order(app: &TestApp, items: &[(&str, u32)]) -> String {
+    place(app, items).await["order_id"].as_str().unwrap().to_owned()
 }
 
 /// Every event on the log, decoded.
@@ -183,14 +185,8 @@ async fn an_order_takes_the_price_put_just_before_and_refuses_an_old_one() {
         .await;
     let problem = assert_problem(old, 409, Some("items[0].unit_price")).await;
     assert_eq!(problem["current_price"], "2.50");
-    let placed = app
-        .place(
-            &json!({"name": "Ada", "currency": "USD", "items": [{"sku": "PEN-3", "quantity": 4}]}),
-            None,
-        )
-        .await;
-    assert_eq!(placed.status(), 201);
-    assert_eq!(placed.json::<Value>().await.unwrap()["totals"]["subtotal"], "10.00");
+    let placed = place(&app, &[("PEN-3", 4)]).await;
+    assert_eq!(placed["totals"]["subtotal"], "10.00");
 }
 
 #[tokio::test]
@@ -245,12 +241,6 @@ async fn records_on_the_catalog_topic_that_no_code_of_ours_wrote_do_not_stop_the
     )
     .await;
     assert_eq!(define(&app, "PEN-5", 1.25).await.status(), 201);
-    let placed = app
-        .place(
-            &json!({"name": "Ada", "currency": "USD", "items": [{"sku": "PEN-5", "quantity": 2}]}),
-            None,
-        )
-        .await;
-    assert_eq!(placed.status(), 201);
-    assert_eq!(placed.json::<Value>().await.unwrap()["totals"]["subtotal"], "2.50");
+    let placed = place(&app, &[("PEN-5", 2)]).await;
+    assert_eq!(placed["totals"]["subtotal"], "2.50");
 }

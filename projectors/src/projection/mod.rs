@@ -17,6 +17,7 @@ mod track_user;
 use std::collections::{HashMap, HashSet};
 
 use domain::{order, product, purchase, Event, Message};
+use read_models::LatestRow;
 use service_kit::kafka::Envelope;
 use sqlx::PgConnection;
 use tracing::warn;
@@ -39,19 +40,29 @@ impl LoggedEvent {
 
 /// The events of one aggregate, as a projection picks them from the log it shares with the others.
 trait AggregateEvent: Message {
+    /// The aggregate's first event, which starts its row.
+    type First;
+
     /// The event `logged` is, if it is one of this aggregate's.
     fn of(logged: &LoggedEvent) -> Option<&Self>;
+    /// The event as its aggregate's first, if it is that.
+    fn first(&self) -> Option<&Self::First>;
+
     /// Whether the event is its aggregate's first, which starts its row.
-    fn is_first(&self) -> bool;
+    fn is_first(&self) -> bool {
+        self.first().is_some()
+    }
 }
 
 /// Implements [`AggregateEvent`] for each aggregate's events, from the variant of [`Event`] that
 /// carries them and the variant of their first event.
 macro_rules! aggregate_events {
-    ($($(#[$doc:meta])* $aggregate:ident($events:ty) starts with $first:ident,)+) => {
+    ($($(#[$doc:meta])* $aggregate:ident($events:ty) starts with $first:ident($first_event:ty),)+) => {
         $(
             $(#[$doc])*
             impl AggregateEvent for $events {
+                type First = $first_event;
+
                 fn of(logged: &LoggedEvent) -> Option<&Self> {
                     match &logged.envelope.message {
                         Event::$aggregate(event) => Some(event),
@@ -59,8 +70,11 @@ macro_rules! aggregate_events {
                     }
                 }
 
-                fn is_first(&self) -> bool {
-                    matches!(self, Self::$first(_))
+                fn first(&self) -> Option<&$first_event> {
+                    match self {
+                        Self::$first(first) => Some(first),
+                        _ => None,
+                    }
                 }
             }
         )+
@@ -69,11 +83,11 @@ macro_rules! aggregate_events {
 
 aggregate_events! {
     /// Placing is an order's first event.
-    Order(order::Event) starts with OrderPlaced,
+    Order(order::Event) starts with OrderPlaced(order::OrderPlaced),
     /// A request is its purchase's first event.
-    Purchase(purchase::Event) starts with PurchaseRequested,
+    Purchase(purchase::Event) starts with PurchaseRequested(purchase::PurchaseRequested),
     /// Its definition is a product's first event.
-    Product(product::Event) starts with ProductDefined,
+    Product(product::Event) starts with ProductDefined(product::ProductDefined),
 }
 
 /// Every projection this binary runs.
@@ -133,17 +147,17 @@ impl Projection {
 /// `self` gathers what the batch adds beside the rows (a purchase's spend).
 trait Latest {
     type Event: AggregateEvent;
-    type Row;
+    type Row: LatestRow;
 
-    /// The stored rows of `ids`, as the table holds them.
-    async fn stored(tx: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<Self::Row>, sqlx::Error>;
-    /// The aggregate of a stored row, once every status it holds is one this code knows.
-    fn checked(row: &Self::Row) -> Result<Uuid, sqlx::Error>;
-    /// The row `event` starts, when it is its aggregate's first.
-    fn start(&mut self, event: &Self::Event, version: i64) -> Option<Self::Row>;
-    fn version(row: &Self::Row) -> i64;
+    /// The row the aggregate's first event starts.
+    fn start(&mut self, first: &<Self::Event as AggregateEvent>::First, version: i64) -> Self::Row;
     /// Applies one event after the first to `row`.
     fn evolve(&mut self, row: &mut Self::Row, event: &Self::Event, version: i64);
+    /// Checks that every status a stored row holds is one this code knows; a row without
+    /// statuses has nothing to check.
+    fn check(_row: &Self::Row) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
 }
 
 /// The aggregates a batch changes without having started them, in first-seen order: their rows
@@ -174,10 +188,13 @@ async fn fold_batch<M: Latest>(
     let loaded = if ids.is_empty() {
         HashMap::new()
     } else {
-        M::stored(tx, &ids)
+        M::Row::load(tx, &ids)
             .await?
             .into_iter()
-            .map(|row| Ok((M::checked(&row)?, row)))
+            .map(|row| {
+                M::check(&row)?;
+                Ok((row.id(), row))
+            })
             .collect::<Result<_, sqlx::Error>>()?
     };
     Ok(fold(model, loaded, events))
@@ -205,8 +222,8 @@ fn fold<M: Latest>(model: &mut M, mut loaded: HashMap<Uuid, M::Row>, events: &[L
         };
         let version = logged.version();
         let id = event.aggregate_id();
-        if let Some(row) = model.start(event, version) {
-            rows.insert(id, row);
+        if let Some(first) = event.first() {
+            rows.insert(id, model.start(first, version));
             continue;
         }
         let Some(mut row) = rows.remove(&id).or_else(|| loaded.remove(&id)) else {
@@ -216,7 +233,7 @@ fn fold<M: Latest>(model: &mut M, mut loaded: HashMap<Uuid, M::Row>, events: &[L
             warn!(aggregate_id = %id, version, event = event.message_type(), "event without its aggregate's first; skipped");
             continue;
         };
-        if version > M::version(&row) {
+        if version > row.version() {
             model.evolve(&mut row, event, version);
         }
         rows.insert(id, row);

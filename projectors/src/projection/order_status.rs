@@ -30,28 +30,16 @@ impl Latest for Orders {
     type Event = order::Event;
     type Row = OrderStatusRow;
 
-    async fn stored(tx: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<OrderStatusRow>, sqlx::Error> {
-        order_status::load(tx, ids).await
-    }
-
-    fn checked(row: &OrderStatusRow) -> Result<Uuid, sqlx::Error> {
-        check(row).map_err(|unknown| unknown_value(unknown.column, unknown))?;
-        Ok(row.order_id)
-    }
-
-    fn start(&mut self, event: &order::Event, version: i64) -> Option<OrderStatusRow> {
-        match event {
-            order::Event::OrderPlaced(placed) => Some(placed_row(placed, version)),
-            _ => None,
-        }
-    }
-
-    fn version(row: &OrderStatusRow) -> i64 {
-        row.version
+    fn start(&mut self, placed: &order::OrderPlaced, version: i64) -> OrderStatusRow {
+        placed_row(placed, version)
     }
 
     fn evolve(&mut self, row: &mut OrderStatusRow, event: &order::Event, version: i64) {
         evolve(row, event, version);
+    }
+
+    fn check(row: &OrderStatusRow) -> Result<(), sqlx::Error> {
+        check(row).map_err(|unknown| unknown_value(unknown.column, unknown))
     }
 }
 

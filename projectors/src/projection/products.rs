@@ -8,7 +8,6 @@
 use domain::product;
 use read_models::products::{self as table, ProductRow};
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 use super::{fold_batch, Latest, LoggedEvent};
 
@@ -20,20 +19,8 @@ impl Latest for Products {
     type Event = product::Event;
     type Row = ProductRow;
 
-    async fn stored(tx: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<ProductRow>, sqlx::Error> {
-        table::load(tx, ids).await
-    }
-
-    /// A product's row holds no status to check.
-    fn checked(row: &ProductRow) -> Result<Uuid, sqlx::Error> {
-        Ok(row.product_id)
-    }
-
-    fn start(&mut self, event: &product::Event, version: i64) -> Option<ProductRow> {
-        let product::Event::ProductDefined(defined) = event else {
-            return None;
-        };
-        Some(ProductRow {
+    fn start(&mut self, defined: &product::ProductDefined, version: i64) -> ProductRow {
+        ProductRow {
             product_id: defined.product_id,
             sku: defined.sku.as_str().to_owned(),
             name: defined.name.as_str().to_owned(),
@@ -45,11 +32,7 @@ impl Latest for Products {
             version,
             defined_at: defined.defined_at,
             updated_at: defined.defined_at,
-        })
-    }
-
-    fn version(row: &ProductRow) -> i64 {
-        row.version
+        }
     }
 
     fn evolve(&mut self, row: &mut ProductRow, event: &product::Event, version: i64) {

@@ -80,26 +80,10 @@ impl Latest for Purchases {
     type Event = purchase::Event;
     type Row = PurchaseRow;
 
-    async fn stored(tx: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<PurchaseRow>, sqlx::Error> {
-        table::load(tx, ids).await
-    }
-
-    fn checked(row: &PurchaseRow) -> Result<Uuid, sqlx::Error> {
-        check(row).map_err(|unknown| unknown_value("status", unknown))?;
-        Ok(row.purchase_id)
-    }
-
-    fn start(&mut self, event: &purchase::Event, version: i64) -> Option<PurchaseRow> {
-        let purchase::Event::PurchaseRequested(requested) = event else {
-            return None;
-        };
+    fn start(&mut self, requested: &purchase::PurchaseRequested, version: i64) -> PurchaseRow {
         let row = requested_row(requested, version);
         self.spend_of(&row).purchases += 1;
-        Some(row)
-    }
-
-    fn version(row: &PurchaseRow) -> i64 {
-        row.version
+        row
     }
 
     /// A purchase's events share a partition in order, and one at or below the row's version is
@@ -109,6 +93,10 @@ impl Latest for Purchases {
         let spend = self.spend_of(row);
         spend.authorized_minor += delta.authorized_minor;
         spend.refunded_minor += delta.refunded_minor;
+    }
+
+    fn check(row: &PurchaseRow) -> Result<(), sqlx::Error> {
+        check(row).map_err(|unknown| unknown_value("status", unknown))
     }
 }
 

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use domain::pricing::Sku;
 use domain::{order, Event, Message};
 use serde_json::{json, Value};
+use uuid::Uuid;
 
 const SKU: &str = "TEA-GREEN-100";
 
