@@ -20,6 +20,8 @@
 //!   jitter, and background tasks under one shutdown whose panics stop the service.
 //! - [`edge`] (feature `edge`): request ids, CORS, per-caller rate limits, load shedding and
 //!   request timeouts around an API's router.
+//! - [`extract`] (feature `edge`): reading a JSON body, and path and query extractors, whose
+//!   failures are problem+json naming what was wrong.
 //! - [`auth`] (feature `auth`): bearer-token (JWT) verification, scope-guarded routes answering
 //!   401/403 problem+json, and token minting for local use.
 //! - [`openapi`] (feature `openapi`): the bearer scheme, the problem schema and problem responses
@@ -32,6 +34,8 @@ pub mod database;
 pub mod duration;
 #[cfg(feature = "edge")]
 pub mod edge;
+#[cfg(feature = "edge")]
+pub mod extract;
 pub mod health;
 #[cfg(feature = "kafka")]
 pub mod kafka;

@@ -5,8 +5,9 @@
 //! [`problem_responses!`](crate::problem_responses), so a route's `#[utoipa::path]` refers to it
 //! by name and the document checks the `type` and `status` of every answer against it.
 //!
-//! [`serve`] answers `GET /openapi.json`; (with `testing`) [`coverage::assert_complete`] checks
-//! that a document lists exactly the routes its API declares.
+//! [`api_document!`](crate::api_document) declares an API's whole document and the test that it
+//! lists exactly the routes its API declares ([`coverage::assert_complete`], with `testing`);
+//! [`serve`] answers `GET /openapi.json`.
 
 use std::future::{ready, Ready};
 
@@ -387,6 +388,66 @@ macro_rules! problem_response_set {
             }
         }
     )+};
+}
+
+/// Declares an API's whole document as a function: the API's own `#[openapi(...)]` items (info,
+/// components, tags), what every document shares ([`Shared`], and [`Operational`] with
+/// `/metrics` when `metrics` is true), and every resource's routes, assembled with the edge's
+/// answers ([`assemble`]). It also declares the test that the document lists every route of the
+/// API and that each of its `method` routes names its scopes and answers the `statuses` (see
+/// [`coverage::assert_complete`], with `example` one of those routes):
+///
+/// ```ignore
+/// service_kit::api_document! {
+///     /// The whole document.
+///     pub(super) fn document() {
+///         metrics: false,
+///         routes: [orders::OrdersApi, products::ProductsApi],
+///         openapi(info(title = "orderstream query API"), tags((name = "orders"))),
+///         covers: ("GET /api/v1/orders", "get", ["401", "403"]),
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! api_document {
+    (
+        $(#[doc = $doc:literal])*
+        $vis:vis fn $name:ident() {
+            metrics: $metrics:literal,
+            routes: [$($routes:path),+ $(,)?],
+            openapi($($openapi:tt)*),
+            covers: ($example:literal, $method:literal, [$($status:literal),+ $(,)?]) $(,)?
+        }
+    ) => {
+        $(#[doc = $doc])*
+        $vis fn $name() -> $crate::openapi::utoipa::openapi::OpenApi {
+            use $crate::openapi::utoipa::OpenApi as _;
+            // utoipa reads modifiers as plain paths, so they are named here rather than by `$crate`.
+            use $crate::openapi::{Operational, Shared};
+
+            const OPERATIONAL: Operational = Operational { metrics: $metrics };
+
+            #[derive($crate::openapi::utoipa::OpenApi)]
+            #[openapi($($openapi)*, modifiers(&Shared, &OPERATIONAL))]
+            struct ApiDoc;
+
+            $crate::openapi::assemble(ApiDoc::openapi(), [$(<$routes>::openapi()),+])
+        }
+
+        #[cfg(test)]
+        #[test]
+        fn document_lists_every_route_with_its_scopes_and_problems() {
+            $crate::openapi::coverage::assert_complete(
+                &$name(),
+                $crate::openapi::coverage::Expected {
+                    manifest_dir: env!("CARGO_MANIFEST_DIR"),
+                    example: $example,
+                    method: $method,
+                    statuses: &[$($status),+],
+                },
+            );
+        }
+    };
 }
 
 /// Checks that a document keeps up with the router (feature `testing`).

@@ -15,6 +15,7 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 use domain::Command;
 use service_kit::auth::Claims;
+use service_kit::extract::BodyRejection;
 use service_kit::kafka::Envelope;
 use uuid::Uuid;
 
@@ -146,7 +147,7 @@ async fn digest_request(State(fingerprints): State<Fingerprinter>, request: Requ
     let bytes = match axum::body::to_bytes(body, BODY_LIMIT).await {
         Ok(bytes) => bytes,
         // Over the limit; a body broken off mid-way has no client left to read the answer.
-        Err(_) => return ApiError::BodyTooLarge { limit: BODY_LIMIT }.into_response(),
+        Err(_) => return ApiError::from(BodyRejection::TooLarge { limit: BODY_LIMIT }).into_response(),
     };
     let digest = fingerprints.of_request(&route(&parts.method, parts.uri.path()), &bytes);
     parts.extensions.insert(RequestDigest(digest));

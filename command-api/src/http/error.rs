@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Response};
 use domain::money::Money;
 use domain::InvalidField;
 use domain::{order, product, purchase, Rejection};
+use service_kit::extract::BodyRejection;
 use service_kit::Problem;
 use thiserror::Error;
 
@@ -15,15 +16,10 @@ use crate::payments::GatewayError;
 
 #[derive(Debug, Error)]
 pub enum ApiError {
-    /// 400: the body is not JSON, or not a JSON object.
-    #[error("malformed request body: {0}")]
-    MalformedBody(String),
-    /// 415: the body is not declared as JSON.
-    #[error("expected `Content-Type: application/json`")]
-    UnsupportedMediaType,
-    /// 413: the body is larger than the edge accepts.
-    #[error("request body is larger than {limit} bytes")]
-    BodyTooLarge { limit: usize },
+    /// 400 when the body is not JSON or not a JSON object, 413 when it is larger than the edge
+    /// accepts, 415 when it is not declared as JSON.
+    #[error(transparent)]
+    Body(#[from] BodyRejection),
     /// 422: a field is missing, of the wrong type, or breaks a rule.
     #[error("{0}")]
     InvalidField(#[from] InvalidField),
@@ -75,17 +71,7 @@ impl IntoResponse for ApiError {
             _ => self.to_string(),
         };
         let problem = match &self {
-            Self::MalformedBody(_) => Problem::new(StatusCode::BAD_REQUEST, "malformed-body", "Malformed request body"),
-            Self::UnsupportedMediaType => Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "Unsupported media type",
-            ),
-            Self::BodyTooLarge { .. } => Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body-too-large",
-                "Request body too large",
-            ),
+            Self::Body(rejection) => rejection.problem(),
             Self::InvalidField(invalid) => invalid_field(invalid.field),
             Self::FieldType { field, .. } => invalid_field(field.clone()),
             Self::InvalidHeader { header, .. } => {

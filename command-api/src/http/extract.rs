@@ -1,11 +1,11 @@
-//! A JSON body and a path extractor whose every failure is a problem+json naming what was wrong.
+//! The command API's JSON body and path extractors, whose every failure is a problem+json naming
+//! what was wrong. The body is read by `service_kit::extract::json_body`; what is this API's own
+//! is how it is parsed (a wrong type names its field) and a bad path being a 422.
 
-use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header::CONTENT_TYPE;
-use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
+use service_kit::extract::{json_body, BodyRejection};
 
 use super::ApiError;
 
@@ -21,25 +21,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = request
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.split(';').next())
-            .is_some_and(|mime| {
-                let mime = mime.trim();
-                mime.eq_ignore_ascii_case("application/json") || mime.to_ascii_lowercase().ends_with("+json")
-            });
-        if !is_json {
-            return Err(ApiError::UnsupportedMediaType);
-        }
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::BodyTooLarge { limit: BODY_LIMIT }
-            } else {
-                ApiError::MalformedBody(rejection.body_text())
-            }
-        })?;
+        let bytes = json_body(request, state, BODY_LIMIT).await?;
         parse(&bytes).map(Json)
     }
 }
@@ -62,7 +44,7 @@ impl From<PathRejection> for ApiError {
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // serde would also read a struct from an array; a body must be an object.
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err(ApiError::MalformedBody("the body must be a JSON object".to_owned()));
+        return Err(BodyRejection::Malformed("the body must be a JSON object".to_owned()).into());
     }
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(deserializer).map_err(|err| {
@@ -74,7 +56,7 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 detail: inner.to_string(),
             }
         } else {
-            ApiError::MalformedBody(inner.to_string())
+            BodyRejection::Malformed(inner.to_string()).into()
         }
     })
 }
@@ -99,7 +81,14 @@ mod tests {
 
     #[test]
     fn broken_json_and_non_objects_are_malformed() {
-        assert!(matches!(parse::<Body>(b"{\"name\":"), Err(ApiError::MalformedBody(_))));
-        assert!(matches!(parse::<Body>(b"[1]"), Err(ApiError::MalformedBody(_))));
+        for malformed in [&b"{\"name\":"[..], b"[1]"] {
+            assert!(
+                matches!(
+                    parse::<Body>(malformed),
+                    Err(ApiError::Body(BodyRejection::Malformed(_)))
+                ),
+                "{malformed:?}"
+            );
+        }
     }
 }

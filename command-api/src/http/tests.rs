@@ -137,6 +137,15 @@ struct Answer {
     body: serde_json::Value,
 }
 
+impl Answer {
+    /// Asserts a refusal with `status` naming `field`; `case` says which request it answers.
+    fn assert_refused(&self, case: &str, status: StatusCode, field: &str) {
+        assert_eq!(self.status, status, "{case}: {}", self.body);
+        assert_eq!(self.content_type, "application/problem+json", "{case}");
+        assert_eq!(self.body["field"], field, "{case}: {}", self.body);
+    }
+}
+
 /// POSTs `body` to `path` with a token carrying `scopes` and the extra `headers`.
 async fn post(bus: &MemoryBus, path: &str, scopes: &[&str], headers: &[(&str, &str)], body: &str) -> Answer {
     send(bus, Method::POST, path, scopes, headers, body).await
@@ -205,15 +214,8 @@ async fn a_field_of_the_wrong_type_is_a_422_naming_it_and_nothing_is_sent() {
         ),
     ] {
         let answer = post(&bus, ORDERS, &[ORDERS_WRITE], &[], body).await;
-        assert_eq!(
-            answer.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{body}: {}",
-            answer.body
-        );
-        assert_eq!(answer.content_type, "application/problem+json");
+        answer.assert_refused(body, StatusCode::UNPROCESSABLE_ENTITY, field);
         assert_eq!(answer.body["type"], "/problems/invalid-field", "{}", answer.body);
-        assert_eq!(answer.body["field"], field, "{}", answer.body);
     }
     assert_eq!(bus.submitted(), []);
 }
@@ -236,8 +238,7 @@ async fn a_card_number_of_the_wrong_type_is_named_but_never_echoed() {
         "card_holder_name": "Ada", "card_number": 4111111111111111, "card_expiry": "12/30",
         "card_cvc": "123", "transaction_date": "2024-01-01T00:00:00Z"}"#;
     let answer = post(&bus, "/api/v1/purchases", &[PURCHASES_WRITE], &[], body).await;
-    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", answer.body);
-    assert_eq!(answer.body["field"], "card_number");
+    answer.assert_refused("card number", StatusCode::UNPROCESSABLE_ENTITY, "card_number");
     assert!(!answer.body.to_string().contains("4111"), "{}", answer.body);
     assert_eq!(bus.submitted(), []);
 }
@@ -321,11 +322,9 @@ async fn a_malformed_idempotency_key_or_version_is_a_400_naming_the_header() {
         r#"{"name": "Ada"}"#,
     )
     .await;
-    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.body);
-    assert_eq!(answer.body["field"], "Idempotency-Key");
+    answer.assert_refused("long key", StatusCode::BAD_REQUEST, "Idempotency-Key");
     let answer = post(&bus, CONFIRM, &[ORDERS_MANAGE], &[("if-match", "\"three\"")], "").await;
-    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.body);
-    assert_eq!(answer.body["field"], "If-Match");
+    answer.assert_refused("bad version", StatusCode::BAD_REQUEST, "If-Match");
     assert_eq!(bus.submitted(), []);
 }
 
@@ -410,9 +409,8 @@ async fn an_item_the_catalog_sells_takes_its_name_and_price_and_is_reserved() {
 async fn another_price_for_a_catalog_item_is_a_409_with_the_current_one_and_nothing_is_sent() {
     let bus = MemoryBus::answering(accepted());
     let answer = place_with(&bus, r#"[{"sku": "TEA-1", "quantity": 1, "unit_price": 4.00}]"#).await;
-    assert_eq!(answer.status, StatusCode::CONFLICT, "{}", answer.body);
+    answer.assert_refused("another price", StatusCode::CONFLICT, "items[0].unit_price");
     assert_eq!(answer.body["type"], "/problems/price-changed");
-    assert_eq!(answer.body["field"], "items[0].unit_price");
     assert_eq!(answer.body["current_price"], "4.50");
     assert_eq!(answer.body["currency"], "USD");
     assert_eq!(bus.submitted(), []);
@@ -422,8 +420,7 @@ async fn another_price_for_a_catalog_item_is_a_409_with_the_current_one_and_noth
 async fn an_item_outside_the_catalog_still_needs_its_price() {
     let bus = MemoryBus::answering(accepted());
     let answer = place_with(&bus, r#"[{"sku": "MUG-9", "name": "Mug", "quantity": 1}]"#).await;
-    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", answer.body);
-    assert_eq!(answer.body["field"], "items[0].unit_price");
+    answer.assert_refused("no price", StatusCode::UNPROCESSABLE_ENTITY, "items[0].unit_price");
     assert_eq!(bus.submitted(), []);
 }
 
@@ -457,13 +454,7 @@ async fn the_catalog_takes_staff_and_names_a_bad_sku_or_quantity() {
         ),
     ] {
         let answer = post(&bus, path, &[CATALOG_WRITE], &[], body).await;
-        assert_eq!(
-            answer.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{body}: {}",
-            answer.body
-        );
-        assert_eq!(answer.body["field"], field, "{body}: {}", answer.body);
+        answer.assert_refused(body, StatusCode::UNPROCESSABLE_ENTITY, field);
     }
     assert_eq!(bus.submitted(), []);
     let answer = put(&[CATALOG_WRITE]).await;
@@ -479,46 +470,42 @@ async fn a_nul_or_control_character_in_any_catalog_text_is_a_422_naming_it_and_n
     // JSON escapes, so the body carries the control character itself; and the same in a path.
     for (escaped, in_path) in [(r"\u0000", "%00"), (r"\u0007", "%07"), (r"\u001b", "%1B")] {
         let bad = format!(r#""Green{escaped}tea""#);
-        for field in ["name", "description"] {
+        let product = |field: &str| {
             let mut body =
                 serde_json::json!({"name": "Green tea", "description": "Leaves", "price": 4.5, "currency": "USD"});
             body[field] = serde_json::from_str(&bad).expect("a JSON string");
-            let answer = send(
-                &bus,
+            body.to_string()
+        };
+        let cases = [
+            (
+                "name",
                 Method::PUT,
-                "/api/v1/products/TEA-1",
-                &[CATALOG_WRITE],
-                &[],
-                &body.to_string(),
-            )
-            .await;
-            assert_eq!(
-                answer.status,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "{field} {escaped}: {}",
-                answer.body
-            );
-            assert_eq!(answer.body["field"], field, "{}", answer.body);
+                "/api/v1/products/TEA-1".to_owned(),
+                product("name"),
+            ),
+            (
+                "description",
+                Method::PUT,
+                "/api/v1/products/TEA-1".to_owned(),
+                product("description"),
+            ),
+            (
+                "reason",
+                Method::POST,
+                "/api/v1/products/TEA-1/stock-adjustments".to_owned(),
+                format!(r#"{{"quantity": -1, "reason": {bad}}}"#),
+            ),
+            (
+                "sku",
+                Method::POST,
+                format!("/api/v1/products/TEA{in_path}1/stock-receipts"),
+                r#"{"quantity": 1}"#.to_owned(),
+            ),
+        ];
+        for (field, method, path, body) in cases {
+            let answer = send(&bus, method, &path, &[CATALOG_WRITE], &[], &body).await;
+            answer.assert_refused(&format!("{field} {escaped}"), StatusCode::UNPROCESSABLE_ENTITY, field);
         }
-        let adjustment = format!(r#"{{"quantity": -1, "reason": {bad}}}"#);
-        let path = "/api/v1/products/TEA-1/stock-adjustments";
-        let answer = post(&bus, path, &[CATALOG_WRITE], &[], &adjustment).await;
-        assert_eq!(
-            answer.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "reason {escaped}: {}",
-            answer.body
-        );
-        assert_eq!(answer.body["field"], "reason", "{}", answer.body);
-        let path = format!("/api/v1/products/TEA{in_path}1/stock-receipts");
-        let answer = post(&bus, &path, &[CATALOG_WRITE], &[], r#"{"quantity": 1}"#).await;
-        assert_eq!(
-            answer.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "sku {in_path}: {}",
-            answer.body
-        );
-        assert_eq!(answer.body["field"], "sku", "{}", answer.body);
     }
     assert_eq!(bus.submitted(), []);
 }

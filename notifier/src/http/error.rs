@@ -2,6 +2,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use service_kit::extract::{BodyRejection, InvalidParameter};
 use service_kit::Problem;
 use thiserror::Error;
 
@@ -9,21 +10,16 @@ use crate::store::StoreError;
 
 #[derive(Debug, Error)]
 pub enum ApiError {
-    /// 400: the body is not JSON, or not a JSON object.
-    #[error("malformed request body: {0}")]
-    MalformedBody(String),
-    /// 415: the body is not declared as JSON.
-    #[error("expected `Content-Type: application/json`")]
-    UnsupportedMediaType,
-    /// 413: the body is larger than the API accepts.
-    #[error("request body is larger than {limit} bytes")]
-    BodyTooLarge { limit: usize },
+    /// 400 when the body is not JSON or not a JSON object, 413 when it is too large, 415 when it
+    /// is not declared as JSON.
+    #[error(transparent)]
+    Body(#[from] BodyRejection),
     /// 422: a field is missing, unknown, of the wrong type or breaks a rule.
     #[error("`{field}` {detail}")]
     InvalidField { field: String, detail: String },
     /// 400: a query parameter or path segment is malformed.
-    #[error("`{field}`: {detail}")]
-    InvalidParameter { field: &'static str, detail: String },
+    #[error(transparent)]
+    InvalidParameter(#[from] InvalidParameter),
     /// 404: the caller has no webhook with that id (whether or not another user has).
     #[error("no webhook `{webhook_id}`")]
     WebhookNotFound { webhook_id: uuid::Uuid },
@@ -35,23 +31,11 @@ pub enum ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let problem = match &self {
-            Self::MalformedBody(_) => Problem::new(StatusCode::BAD_REQUEST, "malformed-body", "Malformed request body"),
-            Self::UnsupportedMediaType => Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "Unsupported media type",
-            ),
-            Self::BodyTooLarge { .. } => Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body-too-large",
-                "Request body too large",
-            ),
+            Self::Body(rejection) => rejection.problem(),
             Self::InvalidField { field, .. } => {
                 Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", "Invalid field").field(field.clone())
             }
-            Self::InvalidParameter { field, .. } => {
-                Problem::new(StatusCode::BAD_REQUEST, "invalid-parameter", "Invalid parameter").field(*field)
-            }
+            Self::InvalidParameter(invalid) => invalid.problem(),
             Self::WebhookNotFound { .. } => Problem::new(StatusCode::NOT_FOUND, "webhook-not-found", "No such webhook"),
             // No internals for the client; the cause is logged by the middleware.
             Self::Store(_) => {

@@ -10,9 +10,10 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use service_kit::auth::Claims;
+use service_kit::extract::{InvalidParameter, Path, Query};
 use uuid::Uuid;
 
-use super::extract::{JsonObject, Path, Query, BODY_LIMIT};
+use super::extract::{JsonObject, BODY_LIMIT};
 use super::{registration, ApiContext, ApiError};
 use crate::signature::WebhookSecret;
 use crate::store::deliveries::{self, Delivery};
@@ -105,10 +106,11 @@ async fn list_deliveries(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let limit = page.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::InvalidParameter {
+        return Err(InvalidParameter {
             field: "limit",
             detail: format!("must be from 1 to {MAX_PAGE}"),
-        });
+        }
+        .into());
     }
     let owner = claims.user_id();
     // Asked first so that another user's webhook is a 404, not an empty page.

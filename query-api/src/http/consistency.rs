@@ -3,6 +3,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use serde::Deserialize;
+use service_kit::extract::InvalidParameter;
 use service_kit::ConsistencyToken;
 use tokio::time::{sleep, Instant};
 use utoipa::IntoParams;
@@ -42,9 +43,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Consistency {
         };
         ConsistencyToken::decode(&raw)
             .map(|token| Self(Some(token)))
-            .map_err(|err| ApiError::InvalidParameter {
-                field: "consistency_token",
-                detail: err.to_string(),
+            .map_err(|err| {
+                ApiError::InvalidParameter(InvalidParameter {
+                    field: "consistency_token",
+                    detail: err.to_string(),
+                })
             })
     }
 }

@@ -2,6 +2,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use service_kit::extract::InvalidParameter;
 use service_kit::Problem;
 use thiserror::Error;
 
@@ -17,8 +18,8 @@ pub enum ApiError {
     #[error(transparent)]
     InvalidField(domain::InvalidField),
     /// 400: a query parameter, path segment or header is malformed.
-    #[error("`{field}`: {detail}")]
-    InvalidParameter { field: &'static str, detail: String },
+    #[error(transparent)]
+    InvalidParameter(#[from] InvalidParameter),
     /// 503 with `Retry-After`: the projection has not reached the consistency token in time.
     #[error("the `{projection}` projection has not reached the consistency token within {waited_ms} ms")]
     NotYetConsistent { projection: &'static str, waited_ms: u128 },
@@ -43,11 +44,7 @@ impl IntoResponse for ApiError {
                     .field(invalid.field)
                     .detail(self.to_string())
             }
-            Self::InvalidParameter { field, .. } => {
-                Problem::new(StatusCode::BAD_REQUEST, "invalid-parameter", "Invalid parameter")
-                    .field(*field)
-                    .detail(self.to_string())
-            }
+            Self::InvalidParameter(invalid) => invalid.problem(),
             Self::NotYetConsistent { .. } => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "not-yet-consistent",

@@ -2,7 +2,6 @@
 
 mod consistency;
 mod error;
-mod extract;
 mod openapi;
 mod orders;
 mod page;

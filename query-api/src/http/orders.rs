@@ -13,11 +13,11 @@ use read_models::order_history::{self, HistoryRow};
 use read_models::order_status::{self, Filter, OrderStatusRow};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use service_kit::extract::{InvalidParameter, Path, Query};
 use utoipa::openapi::schema::Schema;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
-use super::extract::{Path, Query};
 use super::page::{found, page_of, parse_limit, parse_text, parse_uuid, query_path, stored_money, Amount, Cursor};
 use super::reader::Read;
 use super::{ApiContext, ApiError};
@@ -248,21 +248,25 @@ fn one_of<T: Copy, const N: usize>(
 ) -> Result<T, ApiError> {
     all.into_iter()
         .find(|candidate| name(*candidate) == raw)
-        .ok_or_else(|| ApiError::InvalidParameter {
-            field,
-            detail: format!("must be one of {}, got `{raw}`", all.map(name).join(", ")),
+        .ok_or_else(|| {
+            ApiError::InvalidParameter(InvalidParameter {
+                field,
+                detail: format!("must be one of {}, got `{raw}`", all.map(name).join(", ")),
+            })
         })
 }
 
 fn parse_time(field: &'static str, raw: &str) -> Result<DateTime<Utc>, ApiError> {
     DateTime::parse_from_rfc3339(raw)
         .map(|time| time.with_timezone(&Utc))
-        .map_err(|_| ApiError::InvalidParameter {
-            field,
-            // A `+` left unencoded in a query string arrives as a space: the likeliest mistake.
-            detail: format!(
-                "must be an RFC 3339 time such as `2025-01-19T15:04:05Z` (`+` encoded as `%2B`), got `{raw}`"
-            ),
+        .map_err(|_| {
+            ApiError::InvalidParameter(InvalidParameter {
+                field,
+                // A `+` left unencoded in a query string arrives as a space: the likeliest mistake.
+                detail: format!(
+                    "must be an RFC 3339 time such as `2025-01-19T15:04:05Z` (`+` encoded as `%2B`), got `{raw}`"
+                ),
+            })
         })
 }
 

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use domain::money::{Currency, Money};
 use read_models::Keyset;
 use serde::{Deserialize, Serialize};
+use service_kit::extract::InvalidParameter;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -111,10 +112,10 @@ pub(super) fn parse_limit(raw: Option<&str>) -> Result<i64, ApiError> {
     raw.parse::<i64>()
         .ok()
         .filter(|limit| (1..=MAX_LIMIT).contains(limit))
-        .ok_or(ApiError::InvalidParameter {
+        .ok_or(ApiError::InvalidParameter(InvalidParameter {
             field: "limit",
             detail: format!("must be an integer from 1 to {MAX_LIMIT}, got `{raw}`"),
-        })
+        }))
 }
 
 /// The row a detail query found, or a 404 naming `resource` and `key`: another user's row is
@@ -128,9 +129,11 @@ pub(super) fn found<T>(row: Option<T>, resource: &'static str, key: impl ToStrin
 
 /// An id from the path or a query parameter; a bad one is a 400 naming `field`.
 pub(super) fn parse_uuid(field: &'static str, raw: &str) -> Result<Uuid, ApiError> {
-    raw.parse().map_err(|_| ApiError::InvalidParameter {
-        field,
-        detail: format!("must be a UUID, got `{raw}`"),
+    raw.parse().map_err(|_| {
+        ApiError::InvalidParameter(InvalidParameter {
+            field,
+            detail: format!("must be a UUID, got `{raw}`"),
+        })
     })
 }
 
@@ -139,10 +142,10 @@ pub(super) fn parse_uuid(field: &'static str, raw: &str) -> Result<Uuid, ApiErro
 /// has one).
 pub(super) fn parse_text<'a>(field: &'static str, raw: &'a str) -> Result<&'a str, ApiError> {
     if raw.contains('\0') {
-        return Err(ApiError::InvalidParameter {
+        return Err(ApiError::InvalidParameter(InvalidParameter {
             field,
             detail: "must not contain a NUL character".to_owned(),
-        });
+        }));
     }
     Ok(raw)
 }
@@ -178,9 +181,11 @@ impl Cursor {
     }
 
     pub(super) fn decode(raw: &str) -> Result<Self, ApiError> {
-        let malformed = || ApiError::InvalidParameter {
-            field: "after",
-            detail: format!("must be a `next_after` from an earlier page, got `{raw}`"),
+        let malformed = || {
+            ApiError::InvalidParameter(InvalidParameter {
+                field: "after",
+                detail: format!("must be a `next_after` from an earlier page, got `{raw}`"),
+            })
         };
         if raw.len() != Self::BYTES * 2 || !raw.is_ascii() {
             return Err(malformed());
@@ -243,7 +248,7 @@ mod tests {
     use super::*;
 
     fn after(err: ApiError) -> bool {
-        matches!(err, ApiError::InvalidParameter { field: "after", .. })
+        matches!(err, ApiError::InvalidParameter(InvalidParameter { field: "after", .. }))
     }
 
     #[test]
@@ -253,7 +258,7 @@ mod tests {
         for bad in ["0", "501", "-1", "ten"] {
             assert!(matches!(
                 parse_limit(Some(bad)),
-                Err(ApiError::InvalidParameter { field: "limit", .. })
+                Err(ApiError::InvalidParameter(InvalidParameter { field: "limit", .. }))
             ));
         }
     }
@@ -263,7 +268,7 @@ mod tests {
         assert_eq!(parse_text("name", "Jane Doe").unwrap(), "Jane Doe");
         assert!(matches!(
             parse_text("name", "Jane\0Doe"),
-            Err(ApiError::InvalidParameter { field: "name", .. })
+            Err(ApiError::InvalidParameter(InvalidParameter { field: "name", .. }))
         ));
     }
 

@@ -9,9 +9,9 @@ use axum::{Json, Router};
 use domain::pricing::Sku;
 use read_models::products::{self as table, ProductRow};
 use serde::Serialize;
+use service_kit::extract::{InvalidParameter, Path, Query};
 use utoipa::{OpenApi, ToSchema};
 
-use super::extract::{Path, Query};
 use super::page::{page_of, parse_limit, query_path, stored_money, Amount, PageParams};
 use super::reader::Read;
 use super::{ApiContext, ApiError};
@@ -109,10 +109,10 @@ query_path! {
             .after
             .as_deref()
             .map(|raw| {
-                Sku::parse(raw).map_err(|invalid| ApiError::InvalidParameter {
+                Sku::parse(raw).map_err(|invalid| ApiError::InvalidParameter(InvalidParameter {
                     field: "after",
                     detail: format!("must be a SKU from an earlier page: {}", invalid.problem),
-                })
+                }))
             })
             .transpose()?;
         read.wait(PROJECTION).await?;

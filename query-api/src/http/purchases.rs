@@ -9,10 +9,10 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use read_models::purchases::{self as table, PurchaseRow, SpendRow};
 use serde::Serialize;
+use service_kit::extract::{Path, Query};
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
-use super::extract::{Path, Query};
 use super::page::{found, page_of, parse_limit, parse_uuid, query_path, stored_money, Amount, Cursor, PageParams};
 use super::reader::{Read, Reader};
 use super::{ApiContext, ApiError};

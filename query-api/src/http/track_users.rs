@@ -5,10 +5,10 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use read_models::track_user::{self, TrackUserRow};
 use serde::Serialize;
+use service_kit::extract::{Path, Query};
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
-use super::extract::{Path, Query};
 use super::page::{found, page_of, parse_limit, parse_text, query_path, PageParams};
 use super::reader::Read;
 use super::{ApiContext, ApiError};

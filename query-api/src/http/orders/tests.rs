@@ -4,7 +4,7 @@ use super::*;
 
 fn field(err: ApiError) -> &'static str {
     match err {
-        ApiError::InvalidParameter { field, .. } => field,
+        ApiError::InvalidParameter(InvalidParameter { field, .. }) => field,
         other => panic!("not a bad parameter: {other:?}"),
     }
 }
