@@ -60,8 +60,10 @@ pub struct Config {
     #[arg(long, env = "DECIDER_BATCH_SIZE", default_value_t = 1000)]
     pub decider_batch_size: usize,
 
-    /// How long the decider waits to fill a batch after its first command (`5ms`, `1s`).
-    #[arg(long, env = "DECIDER_BATCH_LINGER", default_value = "5ms", value_parser = duration::parse)]
+    /// How long the decider waits to fill a batch after its first command (`0ms`, `5ms`). At the
+    /// default it takes only what has already arrived: under load, commands pile up while a
+    /// transaction commits, so batches fill without waiting, and a lone command is not held back.
+    #[arg(long, env = "DECIDER_BATCH_LINGER", default_value = "0ms", value_parser = duration::parse)]
     pub decider_batch_linger: Duration,
 
     /// Deprecated: DECIDER_BATCH_LINGER in milliseconds.
