@@ -18,9 +18,7 @@ use uuid::Uuid;
 
 use crate::order::{self, RecordStockReserved, RecordStockShortage};
 use crate::pricing::Sku;
-use crate::product::{
-    self, product_id, ReleaseStock, ReserveStock, ShipStock, StockQuantity, StockReservationRefused, StockReserved,
-};
+use crate::product::{self, product_id, ReleaseStock, ReserveStock, ShipStock, StockQuantity};
 use crate::{Command, Event};
 
 /// The event types the saga reacts to; every other event leads to nothing.
@@ -64,34 +62,27 @@ pub fn react(event_id: Uuid, event: &Event) -> Vec<(Uuid, Command)> {
                 at: shipped.shipped_at,
             })
         }),
-        Event::Product(product::Event::StockReserved(StockReserved {
-            order_id,
-            sku,
-            reserved_at: at,
-            ..
-        }))
-        | Event::Product(product::Event::StockReservationRefused(StockReservationRefused {
-            order_id,
-            sku,
-            refused_at: at,
-            ..
-        })) => {
-            // The product's answer goes back to the order: held, or short of stock.
-            let (order_id, at) = (*order_id, *at);
-            let record = if let Event::Product(product::Event::StockReserved(_)) = event {
-                order::Command::RecordStockReserved(RecordStockReserved {
-                    order_id,
-                    sku: sku.clone(),
-                    at,
-                })
-            } else {
-                order::Command::RecordStockShortage(RecordStockShortage {
-                    order_id,
-                    sku: sku.clone(),
-                    at,
-                })
+        Event::Product(product::Event::StockReserved(reserved)) => {
+            let record = RecordStockReserved {
+                order_id: reserved.order_id,
+                sku: reserved.sku.clone(),
+                at: reserved.reserved_at,
             };
-            vec![step(sku, Command::Order(record))]
+            vec![step(
+                &reserved.sku,
+                Command::Order(order::Command::RecordStockReserved(record)),
+            )]
+        }
+        Event::Product(product::Event::StockReservationRefused(refused)) => {
+            let record = RecordStockShortage {
+                order_id: refused.order_id,
+                sku: refused.sku.clone(),
+                at: refused.refused_at,
+            };
+            vec![step(
+                &refused.sku,
+                Command::Order(order::Command::RecordStockShortage(record)),
+            )]
         }
         _ => Vec::new(),
     }

@@ -5,8 +5,8 @@ use thiserror::Error;
 use uuid::Uuid;
 
 use super::{
-    Command, Event, ProductChanged, ProductDefined, ReleaseStock, ShipStock, State, StockAdjusted, StockReceived,
-    StockReleased, StockReservationRefused, StockReserved, StockShipped,
+    Command, DefinedProduct, Event, ProductChanged, ProductDefined, State, StockAdjusted, StockReceived, StockReleased,
+    StockReservationRefused, StockReserved, StockShipped,
 };
 
 /// The most stock on hand a product may have: what a PostgreSQL `bigint` holds.
@@ -129,32 +129,30 @@ pub(super) fn decide(state: &State, command: &Command) -> Result<Vec<Event>, Rej
                 })
             }
         }
-        Command::ReleaseStock(ReleaseStock { order_id, at, .. })
-        | Command::ShipStock(ShipStock { order_id, at, .. }) => {
-            let (order_id, at) = (*order_id, *at);
-            // An order that holds nothing here has been released or shipped already (the saga may
-            // deliver a step twice), or was never reserved: ending its hold changes nothing.
-            let Some(&quantity) = product.reservations.get(&order_id) else {
-                return Ok(Vec::new());
-            };
-            if let Command::ShipStock(_) = command {
-                Event::StockShipped(StockShipped {
-                    product_id,
-                    sku,
-                    order_id,
-                    quantity,
-                    shipped_at: at,
-                })
-            } else {
-                Event::StockReleased(StockReleased {
-                    product_id,
-                    sku,
-                    order_id,
-                    quantity,
-                    released_at: at,
-                })
-            }
-        }
+        Command::ReleaseStock(release) => match held(product, release.order_id) {
+            Some(quantity) => Event::StockReleased(StockReleased {
+                product_id,
+                sku,
+                order_id: release.order_id,
+                quantity,
+                released_at: release.at,
+            }),
+            None => return Ok(Vec::new()),
+        },
+        Command::ShipStock(ship) => match held(product, ship.order_id) {
+            Some(quantity) => Event::StockShipped(StockShipped {
+                product_id,
+                sku,
+                order_id: ship.order_id,
+                quantity,
+                shipped_at: ship.at,
+            }),
+            None => return Ok(Vec::new()),
+        },
     };
     Ok(vec![event])
+}
+
+fn held(product: &DefinedProduct, order_id: Uuid) -> Option<super::StockQuantity> {
+    product.reservations.get(&order_id).copied()
 }
