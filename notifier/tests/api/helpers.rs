@@ -15,7 +15,9 @@ use notifier::{Application, Config};
 use rdkafka::producer::FutureProducer;
 use serde_json::Value;
 use service_kit::kafka::Envelope;
-use service_kit::testing::{bearer_user, order_placed, produce, wait_until, Isolation, EXAMPLE_CARD_NUMBER};
+use service_kit::testing::{
+    bearer_user, order_placed, produce, wait_until, ChildService, Isolation, EXAMPLE_CARD_NUMBER,
+};
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
@@ -65,6 +67,19 @@ impl TestApp {
     /// Starts one more replica on the same topics and schema.
     pub(crate) async fn add_replica(&self) {
         start_replica(&self.isolation, &[]).await;
+    }
+
+    /// Starts one more replica as a process of its own (so a test can SIGKILL it), with `extra`
+    /// settings over the test ones.
+    pub(crate) fn add_replica_process(&self, extra: &[(&'static str, &'static str)]) -> ChildService {
+        let mut env = self.isolation.env();
+        env.extend(
+            TEST_SETTINGS
+                .iter()
+                .chain(extra)
+                .map(|(key, value)| (*key, (*value).to_owned())),
+        );
+        ChildService::spawn(std::path::Path::new(env!("CARGO_BIN_EXE_notifier")), &[], &env)
     }
 
     /// `POST /api/v1/webhooks` as `user`: the status and the body.
@@ -283,6 +298,8 @@ pub(crate) enum Answer {
     Always(u16),
     /// Never answers: the notifier's timeout ends each attempt.
     Hang,
+    /// 200 to everything, each after this long.
+    After(Duration),
 }
 
 /// A webhook endpoint in the test, recording every request.
@@ -354,6 +371,10 @@ async fn receive(State((received, answer)): State<ReceiverState>, headers: Heade
         Answer::FirstThen(_) => 200,
         Answer::Always(status) => status,
         Answer::Hang => std::future::pending().await,
+        Answer::After(delay) => {
+            tokio::time::sleep(delay).await;
+            200
+        }
     };
     StatusCode::from_u16(status).expect("a status")
 }

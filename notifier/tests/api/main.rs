@@ -3,6 +3,8 @@
 
 mod helpers;
 
+use std::time::Duration;
+
 use reqwest::Method;
 use serde_json::{json, Value};
 use service_kit::testing::{assert_no_card_data, wait_until};
@@ -309,6 +311,30 @@ async fn two_replicas_deliver_every_event_exactly_once() {
     ids.sort_unstable();
     ids.dedup();
     assert_eq!((ids.len(), received.len()), (60, 60), "every event once, none twice");
+}
+
+#[tokio::test]
+async fn a_replica_killed_mid_delivery_leaves_every_event_delivered_and_recorded_once() {
+    // Short leases on both, so what the killed replica had leased comes back to the survivor.
+    const LEASE: (&str, &str) = ("WEBHOOK_LEASE", "5s");
+    let app = TestApp::spawn_with(&[LEASE]).await;
+    let receiver = Receiver::start(Answer::After(Duration::from_millis(20))).await;
+    let user = Uuid::new_v4();
+    let (webhook_id, _) = app.webhook(user, &receiver.url, &["order.placed"]).await;
+    let killed = app.add_replica_process(&[LEASE]);
+
+    app.publish((0..200).map(|_| placed_event(user))).await;
+    receiver.wait_for(20).await;
+    killed.kill();
+
+    app.wait_for_deliveries(user, webhook_id, 200, "every event recorded delivered once", |d| {
+        status(d) == "delivered"
+    })
+    .await;
+    let mut ids: Vec<String> = receiver.received().into_iter().map(|m| m.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 200, "every event arrived, a resent one under its first id");
 }
 
 #[tokio::test]
