@@ -25,7 +25,10 @@ async fn isolated_pool() -> (Isolation, PgPool) {
 
 /// Each name's order count, from the peer's view.
 async fn counts_by_name(pool: &PgPool) -> BTreeMap<String, i64> {
-    sqlx::query_as("SELECT view_id, (payload->>'orders')::bigint FROM peer_orders_by_name WHERE payload->>'first_order_at' IS NOT NULL")
+    // A view without the time of its first order would not be a readable track_user row.
+    let counted = "SELECT view_id, (payload->>'orders')::bigint FROM peer_orders_by_name \
+                   WHERE payload->>'first_order_at' IS NOT NULL";
+    sqlx::query_as(counted)
         .fetch_all(pool)
         .await
         .expect("the view")
