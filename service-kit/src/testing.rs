@@ -357,6 +357,11 @@ impl ChildService {
         }
     }
 
+    /// The process id, for reading what the process costs from `/proc`.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills the process without warning, as a crash would.
     pub fn kill(mut self) {
         let _ = self.child.kill();
