@@ -308,7 +308,8 @@ async fn replay(bin_dir: &Path, count: usize) -> (Rate, Vec<(&'static str, Rate)
     produce_events(&isolation.kafka, &isolation.topics.events, count).await;
     let consume = consume_all(&isolation.kafka, &isolation.topics.events, count).await;
     let mut rates = Vec::new();
-    for projection in ["track_user", "order_status", "order_history"] {
+    // `--all`: every projection in one pass over the log, each swapped in when done.
+    for projection in ["track_user", "order_status", "order_history", "--all"] {
         let started = Instant::now();
         let status = std::process::Command::new(bin_dir.join("projectors"))
             .args(["rebuild", projection])
