@@ -72,7 +72,7 @@ pub struct RebuildConfig {
     #[arg(required_unless_present = "all", conflicts_with = "all")]
     pub projection: Option<String>,
 
-    /// Rebuild every projection, one after the other.
+    /// Rebuild every projection, in one pass over the log; each is swapped in when done.
     #[arg(long)]
     pub all: bool,
 

@@ -141,6 +141,32 @@ impl RawRecords {
         });
     }
 
+    /// Forgets every record, keeping the buffers for the next batch.
+    pub(crate) fn clear(&mut self) {
+        self.bytes.clear();
+        self.records.clear();
+        self.headers.clear();
+    }
+
+    /// Moves `other`'s records after this one's.
+    pub(crate) fn append(&mut self, other: &mut RawRecords) {
+        let (bytes, headers) = (self.bytes.len(), self.headers.len());
+        let shift = |span: &Range<usize>, by: usize| span.start + by..span.end + by;
+        self.bytes.append(&mut other.bytes);
+        self.headers.extend(
+            other
+                .headers
+                .drain(..)
+                .map(|(name, value)| (shift(&name, bytes), value.map(|v| shift(&v, bytes)))),
+        );
+        self.records.extend(other.records.drain(..).map(|spans| RawSpans {
+            key: spans.key.map(|k| shift(&k, bytes)),
+            payload: spans.payload.map(|p| shift(&p, bytes)),
+            headers: spans.headers.map(|h| shift(&h, headers)),
+            ..spans
+        }));
+    }
+
     fn copy(&mut self, part: &[u8]) -> Range<usize> {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(part);

@@ -30,6 +30,12 @@ pub async fn insert(tx: &mut PgConnection, rows: Vec<HistoryRow>) -> Result<(), 
     row::write_batch(tx, rows, "ON CONFLICT (order_id, version) DO NOTHING").await
 }
 
+/// Inserts the rows with one `COPY`: the bulk load of a rebuild, into a table that holds none of
+/// them. A row already present fails the whole copy, where [`insert`] would leave it.
+pub async fn copy(tx: &mut PgConnection, rows: &[HistoryRow]) -> Result<(), sqlx::Error> {
+    row::copy_batch(tx, rows).await
+}
+
 /// Every event of `order_id`, oldest first; none unless `owner` (when given) owns the order.
 ///
 /// The owner is read from the order's own first event (`OrderPlaced`, version 1) in the same

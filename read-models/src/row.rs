@@ -3,6 +3,7 @@
 
 use std::future::Future;
 
+use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::{FromRow, PgConnection, PgPool, Postgres};
 use uuid::Uuid;
@@ -19,6 +20,9 @@ pub(crate) trait Row: Sized + for<'r> FromRow<'r, PgRow> + Send + Unpin {
 
     /// Binds `rows` to `statement` as one array per column, in [`Self::COLUMNS`] order.
     fn bind_arrays(rows: Vec<Self>, statement: Statement<'_>) -> Statement<'_>;
+
+    /// Appends the row as one tuple of `COPY … (FORMAT binary)`, in [`Self::COLUMNS`] order.
+    fn copy_tuple(&self, out: &mut Vec<u8>);
 }
 
 /// A row that is one aggregate's latest state: one row per aggregate, keyed by its id, holding
@@ -30,6 +34,9 @@ pub trait LatestRow: Sized {
     fn version(&self) -> i64;
     /// The stored rows of `ids`; those without one are left out.
     fn load(tx: &mut PgConnection, ids: &[Uuid]) -> impl Future<Output = Result<Vec<Self>, sqlx::Error>> + Send;
+    /// Writes the rows of aggregates the table does not hold yet, with one `COPY`: the bulk
+    /// load of a rebuild. A row already stored fails the whole copy.
+    fn copy_new(tx: &mut PgConnection, rows: &[Self]) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 }
 
 /// Declares a table's row: the struct (public fields, `sqlx::FromRow`) and its [`Row`] impl.
@@ -65,6 +72,11 @@ macro_rules! table_row {
                 }
                 statement $( .bind(arrays.$field) )+
             }
+
+            fn copy_tuple(&self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&(Self::COLUMNS.len() as i16).to_be_bytes());
+                $( $crate::row::CopyValue::copy_value(&self.$field, $sql, out); )+
+            }
         }
 
         $(
@@ -82,6 +94,13 @@ macro_rules! table_row {
                     ids: &[::uuid::Uuid],
                 ) -> impl ::std::future::Future<Output = Result<Vec<Self>, ::sqlx::Error>> + Send {
                     $crate::row::load(tx, stringify!($key), ids)
+                }
+
+                fn copy_new(
+                    tx: &mut ::sqlx::PgConnection,
+                    rows: &[Self],
+                ) -> impl ::std::future::Future<Output = Result<(), ::sqlx::Error>> + Send {
+                    $crate::row::copy_batch(tx, rows)
                 }
             }
         )?
@@ -136,6 +155,100 @@ pub(crate) async fn write_batch<R: Row>(
     let sql = batch_sql::<R>(on_conflict);
     R::bind_arrays(rows, sqlx::query(&sql)).execute(tx).await?;
     Ok(())
+}
+
+/// Writes `rows` with one `COPY … FROM STDIN (FORMAT binary)`: no conflict handling and no
+/// per-statement parameter arrays, so the bulk load of a rebuild costs PostgreSQL only the
+/// tuples themselves. A row that conflicts with a stored one fails the whole copy, as does any
+/// value the column refuses; the caller's savepoint decides what follows.
+///
+/// Binary, not text: each value arrives exactly as [`write_batch`]'s parameters bind it (times
+/// as microseconds, UUIDs as bytes), so the two paths cannot parse a value differently.
+pub(crate) async fn copy_batch<R: Row>(tx: &mut PgConnection, rows: &[R]) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    // The signature, flags and header extension length of the binary format.
+    let mut data = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0".to_vec();
+    for row in rows {
+        row.copy_tuple(&mut data);
+    }
+    data.extend_from_slice(&(-1i16).to_be_bytes());
+    let mut copy = tx
+        .copy_in_raw(&format!(
+            "COPY {} ({}) FROM STDIN (FORMAT binary)",
+            R::TABLE,
+            column_list::<R>()
+        ))
+        .await?;
+    if let Err(error) = copy.send(data).await {
+        // The copy's own error, if the server sent one, says more than a failed write.
+        return Err(copy.abort("sending the rows failed").await.err().unwrap_or(error));
+    }
+    copy.finish().await?;
+    Ok(())
+}
+
+/// A column value in `COPY`'s binary format: its length (-1 for NULL), then the bytes of the
+/// type's binary input function. `sql_type` is the column's type as [`table_row!`] declares it.
+pub(crate) trait CopyValue {
+    fn copy_value(&self, sql_type: &str, out: &mut Vec<u8>);
+}
+
+fn copy_bytes(bytes: &[u8], out: &mut Vec<u8>) {
+    // A value longer than a COPY message cannot be sent anyway; PostgreSQL refuses the row.
+    out.extend_from_slice(&i32::try_from(bytes.len()).unwrap_or(i32::MAX).to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+impl CopyValue for Uuid {
+    fn copy_value(&self, _: &str, out: &mut Vec<u8>) {
+        copy_bytes(self.as_bytes(), out);
+    }
+}
+
+impl CopyValue for String {
+    fn copy_value(&self, sql_type: &str, out: &mut Vec<u8>) {
+        if sql_type == "jsonb" {
+            // jsonb's binary input is a format version (1) and the JSON text.
+            out.extend_from_slice(&i32::try_from(self.len() + 1).unwrap_or(i32::MAX).to_be_bytes());
+            out.push(1);
+            out.extend_from_slice(self.as_bytes());
+        } else {
+            copy_bytes(self.as_bytes(), out);
+        }
+    }
+}
+
+impl CopyValue for i64 {
+    fn copy_value(&self, _: &str, out: &mut Vec<u8>) {
+        copy_bytes(&self.to_be_bytes(), out);
+    }
+}
+
+impl CopyValue for i32 {
+    fn copy_value(&self, _: &str, out: &mut Vec<u8>) {
+        copy_bytes(&self.to_be_bytes(), out);
+    }
+}
+
+/// PostgreSQL's epoch, 2000-01-01T00:00:00Z, in microseconds after the Unix epoch.
+const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+impl CopyValue for DateTime<Utc> {
+    fn copy_value(&self, _: &str, out: &mut Vec<u8>) {
+        // As sqlx binds a parameter: microseconds since PostgreSQL's epoch, nanoseconds dropped.
+        copy_bytes(&(self.timestamp_micros() - POSTGRES_EPOCH_MICROS).to_be_bytes(), out);
+    }
+}
+
+impl<T: CopyValue> CopyValue for Option<T> {
+    fn copy_value(&self, sql_type: &str, out: &mut Vec<u8>) {
+        match self {
+            Some(value) => value.copy_value(sql_type, out),
+            None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+        }
+    }
 }
 
 /// The stored rows whose `key` column is one of `ids`; those without one are left out.

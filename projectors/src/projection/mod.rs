@@ -137,6 +137,21 @@ impl Projection {
             Self::Products => products::apply(tx, events).await,
         }
     }
+
+    /// Applies `events` inside the caller's transaction as [`Self::apply`] does, but writes the
+    /// rows the batch creates with `COPY` instead of an upsert: the bulk load of a rebuild, whose
+    /// batches are large and whose tables nobody reads yet. It folds to the same rows. A value
+    /// PostgreSQL refuses fails the whole batch, with no event named: the caller applies the
+    /// batch with [`Self::apply`] then, which finds the events to set aside.
+    pub async fn apply_bulk(self, tx: &mut PgConnection, events: &[LoggedEvent]) -> Result<(), sqlx::Error> {
+        match self {
+            Self::OrderStatus => order_status::apply_bulk(tx, events).await,
+            Self::OrderHistory => order_history::apply_bulk(tx, events).await,
+            // A batch folds to one row per name or per user and currency, so the upsert is small
+            // already; purchases and products are a small share of the log.
+            Self::TrackUser | Self::Purchases | Self::Products => self.apply(tx, events).await,
+        }
+    }
 }
 
 /// A read model of one row per aggregate, as of its latest event, folded in three steps:
@@ -184,20 +199,49 @@ async fn fold_batch<M: Latest>(
     model: &mut M,
     events: &[LoggedEvent],
 ) -> Result<HashMap<Uuid, M::Row>, sqlx::Error> {
-    let ids = to_load::<M>(events);
-    let loaded = if ids.is_empty() {
-        HashMap::new()
-    } else {
-        M::Row::load(tx, &ids)
-            .await?
-            .into_iter()
-            .map(|row| {
-                M::check(&row)?;
-                Ok((row.id(), row))
-            })
-            .collect::<Result<_, sqlx::Error>>()?
-    };
+    let loaded = load_changed::<M>(tx, events).await?;
     Ok(fold(model, loaded, events))
+}
+
+/// The rows a batch touched, as [`fold_batch`] folds them, split by whether the table held them
+/// before the batch: those it did must be upserted, the others are new and can be copied.
+#[derive(Debug)]
+struct Touched<R> {
+    stored: Vec<R>,
+    new: Vec<R>,
+}
+
+/// [`fold_batch`], telling the rows the table holds from the new ones.
+async fn fold_batch_touched<M: Latest>(
+    tx: &mut PgConnection,
+    model: &mut M,
+    events: &[LoggedEvent],
+) -> Result<Touched<M::Row>, sqlx::Error> {
+    let loaded = load_changed::<M>(tx, events).await?;
+    let stored: HashSet<Uuid> = loaded.keys().copied().collect();
+    let (stored, new) = fold(model, loaded, events)
+        .into_values()
+        .partition(|row| stored.contains(&row.id()));
+    Ok(Touched { stored, new })
+}
+
+/// The stored rows of the aggregates [`to_load`] names, checked.
+async fn load_changed<M: Latest>(
+    tx: &mut PgConnection,
+    events: &[LoggedEvent],
+) -> Result<HashMap<Uuid, M::Row>, sqlx::Error> {
+    let ids = to_load::<M>(events);
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    M::Row::load(tx, &ids)
+        .await?
+        .into_iter()
+        .map(|row| {
+            M::check(&row)?;
+            Ok((row.id(), row))
+        })
+        .collect()
 }
 
 /// A stored row that holds a value of `column` this code does not know: the table and the code

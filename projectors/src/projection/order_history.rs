@@ -33,6 +33,11 @@ pub(super) async fn apply(tx: &mut PgConnection, events: &[LoggedEvent]) -> Resu
     order_history::insert(tx, rows(events)).await
 }
 
+#[tracing::instrument(skip_all, fields(events = events.len()))]
+pub(super) async fn apply_bulk(tx: &mut PgConnection, events: &[LoggedEvent]) -> Result<(), sqlx::Error> {
+    order_history::copy(tx, &rows(events)).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

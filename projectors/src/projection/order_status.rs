@@ -7,11 +7,12 @@
 
 use domain::order::{self, OrderStatus, PaymentStatus, StockStatus};
 use read_models::order_status::{self, OrderStatusRow};
+use read_models::LatestRow as _;
 use sqlx::PgConnection;
 use thiserror::Error;
 use uuid::Uuid;
 
-use super::{fold_batch, known, unknown_value, Latest, LoggedEvent};
+use super::{fold_batch, fold_batch_touched, known, unknown_value, Latest, LoggedEvent};
 
 /// A stored status this code did not write: the table and the code disagree.
 #[derive(Debug, Error)]
@@ -227,6 +228,13 @@ fn transition<T: Copy>(
 pub(super) async fn apply(tx: &mut PgConnection, events: &[LoggedEvent]) -> Result<(), sqlx::Error> {
     let rows = fold_batch(tx, &mut Orders, events).await?;
     order_status::upsert(tx, rows.into_values().collect()).await
+}
+
+#[tracing::instrument(skip_all, fields(events = events.len()))]
+pub(super) async fn apply_bulk(tx: &mut PgConnection, events: &[LoggedEvent]) -> Result<(), sqlx::Error> {
+    let touched = fold_batch_touched(tx, &mut Orders, events).await?;
+    order_status::upsert(tx, touched.stored).await?;
+    OrderStatusRow::copy_new(tx, &touched.new).await
 }
 
 #[cfg(test)]

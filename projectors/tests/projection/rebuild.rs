@@ -247,3 +247,67 @@ async fn an_interrupted_rebuild_leaves_the_live_projection_and_can_start_again()
     assert_ne!(oid(&pool, "track_user").await, before, "track_user replaced");
     assert_eq!(track_users(&pool).await, expected);
 }
+
+/// What the catalog says of every table of `schema`: persistence, columns, indexes and
+/// constraints, with the schema's name taken out of their definitions.
+async fn catalog(pool: &PgPool, schema: &str) -> Vec<String> {
+    let queries = [
+        "SELECT format('%s %s %s', relname, relkind, relpersistence) FROM pg_class c \
+         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND relkind IN ('r', 'i')",
+        "SELECT format('%s.%s %s %s %s %s %s', table_name, column_name, data_type, is_nullable, \
+           column_default, collation_name, ordinal_position) \
+         FROM information_schema.columns WHERE table_schema = $1",
+        "SELECT format('%s: %s', indexname, indexdef) FROM pg_indexes WHERE schemaname = $1",
+        "SELECT format('%s.%s: %s', t.relname, conname, pg_get_constraintdef(c.oid)) FROM pg_constraint c \
+         JOIN pg_class t ON t.oid = c.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = $1",
+    ];
+    let mut lines = Vec::new();
+    for query in queries {
+        let rows: Vec<String> = sqlx::query_scalar(&format!("{query} ORDER BY 1"))
+            .bind(schema)
+            .fetch_all(pool)
+            .await
+            .expect("catalog");
+        lines.extend(rows.into_iter().map(|row| row.replace(schema, "<schema>")));
+    }
+    lines
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn swapped_in_tables_are_logged_with_every_index_and_constraint_of_the_migrations() {
+    let (isolation, pool) = prepared().await;
+    write_orders(&isolation, 300, NAMES).await;
+    let output = std::process::Command::new(binary())
+        .args(["rebuild", "--all"])
+        .envs(isolation.env())
+        .output()
+        .expect("rebuild runs");
+    assert!(
+        output.status.success(),
+        "rebuild failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let live = &isolation.database.database_schema;
+    let rebuilt = catalog(&pool, live).await;
+    assert!(
+        rebuilt
+            .iter()
+            .any(|line| line.starts_with("order_status_by_placed: CREATE INDEX")),
+        "{rebuilt:#?}"
+    );
+    assert!(
+        !rebuilt.iter().any(|line| line.ends_with(" u")),
+        "an unlogged relation: {rebuilt:#?}"
+    );
+
+    let mut fresh = isolation.clone();
+    fresh.database.database_schema = format!("{live}_fresh");
+    let fresh_pool = fresh.database.pool().unwrap();
+    projectors::db::migrate(&fresh_pool, &fresh.database.database_schema)
+        .await
+        .unwrap();
+    // Each through a pool whose `search_path` is its schema, so definitions name it alike.
+    let migrated = catalog(&fresh_pool, &fresh.database.database_schema).await;
+    assert_eq!(rebuilt, migrated, "the rebuilt schema differs from the migrations'");
+}

@@ -41,6 +41,8 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 const PARTITIONS: i32 = 12;
+/// The decider's counter of Kafka transactions committed.
+const TRANSACTIONS: &str = "orderstream_decider_transactions_total";
 /// How many events a projection folds per transaction (the projectors' default batch).
 const PROJECTION_BATCH: usize = 5000;
 
@@ -240,7 +242,9 @@ async fn main() {
         expected: 201,
     };
     let cpu_before = CpuTime::now(&ours);
+    let transactions_before = http::counter(&client, &base, TRANSACTIONS).await;
     let orders_run = place_orders.closed_loop(orders, in_flight).await;
+    let per_transaction = orders as f64 / (http::counter(&client, &base, TRANSACTIONS).await - transactions_before);
     counted(
         &pool,
         "every order to be projected",
@@ -252,6 +256,7 @@ async fn main() {
     let order_cpu = cpu_before.per_unit(&CpuTime::now(&ours), orders);
     println!("      {orders_run}");
     println!("      per order, placed and projected: {order_cpu}");
+    println!("      {per_transaction:.1} commands per decider transaction");
 
     println!("[6/12] one client alone: {lone_orders} orders, one at a time");
     let lone_run = place_orders.closed_loop(lone_orders, 1).await;
@@ -353,6 +358,11 @@ async fn main() {
             orders_run.rate.per_second() / peer_rate.per_second(),
             ratio(&orders_run.rate, &produce)
         ),
+    );
+    table.row(
+        format!("commands per decider transaction, {in_flight} in flight"),
+        format!("{per_transaction:.1}"),
+        "",
     );
     table.row(
         "CPU per order, placed over HTTP and projected",
@@ -477,7 +487,8 @@ async fn replay(bin_dir: &Path, count: usize) -> (Rate, Vec<(&'static str, Rate)
     produce_events(&isolation.kafka, &isolation.topics.events, count).await;
     let consume = consume_all(&isolation.kafka, &isolation.topics.events, count).await;
     let mut rates = Vec::new();
-    for projection in ["track_user", "order_status", "order_history"] {
+    // `--all`: every projection in one pass over the log, each swapped in when done.
+    for projection in ["track_user", "order_status", "order_history", "--all"] {
         let started = Instant::now();
         let status = std::process::Command::new(bin_dir.join("projectors"))
             .args(["rebuild", projection])

@@ -2,8 +2,11 @@
 //! then swap its tables into the live schema in one transaction.
 //!
 //! Projections use unqualified table names and every pool resolves them in its own schema
-//! (`search_path`), so a rebuild is the ordinary runner with a pool for `<schema>__rebuild`:
-//! the same fold, the same checkpoint table (the rebuild's own, in that schema).
+//! (`search_path`), so a rebuild folds with the ordinary runner's code into a pool for
+//! `<schema>__rebuild`: the same fold, the same checkpoint table (the rebuild's own, in that
+//! schema). Several projections are rebuilt in one pass over the log (`feed`: read and decoded
+//! ahead of the fold), into tables shaped for a bulk load until their swap (`shadow`), with
+//! large batches whose new rows are copied rather than upserted.
 //!
 //! Once the rebuild has reached the head of the log, the swap transaction locks the live
 //! projection's tables (`ACCESS EXCLUSIVE`, which also holds back the live runner's next batch),
@@ -22,6 +25,7 @@
 //! rebuilds apart and tells `projectors status` one is running.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
@@ -30,9 +34,13 @@ use service_kit::database::DatabaseArgs;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 
+mod feed;
+mod shadow;
+
 use crate::projection::Projection;
-use crate::runner::{self, Batch, Positions, RunnerSettings};
+use crate::runner::{self, Batch, Positions, RunnerSettings, Write};
 use crate::{db, dead_letter};
+use feed::{Cut, Feed};
 use read_models::checkpoint;
 
 /// How long the swap transaction may hold the live tables while the rebuild catches up.
@@ -41,6 +49,9 @@ const CATCH_UP_UNDER_LOCK: Duration = Duration::from_secs(5);
 const LOCK_TIMEOUT: &str = "5s";
 /// How long a poll waits for an event before the rebuild counts itself at the head.
 const DRAIN_WAIT: Duration = Duration::from_millis(300);
+/// Events per batch of the bulk load: each is one transaction per projection, and the fold
+/// keeps one row per aggregate in memory whatever the batch's size.
+const BULK_BATCH: usize = 50_000;
 
 /// What one rebuild should do.
 #[derive(Debug, Clone)]
@@ -85,7 +96,7 @@ pub async fn rebuild_running(pool: &PgPool, live: &str) -> Result<bool, sqlx::Er
     Ok(!free)
 }
 
-/// Rebuilds `projections` one after the other, each swapped in as soon as it is done.
+/// Rebuilds `projections` in one pass over the log, each swapped in as soon as it is done.
 pub async fn rebuild(
     projections: &[Projection],
     settings: &RunnerSettings,
@@ -117,32 +128,30 @@ pub async fn rebuild(
         database_schema: rebuild.clone(),
         ..database.clone()
     };
+    drop_schema(&mut guard, &rebuild).await?;
+    let rebuild_pool = rebuild_database.pool()?;
+    db::migrate(&rebuild_pool, &rebuild).await?;
+    let mut shadows = Vec::new();
     for &projection in projections {
-        drop_schema(&mut guard, &rebuild).await?;
-        let rebuild_pool = rebuild_database.pool()?;
-        db::migrate(&rebuild_pool, &rebuild).await?;
-        let result = rebuild_one(
+        shadows.push(Shadow {
             projection,
-            settings,
-            &live_pool,
-            &rebuild_pool,
-            &live,
-            &rebuild,
-            options,
-        )
-        .await;
-        rebuild_pool.close().await;
-        if result.is_err() {
-            // Best effort: a rebuild started later drops it anyway.
-            let _ = drop_schema(&mut guard, &rebuild).await;
-        }
-        result.with_context(|| {
-            format!(
-                "rebuild of {} failed; the live projection is untouched",
-                projection.name()
-            )
-        })?;
+            positions: Positions::new(),
+            deferred: Some(shadow::prepare(&mut guard, &rebuild, db::tables(projection)).await?),
+        });
     }
+    let schemas = Schemas {
+        live_pool: &live_pool,
+        rebuild_pool: &rebuild_pool,
+        live: &live,
+        rebuild: &rebuild,
+    };
+    let result = replay(shadows, settings, &schemas, options).await;
+    rebuild_pool.close().await;
+    if result.is_err() {
+        // Best effort: a rebuild started later drops it anyway.
+        let _ = drop_schema(&mut guard, &rebuild).await;
+    }
+    result?;
     drop_schema(&mut guard, &rebuild).await?;
     live_pool.close().await;
     guard.close().await?;
@@ -158,17 +167,64 @@ pub async fn drop_schema(conn: &mut PgConnection, rebuild: &str) -> anyhow::Resu
     Ok(())
 }
 
-async fn rebuild_one(
+/// The live schema and the rebuild's, with a pool for each.
+struct Schemas<'a> {
+    live_pool: &'a PgPool,
+    rebuild_pool: &'a PgPool,
+    live: &'a str,
+    rebuild: &'a str,
+}
+
+/// A projection being rebuilt: where its rebuild stands in each partition, and while its tables
+/// are still shaped for the bulk load, what they will get back before its swap.
+struct Shadow {
     projection: Projection,
+    positions: Positions,
+    deferred: Option<shadow::Deferred>,
+}
+
+impl Shadow {
+    fn write(&self) -> Write {
+        if self.deferred.is_some() {
+            Write::Bulk
+        } else {
+            Write::Ordinary
+        }
+    }
+}
+
+/// Folds one batch into every projection still being rebuilt.
+async fn commit_all(shadows: &mut [Shadow], pool: &PgPool, batch: &Batch) -> anyhow::Result<()> {
+    for shadow in shadows {
+        let write = shadow.write();
+        runner::commit_as(shadow.projection, write, pool, &mut shadow.positions, batch)
+            .await
+            .with_context(|| {
+                format!(
+                    "rebuild of {} failed; the live projection is untouched",
+                    shadow.projection.name()
+                )
+            })?;
+    }
+    Ok(())
+}
+
+/// Reads the log once from its start, folding every batch into each of `shadows`; at the head,
+/// swaps them in one after the other, the first of those left after its tables get their indexes.
+async fn replay(
+    mut shadows: Vec<Shadow>,
     settings: &RunnerSettings,
-    live_pool: &PgPool,
-    rebuild_pool: &PgPool,
-    live: &str,
-    rebuild: &str,
+    schemas: &Schemas<'_>,
     options: &RebuildOptions,
 ) -> anyhow::Result<()> {
-    let name = projection.name();
-    let (consumer, mut positions) = runner::seek_to_checkpoint(projection, settings, rebuild_pool, rebuild).await?;
+    let Some(first) = shadows.first() else {
+        return Ok(());
+    };
+    // The rebuild schema is new: every projection starts at the beginning of every partition,
+    // so one consumer serves them all.
+    let (consumer, _) =
+        runner::seek_to_checkpoint(first.projection, settings, schemas.rebuild_pool, schemas.rebuild).await?;
+    let consumer = Arc::new(consumer);
     let topic = settings.topics.events.clone();
     let partitions = service_kit::kafka::topics::partition_count(consumer.client(), &topic)? as i32;
     let lows: BTreeMap<i32, i64> = (0..partitions)
@@ -177,64 +233,103 @@ async fn rebuild_one(
     let mut highs = high_watermarks(&consumer, &topic, partitions)?;
     let started = Instant::now();
     let mut last_report = started;
+    let label = shadows
+        .iter()
+        .map(|s| s.projection.name())
+        .collect::<Vec<_>>()
+        .join(", ");
     let progress = Progress {
-        name,
+        name: &label,
         lows: &lows,
         started,
     };
     if options.progress {
-        println!("{name}: rebuilding into schema {rebuild}");
+        for shadow in &shadows {
+            println!(
+                "{}: rebuilding into schema {}",
+                shadow.projection.name(),
+                schemas.rebuild
+            );
+        }
     }
-    loop {
-        let batch: Batch = settings
-            .batching()
-            .first_within(DRAIN_WAIT)
-            .next(|| service_kit::kafka::recv(&consumer))
-            .await?;
+    let mut feed = Feed::start(
+        Arc::clone(&consumer),
+        Cut {
+            size: BULK_BATCH.max(settings.batch_size),
+            gap: settings.batch_linger,
+            first_within: DRAIN_WAIT,
+        },
+    );
+    while !shadows.is_empty() {
+        let batch = feed.next().await?;
         let drained = batch.is_empty();
         if !drained {
-            runner::commit(projection, rebuild_pool, &mut positions, &batch).await?;
+            commit_all(&mut shadows, schemas.rebuild_pool, &batch).await?;
         }
+        feed.recycle(batch);
+        // Every projection left has read exactly the batches read so far.
+        let positions = &shadows[0].positions;
         if last_report.elapsed() >= Duration::from_secs(1) {
             highs = high_watermarks(&consumer, &topic, partitions)?;
             last_report = Instant::now();
             if options.progress {
-                println!("{}", progress.line(&positions, &highs));
+                println!("{}", progress.line(positions, &highs));
             }
         }
-        let at_head = (0..partitions).all(|p| position(&positions, &lows, p) >= highs[&p]);
-        if !(drained || at_head) {
+        if drained {
+            highs = high_watermarks(&consumer, &topic, partitions)?;
+        }
+        let at_head = (0..partitions).all(|p| position(positions, &lows, p) >= highs[&p]);
+        // A poll that found nothing means the head too (a transaction's commit marker takes an
+        // offset no record is read at), unless the broker was only slow to answer: the catch-up
+        // under the live tables' lock is kept to less than one batch.
+        let lag: i64 = (0..partitions).map(|p| highs[&p] - position(positions, &lows, p)).sum();
+        if !(at_head || drained && lag < BULK_BATCH as i64) {
             continue;
         }
-        match swap(
-            projection,
-            settings,
-            &consumer,
-            &mut positions,
-            live_pool,
-            rebuild_pool,
-            live,
-            rebuild,
-            options,
-        )
-        .await?
-        {
-            Swap::Done => break,
+        let name = shadows[0].projection.name();
+        if let Some(deferred) = shadows[0].deferred.take() {
+            if options.progress {
+                println!("{name}: at the head; creating indexes and making the tables logged");
+            }
+            let finishing = Instant::now();
+            shadow::finish(schemas.rebuild_pool, deferred)
+                .await
+                .with_context(|| format!("rebuild of {name} failed; the live projection is untouched"))?;
+            if options.progress {
+                println!("{name}: tables ready in {:.1}s", finishing.elapsed().as_secs_f64());
+            }
+            // Catch up with what arrived meanwhile before taking the live tables.
+            continue;
+        }
+        let swapped = swap(&mut shadows, &mut feed, schemas, options)
+            .await
+            .with_context(|| format!("rebuild of {name} failed; the live projection is untouched"))?;
+        match swapped {
+            Swap::Done => {
+                let done = shadows.remove(0);
+                if options.progress {
+                    highs = high_watermarks(&consumer, &topic, partitions)?;
+                    println!("{}", progress.line(&done.positions, &highs));
+                    println!("{name}: swapped in after {:.1}s", started.elapsed().as_secs_f64());
+                    let dead_letters = dead_letter::counts(schemas.live_pool)
+                        .await?
+                        .get(name)
+                        .copied()
+                        .unwrap_or(0);
+                    if dead_letters > 0 {
+                        println!(
+                            "{name}: {dead_letters} dead letters (projectors dead-letters list --projection {name})"
+                        );
+                    }
+                }
+            }
             Swap::Retry(why) => {
                 if options.progress {
                     println!("{name}: swap postponed ({why}); catching up");
                 }
                 highs = high_watermarks(&consumer, &topic, partitions)?;
             }
-        }
-    }
-    if options.progress {
-        highs = high_watermarks(&consumer, &topic, partitions)?;
-        println!("{}", progress.line(&positions, &highs));
-        println!("{name}: swapped in after {:.1}s", started.elapsed().as_secs_f64());
-        let dead_letters = dead_letter::counts(live_pool).await?.get(name).copied().unwrap_or(0);
-        if dead_letters > 0 {
-            println!("{name}: {dead_letters} dead letters (projectors dead-letters list --projection {name})");
         }
     }
     Ok(())
@@ -245,19 +340,21 @@ enum Swap {
     Retry(String),
 }
 
-/// The take-over, in one transaction on the live schema.
-#[allow(clippy::too_many_arguments)]
+/// The take-over of the first of `shadows`, in one transaction on the live schema. Whatever the
+/// catch-up reads is folded into every one of `shadows`, which share the consumer.
 async fn swap(
-    projection: Projection,
-    settings: &RunnerSettings,
-    consumer: &StreamConsumer,
-    positions: &mut Positions,
-    live_pool: &PgPool,
-    rebuild_pool: &PgPool,
-    live: &str,
-    rebuild: &str,
+    shadows: &mut [Shadow],
+    feed: &mut Feed,
+    schemas: &Schemas<'_>,
     options: &RebuildOptions,
 ) -> anyhow::Result<Swap> {
+    let Schemas {
+        live_pool,
+        rebuild_pool,
+        live,
+        rebuild,
+    } = *schemas;
+    let projection = shadows[0].projection;
     let tables = db::tables(projection);
     let mut tx = live_pool.begin().await?;
     sqlx::query(&format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
@@ -291,19 +388,19 @@ async fn swap(
             .any(|(p, live)| positions.get(p).copied().unwrap_or(checkpoint::START) < *live)
     };
     let give_up = Instant::now() + CATCH_UP_UNDER_LOCK;
-    while behind(positions) {
+    while behind(&shadows[0].positions) {
         let left = give_up.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Ok(Swap::Retry("still behind the live checkpoint".to_owned()));
         }
-        let batch: Batch = settings
-            .batching()
-            .first_within(left)
-            .next(|| service_kit::kafka::recv(consumer))
-            .await?;
+        let Ok(batch) = tokio::time::timeout(left, feed.next()).await else {
+            continue;
+        };
+        let batch = batch?;
         if !batch.is_empty() {
-            runner::commit(projection, rebuild_pool, positions, &batch).await?;
+            commit_all(shadows, rebuild_pool, &batch).await?;
         }
+        feed.recycle(batch);
     }
     if options.keep_old {
         let old = format!("{live}__old_{}", chrono::Utc::now().format("%Y%m%d%H%M%S"));
@@ -384,7 +481,7 @@ fn high_watermarks(consumer: &StreamConsumer, topic: &str, partitions: i32) -> a
 }
 
 struct Progress<'a> {
-    name: &'static str,
+    name: &'a str,
     lows: &'a BTreeMap<i32, i64>,
     started: Instant,
 }
