@@ -183,6 +183,21 @@ impl Default for Isolation {
     }
 }
 
+/// The value of the unlabelled counter `name` on `{base}/metrics`.
+pub async fn metric(client: &reqwest::Client, base: &str, name: &str) -> u64 {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics answer")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
 /// Polls `probe` every 20 ms until it yields a value, panicking with `what` after `deadline`.
 pub async fn wait_until<T, F, Fut>(what: &str, deadline: Duration, mut probe: F) -> T
 where

@@ -6,6 +6,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde_json::Value;
+pub(crate) use service_kit::testing::metric;
 use service_kit::testing::{bearer_all, wait_until, Isolation};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -283,19 +284,4 @@ pub(crate) fn with_header(
         headers.push((name, value.to_owned()));
     }
     headers
-}
-
-/// The value of the unlabelled counter `name` on `{base}/metrics`.
-pub(crate) async fn metric(client: &reqwest::Client, base: &str, name: &str) -> u64 {
-    let text = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .expect("metrics answer")
-        .text()
-        .await
-        .expect("metrics text");
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {text}"))
 }

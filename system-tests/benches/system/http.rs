@@ -126,22 +126,6 @@ impl Requests {
     }
 }
 
-/// The value of the counter `name` (without labels) that the service at `base` serves on
-/// `/metrics`.
-pub(crate) async fn counter(client: &reqwest::Client, base: &str, name: &str) -> f64 {
-    let text = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .expect("metrics answer")
-        .text()
-        .await
-        .expect("metrics text");
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{base}/metrics has no counter {name}"))
-}
-
 /// Waits until the command-api at `base` is ready.
 pub(crate) async fn wait_ready(client: &reqwest::Client, base: &str) {
     wait_until(

@@ -36,7 +36,9 @@ use cpu::CpuTime;
 use http::{authorized_client, wait_ready, HttpRun, Requests};
 use raw::{consume_all, produce_events};
 use service_kit::auth::{CATALOG_WRITE, PURCHASES_REFUND, PURCHASES_WRITE};
-use service_kit::testing::{bearer, bearer_user, example_purchase, free_port, wait_until, ChildService, Isolation};
+use service_kit::testing::{
+    bearer, bearer_user, example_purchase, free_port, metric, wait_until, ChildService, Isolation,
+};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -242,9 +244,9 @@ async fn main() {
         expected: 201,
     };
     let cpu_before = CpuTime::now(&ours);
-    let transactions_before = http::counter(&client, &base, TRANSACTIONS).await;
+    let transactions_before = metric(&client, &base, TRANSACTIONS).await;
     let orders_run = place_orders.closed_loop(orders, in_flight).await;
-    let per_transaction = orders as f64 / (http::counter(&client, &base, TRANSACTIONS).await - transactions_before);
+    let per_transaction = orders as f64 / (metric(&client, &base, TRANSACTIONS).await - transactions_before) as f64;
     counted(
         &pool,
         "every order to be projected",
