@@ -121,6 +121,7 @@ impl KafkaBus {
         let producer = kafka
             .producer_config()
             .set("message.timeout.ms", produce_timeout.as_millis().to_string())
+            .set("linger.ms", "0")
             .create()?;
         Ok(Self {
             producer,
