@@ -1,11 +1,11 @@
 //! orderstream's system tests: the end-to-end tests (`tests/e2e`) run command-api, the
 //! projectors and query-api together against the real Kafka broker and PostgreSQL, and the
-//! system benchmark (`benches/system.rs`, run by `deploy/local/bench`) measures them against raw
+//! system benchmark (`benches/system/`, run by `deploy/local/bench`) measures them against raw
 //! Kafka and PostgreSQL limits; the chaos driver (`src/bin/chaos`, run by
 //! `deploy/local/chaos`) kills processes of a local cluster under load and proves nothing
 //! acknowledged was lost or doubled. The crate exists so that no service depends on another one
 //! just to be tested with it; its library holds only what the benchmark compares us with:
 //!
-//! - `peer`: the same order placement handled in process by cqrs-es on PostgreSQL (issue 12).
+//! - `peer`: the same order placement handled in process by cqrs-es on PostgreSQL.
 
 pub mod peer;
