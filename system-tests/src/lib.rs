@@ -4,8 +4,11 @@
 //! Kafka and PostgreSQL limits; the chaos driver (`src/bin/chaos`, run by
 //! `deploy/local/chaos`) kills processes of a local cluster under load and proves nothing
 //! acknowledged was lost or doubled. The crate exists so that no service depends on another one
-//! just to be tested with it; its library holds only what the benchmark compares us with:
+//! just to be tested with it; its library holds only what the benchmark compares us with and
+//! how it drives it:
 //!
-//! - `peer`: the same order placement handled in process by cqrs-es on PostgreSQL.
+//! - `peer`: the same order placement handled in process by cqrs-es on PostgreSQL;
+//! - `load`: the closed loop of concurrent tasks that drives both the peer and the HTTP load.
 
+pub mod load;
 pub mod peer;

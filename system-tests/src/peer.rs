@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -18,6 +18,8 @@ use postgres_es::{PostgresCqrs, PostgresEventRepository, PostgresViewRepository}
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
+
+use crate::load::closed_loop;
 
 /// How many customer names the orders of [`run`] come from, as in the benchmark's HTTP orders.
 const NAMES: usize = 1000;
@@ -87,44 +89,26 @@ pub async fn run_over_names(pool: &PgPool, orders: usize, tasks: usize, names: u
         vec![Box::new(orders_by_name)],
         (),
     ));
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let workers: Vec<_> = (0..tasks)
-        .map(|_| {
-            let (cqrs, next) = (cqrs.clone(), next.clone());
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= orders {
-                        break latencies;
-                    }
-                    let sent = Instant::now();
-                    let command = PlaceOrder {
-                        name: OrderName::parse(&format!("customer {}", i % names)).expect("a valid name"),
-                        note: Some(OrderNote::parse("bench").expect("a valid note")),
-                        placed_at: Utc::now(),
-                    };
-                    cqrs.execute(&Uuid::new_v4().to_string(), command)
-                        .await
-                        .expect("cqrs-es places the order");
-                    latencies.push(sent.elapsed());
-                }
-            })
-        })
-        .collect();
-    let mut latencies = Vec::with_capacity(orders);
-    for worker in workers {
-        latencies.extend(worker.await.expect("a peer task"));
-    }
-    let elapsed = started.elapsed();
-    latencies.sort();
-    let percentile = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    let run = closed_loop(orders, tasks, move |i| {
+        let cqrs = cqrs.clone();
+        async move {
+            let command = PlaceOrder {
+                name: OrderName::parse(&format!("customer {}", i % names)).expect("a valid name"),
+                note: Some(OrderNote::parse("bench").expect("a valid note")),
+                placed_at: Utc::now(),
+            };
+            cqrs.execute(&Uuid::new_v4().to_string(), command)
+                .await
+                .expect("cqrs-es places the order");
+            true
+        }
+    })
+    .await;
     PeerRun {
         orders,
-        elapsed,
-        p50: percentile(0.50),
-        p99: percentile(0.99),
+        elapsed: run.elapsed,
+        p50: run.percentile(0.50),
+        p99: run.percentile(0.99),
         view_retries: view_retries.load(Ordering::Relaxed),
     }
 }

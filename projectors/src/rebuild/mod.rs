@@ -193,18 +193,18 @@ impl Shadow {
     }
 }
 
+/// What a rebuild that stopped on an error says: the error leaves the live projection as it was.
+fn failed(projection: &str) -> String {
+    format!("rebuild of {projection} failed; the live projection is untouched")
+}
+
 /// Folds one batch into every projection still being rebuilt.
 async fn commit_all(shadows: &mut [Shadow], pool: &PgPool, batch: &Batch) -> anyhow::Result<()> {
     for shadow in shadows {
         let write = shadow.write();
         runner::commit_as(shadow.projection, write, pool, &mut shadow.positions, batch)
             .await
-            .with_context(|| {
-                format!(
-                    "rebuild of {} failed; the live projection is untouched",
-                    shadow.projection.name()
-                )
-            })?;
+            .with_context(|| failed(shadow.projection.name()))?;
     }
     Ok(())
 }
@@ -295,7 +295,7 @@ async fn replay(
             let finishing = Instant::now();
             shadow::finish(schemas.rebuild_pool, deferred)
                 .await
-                .with_context(|| format!("rebuild of {name} failed; the live projection is untouched"))?;
+                .with_context(|| failed(name))?;
             if options.progress {
                 println!("{name}: tables ready in {:.1}s", finishing.elapsed().as_secs_f64());
             }
@@ -304,7 +304,7 @@ async fn replay(
         }
         let swapped = swap(&mut shadows, &mut feed, schemas, options)
             .await
-            .with_context(|| format!("rebuild of {name} failed; the live projection is untouched"))?;
+            .with_context(|| failed(name))?;
         match swapped {
             Swap::Done => {
                 let done = shadows.remove(0);

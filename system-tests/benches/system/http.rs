@@ -1,10 +1,9 @@
 //! HTTP load: a closed loop (a fixed number of requests in flight, one client alone being the
 //! case of one) and an open loop (requests sent on a fixed schedule whatever the answers do).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
+use system_tests::load::{closed_loop, Latencies};
 use tokio::time::Instant;
 
 use crate::{ms, wait_until, Rate};
@@ -17,18 +16,16 @@ pub(crate) struct HttpRun {
     pub failures: usize,
 }
 
-impl HttpRun {
-    fn of(mut latencies: Vec<Duration>, elapsed: Duration, failures: usize) -> Self {
-        latencies.sort();
-        let percentile = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+impl From<Latencies> for HttpRun {
+    fn from(run: Latencies) -> Self {
         HttpRun {
             rate: Rate {
-                count: latencies.len(),
-                elapsed,
+                count: run.count(),
+                elapsed: run.elapsed,
             },
-            p50: percentile(0.50),
-            p99: percentile(0.99),
-            failures,
+            p50: run.percentile(0.50),
+            p99: run.percentile(0.99),
+            failures: run.failures,
         }
     }
 }
@@ -67,34 +64,8 @@ impl Requests {
 
     /// Sends `total` requests with `in_flight` at a time, each sent as soon as one answers.
     pub(crate) async fn closed_loop(&self, total: usize, in_flight: usize) -> HttpRun {
-        let next = Arc::new(AtomicUsize::new(0));
-        let failures = Arc::new(AtomicUsize::new(0));
-        let started = Instant::now();
-        let workers: Vec<_> = (0..in_flight)
-            .map(|_| {
-                let (requests, next, failures) = (self.clone(), next.clone(), failures.clone());
-                tokio::spawn(async move {
-                    let mut latencies = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= total {
-                            break latencies;
-                        }
-                        let sent = Instant::now();
-                        let ok = requests.send(i).await;
-                        latencies.push(sent.elapsed());
-                        if !ok {
-                            failures.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                })
-            })
-            .collect();
-        let mut latencies = Vec::with_capacity(total);
-        for worker in workers {
-            latencies.extend(worker.await.expect("worker"));
-        }
-        HttpRun::of(latencies, started.elapsed(), failures.load(Ordering::Relaxed))
+        let requests = self.clone();
+        closed_loop(total, in_flight, move |i| requests.send(i)).await.into()
     }
 
     /// Sends `rate` requests per second for `duration`, each at its appointed time whether or not
@@ -122,7 +93,7 @@ impl Requests {
             latencies.push(latency);
             failures += usize::from(!ok);
         }
-        HttpRun::of(latencies, started.elapsed(), failures)
+        Latencies::new(latencies, started.elapsed(), failures).into()
     }
 }
 
