@@ -16,7 +16,16 @@ pub async fn print(kafka: &KafkaArgs, database: &DatabaseArgs) -> anyhow::Result
     let log_ends = service_kit::kafka::watch::log_ends(consumer.client(), &topic)?;
     let pool = database.pool()?;
     let names: Vec<&str> = Projection::ALL.iter().map(|p| p.name()).collect();
-    let status = status::gather(&pool, live, &names, &log_ends).await?;
+    let mut status = status::gather(&pool, live, &names, &log_ends).await?;
+    let reader: BaseConsumer = kafka
+        .consumer_config("orderstream-status")
+        .set("enable.partition.eof", "true")
+        .create()?;
+    status.settle(&service_kit::kafka::watch::holding_records(
+        &reader,
+        &topic,
+        &status.behind(),
+    )?);
     let rebuild_schema = &status.rebuild_schema;
 
     println!("schema {live}, topic {topic} ({} partitions)", log_ends.len());

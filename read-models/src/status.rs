@@ -7,7 +7,7 @@
 //! session-level advisory lock for its whole run; [`rebuild_running`] looks for that lock in
 //! `pg_locks` rather than trying to take it, so asking never stands in a rebuild's way.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -49,11 +49,39 @@ pub struct Status {
     pub rebuild_schema: String,
 }
 
+impl Status {
+    /// `(partition, next offset)` of every partition some projection is behind in by the
+    /// offsets: the positions to ask Kafka about (`service_kit::kafka::watch::holding_records`).
+    pub fn behind(&self) -> BTreeSet<(i32, i64)> {
+        self.projections
+            .iter()
+            .flat_map(|projection| &projection.partitions)
+            .filter(|partition| partition.lag > 0)
+            .map(|partition| (partition.partition, partition.next_offset.unwrap_or(0)))
+            .collect()
+    }
+
+    /// Puts the lag at 0 where only transaction commit markers follow the checkpoint: every
+    /// position of [`Status::behind`] that is not in `holding`.
+    pub fn settle(&mut self, holding: &BTreeSet<(i32, i64)>) {
+        for projection in &mut self.projections {
+            for partition in &mut projection.partitions {
+                let position = (partition.partition, partition.next_offset.unwrap_or(0));
+                if partition.lag > 0 && !holding.contains(&position) {
+                    partition.lag = 0;
+                }
+            }
+            projection.lag = projection.partitions.iter().map(|p| p.lag).sum();
+        }
+    }
+}
+
 /// Where one projection stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProjectionStatus {
     pub name: String,
-    /// Events in the log the projection has not applied yet, over every partition.
+    /// Offsets of the log past the projection's checkpoints, over every partition. While behind
+    /// it counts transaction commit markers too; at the head it is 0 once [`Status::settle`]d.
     pub lag: i64,
     pub dead_letters: i64,
     pub partitions: Vec<PartitionLag>,

@@ -17,7 +17,7 @@ mod snapshot;
 mod timeline;
 
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
 use axum::http::header;
@@ -36,6 +36,9 @@ pub(crate) use sampler::Sampler;
 pub use snapshot::Snapshot;
 
 use crate::http::ApiError;
+
+/// The group id the console's reader carries; it is assigned partitions and never joins.
+const READER_GROUP: &str = "orderstream-console";
 
 /// What the console's routes share.
 #[derive(Debug, Clone)]
@@ -57,11 +60,18 @@ impl Console {
     /// is `CONSOLE_TRACE_URL`.
     pub fn new(pool: PgPool, schema: String, kafka: &KafkaArgs, trace_url: String) -> anyhow::Result<Self> {
         let client: BaseConsumer = kafka.client_config().create()?;
+        let reader: BaseConsumer = kafka
+            .consumer_config(READER_GROUP)
+            .set("enable.partition.eof", "true")
+            .create()?;
         let (latest, _) = watch::channel(Arc::from(""));
         Ok(Self {
             pool,
             schema,
-            kafka: Arc::new(KafkaClient(client)),
+            kafka: Arc::new(KafkaClient {
+                client,
+                reader: Mutex::new(reader),
+            }),
             topics: Arc::new(Topics::new(&kafka.topic_prefix)),
             decider_group: kafka.group(service_kit::kafka::topics::DECIDER_GROUP),
             trace_url: trace_url.into(),
@@ -70,8 +80,12 @@ impl Console {
     }
 }
 
-/// A client that asks the brokers only metadata, watermarks and group descriptions.
-pub(crate) struct KafkaClient(BaseConsumer);
+/// A client that asks the brokers metadata, watermarks and group descriptions, and a reader
+/// that looks past checkpoints for records (one question at a time: it is assigned each).
+pub(crate) struct KafkaClient {
+    client: BaseConsumer,
+    reader: Mutex<BaseConsumer>,
+}
 
 impl std::fmt::Debug for KafkaClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

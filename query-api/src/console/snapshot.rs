@@ -97,7 +97,16 @@ impl Snapshot {
             events: kafka.events.values().sum(),
             at: std::time::Instant::now(),
         };
-        let status = status::gather(&console.pool, &console.schema, &[], &kafka.events).await?;
+        let mut status = status::gather(&console.pool, &console.schema, &[], &kafka.events).await?;
+        let behind = status.behind();
+        let (reader, topic) = (Arc::clone(&console.kafka), console.topics.events.clone());
+        let holding = tokio::task::spawn_blocking(move || {
+            let reader = reader.reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            watch::holding_records(&reader, &topic, &behind)
+        })
+        .await
+        .map_err(|_| ApiError::Blocking)??;
+        status.settle(&holding);
         let dead_letters = status::latest_dead_letters(&console.pool, DEAD_LETTERS_LISTED).await?;
         let owners: BTreeMap<i32, &str> = kafka
             .deciders
@@ -136,13 +145,8 @@ impl Snapshot {
     }
 }
 
-fn read_kafka(
-    KafkaClient(client): &KafkaClient,
-    events: &str,
-    commands: &str,
-    group: &str,
-) -> Result<FromKafka, ApiError> {
-    let client = client.client();
+fn read_kafka(kafka: &KafkaClient, events: &str, commands: &str, group: &str) -> Result<FromKafka, ApiError> {
+    let client = kafka.client.client();
     Ok(FromKafka {
         events: watch::log_ends(client, events)?,
         commands: watch::log_ends(client, commands)?,

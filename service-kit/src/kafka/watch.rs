@@ -2,10 +2,13 @@
 //! of a consumer group owns which partitions. `projectors status` and query-api's console both
 //! read them here. Every call blocks on the broker: run it off the async workers.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
 
 use rdkafka::client::{Client, ClientContext};
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::error::KafkaError;
+use rdkafka::{Offset, TopicPartitionList};
 
 use super::topics::partition_count;
 use super::Result;
@@ -22,6 +25,54 @@ pub fn log_ends<C: ClientContext>(client: &Client<C>, topic: &str) -> Result<BTr
             Ok((partition, high))
         })
         .collect()
+}
+
+/// Which of `positions` (partition, offset) of `topic` have a committed record at or after the
+/// offset. Between a consumer's position and the log end there may be only transaction commit
+/// markers, which take offsets but are never read: such a position is at the head, though the
+/// offsets say otherwise. `consumer` must read committed records only and report partition ends
+/// (`enable.partition.eof`); a partition that has not answered in time counts as holding records.
+pub fn holding_records(
+    consumer: &BaseConsumer,
+    topic: &str,
+    positions: &BTreeSet<(i32, i64)>,
+) -> Result<BTreeSet<(i32, i64)>> {
+    let mut holding = BTreeSet::new();
+    let mut left: BTreeSet<(i32, i64)> = positions.clone();
+    // A partition is assigned once per round, so each round asks one position per partition.
+    while !left.is_empty() {
+        let mut round: BTreeMap<i32, i64> = BTreeMap::new();
+        for &(partition, offset) in &left {
+            round.entry(partition).or_insert(offset);
+        }
+        left.retain(|(partition, offset)| round.get(partition) != Some(offset));
+        let mut assignment = TopicPartitionList::new();
+        for (&partition, &offset) in &round {
+            assignment.add_partition_offset(topic, partition, Offset::Offset(offset))?;
+        }
+        consumer.assign(&assignment)?;
+        let deadline = Instant::now() + TIMEOUT;
+        while !round.is_empty() {
+            let Some(wait) = deadline.checked_duration_since(Instant::now()) else {
+                holding.extend(round.iter().map(|(&p, &o)| (p, o)));
+                break;
+            };
+            match consumer.poll(wait) {
+                Some(Ok(record)) => {
+                    if let Some(offset) = round.remove(&rdkafka::Message::partition(&record)) {
+                        holding.insert((rdkafka::Message::partition(&record), offset));
+                    }
+                }
+                Some(Err(KafkaError::PartitionEOF(partition))) => {
+                    round.remove(&partition);
+                }
+                Some(Err(error)) => return Err(error.into()),
+                None => {}
+            }
+        }
+        consumer.unassign()?;
+    }
+    Ok(holding)
 }
 
 /// One member of a consumer group and the partitions of one topic the group gave it.

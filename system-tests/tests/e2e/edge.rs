@@ -19,6 +19,9 @@ async fn spawn_query_api(database: DatabaseArgs) -> (String, oneshot::Sender<()>
         consistency_wait: Duration::from_secs(1),
         consistency_wait_ms: None,
         edge: EdgeArgs::default(),
+        kafka: Isolation::new().kafka,
+        console_trace_url: String::new(),
+        console_interval: Duration::from_secs(1),
     })
     .await
     .expect("query-api builds");

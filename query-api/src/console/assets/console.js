@@ -155,7 +155,7 @@ async function showOrder(orderId) {
     const position = event.partition === null ? "–" : `${event.partition}@${event.offset}`;
     const data = element("td");
     data.append(element("pre", JSON.stringify(event.data, null, 1)));
-    events.append(row([event.version, event.event_type, event.occurred_at, position, event.command_id ?? "–", trace, data]));
+    events.append(row([event.version, event.type, event.occurred_at, position, event.command_id ?? "–", trace, data]));
   }
   const reached = element("ul", null, { id: "reached" });
   for (const p of order.projections) {
