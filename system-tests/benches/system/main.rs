@@ -260,22 +260,19 @@ async fn main() {
     println!("      {open_run}");
 
     println!("[8/12] purchases end to end: HTTP, the payment reactor, the decider, the read model");
-    let started = Instant::now();
-    let purchases_run = Requests {
+    let purchases_to = Requests {
         client: processor,
         urls: vec![format!("{base}/api/v1/purchases")],
         body: purchase_body,
         expected: 202,
-    }
-    .closed_loop(purchases, in_flight)
-    .await;
-    println!("      accepted   {purchases_run}");
-    let authorized = counted(
+    };
+    let (purchases_run, authorized) = read_back(
+        purchases_to,
+        purchases,
+        in_flight,
         &pool,
         "every purchase to read back authorized",
         "SELECT count(*) FROM purchases WHERE status = 'authorized'",
-        purchases,
-        started,
     )
     .await;
     println!("      authorized {authorized}");
@@ -283,20 +280,17 @@ async fn main() {
     println!("[9/12] orders with 3 catalog items each: priced from the catalog, reserved by the stock saga");
     let staff = authorized_client(&bearer(&[CATALOG_WRITE]), in_flight);
     stock_catalog(&staff, &base).await;
-    let started = Instant::now();
-    let catalog_run = Requests {
+    let catalog_orders_to = Requests {
         body: catalog_order_body,
         ..place_orders.clone()
-    }
-    .closed_loop(catalog_orders, in_flight)
-    .await;
-    println!("      accepted   {catalog_run}");
-    let reserved = counted(
+    };
+    let (catalog_run, reserved) = read_back(
+        catalog_orders_to,
+        catalog_orders,
+        in_flight,
         &pool,
         "every catalog order to read back reserved",
         "SELECT count(*) FROM order_status WHERE stock_status = 'reserved'",
-        catalog_orders,
-        started,
     )
     .await;
     println!("      reserved   {reserved}");
@@ -498,6 +492,23 @@ async fn replay(bin_dir: &Path, count: usize) -> (Rate, Vec<(&'static str, Rate)
         ));
     }
     (consume, rates)
+}
+
+/// Sends `total` requests, `in_flight` at a time, then waits until `count_sql` counts them all in
+/// the read model: the HTTP run, and the rate from the first request to the last row read back.
+async fn read_back(
+    requests: Requests,
+    total: usize,
+    in_flight: usize,
+    pool: &PgPool,
+    what: &str,
+    count_sql: &str,
+) -> (HttpRun, Rate) {
+    let started = Instant::now();
+    let run = requests.closed_loop(total, in_flight).await;
+    println!("      accepted   {run}");
+    let rate = counted(pool, what, count_sql, total, started).await;
+    (run, rate)
 }
 
 /// Waits until `count_sql` counts `count` rows, and returns the rate at which they came since
