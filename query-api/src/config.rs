@@ -3,10 +3,8 @@
 use std::time::Duration;
 
 use clap::Parser;
-use service_kit::auth::AuthArgs;
-use service_kit::database::DatabaseArgs;
 use service_kit::duration;
-use service_kit::edge::EdgeArgs;
+use service_kit::edge::DatabaseApiArgs;
 use service_kit::kafka::KafkaArgs;
 
 #[derive(Debug, Clone, Parser)]
@@ -18,13 +16,7 @@ pub struct Config {
     pub listen_addr: String,
 
     #[command(flatten)]
-    pub edge: EdgeArgs,
-
-    #[command(flatten)]
-    pub database: DatabaseArgs,
-
-    #[command(flatten)]
-    pub auth: AuthArgs,
+    pub api: DatabaseApiArgs,
 
     /// Where the console reads partitions, log ends and the deciders' group from.
     #[command(flatten)]

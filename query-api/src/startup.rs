@@ -22,12 +22,12 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let listener = Listener::bind(&config.listen_addr).await?;
-        let verifier = config.auth.verifier()?;
-        let edge = Edge::new(&config.edge, verifier.clone())?;
-        let pool = config.database.pool()?;
+        let verifier = config.api.auth.verifier()?;
+        let edge = Edge::new(&config.api.edge, verifier.clone())?;
+        let pool = config.api.database.pool()?;
         let console = Console::new(
             pool.clone(),
-            config.database.database_schema.clone(),
+            config.api.database.database_schema.clone(),
             &config.kafka,
             config.console_trace_url.clone(),
         )?;
