@@ -135,6 +135,12 @@ ensure_command() {
     command -v "$1" >/dev/null 2>&1 || die "'$1' not found even after installing $2"
 }
 
+# ensure_chromium: the headless browser and its WebDriver that the console's browser test
+# drives (system-tests, `console_in_a_browser`); Debian's, so both come at matching versions.
+ensure_chromium() {
+    ensure_debian_packages chromium chromium-driver
+}
+
 # ensure_cargo: puts rustup's cargo on PATH when it is not there yet.
 ensure_cargo() {
     if ! command -v cargo >/dev/null 2>&1 && [[ -x "$HOME/.cargo/bin/cargo" ]]; then

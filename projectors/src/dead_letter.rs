@@ -10,7 +10,6 @@
 //! `projectors dead-letters list` prints them; `projectors dead-letters retry <id>` decodes the
 //! stored record again and applies it to its projection, once whatever refused it is fixed.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::ops::Range;
 
@@ -342,14 +341,6 @@ pub async fn list(pool: &PgPool, projection: Option<&str>) -> Result<Vec<StoredD
     .bind(projection)
     .fetch_all(pool)
     .await
-}
-
-/// How many dead letters each projection has; projections without any are absent.
-pub async fn counts(pool: &PgPool) -> Result<BTreeMap<String, i64>, sqlx::Error> {
-    let rows: Vec<(String, i64)> = sqlx::query_as("SELECT projection, count(*) FROM dead_letters GROUP BY projection")
-        .fetch_all(pool)
-        .await?;
-    Ok(rows.into_iter().collect())
 }
 
 /// Why a retried dead letter stays where it is.

@@ -5,6 +5,7 @@ use std::time::Duration;
 use clap::Parser;
 use service_kit::duration;
 use service_kit::edge::DatabaseApiArgs;
+use service_kit::kafka::KafkaArgs;
 
 #[derive(Debug, Clone, Parser)]
 // Named after the crate and described by its manifest, so `--help` says what the package says.
@@ -16,6 +17,19 @@ pub struct Config {
 
     #[command(flatten)]
     pub api: DatabaseApiArgs,
+
+    /// Where the console reads partitions, log ends and the deciders' group from.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+
+    /// The console's link to a trace, `{trace_id}` replaced by the event's trace id (Jaeger:
+    /// `http://localhost:16686/trace/{trace_id}`); empty for no link.
+    #[arg(long, env = "CONSOLE_TRACE_URL", default_value = "")]
+    pub console_trace_url: String,
+
+    /// How often the console's live stream sends a snapshot (`1s`).
+    #[arg(long, env = "CONSOLE_INTERVAL", default_value = "1s", value_parser = duration::parse)]
+    pub console_interval: Duration,
 
     /// Longest wait for projections to reach a consistency token (`5s`, `500ms`).
     #[arg(long, env = "CONSISTENCY_WAIT", default_value = "5s", value_parser = duration::parse)]

@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use service_kit::edge::Edge;
 use service_kit::server::Listener;
 
+use crate::console::{Console, Sampler};
 use crate::http::{self, ApiContext};
 use crate::Config;
 
@@ -15,6 +16,7 @@ pub struct Application {
     listener: Listener,
     context: ApiContext,
     edge: Edge,
+    sampler: Sampler,
 }
 
 impl Application {
@@ -22,8 +24,17 @@ impl Application {
         let listener = Listener::bind(&config.listen_addr).await?;
         let verifier = config.api.auth.verifier()?;
         let edge = Edge::new(&config.api.edge, verifier.clone())?;
+        let pool = config.api.database.pool()?;
+        let console = Console::new(
+            pool.clone(),
+            config.api.database.database_schema.clone(),
+            &config.kafka,
+            config.console_trace_url.clone(),
+        )?;
+        let sampler = Sampler::new(console.clone(), config.console_interval);
         let context = ApiContext {
-            pool: config.api.database.pool()?,
+            pool,
+            console,
             consistency_wait: config.consistency_wait(),
             verifier,
         };
@@ -31,6 +42,7 @@ impl Application {
             listener,
             context,
             edge,
+            sampler,
         })
     }
 
@@ -40,8 +52,9 @@ impl Application {
 
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let router = self.edge.wrap(http::router(self.context));
-        service_kit::server::serve(self.listener, router, self.edge.header_read_timeout(), shutdown)
-            .await
-            .context("HTTP server failed")
+        let sampler = tokio::spawn(self.sampler.run());
+        let served = service_kit::server::serve(self.listener, router, self.edge.header_read_timeout(), shutdown).await;
+        sampler.abort();
+        served.context("HTTP server failed")
     }
 }

@@ -65,3 +65,13 @@ pub async fn save_checkpoints(
     .await?;
     Ok(())
 }
+
+/// The next offset of every projection in `partition`.
+pub async fn in_partition(pool: &PgPool, partition: i32) -> Result<BTreeMap<String, i64>, sqlx::Error> {
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT projection, next_offset FROM projection_checkpoint WHERE partition = $1")
+            .bind(partition)
+            .fetch_all(pool)
+            .await?;
+    Ok(rows.into_iter().collect())
+}

@@ -16,9 +16,11 @@
 //! - [`purchases`]: `purchases` (per purchase, its latest state) and `user_spend` (per user and
 //!   currency, the totals requested, authorized and refunded).
 //! - [`products`]: per product of the catalog, its latest state and stock; the listing by SKU.
+//! - [`status`]: each projection's checkpoints, lag, dead letters and rebuild progress, for
+//!   `projectors status` and query-api's console.
 //!
-//! `dead_letters`, the records a projection set aside, is part of the schema too; only the
-//! projectors read and write it.
+//! `dead_letters`, the records a projection set aside, is part of the schema too; the projectors
+//! write it, and [`status`] counts and lists it.
 
 mod row;
 
@@ -30,6 +32,7 @@ pub mod order_status;
 pub mod products;
 pub mod purchases;
 pub mod schema;
+pub mod status;
 pub mod track_user;
 
 use chrono::{DateTime, Utc};

@@ -20,6 +20,13 @@ table_row! {
         /// The event as it is encoded on the log, as JSON text: PostgreSQL parses it into
         /// `jsonb` on the way in, and it is read back as text, never decoded on the way.
         data: String as "jsonb",
+        /// The events partition and offset the event was read at.
+        log_partition: Option<i32> as "int",
+        log_offset: Option<i64> as "bigint",
+        /// The command that decided it (`ce_causationid`).
+        command_id: Option<Uuid> as "uuid",
+        /// The trace id of its `traceparent`: 32 lowercase hex digits.
+        trace_id: Option<String> as "text",
     }
 }
 
@@ -43,7 +50,8 @@ pub async fn copy(tx: &mut PgConnection, rows: &[HistoryRow]) -> Result<(), sqlx
 /// top-level `user_id` hold it in their details.
 pub async fn timeline(pool: &PgPool, order_id: Uuid, owner: Option<Uuid>) -> Result<Vec<HistoryRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT order_id, version, event_type, occurred_at, data::text AS data FROM order_history \
+        "SELECT order_id, version, event_type, occurred_at, data::text AS data, \
+                log_partition, log_offset, command_id, trace_id FROM order_history \
          WHERE order_id = $1 \
            AND ($2::uuid IS NULL OR EXISTS ( \
                SELECT 1 FROM order_history placed \

@@ -48,6 +48,7 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use service_kit::kafka::envelope::header;
 use service_kit::kafka::ownership::{Ownership, OwnershipChange};
+use service_kit::kafka::topics::DECIDER_GROUP as GROUP;
 use service_kit::kafka::{Envelope, KafkaArgs, Topics};
 use service_kit::stream::{Batching, CancellationToken};
 use service_kit::ConsistencyToken;
@@ -74,7 +75,6 @@ const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(10);
 /// on it. librdkafka can leave `send_offsets_to_transaction` waiting, past its timeout, for a group
 /// coordinator that died (librdkafka issues 5456 and 5511), and such a call cannot be cancelled.
 const HUNG_AFTER: Duration = Duration::from_secs(30);
-const GROUP: &str = "orderstream-decider";
 /// How often verdicts past the horizon are dropped from the store.
 const FORGET_EVERY: Duration = Duration::from_secs(60);
 

@@ -42,6 +42,7 @@ use crate::runner::{self, Batch, Positions, RunnerSettings, Write};
 use crate::{db, dead_letter};
 use feed::{Cut, Feed};
 use read_models::checkpoint;
+use read_models::status::{dead_letter_counts, rebuild_lock_key};
 
 /// How long the swap transaction may hold the live tables while the rebuild catches up.
 const CATCH_UP_UNDER_LOCK: Duration = Duration::from_secs(5);
@@ -70,31 +71,7 @@ pub fn projection_named(name: &str) -> anyhow::Result<Projection> {
     })
 }
 
-/// The schema a rebuild of `live` builds into.
-pub fn rebuild_schema(live: &str) -> String {
-    format!("{live}__rebuild")
-}
-
-/// The advisory lock key a rebuild of `live` holds for its whole run.
-fn lock_key(live: &str) -> String {
-    format!("orderstream-rebuild:{live}")
-}
-
-/// Whether a rebuild of `live` is running right now (holds its advisory lock).
-pub async fn rebuild_running(pool: &PgPool, live: &str) -> Result<bool, sqlx::Error> {
-    let mut conn = pool.acquire().await?;
-    let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
-        .bind(lock_key(live))
-        .fetch_one(&mut *conn)
-        .await?;
-    if free {
-        sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
-            .bind(lock_key(live))
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(!free)
-}
+pub use read_models::status::rebuild_schema;
 
 /// Rebuilds `projections` in one pass over the log, each swapped in as soon as it is done.
 pub async fn rebuild(
@@ -115,7 +92,7 @@ pub async fn rebuild(
         .await
         .context("cannot connect to PostgreSQL")?;
     let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
-        .bind(lock_key(&live))
+        .bind(rebuild_lock_key(&live))
         .fetch_one(&mut guard)
         .await?;
     if !locked {
@@ -312,7 +289,7 @@ async fn replay(
                     highs = high_watermarks(&consumer, &topic, partitions)?;
                     println!("{}", progress.line(&done.positions, &highs));
                     println!("{name}: swapped in after {:.1}s", started.elapsed().as_secs_f64());
-                    let dead_letters = dead_letter::counts(schemas.live_pool)
+                    let dead_letters = dead_letter_counts(schemas.live_pool)
                         .await?
                         .get(name)
                         .copied()

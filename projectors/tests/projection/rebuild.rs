@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use read_models::status::rebuild_running;
 use service_kit::testing::{free_port, wait_until, ChildService, Isolation};
 use sqlx::PgPool;
 
@@ -210,7 +211,17 @@ async fn an_interrupted_rebuild_leaves_the_live_projection_and_can_start_again()
         done.filter(|&d| d > 0)
     })
     .await;
+    let live = &isolation.database.database_schema;
+    // Seen in pg_locks, without taking the lock a rebuild starting now would need.
+    assert!(
+        rebuild_running(&pool, live).await.unwrap(),
+        "the rebuild's lock is seen"
+    );
     rebuild.kill();
+    wait_until("the killed rebuild's lock to go", Duration::from_secs(30), || async {
+        (!rebuild_running(&pool, live).await.ok()?).then_some(())
+    })
+    .await;
     assert_eq!(oid(&pool, "track_user").await, before, "live table untouched");
     assert_eq!(track_users(&pool).await, expected);
 

@@ -26,6 +26,24 @@ pub enum ApiError {
     /// 503 with `Retry-After`: PostgreSQL is unreachable or failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// 503 with `Retry-After`: Kafka did not answer the console's questions.
+    #[error(transparent)]
+    Kafka(#[from] service_kit::kafka::Error),
+    /// 500: the console's settings name a schema PostgreSQL cannot have.
+    #[error(transparent)]
+    Schema(read_models::Error),
+    /// 500: a blocking Kafka call panicked or was cancelled.
+    #[error("a blocking Kafka call did not finish")]
+    Blocking,
+}
+
+impl From<read_models::Error> for ApiError {
+    fn from(error: read_models::Error) -> Self {
+        match error {
+            read_models::Error::Sql(error) => Self::Database(error),
+            other => Self::Schema(other),
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -59,6 +77,13 @@ impl IntoResponse for ApiError {
                 "Read models unavailable",
             )
             .retry_after(2),
+            Self::Kafka(_) => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "kafka-unavailable",
+                "Kafka unavailable",
+            )
+            .retry_after(2),
+            Self::Schema(_) | Self::Blocking => Problem::internal(),
         };
         service_kit::problem::respond(problem, &self)
     }

@@ -19,12 +19,18 @@ use axum::Router;
 use service_kit::auth::{require_any_scope, require_scope, Verifier, CATALOG_READ, CATALOG_WRITE, READ, READ_ALL};
 use sqlx::PgPool;
 
+use crate::console::{self, Console};
+
 pub use error::ApiError;
+pub(crate) use orders::HistoryEvent;
+pub(crate) use page::parse_uuid;
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
 pub struct ApiContext {
     pub pool: PgPool,
+    /// The operator console's state, served beside the queries.
+    pub console: Console,
     pub consistency_wait: Duration,
     /// Checks the bearer token of every query.
     pub verifier: Verifier,
@@ -47,8 +53,10 @@ pub fn router(context: ApiContext) -> Router {
         .route_layer(require_any_scope(context.verifier.clone(), READERS));
     let catalog = products::router().route_layer(require_any_scope(context.verifier.clone(), CATALOG_READERS));
     let staff = track_users::router().route_layer(require_scope(context.verifier.clone(), READ_ALL));
+    let console = console::router(context.console.clone(), context.verifier.clone());
     let routes = Router::new()
         .merge(own)
+        .merge(console)
         .merge(catalog)
         .merge(staff)
         .route("/health", get(service_kit::health::live))

@@ -320,7 +320,7 @@ struct History {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-struct HistoryEvent {
+pub(crate) struct HistoryEvent {
     version: i64,
     /// The `ce_type`, e.g. `orderstream.order.shipped.v1`.
     #[serde(rename = "type")]

@@ -128,7 +128,7 @@ pub(super) fn found<T>(row: Option<T>, resource: &'static str, key: impl ToStrin
 }
 
 /// An id from the path or a query parameter; a bad one is a 400 naming `field`.
-pub(super) fn parse_uuid(field: &'static str, raw: &str) -> Result<Uuid, ApiError> {
+pub(crate) fn parse_uuid(field: &'static str, raw: &str) -> Result<Uuid, ApiError> {
     raw.parse().map_err(|_| {
         ApiError::InvalidParameter(InvalidParameter {
             field,

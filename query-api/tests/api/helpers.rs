@@ -3,10 +3,14 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
+use query_api::console::Console;
 use query_api::http::{self, ApiContext};
 use service_kit::testing::{test_auth, Isolation};
 use sqlx::PgPool;
 use tower::ServiceExt as _;
+
+/// The console's trace link template in these tests.
+pub(crate) const TRACE_URL: &str = "http://traces.test/trace/{trace_id}";
 
 /// The query routes over a freshly migrated schema of their own, and its pool for the test to
 /// write rows with. A consistency token is waited for at most 300 ms.
@@ -16,8 +20,16 @@ pub(crate) async fn spawn_api() -> (Router, PgPool) {
     read_models::schema::migrate(&pool, &isolation.database.database_schema)
         .await
         .expect("migrations");
+    let console = Console::new(
+        pool.clone(),
+        isolation.database.database_schema.clone(),
+        &isolation.kafka,
+        TRACE_URL.to_owned(),
+    )
+    .expect("console");
     let context = ApiContext {
         pool: pool.clone(),
+        console,
         consistency_wait: Duration::from_millis(300),
         verifier: test_auth().verifier().expect("test verifier"),
     };

@@ -1,5 +1,6 @@
 //! The query API against the real database: each test in a schema of its own, its rows written
 //! through `read-models` as the projectors write them.
 
+mod console;
 mod helpers;
 mod products;

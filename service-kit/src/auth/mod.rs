@@ -70,12 +70,16 @@ pub const CATALOG_READ: &str = "catalog:read";
 /// A user registering, reading and deleting its own webhooks and their deliveries.
 pub const WEBHOOKS_WRITE: &str = "webhooks:write";
 
+/// Operators: query-api's console (partitions, lag, rates, ownership, rebuilds, dead letters,
+/// any order's timeline). No business data is changed with it, but it reads across users.
+pub const OPERATOR: &str = "operator";
+
 /// What a user's token carries.
 pub const USER_SCOPES: [&str; 4] = [ORDERS_WRITE, PURCHASES_WRITE, READ, WEBHOOKS_WRITE];
 /// What a staff member's token carries.
-pub const STAFF_SCOPES: [&str; 4] = [ORDERS_MANAGE, PURCHASES_REFUND, READ_ALL, CATALOG_WRITE];
+pub const STAFF_SCOPES: [&str; 5] = [ORDERS_MANAGE, PURCHASES_REFUND, READ_ALL, CATALOG_WRITE, OPERATOR];
 /// Every scope the product knows: a caller that is both a user and staff.
-pub const ALL_SCOPES: [&str; 9] = [
+pub const ALL_SCOPES: [&str; 10] = [
     ORDERS_WRITE,
     PURCHASES_WRITE,
     READ,
@@ -85,6 +89,7 @@ pub const ALL_SCOPES: [&str; 9] = [
     CATALOG_WRITE,
     CATALOG_READ,
     WEBHOOKS_WRITE,
+    OPERATOR,
 ];
 
 /// Whether `scope` is a valid OAuth 2 scope token (RFC 6749 §3.3: `%x21 / %x23-5B / %x5D-7E`),

@@ -7,12 +7,14 @@
 //! - [`envelope`]: the CloudEvents 1.0 binary-mode envelope around commands and events.
 //! - [`ownership`]: the partitions a consumer group member owns, recorded at each rebalance.
 //! - [`recv`]: the next record, read past the errors a consumer recovers from by itself.
+//! - [`watch`]: partitions' log ends and consumer groups' assignments, for operators.
 
 pub mod config;
 pub mod envelope;
 pub mod ownership;
 pub mod recv;
 pub mod topics;
+pub mod watch;
 
 pub use config::KafkaArgs;
 pub use envelope::Envelope;

@@ -36,6 +36,10 @@ pub struct Topics {
     pub catalog: String,
 }
 
+/// The deciders' consumer group (under the topic prefix): its members' assignments of the
+/// commands topic say which decider instance owns which partition.
+pub const DECIDER_GROUP: &str = "orderstream-decider";
+
 impl Topics {
     pub fn new(prefix: &str) -> Self {
         Self {

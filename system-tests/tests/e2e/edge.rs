@@ -21,6 +21,9 @@ async fn spawn_query_api(database: DatabaseArgs) -> (String, oneshot::Sender<()>
         },
         consistency_wait: Duration::from_secs(1),
         consistency_wait_ms: None,
+        kafka: Isolation::new().kafka,
+        console_trace_url: String::new(),
+        console_interval: Duration::from_secs(1),
     })
     .await
     .expect("query-api builds");

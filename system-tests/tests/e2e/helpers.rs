@@ -17,7 +17,7 @@ pub(crate) struct Stack {
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
 }
 
-fn stopped(stop: &watch::Sender<bool>) -> impl Future<Output = ()> + Send + 'static {
+pub(crate) fn stopped(stop: &watch::Sender<bool>) -> impl Future<Output = ()> + Send + 'static {
     let mut receiver = stop.subscribe();
     async move {
         let _ = receiver.wait_for(|s| *s).await;
@@ -32,17 +32,8 @@ pub(crate) async fn spawn_stack() -> Stack {
 pub(crate) async fn spawn_stack_with_wait(consistency_wait: Duration) -> Stack {
     let isolation = Isolation::new();
     let (stop, _) = watch::channel(false);
-    // One environment for the three services, as a deployment gives them; the pools stay as
-    // small as the isolation's, for many stacks share one PostgreSQL.
-    let consistency_wait = format!("{}ms", consistency_wait.as_millis());
-    let database_connections = isolation.database.database_max_connections.to_string();
-    let settings = [
-        ("LISTEN_ADDR", "127.0.0.1:0"),
-        ("OUTCOME_TIMEOUT", "15s"),
-        ("PROJECTOR_BATCH_LINGER", "5ms"),
-        ("CONSISTENCY_WAIT", consistency_wait.as_str()),
-        ("DATABASE_MAX_CONNECTIONS", database_connections.as_str()),
-    ];
+    let environment = environment(&isolation, consistency_wait);
+    let settings = settings(&environment);
     let command_api = command_api::Application::build(isolation.settings(&settings))
         .await
         .unwrap();
@@ -77,7 +68,30 @@ pub(crate) async fn spawn_stack_with_wait(consistency_wait: Duration) -> Stack {
     }
 }
 
-async fn wait_ready(client: &reqwest::Client, base: &str) {
+/// One environment for the three services of a stack, as a deployment gives them; the pools
+/// stay as small as the isolation's, for many stacks share one PostgreSQL.
+pub(crate) fn environment(isolation: &Isolation, consistency_wait: Duration) -> Vec<(&'static str, String)> {
+    vec![
+        ("LISTEN_ADDR", "127.0.0.1:0".to_owned()),
+        ("OUTCOME_TIMEOUT", "15s".to_owned()),
+        ("PROJECTOR_BATCH_LINGER", "5ms".to_owned()),
+        ("CONSISTENCY_WAIT", format!("{}ms", consistency_wait.as_millis())),
+        (
+            "DATABASE_MAX_CONNECTIONS",
+            isolation.database.database_max_connections.to_string(),
+        ),
+    ]
+}
+
+/// `environment` as the settings `Isolation::settings` takes.
+pub(crate) fn settings<'a>(environment: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    environment
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect()
+}
+
+pub(crate) async fn wait_ready(client: &reqwest::Client, base: &str) {
     wait_until(&format!("{base} to be ready"), Duration::from_secs(60), || async {
         let response = client.get(format!("{base}/ready")).send().await.ok()?;
         response.status().is_success().then_some(())

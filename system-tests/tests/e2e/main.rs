@@ -2,6 +2,7 @@
 //! broker and database.
 
 mod authz;
+mod console;
 mod edge;
 mod helpers;
 mod lifecycle;

@@ -222,6 +222,10 @@ fn history_data_passes_through_as_json() {
         occurred_at: "2025-01-19T15:05:05Z".parse().unwrap(),
         data: r#"{"order_id": "00000000-0000-0000-0000-000000000001", "confirmed_at": "2025-01-19T15:05:05Z"}"#
             .to_owned(),
+        log_partition: Some(3),
+        log_offset: Some(17),
+        command_id: None,
+        trace_id: None,
     })
     .unwrap();
     assert_eq!(
