@@ -40,8 +40,13 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve() -> anyhow::Result<()> {
-    service_kit::telemetry::init();
-    let cli = Cli::parse();
+    let telemetry = service_kit::telemetry::init("command-api");
+    let served = run(Cli::parse()).await;
+    telemetry.shutdown().await;
+    served
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = match cli.command {
         Some(Command::MintToken { auth, mint }) => {
             println!("{}", service_kit::auth::mint(&mint, &auth)?);

@@ -4,8 +4,14 @@ use projectors::{cli, db, status, Application};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    service_kit::telemetry::init();
-    match Cli::parse().command {
+    let telemetry = service_kit::telemetry::init("projectors");
+    let ran = run(Cli::parse()).await;
+    telemetry.shutdown().await;
+    ran
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
         Command::Migrate { database } => {
             db::migrate(&database.pool()?, &database.database_schema).await?;
             tracing::info!(schema = %database.database_schema, "migrations applied");

@@ -3,7 +3,13 @@ use query_api::{Application, Config};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    service_kit::telemetry::init();
-    let app = Application::build(Config::parse()).await?;
+    let telemetry = service_kit::telemetry::init("query-api");
+    let served = serve(Config::parse()).await;
+    telemetry.shutdown().await;
+    served
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = Application::build(config).await?;
     app.run_until(service_kit::server::shutdown_signal()).await
 }
