@@ -101,13 +101,15 @@ pub async fn run(
             metrics.events.add(1);
             match Envelope::<Event>::from_kafka(record) {
                 Ok(envelope) => {
-                    if telemetry::is_exported() {
-                        traces.push(envelope.trace);
+                    if let Some(notification) = Notification::of(&envelope.message) {
+                        events.push(Fanned {
+                            event_id: envelope.id,
+                            notification,
+                        });
+                        if telemetry::is_exported() {
+                            traces.push(envelope.trace);
+                        }
                     }
-                    events.extend(Notification::of(&envelope.message).map(|notification| Fanned {
-                        event_id: envelope.id,
-                        notification,
-                    }))
                 }
                 Err(error) => {
                     metrics.skipped.add(1);

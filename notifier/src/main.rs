@@ -3,10 +3,7 @@ use notifier::{Application, Config};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let telemetry = service_kit::telemetry::init("notifier");
-    let served = serve(Config::parse()).await;
-    telemetry.shutdown().await;
-    served
+    service_kit::telemetry::run("notifier", || serve(Config::parse())).await
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

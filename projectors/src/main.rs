@@ -4,10 +4,7 @@ use projectors::{cli, db, status, Application};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let telemetry = service_kit::telemetry::init("projectors");
-    let ran = run(Cli::parse()).await;
-    telemetry.shutdown().await;
-    ran
+    service_kit::telemetry::run("projectors", || run(Cli::parse())).await
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

@@ -3,10 +3,7 @@ use query_api::{Application, Config};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let telemetry = service_kit::telemetry::init("query-api");
-    let served = serve(Config::parse()).await;
-    telemetry.shutdown().await;
-    served
+    service_kit::telemetry::run("query-api", || serve(Config::parse())).await
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

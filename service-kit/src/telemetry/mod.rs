@@ -42,6 +42,15 @@ impl Telemetry {
     }
 }
 
+/// Runs what `work` returns with [`init`]'s subscriber installed first and the traces flushed
+/// after it: the body of every service's `main`.
+pub async fn run<F: std::future::Future>(service: &str, work: impl FnOnce() -> F) -> F::Output {
+    let telemetry = init(service);
+    let output = work().await;
+    telemetry.shutdown().await;
+    output
+}
+
 /// Installs the global subscriber: the log output (colours only on a terminal, so log files
 /// stay plain) and, with an OTLP endpoint configured, the trace exporter of `service` (its
 /// name unless `OTEL_SERVICE_NAME` says otherwise). Must run inside a Tokio runtime, which

@@ -103,8 +103,6 @@ pub(crate) struct Span {
     pub(crate) service: String,
     /// The span it is a child of (`CHILD_OF`), in this trace or the caller's.
     pub(crate) parent: Option<String>,
-    /// The spans it is linked to (`FOLLOWS_FROM`).
-    pub(crate) links: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -117,14 +115,13 @@ impl Trace {
         let Some(spans) = trace["spans"].as_array() else {
             return Self::default();
         };
-        let references = |span: &Value, kind: &str| -> Vec<String> {
+        let parent = |span: &Value| -> Option<String> {
             span["references"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|reference| reference["refType"] == kind)
-                .filter_map(|reference| reference["spanID"].as_str().map(str::to_owned))
-                .collect()
+                .as_array()?
+                .iter()
+                .find(|reference| reference["refType"] == "CHILD_OF")?["spanID"]
+                .as_str()
+                .map(str::to_owned)
         };
         let spans = spans
             .iter()
@@ -136,8 +133,7 @@ impl Trace {
                     .and_then(|process| trace["processes"][process]["serviceName"].as_str())
                     .unwrap_or_default()
                     .to_owned(),
-                parent: references(span, "CHILD_OF").into_iter().next(),
-                links: references(span, "FOLLOWS_FROM"),
+                parent: parent(span),
             })
             .collect();
         Self { spans }

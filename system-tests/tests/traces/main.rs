@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use service_kit::testing::{bearer_all, example_purchase, free_port, wait_until, ChildService, Isolation};
 use uuid::Uuid;
 
-use jaeger::{Jaeger, Trace};
+use jaeger::{Jaeger, Span, Trace};
 
 /// The services of one test, as processes, exporting their spans to one Jaeger.
 struct TracedStack {
@@ -80,6 +80,19 @@ impl TracedStack {
     }
 }
 
+impl TracedStack {
+    /// `POST`s `body` to `path` of command-api as a caller in the trace of `traceparent`.
+    async fn command(&self, path: &str, traceparent: &str, body: Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.commands))
+            .header("traceparent", traceparent)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
 /// A W3C `traceparent` of a fresh trace, as a caller that traces would send: its trace id and
 /// the caller's span id.
 fn caller_context() -> (String, String, String) {
@@ -87,6 +100,16 @@ fn caller_context() -> (String, String, String) {
     let span_id = Uuid::new_v4().simple().to_string()[..16].to_owned();
     let traceparent = format!("00-{trace_id}-{span_id}-01");
     (traceparent, trace_id, span_id)
+}
+
+/// The spans a client's command goes through, each the child of the one before: the request
+/// under the caller's span, the route's `handler`, the `submit` that writes the command, and
+/// the decider's `decide_command`. Returns the last two.
+fn command_path<'a>(trace: &'a Trace, caller_span: &str, handler: &str) -> (&'a Span, &'a Span) {
+    let request = trace.child("command-api", "request", caller_span);
+    let handler = trace.child("command-api", handler, &request.id);
+    let submit = trace.child("command-api", "submit", &handler.id);
+    (submit, trace.child("command-api", "decide_command", &submit.id))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -99,17 +122,15 @@ async fn one_trace_follows_an_order_from_the_request_to_the_query_that_waited_fo
         .await;
 
     let (traceparent, trace_id, caller_span) = caller_context();
-    let placed: Value = stack
-        .client
-        .post(format!("{}/api/v1/orders", stack.commands))
-        .header("traceparent", &traceparent)
-        .json(&json!({"name": "John Doe", "note": "Traced order"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let placed = stack
+        .command(
+            "/api/v1/orders",
+            &traceparent,
+            json!({"name": "John Doe", "note": "Traced order"}),
+        )
+        .await;
+    assert_eq!(placed.status(), 201);
+    let placed: Value = placed.json().await.unwrap();
     let order_id = placed["order_id"].as_str().expect("order placed");
     // The same caller reads it back, from another span of its trace.
     let reader_span = Uuid::new_v4().simple().to_string()[..16].to_owned();
@@ -131,10 +152,7 @@ async fn one_trace_follows_an_order_from_the_request_to_the_query_that_waited_fo
                 && trace.has("query-api", "wait")
         })
         .await;
-    let request = trace.child("command-api", "request", &caller_span);
-    let handler = trace.child("command-api", "place_order", &request.id);
-    let submit = trace.child("command-api", "submit", &handler.id);
-    let decided = trace.child("command-api", "decide_command", &submit.id);
+    let (submit, decided) = command_path(&trace, &caller_span, "place_order");
     let batch = trace.child("command-api", "decide", &submit.id);
     trace.child("command-api", "transaction", &batch.id);
     let projected = trace.named("projectors", "project_batch");
@@ -160,13 +178,8 @@ async fn one_trace_follows_a_purchase_through_the_reactor_and_the_gateway_to_its
     let stack = TracedStack::start("purchase").await;
     let (traceparent, trace_id, caller_span) = caller_context();
     let accepted = stack
-        .client
-        .post(format!("{}/api/v1/purchases", stack.commands))
-        .header("traceparent", &traceparent)
-        .json(&example_purchase(Uuid::new_v4()))
-        .send()
-        .await
-        .unwrap();
+        .command("/api/v1/purchases", &traceparent, example_purchase(Uuid::new_v4()))
+        .await;
     assert_eq!(accepted.status(), 202);
 
     let trace = stack
@@ -175,10 +188,7 @@ async fn one_trace_follows_a_purchase_through_the_reactor_and_the_gateway_to_its
             trace.named("command-api", "decide_command").len() == 2 && trace.has("command-api", "charge_and_record")
         })
         .await;
-    let request = trace.child("command-api", "request", &caller_span);
-    let handler = trace.child("command-api", "request_purchase", &request.id);
-    let submit = trace.child("command-api", "submit", &handler.id);
-    let requested = trace.child("command-api", "decide_command", &submit.id);
+    let (_, requested) = command_path(&trace, &caller_span, "request_purchase");
     let reaction = trace.child("command-api", "react", &requested.id);
     trace.child("command-api", "charge_and_record", &reaction.id);
     trace.child("command-api", "decide_command", &reaction.id);
