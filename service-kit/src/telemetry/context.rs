@@ -87,12 +87,15 @@ impl TraceContext {
     /// to every other one (a link to its parent as well would hide the parent in Jaeger). Reads
     /// nothing while traces are not exported.
     pub fn follow_all<'a>(span: &Span, contexts: impl IntoIterator<Item = &'a TraceContext>) {
-        if !is_exported() {
-            return;
+        if is_exported() {
+            Self::tie(span, contexts);
         }
+    }
+
+    fn tie<'a>(span: &Span, contexts: impl IntoIterator<Item = &'a TraceContext>) {
         let mut parented = false;
         for context in contexts {
-            let Some(extracted) = context.extract() else {
+            let Some(extracted) = context.valid() else {
                 continue;
             };
             if !parented && span.set_parent(extracted.clone()).is_ok() {
@@ -103,10 +106,13 @@ impl TraceContext {
         }
     }
 
+    /// The context named here while traces are exported and it is a valid one.
     fn extract(&self) -> Option<opentelemetry::Context> {
-        if !is_exported() || self.traceparent.is_none() {
-            return None;
-        }
+        is_exported().then(|| self.valid()).flatten()
+    }
+
+    fn valid(&self) -> Option<opentelemetry::Context> {
+        self.traceparent.as_ref()?;
         let context = TraceContextPropagator::new().extract(self);
         context.span().span_context().is_valid().then_some(context)
     }
@@ -157,6 +163,65 @@ mod tests {
         let mut carried = TraceContext::default();
         propagator.inject_context(&extracted, &mut carried);
         assert_eq!(carried, given);
+    }
+
+    /// Keeps what the spans of a test export.
+    #[derive(Debug, Clone, Default)]
+    struct Exported(std::sync::Arc<std::sync::Mutex<Vec<opentelemetry_sdk::trace::SpanData>>>);
+
+    impl opentelemetry_sdk::trace::SpanExporter for Exported {
+        async fn export(
+            &self,
+            batch: Vec<opentelemetry_sdk::trace::SpanData>,
+        ) -> opentelemetry_sdk::error::OTelSdkResult {
+            self.0.lock().unwrap().extend(batch);
+            Ok(())
+        }
+    }
+
+    fn context(trace: u128, span: u64) -> TraceContext {
+        TraceContext {
+            traceparent: Some(format!("00-{trace:032x}-{span:016x}-01")),
+            tracestate: None,
+        }
+    }
+
+    #[test]
+    fn a_batch_is_the_child_of_its_first_traced_record_and_linked_to_the_others() {
+        use opentelemetry::trace::TracerProvider as _;
+        use tracing_subscriber::layer::SubscriberExt;
+
+        let exported = Exported::default();
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_simple_exporter(exported.clone())
+            .build();
+        let subscriber =
+            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        let untraced = TraceContext::default();
+        let broken = TraceContext {
+            traceparent: Some("00-garbage".to_owned()),
+            tracestate: None,
+        };
+        let (first, second, third) = (context(1, 11), context(2, 22), context(3, 33));
+        tracing::subscriber::with_default(subscriber, || {
+            let batch = tracing::info_span!(parent: None, "batch");
+            TraceContext::tie(&batch, [&untraced, &broken, &first, &second, &third]);
+            batch.in_scope(|| {});
+        });
+        let spans = exported.0.lock().unwrap();
+        assert_eq!(spans.len(), 1);
+        let batch = &spans[0];
+        assert_eq!(
+            batch.span_context.trace_id(),
+            opentelemetry::trace::TraceId::from(1u128)
+        );
+        assert_eq!(batch.parent_span_id, opentelemetry::trace::SpanId::from(11u64));
+        let linked: Vec<_> = batch
+            .links
+            .iter()
+            .map(|link| (link.span_context.trace_id(), link.span_context.span_id()))
+            .collect();
+        assert_eq!(linked, [(2u128.into(), 22u64.into()), (3u128.into(), 33u64.into())]);
     }
 
     #[test]
