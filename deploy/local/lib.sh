@@ -161,22 +161,36 @@ ensure_cargo_deny() {
     }
 }
 
-# ------------------------------------------------------------- Jaeger
+# ------------------------------------------------------------- Go tools
+
+# ensure_go: puts the Go toolchain on PATH (the machine's, which may sit outside PATH).
+ensure_go() {
+    if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
+        export PATH="/usr/local/go/bin:$PATH"
+    fi
+    command -v go >/dev/null 2>&1 || ensure_debian_packages golang-go
+}
+
+# ensure_deploy_check: prints the path of the deployment files' checker (deploy/check), built
+# from the Go module proxy into the cache the first time and again only when its source changes.
+ensure_deploy_check() {
+    local source="$REPO_ROOT/deploy/check" key binary
+    key="$(cat "$source"/go.mod "$source"/go.sum "$source"/*.go | sha256sum | cut -c1-16)"
+    binary="$CACHE_DIR/deploy-check/$key/check"
+    if [[ ! -x "$binary" ]]; then
+        ensure_go
+        log "building the deployment checker (deploy/check; once per change of its source)" >&2
+        (cd "$source" && go build -trimpath -o "$binary" . </dev/null) >&2 ||
+            die "cannot build deploy/check"
+    fi
+    printf '%s\n' "$binary"
+}
 
 # Jaeger v2 (the OpenTelemetry-collector-based line, still numbered 1.x), built from its Go
 # module into the cache: no prebuilt download. JAEGER_BIN points at another build.
 JAEGER_VERSION="${JAEGER_VERSION:-v1.75.0}"
 JAEGER_DIR="$CACHE_DIR/jaeger-$JAEGER_VERSION"
 JAEGER_BIN="${JAEGER_BIN:-$JAEGER_DIR/bin/jaeger}"
-
-# ensure_go: puts a Go toolchain on PATH: the one under /usr/local/go when there is one, else
-# Debian's.
-ensure_go() {
-    if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
-        export PATH="/usr/local/go/bin:$PATH"
-    fi
-    ensure_command go golang-go
-}
 
 # ensure_jaeger: builds the `jaeger` binary into $JAEGER_DIR the first time (minutes on two
 # cores; kept across runs). Jaeger's own go.mod has a replace directive, which `go install
