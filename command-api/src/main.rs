@@ -32,16 +32,14 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
-    let result = runtime.block_on(serve());
+    let result = runtime.block_on(service_kit::telemetry::run("command-api", || serve(Cli::parse())));
     // A Kafka call that never returned holds a blocking thread: waiting for it would keep a
     // stopped service from exiting, and its orchestrator from starting it again.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     result
 }
 
-async fn serve() -> anyhow::Result<()> {
-    service_kit::telemetry::init();
-    let cli = Cli::parse();
+async fn serve(cli: Cli) -> anyhow::Result<()> {
     let config = match cli.command {
         Some(Command::MintToken { auth, mint }) => {
             println!("{}", service_kit::auth::mint(&mint, &auth)?);

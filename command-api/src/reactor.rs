@@ -43,7 +43,7 @@ use domain::order::{self, PaymentFailureReason, RecordPayment, RecordPaymentFail
 use domain::purchase::{
     self, PurchaseRefundRequested, PurchaseRequested, RecordAuthorization, RecordDecline, RefundPurchase, RefundReason,
 };
-use domain::{reservation, Command, Event};
+use domain::{reservation, Command, Event, Message as _};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
@@ -52,7 +52,7 @@ use service_kit::kafka::envelope::message_type;
 use service_kit::kafka::{Envelope, KafkaArgs, Topics};
 use service_kit::stream::{Backoff, Batching, CancellationToken};
 use thiserror::Error;
-use tracing::{info, warn};
+use tracing::{info, info_span, warn, Instrument};
 use uuid::Uuid;
 
 use crate::bus::{KafkaBus, SubmitError};
@@ -193,7 +193,12 @@ pub async fn run(
                 })
                 .ok()
         });
-        let reactions = events.map(|envelope| react(envelope, metrics, bus, gateway.as_ref(), shutdown));
+        let reactions = events.map(|envelope| {
+            let span = envelope
+                .trace
+                .child_span(|| info_span!("react", event_id = %envelope.id, event = envelope.message.message_type()));
+            react(envelope, metrics, bus, gateway.as_ref(), shutdown).instrument(span)
+        });
         let reacted = futures::future::try_join_all(reactions).await?;
         if reacted.contains(&false) {
             // A gateway call given up at shutdown sent no command: the batch is read again at the next start.
@@ -221,7 +226,7 @@ async fn react(
         id: event_id,
         message,
         correlation_id,
-        traceparent,
+        trace,
         ..
     } = envelope;
     let mut commands = reservation::react(event_id, &message);
@@ -236,7 +241,7 @@ async fn react(
             sequence: None,
             causation_id: None,
             correlation_id,
-            traceparent: traceparent.clone(),
+            trace: trace.clone(),
             message: command,
         };
         bus.send(&command, None).await?;

@@ -167,6 +167,8 @@ ensure_cargo_deny() {
     }
 }
 
+# ------------------------------------------------------------- Go tools
+
 # ensure_go: puts the Go toolchain on PATH (the machine's, which may sit outside PATH).
 ensure_go() {
     if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
@@ -188,6 +190,39 @@ ensure_deploy_check() {
             die "cannot build deploy/check"
     fi
     printf '%s\n' "$binary"
+}
+
+# Jaeger v2 (the OpenTelemetry-collector-based line, still numbered 1.x), built from its Go
+# module into the cache: no prebuilt download. JAEGER_BIN points at another build.
+JAEGER_VERSION="${JAEGER_VERSION:-v1.75.0}"
+JAEGER_DIR="$CACHE_DIR/jaeger-$JAEGER_VERSION"
+JAEGER_BIN="${JAEGER_BIN:-$JAEGER_DIR/bin/jaeger}"
+
+# ensure_jaeger: builds the `jaeger` binary into $JAEGER_DIR the first time (minutes on two
+# cores; kept across runs). Jaeger's own go.mod has a replace directive, which `go install
+# module@version` refuses, so it is built as a tool of a throwaway module that repeats it.
+ensure_jaeger() {
+    [[ -x "$JAEGER_BIN" ]] && return 0
+    ensure_go
+    log "building Jaeger $JAEGER_VERSION into $JAEGER_DIR (once, a few minutes)"
+    local module="$JAEGER_DIR/module" build_log="$JAEGER_DIR/build.log"
+    mkdir -p "$module" "$(dirname "$JAEGER_BIN")"
+    cat >"$module/go.mod" <<GOMOD
+module orderstream.local/jaeger
+
+go 1.24
+
+replace github.com/Shopify/sarama => github.com/Shopify/sarama v1.33.0
+GOMOD
+    rm -f "$module/go.sum"
+    if ! (cd "$module" &&
+        GOFLAGS=-buildvcs=false go get -tool "github.com/jaegertracing/jaeger/cmd/jaeger@$JAEGER_VERSION" &&
+        GOFLAGS="-buildvcs=false -trimpath" go build -o "$JAEGER_BIN.partial" \
+            github.com/jaegertracing/jaeger/cmd/jaeger) </dev/null >"$build_log" 2>&1; then
+        show_log_tail "$build_log"
+        die "building Jaeger $JAEGER_VERSION failed"
+    fi
+    mv "$JAEGER_BIN.partial" "$JAEGER_BIN"
 }
 
 # ------------------------------------------------------------ processes

@@ -134,7 +134,7 @@ fn envelope(placed: OrderPlaced) -> Envelope<Event> {
         sequence: Some(1),
         causation_id: Some(Uuid::new_v4()),
         correlation_id: Uuid::new_v4(),
-        traceparent: None,
+        trace: Default::default(),
         message: Event::Order(OrderEvent::OrderPlaced(placed)),
     }
 }

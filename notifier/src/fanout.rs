@@ -17,10 +17,11 @@ use rdkafka::message::BorrowedMessage;
 use rdkafka::{Message as _, Offset, TopicPartitionList};
 use service_kit::kafka::{Envelope, KafkaArgs, Topics};
 use service_kit::stream::{Backoff, Batching, CancellationToken};
+use service_kit::telemetry::{self, TraceContext};
 use sqlx::PgPool;
 use thiserror::Error;
 use tokio::sync::Notify;
-use tracing::{debug, warn};
+use tracing::{debug, info_span, warn, Instrument};
 
 use crate::notification::Notification;
 use crate::store::deliveries::{self, Fanned};
@@ -94,14 +95,22 @@ pub async fn run(
         let batch: Vec<BorrowedMessage<'_>> = batch?;
         let mut next_offsets: HashMap<i32, i64> = HashMap::new();
         let mut events = Vec::with_capacity(batch.len());
+        let mut traces = Vec::new();
         for record in &batch {
             next_offsets.insert(record.partition(), record.offset() + 1);
             metrics.events.add(1);
             match Envelope::<Event>::from_kafka(record) {
-                Ok(envelope) => events.extend(Notification::of(&envelope.message).map(|notification| Fanned {
-                    event_id: envelope.id,
-                    notification,
-                })),
+                Ok(envelope) => {
+                    if let Some(notification) = Notification::of(&envelope.message) {
+                        events.push(Fanned {
+                            event_id: envelope.id,
+                            notification,
+                        });
+                        if telemetry::is_exported() {
+                            traces.push(envelope.trace);
+                        }
+                    }
+                }
                 Err(error) => {
                     metrics.skipped.add(1);
                     warn!(%error, "a record on the events topic does not decode; passing over it");
@@ -109,8 +118,11 @@ pub async fn run(
             }
         }
         if !events.is_empty() {
+            let span = info_span!(parent: None, "fan_out", records = batch.len(), deliveries = events.len());
+            TraceContext::follow_all(&span, &traces);
             let stored = STORE_BACKOFF
                 .retry("fan-out", shutdown, || deliveries::fan_out(pool, &events))
+                .instrument(span)
                 .await;
             let Some(inserted) = stored else {
                 // Shut down before the batch was stored: its offsets stay uncommitted.

@@ -4,8 +4,11 @@ use projectors::{cli, db, status, Application};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    service_kit::telemetry::init();
-    match Cli::parse().command {
+    service_kit::telemetry::run("projectors", || run(Cli::parse())).await
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
         Command::Migrate { database } => {
             db::migrate(&database.pool()?, &database.database_schema).await?;
             tracing::info!(schema = %database.database_schema, "migrations applied");

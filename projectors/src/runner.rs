@@ -15,9 +15,10 @@ use service_kit::kafka::ownership::{Ownership, OwnershipChange};
 use service_kit::kafka::{Envelope, KafkaArgs, Topics};
 use service_kit::metrics::{Counter, Gauge, Registry};
 use service_kit::stream::{Batching, CancellationToken};
+use service_kit::telemetry::TraceContext;
 use sqlx::{Connection as _, PgConnection, PgPool};
 use thiserror::Error;
-use tracing::{debug, info, warn};
+use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::db;
 use crate::dead_letter::{self, DeadLetter, RawRecord, RawRecords};
@@ -215,7 +216,12 @@ async fn consume(
         if batch.is_empty() {
             continue;
         }
-        match commit(projection, pool, &mut partitions.owned, &batch).await {
+        let span = info_span!(parent: None, "project_batch", projection = projection.name(), events = batch.len());
+        TraceContext::follow_all(&span, batch.events.iter().map(|event| &event.envelope.trace));
+        match commit(projection, pool, &mut partitions.owned, &batch)
+            .instrument(span)
+            .await
+        {
             Ok(dead_letters) => {
                 commit_hint(consumer, topic, &batch.next_offsets);
                 status.events.add((batch.len() - dead_letters) as u64);
@@ -604,7 +610,7 @@ mod tests {
                     sequence: Some(1),
                     causation_id: None,
                     correlation_id: placed.order_id,
-                    traceparent: None,
+                    trace: Default::default(),
                     message: Event::Order(order::Event::OrderPlaced(placed)),
                 },
             });

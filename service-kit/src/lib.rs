@@ -1,6 +1,7 @@
 //! What every orderstream service shares.
 //!
-//! - [`telemetry`]: structured logs through `tracing`, filtered by `RUST_LOG`.
+//! - [`telemetry`]: structured logs through `tracing`, filtered by `RUST_LOG`; traces exported
+//!   over OTLP when configured, and the W3C trace context requests and records carry.
 //! - [`problem`]: RFC 9457 `application/problem+json` answers.
 //! - [`health`]: `/health` (live) and the shape of `/ready` answers.
 //! - [`metrics`]: a few counters and gauges rendered in the Prometheus text format.

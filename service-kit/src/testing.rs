@@ -240,7 +240,7 @@ pub fn placed_envelope(placed: OrderPlaced) -> Envelope<Event> {
         sequence: Some(1),
         causation_id: Some(Uuid::new_v4()),
         correlation_id: placed.order_id,
-        traceparent: None,
+        trace: Default::default(),
         message: Event::OrderPlaced(placed),
     }
 }
@@ -413,6 +413,6 @@ impl Drop for ChildService {
 /// Logs for tests go to the test's output only when `TEST_LOG` is set.
 fn init_test_logging() {
     if std::env::var_os("TEST_LOG").is_some() {
-        crate::telemetry::init();
+        let _logs = crate::telemetry::init("test");
     }
 }

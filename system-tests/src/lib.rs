@@ -8,7 +8,29 @@
 //! how it drives it:
 //!
 //! - `peer`: the same order placement handled in process by cqrs-es on PostgreSQL;
-//! - `load`: the closed loop of concurrent tasks that drives both the peer and the HTTP load.
+//! - `load`: the closed loop of concurrent tasks that drives both the peer and the HTTP load;
+//! - [`release_dir`]: where the services' binaries are, for what runs them as processes.
 
 pub mod load;
 pub mod peer;
+
+use std::path::{Path, PathBuf};
+
+/// The directory of the services' release binaries, next to the running test's or benchmark's
+/// own executable (`target/release/deps/`). `cargo test --workspace` builds them with the
+/// tests; run alone, a test needs `cargo build --release --bins` first.
+pub fn release_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("own path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/release")
+        .to_path_buf();
+    for binary in ["command-api", "projectors", "query-api"] {
+        assert!(
+            dir.join(binary).exists(),
+            "build the services first: cargo build --release --bins"
+        );
+    }
+    dir
+}

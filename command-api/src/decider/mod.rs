@@ -46,15 +46,16 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
-use service_kit::kafka::envelope::header;
+use service_kit::kafka::envelope::{header, trace_context};
 use service_kit::kafka::ownership::{Ownership, OwnershipChange};
 use service_kit::kafka::topics::DECIDER_GROUP as GROUP;
 use service_kit::kafka::{Envelope, KafkaArgs, Topics};
 use service_kit::stream::{Batching, CancellationToken};
+use service_kit::telemetry::{self, TraceContext};
 use service_kit::ConsistencyToken;
 use thiserror::Error;
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::{info, info_span, warn, Instrument};
 use uuid::Uuid;
 
 use self::restore::{blocking_store, Restored};
@@ -417,15 +418,27 @@ impl<'a> Decider<'a> {
     }
 
     /// Decides a batch in one transaction; on any failure the transaction is aborted.
-    #[tracing::instrument(skip_all, fields(commands = batch.len()))]
     async fn decide(&mut self, batch: Vec<OwnedMessage>) -> Result<()> {
         let batch = self.owned_commands(batch);
         if batch.is_empty() {
             return Ok(());
         }
+        let span = info_span!(parent: None, "decide", commands = batch.len());
+        if telemetry::is_exported() {
+            let commands: Vec<TraceContext> = batch.iter().map(trace_context).collect();
+            TraceContext::follow_all(&span, &commands);
+        }
+        self.decide_batch(&batch).instrument(span).await
+    }
+
+    async fn decide_batch(&mut self, batch: &[OwnedMessage]) -> Result<()> {
         let producer = self.producer.clone();
         blocking(move || producer.begin_transaction()).await?;
-        match self.decide_in_transaction(&batch).await {
+        match self
+            .decide_in_transaction(batch)
+            .instrument(info_span!("transaction"))
+            .await
+        {
             Ok(()) => Ok(()),
             Err(err) => {
                 self.abort().await;
@@ -451,6 +464,8 @@ impl<'a> Decider<'a> {
             .collect()
     }
 
+    /// Decides `batch` in the transaction already begun, each command in a span continuing its
+    /// trace.
     async fn decide_in_transaction(&mut self, batch: &[OwnedMessage]) -> Result<()> {
         let topics = &self.settings.topics;
         let Loaded {
@@ -491,6 +506,10 @@ impl<'a> Decider<'a> {
                     continue;
                 }
             };
+            let command_span = command.trace.child_span(
+                || info_span!("decide_command", command_id = %command.id, command = command.message.message_type()),
+            );
+            let _in_command = command_span.enter();
             let aggregate_id = command.message.aggregate_id();
             let refused = |refusal| {
                 self.metrics.refusals.add(1);
@@ -570,7 +589,7 @@ impl<'a> Decider<'a> {
                             sequence: Some(entry.version),
                             causation_id: Some(command.id),
                             correlation_id: command.correlation_id,
-                            traceparent: command.traceparent.clone(),
+                            trace: command.trace.clone(),
                             message: event,
                         };
                         let delivery = self.send(

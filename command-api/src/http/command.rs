@@ -15,8 +15,10 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 use domain::Command;
 use service_kit::auth::Claims;
+use service_kit::edge;
 use service_kit::extract::BodyRejection;
 use service_kit::kafka::Envelope;
+use service_kit::telemetry::TraceContext;
 use uuid::Uuid;
 
 use super::{ApiContext, ApiError, BODY_LIMIT};
@@ -53,7 +55,8 @@ pub(super) struct CommandRequest {
     scoped_key: Option<String>,
     pub(super) command_id: Uuid,
     request_digest: Option<String>,
-    traceparent: String,
+    /// Written on the command as it is while traces are not exported (see [`TraceContext::to_send`]).
+    trace: TraceContext,
 }
 
 /// A command ready for the log, with the digest of the request behind it.
@@ -77,13 +80,13 @@ impl<S: Send + Sync> FromRequestParts<S> for CommandRequest {
             &route(&parts.method, parts.uri.path()),
             key.as_deref(),
             digest,
-            traceparent(&parts.headers),
+            trace_context(&parts.headers),
         ))
     }
 }
 
 impl CommandRequest {
-    fn new(subject: &str, route: &str, key: Option<&str>, request_digest: Option<String>, traceparent: String) -> Self {
+    fn new(subject: &str, route: &str, key: Option<&str>, request_digest: Option<String>, trace: TraceContext) -> Self {
         // Length prefixes keep the parts apart whatever characters they hold.
         let scoped_key = key.map(|key| format!("{}:{subject}{}:{route}{key}", subject.len(), route.len()));
         let command_id = match &scoped_key {
@@ -94,7 +97,7 @@ impl CommandRequest {
             request_digest: scoped_key.as_ref().and(request_digest),
             scoped_key,
             command_id,
-            traceparent,
+            trace,
         }
     }
 
@@ -116,7 +119,7 @@ impl CommandRequest {
                 sequence: None,
                 causation_id: None,
                 correlation_id: self.command_id,
-                traceparent: Some(self.traceparent.clone()),
+                trace: self.trace.clone(),
                 message: command,
             },
             request_digest: self.request_digest.clone(),
@@ -182,18 +185,16 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 }
 
 /// The caller's W3C trace context when it sent a well-formed one, else a new trace.
-fn traceparent(headers: &HeaderMap) -> String {
-    let given = headers
-        .get("traceparent")
-        .and_then(|value| value.to_str().ok())
-        .filter(|value| is_traceparent(value));
-    match given {
-        Some(value) => value.to_owned(),
-        None => {
-            let trace = Uuid::new_v4().simple().to_string();
-            let span = &Uuid::new_v4().simple().to_string()[..16];
-            format!("00-{trace}-{span}-01")
-        }
+fn trace_context(headers: &HeaderMap) -> TraceContext {
+    let given = edge::trace_context(headers);
+    if given.traceparent.as_deref().is_some_and(is_traceparent) {
+        return given;
+    }
+    let trace = Uuid::new_v4().simple().to_string();
+    let span = &Uuid::new_v4().simple().to_string()[..16];
+    TraceContext {
+        traceparent: Some(format!("00-{trace}-{span}-01")),
+        tracestate: None,
     }
 }
 
@@ -209,7 +210,7 @@ mod tests {
     use axum::http::HeaderValue;
 
     fn request(subject: &str, route: &str, key: Option<&str>) -> CommandRequest {
-        CommandRequest::new(subject, route, key, Some("digest".to_owned()), String::new())
+        CommandRequest::new(subject, route, key, Some("digest".to_owned()), TraceContext::default())
     }
 
     #[test]
@@ -290,8 +291,13 @@ mod tests {
         let mut headers = HeaderMap::new();
         let valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         headers.insert("traceparent", HeaderValue::from_static(valid));
-        assert_eq!(traceparent(&headers), valid);
+        headers.insert("tracestate", HeaderValue::from_static("vendor=1"));
+        let kept = trace_context(&headers);
+        assert_eq!(kept.traceparent.as_deref(), Some(valid));
+        assert_eq!(kept.tracestate.as_deref(), Some("vendor=1"));
         headers.insert("traceparent", HeaderValue::from_static("garbage"));
-        assert!(is_traceparent(&traceparent(&headers)));
+        let fresh = trace_context(&headers);
+        assert!(fresh.traceparent.as_deref().is_some_and(is_traceparent));
+        assert_eq!(fresh.tracestate, None, "a state belongs to the trace it came with");
     }
 }

@@ -217,7 +217,7 @@ pub(crate) fn envelope(event: Event) -> Envelope<Event> {
         sequence: Some(1),
         causation_id: Some(Uuid::new_v4()),
         correlation_id: Uuid::new_v4(),
-        traceparent: None,
+        trace: Default::default(),
         message: event,
     }
 }

@@ -303,7 +303,7 @@ fn logged(sequence: u64, message: Event) -> LoggedEvent {
             sequence: Some(sequence),
             causation_id: None,
             correlation_id: Uuid::new_v4(),
-            traceparent: None,
+            trace: Default::default(),
             message,
         },
     }

@@ -36,7 +36,7 @@ fn product_event(sku: &str, sequence: u64, message_type: &str, mut fields: Value
         sequence: Some(sequence),
         causation_id: None,
         correlation_id: product_id,
-        traceparent: None,
+        trace: Default::default(),
         message: Event::Product(event),
     }
 }

@@ -48,6 +48,7 @@ pub use config::{DatabaseApiArgs, EdgeArgs, EdgeConfigError};
 use rate_limit::{Caller, RateLimiter};
 
 use crate::auth::{authenticate, Verifier};
+use crate::telemetry::{TraceContext, TRACEPARENT, TRACESTATE};
 use crate::Problem;
 
 /// The request id header, read from clients and set on every answer.
@@ -105,14 +106,33 @@ impl Edge {
 }
 
 /// The span every log line of a request is written in. At `info`, so that it is on whenever
-/// the request's own log lines are.
+/// the request's own log lines are. It continues the caller's trace when traces are exported.
 fn request_span(request: &Request) -> tracing::Span {
     let id = request
         .headers()
         .get(REQUEST_ID)
         .and_then(|id| id.to_str().ok())
         .unwrap_or_default();
-    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+    let span =
+        tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id);
+    if crate::telemetry::is_exported() {
+        trace_context(request.headers()).parent(&span);
+    }
+    span
+}
+
+/// The W3C trace context a request carries, as it came.
+pub fn trace_context(headers: &axum::http::HeaderMap) -> TraceContext {
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    TraceContext {
+        traceparent: text(TRACEPARENT),
+        tracestate: text(TRACESTATE),
+    }
 }
 
 /// Sets the request id on the request (for the span and the handlers) and on the answer.

@@ -7,6 +7,7 @@ use rdkafka::message::{Header, Headers, OwnedHeaders};
 use uuid::Uuid;
 
 use super::{Error, Result};
+use crate::telemetry::{TraceContext, TRACEPARENT, TRACESTATE};
 
 /// Every message orderstream writes names this source.
 pub const SOURCE: &str = "orderstream/command-api";
@@ -24,8 +25,9 @@ pub struct Envelope<M> {
     pub causation_id: Option<Uuid>,
     /// `ce_correlationid`: the id shared by everything one client request set off.
     pub correlation_id: Uuid,
-    /// W3C `traceparent` of the request that started it all.
-    pub traceparent: Option<String>,
+    /// `traceparent` and `tracestate`: the W3C trace context it was written in. While traces
+    /// are exported, [`Envelope::headers`] writes the current span's instead.
+    pub trace: TraceContext,
     pub message: M,
 }
 
@@ -39,6 +41,7 @@ impl<M: Message> Envelope<M> {
         self.message.encode()
     }
 
+    /// The CloudEvents attributes and the trace context (see [`Envelope::trace`]) as headers.
     pub fn headers(&self) -> OwnedHeaders {
         let id = self.id.to_string();
         let time = self.time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
@@ -46,7 +49,8 @@ impl<M: Message> Envelope<M> {
         let correlation = self.correlation_id.to_string();
         let sequence = self.sequence.map(|s| s.to_string());
         let causation = self.causation_id.map(|c| c.to_string());
-        let mut headers = OwnedHeaders::new_with_capacity(11)
+        let trace = self.trace.to_send();
+        let mut headers = OwnedHeaders::new_with_capacity(12)
             .insert(text("ce_specversion", "1.0"))
             .insert(text("ce_id", &id))
             .insert(text("ce_source", SOURCE))
@@ -61,8 +65,11 @@ impl<M: Message> Envelope<M> {
         if let Some(causation) = &causation {
             headers = headers.insert(text("ce_causationid", causation));
         }
-        if let Some(traceparent) = &self.traceparent {
-            headers = headers.insert(text("traceparent", traceparent));
+        if let Some(traceparent) = &trace.traceparent {
+            headers = headers.insert(text(TRACEPARENT, traceparent));
+        }
+        if let Some(tracestate) = &trace.tracestate {
+            headers = headers.insert(text(TRACESTATE, tracestate));
         }
         headers
     }
@@ -104,9 +111,20 @@ impl<M: Message> Envelope<M> {
                 .map(|c| parsed("ce_causationid", c))
                 .transpose()?,
             correlation_id: parsed("ce_correlationid", required("ce_correlationid")?)?,
-            traceparent: header("traceparent")?.map(str::to_owned),
+            trace: TraceContext {
+                traceparent: header(TRACEPARENT)?.map(str::to_owned),
+                tracestate: header(TRACESTATE)?.map(str::to_owned),
+            },
             message,
         })
+    }
+}
+
+/// The trace context a record carries, read without decoding the rest of it.
+pub fn trace_context(record: &impl rdkafka::Message) -> TraceContext {
+    TraceContext {
+        traceparent: header(record, TRACEPARENT).map(str::to_owned),
+        tracestate: header(record, TRACESTATE).map(str::to_owned),
     }
 }
 

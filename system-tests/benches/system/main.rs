@@ -29,7 +29,7 @@ mod cpu;
 mod http;
 mod raw;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use cpu::CpuTime;
@@ -119,7 +119,7 @@ async fn main() {
     let open_seconds = env_usize("BENCH_OPEN_SECONDS", 10) as u64;
     let mut isolation = Isolation::new();
     isolation.kafka.partitions = PARTITIONS;
-    let bin_dir = release_dir();
+    let bin_dir = system_tests::release_dir();
     let mut table = Table::default();
     println!("orderstream system benchmark: {PARTITIONS} partitions, {events} events, {orders} HTTP orders, {in_flight} in flight");
 
@@ -527,23 +527,6 @@ async fn counted(pool: &PgPool, what: &str, count_sql: &str, count: usize, start
 
 fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
-}
-
-/// The directory of the release binaries, next to this benchmark's own executable.
-fn release_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("own path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/release")
-        .to_path_buf();
-    for binary in ["command-api", "projectors", "query-api"] {
-        assert!(
-            dir.join(binary).exists(),
-            "build the services first: cargo build --release --bins"
-        );
-    }
-    dir
 }
 
 fn start(dir: &Path, binary: &str, args: &[&str], isolation: &Isolation, port: u16) -> ChildService {
