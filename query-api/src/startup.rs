@@ -4,6 +4,7 @@ use std::future::Future;
 
 use anyhow::Context as _;
 use service_kit::edge::Edge;
+use service_kit::metrics::Registry;
 use service_kit::server::Listener;
 
 use crate::http::{self, ApiContext};
@@ -26,6 +27,7 @@ impl Application {
             pool: config.database.pool()?,
             consistency_wait: config.consistency_wait(),
             verifier,
+            metrics: Registry::default(),
         };
         Ok(Self {
             listener,
@@ -39,8 +41,15 @@ impl Application {
     }
 
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let router = self.edge.wrap(http::router(self.context));
-        service_kit::server::serve(self.listener, router, self.edge.header_read_timeout(), shutdown)
+        let metrics = self.context.metrics.clone();
+        let router = metrics.time_requests(self.edge.wrap(http::router(self.context)));
+        metrics
+            .kept_up_while(service_kit::server::serve(
+                self.listener,
+                router,
+                self.edge.header_read_timeout(),
+                shutdown,
+            ))
             .await
             .context("HTTP server failed")
     }

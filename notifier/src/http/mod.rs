@@ -30,20 +30,17 @@ pub struct ApiContext {
 }
 
 pub fn router(context: ApiContext) -> Router {
+    let metrics = context.metrics.route();
     let webhooks = webhooks::router().route_layer(require_scope(context.verifier.clone(), WEBHOOKS_WRITE));
     let routes = Router::new()
         .merge(webhooks)
         .route("/health", get(service_kit::health::live))
         .route("/ready", get(ready))
-        .route("/metrics", get(metrics));
+        .route("/metrics", metrics);
     service_kit::server::with_problem_answers(routes).with_state(context)
 }
 
 async fn ready(State(context): State<ApiContext>) -> Response {
     let database = service_kit::health::database_check(&context.pool).await;
     service_kit::health::ready(&[("database", database)])
-}
-
-async fn metrics(State(context): State<ApiContext>) -> String {
-    context.metrics.render()
 }

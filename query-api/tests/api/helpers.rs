@@ -4,6 +4,7 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use query_api::http::{self, ApiContext};
+use service_kit::metrics::Registry;
 use service_kit::testing::{test_auth, Isolation};
 use sqlx::PgPool;
 use tower::ServiceExt as _;
@@ -20,6 +21,7 @@ pub(crate) async fn spawn_api() -> (Router, PgPool) {
         pool: pool.clone(),
         consistency_wait: Duration::from_millis(300),
         verifier: test_auth().verifier().expect("test verifier"),
+        metrics: Registry::default(),
     };
     (http::router(context), pool)
 }
