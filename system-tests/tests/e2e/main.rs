@@ -5,6 +5,7 @@ mod authz;
 mod edge;
 mod helpers;
 mod lifecycle;
+mod metrics;
 mod orders;
 mod purchases;
 mod text;
