@@ -63,7 +63,7 @@ pub async fn rebuild(config: RebuildConfig, shutdown: impl std::future::Future<O
     };
     if let Some(addr) = &config.metrics_listen {
         let listener = Listener::bind(addr).await?;
-        let router = axum::Router::new().route("/metrics", options.metrics.route());
+        let router = axum::Router::new().route("/metrics", axum::routing::get(options.metrics.scrape()));
         // Ends with the process, which ends with the rebuild.
         tokio::spawn(service_kit::server::serve(
             listener,

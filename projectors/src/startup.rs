@@ -80,7 +80,7 @@ impl Application {
         let router = Router::new()
             .route("/health", get(service_kit::health::live))
             .route("/ready", get(ready))
-            .route("/metrics", metrics.route())
+            .route("/metrics", get(metrics.scrape()))
             .fallback(service_kit::problem::not_found)
             .with_state(context);
         let router = metrics.time_requests(router);

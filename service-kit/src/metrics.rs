@@ -14,7 +14,6 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::Response;
-use axum::routing::{get, MethodRouter};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
 pub use ::metrics::{Counter, Gauge, Histogram};
@@ -117,10 +116,10 @@ impl Registry {
         }
     }
 
-    /// `GET /metrics`: the text exposition, for any router's state.
-    pub fn route<S: Clone + Send + Sync + 'static>(&self) -> MethodRouter<S> {
+    /// The handler of `GET /metrics`: the text exposition, whatever the router's state.
+    pub fn scrape(&self) -> impl FnOnce() -> std::future::Ready<String> + Clone + Send + Sync + 'static {
         let registry = self.clone();
-        get(move || std::future::ready(registry.render()))
+        move || std::future::ready(registry.render())
     }
 
     /// `router` with every request it answers timed into [`HTTP_REQUEST_DURATION`]. Apply it
@@ -223,6 +222,7 @@ macro_rules! metric_set {
 #[cfg(test)]
 mod tests {
     use axum::body::Body;
+    use axum::routing::get;
     use tower::ServiceExt;
 
     use super::*;

@@ -85,7 +85,7 @@ pub fn router<B: CommandBus>(context: ApiContext<B>) -> Router {
         .merge(products::router(&context.verifier, &context.fingerprints))
         .route("/health", get(service_kit::health::live))
         .route("/ready", get(ready::<B>))
-        .route("/metrics", context.metrics.route())
+        .route("/metrics", get(context.metrics.scrape()))
         .route("/openapi.json", get(service_kit::openapi::serve(&openapi::document())));
     service_kit::server::with_problem_answers(routes).with_state(context)
 }

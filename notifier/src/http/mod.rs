@@ -30,13 +30,13 @@ pub struct ApiContext {
 }
 
 pub fn router(context: ApiContext) -> Router {
-    let metrics = context.metrics.route();
+    let metrics = context.metrics.scrape();
     let webhooks = webhooks::router().route_layer(require_scope(context.verifier.clone(), WEBHOOKS_WRITE));
     let routes = Router::new()
         .merge(webhooks)
         .route("/health", get(service_kit::health::live))
         .route("/ready", get(ready))
-        .route("/metrics", metrics);
+        .route("/metrics", get(metrics));
     service_kit::server::with_problem_answers(routes).with_state(context)
 }
 

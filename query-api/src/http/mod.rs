@@ -55,7 +55,7 @@ pub fn router(context: ApiContext) -> Router {
         .merge(staff)
         .route("/health", get(service_kit::health::live))
         .route("/ready", get(ready))
-        .route("/metrics", context.metrics.route())
+        .route("/metrics", get(context.metrics.scrape()))
         .route("/openapi.json", get(service_kit::openapi::serve(&openapi::document())));
     service_kit::server::with_problem_answers(routes).with_state(context)
 }
