@@ -174,6 +174,29 @@ ensure_prometheus() {
     command -v promtool >/dev/null 2>&1 || die "promtool not found even after installing prometheus"
 }
 
+# ensure_go: puts the Go toolchain on PATH (the machine's, which may sit outside PATH).
+ensure_go() {
+    if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
+        export PATH="/usr/local/go/bin:$PATH"
+    fi
+    command -v go >/dev/null 2>&1 || ensure_debian_packages golang-go
+}
+
+# ensure_deploy_check: prints the path of the deployment files' checker (deploy/check), built
+# from the Go module proxy into the cache the first time and again only when its source changes.
+ensure_deploy_check() {
+    local source="$REPO_ROOT/deploy/check" key binary
+    key="$(cat "$source"/go.mod "$source"/go.sum "$source"/*.go | sha256sum | cut -c1-16)"
+    binary="$CACHE_DIR/deploy-check/$key/check"
+    if [[ ! -x "$binary" ]]; then
+        ensure_go
+        log "building the deployment checker (deploy/check; once per change of its source)" >&2
+        (cd "$source" && go build -trimpath -o "$binary" . </dev/null) >&2 ||
+            die "cannot build deploy/check"
+    fi
+    printf '%s\n' "$binary"
+}
+
 # ------------------------------------------------------------ processes
 
 pid_file() { printf '%s/%s.pid\n' "$RUN_DIR" "$1"; }

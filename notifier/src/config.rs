@@ -3,10 +3,8 @@
 use std::time::Duration;
 
 use clap::{ArgAction, Parser};
-use service_kit::auth::AuthArgs;
-use service_kit::database::DatabaseArgs;
 use service_kit::duration;
-use service_kit::edge::EdgeArgs;
+use service_kit::edge::DatabaseApiArgs;
 use service_kit::kafka::KafkaArgs;
 
 use crate::retry::RetryPolicy;
@@ -20,13 +18,7 @@ pub struct Config {
     pub listen_addr: String,
 
     #[command(flatten)]
-    pub edge: EdgeArgs,
-
-    #[command(flatten)]
-    pub database: DatabaseArgs,
-
-    #[command(flatten)]
-    pub auth: AuthArgs,
+    pub api: DatabaseApiArgs,
 
     #[command(flatten)]
     pub kafka: KafkaArgs,

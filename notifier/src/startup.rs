@@ -42,10 +42,10 @@ impl Application {
             webhooks.webhook_timeout
         );
         let listener = Listener::bind(&config.listen_addr).await?;
-        let verifier = config.auth.verifier()?;
-        let edge = Edge::new(&config.edge, verifier.clone())?;
-        let pool = config.database.pool()?;
-        let schema = &config.database.database_schema;
+        let verifier = config.api.auth.verifier()?;
+        let edge = Edge::new(&config.api.edge, verifier.clone())?;
+        let pool = config.api.database.pool()?;
+        let schema = &config.api.database.database_schema;
         store::migrate(&pool, schema)
             .await
             .context("migrating the webhook tables")?;

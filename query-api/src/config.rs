@@ -3,10 +3,8 @@
 use std::time::Duration;
 
 use clap::Parser;
-use service_kit::auth::AuthArgs;
-use service_kit::database::DatabaseArgs;
 use service_kit::duration;
-use service_kit::edge::EdgeArgs;
+use service_kit::edge::DatabaseApiArgs;
 
 #[derive(Debug, Clone, Parser)]
 // Named after the crate and described by its manifest, so `--help` says what the package says.
@@ -17,13 +15,7 @@ pub struct Config {
     pub listen_addr: String,
 
     #[command(flatten)]
-    pub edge: EdgeArgs,
-
-    #[command(flatten)]
-    pub database: DatabaseArgs,
-
-    #[command(flatten)]
-    pub auth: AuthArgs,
+    pub api: DatabaseApiArgs,
 
     /// Longest wait for projections to reach a consistency token (`5s`, `500ms`).
     #[arg(long, env = "CONSISTENCY_WAIT", default_value = "5s", value_parser = duration::parse)]

@@ -21,10 +21,10 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let listener = Listener::bind(&config.listen_addr).await?;
-        let verifier = config.auth.verifier()?;
-        let edge = Edge::new(&config.edge, verifier.clone())?;
+        let verifier = config.api.auth.verifier()?;
+        let edge = Edge::new(&config.api.edge, verifier.clone())?;
         let context = ApiContext {
-            pool: config.database.pool()?,
+            pool: config.api.database.pool()?,
             consistency_wait: config.consistency_wait(),
             verifier,
             metrics: Registry::default(),

@@ -20,7 +20,8 @@
 //! - [`stream`]: what consume loops share: batching with a linger time, retries with backoff and
 //!   jitter, and background tasks under one shutdown whose panics stop the service.
 //! - [`edge`] (feature `edge`): request ids, CORS, per-caller rate limits, load shedding and
-//!   request timeouts around an API's router.
+//!   request timeouts around an API's router, and the settings the APIs over the read models
+//!   share (edge, database, tokens).
 //! - [`extract`] (feature `edge`): reading a JSON body, and path and query extractors, whose
 //!   failures are problem+json naming what was wrong.
 //! - [`auth`] (feature `auth`): bearer-token (JWT) verification, scope-guarded routes answering

@@ -152,73 +152,68 @@ async fn define<B: CommandBus>(
     Ok(response)
 }
 
-/// Add received units to the stock on hand.
-#[utoipa::path(
-    post,
-    path = "/api/v1/products/{sku}/stock-receipts",
-    tag = "catalog",
-    request_body = StockReceiptRequest,
-    params(("sku" = String, Path, description = "The product's SKU"), IdempotencyKey),
-    security(("bearer" = ["catalog:write"])),
-    responses(
-        (status = 200, description = "`StockReceived` is on the log.", body = ProductAccepted),
-        BodyCommandProblems,
-        (status = 404, response = ProductNotFound),
-        (status = 409, response = StockConflict),
-        (status = 503, response = Unavailable),
-    )
-)]
-#[tracing::instrument(skip_all, fields(sku = %raw_sku, command_id))]
-async fn receive<B: CommandBus>(
-    State(context): State<ApiContext<B>>,
-    Path(raw_sku): Path<String>,
-    meta: CommandRequest,
-    Json(request): Json<StockReceiptRequest>,
-) -> Result<Response, ApiError> {
-    let sku = sku(&raw_sku)?;
-    let quantity = StockQuantity::new(integer("quantity", request.quantity)?)?;
-    let command = product::Command::ReceiveStock(ReceiveStock {
-        product_id: product_id(&sku),
-        quantity,
-        at: Utc::now(),
-    });
-    decide(&context, &meta, &sku, command, |_| (StatusCode::OK, "stock_received")).await
+/// A change of the stock on hand: the `$name` handler at `$path` reads a `$body`, builds its
+/// command from the SKU and the body (`$command`), and answers 200 with `$word` once the event
+/// (`$written`) is on the log. Both stock routes take the SKU and `Idempotency-Key` and may answer
+/// the same problems.
+macro_rules! stock_change {
+    (
+        $(#[doc = $doc:literal])*
+        $name:ident, $path:literal, $body:ident, written = $written:literal, answer = $word:literal,
+        |$sku:ident, $request:ident| $command:expr
+    ) => {
+        #[utoipa::path(
+            post,
+            path = $path,
+            tag = "catalog",
+            request_body = $body,
+            params(("sku" = String, Path, description = "The product's SKU"), IdempotencyKey),
+            security(("bearer" = ["catalog:write"])),
+            responses(
+                (status = 200, description = $written, body = ProductAccepted),
+                BodyCommandProblems,
+                (status = 404, response = ProductNotFound),
+                (status = 409, response = StockConflict),
+                (status = 503, response = Unavailable),
+            )
+        )]
+        $(#[doc = $doc])*
+        #[tracing::instrument(skip_all, fields(sku = %raw_sku, command_id))]
+        async fn $name<B: CommandBus>(
+            State(context): State<ApiContext<B>>,
+            Path(raw_sku): Path<String>,
+            meta: CommandRequest,
+            Json($request): Json<$body>,
+        ) -> Result<Response, ApiError> {
+            let $sku = sku(&raw_sku)?;
+            let command = $command;
+            decide(&context, &meta, &$sku, command, |_| (StatusCode::OK, $word)).await
+        }
+    };
 }
 
-/// Correct the stock on hand, never below what orders hold.
-#[utoipa::path(
-    post,
-    path = "/api/v1/products/{sku}/stock-adjustments",
-    tag = "catalog",
-    request_body = StockAdjustmentRequest,
-    params(("sku" = String, Path, description = "The product's SKU"), IdempotencyKey),
-    security(("bearer" = ["catalog:write"])),
-    responses(
-        (status = 200, description = "`StockAdjusted` is on the log.", body = ProductAccepted),
-        BodyCommandProblems,
-        (status = 404, response = ProductNotFound),
-        (status = 409, response = StockConflict),
-        (status = 503, response = Unavailable),
-    )
-)]
-#[tracing::instrument(skip_all, fields(sku = %raw_sku, command_id))]
-async fn adjust<B: CommandBus>(
-    State(context): State<ApiContext<B>>,
-    Path(raw_sku): Path<String>,
-    meta: CommandRequest,
-    Json(request): Json<StockAdjustmentRequest>,
-) -> Result<Response, ApiError> {
-    let sku = sku(&raw_sku)?;
-    let quantity = StockDelta::new(integer("quantity", request.quantity)?)?;
-    let reason = AdjustmentReason::parse(&text("reason", request.reason)?)?;
-    let command = product::Command::AdjustStock(AdjustStock {
+stock_change!(
+    /// Add received units to the stock on hand.
+    receive, "/api/v1/products/{sku}/stock-receipts", StockReceiptRequest,
+    written = "`StockReceived` is on the log.", answer = "stock_received",
+    |sku, request| product::Command::ReceiveStock(ReceiveStock {
         product_id: product_id(&sku),
-        quantity,
-        reason,
+        quantity: StockQuantity::new(integer("quantity", request.quantity)?)?,
         at: Utc::now(),
-    });
-    decide(&context, &meta, &sku, command, |_| (StatusCode::OK, "stock_adjusted")).await
-}
+    })
+);
+
+stock_change!(
+    /// Correct the stock on hand, never below what orders hold.
+    adjust, "/api/v1/products/{sku}/stock-adjustments", StockAdjustmentRequest,
+    written = "`StockAdjusted` is on the log.", answer = "stock_adjusted",
+    |sku, request| product::Command::AdjustStock(AdjustStock {
+        product_id: product_id(&sku),
+        quantity: StockDelta::new(integer("quantity", request.quantity)?)?,
+        reason: AdjustmentReason::parse(&text("reason", request.reason)?)?,
+        at: Utc::now(),
+    })
+);
 
 /// Decides `command` about the product of `sku`, answering with the status and word `answer`
 /// picks from what was accepted.

@@ -5,6 +5,7 @@
 //! loaded with one query, the batch's events applied in log order, every touched row written with
 //! one upsert ([`read_models::order_status`]).
 
+use chrono::{DateTime, Utc};
 use domain::order::{self, OrderStatus, PaymentStatus, StockStatus};
 use read_models::order_status::{self, OrderStatusRow};
 use read_models::LatestRow as _;
@@ -121,21 +122,17 @@ fn placed_row(placed: &order::OrderPlaced, version: i64) -> OrderStatusRow {
 /// towards `version` and `updated_at`, which follow the log.
 fn evolve(row: &mut OrderStatusRow, event: &order::Event, version: i64) {
     use order::Event as E;
+    let at = event.occurred_at();
     match event {
-        E::OrderPlaced(_) => {}
-        E::OrderConfirmed(e) => {
-            if advance(&mut row.status, OrderStatus::Confirmed) {
-                row.confirmed_at = Some(e.confirmed_at);
-            }
+        E::OrderPlaced(_) | E::OrderItemReserved(_) => {}
+        E::OrderConfirmed(_) => {
+            advance(row, OrderStatus::Confirmed, at);
         }
-        E::OrderProcessingStarted(e) => {
-            if advance(&mut row.status, OrderStatus::Processing) {
-                row.processing_started_at = Some(e.started_at);
-            }
+        E::OrderProcessingStarted(_) => {
+            advance(row, OrderStatus::Processing, at);
         }
         E::OrderShipped(e) => {
-            if advance(&mut row.status, OrderStatus::Shipped) {
-                row.shipped_at = Some(e.shipped_at);
+            if advance(row, OrderStatus::Shipped, at) {
                 row.carrier = Some(e.carrier.as_str().to_owned());
                 row.tracking_number = Some(e.tracking_number.as_str().to_owned());
             }
@@ -143,14 +140,11 @@ fn evolve(row: &mut OrderStatusRow, event: &order::Event, version: i64) {
                 row.stock_status = StockStatus::Shipped.as_str().to_owned();
             }
         }
-        E::OrderDelivered(e) => {
-            if advance(&mut row.status, OrderStatus::Delivered) {
-                row.delivered_at = Some(e.delivered_at);
-            }
+        E::OrderDelivered(_) => {
+            advance(row, OrderStatus::Delivered, at);
         }
         E::OrderCancelled(e) => {
-            if advance(&mut row.status, OrderStatus::Cancelled) {
-                row.cancelled_at = Some(e.cancelled_at);
+            if advance(row, OrderStatus::Cancelled, at) {
                 row.cancel_reason = Some(e.reason.as_str().to_owned());
             }
             if e.stock_released.is_some() {
@@ -158,54 +152,75 @@ fn evolve(row: &mut OrderStatusRow, event: &order::Event, version: i64) {
             }
         }
         E::OrderPaid(e) => {
-            if settle(&mut row.payment_status, PaymentStatus::Paid) {
-                row.paid_at = Some(e.paid_at);
+            if settle(row, PaymentStatus::Paid, at) {
                 row.paid_with = Some(e.purchase_id);
             }
         }
         E::OrderPaymentFailed(e) => {
-            if settle(&mut row.payment_status, PaymentStatus::Failed) {
-                row.payment_failed_at = Some(e.failed_at);
+            if settle(row, PaymentStatus::Failed, at) {
                 row.payment_failure_reason = Some(e.reason.as_str().to_owned());
             }
         }
-        E::OrderRefunded(e) => {
-            if settle(&mut row.payment_status, PaymentStatus::Refunded) {
-                row.refunded_at = Some(e.refunded_at);
-            }
+        E::OrderRefunded(_) => {
+            settle(row, PaymentStatus::Refunded, at);
         }
-        E::OrderItemReserved(_) => {}
         E::OrderStockReserved(_) => {
             if row.stock_status == StockStatus::Pending.as_str() {
                 row.stock_status = StockStatus::Reserved.as_str().to_owned();
             }
         }
     }
-    row.updated_at = event.occurred_at();
+    row.updated_at = at;
     row.version = version;
 }
 
-/// Moves `status` to `next` if the lifecycle allows it; says whether it did.
-fn advance(status: &mut String, next: OrderStatus) -> bool {
-    transition(
-        status,
+/// Moves the order's status to `next` if the lifecycle allows it, recording `at` as when it got
+/// there; says whether it did.
+fn advance(row: &mut OrderStatusRow, next: OrderStatus, at: DateTime<Utc>) -> bool {
+    let moved = transition(
+        &mut row.status,
         OrderStatus::ALL,
         OrderStatus::as_str,
         OrderStatus::can_become,
         next,
-    )
+    );
+    let reached_at = match next {
+        // Nothing moves an order back to pending; it got there when it was placed.
+        OrderStatus::Pending => None,
+        OrderStatus::Confirmed => Some(&mut row.confirmed_at),
+        OrderStatus::Processing => Some(&mut row.processing_started_at),
+        OrderStatus::Shipped => Some(&mut row.shipped_at),
+        OrderStatus::Delivered => Some(&mut row.delivered_at),
+        OrderStatus::Cancelled => Some(&mut row.cancelled_at),
+    };
+    stamp(moved, reached_at, at)
 }
 
-/// Moves `payment` to `next` if the payment rules allow it (`failed` may fail again); says
-/// whether it did.
-fn settle(payment: &mut String, next: PaymentStatus) -> bool {
-    transition(
-        payment,
+/// Moves the order's payment to `next` if the payment rules allow it (`failed` may fail again),
+/// recording `at` as when it got there; says whether it did.
+fn settle(row: &mut OrderStatusRow, next: PaymentStatus, at: DateTime<Utc>) -> bool {
+    let moved = transition(
+        &mut row.payment_status,
         PaymentStatus::ALL,
         PaymentStatus::as_str,
         PaymentStatus::can_become,
         next,
-    )
+    );
+    let reached_at = match next {
+        PaymentStatus::Pending => None,
+        PaymentStatus::Paid => Some(&mut row.paid_at),
+        PaymentStatus::Failed => Some(&mut row.payment_failed_at),
+        PaymentStatus::Refunded => Some(&mut row.refunded_at),
+    };
+    stamp(moved, reached_at, at)
+}
+
+/// Records `at` in the column of the status reached, if the row `moved` there.
+fn stamp(moved: bool, reached_at: Option<&mut Option<DateTime<Utc>>>, at: DateTime<Utc>) -> bool {
+    if let (true, Some(column)) = (moved, reached_at) {
+        *column = Some(at);
+    }
+    moved
 }
 
 /// Moves the stored name of a status to `next` if `can_become` allows it from the stored one.

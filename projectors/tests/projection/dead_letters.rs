@@ -4,7 +4,6 @@
 //! letter applies on retry once its cause is fixed.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Output;
 use std::time::Duration;
 
 use domain::order::{Event, OrderPlaced, ORDER_PLACED_V2};
@@ -16,24 +15,14 @@ use service_kit::testing::{free_port, headers_as, order_placed, placed_envelope,
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::helpers::{applied, binary, merge, metrics, prepared, start_projector, track_users, write_orders, Expected};
+use crate::helpers::{
+    applied, merge, metrics, prepared, projectors, start_projector, stdout, succeeded, track_users, write_orders,
+    Expected,
+};
 
 const PROJECTIONS: [&str; 5] = ["track_user", "order_status", "order_history", "purchases", "products"];
 /// The projections that read `OrderPlaced`; `purchases` passes over it.
 const ORDER_PROJECTIONS: [&str; 3] = ["track_user", "order_status", "order_history"];
-
-/// Runs `projectors args...` in `isolation` to its end.
-async fn projectors(isolation: &Isolation, args: &[&str]) -> Output {
-    let mut command = std::process::Command::new(binary());
-    command.args(args).envs(isolation.env());
-    tokio::task::spawn_blocking(move || command.output().expect("projectors runs"))
-        .await
-        .unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
 
 /// A record written straight to the events topic, as a foreign producer or an old bug would.
 struct Malformed {
@@ -369,13 +358,7 @@ async fn a_rebuild_over_bad_records_completes_and_keeps_their_dead_letters() {
         .await
         .unwrap();
 
-    let output = projectors(&isolation, &["rebuild", "--all"]).await;
-    let out = stdout(&output);
-    assert!(
-        output.status.success(),
-        "rebuild failed: {out}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let out = succeeded(&projectors(&isolation, &["rebuild", "--all"]).await);
     for projection in PROJECTIONS {
         assert!(out.contains(&format!("{projection}: swapped in")), "{out}");
     }
@@ -451,13 +434,8 @@ async fn a_dead_letter_applies_on_retry_once_its_cause_is_fixed() {
         .execute(&pool)
         .await
         .unwrap();
-    let output = retry(refused).await;
-    assert!(
-        output.status.success(),
-        "retry failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(stdout(&output).contains(&format!("dead letter {refused} applied to track_user and removed")));
+    let output = succeeded(&retry(refused).await);
+    assert!(output.contains(&format!("dead letter {refused} applied to track_user and removed")));
     expected.insert(
         "Refused For Now".to_owned(),
         Expected {

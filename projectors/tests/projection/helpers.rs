@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::Path;
+use std::process::Output;
 
 use chrono::{DateTime, Utc};
 use projectors::db;
@@ -85,6 +86,36 @@ pub(crate) async fn track_users(pool: &PgPool) -> BTreeMap<String, Expected> {
 /// The projectors binary under test.
 pub(crate) fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_projectors"))
+}
+
+/// Runs `projectors args...` in `isolation`, with `env` on top of its settings, to its end; off
+/// the async workers, which the test's own tasks need meanwhile.
+pub(crate) async fn projectors_with(isolation: &Isolation, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut command = std::process::Command::new(binary());
+    command.args(args).envs(isolation.env()).envs(env.iter().copied());
+    tokio::task::spawn_blocking(move || command.output().expect("projectors runs"))
+        .await
+        .unwrap()
+}
+
+/// Runs `projectors args...` in `isolation` to its end.
+pub(crate) async fn projectors(isolation: &Isolation, args: &[&str]) -> Output {
+    projectors_with(isolation, &[], args).await
+}
+
+/// What a run printed, which must have succeeded.
+pub(crate) fn succeeded(output: &Output) -> String {
+    let stdout = stdout(output);
+    assert!(
+        output.status.success(),
+        "projectors failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+pub(crate) fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// `projectors run` in `isolation`, serving `/metrics` on `port`, folding at most `batch_size`

@@ -14,7 +14,7 @@ use service_kit::testing::{free_port, produce, wait_until, Isolation};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::helpers::{applied, binary, prepared, start_projector};
+use crate::helpers::{applied, prepared, projectors, start_projector, succeeded};
 
 const PRODUCTS: usize = 30;
 
@@ -142,17 +142,7 @@ async fn a_catalog_folds_into_one_row_per_product_and_rebuilds_the_same() {
         );
     }
 
-    let output = std::process::Command::new(binary())
-        .args(["rebuild", "products"])
-        .envs(isolation.env())
-        .output()
-        .expect("rebuild runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "rebuild failed: {stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = succeeded(&projectors(&isolation, &["rebuild", "products"]).await);
     assert!(stdout.contains("products: swapped in"), "{stdout}");
     wait_caught_up(&isolation, &pool).await;
     assert_eq!(rows(&pool).await, folded, "the rebuilt rows are the folded ones");

@@ -11,7 +11,8 @@ use service_kit::testing::{free_port, wait_until, ChildService, Isolation};
 use sqlx::PgPool;
 
 use crate::helpers::{
-    applied, binary, merge, prepared, start_projector, start_projector_logged, track_users, write_orders,
+    applied, binary, merge, prepared, projectors, projectors_with, start_projector, start_projector_logged, succeeded,
+    track_users, write_orders,
 };
 
 const FIRST_ORDERS: usize = 4_000;
@@ -95,19 +96,9 @@ async fn a_rebuild_under_load_swaps_in_identical_read_models_without_downtime() 
         }
     });
 
-    let mut command = std::process::Command::new(binary());
-    command.args(["rebuild", "--all"]).envs(isolation.env());
-    command.env("PROJECTOR_BATCH_SIZE", "500");
-    let output = tokio::task::spawn_blocking(move || command.output().expect("rebuild runs"))
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout =
+        succeeded(&projectors_with(&isolation, &[("PROJECTOR_BATCH_SIZE", "500")], &["rebuild", "--all"]).await);
     eprintln!("{stdout}");
-    assert!(
-        output.status.success(),
-        "rebuild failed: {stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
     for projection in PROJECTIONS {
         assert!(
             stdout.contains(&format!("{projection}: swapped in")),
@@ -223,27 +214,11 @@ async fn an_interrupted_rebuild_leaves_the_live_projection_and_can_start_again()
     assert_eq!(oid(&pool, "track_user").await, before, "live table untouched");
     assert_eq!(track_users(&pool).await, expected);
 
-    let output = std::process::Command::new(binary())
-        .args(["status"])
-        .envs(isolation.env())
-        .output()
-        .expect("status runs");
-    let status = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "status failed: {status}");
+    let status = succeeded(&projectors(&isolation, &["status"]).await);
     assert!(status.contains("track_user: lag 0"), "{status}");
     assert!(status.contains("interrupted rebuild"), "{status}");
 
-    let output = std::process::Command::new(binary())
-        .args(["rebuild", "track_user"])
-        .envs(isolation.env())
-        .output()
-        .expect("rebuild runs");
-    assert!(
-        output.status.success(),
-        "second rebuild failed: {}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    succeeded(&projectors(&isolation, &["rebuild", "track_user"]).await);
     assert_ne!(oid(&pool, "track_user").await, before, "track_user replaced");
     assert_eq!(track_users(&pool).await, expected);
 }
@@ -277,17 +252,7 @@ async fn catalog(pool: &PgPool, schema: &str) -> Vec<String> {
 async fn swapped_in_tables_are_logged_with_every_index_and_constraint_of_the_migrations() {
     let (isolation, pool) = prepared().await;
     write_orders(&isolation, 300, NAMES).await;
-    let output = std::process::Command::new(binary())
-        .args(["rebuild", "--all"])
-        .envs(isolation.env())
-        .output()
-        .expect("rebuild runs");
-    assert!(
-        output.status.success(),
-        "rebuild failed: {}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    succeeded(&projectors(&isolation, &["rebuild", "--all"]).await);
     let live = &isolation.database.database_schema;
     let rebuilt = catalog(&pool, live).await;
     assert!(

@@ -1,4 +1,5 @@
-//! The edge settings, one clap struct both APIs flatten into their configuration.
+//! The edge settings, one clap struct every API flattens into its configuration, and the
+//! settings the APIs over the read models share.
 
 use std::time::Duration;
 
@@ -7,6 +8,8 @@ use clap::Args;
 use thiserror::Error;
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer, ExposeHeaders};
 
+use crate::auth::AuthArgs;
+use crate::database::DatabaseArgs;
 use crate::duration;
 
 const DEFAULT_HEADER_READ_TIMEOUT: &str = "10s";
@@ -19,6 +22,20 @@ const DEFAULT_CORS_ALLOWED_HEADERS: &str =
     "authorization,content-type,idempotency-key,if-match,x-consistency-token,x-request-id";
 const DEFAULT_CORS_EXPOSED_HEADERS: &str = "x-request-id,retry-after,ratelimit,ratelimit-policy,etag,location";
 const DEFAULT_CORS_MAX_AGE_SECONDS: u64 = 600;
+
+/// What an HTTP API over the read models takes besides its address (whose default is the
+/// service's own): its edge, its database and how its bearer tokens are checked.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseApiArgs {
+    #[command(flatten)]
+    pub edge: EdgeArgs,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    #[command(flatten)]
+    pub auth: AuthArgs,
+}
 
 /// Limits and cross-origin rules of an HTTP API (`--help` lists these with their environment
 /// names). The defaults stay far above what the benchmark sends, so only abuse meets them.

@@ -44,7 +44,7 @@ use tokio::sync::Semaphore;
 use tower_http::trace::TraceLayer;
 use uuid::Uuid;
 
-pub use config::{EdgeArgs, EdgeConfigError};
+pub use config::{DatabaseApiArgs, EdgeArgs, EdgeConfigError};
 use rate_limit::{Caller, RateLimiter};
 
 use crate::auth::{authenticate, Verifier};

@@ -89,6 +89,11 @@ impl Table {
         self.0.push([figure.into(), absolute.into(), against.into()]);
     }
 
+    /// A raw limit: its rate in `unit`s per second, against which other rows are measured.
+    fn limit(&mut self, figure: impl Into<String>, rate: &Rate, unit: &str) {
+        self.row(figure, format!("{:.0} {unit}/s", rate.per_second()), "1.00");
+    }
+
     fn print(&self) {
         println!("\n| figure | absolute | against its raw limit or peer |");
         println!("|---|---|---|");
@@ -123,20 +128,12 @@ async fn main() {
     raw::create_topic(&isolation.kafka, &raw_topic).await;
     let produce = produce_events(&isolation.kafka, &raw_topic, events).await;
     println!("      {produce}");
-    table.row(
-        "raw Kafka produce, acks=all",
-        format!("{:.0} records/s", produce.per_second()),
-        "1.00",
-    );
+    table.limit("raw Kafka produce, acks=all", &produce, "records");
 
     println!("[2/12] raw Kafka consume (read_committed)");
     let consume = consume_all(&isolation.kafka, &raw_topic, events).await;
     println!("      {consume}");
-    table.row(
-        "raw Kafka consume, read_committed",
-        format!("{:.0} records/s", consume.per_second()),
-        "1.00",
-    );
+    table.limit("raw Kafka consume, read_committed", &consume, "records");
 
     let pool = isolation.database.pool().expect("pool");
     projectors::db::migrate(&pool, &isolation.database.database_schema)
@@ -149,20 +146,16 @@ async fn main() {
     println!("      COPY, indexed      {copy}");
     println!("      COPY, unlogged     {copy_unlogged}");
     println!("      folded upserts     {upserts}");
-    table.row(
-        "raw PostgreSQL COPY into `order_status`",
-        format!("{:.0} rows/s", copy.per_second()),
-        "1.00",
-    );
-    table.row(
+    table.limit("raw PostgreSQL COPY into `order_status`", &copy, "rows");
+    table.limit(
         "raw PostgreSQL COPY into an unlogged table without indexes",
-        format!("{:.0} rows/s", copy_unlogged.per_second()),
-        "1.00",
+        &copy_unlogged,
+        "rows",
     );
-    table.row(
+    table.limit(
         format!("raw PostgreSQL folded `UNNEST` upserts into `track_user`, {PROJECTION_BATCH} events per transaction"),
-        format!("{:.0} events/s", upserts.per_second()),
-        "1.00",
+        &upserts,
+        "events",
     );
 
     println!("[4/12] projection of a backlog of {events} events (every projection at once)");
@@ -199,25 +192,21 @@ async fn main() {
         println!("      {projection:<13} {rate}");
     }
     println!("      per event: {projection_cpu}");
-    let (track_user, order_status) = (&projected[0].1, &projected[1].1);
-    table.row(
-        format!("projection `track_user` on a {events}-event backlog"),
-        format!("{:.0} events/s", track_user.per_second()),
-        format!(
-            "{} of folded upserts, {} of consume",
-            ratio(track_user, &upserts),
-            ratio(track_user, &consume)
-        ),
-    );
-    table.row(
-        format!("projection `order_status` on a {events}-event backlog"),
-        format!("{:.0} events/s", order_status.per_second()),
-        format!(
-            "{} of unlogged COPY, {} of indexed COPY",
-            ratio(order_status, &copy_unlogged),
-            ratio(order_status, &copy)
-        ),
-    );
+    // Each projection beside the raw limits of what it does: `track_user` folds upserts of what it
+    // consumes, `order_status` writes whole rows as a COPY does.
+    let limits = [
+        [("folded upserts", &upserts), ("consume", &consume)],
+        [("unlogged COPY", &copy_unlogged), ("indexed COPY", &copy)],
+    ];
+    for ((projection, rate), limits) in projected.iter().zip(limits) {
+        table.row(
+            format!("projection `{projection}` on a {events}-event backlog"),
+            format!("{:.0} events/s", rate.per_second()),
+            limits
+                .map(|(name, limit)| format!("{} of {name}", ratio(rate, limit)))
+                .join(", "),
+        );
+    }
     table.row(
         "CPU per projected event (every projection folds each)",
         format!("{:.1} µs in the projectors", projection_cpu.processes_us),
@@ -271,22 +260,19 @@ async fn main() {
     println!("      {open_run}");
 
     println!("[8/12] purchases end to end: HTTP, the payment reactor, the decider, the read model");
-    let started = Instant::now();
-    let purchases_run = Requests {
+    let purchases_to = Requests {
         client: processor,
         urls: vec![format!("{base}/api/v1/purchases")],
         body: purchase_body,
         expected: 202,
-    }
-    .closed_loop(purchases, in_flight)
-    .await;
-    println!("      accepted   {purchases_run}");
-    let authorized = counted(
+    };
+    let (purchases_run, authorized) = read_back(
+        purchases_to,
+        purchases,
+        in_flight,
         &pool,
         "every purchase to read back authorized",
         "SELECT count(*) FROM purchases WHERE status = 'authorized'",
-        purchases,
-        started,
     )
     .await;
     println!("      authorized {authorized}");
@@ -294,20 +280,17 @@ async fn main() {
     println!("[9/12] orders with 3 catalog items each: priced from the catalog, reserved by the stock saga");
     let staff = authorized_client(&bearer(&[CATALOG_WRITE]), in_flight);
     stock_catalog(&staff, &base).await;
-    let started = Instant::now();
-    let catalog_run = Requests {
+    let catalog_orders_to = Requests {
         body: catalog_order_body,
         ..place_orders.clone()
-    }
-    .closed_loop(catalog_orders, in_flight)
-    .await;
-    println!("      accepted   {catalog_run}");
-    let reserved = counted(
+    };
+    let (catalog_run, reserved) = read_back(
+        catalog_orders_to,
+        catalog_orders,
+        in_flight,
         &pool,
         "every catalog order to read back reserved",
         "SELECT count(*) FROM order_status WHERE stock_status = 'reserved'",
-        catalog_orders,
-        started,
     )
     .await;
     println!("      reserved   {reserved}");
@@ -449,10 +432,10 @@ async fn main() {
             "1.00",
         );
     }
-    table.row(
+    table.limit(
         format!("raw Kafka consume of the {replay_events}-event replay log"),
-        format!("{:.0} records/s", replay_consume.per_second()),
-        "1.00",
+        &replay_consume,
+        "records",
     );
     for (projection, rate) in &replays {
         table.row(
@@ -509,6 +492,23 @@ async fn replay(bin_dir: &Path, count: usize) -> (Rate, Vec<(&'static str, Rate)
         ));
     }
     (consume, rates)
+}
+
+/// Sends `total` requests, `in_flight` at a time, then waits until `count_sql` counts them all in
+/// the read model: the HTTP run, and the rate from the first request to the last row read back.
+async fn read_back(
+    requests: Requests,
+    total: usize,
+    in_flight: usize,
+    pool: &PgPool,
+    what: &str,
+    count_sql: &str,
+) -> (HttpRun, Rate) {
+    let started = Instant::now();
+    let run = requests.closed_loop(total, in_flight).await;
+    println!("      accepted   {run}");
+    let rate = counted(pool, what, count_sql, total, started).await;
+    (run, rate)
 }
 
 /// Waits until `count_sql` counts `count` rows, and returns the rate at which they came since

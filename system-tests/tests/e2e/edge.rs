@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use service_kit::database::DatabaseArgs;
-use service_kit::edge::EdgeArgs;
+use service_kit::edge::{DatabaseApiArgs, EdgeArgs};
 use service_kit::secret::ExposeSecret;
 use service_kit::testing::{free_port, test_auth, wait_until, Isolation};
 use tokio::sync::oneshot;
@@ -14,11 +14,13 @@ use tokio::sync::oneshot;
 async fn spawn_query_api(database: DatabaseArgs) -> (String, oneshot::Sender<()>) {
     let app = query_api::Application::build(query_api::Config {
         listen_addr: "127.0.0.1:0".to_owned(),
-        database,
-        auth: test_auth(),
+        api: DatabaseApiArgs {
+            edge: EdgeArgs::default(),
+            database,
+            auth: test_auth(),
+        },
         consistency_wait: Duration::from_secs(1),
         consistency_wait_ms: None,
-        edge: EdgeArgs::default(),
     })
     .await
     .expect("query-api builds");

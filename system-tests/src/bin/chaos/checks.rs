@@ -3,6 +3,7 @@
 //! what was acknowledged, and every projection equals a fresh rebuild from the log.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::Hash;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -423,16 +424,15 @@ async fn read_models(pool: &PgPool, acknowledged: &Acknowledged) -> anyhow::Resu
     }
 
     let users: Vec<Uuid> = spend.keys().copied().collect();
-    let found: HashMap<Uuid, (i64, i64, i64)> = sqlx::query_as::<_, (Uuid, i64, i64, i64)>(
-        "SELECT user_id, purchases, authorized_minor, refunded_minor FROM user_spend \
-         WHERE user_id = ANY($1) AND currency = 'USD'",
-    )
-    .bind(&users)
-    .fetch_all(pool)
-    .await?
-    .into_iter()
-    .map(|(user, count, authorized, refunded)| (user, (count, authorized, refunded)))
-    .collect();
+    let found: HashMap<Uuid, (i64, i64, i64)> = keyed(
+        sqlx::query_as(
+            "SELECT user_id, purchases, authorized_minor, refunded_minor FROM user_spend \
+             WHERE user_id = ANY($1) AND currency = 'USD'",
+        )
+        .bind(&users)
+        .fetch_all(pool)
+        .await?,
+    );
     let mut user_spend = Check::new(format!("user_spend exact ({} buyers)", users.len()));
     for (user, expected) in &spend {
         let row = found.get(user);
@@ -444,6 +444,11 @@ async fn read_models(pool: &PgPool, acknowledged: &Acknowledged) -> anyhow::Resu
     }
     let stock = stock_exact(pool, acknowledged).await?;
     Ok(vec![track_user, order_status, purchases, user_spend, stock])
+}
+
+/// Rows of four columns, keyed by their first.
+fn keyed<K: Eq + Hash, A, B, C>(rows: Vec<(K, A, B, C)>) -> HashMap<K, (A, B, C)> {
+    rows.into_iter().map(|(key, a, b, c)| (key, (a, b, c))).collect()
 }
 
 /// The catalog product's stock against what the saga was acknowledged: every unit received is
@@ -459,16 +464,14 @@ async fn stock_exact(pool: &PgPool, acknowledged: &Acknowledged) -> anyhow::Resu
         return Ok(check);
     };
     let ids: Vec<Uuid> = acknowledged.catalog_orders.iter().map(|o| o.order_id).collect();
-    let orders: HashMap<Uuid, (String, String, Option<String>)> =
-        sqlx::query_as::<_, (Uuid, String, String, Option<String>)>(
+    let orders: HashMap<Uuid, (String, String, Option<String>)> = keyed(
+        sqlx::query_as(
             "SELECT order_id, stock_status, status, cancel_reason FROM order_status WHERE order_id = ANY($1)",
         )
         .bind(&ids)
         .fetch_all(pool)
-        .await?
-        .into_iter()
-        .map(|(id, stock, status, reason)| (id, (stock, status, reason)))
-        .collect();
+        .await?,
+    );
     let mut reserved = 0;
     let mut out_of_stock = 0;
     for order in &acknowledged.catalog_orders {
