@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use domain::Command;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -21,7 +21,7 @@ use rdkafka::message::Header;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use service_kit::kafka::{Envelope, KafkaArgs, Topics};
-use service_kit::metrics::{Counter, Gauge, Registry};
+use service_kit::metrics::{Counter, Gauge, Histogram, Registry};
 use thiserror::Error;
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
@@ -90,7 +90,7 @@ pub struct KafkaBus {
 }
 
 /// Which outcomes partition this edge reads, and how much it reads there.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 struct Replies {
     /// `REPLY_PARTITION`, when set.
     explicit: Option<i32>,
@@ -99,8 +99,10 @@ struct Replies {
     /// The partition being read; negative until the listener has started.
     partition: Arc<AtomicI32>,
     /// The same, for `/metrics`.
-    reported: Arc<Gauge>,
-    verdicts: Arc<Counter>,
+    reported: Gauge,
+    verdicts: Counter,
+    /// How long each submitted command waited for its verdict.
+    waits: Histogram,
 }
 
 impl std::fmt::Debug for KafkaBus {
@@ -133,8 +135,12 @@ impl KafkaBus {
             produce_timeout,
             outcome_timeout,
             replies: Replies {
+                explicit: None,
+                instance: String::new(),
                 partition: Arc::new(AtomicI32::new(-1)),
-                ..Replies::default()
+                reported: Gauge::noop(),
+                verdicts: Counter::noop(),
+                waits: Histogram::noop(),
             },
         })
     }
@@ -146,14 +152,19 @@ impl KafkaBus {
         self.replies.instance = instance.to_owned();
         self.replies.reported = metrics.gauge(
             "orderstream_edge_reply_partition",
-            "",
+            &[],
             "The outcomes partition this edge reads its verdicts from (-1: not reading yet)",
         );
         self.replies.reported.set(-1);
         self.replies.verdicts = metrics.counter(
             "orderstream_edge_verdicts_total",
-            "",
+            &[],
             "Verdicts read from this edge's reply partition",
+        );
+        self.replies.waits = metrics.histogram(
+            "orderstream_edge_outcome_wait_seconds",
+            &[],
+            "How long a command took from being sent to its verdict read (timeouts included)",
         );
         self
     }
@@ -176,8 +187,11 @@ impl KafkaBus {
             return Err(SubmitError::Unavailable("not connected to Kafka yet".to_owned()));
         }
         let mut waiting = self.wait_for(command.id, request_digest);
+        let started = Instant::now();
         self.send(command, request_digest).await?;
-        match tokio::time::timeout(self.outcome_timeout, &mut waiting.receiver).await {
+        let verdict = tokio::time::timeout(self.outcome_timeout, &mut waiting.receiver).await;
+        self.replies.waits.record(started.elapsed());
+        match verdict {
             Ok(Ok(outcome)) => Ok(outcome),
             _ => Err(SubmitError::OutcomeTimeout(self.outcome_timeout)),
         }
@@ -248,7 +262,7 @@ impl KafkaBus {
         consumer.assign(&assignment)?;
         info!(partition, partitions, "reading verdicts on this edge's reply partition");
         replies.partition.store(partition, Ordering::Release);
-        replies.reported.set(i64::from(partition));
+        replies.reported.set(partition);
         self.listening.store(true, Ordering::Release);
         let result = self.dispatch(&consumer).await;
         self.listening.store(false, Ordering::Release);
@@ -269,7 +283,7 @@ impl KafkaBus {
                 );
                 continue;
             };
-            self.replies.verdicts.add(1);
+            self.replies.verdicts.increment(1);
             let mut waiters = lock(&self.waiters);
             let Some(waiting) = waiters.remove(&outcome.command_id) else {
                 continue;

@@ -35,7 +35,7 @@ mod settled;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use domain::money::{Decimal, Money};
@@ -117,18 +117,27 @@ service_kit::metric_set! {
     pub struct ReactorMetrics {
         undecodable_events: Counter(
             "orderstream_reactor_undecodable_events_total",
-            "",
             "Events the payment reactor skipped because they did not decode",
         ),
         skipped_settled: Counter(
             "orderstream_reactor_skipped_settled_total",
-            "",
             "Requests the payment reactor read again and did not pass to the gateway: purchases already authorized or declined, refunds already recorded",
         ),
         refunds_refused: Counter(
             "orderstream_reactor_refunds_refused_total",
-            "",
             "Refunds the payment gateway refused; their amounts stay set aside on the purchase",
+        ),
+        reaction_seconds: Histogram(
+            "orderstream_reactor_reaction_seconds",
+            "How long the reactor took from reading an event it reacts to until its commands were sent (gateway calls included)",
+        ),
+        charge_seconds: Histogram(
+            "orderstream_gateway_charge_seconds",
+            "How long the payment gateway took to answer a charge, retries included",
+        ),
+        refund_seconds: Histogram(
+            "orderstream_gateway_refund_seconds",
+            "How long the payment gateway took to answer a refund, retries included",
         ),
     }
 }
@@ -169,7 +178,7 @@ pub async fn run(
         // Only a few event types matter here: skip the rest by header, without decoding them.
         let events = batch.iter().filter_map(|message| {
             if settled.passes(message) {
-                metrics.skipped_settled.add(1);
+                metrics.skipped_settled.increment(1);
                 return None;
             }
             let decoded = match message_type(message) {
@@ -188,7 +197,7 @@ pub async fn run(
             };
             decoded
                 .inspect_err(|err| {
-                    metrics.undecodable_events.add(1);
+                    metrics.undecodable_events.increment(1);
                     warn!(error = %err, "skipping an event that does not decode");
                 })
                 .ok()
@@ -222,6 +231,7 @@ async fn react(
     gateway: &dyn PaymentGateway,
     shutdown: &CancellationToken,
 ) -> Result<bool, ReactorError> {
+    let started = Instant::now();
     let Envelope {
         id: event_id,
         message,
@@ -246,6 +256,7 @@ async fn react(
         };
         bus.send(&command, None).await?;
     }
+    metrics.reaction_seconds.record(started.elapsed());
     Ok(true)
 }
 
@@ -259,12 +270,17 @@ async fn pay(
 ) -> Option<Option<(Uuid, Command)>> {
     match event {
         Event::Purchase(purchase::Event::PurchaseRequested(requested)) => {
-            charge_and_record(requested, gateway, shutdown).await.map(Some)
+            let started = Instant::now();
+            let recorded = charge_and_record(requested, gateway, shutdown).await?;
+            metrics.charge_seconds.record(started.elapsed());
+            Some(Some(recorded))
         }
         Event::Purchase(purchase::Event::PurchaseRefundRequested(requested)) => {
+            let started = Instant::now();
             let recorded = refund_and_record(&requested, gateway, shutdown).await?;
+            metrics.refund_seconds.record(started.elapsed());
             if recorded.is_none() {
-                metrics.refunds_refused.add(1);
+                metrics.refunds_refused.increment(1);
             }
             Some(recorded)
         }

@@ -115,8 +115,9 @@ impl Application {
                 fatal.clone(),
             ),
         );
+        let metrics = self.context.metrics.clone();
         let router = http::router(self.context).layer(axum::extract::DefaultBodyLimit::max(http::BODY_LIMIT));
-        let router = self.edge.wrap(router);
+        let router = metrics.time_requests(self.edge.wrap(router));
         // The listener stops on the signal or when a task fails; the tasks only once requests
         // have drained, so the decider still decides the commands they wait for.
         let stop_serving = CancellationToken::new();
@@ -130,12 +131,12 @@ impl Application {
             }
             stopping.cancel();
         });
-        let serving = service_kit::server::serve(
+        let serving = metrics.kept_up_while(service_kit::server::serve(
             self.listener,
             router,
             self.edge.header_read_timeout(),
             stop_serving.clone().cancelled_owned(),
-        );
+        ));
         let drained = async {
             stop_serving.cancelled().await;
             tokio::time::sleep(DRAIN_LIMIT).await;

@@ -167,6 +167,19 @@ ensure_cargo_deny() {
     }
 }
 
+# ensure_prometheus: Prometheus and its promtool (one Debian package), for
+# deploy/local/prometheus and the checks of deploy/prometheus/. Debian's package
+# would start a system-wide Prometheus on :9090 where services may start (the port
+# deploy/local/prometheus takes); where it did, that one is stopped.
+ensure_prometheus() {
+    command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 && return 0
+    ensure_debian_packages prometheus
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
+        as_root systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
+    command -v promtool >/dev/null 2>&1 || die "promtool not found even after installing prometheus"
+}
+
 # ------------------------------------------------------------- Go tools
 
 # ensure_go: puts the Go toolchain on PATH (the machine's, which may sit outside PATH).

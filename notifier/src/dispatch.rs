@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use reqwest::header::CONTENT_TYPE;
@@ -24,7 +24,7 @@ use reqwest::redirect::Policy;
 use reqwest::{Client, Url};
 use serde::Serialize;
 use serde_json::value::RawValue;
-use service_kit::metrics::{Counter, Registry};
+use service_kit::metrics::{Counter, Histogram, Registry};
 use service_kit::stream::{Backoff, CancellationToken};
 use sqlx::PgPool;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
@@ -75,12 +75,13 @@ pub fn http_client(timeout: Duration, guard: Guard) -> reqwest::Result<Client> {
         .build()
 }
 
-/// The dispatcher's counters.
+/// The dispatcher's counters and timings.
 #[derive(Debug, Clone)]
 pub struct DispatchMetrics {
-    pub delivered: Arc<Counter>,
-    pub retried: Arc<Counter>,
-    pub failed: Arc<Counter>,
+    pub delivered: Counter,
+    pub retried: Counter,
+    pub failed: Counter,
+    pub attempt_seconds: Histogram,
 }
 
 impl DispatchMetrics {
@@ -88,7 +89,7 @@ impl DispatchMetrics {
         let attempts = |outcome: &str| {
             registry.counter(
                 "notifier_attempts_total",
-                &format!("outcome=\"{outcome}\""),
+                &[("outcome", outcome.to_owned())],
                 "Delivery attempts, by outcome",
             )
         };
@@ -96,14 +97,19 @@ impl DispatchMetrics {
             delivered: attempts("delivered"),
             retried: attempts("retry"),
             failed: attempts("failed"),
+            attempt_seconds: registry.histogram(
+                "notifier_attempt_seconds",
+                &[],
+                "How long one delivery attempt (a signed POST to the webhook's URL) took",
+            ),
         }
     }
 
     fn count(&self, verdict: Verdict) {
         match verdict {
-            Verdict::Delivered => self.delivered.add(1),
-            Verdict::Retry => self.retried.add(1),
-            Verdict::Fail => self.failed.add(1),
+            Verdict::Delivered => self.delivered.increment(1),
+            Verdict::Retry => self.retried.increment(1),
+            Verdict::Fail => self.failed.increment(1),
         }
     }
 }
@@ -225,7 +231,9 @@ impl Dispatcher {
             async move {
                 // Never closed: waits only for the webhook's running attempts.
                 let running = turn.acquire_owned().await.expect("the semaphore is never closed");
+                let started = Instant::now();
                 let outcome = attempt(&client, &settings, &delivery).await;
+                metrics.attempt_seconds.record(started.elapsed());
                 debug!(verdict = ?outcome.verdict, status = ?outcome.http_status, "attempted");
                 metrics.count(outcome.verdict);
                 drop(running);

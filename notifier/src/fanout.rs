@@ -62,13 +62,12 @@ impl FanoutSettings {
 service_kit::metric_set! {
     /// The fan-out's counters.
     pub struct FanoutMetrics {
-        pub events: Counter("notifier_events_total", "", "Events read from the events log"),
+        pub events: Counter("notifier_events_total", "Events read from the events log"),
         pub skipped: Counter(
             "notifier_records_skipped_total",
-            "",
             "Records on the events topic that did not decode and were passed over",
         ),
-        pub deliveries: Counter("notifier_deliveries_created_total", "", "Delivery rows inserted"),
+        pub deliveries: Counter("notifier_deliveries_created_total", "Delivery rows inserted"),
     }
 }
 
@@ -98,7 +97,7 @@ pub async fn run(
         let mut traces = Vec::new();
         for record in &batch {
             next_offsets.insert(record.partition(), record.offset() + 1);
-            metrics.events.add(1);
+            metrics.events.increment(1);
             match Envelope::<Event>::from_kafka(record) {
                 Ok(envelope) => {
                     if let Some(notification) = Notification::of(&envelope.message) {
@@ -112,7 +111,7 @@ pub async fn run(
                     }
                 }
                 Err(error) => {
-                    metrics.skipped.add(1);
+                    metrics.skipped.increment(1);
                     warn!(%error, "a record on the events topic does not decode; passing over it");
                 }
             }
@@ -128,7 +127,7 @@ pub async fn run(
                 // Shut down before the batch was stored: its offsets stay uncommitted.
                 return Ok(());
             };
-            metrics.deliveries.add(inserted);
+            metrics.deliveries.increment(inserted);
             if inserted > 0 {
                 dispatcher.notify_one();
             }

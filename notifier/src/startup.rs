@@ -104,14 +104,16 @@ impl Application {
         let (dispatcher, stop) = (self.dispatcher, tasks.shutdown().clone());
         tasks.spawn("dispatcher", async move { dispatcher.run(&wake, &stop).await });
 
-        let router = self.edge.wrap(http::router(self.context));
-        let served = service_kit::server::serve(
-            self.listener,
-            router,
-            self.edge.header_read_timeout(),
-            tasks.stopping(shutdown),
-        )
-        .await;
+        let metrics = self.context.metrics.clone();
+        let router = metrics.time_requests(self.edge.wrap(http::router(self.context)));
+        let served = metrics
+            .kept_up_while(service_kit::server::serve(
+                self.listener,
+                router,
+                self.edge.header_read_timeout(),
+                tasks.stopping(shutdown),
+            ))
+            .await;
         tasks.stop().await?;
         served.context("HTTP server failed")
     }

@@ -2,6 +2,8 @@
 //! and a rebuild that a signal interrupts.
 
 use service_kit::kafka::Topics;
+use service_kit::metrics::Registry;
+use service_kit::server::Listener;
 use sqlx::Connection as _;
 
 use crate::config::{DeadLetterCommand, RebuildConfig};
@@ -57,7 +59,19 @@ pub async fn rebuild(config: RebuildConfig, shutdown: impl std::future::Future<O
     let options = RebuildOptions {
         keep_old: config.keep_old,
         progress: true,
+        metrics: Registry::default(),
     };
+    if let Some(addr) = &config.metrics_listen {
+        let listener = Listener::bind(addr).await?;
+        let router = axum::Router::new().route("/metrics", axum::routing::get(options.metrics.scrape()));
+        // Ends with the process, which ends with the rebuild.
+        tokio::spawn(service_kit::server::serve(
+            listener,
+            router,
+            service_kit::server::DEFAULT_HEADER_READ_TIMEOUT,
+            std::future::pending(),
+        ));
+    }
     tokio::select! {
         result = rebuild::rebuild(&projections, &settings, &config.projections.database, &options) => result,
         () = shutdown => {

@@ -81,6 +81,11 @@ pub struct RebuildConfig {
     #[arg(long)]
     pub keep_old: bool,
 
+    /// Serve the rebuild's progress on `/metrics` at this address while it runs (for
+    /// Prometheus: `127.0.0.1:8088`); none unless set.
+    #[arg(long, env = "REBUILD_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+
     #[command(flatten)]
     pub projections: ProjectionArgs,
 }

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use domain::Event;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -13,7 +13,7 @@ use rdkafka::message::BorrowedMessage;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use service_kit::kafka::ownership::{Ownership, OwnershipChange};
 use service_kit::kafka::{Envelope, KafkaArgs, Topics};
-use service_kit::metrics::{Counter, Gauge, Registry};
+use service_kit::metrics::{Counter, Gauge, Histogram, Registry};
 use service_kit::stream::{Batching, CancellationToken};
 use service_kit::telemetry::TraceContext;
 use sqlx::{Connection as _, PgConnection, PgPool};
@@ -63,38 +63,70 @@ impl RunnerSettings {
     }
 }
 
-/// Per-projection counters for `/metrics`, and whether it is consuming.
+/// Per-projection figures for `/metrics`, and whether it is consuming.
 #[derive(Debug, Clone)]
 pub struct RunnerStatus {
     pub running: Arc<AtomicBool>,
-    partitions: Arc<Gauge>,
-    events: Arc<Counter>,
-    batches: Arc<Counter>,
-    dead_letters: Arc<Counter>,
+    registry: Registry,
+    projection: Projection,
+    partitions: Gauge,
+    events: Counter,
+    batches: Counter,
+    dead_letters: Counter,
+    batch_size: Histogram,
+    batch_seconds: Histogram,
 }
 
 impl RunnerStatus {
     pub fn register(registry: &Registry, projection: Projection) -> Self {
-        let labels = format!("projection=\"{}\"", projection.name());
+        let labels = &[("projection", projection.name().to_owned())];
         Self {
             running: Arc::default(),
+            registry: registry.clone(),
+            projection,
             partitions: registry.gauge(
                 "orderstream_projection_partitions",
-                &labels,
+                labels,
                 "Events partitions this process folds for the projection (its share of the group)",
             ),
-            events: registry.counter("orderstream_projection_events_total", &labels, "Events applied"),
-            batches: registry.counter(
-                "orderstream_projection_batches_total",
-                &labels,
-                "Transactions committed",
-            ),
+            events: registry.counter("orderstream_projection_events_total", labels, "Events applied"),
+            batches: registry.counter("orderstream_projection_batches_total", labels, "Transactions committed"),
             dead_letters: registry.counter(
                 "orderstream_projection_dead_letters_total",
-                &labels,
+                labels,
                 "Records set aside as dead letters: undecodable, or refused by PostgreSQL",
             ),
+            batch_size: registry.histogram(
+                "orderstream_projection_batch_size",
+                labels,
+                "Records in one committed batch (one PostgreSQL transaction)",
+            ),
+            batch_seconds: registry.histogram(
+                "orderstream_projection_batch_seconds",
+                labels,
+                "How long folding and committing one batch took",
+            ),
         }
+    }
+
+    /// The lag gauges of `partition`: events behind the partition's head, and seconds.
+    fn lag(&self, partition: i32) -> (Gauge, Gauge) {
+        let labels = &[
+            ("projection", self.projection.name().to_owned()),
+            ("partition", partition.to_string()),
+        ];
+        (
+            self.registry.gauge(
+                "orderstream_projection_lag_events",
+                labels,
+                "Offsets on the partition not yet applied by this process, as of the last look at its head (1 when caught up: the last commit marker)",
+            ),
+            self.registry.gauge(
+                "orderstream_projection_lag_seconds",
+                labels,
+                "Age of the last event applied while the partition has events left to apply; 0 when caught up",
+            ),
+        )
     }
 }
 
@@ -104,6 +136,10 @@ pub type Positions = BTreeMap<i32, i64>;
 
 /// A turn at least this often while no event comes, to take up assigned partitions at once.
 const IDLE_TURN: Duration = Duration::from_millis(500);
+/// How often a runner asks the broker for its partitions' heads, to report its lag.
+const LAG_INTERVAL: Duration = Duration::from_secs(2);
+/// How long asking for one partition's head may take; an unanswered one keeps its last lag.
+const LAG_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a seek to a checkpoint may take before the runner gives up and starts again.
 const SEEK_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -198,7 +234,7 @@ async fn consume(
         let messages: Vec<BorrowedMessage<'_>> = messages?;
         partitions.follow(consumer.context());
         let sought = partitions.take_up(projection, pool, consumer, topic).await?;
-        status.partitions.set(partitions.owned.len() as i64);
+        status.partitions.set(partitions.owned.len() as f64);
         let mut batch = Batch::default();
         for message in &messages {
             // Not ours (revoked, or not yet at its checkpoint), fetched before the seek to its
@@ -214,19 +250,25 @@ async fn consume(
             }
         }
         if batch.is_empty() {
+            partitions.report_lag(status, consumer, topic).await;
             continue;
         }
         let span = info_span!(parent: None, "project_batch", projection = projection.name(), events = batch.len());
         TraceContext::follow_all(&span, batch.events.iter().map(|event| &event.envelope.trace));
+        let started = Instant::now();
         match commit(projection, pool, &mut partitions.owned, &batch)
             .instrument(span)
             .await
         {
             Ok(dead_letters) => {
+                status.batch_seconds.record(started.elapsed());
+                status.batch_size.record(batch.len() as f64);
                 commit_hint(consumer, topic, &batch.next_offsets);
-                status.events.add((batch.len() - dead_letters) as u64);
-                status.dead_letters.add(dead_letters as u64);
-                status.batches.add(1);
+                status.events.increment((batch.len() - dead_letters) as u64);
+                status.dead_letters.increment(dead_letters as u64);
+                status.batches.increment(1);
+                partitions.applied_at(&batch.event_times);
+                partitions.report_lag(status, consumer, topic).await;
                 debug!(events = batch.len(), dead_letters, "batch committed");
             }
             Err(moved @ RunnerError::CheckpointMoved { .. }) => {
@@ -248,6 +290,12 @@ struct Partitions {
     /// Assigned (and paused), or to be read again from their checkpoint: none of their records
     /// is folded until the consumer is sought to it.
     waiting: BTreeSet<i32>,
+    /// Per partition owned, when the last event applied was written (ms since the epoch).
+    applied: BTreeMap<i32, i64>,
+    /// The partitions whose lag is on `/metrics`.
+    reported: BTreeSet<i32>,
+    /// When the partitions' heads were last asked for.
+    lag_asked: Option<Instant>,
 }
 
 impl Partitions {
@@ -321,6 +369,57 @@ impl Partitions {
         Ok(resumed.elements().iter().map(|e| e.partition()).collect())
     }
 
+    fn applied_at(&mut self, event_times: &BTreeMap<i32, i64>) {
+        self.applied.extend(event_times);
+    }
+
+    /// Sets each owned partition's lag from its head, asked of the broker at most every
+    /// [`LAG_INTERVAL`], and zeroes that of partitions no longer owned, which another process
+    /// reports.
+    async fn report_lag(&mut self, status: &RunnerStatus, consumer: &Arc<StreamConsumer<Ownership>>, topic: &str) {
+        if self.lag_asked.is_some_and(|at| at.elapsed() < LAG_INTERVAL) {
+            return;
+        }
+        self.lag_asked = Some(Instant::now());
+        let (asker, asked_topic) = (Arc::clone(consumer), topic.to_owned());
+        let owned: Vec<i32> = self.owned.keys().copied().collect();
+        let heads = tokio::task::spawn_blocking(move || {
+            owned
+                .into_iter()
+                .filter_map(|partition| {
+                    let (_, high) = asker.fetch_watermarks(&asked_topic, partition, LAG_TIMEOUT).ok()?;
+                    Some((partition, high))
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        for (partition, high) in heads {
+            let Some(&next) = self.owned.get(&partition) else {
+                continue;
+            };
+            let behind = (high - next).max(0);
+            // The decider's transactions end with a commit marker that takes an offset but is
+            // never delivered: a caught-up partition is one behind.
+            let seconds = match self.applied.get(&partition) {
+                Some(&written_ms) if behind > 1 => (now_ms - written_ms).max(0) as f64 / 1000.0,
+                _ => 0.0,
+            };
+            let (events, age) = status.lag(partition);
+            events.set(behind as f64);
+            age.set(seconds);
+            self.reported.insert(partition);
+        }
+        for &gone in self.reported.iter().filter(|p| !self.owned.contains_key(p)) {
+            let (events, age) = status.lag(gone);
+            events.set(0.0);
+            age.set(0.0);
+        }
+        self.reported.retain(|partition| self.owned.contains_key(partition));
+        self.applied.retain(|partition, _| self.owned.contains_key(partition));
+    }
+
     /// Sets every owned partition to be claimed and sought again. The records already fetched
     /// are dropped: those of the current batch are spent, and a seek discards the rest.
     fn reclaim_all(&mut self) {
@@ -355,6 +454,8 @@ pub struct Batch {
     undecodable: Vec<(RawRecord, service_kit::kafka::Error)>,
     /// Per partition, the offset after the batch's last record.
     next_offsets: BTreeMap<i32, i64>,
+    /// Per partition, when the batch's last record was written (ms since the epoch).
+    event_times: BTreeMap<i32, i64>,
 }
 
 impl<'a> Extend<BorrowedMessage<'a>> for Batch {
@@ -368,6 +469,9 @@ impl<'a> Extend<BorrowedMessage<'a>> for Batch {
 impl Batch {
     fn push(&mut self, message: &BorrowedMessage<'_>) {
         self.next_offsets.insert(message.partition(), message.offset() + 1);
+        if let Some(written_ms) = message.timestamp().to_millis() {
+            self.event_times.insert(message.partition(), written_ms);
+        }
         match Envelope::<Event>::from_kafka(message) {
             Ok(envelope) => {
                 self.events.push(LoggedEvent {
@@ -387,6 +491,7 @@ impl Batch {
         self.records.clear();
         self.undecodable.clear();
         self.next_offsets.clear();
+        self.event_times.clear();
     }
 
     /// Decodes `messages`, in log order, on two threads: decoding is most of a replay's work.
@@ -405,6 +510,7 @@ impl Batch {
         self.undecodable.append(&mut spare.undecodable);
         // The second half ends later in every partition it shares with the first.
         self.next_offsets.append(&mut spare.next_offsets);
+        self.event_times.append(&mut spare.event_times);
     }
 
     /// How many records the batch holds, decoded or not.

@@ -36,7 +36,6 @@ pub struct Application {
 #[derive(Debug, Clone)]
 struct Context {
     pool: PgPool,
-    metrics: Registry,
     runners: Vec<(Projection, RunnerStatus)>,
 }
 
@@ -76,22 +75,23 @@ impl Application {
         }
         let context = Context {
             pool: self.pool.clone(),
-            metrics,
             runners,
         };
         let router = Router::new()
             .route("/health", get(service_kit::health::live))
             .route("/ready", get(ready))
-            .route("/metrics", get(render_metrics))
+            .route("/metrics", get(metrics.scrape()))
             .fallback(service_kit::problem::not_found)
             .with_state(context);
-        let served = service_kit::server::serve(
-            self.listener,
-            router,
-            service_kit::server::DEFAULT_HEADER_READ_TIMEOUT,
-            tasks.stopping(shutdown),
-        )
-        .await;
+        let router = metrics.time_requests(router);
+        let served = metrics
+            .kept_up_while(service_kit::server::serve(
+                self.listener,
+                router,
+                service_kit::server::DEFAULT_HEADER_READ_TIMEOUT,
+                tasks.stopping(shutdown),
+            ))
+            .await;
         tasks.stop().await?;
         served.context("HTTP server failed")
     }
@@ -109,8 +109,4 @@ async fn ready(State(context): State<Context>) -> Response {
         checks.push((projection.name(), running));
     }
     service_kit::health::ready(&checks)
-}
-
-async fn render_metrics(State(context): State<Context>) -> String {
-    context.metrics.render()
 }

@@ -4,6 +4,7 @@ use std::future::Future;
 
 use anyhow::Context as _;
 use service_kit::edge::Edge;
+use service_kit::metrics::Registry;
 use service_kit::server::Listener;
 
 use crate::console::{Console, Sampler};
@@ -37,6 +38,7 @@ impl Application {
             console,
             consistency_wait: config.consistency_wait(),
             verifier,
+            metrics: Registry::default(),
         };
         Ok(Self {
             listener,
@@ -51,9 +53,17 @@ impl Application {
     }
 
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let router = self.edge.wrap(http::router(self.context));
+        let metrics = self.context.metrics.clone();
+        let router = metrics.time_requests(self.edge.wrap(http::router(self.context)));
         let sampler = tokio::spawn(self.sampler.run());
-        let served = service_kit::server::serve(self.listener, router, self.edge.header_read_timeout(), shutdown).await;
+        let served = metrics
+            .kept_up_while(service_kit::server::serve(
+                self.listener,
+                router,
+                self.edge.header_read_timeout(),
+                shutdown,
+            ))
+            .await;
         sampler.abort();
         served.context("HTTP server failed")
     }

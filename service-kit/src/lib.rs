@@ -4,7 +4,8 @@
 //!   over OTLP when configured, and the W3C trace context requests and records carry.
 //! - [`problem`]: RFC 9457 `application/problem+json` answers.
 //! - [`health`]: `/health` (live) and the shape of `/ready` answers.
-//! - [`metrics`]: a few counters and gauges rendered in the Prometheus text format.
+//! - [`metrics`]: counters, gauges and histograms through the `metrics` facade, each service's
+//!   own Prometheus recorder, its `/metrics` text, and the latency of every HTTP request.
 //! - [`duration`]: durations in settings, written `250ms` or `5s`, and their deprecated `_MS`
 //!   predecessors.
 //! - [`database`]: PostgreSQL settings and a pool whose `search_path` is the configured schema.

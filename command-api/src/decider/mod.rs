@@ -153,6 +153,7 @@ pub async fn run(
     };
     let mut decider = started?;
     let result = decider.run(ready, shutdown).await;
+    metrics.ready.set(0.0);
     if matches!(result, Err(DeciderError::Hung { .. })) {
         // Closing would wait on the hung call as well: leave everything to the process's end.
         std::mem::forget(decider);
@@ -282,11 +283,10 @@ impl<'a> Decider<'a> {
             let batch: Vec<OwnedMessage> = batch?;
             self.follow_ownership();
             self.finish_restores().await?;
-            ready.store(
-                self.consumer.context().has_joined() && self.restoring.is_empty(),
-                Ordering::Release,
-            );
-            self.metrics.partitions_owned.set(self.owned.len() as i64);
+            let restored = self.consumer.context().has_joined() && self.restoring.is_empty();
+            ready.store(restored, Ordering::Release);
+            self.metrics.ready.set(if restored { 1.0 } else { 0.0 });
+            self.metrics.partitions_owned.set(self.owned.len() as f64);
             self.forget_old_verdicts().await?;
             if !batch.is_empty() {
                 self.decide(batch).await?;
@@ -357,9 +357,9 @@ impl<'a> Decider<'a> {
                 continue;
             };
             let (restored, read) = restore.await.expect("a restore panicked")?;
-            self.metrics.restored_changelog.add(read.changelog);
-            self.metrics.restored_events.add(read.events);
-            self.metrics.restored_verdicts.add(read.verdicts);
+            self.metrics.restored_changelog.increment(read.changelog);
+            self.metrics.restored_events.increment(read.events);
+            self.metrics.restored_verdicts.increment(read.verdicts);
             if restored.needs_seed {
                 self.seed(partition).await?;
             }
@@ -439,7 +439,10 @@ impl<'a> Decider<'a> {
             .instrument(info_span!("transaction"))
             .await
         {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.metrics.batch_size.record(batch.len() as f64);
+                Ok(())
+            }
             Err(err) => {
                 self.abort().await;
                 Err(err)
@@ -487,11 +490,11 @@ impl<'a> Decider<'a> {
             let command = match Envelope::<Command>::from_kafka(message) {
                 Ok(command) => command,
                 Err(err) => {
-                    self.metrics.undecodable_commands.add(1);
+                    self.metrics.undecodable_commands.increment(1);
                     match header(message, "ce_id").and_then(|id| id.parse().ok()) {
                         Some(command_id) => {
                             warn!(%command_id, error = %err, "refusing a command that does not decode");
-                            self.metrics.refusals.add(1);
+                            self.metrics.refusals.increment(1);
                             pending.push(Pending::Answered(Outcome {
                                 command_id,
                                 aggregate_id: aggregate_of(message).unwrap_or_else(Uuid::nil),
@@ -512,7 +515,7 @@ impl<'a> Decider<'a> {
             let _in_command = command_span.enter();
             let aggregate_id = command.message.aggregate_id();
             let refused = |refusal| {
-                self.metrics.refusals.add(1);
+                self.metrics.refusals.increment(1);
                 Pending::Answered(Outcome {
                     command_id: command.id,
                     aggregate_id,
@@ -532,7 +535,7 @@ impl<'a> Decider<'a> {
                     slot.insert(request_digest.clone());
                 }
             }
-            self.metrics.commands.add(1);
+            self.metrics.commands.increment(1);
             if let Some(first) = decided.get(&command.id) {
                 pending.push(if first.answers(request_digest.as_deref()) {
                     Pending::Answered(first.clone())
@@ -544,7 +547,7 @@ impl<'a> Decider<'a> {
             if !looked_up.contains(&aggregate_id) {
                 // Its record names another aggregate (key and `ce_subject`) than its body does.
                 warn!(command_id = %command.id, %aggregate_id, "refusing a command whose record names another aggregate");
-                self.metrics.undecodable_commands.add(1);
+                self.metrics.undecodable_commands.increment(1);
                 pending.push(refused(Refusal::Undecodable));
                 continue;
             }
@@ -563,7 +566,7 @@ impl<'a> Decider<'a> {
                 .unwrap_or_default();
             match Aggregates::decide(&entry.state, &command.message) {
                 Err(rejection) => {
-                    self.metrics.rejections.add(1);
+                    self.metrics.rejections.increment(1);
                     pending.push(Pending::Rejected {
                         partition,
                         outcome: Outcome {
@@ -715,11 +718,13 @@ impl<'a> Decider<'a> {
             self.send_offsets(offsets).await?;
         }
         let producer = self.producer.clone();
+        let committing = Instant::now();
         transactional("commit_transaction", move || {
             producer.commit_transaction(TRANSACTION_TIMEOUT)
         })
         .await?;
-        self.metrics.transactions.add(1);
+        self.metrics.commit_seconds.record(committing.elapsed());
+        self.metrics.transactions.increment(1);
 
         // Committed: the store follows. Should this fail or the process die first, the store
         // catches up from the changelog and verdicts on the next restore.

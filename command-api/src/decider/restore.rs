@@ -145,7 +145,7 @@ impl Partition<'_> {
                     continue;
                 }
                 let Some(aggregate_id) = key.and_then(|key| key.parse::<Uuid>().ok()) else {
-                    metrics.undecodable_events.add(1);
+                    metrics.undecodable_events.increment(1);
                     warn!(
                         offset = record.offset(),
                         "skipping a changelog record that names no aggregate"
@@ -155,7 +155,7 @@ impl Partition<'_> {
                 let stored = match record.payload().map(serde_json::from_slice::<Stored>) {
                     Some(Ok(stored)) => stored,
                     _ => {
-                        metrics.undecodable_events.add(1);
+                        metrics.undecodable_events.increment(1);
                         warn!(%aggregate_id, offset = record.offset(), "quarantining an aggregate: its changelog record does not decode");
                         Stored::Quarantined
                     }
@@ -207,7 +207,7 @@ impl Partition<'_> {
                         }
                     }
                     Err(err) => {
-                        metrics.undecodable_events.add(1);
+                        metrics.undecodable_events.increment(1);
                         match named {
                             Some(aggregate_id) => {
                                 warn!(%aggregate_id, error = %err, "quarantining an aggregate: one of its events does not decode");
@@ -248,7 +248,7 @@ impl Partition<'_> {
                 match record.payload().map(serde_json::from_slice::<Outcome>) {
                     Some(Ok(outcome)) => changes.verdicts.push((partition, at, outcome)),
                     _ => {
-                        metrics.undecodable_verdicts.add(1);
+                        metrics.undecodable_verdicts.increment(1);
                         warn!(
                             partition,
                             offset = record.offset(),

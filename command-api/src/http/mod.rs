@@ -85,7 +85,7 @@ pub fn router<B: CommandBus>(context: ApiContext<B>) -> Router {
         .merge(products::router(&context.verifier, &context.fingerprints))
         .route("/health", get(service_kit::health::live))
         .route("/ready", get(ready::<B>))
-        .route("/metrics", get(metrics::<B>))
+        .route("/metrics", get(context.metrics.scrape()))
         .route("/openapi.json", get(service_kit::openapi::serve(&openapi::document())));
     service_kit::server::with_problem_answers(routes).with_state(context)
 }
@@ -102,10 +102,6 @@ async fn ready<B: CommandBus>(State(context): State<ApiContext<B>>) -> Response 
         Err("decider has not restored its partitions".to_owned())
     };
     service_kit::health::ready(&[("kafka", kafka), ("decider", decider)])
-}
-
-async fn metrics<B>(State(context): State<ApiContext<B>>) -> String {
-    context.metrics.render()
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ pub struct ApiContext {
 }
 
 pub fn router(context: ApiContext) -> Router {
+    let metrics = context.metrics.scrape();
     let webhooks = webhooks::router().route_layer(require_scope(context.verifier.clone(), WEBHOOKS_WRITE));
     let routes = Router::new()
         .merge(webhooks)
@@ -42,8 +43,4 @@ pub fn router(context: ApiContext) -> Router {
 async fn ready(State(context): State<ApiContext>) -> Response {
     let database = service_kit::health::database_check(&context.pool).await;
     service_kit::health::ready(&[("database", database)])
-}
-
-async fn metrics(State(context): State<ApiContext>) -> String {
-    context.metrics.render()
 }

@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use service_kit::database::DatabaseArgs;
+use service_kit::metrics::Registry;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 
@@ -54,6 +55,10 @@ const DRAIN_WAIT: Duration = Duration::from_millis(300);
 /// keeps one row per aggregate in memory whatever the batch's size.
 const BULK_BATCH: usize = 50_000;
 
+/// The gauges of a rebuild's progress on its `/metrics`, per projection: events folded, and
+/// events from the start of the log to its head.
+pub const PROGRESS_METRICS: [&str; 2] = ["orderstream_rebuild_events_done", "orderstream_rebuild_events_target"];
+
 /// What one rebuild should do.
 #[derive(Debug, Clone)]
 pub struct RebuildOptions {
@@ -61,6 +66,8 @@ pub struct RebuildOptions {
     pub keep_old: bool,
     /// Print a progress line about every second.
     pub progress: bool,
+    /// Where the progress is reported for `/metrics`, about every second too.
+    pub metrics: Registry,
 }
 
 /// The projection named `name`.
@@ -249,6 +256,9 @@ async fn replay(
         if last_report.elapsed() >= Duration::from_secs(1) {
             highs = high_watermarks(&consumer, &topic, partitions)?;
             last_report = Instant::now();
+            for shadow in &shadows {
+                progress.report(&options.metrics, shadow.projection, positions, &highs);
+            }
             if options.progress {
                 println!("{}", progress.line(positions, &highs));
             }
@@ -285,8 +295,9 @@ async fn replay(
         match swapped {
             Swap::Done => {
                 let done = shadows.remove(0);
+                highs = high_watermarks(&consumer, &topic, partitions)?;
+                progress.report(&options.metrics, done.projection, &done.positions, &highs);
                 if options.progress {
-                    highs = high_watermarks(&consumer, &topic, partitions)?;
                     println!("{}", progress.line(&done.positions, &highs));
                     println!("{name}: swapped in after {:.1}s", started.elapsed().as_secs_f64());
                     let dead_letters = dead_letter_counts(schemas.live_pool)
@@ -464,7 +475,8 @@ struct Progress<'a> {
 }
 
 impl Progress<'_> {
-    fn line(&self, positions: &Positions, highs: &BTreeMap<i32, i64>) -> String {
+    /// Events folded so far, and events from the start of the log to its head.
+    fn counts(&self, positions: &Positions, highs: &BTreeMap<i32, i64>) -> (i64, i64) {
         let total: i64 = highs
             .iter()
             .map(|(p, h)| h - self.lows.get(p).copied().unwrap_or(0))
@@ -473,6 +485,30 @@ impl Progress<'_> {
             .keys()
             .map(|&p| position(positions, self.lows, p) - self.lows.get(&p).copied().unwrap_or(0))
             .sum();
+        (done, total)
+    }
+
+    fn report(&self, metrics: &Registry, projection: Projection, positions: &Positions, highs: &BTreeMap<i32, i64>) {
+        let (done, total) = self.counts(positions, highs);
+        let labels = &[("projection", projection.name().to_owned())];
+        metrics
+            .gauge(
+                PROGRESS_METRICS[0],
+                labels,
+                "Events a rebuild under way has folded into the projection's new tables",
+            )
+            .set(done as f64);
+        metrics
+            .gauge(
+                PROGRESS_METRICS[1],
+                labels,
+                "Events from the start of the log to its head, as the rebuild last looked",
+            )
+            .set(total as f64);
+    }
+
+    fn line(&self, positions: &Positions, highs: &BTreeMap<i32, i64>) -> String {
+        let (done, total) = self.counts(positions, highs);
         let seconds = self.started.elapsed().as_secs_f64().max(0.001);
         let rate = done as f64 / seconds;
         let left = (total - done).max(0);

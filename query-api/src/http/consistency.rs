@@ -62,6 +62,16 @@ impl Consistency {
         };
         let started = Instant::now();
         let deadline = started + context.consistency_wait;
+        let waited = |outcome: &str| {
+            context
+                .metrics
+                .histogram(
+                    "orderstream_query_consistency_wait_seconds",
+                    &[("projection", projection.to_owned()), ("outcome", outcome.to_owned())],
+                    "How long a query waited for its projection to pass its consistency token, by outcome (reached, timeout)",
+                )
+                .record(started.elapsed());
+        };
         loop {
             let checkpoints = read_models::checkpoint::checkpoints(&context.pool, projection).await?;
             let reached = token.positions().iter().all(|(partition, needed)| {
@@ -70,9 +80,11 @@ impl Consistency {
                     .is_some_and(|next_offset| next_offset >= needed)
             });
             if reached {
+                waited("reached");
                 return Ok(());
             }
             if Instant::now() >= deadline {
+                waited("timeout");
                 return Err(ApiError::NotYetConsistent {
                     projection,
                     waited_ms: started.elapsed().as_millis(),

@@ -17,6 +17,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use service_kit::auth::{require_any_scope, require_scope, Verifier, CATALOG_READ, CATALOG_WRITE, READ, READ_ALL};
+use service_kit::metrics::Registry;
 use sqlx::PgPool;
 
 use crate::console::{self, Console};
@@ -34,6 +35,7 @@ pub struct ApiContext {
     pub consistency_wait: Duration,
     /// Checks the bearer token of every query.
     pub verifier: Verifier,
+    pub metrics: Registry,
 }
 
 /// Who may read orders and purchases: a user (`read`, its own only) or staff (`read:all`).
@@ -46,7 +48,7 @@ const CATALOG_READERS: &[&str] = &[READ, READ_ALL, CATALOG_READ, CATALOG_WRITE];
 pub fn router(context: ApiContext) -> Router {
     // Orders and purchases are read by users (their own) and staff; the catalog by them and by
     // whoever reads or keeps it; `track_user` counts orders across users, so it is staff's only.
-    // Health and readiness stay open.
+    // Health, readiness and metrics stay open.
     let own = Router::new()
         .merge(orders::router())
         .merge(purchases::router())
@@ -61,6 +63,7 @@ pub fn router(context: ApiContext) -> Router {
         .merge(staff)
         .route("/health", get(service_kit::health::live))
         .route("/ready", get(ready))
+        .route("/metrics", get(context.metrics.scrape()))
         .route("/openapi.json", get(service_kit::openapi::serve(&openapi::document())));
     service_kit::server::with_problem_answers(routes).with_state(context)
 }

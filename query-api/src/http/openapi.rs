@@ -27,7 +27,7 @@ service_kit::api_document! {
     /// The whole document: the shared parts and every resource's routes, each of which names its
     /// scopes and answers 400, 401, 403 and 503.
     pub(super) fn document() {
-        metrics: false,
+        metrics: true,
         routes: [
             track_users::TrackUsersApi,
             orders::OrdersApi,

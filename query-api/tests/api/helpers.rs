@@ -5,6 +5,7 @@ use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use query_api::console::Console;
 use query_api::http::{self, ApiContext};
+use service_kit::metrics::Registry;
 use service_kit::testing::{test_auth, Isolation};
 use sqlx::PgPool;
 use tower::ServiceExt as _;
@@ -32,6 +33,7 @@ pub(crate) async fn spawn_api() -> (Router, PgPool) {
         console,
         consistency_wait: Duration::from_millis(300),
         verifier: test_auth().verifier().expect("test verifier"),
+        metrics: Registry::default(),
     };
     (http::router(context), pool)
 }

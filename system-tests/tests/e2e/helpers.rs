@@ -6,10 +6,11 @@ use service_kit::testing::{bearer_all, wait_until, Isolation};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// The three services of one isolated stack, in this test process.
+/// The three services of one isolated stack, in this test process, and their addresses.
 pub(crate) struct Stack {
     pub(crate) commands: String,
     pub(crate) queries: String,
+    pub(crate) projections: String,
     pub(crate) client: reqwest::Client,
     pub(crate) isolation: Isolation,
     pub(crate) pool: sqlx::PgPool,
@@ -60,6 +61,7 @@ pub(crate) async fn spawn_stack_with_wait(consistency_wait: Duration) -> Stack {
     Stack {
         commands,
         queries,
+        projections,
         client,
         isolation,
         pool,

@@ -6,6 +6,7 @@ mod console;
 mod edge;
 mod helpers;
 mod lifecycle;
+mod metrics;
 mod orders;
 mod purchases;
 mod text;
