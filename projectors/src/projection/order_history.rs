@@ -26,20 +26,10 @@ fn rows(events: &[LoggedEvent]) -> Vec<HistoryRow> {
                 log_partition: Some(logged.partition),
                 log_offset: Some(logged.offset),
                 command_id: logged.envelope.causation_id,
-                trace_id: logged.envelope.traceparent.as_deref().and_then(trace_id),
+                trace_id: logged.envelope.trace.trace_id(),
             })
         })
         .collect()
-}
-
-/// The trace id of a W3C `traceparent` (`00-<trace id>-<span id>-<flags>`), when it holds a
-/// valid one: 32 lowercase hex digits, not all zero.
-fn trace_id(traceparent: &str) -> Option<String> {
-    let id = traceparent.split('-').nth(1)?;
-    let valid = id.len() == 32
-        && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        && id.bytes().any(|b| b != b'0');
-    valid.then(|| id.to_owned())
 }
 
 #[tracing::instrument(skip_all, fields(events = events.len()))]
@@ -134,17 +124,5 @@ mod tests {
             &order::Event::decode(&rows[0].event_type, rows[0].data.as_bytes()).unwrap(),
             placed
         );
-    }
-
-    #[test]
-    fn the_trace_id_is_taken_from_a_valid_traceparent_only() {
-        let id = "4bf92f3577b34da6a3ce929d0e0e4736";
-        assert_eq!(trace_id(&format!("00-{id}-00f067aa0ba902b7-01")).as_deref(), Some(id));
-        assert_eq!(
-            trace_id("00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
-            None
-        );
-        assert_eq!(trace_id(&format!("00-{}-00f067aa0ba902b7-01", id.to_uppercase())), None);
-        assert_eq!(trace_id("garbage"), None);
     }
 }

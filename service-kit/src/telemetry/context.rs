@@ -37,6 +37,16 @@ pub struct TraceContext {
 }
 
 impl TraceContext {
+    /// The trace id of the `traceparent` (`00-<trace id>-<span id>-<flags>`), when it holds a
+    /// valid one: 32 lowercase hex digits, not all zero.
+    pub fn trace_id(&self) -> Option<String> {
+        let id = self.traceparent.as_deref()?.split('-').nth(1)?;
+        let valid = id.len() == 32
+            && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            && id.bytes().any(|b| b != b'0');
+        valid.then(|| id.to_owned())
+    }
+
     /// The context of the current span, to write on what leaves within it.
     pub fn current() -> Self {
         let mut carrier = Self::default();
@@ -150,6 +160,27 @@ mod tests {
     use super::*;
 
     const TRACEPARENT_GIVEN: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    fn trace_id(traceparent: &str) -> Option<String> {
+        TraceContext {
+            traceparent: Some(traceparent.to_owned()),
+            tracestate: None,
+        }
+        .trace_id()
+    }
+
+    #[test]
+    fn the_trace_id_is_taken_from_a_valid_traceparent_only() {
+        let id = "4bf92f3577b34da6a3ce929d0e0e4736";
+        assert_eq!(trace_id(&format!("00-{id}-00f067aa0ba902b7-01")).as_deref(), Some(id));
+        assert_eq!(
+            trace_id("00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
+            None
+        );
+        assert_eq!(trace_id(&format!("00-{}-00f067aa0ba902b7-01", id.to_uppercase())), None);
+        assert_eq!(trace_id("garbage"), None);
+        assert_eq!(TraceContext::default().trace_id(), None);
+    }
 
     #[test]
     fn a_context_passes_through_the_w3c_propagator_unchanged() {
