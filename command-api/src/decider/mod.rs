@@ -46,7 +46,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
-use service_kit::kafka::envelope::{header, trace_context};
+use service_kit::kafka::envelope::{header, trace_context, trace_headers};
 use service_kit::kafka::ownership::{Ownership, OwnershipChange};
 use service_kit::kafka::topics::DECIDER_GROUP as GROUP;
 use service_kit::kafka::{Envelope, KafkaArgs, Topics};
@@ -480,6 +480,9 @@ impl<'a> Decider<'a> {
         let mut changed: HashMap<Uuid, (i32, AggregateEntry)> = HashMap::new();
         // Request digests of the commands seen in this batch, by command id.
         let mut seen: HashMap<Uuid, Option<String>> = HashMap::new();
+        // Each command's trace context as its verdict should carry it: its `decide_command` span
+        // while traces are exported, else the command's own.
+        let mut traces: HashMap<Uuid, TraceContext> = HashMap::new();
         let mut pending = Vec::new();
         // Products whose name or price this batch changed: their catalog entries go out with it.
         let mut recatalogued = HashSet::new();
@@ -513,6 +516,7 @@ impl<'a> Decider<'a> {
                 || info_span!("decide_command", command_id = %command.id, command = command.message.message_type()),
             );
             let _in_command = command_span.enter();
+            traces.insert(command.id, command.trace.to_send().into_owned());
             let aggregate_id = command.message.aggregate_id();
             let refused = |refusal| {
                 self.metrics.refusals.increment(1);
@@ -681,11 +685,18 @@ impl<'a> Decider<'a> {
             };
             let key = outcome.command_id.to_string();
             let payload = outcome.encode();
+            let trace = traces.get(&outcome.command_id);
             for reply in replies.to(outcome.command_id) {
-                verdicts.push(self.send(&topics.outcomes, reply, &key, &payload, None)?);
+                verdicts.push(self.send(&topics.outcomes, reply, &key, &payload, trace.and_then(trace_headers))?);
             }
             if let Some(partition) = remember_in {
-                let delivery = self.send(&topics.verdicts, Some(partition), &key, &payload, None)?;
+                let delivery = self.send(
+                    &topics.verdicts,
+                    Some(partition),
+                    &key,
+                    &payload,
+                    trace.and_then(trace_headers),
+                )?;
                 mirrored.push((Mirrored::Verdicts, partition, delivery));
                 remembered.push((partition, outcome));
             }

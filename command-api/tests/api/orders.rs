@@ -37,6 +37,15 @@ async fn the_seed_payload_places_an_order_and_writes_order_placed_as_a_cloudeven
     assert_eq!(header(event, "ce_sequence"), Some("1"));
     assert_eq!(header(event, "content-type"), Some("application/json"));
     assert_eq!(header(event, "traceparent"), Some(traceparent));
+    for topic in [&app.isolation.topics.outcomes, &app.isolation.topics.verdicts] {
+        let verdicts = committed_records(&app.isolation, topic).await;
+        assert_eq!(verdicts.len(), 1, "{topic}");
+        assert_eq!(
+            header(&verdicts[0], "traceparent"),
+            Some(traceparent),
+            "the verdict on {topic} carries the command's trace"
+        );
+    }
     assert!(header(event, "ce_id").is_some_and(|id| Uuid::parse_str(id).is_ok()));
     assert!(header(event, "ce_causationid").is_some_and(|id| Uuid::parse_str(id).is_ok()));
     assert!(header(event, "ce_time").is_some());

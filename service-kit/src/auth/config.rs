@@ -209,8 +209,8 @@ mod tests {
     use super::*;
     use crate::auth::testkit::{RSA_PUBLIC_PEM, SECRET};
     use crate::auth::{
-        Claims, CATALOG_WRITE, ORDERS_MANAGE, ORDERS_WRITE, PURCHASES_REFUND, PURCHASES_WRITE, READ, READ_ALL,
-        WEBHOOKS_WRITE,
+        Claims, CATALOG_WRITE, OPERATOR, ORDERS_MANAGE, ORDERS_WRITE, PURCHASES_REFUND, PURCHASES_WRITE, READ,
+        READ_ALL, WEBHOOKS_WRITE,
     };
     use crate::secret::SecretError;
 
@@ -268,7 +268,7 @@ mod tests {
         let claims = minted_claims(&cli, &secret_args());
         assert_eq!(
             claims.scopes,
-            vec![ORDERS_MANAGE, PURCHASES_REFUND, READ_ALL, CATALOG_WRITE]
+            vec![ORDERS_MANAGE, PURCHASES_REFUND, READ_ALL, CATALOG_WRITE, OPERATOR]
         );
         assert_eq!(claims.user_id(), crate::auth::user_id_of("operator-1"));
         assert!(Cli::try_parse_from(["test", "--kind", "admin"]).is_err());

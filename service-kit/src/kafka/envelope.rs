@@ -65,13 +65,7 @@ impl<M: Message> Envelope<M> {
         if let Some(causation) = &causation {
             headers = headers.insert(text("ce_causationid", causation));
         }
-        if let Some(traceparent) = &trace.traceparent {
-            headers = headers.insert(text(TRACEPARENT, traceparent));
-        }
-        if let Some(tracestate) = &trace.tracestate {
-            headers = headers.insert(text(TRACESTATE, tracestate));
-        }
-        headers
+        with_trace(headers, &trace)
     }
 
     /// Reads an envelope back from a Kafka message, decoding (and upcasting) its data.
@@ -168,6 +162,25 @@ pub type HeaderList<'a> = Vec<(&'a str, Option<&'a [u8]>)>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("a header name is not UTF-8")]
 pub struct UnreadableHeaders;
+
+/// The trace context alone as headers, for a record that is not an envelope (a command's
+/// outcome and verdict), so a consumer of it can continue the command's trace; `None` without one.
+pub fn trace_headers(trace: &TraceContext) -> Option<OwnedHeaders> {
+    trace
+        .traceparent
+        .is_some()
+        .then(|| with_trace(OwnedHeaders::new_with_capacity(2), trace))
+}
+
+fn with_trace(mut headers: OwnedHeaders, trace: &TraceContext) -> OwnedHeaders {
+    if let Some(traceparent) = &trace.traceparent {
+        headers = headers.insert(text(TRACEPARENT, traceparent));
+    }
+    if let Some(tracestate) = &trace.tracestate {
+        headers = headers.insert(text(TRACESTATE, tracestate));
+    }
+    headers
+}
 
 fn text<'a>(key: &'a str, value: &'a str) -> Header<'a, &'a str> {
     Header {
