@@ -4,7 +4,8 @@
 //!   object per line with `LOG_FORMAT=json` ([`json`]), which carries the `trace_id` and
 //!   `span_id` of the span it was written in while traces are exported.
 //! - Traces exported over OTLP ([`export`]) when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and not
-//!   built at all otherwise.
+//!   built at all otherwise. Their spans are chosen by their own filter ([`TRACES_FILTER`]), not
+//!   by `RUST_LOG`: quieting the logs must not silence the traces.
 //! - [`TraceContext`]: the W3C Trace Context a request or a Kafka record carries, continued by
 //!   whoever handles it.
 
@@ -20,6 +21,10 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, EnvFilter, Layer};
 
 pub use context::{is_exported, TraceContext, TRACEPARENT, TRACESTATE};
+
+/// The spans exported: every `info` span of ours and of the libraries, sqlx's per-statement
+/// spans left out (the batch spans around them say what a transaction cost).
+pub const TRACES_FILTER: &str = "info,sqlx=warn";
 
 /// What [`init`] installed; [`Telemetry::shutdown`] sends the spans not exported yet.
 #[derive(Debug)]
@@ -58,9 +63,11 @@ pub async fn run<F: std::future::Future>(service: &str, work: impl FnOnce() -> F
 pub fn init(service: &str) -> Telemetry {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     let provider = export::provider(service);
-    let traces = provider
-        .as_ref()
-        .map(|provider| tracing_opentelemetry::layer().with_tracer(export::tracer(provider)));
+    let traces = provider.as_ref().map(|provider| {
+        tracing_opentelemetry::layer()
+            .with_tracer(export::tracer(provider))
+            .with_filter(EnvFilter::new(TRACES_FILTER))
+    });
     let logs = if std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json") {
         fmt::layer().json().event_format(json::WithTraceIds::new()).boxed()
     } else {
@@ -70,9 +77,8 @@ pub fn init(service: &str) -> Telemetry {
             .boxed()
     };
     let installed = tracing_subscriber::registry()
-        .with(filter)
         .with(traces)
-        .with(logs)
+        .with(logs.with_filter(filter))
         .try_init()
         .is_ok();
     let provider = provider.filter(|_| installed);

@@ -3,6 +3,7 @@
 
 mod authz;
 mod console;
+mod console_failover;
 mod edge;
 mod helpers;
 mod lifecycle;

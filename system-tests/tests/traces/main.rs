@@ -61,10 +61,12 @@ impl TracedStack {
             ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.clone()),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.to_owned()),
             ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
-            // The request span's closing line is at debug: a line written inside it.
-            ("RUST_LOG", "info,tower_http=debug".to_owned()),
             ("LOG_FORMAT", "json".to_owned()),
         ]);
+        // A logged service writes the request span's closing line (at debug) inside it; the
+        // others log warnings only, and must export every span all the same.
+        let logs = if log.is_some() { "info,tower_http=debug" } else { "warn" };
+        env.push(("RUST_LOG", logs.to_owned()));
         let path = system_tests::release_dir().join(binary);
         self.services.push(match log {
             Some(log) => ChildService::spawn_logged(&path, args, &env, log),
