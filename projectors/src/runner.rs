@@ -1,4 +1,5 @@
-//! The consume–fold–commit loop of one projection.
+//! The consume–fold–commit loop of the projections: one consumer, each projection committing
+//! its share of every batch.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -7,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use domain::Event;
+use futures::future::join_all;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::BorrowedMessage;
@@ -109,6 +111,10 @@ impl RunnerStatus {
         }
     }
 
+    pub fn projection(&self) -> Projection {
+        self.projection
+    }
+
     /// The lag gauges of `partition`: events behind the partition's head, and seconds.
     fn lag(&self, partition: i32) -> (Gauge, Gauge) {
         let labels = &[
@@ -143,37 +149,46 @@ const LAG_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a seek to a checkpoint may take before the runner gives up and starts again.
 const SEEK_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The consumer group of `projection`'s runners writing the read models in `schema`: every
-/// `projectors run` process on that schema joins it and folds the partitions it is given. A
-/// copy of the read models in another schema (a second database, a rebuild) needs every
-/// partition for itself, so it is another group.
-pub fn group(projection: Projection, schema: &str) -> String {
-    format!("orderstream-projector-{schema}-{}", projection.name())
+/// The consumer group of the projectors writing the read models in `schema`: every
+/// `projectors run` process on that schema joins it and folds every projection of the
+/// partitions it is given. A copy of the read models in another schema (a second database, a
+/// rebuild) needs every partition for itself, so it is another group.
+pub fn group(schema: &str) -> String {
+    format!("orderstream-projector-{schema}")
 }
 
-/// Runs `projection` into `schema` in its consumer group, from the checkpoints of the
-/// partitions it is given, until `shutdown` (after the batch in hand) or the first error.
-#[tracing::instrument(skip_all, fields(projection = projection.name()))]
+/// Runs every projection of `runners` into `schema` in one consumer group, from their
+/// checkpoints in the partitions it is given, until `shutdown` (after the batch in hand) or the
+/// first error.
+///
+/// One consumer feeds them all: each record is fetched and decoded once, however many
+/// projections fold it, and each projection commits its share of a batch in a transaction of
+/// its own, beside the others.
+#[tracing::instrument(skip_all)]
 pub async fn run(
-    projection: Projection,
+    runners: &[RunnerStatus],
     settings: &RunnerSettings,
     pool: &PgPool,
     schema: &str,
-    status: &RunnerStatus,
     shutdown: &CancellationToken,
 ) -> Result<(), RunnerError> {
     let consumer: Arc<StreamConsumer<Ownership>> = Arc::new(
         settings
             .kafka
-            .member_config(&group(projection, schema))
+            .member_config(&group(schema))
             .set("fetch.wait.max.ms", "50")
             .create_with_context(Ownership::default())?,
     );
     consumer.subscribe(&[&settings.topics.events])?;
-    status.running.store(true, Ordering::Release);
-    let result = consume(projection, settings, pool, status, &consumer, shutdown).await;
-    status.running.store(false, Ordering::Release);
-    status.partitions.set(0);
+    for status in runners {
+        status.running.store(true, Ordering::Release);
+    }
+    let mut partitions = Partitions::new(runners);
+    let result = consume(settings, pool, &mut partitions, &consumer, shutdown).await;
+    for status in runners {
+        status.running.store(false, Ordering::Release);
+        status.partitions.set(0);
+    }
     result
 }
 
@@ -188,7 +203,7 @@ pub(crate) async fn seek_to_checkpoint(
 ) -> Result<(StreamConsumer, Positions), RunnerError> {
     let consumer: StreamConsumer = settings
         .kafka
-        .consumer_config(&group(projection, schema))
+        .consumer_config(&group(schema))
         .set("fetch.wait.max.ms", "50")
         .create()?;
     let topic = &settings.topics.events;
@@ -206,92 +221,153 @@ pub(crate) async fn seek_to_checkpoint(
     Ok((consumer, checkpoints))
 }
 
-/// Folds batches of the owned partitions.
+/// Folds batches of the owned partitions into every projection.
 ///
-/// The checkpoint rows are the truth. A partition is claimed (its checkpoint row made to exist,
-/// and read) as soon as it is assigned, and the consumer is sought to that checkpoint before
-/// any of its records is folded; the offset the group last committed only says where the
-/// fetcher may begin meanwhile, and what it fetched there is dropped. When a batch finds a
-/// checkpoint moved under it (a rebuild swapped the projection in, or the group had given the
-/// partition to another process that folded it since), nothing is written and every owned
-/// partition is claimed and sought again, so the runner carries on from the stored checkpoints
-/// without leaving the group.
+/// The checkpoint rows are the truth. A partition is claimed (each projection's checkpoint row
+/// made to exist, and read) as soon as it is assigned, and the consumer is sought to the lowest
+/// of those checkpoints before any of its records is folded; each projection then folds only
+/// the records from its own checkpoint on. The offset the group last committed only says where
+/// the fetcher may begin meanwhile, and what it fetched there is dropped. When a projection's
+/// batch finds a checkpoint moved under it (a rebuild swapped the projection in, or the group
+/// had given the partition to another process that folded it since), that projection writes
+/// nothing and every owned partition is claimed and sought again, so the runner carries on from
+/// the stored checkpoints without leaving the group.
 async fn consume(
-    projection: Projection,
     settings: &RunnerSettings,
     pool: &PgPool,
-    status: &RunnerStatus,
+    partitions: &mut Partitions,
     consumer: &Arc<StreamConsumer<Ownership>>,
     shutdown: &CancellationToken,
 ) -> Result<(), RunnerError> {
     let batching = settings.batching().first_within(IDLE_TURN);
     let topic = &settings.topics.events;
-    let mut partitions = Partitions::default();
     while let Some(messages) = shutdown
         .run_until_cancelled(batching.next(|| service_kit::kafka::recv(consumer)))
         .await
     {
         let messages: Vec<BorrowedMessage<'_>> = messages?;
         partitions.follow(consumer.context());
-        let sought = partitions.take_up(projection, pool, consumer, topic).await?;
-        status.partitions.set(partitions.owned.len() as f64);
-        let mut batch = Batch::default();
-        for message in &messages {
-            // Not ours (revoked, or not yet at its checkpoint), fetched before the seek to its
-            // checkpoint, or already folded.
-            let partition = message.partition();
-            if !sought.contains(&partition)
-                && partitions
-                    .owned
-                    .get(&partition)
-                    .is_some_and(|&next| message.offset() >= next)
-            {
-                batch.push(message);
-            }
-        }
-        if batch.is_empty() {
-            partitions.report_lag(status, consumer, topic).await;
+        let sought = partitions.take_up(pool, consumer, topic).await?;
+        // Not ours (revoked, or not yet at its checkpoint), fetched before the seek to its
+        // checkpoint, or already folded by every projection.
+        let fresh: Vec<&BorrowedMessage<'_>> = messages
+            .iter()
+            .filter(|message| {
+                let partition = message.partition();
+                !sought.contains(&partition)
+                    && partitions
+                        .owned
+                        .get(&partition)
+                        .is_some_and(|&next| message.offset() >= next)
+            })
+            .collect();
+        if fresh.is_empty() {
+            partitions.report_lag(consumer, topic).await;
             continue;
         }
-        let span = info_span!(parent: None, "project_batch", projection = projection.name(), events = batch.len());
-        TraceContext::follow_all(&span, batch.events.iter().map(|event| &event.envelope.trace));
-        let started = Instant::now();
-        match commit(projection, pool, &mut partitions.owned, &batch)
-            .instrument(span)
-            .await
-        {
-            Ok(dead_letters) => {
-                status.batch_seconds.record(started.elapsed());
-                status.batch_size.record(batch.len() as f64);
-                commit_hint(consumer, topic, &batch.next_offsets);
-                status.events.increment((batch.len() - dead_letters) as u64);
-                status.dead_letters.increment(dead_letters as u64);
-                status.batches.increment(1);
-                partitions.applied_at(&batch.event_times);
-                partitions.report_lag(status, consumer, topic).await;
-                debug!(events = batch.len(), dead_letters, "batch committed");
+        let mut batch = Batch::default();
+        fresh.iter().for_each(|message| batch.push(message));
+        let folded = join_all(
+            partitions
+                .folders
+                .iter_mut()
+                .map(|folder| folder.fold(pool, &batch, &fresh)),
+        )
+        .await;
+        partitions.settle();
+        commit_hint(consumer, topic, &partitions.owned, &batch.next_offsets);
+        let mut moved = None;
+        for result in folded {
+            match result {
+                Ok(()) => {}
+                Err(error @ RunnerError::CheckpointMoved { .. }) => moved = Some(error),
+                Err(error) => return Err(error),
             }
-            Err(moved @ RunnerError::CheckpointMoved { .. }) => {
-                info!(%moved, "checkpoint moved (projection replaced, or a lost partition folded elsewhere); carrying on from the stored checkpoints");
-                partitions.reclaim_all();
-                partitions.take_up(projection, pool, consumer, topic).await?;
-            }
-            Err(error) => return Err(error),
         }
+        if let Some(moved) = moved {
+            info!(%moved, "checkpoint moved (projection replaced, or a lost partition folded elsewhere); carrying on from the stored checkpoints");
+            partitions.reclaim_all();
+            partitions.take_up(pool, consumer, topic).await?;
+        }
+        partitions.report_lag(consumer, topic).await;
     }
     Ok(())
 }
 
-/// The events partitions a runner has been given, and where it stands in each.
-#[derive(Debug, Default)]
+/// One projection in the runner: its figures and where it stands.
+#[derive(Debug)]
+struct Folder {
+    status: RunnerStatus,
+    /// Per owned partition, the next offset this projection folds, as its checkpoint says.
+    positions: Positions,
+    /// Per owned partition, when the last event this projection applied was written (ms since
+    /// the epoch).
+    applied: BTreeMap<i32, i64>,
+}
+
+impl Folder {
+    /// Commits the records of `batch` (decoded from `messages`) this projection has not folded
+    /// yet, in one transaction.
+    async fn fold(
+        &mut self,
+        pool: &PgPool,
+        batch: &Batch,
+        messages: &[&BorrowedMessage<'_>],
+    ) -> Result<(), RunnerError> {
+        let behind = |message: &&&BorrowedMessage<'_>| {
+            self.positions
+                .get(&message.partition())
+                .is_some_and(|&next| message.offset() >= next)
+        };
+        // Usually every projection stands at the same offsets and folds the whole batch; one
+        // that stands further on (the others restarted from older checkpoints) decodes its own
+        // part again rather than every batch being copied for it.
+        let own;
+        let batch = if messages.iter().all(|message| behind(&message)) {
+            batch
+        } else {
+            let mut part = Batch::default();
+            messages.iter().filter(behind).for_each(|message| part.push(message));
+            own = part;
+            &own
+        };
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let projection = self.status.projection;
+        let span = info_span!(parent: None, "project_batch", projection = projection.name(), events = batch.len());
+        TraceContext::follow_all(&span, batch.events.iter().map(|event| &event.envelope.trace));
+        let started = Instant::now();
+        let dead_letters = commit(projection, pool, &mut self.positions, batch)
+            .instrument(span)
+            .await?;
+        let status = &self.status;
+        status.batch_seconds.record(started.elapsed());
+        status.batch_size.record(batch.len() as f64);
+        status.events.increment((batch.len() - dead_letters) as u64);
+        status.dead_letters.increment(dead_letters as u64);
+        status.batches.increment(1);
+        self.applied.extend(&batch.event_times);
+        debug!(
+            projection = projection.name(),
+            events = batch.len(),
+            dead_letters,
+            "batch committed"
+        );
+        Ok(())
+    }
+}
+
+/// The events partitions a runner has been given, and where each projection stands in them.
+#[derive(Debug)]
 struct Partitions {
-    /// Claimed and sought to their checkpoint: the next offset to fold in each.
+    /// Claimed and sought: per partition, the next offset the consumer reads, the lowest of the
+    /// projections' positions there.
     owned: Positions,
     /// Assigned (and paused), or to be read again from their checkpoint: none of their records
     /// is folded until the consumer is sought to it.
     waiting: BTreeSet<i32>,
-    /// Per partition owned, when the last event applied was written (ms since the epoch).
-    applied: BTreeMap<i32, i64>,
+    folders: Vec<Folder>,
     /// The partitions whose lag is on `/metrics`.
     reported: BTreeSet<i32>,
     /// When the partitions' heads were last asked for.
@@ -299,6 +375,23 @@ struct Partitions {
 }
 
 impl Partitions {
+    fn new(runners: &[RunnerStatus]) -> Self {
+        Self {
+            owned: Positions::new(),
+            waiting: BTreeSet::new(),
+            folders: runners
+                .iter()
+                .map(|status| Folder {
+                    status: status.clone(),
+                    positions: Positions::new(),
+                    applied: BTreeMap::new(),
+                })
+                .collect(),
+            reported: BTreeSet::new(),
+            lag_asked: None,
+        }
+    }
+
     /// Forgets revoked partitions and queues assigned ones, in the order the group moved them.
     fn follow(&mut self, ownership: &Ownership) {
         for change in ownership.take_changes() {
@@ -308,6 +401,10 @@ impl Partitions {
                     for partition in partitions {
                         self.owned.remove(&partition);
                         self.waiting.remove(&partition);
+                        for folder in &mut self.folders {
+                            folder.positions.remove(&partition);
+                            folder.applied.remove(&partition);
+                        }
                     }
                 }
                 OwnershipChange::Assigned(partitions) => {
@@ -316,14 +413,21 @@ impl Partitions {
                 }
             }
         }
+        self.report_owned();
     }
 
-    /// Claims the waiting partitions, seeks the consumer to their stored checkpoints and resumes
-    /// them; returns those sought. A partition whose fetcher has not started yet (the group's
-    /// committed offset is still being looked up) refuses the seek and waits for the next turn.
+    fn report_owned(&self) {
+        for folder in &self.folders {
+            folder.status.partitions.set(self.owned.len() as f64);
+        }
+    }
+
+    /// Claims the waiting partitions for every projection, seeks the consumer to the lowest of
+    /// their stored checkpoints and resumes them; returns those sought. A partition whose
+    /// fetcher has not started yet (the group's committed offset is still being looked up)
+    /// refuses the seek and waits for the next turn.
     async fn take_up(
         &mut self,
-        projection: Projection,
         pool: &PgPool,
         consumer: &Arc<StreamConsumer<Ownership>>,
         topic: &str,
@@ -332,9 +436,19 @@ impl Partitions {
             return Ok(BTreeSet::new());
         }
         let waiting: Vec<i32> = self.waiting.iter().copied().collect();
-        let claimed = db::claim(pool, projection.name(), &waiting).await?;
+        let mut claims = Vec::with_capacity(self.folders.len());
+        for folder in &self.folders {
+            claims.push(db::claim(pool, folder.status.projection.name(), &waiting).await?);
+        }
+        let lowest: Positions = waiting
+            .iter()
+            .filter_map(|partition| {
+                let from = claims.iter().filter_map(|claimed| claimed.get(partition)).min()?;
+                Some((*partition, *from))
+            })
+            .collect();
         let mut seeks = TopicPartitionList::new();
-        for (&partition, &offset) in &claimed {
+        for (&partition, &offset) in &lowest {
             seeks.add_partition_offset(topic, partition, Offset::Offset(offset))?;
         }
         let seeker = Arc::clone(consumer);
@@ -347,7 +461,10 @@ impl Partitions {
             match element.error() {
                 Ok(()) => {
                     self.waiting.remove(&partition);
-                    self.owned.insert(partition, claimed[&partition]);
+                    self.owned.insert(partition, lowest[&partition]);
+                    for (folder, claimed) in self.folders.iter_mut().zip(&claims) {
+                        folder.positions.insert(partition, claimed[&partition]);
+                    }
                     resumed.add_partition(topic, partition);
                 }
                 // Its fetcher not started yet, or a revocation under way: the next turn knows.
@@ -362,21 +479,32 @@ impl Partitions {
             let sought: Positions = resumed
                 .elements()
                 .iter()
-                .map(|e| (e.partition(), claimed[&e.partition()]))
+                .map(|e| (e.partition(), lowest[&e.partition()]))
                 .collect();
-            info!(checkpoints = ?sought, "partitions claimed; folding from their checkpoints");
+            info!(from = ?sought, "partitions claimed; folding from their checkpoints");
         }
+        self.report_owned();
         Ok(resumed.elements().iter().map(|e| e.partition()).collect())
     }
 
-    fn applied_at(&mut self, event_times: &BTreeMap<i32, i64>) {
-        self.applied.extend(event_times);
+    /// Moves each owned partition's read position to the lowest of the projections' positions.
+    fn settle(&mut self) {
+        for (partition, next) in &mut self.owned {
+            if let Some(lowest) = self
+                .folders
+                .iter()
+                .filter_map(|folder| folder.positions.get(partition))
+                .min()
+            {
+                *next = *lowest;
+            }
+        }
     }
 
-    /// Sets each owned partition's lag from its head, asked of the broker at most every
-    /// [`LAG_INTERVAL`], and zeroes that of partitions no longer owned, which another process
-    /// reports.
-    async fn report_lag(&mut self, status: &RunnerStatus, consumer: &Arc<StreamConsumer<Ownership>>, topic: &str) {
+    /// Sets each projection's lag in each owned partition from the partition's head, asked of
+    /// the broker at most every [`LAG_INTERVAL`], and zeroes that of partitions no longer
+    /// owned, which another process reports.
+    async fn report_lag(&mut self, consumer: &Arc<StreamConsumer<Ownership>>, topic: &str) {
         if self.lag_asked.is_some_and(|at| at.elapsed() < LAG_INTERVAL) {
             return;
         }
@@ -396,43 +524,50 @@ impl Partitions {
         .unwrap_or_default();
         let now_ms = chrono::Utc::now().timestamp_millis();
         for (partition, high) in heads {
-            let Some(&next) = self.owned.get(&partition) else {
-                continue;
-            };
-            let behind = (high - next).max(0);
-            // The decider's transactions end with a commit marker that takes an offset but is
-            // never delivered: a caught-up partition is one behind.
-            let seconds = match self.applied.get(&partition) {
-                Some(&written_ms) if behind > 1 => (now_ms - written_ms).max(0) as f64 / 1000.0,
-                _ => 0.0,
-            };
-            let (events, age) = status.lag(partition);
-            events.set(behind as f64);
-            age.set(seconds);
+            for folder in &self.folders {
+                let Some(&next) = folder.positions.get(&partition) else {
+                    continue;
+                };
+                let behind = (high - next).max(0);
+                // The decider's transactions end with a commit marker that takes an offset but
+                // is never delivered: a caught-up partition is one behind.
+                let seconds = match folder.applied.get(&partition) {
+                    Some(&written_ms) if behind > 1 => (now_ms - written_ms).max(0) as f64 / 1000.0,
+                    _ => 0.0,
+                };
+                let (events, age) = folder.status.lag(partition);
+                events.set(behind as f64);
+                age.set(seconds);
+            }
             self.reported.insert(partition);
         }
         for &gone in self.reported.iter().filter(|p| !self.owned.contains_key(p)) {
-            let (events, age) = status.lag(gone);
-            events.set(0.0);
-            age.set(0.0);
+            for folder in &self.folders {
+                let (events, age) = folder.status.lag(gone);
+                events.set(0.0);
+                age.set(0.0);
+            }
         }
         self.reported.retain(|partition| self.owned.contains_key(partition));
-        self.applied.retain(|partition, _| self.owned.contains_key(partition));
     }
 
     /// Sets every owned partition to be claimed and sought again. The records already fetched
     /// are dropped: those of the current batch are spent, and a seek discards the rest.
     fn reclaim_all(&mut self) {
         self.waiting.extend(std::mem::take(&mut self.owned).into_keys());
+        for folder in &mut self.folders {
+            folder.positions.clear();
+        }
     }
 }
 
-/// Tells the group where the checkpoints now are, so Kafka's tools show the projection's lag
-/// in the group. Fire and forget, and never read back as a position: the checkpoint in
-/// PostgreSQL is the truth, and every partition is sought to it.
-fn commit_hint(consumer: &StreamConsumer<Ownership>, topic: &str, next_offsets: &BTreeMap<i32, i64>) {
+/// Tells the group where every projection has got to in the batch's partitions (the lowest
+/// position in `owned`), so Kafka's tools show the slowest projection's lag in the group. Fire
+/// and forget, and never read back as a position: the checkpoints in PostgreSQL are the truth,
+/// and every partition is sought to them.
+fn commit_hint(consumer: &StreamConsumer<Ownership>, topic: &str, owned: &Positions, batch: &BTreeMap<i32, i64>) {
     let mut offsets = TopicPartitionList::new();
-    for (&partition, &offset) in next_offsets {
+    for (&partition, &offset) in owned.iter().filter(|(partition, _)| batch.contains_key(partition)) {
         if let Err(error) = offsets.add_partition_offset(topic, partition, Offset::Offset(offset)) {
             debug!(%error, partition, "offset hint not recorded");
             return;

@@ -1,8 +1,9 @@
-//! Running every projection beside `/health`, `/ready` and `/metrics`. Each projection joins its
-//! consumer group, so several processes share its partitions, and has its own supervisor: after
-//! a failure (PostgreSQL or Kafka away) it backs off, with jitter, and resumes from its
-//! checkpoints. Records that cannot be applied never get here: the runner sets
-//! them aside as dead letters. A panic in a projection stops the projectors with an error.
+//! Running every projection beside `/health`, `/ready` and `/metrics`. The projections share one
+//! consumer in the process's consumer group, so several processes share the partitions, each
+//! record is fetched and decoded once, and each projection commits its own transactions. After a
+//! failure (PostgreSQL or Kafka away) the runner backs off, with jitter, and resumes every
+//! projection from its checkpoints. Records that cannot be applied never get here: the runner
+//! sets them aside as dead letters. A panic in the runner stops the projectors with an error.
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -36,7 +37,7 @@ pub struct Application {
 #[derive(Debug, Clone)]
 struct Context {
     pool: PgPool,
-    runners: Vec<(Projection, RunnerStatus)>,
+    runners: Vec<RunnerStatus>,
 }
 
 impl Application {
@@ -53,26 +54,24 @@ impl Application {
     /// Runs until `shutdown`; each projection stops after its current batch.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let metrics = Registry::default();
-        let runners: Vec<_> = Projection::ALL
+        let runners: Vec<RunnerStatus> = Projection::ALL
             .iter()
-            .map(|&p| (p, RunnerStatus::register(&metrics, p)))
+            .map(|&projection| RunnerStatus::register(&metrics, projection))
             .collect();
         let settings = self.config.projections.runner_settings();
         let tasks = Tasks::default();
-        for (projection, status) in runners.clone() {
-            let (settings, pool, shutdown) = (settings.clone(), self.pool.clone(), tasks.shutdown().clone());
-            let schema = self.config.projections.database.database_schema.clone();
-            // Each failure resumes from the checkpoints, after a backoff, until `shutdown`.
-            tasks.spawn(projection.name(), async move {
-                let attempt = || async {
-                    db::migrate(&pool, &schema).await.map_err(|e| e.to_string())?;
-                    runner::run(projection, &settings, &pool, &schema, &status, &shutdown)
-                        .await
-                        .map_err(|e| e.to_string())
-                };
-                BACKOFF.retry(projection.name(), &shutdown, &attempt).await;
-            });
-        }
+        let (pool, stop, statuses) = (self.pool.clone(), tasks.shutdown().clone(), runners.clone());
+        let schema = self.config.projections.database.database_schema.clone();
+        // Each failure resumes from the checkpoints, after a backoff, until `shutdown`.
+        tasks.spawn("projections", async move {
+            let attempt = || async {
+                db::migrate(&pool, &schema).await.map_err(|e| e.to_string())?;
+                runner::run(&statuses, &settings, &pool, &schema, &stop)
+                    .await
+                    .map_err(|e| e.to_string())
+            };
+            BACKOFF.retry("projections", &stop, &attempt).await;
+        });
         let context = Context {
             pool: self.pool.clone(),
             runners,
@@ -100,13 +99,13 @@ impl Application {
 async fn ready(State(context): State<Context>) -> Response {
     let database = service_kit::health::database_check(&context.pool).await;
     let mut checks = vec![("database", database)];
-    for (projection, status) in &context.runners {
+    for status in &context.runners {
         let running = if status.running.load(Ordering::Acquire) {
             Ok(())
         } else {
             Err("not consuming".to_owned())
         };
-        checks.push((projection.name(), running));
+        checks.push((status.projection().name(), running));
     }
     service_kit::health::ready(&checks)
 }
