@@ -49,6 +49,8 @@ use read_models::status::{dead_letter_counts, rebuild_lock_key};
 const CATCH_UP_UNDER_LOCK: Duration = Duration::from_secs(5);
 /// How long the swap waits for the live tables (queries, a live batch) before trying again.
 const LOCK_TIMEOUT: &str = "5s";
+/// How long asking for a partition's watermarks may take, a leader election included.
+const WATERMARKS_WITHIN: Duration = Duration::from_secs(60);
 /// How long a poll waits for an event before the rebuild counts itself at the head.
 const DRAIN_WAIT: Duration = Duration::from_millis(300);
 /// Events per batch of the bulk load: each is one transaction per projection, and the fold
@@ -457,8 +459,7 @@ fn position(positions: &Positions, lows: &BTreeMap<i32, i64>, partition: i32) ->
 }
 
 fn watermarks(consumer: &StreamConsumer, topic: &str, partition: i32) -> anyhow::Result<(i64, i64)> {
-    consumer
-        .fetch_watermarks(topic, partition, Duration::from_secs(10))
+    service_kit::kafka::topics::watermarks(consumer, topic, partition, WATERMARKS_WITHIN)
         .with_context(|| format!("watermarks of {topic} partition {partition}"))
 }
 

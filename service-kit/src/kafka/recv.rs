@@ -30,27 +30,31 @@ pub async fn recv<C: ConsumerContext + 'static>(
 /// Whether `error` is a consumer error event about a connection, a leader or a coordinator that
 /// librdkafka retries on its own. Fatal errors, partition ends and everything else are not.
 pub fn is_transient(error: &KafkaError) -> bool {
+    matches!(error, KafkaError::MessageConsumption(code) if is_transient_code(*code))
+}
+
+/// Whether `code` says a connection, a leader or a coordinator is moving, which librdkafka
+/// follows by itself (it refreshes its metadata and reconnects): asking again shortly succeeds.
+pub fn is_transient_code(code: RDKafkaErrorCode) -> bool {
     use RDKafkaErrorCode::*;
     matches!(
-        error,
-        KafkaError::MessageConsumption(
-            BrokerTransportFailure
-                | AllBrokersDown
-                | Resolve
-                | OperationTimedOut
-                | RequestTimedOut
-                | NetworkException
-                | LeaderNotAvailable
-                | NotLeaderForPartition
-                | BrokerNotAvailable
-                | ReplicaNotAvailable
-                | FencedLeaderEpoch
-                | UnknownLeaderEpoch
-                | OffsetNotAvailable
-                | CoordinatorLoadInProgress
-                | CoordinatorNotAvailable
-                | NotCoordinator
-        )
+        code,
+        BrokerTransportFailure
+            | AllBrokersDown
+            | Resolve
+            | OperationTimedOut
+            | RequestTimedOut
+            | NetworkException
+            | LeaderNotAvailable
+            | NotLeaderForPartition
+            | BrokerNotAvailable
+            | ReplicaNotAvailable
+            | FencedLeaderEpoch
+            | UnknownLeaderEpoch
+            | OffsetNotAvailable
+            | CoordinatorLoadInProgress
+            | CoordinatorNotAvailable
+            | NotCoordinator
     )
 }
 

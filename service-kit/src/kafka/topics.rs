@@ -1,9 +1,11 @@
 //! Topic names and their creation.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{Client, ClientContext, DefaultClientContext};
+use rdkafka::consumer::{Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::types::RDKafkaErrorCode;
 use tracing::info;
 
@@ -148,4 +150,32 @@ pub fn partition_count<C: ClientContext>(client: &Client<C>, topic: &str) -> Res
         .ok_or_else(|| Error::TopicMissing {
             topic: topic.to_owned(),
         })
+}
+
+/// How long [`watermarks`] waits before asking again while a partition's leader moves.
+const WATERMARKS_RETRY: Duration = Duration::from_millis(200);
+
+/// The low and high watermarks of `partition` of `topic`, asked again while its leader moves (a
+/// broker died or came back) until `within` has passed. librdkafka refreshes its metadata
+/// meanwhile, so a one-shot command (a rebuild, a census) waits out a leader election instead
+/// of failing on it. Blocks the calling thread.
+pub fn watermarks<C: ConsumerContext, K: Consumer<C>>(
+    consumer: &K,
+    topic: &str,
+    partition: i32,
+    within: Duration,
+) -> KafkaResult<(i64, i64)> {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match consumer.fetch_watermarks(topic, partition, left) {
+            Err(KafkaError::MetadataFetch(code))
+                if super::recv::is_transient_code(code) && Instant::now() + WATERMARKS_RETRY < deadline =>
+            {
+                tracing::debug!(topic, partition, %code, "partition's leader moving; asking again");
+                std::thread::sleep(WATERMARKS_RETRY);
+            }
+            answer => return answer,
+        }
+    }
 }

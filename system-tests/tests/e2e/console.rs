@@ -88,6 +88,19 @@ impl Browser {
         .await
     }
 
+    /// Types `text` into the element with id `id`, then clicks the button with id `button`.
+    async fn submit(&self, id: &str, text: &str, button: &str) {
+        let field = self.client.find(Locator::Id(id)).await.unwrap();
+        field.send_keys(text).await.unwrap();
+        self.client
+            .find(Locator::Id(button))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
     async fn close(self) {
         let Self { client, .. } = &self;
         client.clone().close().await.expect("the session closes");
@@ -178,16 +191,7 @@ async fn the_console_shows_partitions_owners_and_lag_rising_and_falling_live() {
 
     let browser = Browser::start(&isolation.id).await;
     browser.client.goto(&format!("{queries}/console")).await.unwrap();
-    let token = browser.client.find(Locator::Id("token")).await.unwrap();
-    token.send_keys(&bearer(&[OPERATOR])).await.unwrap();
-    browser
-        .client
-        .find(Locator::Id("connect"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.submit("token", &bearer(&[OPERATOR]), "connect").await;
 
     let partitions = isolation.kafka.partitions as usize;
     wait_until("a row per partition", PAGE_DEADLINE, || async {
@@ -237,22 +241,7 @@ async fn the_console_shows_partitions_owners_and_lag_rising_and_falling_live() {
         .await;
 
     let order_id = last["order_id"].as_str().unwrap();
-    browser
-        .client
-        .find(Locator::Id("order-id"))
-        .await
-        .unwrap()
-        .send_keys(order_id)
-        .await
-        .unwrap();
-    browser
-        .client
-        .find(Locator::Id("show-order"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.submit("order-id", order_id, "show-order").await;
     let timeline = browser
         .wait_text("#timeline", "the order's timeline", |text| text.contains(order_id))
         .await;

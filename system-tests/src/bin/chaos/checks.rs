@@ -255,7 +255,8 @@ impl Census {
         let mut high = HashMap::new();
         let mut assignment = TopicPartitionList::new();
         for partition in 0..partitions {
-            let (_, watermark) = consumer.fetch_watermarks(&topic, partition, Duration::from_secs(10))?;
+            let (_, watermark) =
+                service_kit::kafka::topics::watermarks(&consumer, &topic, partition, Duration::from_secs(60))?;
             high.insert(partition, watermark);
             assignment.add_partition_offset(&topic, partition, Offset::Beginning)?;
         }
