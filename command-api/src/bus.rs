@@ -256,7 +256,8 @@ impl KafkaBus {
         let partition = reply::reply_partition(replies.explicit, &replies.instance, partitions as i32);
         // An explicit offset, not Offset::End: "end" would be resolved lazily, after a verdict
         // for an already-registered waiter might have been written.
-        let (_, high) = consumer.fetch_watermarks(&topics.outcomes, partition, Duration::from_secs(10))?;
+        let (_, high) =
+            service_kit::kafka::topics::watermarks(&consumer, &topics.outcomes, partition, Duration::from_secs(10))?;
         let mut assignment = TopicPartitionList::new();
         assignment.add_partition_offset(&topics.outcomes, partition, Offset::Offset(high))?;
         consumer.assign(&assignment)?;

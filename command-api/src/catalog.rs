@@ -220,7 +220,7 @@ async fn query_heads(heads: Arc<Heads>, watermarks: Arc<BaseConsumer>, topic: St
         };
         let (watermarks, topic) = (watermarks.clone(), topic.clone());
         let head = tokio::task::spawn_blocking(move || {
-            watermarks.fetch_watermarks(&topic, CATALOG_PARTITION, WATERMARKS_TIMEOUT)
+            service_kit::kafka::topics::watermarks(&*watermarks, &topic, CATALOG_PARTITION, WATERMARKS_TIMEOUT)
         })
         .await
         .expect("the watermark query does not panic")

@@ -314,7 +314,7 @@ impl Folder {
         batch: &Batch,
         messages: &[&BorrowedMessage<'_>],
     ) -> Result<(), RunnerError> {
-        let behind = |message: &&&BorrowedMessage<'_>| {
+        let unfolded = |message: &&&BorrowedMessage<'_>| {
             self.positions
                 .get(&message.partition())
                 .is_some_and(|&next| message.offset() >= next)
@@ -323,11 +323,11 @@ impl Folder {
         // that stands further on (the others restarted from older checkpoints) decodes its own
         // part again rather than every batch being copied for it.
         let own;
-        let batch = if messages.iter().all(|message| behind(&message)) {
+        let batch = if messages.iter().all(|message| unfolded(&message)) {
             batch
         } else {
             let mut part = Batch::default();
-            messages.iter().filter(behind).for_each(|message| part.push(message));
+            messages.iter().filter(unfolded).for_each(|message| part.push(message));
             own = part;
             &own
         };

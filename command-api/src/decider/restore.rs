@@ -376,7 +376,7 @@ fn restore_consumer(kafka: &KafkaArgs) -> Result<Arc<StreamConsumer>, DeciderErr
 /// The low and high watermarks of `partition`, asked off the async workers.
 async fn watermarks(consumer: &Arc<StreamConsumer>, topic: &str, partition: i32) -> Result<(i64, i64), DeciderError> {
     let (consumer, topic) = (consumer.clone(), topic.to_owned());
-    blocking(move || consumer.fetch_watermarks(&topic, partition, WATERMARKS_TIMEOUT)).await
+    blocking(move || service_kit::kafka::topics::watermarks(&*consumer, &topic, partition, WATERMARKS_TIMEOUT)).await
 }
 
 /// The low watermark of `partition` and its end once every transaction open on it now has ended:

@@ -200,7 +200,7 @@ fn scan(kafka: &KafkaArgs, topic: &str, starts: &BTreeMap<i32, i64>) -> Result<H
     let mut open = HashSet::new();
     for (&partition, &from) in starts {
         found.entry(partition).or_default();
-        let (_, high) = consumer.fetch_watermarks(topic, partition, WATERMARKS_TIMEOUT)?;
+        let (_, high) = service_kit::kafka::topics::watermarks(&consumer, topic, partition, WATERMARKS_TIMEOUT)?;
         if from < high {
             assignment.add_partition_offset(topic, partition, Offset::Offset(from))?;
             open.insert(partition);

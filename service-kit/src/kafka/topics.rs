@@ -157,8 +157,9 @@ const WATERMARKS_RETRY: Duration = Duration::from_millis(200);
 
 /// The low and high watermarks of `partition` of `topic`, asked again while its leader moves (a
 /// broker died or came back) until `within` has passed. librdkafka refreshes its metadata
-/// meanwhile, so a one-shot command (a rebuild, a census) waits out a leader election instead
-/// of failing on it. Blocks the calling thread.
+/// meanwhile, so the caller waits out a leader election instead of failing on it: a one-shot
+/// command (a rebuild, a census) has nobody to retry it, and a service's loop would otherwise
+/// restart whole. Blocks the calling thread.
 pub fn watermarks<C: ConsumerContext, K: Consumer<C>>(
     consumer: &K,
     topic: &str,
