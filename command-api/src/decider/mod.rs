@@ -32,38 +32,32 @@ mod restore;
 mod seed;
 mod state;
 mod store;
+mod transaction;
 
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use domain::{Aggregates, Command, Decider as _, Message as _};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
-use service_kit::kafka::envelope::{header, trace_context, trace_headers};
+use service_kit::kafka::envelope::{header, trace_context};
 use service_kit::kafka::ownership::{Ownership, OwnershipChange};
 use service_kit::kafka::topics::DECIDER_GROUP as GROUP;
-use service_kit::kafka::{Envelope, KafkaArgs, Topics};
+use service_kit::kafka::{KafkaArgs, Topics};
 use service_kit::stream::{Batching, CancellationToken};
 use service_kit::telemetry::{self, TraceContext};
-use service_kit::ConsistencyToken;
 use thiserror::Error;
 use tokio::task::JoinHandle;
 use tracing::{info, info_span, warn, Instrument};
 use uuid::Uuid;
 
 use self::restore::{blocking_store, Restored};
-use self::state::AggregateEntry;
-use self::store::{Changes, Mirrored, Store, Stored};
-use crate::catalog::{self, CATALOG_PARTITION};
-use crate::outcome::{same_request, Outcome, Refusal, Verdict, WrittenEvent, REQUEST_DIGEST_HEADER};
-use crate::reply::ReplyRoutes;
+use self::store::Store;
 
 pub use self::metrics::DeciderMetrics;
 pub use self::restore::Read as RestoreRead;
@@ -201,31 +195,6 @@ struct Decider<'a> {
     /// effect: where to seek back to when it resumes.
     fetched_early: HashMap<i32, i64>,
     last_forget: Instant,
-}
-
-/// What deciding a batch reads from the store.
-struct Loaded {
-    /// The aggregates the batch's records name (by key or `ce_subject`).
-    looked_up: HashSet<Uuid>,
-    aggregates: HashMap<Uuid, Stored>,
-    /// Verdicts on the batch's command ids within the horizon.
-    decided: HashMap<Uuid, Outcome>,
-}
-
-/// A verdict waiting to be written.
-enum Pending {
-    /// Remembered; waits for its events' positions.
-    Accepted {
-        command_id: Uuid,
-        aggregate_id: Uuid,
-        request_digest: Option<String>,
-        partition: i32,
-        events: Vec<(&'static str, u64, DeliveryFuture)>,
-    },
-    /// A domain rejection: remembered, so a retry answers the same.
-    Rejected { partition: i32, outcome: Outcome },
-    /// Answered only: a repeated command's first verdict, or a refusal.
-    Answered(Outcome),
 }
 
 impl<'a> Decider<'a> {
@@ -466,335 +435,6 @@ impl<'a> Decider<'a> {
             })
             .collect()
     }
-
-    /// Decides `batch` in the transaction already begun, each command in a span continuing its
-    /// trace.
-    async fn decide_in_transaction(&mut self, batch: &[OwnedMessage]) -> Result<()> {
-        let topics = &self.settings.topics;
-        let Loaded {
-            looked_up,
-            aggregates: loaded,
-            decided,
-        } = self.load(batch).await?;
-        let mut next_offsets: BTreeMap<i32, i64> = BTreeMap::new();
-        let mut changed: HashMap<Uuid, (i32, AggregateEntry)> = HashMap::new();
-        // Request digests of the commands seen in this batch, by command id.
-        let mut seen: HashMap<Uuid, Option<String>> = HashMap::new();
-        // Each command's trace context as its verdict should carry it: its `decide_command` span
-        // while traces are exported, else the command's own.
-        let mut traces: HashMap<Uuid, TraceContext> = HashMap::new();
-        let mut pending = Vec::new();
-        // Products whose name or price this batch changed: their catalog entries go out with it.
-        let mut recatalogued = HashSet::new();
-        for message in batch {
-            let partition = message.partition();
-            next_offsets.insert(partition, message.offset() + 1);
-            let request_digest = header(message, REQUEST_DIGEST_HEADER).map(str::to_owned);
-            let command = match Envelope::<Command>::from_kafka(message) {
-                Ok(command) => command,
-                Err(err) => {
-                    self.metrics.undecodable_commands.increment(1);
-                    match header(message, "ce_id").and_then(|id| id.parse().ok()) {
-                        Some(command_id) => {
-                            warn!(%command_id, error = %err, "refusing a command that does not decode");
-                            self.metrics.refusals.increment(1);
-                            pending.push(Pending::Answered(Outcome {
-                                command_id,
-                                aggregate_id: aggregate_of(message).unwrap_or_else(Uuid::nil),
-                                request_digest,
-                                verdict: Verdict::Refused {
-                                    refusal: Refusal::Undecodable,
-                                },
-                            }));
-                        }
-                        None => warn!(error = %err, "skipping a command that does not decode and has no readable id"),
-                    }
-                    continue;
-                }
-            };
-            let command_span = command.trace.child_span(
-                || info_span!("decide_command", command_id = %command.id, command = command.message.message_type()),
-            );
-            let _in_command = command_span.enter();
-            traces.insert(command.id, command.trace.to_send().into_owned());
-            let aggregate_id = command.message.aggregate_id();
-            let refused = |refusal| {
-                self.metrics.refusals.increment(1);
-                Pending::Answered(Outcome {
-                    command_id: command.id,
-                    aggregate_id,
-                    request_digest: request_digest.clone(),
-                    verdict: Verdict::Refused { refusal },
-                })
-            };
-            match seen.entry(command.id) {
-                Entry::Occupied(first) => {
-                    // The same request earlier in this batch already has its verdict coming.
-                    if !same_request(first.get().as_deref(), request_digest.as_deref()) {
-                        pending.push(refused(Refusal::IdempotencyKeyReused));
-                    }
-                    continue;
-                }
-                Entry::Vacant(slot) => {
-                    slot.insert(request_digest.clone());
-                }
-            }
-            self.metrics.commands.increment(1);
-            if let Some(first) = decided.get(&command.id) {
-                pending.push(if first.answers(request_digest.as_deref()) {
-                    Pending::Answered(first.clone())
-                } else {
-                    refused(Refusal::IdempotencyKeyReused)
-                });
-                continue;
-            }
-            if !looked_up.contains(&aggregate_id) {
-                // Its record names another aggregate (key and `ce_subject`) than its body does.
-                warn!(command_id = %command.id, %aggregate_id, "refusing a command whose record names another aggregate");
-                self.metrics.undecodable_commands.increment(1);
-                pending.push(refused(Refusal::Undecodable));
-                continue;
-            }
-            if loaded.get(&aggregate_id) == Some(&Stored::Quarantined) {
-                pending.push(refused(Refusal::AggregateQuarantined { aggregate_id }));
-                continue;
-            }
-            let entry = changed
-                .get(&aggregate_id)
-                .map(|(_, entry)| entry)
-                .or_else(|| match loaded.get(&aggregate_id) {
-                    Some(Stored::Live(entry)) => Some(entry),
-                    _ => None,
-                })
-                .cloned()
-                .unwrap_or_default();
-            match Aggregates::decide(&entry.state, &command.message) {
-                Err(rejection) => {
-                    self.metrics.rejections.increment(1);
-                    pending.push(Pending::Rejected {
-                        partition,
-                        outcome: Outcome {
-                            command_id: command.id,
-                            aggregate_id,
-                            request_digest,
-                            verdict: Verdict::Rejected { rejection },
-                        },
-                    });
-                }
-                Ok(events) => {
-                    let mut entry = entry;
-                    let mut written = Vec::with_capacity(events.len());
-                    for (index, event) in events.into_iter().enumerate() {
-                        if catalog::changes_entry(&event) {
-                            recatalogued.insert(aggregate_id);
-                        }
-                        entry.version += 1;
-                        entry.state = Aggregates::evolve(entry.state, &event);
-                        let envelope = Envelope {
-                            id: event_id(command.id, index),
-                            time: command.time,
-                            sequence: Some(entry.version),
-                            causation_id: Some(command.id),
-                            correlation_id: command.correlation_id,
-                            trace: command.trace.clone(),
-                            message: event,
-                        };
-                        let delivery = self.send(
-                            &topics.events,
-                            Some(partition),
-                            &envelope.key(),
-                            &envelope.payload(),
-                            Some(envelope.headers()),
-                        )?;
-                        written.push((envelope.message.message_type(), entry.version, delivery));
-                    }
-                    changed.insert(aggregate_id, (partition, entry));
-                    pending.push(Pending::Accepted {
-                        command_id: command.id,
-                        aggregate_id,
-                        request_digest,
-                        partition,
-                        events: written,
-                    });
-                }
-            }
-        }
-
-        let replies = ReplyRoutes::of(batch, self.settings.outcome_partitions);
-        // The new state of each changed aggregate, for a replica that restores from the changelog.
-        let mut mirrored = Vec::new();
-        let mut stored = Vec::with_capacity(changed.len());
-        let mut catalogued = Vec::new();
-        for (aggregate_id, (partition, entry)) in changed {
-            if let Some((key, payload)) = recatalogued
-                .contains(&aggregate_id)
-                .then(|| catalog::record(&entry.state))
-                .flatten()
-            {
-                catalogued.push(self.send(&topics.catalog, Some(CATALOG_PARTITION), &key, &payload, None)?);
-            }
-            let state = Stored::Live(entry);
-            let payload = serde_json::to_vec(&state).map_err(StoreError::from)?;
-            let key = aggregate_id.to_string();
-            mirrored.push((
-                Mirrored::Changelog,
-                partition,
-                self.send(&topics.decider_state, Some(partition), &key, &payload, None)?,
-            ));
-            stored.push((partition, aggregate_id, state));
-        }
-
-        let mut remembered = Vec::new();
-        let mut verdicts = Vec::new();
-        for verdict in pending {
-            let (outcome, remember_in) = match verdict {
-                Pending::Answered(outcome) => (outcome, None),
-                Pending::Rejected { partition, outcome } => (outcome, Some(partition)),
-                Pending::Accepted {
-                    command_id,
-                    aggregate_id,
-                    request_digest,
-                    partition,
-                    events,
-                } => {
-                    let mut written = Vec::with_capacity(events.len());
-                    for (event_type, sequence, delivery) in events {
-                        let delivered = delivery
-                            .await
-                            .map_err(|_| DeciderError::DeliveryCancelled)?
-                            .map_err(|(err, _)| err)?;
-                        written.push(WrittenEvent {
-                            event_type: event_type.to_owned(),
-                            sequence,
-                            partition: delivered.partition,
-                            offset: delivered.offset,
-                        });
-                    }
-                    let last = written.last().map_or(0, |e| e.offset + 1);
-                    let outcome = Outcome {
-                        command_id,
-                        aggregate_id,
-                        request_digest,
-                        verdict: Verdict::Accepted {
-                            events: written,
-                            consistency_token: ConsistencyToken::at(partition, last).encode(),
-                        },
-                    };
-                    (outcome, Some(partition))
-                }
-            };
-            let key = outcome.command_id.to_string();
-            let payload = outcome.encode();
-            let trace = traces.get(&outcome.command_id);
-            for reply in replies.to(outcome.command_id) {
-                verdicts.push(self.send(&topics.outcomes, reply, &key, &payload, trace.and_then(trace_headers))?);
-            }
-            if let Some(partition) = remember_in {
-                let delivery = self.send(
-                    &topics.verdicts,
-                    Some(partition),
-                    &key,
-                    &payload,
-                    trace.and_then(trace_headers),
-                )?;
-                mirrored.push((Mirrored::Verdicts, partition, delivery));
-                remembered.push((partition, outcome));
-            }
-        }
-        // Await the verdicts' acks here rather than leave them to the commit: commit's internal
-        // flush waits for outstanding deliveries in 100 ms polling steps, a floor under every batch.
-        for verdict in verdicts.into_iter().chain(catalogued) {
-            verdict
-                .await
-                .map_err(|_| DeciderError::DeliveryCancelled)?
-                .map_err(|(err, _)| err)?;
-        }
-        let mut changes = Changes {
-            aggregates: stored,
-            ..Changes::default()
-        };
-        for (log, partition, delivery) in mirrored {
-            let delivered = delivery
-                .await
-                .map_err(|_| DeciderError::DeliveryCancelled)?
-                .map_err(|(err, _)| err)?;
-            changes.advance(log, partition, delivered.offset + 1);
-        }
-
-        if !next_offsets.is_empty() {
-            let mut offsets = TopicPartitionList::new();
-            for (&partition, &offset) in &next_offsets {
-                offsets.add_partition_offset(&topics.commands, partition, Offset::Offset(offset))?;
-            }
-            self.send_offsets(offsets).await?;
-        }
-        let producer = self.producer.clone();
-        let committing = Instant::now();
-        transactional("commit_transaction", move || {
-            producer.commit_transaction(TRANSACTION_TIMEOUT)
-        })
-        .await?;
-        self.metrics.commit_seconds.record(committing.elapsed());
-        self.metrics.transactions.increment(1);
-
-        // Committed: the store follows. Should this fail or the process die first, the store
-        // catches up from the changelog and verdicts on the next restore.
-        let now_ms = chrono::Utc::now().timestamp_millis();
-        changes.verdicts = remembered
-            .into_iter()
-            .map(|(partition, outcome)| (partition, now_ms, outcome))
-            .collect();
-        let store = self.store.clone();
-        blocking_store(move || store.write(&changes)).await
-    }
-
-    /// The stored state of the aggregates `batch` addresses and the verdicts on its commands
-    /// still within the horizon: all that deciding it reads.
-    async fn load(&self, batch: &[OwnedMessage]) -> Result<Loaded> {
-        let mut aggregates = Vec::with_capacity(batch.len());
-        let mut commands = Vec::with_capacity(batch.len());
-        for message in batch {
-            let partition = message.partition();
-            let key = message
-                .key()
-                .and_then(|key| std::str::from_utf8(key).ok())
-                .and_then(|key| key.parse().ok());
-            let subject = header(message, "ce_subject").and_then(|subject| subject.parse().ok());
-            aggregates.extend([key, subject].into_iter().flatten().map(|id| (partition, id)));
-            commands.extend(
-                header(message, "ce_id")
-                    .and_then(|id| id.parse().ok())
-                    .map(|id| (partition, id)),
-            );
-        }
-        let cutoff = state::horizon_cutoff(chrono::Utc::now().timestamp_millis());
-        let store = self.store.clone();
-        let looked_up = aggregates.iter().map(|&(_, id)| id).collect();
-        let (aggregates, decided) = blocking_store(move || store.load(&aggregates, &commands, cutoff)).await?;
-        Ok(Loaded {
-            looked_up,
-            aggregates,
-            decided,
-        })
-    }
-
-    fn send(
-        &self,
-        topic: &str,
-        partition: Option<i32>,
-        key: &str,
-        payload: &[u8],
-        headers: Option<rdkafka::message::OwnedHeaders>,
-    ) -> Result<DeliveryFuture> {
-        let mut record = FutureRecord::to(topic).key(key).payload(payload);
-        if let Some(partition) = partition {
-            record = record.partition(partition);
-        }
-        if let Some(headers) = headers {
-            record = record.headers(headers);
-        }
-        self.producer.send_result(record).map_err(|(err, _)| err.into())
-    }
 }
 
 /// The aggregate a record is about, read without decoding it: its key, else `ce_subject`.
@@ -804,11 +444,6 @@ fn aggregate_of(record: &impl Message) -> Option<Uuid> {
         .and_then(|key| std::str::from_utf8(key).ok())
         .and_then(|key| key.parse().ok())
         .or_else(|| header(record, "ce_subject").and_then(|subject| subject.parse().ok()))
-}
-
-/// Event ids derive from the command, so the same decision always names its events the same.
-fn event_id(command_id: Uuid, index: usize) -> Uuid {
-    Uuid::new_v5(&command_id, &index.to_be_bytes())
 }
 
 /// A transactional call off the async workers, given up as [`DeciderError::Hung`] after
