@@ -212,11 +212,11 @@ async fn replay(
         runner::seek_to_checkpoint(first.projection, settings, schemas.rebuild_pool, schemas.rebuild).await?;
     let consumer = Arc::new(consumer);
     let topic = settings.topics.events.clone();
-    let partitions = service_kit::kafka::topics::partition_count(consumer.client(), &topic)? as i32;
-    let lows: BTreeMap<i32, i64> = (0..partitions)
-        .map(|p| Ok((p, watermarks(&consumer, &topic, p)?.0)))
-        .collect::<anyhow::Result<_>>()?;
-    let mut highs = high_watermarks(&consumer, &topic, partitions)?;
+    let count = service_kit::kafka::topics::partition_count(consumer.client(), &topic)? as i32;
+    let partitions: Vec<i32> = (0..count).collect();
+    let lows = service_kit::kafka::topics::starts(&*consumer, &topic, &partitions, WATERMARKS_WITHIN)
+        .with_context(|| format!("low watermarks of {topic}"))?;
+    let mut highs = high_watermarks(&consumer, &topic, &partitions)?;
     let started = Instant::now();
     let mut last_report = started;
     let label = shadows
@@ -256,7 +256,7 @@ async fn replay(
         // Every projection left has read exactly the batches read so far.
         let positions = &shadows[0].positions;
         if last_report.elapsed() >= Duration::from_secs(1) {
-            highs = high_watermarks(&consumer, &topic, partitions)?;
+            highs = high_watermarks(&consumer, &topic, &partitions)?;
             last_report = Instant::now();
             for shadow in &shadows {
                 progress.report(&options.metrics, shadow.projection, positions, &highs);
@@ -266,13 +266,16 @@ async fn replay(
             }
         }
         if drained {
-            highs = high_watermarks(&consumer, &topic, partitions)?;
+            highs = high_watermarks(&consumer, &topic, &partitions)?;
         }
-        let at_head = (0..partitions).all(|p| position(positions, &lows, p) >= highs[&p]);
+        let at_head = partitions.iter().all(|&p| position(positions, &lows, p) >= highs[&p]);
         // A poll that found nothing means the head too (a transaction's commit marker takes an
         // offset no record is read at), unless the broker was only slow to answer: the catch-up
         // under the live tables' lock is kept to less than one batch.
-        let lag: i64 = (0..partitions).map(|p| highs[&p] - position(positions, &lows, p)).sum();
+        let lag: i64 = partitions
+            .iter()
+            .map(|&p| highs[&p] - position(positions, &lows, p))
+            .sum();
         if !(at_head || drained && lag < BULK_BATCH as i64) {
             continue;
         }
@@ -297,7 +300,7 @@ async fn replay(
         match swapped {
             Swap::Done => {
                 let done = shadows.remove(0);
-                highs = high_watermarks(&consumer, &topic, partitions)?;
+                highs = high_watermarks(&consumer, &topic, &partitions)?;
                 progress.report(&options.metrics, done.projection, &done.positions, &highs);
                 if options.progress {
                     println!("{}", progress.line(&done.positions, &highs));
@@ -318,7 +321,7 @@ async fn replay(
                 if options.progress {
                     println!("{name}: swap postponed ({why}); catching up");
                 }
-                highs = high_watermarks(&consumer, &topic, partitions)?;
+                highs = high_watermarks(&consumer, &topic, &partitions)?;
             }
         }
     }
@@ -458,15 +461,9 @@ fn position(positions: &Positions, lows: &BTreeMap<i32, i64>, partition: i32) ->
         .unwrap_or(lows.get(&partition).copied().unwrap_or(0))
 }
 
-fn watermarks(consumer: &StreamConsumer, topic: &str, partition: i32) -> anyhow::Result<(i64, i64)> {
-    service_kit::kafka::topics::watermarks(consumer, topic, partition, WATERMARKS_WITHIN)
-        .with_context(|| format!("watermarks of {topic} partition {partition}"))
-}
-
-fn high_watermarks(consumer: &StreamConsumer, topic: &str, partitions: i32) -> anyhow::Result<BTreeMap<i32, i64>> {
-    (0..partitions)
-        .map(|p| Ok((p, watermarks(consumer, topic, p)?.1)))
-        .collect()
+fn high_watermarks(consumer: &StreamConsumer, topic: &str, partitions: &[i32]) -> anyhow::Result<BTreeMap<i32, i64>> {
+    service_kit::kafka::topics::heads(consumer, topic, partitions, WATERMARKS_WITHIN)
+        .with_context(|| format!("high watermarks of {topic}"))
 }
 
 struct Progress<'a> {

@@ -516,13 +516,7 @@ impl Partitions {
         let (asker, asked_topic) = (Arc::clone(consumer), topic.to_owned());
         let owned: Vec<i32> = self.owned.keys().copied().collect();
         let heads = tokio::task::spawn_blocking(move || {
-            owned
-                .into_iter()
-                .filter_map(|partition| {
-                    let (_, high) = asker.fetch_watermarks(&asked_topic, partition, LAG_TIMEOUT).ok()?;
-                    Some((partition, high))
-                })
-                .collect::<Vec<_>>()
+            service_kit::kafka::topics::heads(&*asker, &asked_topic, &owned, LAG_TIMEOUT).unwrap_or_default()
         })
         .await
         .unwrap_or_default();

@@ -287,3 +287,33 @@ async fn swapped_in_tables_are_logged_with_every_index_and_constraint_of_the_mig
     let migrated = catalog(&fresh_pool, &fresh.database.database_schema).await;
     assert_eq!(rebuilt, migrated, "the rebuilt schema differs from the migrations'");
 }
+
+/// The rebuild and the live lag ask every partition's start and head of the log in one request;
+/// what they get is what asking partition by partition gets.
+#[tokio::test]
+async fn the_log_s_starts_and_heads_asked_at_once_are_those_of_each_partition() {
+    use rdkafka::consumer::StreamConsumer;
+    use service_kit::kafka::topics::{heads, starts, watermarks};
+
+    let (isolation, _pool) = prepared().await;
+    write_orders(&isolation, 500, NAMES).await;
+    let consumer: StreamConsumer = isolation
+        .kafka
+        .consumer_config("starts-and-heads")
+        .create()
+        .expect("consumer");
+    let topic = &isolation.topics.events;
+    let partitions: Vec<i32> = (0..isolation.kafka.partitions).collect();
+    let within = Duration::from_secs(10);
+    let (starts, heads) = (
+        starts(&consumer, topic, &partitions, within).expect("starts"),
+        heads(&consumer, topic, &partitions, within).expect("heads"),
+    );
+    let one_by_one: BTreeMap<i32, (i64, i64)> = partitions
+        .iter()
+        .map(|&p| (p, watermarks(&consumer, topic, p, within).expect("watermarks")))
+        .collect();
+    let at_once: BTreeMap<i32, (i64, i64)> = partitions.iter().map(|p| (*p, (starts[p], heads[p]))).collect();
+    assert_eq!(at_once, one_by_one);
+    assert_eq!(heads.values().sum::<i64>(), 500, "every order written counts");
+}

@@ -1,5 +1,6 @@
 //! Topic names and their creation.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -7,6 +8,7 @@ use rdkafka::client::{Client, ClientContext, DefaultClientContext};
 use rdkafka::consumer::{Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
 use tracing::info;
 
 use super::{Error, KafkaArgs, Result};
@@ -154,6 +156,72 @@ pub fn partition_count<C: ClientContext>(client: &Client<C>, topic: &str) -> Res
 
 /// How long [`watermarks`] waits before asking again while a partition's leader moves.
 const WATERMARKS_RETRY: Duration = Duration::from_millis(200);
+
+/// The first offset of each of `partitions` of `topic` (its low watermark), asked of each
+/// leader in one request for all its partitions: asking partition by partition takes a round
+/// trip each, which a rebuild's progress and a projection's lag would pay every second or two.
+/// Asked again while a leader moves, until `within` has passed, as [`watermarks`]. Blocks the
+/// calling thread.
+pub fn starts<C: ConsumerContext, K: Consumer<C>>(
+    consumer: &K,
+    topic: &str,
+    partitions: &[i32],
+    within: Duration,
+) -> KafkaResult<BTreeMap<i32, i64>> {
+    list_offsets(consumer, topic, partitions, Offset::Beginning, within)
+}
+
+/// The offset after the last record of each of `partitions` of `topic` (its high watermark, or
+/// for a `read_committed` consumer its last stable offset), asked as [`starts`] is.
+pub fn heads<C: ConsumerContext, K: Consumer<C>>(
+    consumer: &K,
+    topic: &str,
+    partitions: &[i32],
+    within: Duration,
+) -> KafkaResult<BTreeMap<i32, i64>> {
+    list_offsets(consumer, topic, partitions, Offset::End, within)
+}
+
+/// The offset `at` (the beginning or the end) of each of `partitions` of `topic`.
+fn list_offsets<C: ConsumerContext, K: Consumer<C>>(
+    consumer: &K,
+    topic: &str,
+    partitions: &[i32],
+    at: Offset,
+    within: Duration,
+) -> KafkaResult<BTreeMap<i32, i64>> {
+    let deadline = Instant::now() + within;
+    let mut asked = TopicPartitionList::new();
+    for &partition in partitions {
+        asked.add_partition_offset(topic, partition, at)?;
+    }
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let answer = consumer.offsets_for_times(asked.clone(), left).and_then(|listed| {
+            listed
+                .elements()
+                .iter()
+                .map(|element| {
+                    element.error()?;
+                    match element.offset() {
+                        Offset::Offset(offset) => Ok((element.partition(), offset)),
+                        other => Err(KafkaError::OffsetFetch(RDKafkaErrorCode::InvalidArgument))
+                            .inspect_err(|_| tracing::debug!(topic, ?other, "no offset listed")),
+                    }
+                })
+                .collect::<KafkaResult<BTreeMap<i32, i64>>>()
+        });
+        match answer {
+            Err(KafkaError::OffsetFetch(code) | KafkaError::MetadataFetch(code))
+                if super::recv::is_transient_code(code) && Instant::now() + WATERMARKS_RETRY < deadline =>
+            {
+                tracing::debug!(topic, %code, "a partition's leader moving; asking again");
+                std::thread::sleep(WATERMARKS_RETRY);
+            }
+            answer => return answer,
+        }
+    }
+}
 
 /// The low and high watermarks of `partition` of `topic`, asked again while its leader moves (a
 /// broker died or came back) until `within` has passed. librdkafka refreshes its metadata

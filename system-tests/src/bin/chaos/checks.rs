@@ -252,12 +252,10 @@ impl Census {
             .set("enable.partition.eof", "true")
             .create()?;
         let partitions = service_kit::kafka::topics::partition_count(consumer.client(), &topic)? as i32;
-        let mut high = HashMap::new();
+        let all: Vec<i32> = (0..partitions).collect();
+        let high = service_kit::kafka::topics::heads(&consumer, &topic, &all, Duration::from_secs(60))?;
         let mut assignment = TopicPartitionList::new();
         for partition in 0..partitions {
-            let (_, watermark) =
-                service_kit::kafka::topics::watermarks(&consumer, &topic, partition, Duration::from_secs(60))?;
-            high.insert(partition, watermark);
             assignment.add_partition_offset(&topic, partition, Offset::Beginning)?;
         }
         consumer.assign(&assignment)?;
