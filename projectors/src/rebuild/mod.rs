@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::Offset;
 use service_kit::database::DatabaseArgs;
 use service_kit::metrics::Registry;
 use sqlx::postgres::PgConnectOptions;
@@ -214,8 +215,9 @@ async fn replay(
     let topic = settings.topics.events.clone();
     let count = service_kit::kafka::topics::partition_count(consumer.client(), &topic)? as i32;
     let partitions: Vec<i32> = (0..count).collect();
-    let lows = service_kit::kafka::topics::starts(&*consumer, &topic, &partitions, WATERMARKS_WITHIN)
-        .with_context(|| format!("low watermarks of {topic}"))?;
+    let lows =
+        service_kit::kafka::topics::offsets_at(&*consumer, &topic, &partitions, Offset::Beginning, WATERMARKS_WITHIN)
+            .with_context(|| format!("low watermarks of {topic}"))?;
     let mut highs = high_watermarks(&consumer, &topic, &partitions)?;
     let started = Instant::now();
     let mut last_report = started;
@@ -462,7 +464,7 @@ fn position(positions: &Positions, lows: &BTreeMap<i32, i64>, partition: i32) ->
 }
 
 fn high_watermarks(consumer: &StreamConsumer, topic: &str, partitions: &[i32]) -> anyhow::Result<BTreeMap<i32, i64>> {
-    service_kit::kafka::topics::heads(consumer, topic, partitions, WATERMARKS_WITHIN)
+    service_kit::kafka::topics::offsets_at(consumer, topic, partitions, Offset::End, WATERMARKS_WITHIN)
         .with_context(|| format!("high watermarks of {topic}"))
 }
 

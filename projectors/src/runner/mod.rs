@@ -516,7 +516,8 @@ impl Partitions {
         let (asker, asked_topic) = (Arc::clone(consumer), topic.to_owned());
         let owned: Vec<i32> = self.owned.keys().copied().collect();
         let heads = tokio::task::spawn_blocking(move || {
-            service_kit::kafka::topics::heads(&*asker, &asked_topic, &owned, LAG_TIMEOUT).unwrap_or_default()
+            service_kit::kafka::topics::offsets_at(&*asker, &asked_topic, &owned, Offset::End, LAG_TIMEOUT)
+                .unwrap_or_default()
         })
         .await
         .unwrap_or_default();

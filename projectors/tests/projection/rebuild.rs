@@ -293,7 +293,8 @@ async fn swapped_in_tables_are_logged_with_every_index_and_constraint_of_the_mig
 #[tokio::test]
 async fn the_log_s_starts_and_heads_asked_at_once_are_those_of_each_partition() {
     use rdkafka::consumer::StreamConsumer;
-    use service_kit::kafka::topics::{heads, starts, watermarks};
+    use rdkafka::Offset;
+    use service_kit::kafka::topics::{offsets_at, watermarks};
 
     let (isolation, _pool) = prepared().await;
     write_orders(&isolation, 500, NAMES).await;
@@ -306,8 +307,8 @@ async fn the_log_s_starts_and_heads_asked_at_once_are_those_of_each_partition() 
     let partitions: Vec<i32> = (0..isolation.kafka.partitions).collect();
     let within = Duration::from_secs(10);
     let (starts, heads) = (
-        starts(&consumer, topic, &partitions, within).expect("starts"),
-        heads(&consumer, topic, &partitions, within).expect("heads"),
+        offsets_at(&consumer, topic, &partitions, Offset::Beginning, within).expect("starts"),
+        offsets_at(&consumer, topic, &partitions, Offset::End, within).expect("heads"),
     );
     let one_by_one: BTreeMap<i32, (i64, i64)> = partitions
         .iter()

@@ -157,33 +157,14 @@ pub fn partition_count<C: ClientContext>(client: &Client<C>, topic: &str) -> Res
 /// How long [`watermarks`] waits before asking again while a partition's leader moves.
 const WATERMARKS_RETRY: Duration = Duration::from_millis(200);
 
-/// The first offset of each of `partitions` of `topic` (its low watermark), asked of each
-/// leader in one request for all its partitions: asking partition by partition takes a round
-/// trip each, which a rebuild's progress and a projection's lag would pay every second or two.
-/// Asked again while a leader moves, until `within` has passed, as [`watermarks`]. Blocks the
-/// calling thread.
-pub fn starts<C: ConsumerContext, K: Consumer<C>>(
-    consumer: &K,
-    topic: &str,
-    partitions: &[i32],
-    within: Duration,
-) -> KafkaResult<BTreeMap<i32, i64>> {
-    list_offsets(consumer, topic, partitions, Offset::Beginning, within)
-}
-
-/// The offset after the last record of each of `partitions` of `topic` (its high watermark, or
-/// for a `read_committed` consumer its last stable offset), asked as [`starts`] is.
-pub fn heads<C: ConsumerContext, K: Consumer<C>>(
-    consumer: &K,
-    topic: &str,
-    partitions: &[i32],
-    within: Duration,
-) -> KafkaResult<BTreeMap<i32, i64>> {
-    list_offsets(consumer, topic, partitions, Offset::End, within)
-}
-
-/// The offset `at` (the beginning or the end) of each of `partitions` of `topic`.
-fn list_offsets<C: ConsumerContext, K: Consumer<C>>(
+/// The offset `at` each of `partitions` of `topic`: [`Offset::Beginning`] for the first offset
+/// (its low watermark), [`Offset::End`] for the offset after the last record (its high
+/// watermark, or for a `read_committed` consumer its last stable offset). Asked of each leader
+/// in one request for all its partitions: asking partition by partition takes a round trip
+/// each, which a rebuild's progress and a projection's lag would pay every second or two. Asked
+/// again while a leader moves, until `within` has passed, as [`watermarks`]. Blocks the calling
+/// thread.
+pub fn offsets_at<C: ConsumerContext, K: Consumer<C>>(
     consumer: &K,
     topic: &str,
     partitions: &[i32],

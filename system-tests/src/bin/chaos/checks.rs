@@ -253,7 +253,8 @@ impl Census {
             .create()?;
         let partitions = service_kit::kafka::topics::partition_count(consumer.client(), &topic)? as i32;
         let all: Vec<i32> = (0..partitions).collect();
-        let high = service_kit::kafka::topics::heads(&consumer, &topic, &all, Duration::from_secs(60))?;
+        let high =
+            service_kit::kafka::topics::offsets_at(&consumer, &topic, &all, Offset::End, Duration::from_secs(60))?;
         let mut assignment = TopicPartitionList::new();
         for partition in 0..partitions {
             assignment.add_partition_offset(&topic, partition, Offset::Beginning)?;
