@@ -18,7 +18,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::ClientConfig;
+use rdkafka::{ClientConfig, Offset};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -166,13 +166,10 @@ impl Isolation {
         let Ok(partitions) = crate::kafka::topics::partition_count(consumer.client(), topic) else {
             return 0;
         };
-        (0..partitions as i32)
-            .map(|p| {
-                consumer
-                    .fetch_watermarks(topic, p, Duration::from_secs(10))
-                    .expect("watermarks")
-                    .1
-            })
+        let partitions: Vec<i32> = (0..partitions as i32).collect();
+        crate::kafka::topics::offsets_at(&consumer, topic, &partitions, Offset::End, Duration::from_secs(10))
+            .expect("watermarks")
+            .values()
             .sum()
     }
 }
