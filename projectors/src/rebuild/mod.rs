@@ -293,8 +293,12 @@ async fn replay(
             if options.progress {
                 println!("{name}: tables ready in {:.1}s", finishing.elapsed().as_secs_f64());
             }
-            // Catch up with what arrived meanwhile before taking the live tables.
-            continue;
+            // Catch up with what arrived meanwhile before taking the live tables. When nothing
+            // did, the head is where it was found: a poll now would only wait out the drain.
+            let found_at = std::mem::replace(&mut highs, high_watermarks(&consumer, &topic, &partitions)?);
+            if highs != found_at {
+                continue;
+            }
         }
         let swapped = swap(&mut shadows, &mut feed, schemas, options)
             .await
