@@ -160,10 +160,11 @@ const WATERMARKS_RETRY: Duration = Duration::from_millis(200);
 /// The offset `at` each of `partitions` of `topic`: [`Offset::Beginning`] for the first offset
 /// (its low watermark), [`Offset::End`] for the offset after the last record (its high
 /// watermark, or for a `read_committed` consumer its last stable offset). Asked of each leader
-/// in one request for all its partitions: asking partition by partition takes a round trip
-/// each, which a rebuild's progress and a projection's lag would pay every second or two. Asked
-/// again while a leader moves, until `within` has passed, as [`watermarks`]. Blocks the calling
-/// thread.
+/// in one request for all its partitions: the broker answers a connection's requests in order,
+/// so on a consumer that is fetching every request waits out its long-poll fetch
+/// (`fetch.wait.max.ms`), and asking partition by partition pays that wait once per partition
+/// (a rebuild's progress and a projection's lag did, every second or two). Asked again while a
+/// leader moves, until `within` has passed, as [`watermarks`]. Blocks the calling thread.
 pub fn offsets_at<C: ConsumerContext, K: Consumer<C>>(
     consumer: &K,
     topic: &str,
