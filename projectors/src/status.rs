@@ -1,7 +1,7 @@
 //! `projectors status`: each projection's checkpoint and lag per partition, its dead letters, and
 //! any rebuild, as `read_models::status` gathers them.
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
 use read_models::status::{self, RebuildState};
 use service_kit::database::DatabaseArgs;
 use service_kit::kafka::{KafkaArgs, Topics};
@@ -13,7 +13,7 @@ pub async fn print(kafka: &KafkaArgs, database: &DatabaseArgs) -> anyhow::Result
     let live = &database.database_schema;
     let topic = Topics::new(&kafka.topic_prefix).events;
     let consumer: BaseConsumer = kafka.client_config().create()?;
-    let log_ends = service_kit::kafka::watch::log_ends(consumer.client(), &topic)?;
+    let log_ends = service_kit::kafka::watch::log_ends(&consumer, &topic)?;
     let pool = database.pool()?;
     let names: Vec<&str> = Projection::ALL.iter().map(|p| p.name()).collect();
     let mut status = status::gather(&pool, live, &names, &log_ends).await?;

@@ -13,12 +13,12 @@ use std::time::{Duration, SystemTime};
 use chrono::{DateTime, Utc};
 use domain::order::{Channel, Event, OrderName, OrderPlaced};
 use domain::Message;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{ClientConfig, Offset};
+use rdkafka::ClientConfig;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -163,14 +163,11 @@ impl Isolation {
             .set("bootstrap.servers", &self.kafka.kafka_brokers)
             .create()
             .expect("watermark consumer");
-        let Ok(partitions) = crate::kafka::topics::partition_count(consumer.client(), topic) else {
-            return 0;
-        };
-        let partitions: Vec<i32> = (0..partitions as i32).collect();
-        crate::kafka::topics::offsets_at(&consumer, topic, &partitions, Offset::End, Duration::from_secs(10))
-            .expect("watermarks")
-            .values()
-            .sum()
+        match crate::kafka::watch::log_ends(&consumer, topic) {
+            Ok(ends) => ends.values().sum(),
+            Err(crate::kafka::Error::TopicMissing { .. }) => 0,
+            Err(error) => panic!("watermarks of {topic}: {error}"),
+        }
     }
 }
 

@@ -146,10 +146,9 @@ impl Snapshot {
 }
 
 fn read_kafka(kafka: &KafkaClient, events: &str, commands: &str, group: &str) -> Result<FromKafka, ApiError> {
-    let client = kafka.client.client();
     Ok(FromKafka {
-        events: watch::log_ends(client, events)?,
-        commands: watch::log_ends(client, commands)?,
-        deciders: watch::members(client, group, commands)?,
+        events: watch::log_ends(&kafka.client, events)?,
+        commands: watch::log_ends(&kafka.client, commands)?,
+        deciders: watch::members(kafka.client.client(), group, commands)?,
     })
 }

@@ -172,37 +172,24 @@ pub fn offsets_at<C: ConsumerContext, K: Consumer<C>>(
     at: Offset,
     within: Duration,
 ) -> KafkaResult<BTreeMap<i32, i64>> {
-    let deadline = Instant::now() + within;
     let mut asked = TopicPartitionList::new();
     for &partition in partitions {
         asked.add_partition_offset(topic, partition, at)?;
     }
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let answer = consumer.offsets_for_times(asked.clone(), left).and_then(|listed| {
-            listed
-                .elements()
-                .iter()
-                .map(|element| {
-                    element.error()?;
-                    match element.offset() {
-                        Offset::Offset(offset) => Ok((element.partition(), offset)),
-                        other => Err(KafkaError::OffsetFetch(RDKafkaErrorCode::InvalidArgument))
-                            .inspect_err(|_| tracing::debug!(topic, ?other, "no offset listed")),
-                    }
-                })
-                .collect::<KafkaResult<BTreeMap<i32, i64>>>()
-        });
-        match answer {
-            Err(KafkaError::OffsetFetch(code) | KafkaError::MetadataFetch(code))
-                if super::recv::is_transient_code(code) && Instant::now() + WATERMARKS_RETRY < deadline =>
-            {
-                tracing::debug!(topic, %code, "a partition's leader moving; asking again");
-                std::thread::sleep(WATERMARKS_RETRY);
-            }
-            answer => return answer,
-        }
-    }
+    asking_again_while_leaders_move(topic, within, |left| {
+        consumer
+            .offsets_for_times(asked.clone(), left)?
+            .elements()
+            .iter()
+            .map(|element| {
+                element.error()?;
+                match element.offset() {
+                    Offset::Offset(offset) => Ok((element.partition(), offset)),
+                    _ => Err(KafkaError::OffsetFetch(RDKafkaErrorCode::InvalidArgument)),
+                }
+            })
+            .collect()
+    })
 }
 
 /// The low and high watermarks of `partition` of `topic`, asked again while its leader moves (a
@@ -216,14 +203,23 @@ pub fn watermarks<C: ConsumerContext, K: Consumer<C>>(
     partition: i32,
     within: Duration,
 ) -> KafkaResult<(i64, i64)> {
+    asking_again_while_leaders_move(topic, within, |left| consumer.fetch_watermarks(topic, partition, left))
+}
+
+/// `ask`, given the time left, asked again every [`WATERMARKS_RETRY`] while it fails on a
+/// moving leader or connection, until `within` has passed.
+fn asking_again_while_leaders_move<T>(
+    topic: &str,
+    within: Duration,
+    mut ask: impl FnMut(Duration) -> KafkaResult<T>,
+) -> KafkaResult<T> {
     let deadline = Instant::now() + within;
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match consumer.fetch_watermarks(topic, partition, left) {
-            Err(KafkaError::MetadataFetch(code))
+        match ask(deadline.saturating_duration_since(Instant::now())) {
+            Err(KafkaError::OffsetFetch(code) | KafkaError::MetadataFetch(code))
                 if super::recv::is_transient_code(code) && Instant::now() + WATERMARKS_RETRY < deadline =>
             {
-                tracing::debug!(topic, partition, %code, "partition's leader moving; asking again");
+                tracing::debug!(topic, %code, "a partition's leader moving; asking again");
                 std::thread::sleep(WATERMARKS_RETRY);
             }
             answer => return answer,

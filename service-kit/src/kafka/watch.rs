@@ -6,25 +6,21 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use rdkafka::client::{Client, ClientContext};
-use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::topics::partition_count;
+use super::topics::{offsets_at, partition_count};
 use super::Result;
 
 /// How long one question to the broker may take.
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The log end (high watermark: the offset the next record gets) of every partition of `topic`.
-pub fn log_ends<C: ClientContext>(client: &Client<C>, topic: &str) -> Result<BTreeMap<i32, i64>> {
-    let partitions = partition_count(client, topic)? as i32;
-    (0..partitions)
-        .map(|partition| {
-            let (_, high) = client.fetch_watermarks(topic, partition, TIMEOUT)?;
-            Ok((partition, high))
-        })
-        .collect()
+/// The log end (high watermark: the offset the next record gets) of every partition of `topic`,
+/// asked at once ([`offsets_at`]).
+pub fn log_ends<C: ConsumerContext, K: Consumer<C>>(consumer: &K, topic: &str) -> Result<BTreeMap<i32, i64>> {
+    let partitions: Vec<i32> = (0..partition_count(consumer.client(), topic)? as i32).collect();
+    Ok(offsets_at(consumer, topic, &partitions, Offset::End, TIMEOUT)?)
 }
 
 /// Which of `positions` (partition, offset) of `topic` have a committed record at or after the
