@@ -148,10 +148,15 @@ async fn one_trace_follows_an_order_from_the_request_to_the_query_that_waited_fo
 
     let trace = stack
         .jaeger
+        // A span is exported when it ends, so the trace is whole once the outermost span of
+        // each chain asserted below is there, not only the innermost.
         .trace_when(&trace_id, |trace: &Trace| {
             trace.has("command-api", "decide_command")
+                && trace.has("command-api", "request")
+                && trace.has("command-api", "decide")
                 && trace.has("projectors", "project_batch")
                 && trace.has("query-api", "wait")
+                && trace.has("query-api", "request")
         })
         .await;
     let (submit, decided) = command_path(&trace, &caller_span, "place_order");
@@ -187,7 +192,10 @@ async fn one_trace_follows_a_purchase_through_the_reactor_and_the_gateway_to_its
     let trace = stack
         .jaeger
         .trace_when(&trace_id, |trace: &Trace| {
-            trace.named("command-api", "decide_command").len() == 2 && trace.has("command-api", "charge_and_record")
+            trace.named("command-api", "decide_command").len() == 2
+                && trace.has("command-api", "charge_and_record")
+                && trace.has("command-api", "request")
+                && trace.has("command-api", "react")
         })
         .await;
     let (_, requested) = command_path(&trace, &caller_span, "request_purchase");
