@@ -61,21 +61,21 @@ pub struct VersionSchema {
 /// feature, its JSON Schema derived; and each `Option` field left out of the JSON when absent and
 /// read as absent when missing. That is what lets a field be added to a message as optional
 /// without a new type name: older messages without it still decode. Fields are written as in a
-/// struct, ending with a comma, without `pub`: every field of a message is public.
+/// struct, without `pub`: every field of a message is public.
 macro_rules! payloads {
     ($($(#[$meta:meta])* pub struct $name:ident { $($fields:tt)* })+) => {
         $($crate::message::payloads!(@field [$(#[$meta])*] $name [] $($fields)*);)+
     };
-    (@field $meta:tt $name:ident [$($done:tt)*] $(#[$field_meta:meta])* $field:ident: Option<$ty:ty>, $($rest:tt)*) => {
+    (@field $meta:tt $name:ident [$($done:tt)*] $(#[$field_meta:meta])* $field:ident: Option<$ty:ty> $(, $($rest:tt)*)?) => {
         $crate::message::payloads!(@field $meta $name [
             $($done)*
             $(#[$field_meta])*
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub $field: Option<$ty>,
-        ] $($rest)*);
+        ] $($($rest)*)?);
     };
-    (@field $meta:tt $name:ident [$($done:tt)*] $(#[$field_meta:meta])* $field:ident: $ty:ty, $($rest:tt)*) => {
-        $crate::message::payloads!(@field $meta $name [$($done)* $(#[$field_meta])* pub $field: $ty,] $($rest)*);
+    (@field $meta:tt $name:ident [$($done:tt)*] $(#[$field_meta:meta])* $field:ident: $ty:ty $(, $($rest:tt)*)?) => {
+        $crate::message::payloads!(@field $meta $name [$($done)* $(#[$field_meta])* pub $field: $ty,] $($($rest)*)?);
     };
     (@field [$($meta:tt)*] $name:ident [$($done:tt)*]) => {
         #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -95,7 +95,9 @@ pub(crate) use payloads;
 /// the current shape. From the table come the enum, its id accessor, its [`Message`] impl
 /// (superseded versions are upcast in `decode` and nowhere else) and, with the `schema` feature,
 /// the JSON Schema of every version, so adding a version is one entry here plus its checked-in
-/// schema and fixtures.
+/// schema and fixtures. A constant's doc names its struct; a comment before the constant adds to
+/// that, one before the struct is the schema's description. A struct whose fields need no comment
+/// is written on one line, so the table reads a message a line where it can.
 macro_rules! messages {
     (
         $(#[$enum_meta:meta])*
@@ -109,7 +111,11 @@ macro_rules! messages {
             $($(#[$old_doc:meta])* $old_name:ident = $old_type_name:literal => $old_variant:ident($frozen:ty, $upcast:path),)*
         }
     ) => {
-        $($(#[$doc])* pub const $name: &str = $type_name;)+
+        $(
+            #[doc = concat!("Type name of [`", stringify!($variant), "`] on the log.")]
+            $(#[$doc])*
+            pub const $name: &str = $type_name;
+        )+
         $($(#[$old_doc])* pub const $old_name: &str = $old_type_name;)*
 
         $crate::message::payloads! {

@@ -14,7 +14,6 @@ use crate::product::StockLine;
 
 messages! {
     pub enum Command by order_id {
-        /// Type name of [`PlaceOrder`] on the commands topic.
         PLACE_ORDER_V1 = "orderstream.order.place.v1" =>
         /// Place a new order. The edge stamps `placed_at` and picks `order_id`. Without `details` the
         /// order has no items and no total (the seed's orders), and takes no payment.
@@ -35,7 +34,6 @@ messages! {
             catalog_items: Option<Vec<StockLine>>,
         }
 
-        /// Type name of [`ConfirmOrder`].
         CONFIRM_ORDER_V1 = "orderstream.order.confirm.v1" =>
         /// Confirm a pending order.
         pub struct ConfirmOrder {
@@ -45,16 +43,10 @@ messages! {
             at: DateTime<Utc>,
         }
 
-        /// Type name of [`StartProcessing`].
         START_PROCESSING_V1 = "orderstream.order.start-processing.v1" =>
         /// Start processing a confirmed order.
-        pub struct StartProcessing {
-            order_id: Uuid,
-            expected_version: Option<u64>,
-            at: DateTime<Utc>,
-        }
+        pub struct StartProcessing { order_id: Uuid, expected_version: Option<u64>, at: DateTime<Utc> }
 
-        /// Type name of [`ShipOrder`].
         SHIP_ORDER_V1 = "orderstream.order.ship.v1" =>
         /// Hand an order in processing to a carrier.
         pub struct ShipOrder {
@@ -65,16 +57,10 @@ messages! {
             at: DateTime<Utc>,
         }
 
-        /// Type name of [`DeliverOrder`].
         DELIVER_ORDER_V1 = "orderstream.order.deliver.v1" =>
         /// Record that a shipped order arrived.
-        pub struct DeliverOrder {
-            order_id: Uuid,
-            expected_version: Option<u64>,
-            at: DateTime<Utc>,
-        }
+        pub struct DeliverOrder { order_id: Uuid, expected_version: Option<u64>, at: DateTime<Utc> }
 
-        /// Type name of [`CancelOrder`].
         CANCEL_ORDER_V1 = "orderstream.order.cancel.v1" =>
         /// Cancel an order that has not started processing.
         pub struct CancelOrder {
@@ -87,7 +73,6 @@ messages! {
             acting_user: Option<Uuid>,
         }
 
-        /// Type name of [`RecordPayment`].
         RECORD_PAYMENT_V1 = "orderstream.order.record-payment.v1" =>
         /// Record that purchase `purchase_id` paid `amount` for the order.
         pub struct RecordPayment {
@@ -101,7 +86,6 @@ messages! {
             payer: Option<Uuid>,
         }
 
-        /// Type name of [`RecordPaymentFailure`].
         RECORD_PAYMENT_FAILURE_V1 = "orderstream.order.record-payment-failure.v1" =>
         /// Record that purchase `purchase_id` failed to pay for the order.
         pub struct RecordPaymentFailure {
@@ -116,7 +100,6 @@ messages! {
             payer: Option<Uuid>,
         }
 
-        /// Type name of [`RecordRefund`].
         RECORD_REFUND_V1 = "orderstream.order.record-refund.v1" =>
         /// Record that the purchase that paid for the order was refunded.
         pub struct RecordRefund {
@@ -126,23 +109,13 @@ messages! {
             refunded_at: DateTime<Utc>,
         }
 
-        /// Type name of [`RecordStockReserved`].
         RECORD_STOCK_RESERVED_V1 = "orderstream.order.record-stock-reserved.v1" =>
         /// Record that the stock of catalog item `sku` is held for the order.
-        pub struct RecordStockReserved {
-            order_id: Uuid,
-            sku: Sku,
-            at: DateTime<Utc>,
-        }
+        pub struct RecordStockReserved { order_id: Uuid, sku: Sku, at: DateTime<Utc> }
 
-        /// Type name of [`RecordStockShortage`].
         RECORD_STOCK_SHORTAGE_V1 = "orderstream.order.record-stock-shortage.v1" =>
         /// Record that catalog item `sku` could not be reserved for the order: not enough in stock.
-        pub struct RecordStockShortage {
-            order_id: Uuid,
-            sku: Sku,
-            at: DateTime<Utc>,
-        }
+        pub struct RecordStockShortage { order_id: Uuid, sku: Sku, at: DateTime<Utc> }
     }
     superseded {}
 }

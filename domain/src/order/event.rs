@@ -14,7 +14,7 @@ use crate::product::StockLine;
 
 messages! {
     pub enum Event by order_id {
-        /// Type name of [`OrderPlaced`] on the events topic (`ce_type`): the version the decider writes.
+        /// The version the decider writes.
         ORDER_PLACED_V3 = "orderstream.order.placed.v3" =>
         /// An order was placed. `placed_at` is the event time read models use, `channel` where it was
         /// placed, `user_id` whose it is. Written as `orderstream.order.placed.v3`; a v1 event (without
@@ -36,21 +36,12 @@ messages! {
             catalog_items: Option<Vec<StockLine>>,
         }
 
-        /// Type name of [`OrderConfirmed`].
         ORDER_CONFIRMED_V1 = "orderstream.order.confirmed.v1" =>
-        pub struct OrderConfirmed {
-            order_id: Uuid,
-            confirmed_at: DateTime<Utc>,
-        }
+        pub struct OrderConfirmed { order_id: Uuid, confirmed_at: DateTime<Utc> }
 
-        /// Type name of [`OrderProcessingStarted`].
         ORDER_PROCESSING_STARTED_V1 = "orderstream.order.processing-started.v1" =>
-        pub struct OrderProcessingStarted {
-            order_id: Uuid,
-            started_at: DateTime<Utc>,
-        }
+        pub struct OrderProcessingStarted { order_id: Uuid, started_at: DateTime<Utc> }
 
-        /// Type name of [`OrderShipped`].
         ORDER_SHIPPED_V1 = "orderstream.order.shipped.v1" =>
         pub struct OrderShipped {
             order_id: Uuid,
@@ -61,14 +52,9 @@ messages! {
             stock_shipped: Option<Vec<Sku>>,
         }
 
-        /// Type name of [`OrderDelivered`].
         ORDER_DELIVERED_V1 = "orderstream.order.delivered.v1" =>
-        pub struct OrderDelivered {
-            order_id: Uuid,
-            delivered_at: DateTime<Utc>,
-        }
+        pub struct OrderDelivered { order_id: Uuid, delivered_at: DateTime<Utc> }
 
-        /// Type name of [`OrderCancelled`].
         ORDER_CANCELLED_V1 = "orderstream.order.cancelled.v1" =>
         /// An order was cancelled. When it had been paid, `refund_requested_for` names the purchase to
         /// refund; the refund itself is recorded later, as `orderstream.order.refunded.v1`.
@@ -84,17 +70,10 @@ messages! {
             stock_released: Option<Vec<Sku>>,
         }
 
-        /// Type name of [`OrderPaid`].
         ORDER_PAID_V1 = "orderstream.order.paid.v1" =>
         /// The order's total was paid by purchase `purchase_id`.
-        pub struct OrderPaid {
-            order_id: Uuid,
-            purchase_id: Uuid,
-            amount: Money,
-            paid_at: DateTime<Utc>,
-        }
+        pub struct OrderPaid { order_id: Uuid, purchase_id: Uuid, amount: Money, paid_at: DateTime<Utc> }
 
-        /// Type name of [`OrderPaymentFailed`].
         ORDER_PAYMENT_FAILED_V1 = "orderstream.order.payment-failed.v1" =>
         /// A payment for the order failed. For `amount_mismatch`, `amount` is what was paid instead of
         /// the total (money that may have to be returned).
@@ -106,31 +85,17 @@ messages! {
             failed_at: DateTime<Utc>,
         }
 
-        /// Type name of [`OrderRefunded`].
         ORDER_REFUNDED_V1 = "orderstream.order.refunded.v1" =>
         /// The purchase that paid for the order was refunded.
-        pub struct OrderRefunded {
-            order_id: Uuid,
-            purchase_id: Uuid,
-            refunded_at: DateTime<Utc>,
-        }
+        pub struct OrderRefunded { order_id: Uuid, purchase_id: Uuid, refunded_at: DateTime<Utc> }
 
-        /// Type name of [`OrderItemReserved`].
         ORDER_ITEM_RESERVED_V1 = "orderstream.order.item-reserved.v1" =>
         /// The stock of catalog item `sku` is held for the order.
-        pub struct OrderItemReserved {
-            order_id: Uuid,
-            sku: Sku,
-            reserved_at: DateTime<Utc>,
-        }
+        pub struct OrderItemReserved { order_id: Uuid, sku: Sku, reserved_at: DateTime<Utc> }
 
-        /// Type name of [`OrderStockReserved`].
         ORDER_STOCK_RESERVED_V1 = "orderstream.order.stock-reserved.v1" =>
         /// Every catalog item of the order is held: its `stock_status` is `reserved`.
-        pub struct OrderStockReserved {
-            order_id: Uuid,
-            reserved_at: DateTime<Utc>,
-        }
+        pub struct OrderStockReserved { order_id: Uuid, reserved_at: DateTime<Utc> }
     }
     superseded {
         /// Type name of the second version of [`OrderPlaced`], written before every order had an

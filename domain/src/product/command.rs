@@ -11,7 +11,6 @@ use crate::pricing::Sku;
 
 messages! {
     pub enum Command by product_id {
-        /// Type name of [`DefineProduct`].
         DEFINE_PRODUCT_V1 = "orderstream.product.define.v1" =>
         /// Define the product sold under `sku`, or change its name, description or price.
         /// `product_id` is [`product_id`](super::product_id)`(sku)`.
@@ -24,53 +23,26 @@ messages! {
             at: DateTime<Utc>,
         }
 
-        /// Type name of [`ReceiveStock`].
         RECEIVE_STOCK_V1 = "orderstream.product.receive-stock.v1" =>
         /// Add `quantity` units to the stock on hand.
-        pub struct ReceiveStock {
-            product_id: Uuid,
-            quantity: StockQuantity,
-            at: DateTime<Utc>,
-        }
+        pub struct ReceiveStock { product_id: Uuid, quantity: StockQuantity, at: DateTime<Utc> }
 
-        /// Type name of [`AdjustStock`].
         ADJUST_STOCK_V1 = "orderstream.product.adjust-stock.v1" =>
         /// Correct the stock on hand by `quantity` units (negative takes away), never below what is
         /// reserved.
-        pub struct AdjustStock {
-            product_id: Uuid,
-            quantity: StockDelta,
-            reason: AdjustmentReason,
-            at: DateTime<Utc>,
-        }
+        pub struct AdjustStock { product_id: Uuid, quantity: StockDelta, reason: AdjustmentReason, at: DateTime<Utc> }
 
-        /// Type name of [`ReserveStock`].
         RESERVE_STOCK_V1 = "orderstream.product.reserve-stock.v1" =>
         /// Hold `quantity` units for order `order_id`, or refuse for lack of stock.
-        pub struct ReserveStock {
-            product_id: Uuid,
-            order_id: Uuid,
-            quantity: StockQuantity,
-            at: DateTime<Utc>,
-        }
+        pub struct ReserveStock { product_id: Uuid, order_id: Uuid, quantity: StockQuantity, at: DateTime<Utc> }
 
-        /// Type name of [`ReleaseStock`].
         RELEASE_STOCK_V1 = "orderstream.product.release-stock.v1" =>
         /// Give back what order `order_id` holds, if anything.
-        pub struct ReleaseStock {
-            product_id: Uuid,
-            order_id: Uuid,
-            at: DateTime<Utc>,
-        }
+        pub struct ReleaseStock { product_id: Uuid, order_id: Uuid, at: DateTime<Utc> }
 
-        /// Type name of [`ShipStock`].
         SHIP_STOCK_V1 = "orderstream.product.ship-stock.v1" =>
         /// Ship what order `order_id` holds, if anything: it leaves the stock on hand.
-        pub struct ShipStock {
-            product_id: Uuid,
-            order_id: Uuid,
-            at: DateTime<Utc>,
-        }
+        pub struct ShipStock { product_id: Uuid, order_id: Uuid, at: DateTime<Utc> }
     }
     superseded {}
 }

@@ -11,7 +11,6 @@ use crate::pricing::Sku;
 
 messages! {
     pub enum Event by product_id {
-        /// Type name of [`ProductDefined`].
         PRODUCT_DEFINED_V1 = "orderstream.product.defined.v1" =>
         /// A product entered the catalog, with no stock yet.
         pub struct ProductDefined {
@@ -23,7 +22,6 @@ messages! {
             defined_at: DateTime<Utc>,
         }
 
-        /// Type name of [`ProductChanged`].
         PRODUCT_CHANGED_V1 = "orderstream.product.changed.v1" =>
         /// A product's name, description or price changed; every field is the new value.
         pub struct ProductChanged {
@@ -35,7 +33,6 @@ messages! {
             changed_at: DateTime<Utc>,
         }
 
-        /// Type name of [`StockReceived`].
         STOCK_RECEIVED_V1 = "orderstream.product.stock-received.v1" =>
         /// `quantity` units came in; `on_hand` is the stock on hand after them.
         pub struct StockReceived {
@@ -46,7 +43,6 @@ messages! {
             received_at: DateTime<Utc>,
         }
 
-        /// Type name of [`StockAdjusted`].
         STOCK_ADJUSTED_V1 = "orderstream.product.stock-adjusted.v1" =>
         /// The stock on hand was corrected by `quantity` units; `on_hand` is what it is after.
         pub struct StockAdjusted {
@@ -58,7 +54,6 @@ messages! {
             adjusted_at: DateTime<Utc>,
         }
 
-        /// Type name of [`StockReserved`].
         STOCK_RESERVED_V1 = "orderstream.product.stock-reserved.v1" =>
         /// `quantity` units are held for order `order_id`.
         pub struct StockReserved {
@@ -69,7 +64,6 @@ messages! {
             reserved_at: DateTime<Utc>,
         }
 
-        /// Type name of [`StockReservationRefused`].
         STOCK_RESERVATION_REFUSED_V1 = "orderstream.product.stock-reservation-refused.v1" =>
         /// Order `order_id` asked for `quantity` units while only `available` were free: nothing is
         /// held for it.
@@ -82,7 +76,6 @@ messages! {
             refused_at: DateTime<Utc>,
         }
 
-        /// Type name of [`StockReleased`].
         STOCK_RELEASED_V1 = "orderstream.product.stock-released.v1" =>
         /// The `quantity` units held for order `order_id` are free again.
         pub struct StockReleased {
@@ -93,7 +86,6 @@ messages! {
             released_at: DateTime<Utc>,
         }
 
-        /// Type name of [`StockShipped`].
         STOCK_SHIPPED_V1 = "orderstream.product.stock-shipped.v1" =>
         /// The `quantity` units held for order `order_id` left with it: on hand and reserved both go
         /// down by them.

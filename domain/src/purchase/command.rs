@@ -29,19 +29,11 @@ messages! {
 
         RECORD_AUTHORIZATION_V1 = "orderstream.purchase.record-authorization.v1" =>
         /// Record that the gateway authorized the charge.
-        pub struct RecordAuthorization {
-            purchase_id: Uuid,
-            authorization_id: String,
-            authorized_at: DateTime<Utc>,
-        }
+        pub struct RecordAuthorization { purchase_id: Uuid, authorization_id: String, authorized_at: DateTime<Utc> }
 
         RECORD_DECLINE_V1 = "orderstream.purchase.record-decline.v1" =>
         /// Record that the gateway declined the charge.
-        pub struct RecordDecline {
-            purchase_id: Uuid,
-            reason: String,
-            declined_at: DateTime<Utc>,
-        }
+        pub struct RecordDecline { purchase_id: Uuid, reason: String, declined_at: DateTime<Utc> }
 
         REFUND_PURCHASE_V1 = "orderstream.purchase.refund.v1" =>
         /// Refund part or all of an authorized purchase. The amount is the client's decimal, read in the
@@ -57,11 +49,7 @@ messages! {
         RECORD_REFUND_V1 = "orderstream.purchase.record-refund.v1" =>
         /// Record that the gateway paid refund `refund_id` back, as requested by an accepted
         /// [`RefundPurchase`].
-        pub struct RecordRefund {
-            purchase_id: Uuid,
-            refund_id: Uuid,
-            refunded_at: DateTime<Utc>,
-        }
+        pub struct RecordRefund { purchase_id: Uuid, refund_id: Uuid, refunded_at: DateTime<Utc> }
     }
     superseded {}
 }

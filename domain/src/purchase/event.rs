@@ -26,7 +26,7 @@ messages! {
             requested_at: DateTime<Utc>,
         }
 
-        /// Type name of [`PurchaseAuthorized`], the version that names the buyer.
+        /// The version that names the buyer.
         PURCHASE_AUTHORIZED_V2 = "orderstream.purchase.authorized.v2" =>
         pub struct PurchaseAuthorized {
             purchase_id: Uuid,
@@ -41,7 +41,7 @@ messages! {
             user_id: Option<Uuid>,
         }
 
-        /// Type name of [`PurchaseDeclined`], the version that names the buyer.
+        /// The version that names the buyer.
         PURCHASE_DECLINED_V2 = "orderstream.purchase.declined.v2" =>
         pub struct PurchaseDeclined {
             purchase_id: Uuid,
@@ -67,8 +67,8 @@ messages! {
             order_id: Option<Uuid>,
         }
 
-        /// Type name of [`PurchaseRefunded`]: the gateway paid the refund back (or, before refunds
-        /// went through the gateway, the refund was accepted).
+        /// The gateway paid the refund back (or, before refunds went through the gateway, the refund
+        /// was accepted).
         PURCHASE_REFUNDED_V1 = "orderstream.purchase.refunded.v1" =>
         pub struct PurchaseRefunded {
             purchase_id: Uuid,
