@@ -227,8 +227,11 @@ mod tests {
 
     use super::*;
 
-    fn has_line(text: &str, line: &str) -> bool {
-        text.lines().any(|l| l == line)
+    /// Asserts that each of `lines` is a whole line of `text`, showing `text` when one is not.
+    fn assert_lines(text: &str, lines: &[&str]) {
+        for line in lines {
+            assert!(text.lines().any(|l| l == *line), "no line {line:?} in:\n{text}");
+        }
     }
 
     #[test]
@@ -238,11 +241,15 @@ mod tests {
             .counter("events_total", &[("projection", "a".into())], "Events applied")
             .increment(3);
         registry.gauge("lag", &[], "Lag").set(-2.0);
-        let text = registry.render();
-        assert!(has_line(&text, "# HELP events_total Events applied"), "{text}");
-        assert!(has_line(&text, "# TYPE events_total counter"), "{text}");
-        assert!(has_line(&text, "events_total{projection=\"a\"} 3"), "{text}");
-        assert!(has_line(&text, "lag -2"), "{text}");
+        assert_lines(
+            &registry.render(),
+            &[
+                "# HELP events_total Events applied",
+                "# TYPE events_total counter",
+                "events_total{projection=\"a\"} 3",
+                "lag -2",
+            ],
+        );
     }
 
     #[test]
@@ -252,13 +259,17 @@ mod tests {
             .histogram("wait_seconds", &[], "Wait")
             .record(Duration::from_millis(3));
         registry.histogram("batch_size", &[], "Batch").record(7.0);
-        let text = registry.render();
-        assert!(has_line(&text, "# TYPE wait_seconds histogram"), "{text}");
-        assert!(has_line(&text, "wait_seconds_bucket{le=\"0.0025\"} 0"), "{text}");
-        assert!(has_line(&text, "wait_seconds_bucket{le=\"0.005\"} 1"), "{text}");
-        assert!(has_line(&text, "wait_seconds_count 1"), "{text}");
-        assert!(has_line(&text, "batch_size_bucket{le=\"5\"} 0"), "{text}");
-        assert!(has_line(&text, "batch_size_bucket{le=\"10\"} 1"), "{text}");
+        assert_lines(
+            &registry.render(),
+            &[
+                "# TYPE wait_seconds histogram",
+                "wait_seconds_bucket{le=\"0.0025\"} 0",
+                "wait_seconds_bucket{le=\"0.005\"} 1",
+                "wait_seconds_count 1",
+                "batch_size_bucket{le=\"5\"} 0",
+                "batch_size_bucket{le=\"10\"} 1",
+            ],
+        );
     }
 
     #[test]
@@ -266,8 +277,8 @@ mod tests {
         let (one, other) = (Registry::default(), Registry::default());
         one.counter("done_total", &[], "Done").increment(2);
         other.counter("done_total", &[], "Done").increment(5);
-        assert!(has_line(&one.render(), "done_total 2"));
-        assert!(has_line(&other.render(), "done_total 5"));
+        assert_lines(&one.render(), &["done_total 2"]);
+        assert_lines(&other.render(), &["done_total 5"]);
     }
 
     metric_set! {
@@ -286,10 +297,7 @@ mod tests {
         declared.done.increment(2);
         declared.depth.set(5.0);
         declared.took.record(0.2);
-        let text = registry.render();
-        assert!(has_line(&text, "done_total 2"), "{text}");
-        assert!(has_line(&text, "depth 5"), "{text}");
-        assert!(has_line(&text, "step_seconds_count 1"), "{text}");
+        assert_lines(&registry.render(), &["done_total 2", "depth 5", "step_seconds_count 1"]);
     }
 
     #[tokio::test]
@@ -309,28 +317,14 @@ mod tests {
                 .unwrap();
             router.clone().oneshot(request).await.unwrap();
         }
-        let text = registry.render();
-        let count = |labels: &str| format!("{HTTP_REQUEST_DURATION}_count{{{labels}}}");
-        assert!(
-            has_line(
-                &text,
-                &format!("{} 2", count("method=\"GET\",route=\"/orders/{id}\",status=\"200\""))
-            ),
-            "{text}"
-        );
-        assert!(
-            has_line(
-                &text,
-                &format!("{} 1", count("method=\"GET\",route=\"unmatched\",status=\"404\""))
-            ),
-            "{text}"
-        );
-        assert!(
-            has_line(
-                &text,
-                &format!("{} 1", count("method=\"other\",route=\"/orders/{id}\",status=\"405\""))
-            ),
-            "{text}"
+        let count = |labels: &str, requests: u64| format!("{HTTP_REQUEST_DURATION}_count{{{labels}}} {requests}");
+        assert_lines(
+            &registry.render(),
+            &[
+                &count("method=\"GET\",route=\"/orders/{id}\",status=\"200\"", 2),
+                &count("method=\"GET\",route=\"unmatched\",status=\"404\"", 1),
+                &count("method=\"other\",route=\"/orders/{id}\",status=\"405\"", 1),
+            ],
         );
     }
 }

@@ -42,12 +42,7 @@ impl Jaeger {
             _config: config,
         };
         wait_until("Jaeger's query API", Duration::from_secs(60), || async {
-            let services = jaeger
-                .client
-                .get(format!("{}/api/services", jaeger.query))
-                .send()
-                .await
-                .ok()?;
+            let services = jaeger.get("/api/services").await?;
             services.status().is_success().then_some(())
         })
         .await;
@@ -61,18 +56,18 @@ impl Jaeger {
             &format!("trace {trace_id} in Jaeger"),
             Duration::from_secs(60),
             || async {
-                let response = self
-                    .client
-                    .get(format!("{}/api/traces/{trace_id}", self.query))
-                    .send()
-                    .await
-                    .ok()?;
+                let response = self.get(&format!("/api/traces/{trace_id}")).await?;
                 let body: Value = response.json().await.ok()?;
                 let trace = Trace::from_jaeger(&body["data"][0]);
                 complete(&trace).then_some(trace)
             },
         )
         .await
+    }
+
+    /// `GET path` on the query API; `None` while it cannot be reached.
+    async fn get(&self, path: &str) -> Option<reqwest::Response> {
+        self.client.get(format!("{}{path}", self.query)).send().await.ok()
     }
 }
 
