@@ -15,12 +15,11 @@ pub const START: i64 = 0;
 
 /// The next offset per partition `projection` has recorded.
 pub async fn checkpoints(db: impl PgExecutor<'_>, projection: &str) -> Result<BTreeMap<i32, i64>, sqlx::Error> {
-    let rows: Vec<(i32, i64)> =
-        sqlx::query_as("SELECT partition, next_offset FROM projection_checkpoint WHERE projection = $1")
-            .bind(projection)
-            .fetch_all(db)
-            .await?;
-    Ok(rows.into_iter().collect())
+    sqlx::query_as("SELECT partition, next_offset FROM projection_checkpoint WHERE projection = $1")
+        .bind(projection)
+        .fetch_all(db)
+        .await
+        .map(BTreeMap::from_iter)
 }
 
 /// Makes sure `projection` has a checkpoint row for each of `partitions` (at [`START`] when it
@@ -36,14 +35,14 @@ pub async fn claim(pool: &PgPool, projection: &str, partitions: &[i32]) -> Resul
     .bind(START)
     .execute(pool)
     .await?;
-    let rows: Vec<(i32, i64)> = sqlx::query_as(
+    sqlx::query_as(
         "SELECT partition, next_offset FROM projection_checkpoint WHERE projection = $1 AND partition = ANY($2)",
     )
     .bind(projection)
     .bind(partitions)
     .fetch_all(pool)
-    .await?;
-    Ok(rows.into_iter().collect())
+    .await
+    .map(BTreeMap::from_iter)
 }
 
 /// Records the next offsets of `projection`, inside the caller's transaction.
@@ -68,10 +67,9 @@ pub async fn save_checkpoints(
 
 /// The next offset of every projection in `partition`.
 pub async fn in_partition(pool: &PgPool, partition: i32) -> Result<BTreeMap<String, i64>, sqlx::Error> {
-    let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT projection, next_offset FROM projection_checkpoint WHERE partition = $1")
-            .bind(partition)
-            .fetch_all(pool)
-            .await?;
-    Ok(rows.into_iter().collect())
+    sqlx::query_as("SELECT projection, next_offset FROM projection_checkpoint WHERE partition = $1")
+        .bind(partition)
+        .fetch_all(pool)
+        .await
+        .map(BTreeMap::from_iter)
 }
