@@ -78,7 +78,11 @@ impl KafkaArgs {
             .set("isolation.level", "read_committed")
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest");
+            .set("auto.offset.reset", "earliest")
+            // A consumer whose local queue is full (`queued.max.messages.kbytes`) waits this long
+            // before fetching again. librdkafka's default, 1 s, stalled a reader that empties the
+            // queue in a fraction of that: a rebuild sat idle 0.6 s in every 150,000 records.
+            .set("fetch.queue.backoff.ms", "10");
         config
     }
 
