@@ -6,13 +6,16 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::TcpListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
 use domain::order::{Channel, Event, OrderName, OrderPlaced};
 use domain::Message;
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::BaseConsumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, OwnedHeaders};
@@ -20,6 +23,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
 use serde_json::{json, Value};
+use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
 use crate::auth::{mint_hs256, AuthArgs, ALL_SCOPES, STAFF_SCOPES, USER_SCOPES};
@@ -74,7 +78,9 @@ pub fn bearer_all() -> String {
 /// few, so topic creation stays quick.
 pub const TEST_PARTITIONS: i32 = 3;
 
-/// One test's private corner of the shared broker and database.
+/// One test's private corner of the shared broker and database. When its last copy goes, so do
+/// its topics, its schema and its deciders' state, unless the test failed: what a failed test
+/// left is kept to be looked at.
 #[derive(Debug, Clone)]
 pub struct Isolation {
     /// Unique per test, used as topic prefix (`t<id>.`) and schema name (`t<id>`).
@@ -82,6 +88,75 @@ pub struct Isolation {
     pub kafka: KafkaArgs,
     pub database: DatabaseArgs,
     pub topics: Topics,
+    _leftovers: Arc<Leftovers>,
+}
+
+/// What a test made outside its process, removed when dropped. Without this every run of the
+/// suite left some hundreds of schemas, topics and state directories behind, until the broker
+/// ran out of file handles and the disk out of space.
+#[derive(Debug)]
+struct Leftovers {
+    schema: String,
+    topic_prefix: String,
+    kafka: KafkaArgs,
+    database: DatabaseArgs,
+    decider_state: PathBuf,
+}
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let _ = std::fs::remove_dir_all(&self.decider_state);
+        let (schema, prefix) = (self.schema.clone(), self.topic_prefix.clone());
+        let (kafka, database) = (self.kafka.clone(), self.database.clone());
+        // Its own thread and runtime: the test's runtime may be the one this drop blocks.
+        let removed = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(remove(&schema, &prefix, &kafka, &database))
+        })
+        .join();
+        if let Ok(Err(error)) = removed {
+            eprintln!("could not remove the test's schema {} or topics: {error}", self.schema);
+        }
+    }
+}
+
+/// Drops `schema` and the schemas named after it, and deletes the topics named with `prefix`.
+async fn remove(
+    schema: &str,
+    prefix: &str,
+    kafka: &KafkaArgs,
+    database: &DatabaseArgs,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let mut conn = PgConnection::connect(database.url()?.expose_secret()).await?;
+    // A service of the test still in a transaction holds its tables: give up rather than wait.
+    sqlx::query("SET lock_timeout = '3s'").execute(&mut conn).await?;
+    // Its own and those named after it (`<schema>_reference`, a rebuild's `<schema>_rebuild`).
+    let schemas: Vec<String> = sqlx::query_scalar(
+        "SELECT nspname::text FROM pg_namespace WHERE nspname = $1 OR starts_with(nspname, $1 || '_')",
+    )
+    .bind(schema)
+    .fetch_all(&mut conn)
+    .await?;
+    for schema in schemas {
+        sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+            .execute(&mut conn)
+            .await?;
+    }
+    let admin: AdminClient<DefaultClientContext> = kafka.client_config().create()?;
+    let metadata = admin.inner().fetch_metadata(None, Duration::from_secs(10))?;
+    let topics: Vec<&str> = metadata
+        .topics()
+        .iter()
+        .map(|topic| topic.name())
+        .filter(|name| name.starts_with(prefix))
+        .collect();
+    if !topics.is_empty() {
+        admin.delete_topics(&topics, &AdminOptions::new()).await?;
+    }
+    Ok(())
 }
 
 impl Isolation {
@@ -106,11 +181,19 @@ impl Isolation {
                 id.clone(),
             )
         };
+        let leftovers = Leftovers {
+            schema: id.clone(),
+            topic_prefix: prefix.clone(),
+            kafka: kafka.clone(),
+            database: database.clone(),
+            decider_state: decider_state_dir(&id),
+        };
         Self {
             topics: Topics::new(&prefix),
             id,
             kafka,
             database,
+            _leftovers: Arc::new(leftovers),
         }
     }
 
@@ -134,8 +217,8 @@ impl Isolation {
 
     /// Where this test's deciders keep their local state stores (under the system's temporary
     /// directory, never in the source tree).
-    pub fn decider_state_dir(&self) -> std::path::PathBuf {
-        std::env::temp_dir().join(format!("orderstream-{}-decider-state", self.id))
+    pub fn decider_state_dir(&self) -> PathBuf {
+        decider_state_dir(&self.id)
     }
 
     /// The settings `C` of a service run in this isolation, read as its process would read them
@@ -175,6 +258,10 @@ impl Default for Isolation {
     fn default() -> Self {
         Self::new()
     }
+}
+
+fn decider_state_dir(id: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("orderstream-{id}-decider-state"))
 }
 
 /// The value of the unlabelled counter `name` on `{base}/metrics`.

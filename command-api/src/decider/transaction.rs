@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
 use domain::{Aggregates, Command, Decider as _, Message as _};
+use futures::future::try_join;
 use rdkafka::message::{OwnedHeaders, OwnedMessage};
 use rdkafka::producer::future_producer::Delivery;
 use rdkafka::producer::{DeliveryFuture, FutureRecord, Producer};
@@ -26,6 +27,12 @@ use super::{aggregate_of, transactional, Decider, DeciderError, Result, TRANSACT
 use crate::catalog::{self, CATALOG_PARTITION};
 use crate::outcome::{same_request, Outcome, Refusal, Verdict, WrittenEvent, REQUEST_DIGEST_HEADER};
 use crate::reply::ReplyRoutes;
+
+/// Batches of at most this many commands send their consumed offsets into the transaction while
+/// their records' acks are awaited, rather than after. A command alone answers about 2 ms sooner;
+/// a batch of many, spread over many partitions, was 10–15% slower so (measured at 64 in
+/// flight), the coordinator answering the overlapping requests with `CONCURRENT_TRANSACTIONS`.
+const OFFSETS_BESIDE_ACKS_UP_TO: usize = 1;
 
 /// What deciding a batch reads from the store.
 struct Loaded {
@@ -120,8 +127,15 @@ impl Decider<'_> {
         let stored = self.write_aggregates(changed, &recatalogued, &mut in_flight)?;
         let replies = ReplyRoutes::of(batch, self.settings.outcome_partitions);
         let remembered = self.write_verdicts(pending, &traces, &replies, &mut in_flight).await?;
-        let mut changes = in_flight.delivered(stored).await?;
-        self.commit(&next_offsets).await?;
+        let mut changes = if batch.len() <= OFFSETS_BESIDE_ACKS_UP_TO {
+            let (changes, ()) = try_join(in_flight.delivered(stored), self.send_consumed(&next_offsets)).await?;
+            changes
+        } else {
+            let changes = in_flight.delivered(stored).await?;
+            self.send_consumed(&next_offsets).await?;
+            changes
+        };
+        self.commit().await?;
 
         // Committed: the store follows. Should this fail or the process die first, the store
         // catches up from the changelog and verdicts on the next restore.
@@ -382,15 +396,20 @@ impl Decider<'_> {
         Ok(remembered)
     }
 
-    /// Sends the consumed offsets into the transaction and commits it.
-    async fn commit(&self, next_offsets: &BTreeMap<i32, i64>) -> Result<()> {
-        if !next_offsets.is_empty() {
-            let mut offsets = TopicPartitionList::new();
-            for (&partition, &offset) in next_offsets {
-                offsets.add_partition_offset(&self.settings.topics.commands, partition, Offset::Offset(offset))?;
-            }
-            self.send_offsets(offsets).await?;
+    /// Sends the consumed offsets into the transaction.
+    async fn send_consumed(&self, next_offsets: &BTreeMap<i32, i64>) -> Result<()> {
+        if next_offsets.is_empty() {
+            return Ok(());
         }
+        let mut offsets = TopicPartitionList::new();
+        for (&partition, &offset) in next_offsets {
+            offsets.add_partition_offset(&self.settings.topics.commands, partition, Offset::Offset(offset))?;
+        }
+        self.send_offsets(offsets).await
+    }
+
+    /// Commits the transaction.
+    async fn commit(&self) -> Result<()> {
         let producer = self.producer.clone();
         let committing = Instant::now();
         transactional("commit_transaction", move || {

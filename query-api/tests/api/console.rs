@@ -31,7 +31,7 @@ async fn get_open(api: &Router, uri: &str) -> (StatusCode, String, String) {
 
 #[tokio::test]
 async fn the_page_and_its_assets_are_open_and_hold_no_data() {
-    let (api, _) = spawn_api().await;
+    let (api, _, _isolation) = spawn_api().await;
     let (status, content_type, page) = get_open(&api, "/console").await;
     assert_eq!(status, StatusCode::OK);
     assert!(content_type.starts_with("text/html"), "{content_type}");
@@ -49,7 +49,7 @@ async fn the_page_and_its_assets_are_open_and_hold_no_data() {
 
 #[tokio::test]
 async fn data_routes_refuse_a_missing_token_and_one_without_the_operator_scope() {
-    let (api, _) = spawn_api().await;
+    let (api, _, _isolation) = spawn_api().await;
     for route in DATA_ROUTES {
         let (status, content_type, body) = get_open(&api, route).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{route}: {body}");
@@ -86,7 +86,7 @@ fn event(order_id: Uuid, version: i64, offset: i64, trace_id: Option<&str>) -> H
 
 #[tokio::test]
 async fn an_order_timeline_names_commands_traces_and_the_projections_past_it() {
-    let (api, pool) = spawn_api().await;
+    let (api, pool, _isolation) = spawn_api().await;
     let order_id = Uuid::new_v4();
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     write(

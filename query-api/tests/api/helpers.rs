@@ -13,9 +13,10 @@ use tower::ServiceExt as _;
 /// The console's trace link template in these tests.
 pub(crate) const TRACE_URL: &str = "http://traces.test/trace/{trace_id}";
 
-/// The query routes over a freshly migrated schema of their own, and its pool for the test to
-/// write rows with. A consistency token is waited for at most 300 ms.
-pub(crate) async fn spawn_api() -> (Router, PgPool) {
+/// The query routes over a freshly migrated schema of their own, its pool for the test to write
+/// rows with, and the isolation that owns the schema (held for as long as the test reads it).
+/// A consistency token is waited for at most 300 ms.
+pub(crate) async fn spawn_api() -> (Router, PgPool, Isolation) {
     let isolation = Isolation::new();
     let pool = isolation.database.pool().expect("pool");
     read_models::schema::migrate(&pool, &isolation.database.database_schema)
@@ -35,7 +36,7 @@ pub(crate) async fn spawn_api() -> (Router, PgPool) {
         verifier: test_auth().verifier().expect("test verifier"),
         metrics: Registry::default(),
     };
-    (http::router(context), pool)
+    (http::router(context), pool, isolation)
 }
 
 /// `GET uri` with `authorization`: the status and the body as JSON.

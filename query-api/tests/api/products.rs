@@ -37,7 +37,7 @@ async fn write(pool: &PgPool, rows: Vec<ProductRow>) {
 
 #[tokio::test]
 async fn a_product_reads_by_sku_for_every_reader_of_the_catalog() {
-    let (api, pool) = spawn_api().await;
+    let (api, pool, _isolation) = spawn_api().await;
     write(&pool, vec![product("TEA-GREEN-100", 10, 3)]).await;
     let expected = json!({
         "sku": "TEA-GREEN-100",
@@ -64,7 +64,7 @@ async fn a_product_reads_by_sku_for_every_reader_of_the_catalog() {
 
 #[tokio::test]
 async fn an_unknown_sku_is_not_found_and_an_invalid_one_unprocessable() {
-    let (api, _pool) = spawn_api().await;
+    let (api, _, _isolation) = spawn_api().await;
     let reader = bearer(&["catalog:read"]);
     let (status, body) = get(&api, "/api/v1/products/NO-SUCH-SKU", &reader).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
@@ -77,7 +77,7 @@ async fn an_unknown_sku_is_not_found_and_an_invalid_one_unprocessable() {
 
 #[tokio::test]
 async fn the_catalog_pages_by_sku() {
-    let (api, pool) = spawn_api().await;
+    let (api, pool, _isolation) = spawn_api().await;
     write(
         &pool,
         (0..5).rev().map(|i| product(&format!("SKU-{i}"), i, 0)).collect(),
@@ -109,7 +109,7 @@ async fn the_catalog_pages_by_sku() {
 
 #[tokio::test]
 async fn a_consistency_token_waits_for_the_products_projection() {
-    let (api, pool) = spawn_api().await;
+    let (api, pool, _isolation) = spawn_api().await;
     let token = ConsistencyToken::at(0, 5).encode();
     let uri = format!("/api/v1/products/TEA-GREEN-100?consistency_token={token}");
     let reader = bearer(&["catalog:read"]);
