@@ -96,11 +96,9 @@ pub struct Isolation {
 /// ran out of file handles and the disk out of space.
 #[derive(Debug)]
 struct Leftovers {
-    schema: String,
-    topic_prefix: String,
+    id: String,
     kafka: KafkaArgs,
     database: DatabaseArgs,
-    decider_state: PathBuf,
 }
 
 impl Drop for Leftovers {
@@ -108,28 +106,24 @@ impl Drop for Leftovers {
         if std::thread::panicking() {
             return;
         }
-        let _ = std::fs::remove_dir_all(&self.decider_state);
-        let (schema, prefix) = (self.schema.clone(), self.topic_prefix.clone());
+        let _ = std::fs::remove_dir_all(decider_state_dir(&self.id));
         let (kafka, database) = (self.kafka.clone(), self.database.clone());
         // Its own thread and runtime: the test's runtime may be the one this drop blocks.
         let removed = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            runtime.block_on(remove(&schema, &prefix, &kafka, &database))
+            runtime.block_on(remove(&kafka, &database))
         })
         .join();
         if let Ok(Err(error)) = removed {
-            eprintln!("could not remove the test's schema {} or topics: {error}", self.schema);
+            eprintln!("could not remove the schema or topics of test {}: {error}", self.id);
         }
     }
 }
 
-/// Drops `schema` and the schemas named after it, and deletes the topics named with `prefix`.
-async fn remove(
-    schema: &str,
-    prefix: &str,
-    kafka: &KafkaArgs,
-    database: &DatabaseArgs,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// Drops `database`'s schema and the schemas named after it, and deletes the topics named with
+/// `kafka`'s prefix.
+async fn remove(kafka: &KafkaArgs, database: &DatabaseArgs) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let (schema, prefix) = (&database.database_schema, &kafka.topic_prefix);
     let mut conn = PgConnection::connect(database.url()?.expose_secret()).await?;
     // A service of the test still in a transaction holds its tables: give up rather than wait.
     sqlx::query("SET lock_timeout = '3s'").execute(&mut conn).await?;
@@ -151,7 +145,7 @@ async fn remove(
         .topics()
         .iter()
         .map(|topic| topic.name())
-        .filter(|name| name.starts_with(prefix))
+        .filter(|name| name.starts_with(prefix.as_str()))
         .collect();
     if !topics.is_empty() {
         admin.delete_topics(&topics, &AdminOptions::new()).await?;
@@ -182,11 +176,9 @@ impl Isolation {
             )
         };
         let leftovers = Leftovers {
-            schema: id.clone(),
-            topic_prefix: prefix.clone(),
+            id: id.clone(),
             kafka: kafka.clone(),
             database: database.clone(),
-            decider_state: decider_state_dir(&id),
         };
         Self {
             topics: Topics::new(&prefix),
