@@ -28,8 +28,9 @@ use rdkafka::producer::FutureProducer;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use service_kit::kafka::{Envelope, Topics};
 use service_kit::metrics::Registry;
+use service_kit::server::App;
 use service_kit::stream::Batching;
-use service_kit::testing::{order_placed, placed_envelope, produce, wait_until, Isolation};
+use service_kit::testing::{order_placed, placed_envelope, produce, succeeded, wait_until, Isolation};
 
 const PARTITIONS: i32 = 12;
 const PHASE: &str = "BENCH_RESTORE_PHASE";
@@ -118,12 +119,7 @@ async fn prepare_and_compare() {
             .env(STATE_DIR, &replica_dir)
             .output()
             .expect("phase runs");
-        assert!(
-            output.status.success(),
-            "{phase}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        print!("{}", String::from_utf8_lossy(&output.stdout));
+        print!("{}", succeeded(phase, &output));
     }
     let _ = std::fs::remove_dir_all(isolation.decider_state_dir());
 }

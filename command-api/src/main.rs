@@ -31,15 +31,10 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Runtime::new()?;
-    let result = runtime.block_on(service_kit::telemetry::run("command-api", || serve(Cli::parse())));
-    // A Kafka call that never returned holds a blocking thread: waiting for it would keep a
-    // stopped service from exiting, and its orchestrator from starting it again.
-    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
-    result
+    service_kit::server::run_main("command-api", || run(Cli::parse()))
 }
 
-async fn serve(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = match cli.command {
         Some(Command::MintToken { auth, mint }) => {
             println!("{}", service_kit::auth::mint(&mint, &auth)?);
@@ -48,8 +43,7 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Serve(config)) => *config,
         None => cli.serve,
     };
-    let app = Application::build(config).await?;
-    app.run_until(service_kit::server::shutdown_signal()).await
+    service_kit::server::run::<Application>(config).await
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use service_kit::edge::Edge;
 use service_kit::kafka::Topics;
 use service_kit::metrics::Registry;
 use service_kit::secret::ExposeSecret;
-use service_kit::server::Listener;
+use service_kit::server::{App, Listener};
 use service_kit::stream::{Backoff, Batching, CancellationToken, Tasks};
 use tracing::warn;
 
@@ -56,8 +56,12 @@ pub struct Application {
     edge: Edge,
 }
 
-impl Application {
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
+impl App for Application {
+    type Config = Config;
+
+    /// Binds the listen address and creates the Kafka clients; the decider and the reactor start
+    /// when it runs. Refuses an auth key or card fingerprint key that cannot work.
+    async fn build(config: Config) -> anyhow::Result<Self> {
         let listener = Listener::bind(&config.listen_addr).await?;
         let instance_id = config.decider_instance_id(listener.port());
         let topics = Topics::new(&config.kafka.topic_prefix);
@@ -94,14 +98,10 @@ impl Application {
         })
     }
 
-    pub fn port(&self) -> u16 {
-        self.listener.port()
-    }
-
     /// Serves until `shutdown`, then drains requests and stops the decider between batches.
     /// A panic in the decider, the outcome waiter or the payment reactor stops it too, with an
     /// error, and so does a duplicate decider instance id.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let tasks = Tasks::default();
         let fatal = Fatal::default();
         tasks.spawn(
@@ -237,5 +237,11 @@ async fn start_kafka(
             let react = || reactor::run(&reactor_settings, &metrics, &context.bus, &context.gateway, &shutdown);
             BACKOFF.retry("reactor", &shutdown, react).await;
         });
+    }
+}
+
+impl Application {
+    pub fn port(&self) -> u16 {
+        self.listener.port()
     }
 }

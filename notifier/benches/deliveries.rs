@@ -23,6 +23,7 @@ use notifier::ssrf::Guard;
 use notifier::{dispatch, Application, Config};
 use rdkafka::producer::FutureProducer;
 use service_kit::kafka::Envelope;
+use service_kit::server::App;
 use service_kit::testing::{bearer_user, order_placed, produce, wait_until, Isolation};
 use uuid::Uuid;
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{ensure, Context as _};
 use service_kit::edge::Edge;
 use service_kit::metrics::Registry;
-use service_kit::server::Listener;
+use service_kit::server::{App, Listener};
 use service_kit::stream::{Backoff, Batching, Tasks};
 use tokio::sync::Notify;
 
@@ -31,8 +31,12 @@ pub struct Application {
     dispatcher: Dispatcher,
 }
 
-impl Application {
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
+impl App for Application {
+    type Config = Config;
+
+    /// Binds the listen address and migrates the webhook tables. Refuses a lease too short for
+    /// its attempts.
+    async fn build(config: Config) -> anyhow::Result<Self> {
         let webhooks = &config.webhooks;
         ensure!(
             webhooks.webhook_lease > webhooks.webhook_timeout * dispatch::LEASED_SHARES as u32,
@@ -82,12 +86,8 @@ impl Application {
         })
     }
 
-    pub fn port(&self) -> u16 {
-        self.listener.port()
-    }
-
     /// Serves and delivers until `shutdown`; attempts in flight finish and are recorded first.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let tasks = Tasks::default();
         let wake = Arc::new(Notify::new());
 
@@ -116,5 +116,11 @@ impl Application {
             .await;
         tasks.stop().await?;
         served.context("HTTP server failed")
+    }
+}
+
+impl Application {
+    pub fn port(&self) -> u16 {
+        self.listener.port()
     }
 }

@@ -15,7 +15,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use service_kit::metrics::Registry;
-use service_kit::server::Listener;
+use service_kit::server::{App, Listener};
 use service_kit::stream::{Backoff, Tasks};
 use sqlx::PgPool;
 
@@ -40,19 +40,18 @@ struct Context {
     runners: Vec<RunnerStatus>,
 }
 
-impl Application {
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
+impl App for Application {
+    type Config = Config;
+
+    /// Binds the metrics address with a lazy pool; the migrations run with the projections.
+    async fn build(config: Config) -> anyhow::Result<Self> {
         let listener = Listener::bind(&config.listen_addr).await?;
         let pool = config.projections.database.pool()?;
         Ok(Self { listener, config, pool })
     }
 
-    pub fn port(&self) -> u16 {
-        self.listener.port()
-    }
-
     /// Runs until `shutdown`; each projection stops after its current batch.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let metrics = Registry::default();
         let runners: Vec<RunnerStatus> = Projection::ALL
             .iter()
@@ -108,4 +107,10 @@ async fn ready(State(context): State<Context>) -> Response {
         checks.push((status.projection().name(), running));
     }
     service_kit::health::ready(&checks)
+}
+
+impl Application {
+    pub fn port(&self) -> u16 {
+        self.listener.port()
+    }
 }

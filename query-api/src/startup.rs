@@ -5,7 +5,7 @@ use std::future::Future;
 use anyhow::Context as _;
 use service_kit::edge::Edge;
 use service_kit::metrics::Registry;
-use service_kit::server::Listener;
+use service_kit::server::{App, Listener};
 
 use crate::console::{Console, Sampler};
 use crate::http::{self, ApiContext};
@@ -20,8 +20,12 @@ pub struct Application {
     sampler: Sampler,
 }
 
-impl Application {
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
+impl App for Application {
+    type Config = Config;
+
+    /// Binds the listen address with a lazy pool, so the API answers (503) while PostgreSQL is
+    /// still down.
+    async fn build(config: Config) -> anyhow::Result<Self> {
         let listener = Listener::bind(&config.listen_addr).await?;
         let verifier = config.api.auth.verifier()?;
         let edge = Edge::new(&config.api.edge, verifier.clone())?;
@@ -48,11 +52,7 @@ impl Application {
         })
     }
 
-    pub fn port(&self) -> u16 {
-        self.listener.port()
-    }
-
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let metrics = self.context.metrics.clone();
         let router = metrics.time_requests(self.edge.wrap(http::router(self.context)));
         let sampler = tokio::spawn(self.sampler.run());
@@ -66,5 +66,11 @@ impl Application {
             .await;
         sampler.abort();
         served.context("HTTP server failed")
+    }
+}
+
+impl Application {
+    pub fn port(&self) -> u16 {
+        self.listener.port()
     }
 }

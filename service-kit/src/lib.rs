@@ -14,9 +14,10 @@
 //!   through its own clap arguments, child services, deadlines, and shared fixtures (events,
 //!   envelopes, a producer, the example purchase, the no-card-data check).
 //! - [`token`]: the consistency token that carries log positions from writes to reads.
-//! - [`server`]: the listener a service binds when built, and serving a router on it until a
-//!   shutdown signal, draining in-flight requests, cutting off clients slow to send their
-//!   request head.
+//! - [`server`]: every service's `main` (its runtime, telemetry and shutdown, around an
+//!   [`server::App`] built from its settings), the listener a service binds when built, and
+//!   serving a router on it until a shutdown signal, draining in-flight requests, cutting off
+//!   clients slow to send their request head.
 //! - [`secret`]: secrets in settings, inline or from a file, never in `Debug` or a log line.
 //! - [`stream`]: what consume loops share: batching with a linger time, retries with backoff and
 //!   jitter, and background tasks under one shutdown whose panics stop the service.

@@ -1,5 +1,6 @@
-//! Serving HTTP until shutdown, cutting off clients too slow to send their request head, and
-//! what every API's router ends with.
+//! Every service's `main`: its runtime, telemetry and shutdown; serving HTTP until shutdown,
+//! cutting off clients too slow to send their request head; and what every API's router ends
+//! with.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -27,6 +28,44 @@ pub fn with_problem_answers<S: Clone + Send + Sync + 'static>(router: axum::Rout
     router
         .fallback(crate::problem::not_found)
         .layer(axum::middleware::from_fn(crate::problem::log_server_errors))
+}
+
+/// A service built from its settings, then run until told to stop.
+pub trait App: Sized {
+    type Config;
+
+    /// Binds the listener and connects the clients; fails on settings that cannot work.
+    fn build(config: Self::Config) -> impl Future<Output = anyhow::Result<Self>> + Send;
+
+    /// Runs until `shutdown` resolves or a part of the service fails.
+    fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+}
+
+/// Builds `A` from `config` and runs it until Ctrl-C or SIGTERM.
+pub async fn run<A: App>(config: A::Config) -> anyhow::Result<()> {
+    A::build(config).await?.run_until(shutdown_signal()).await
+}
+
+/// The whole `main` of a service whose command line is its settings.
+pub fn main<A: App>(service: &str) -> anyhow::Result<()>
+where
+    A::Config: clap::Parser,
+{
+    run_main(service, || run::<A>(<A::Config as clap::Parser>::parse()))
+}
+
+/// Runs `work` on a new multi-threaded runtime under the service's telemetry
+/// ([`crate::telemetry::run`]), then gives the runtime's blocking threads a second. A Kafka call
+/// that never returned holds one: waiting for it would keep a stopped service from exiting, and
+/// its orchestrator from starting it again.
+pub fn run_main<F: Future<Output = anyhow::Result<()>>>(service: &str, work: impl FnOnce() -> F) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let result = runtime.block_on(crate::telemetry::run(service, work));
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
 }
 
 /// A service's listening socket, bound when the service is built (so a test can ask for port 0

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -401,6 +401,19 @@ pub fn assert_no_card_data(text: &str, where_found: &str) {
     for secret in [EXAMPLE_CARD_NUMBER, spaced, &quoted_cvc, "cvc"] {
         assert!(!text.contains(secret), "{secret} found {where_found}: {text}");
     }
+}
+
+/// What `what`, a process run to its end, printed on stdout; it must have succeeded, or the
+/// test fails with everything it printed.
+pub fn succeeded(what: &str, output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
 }
 
 /// A port nothing listens on right now, for a child process to bind.

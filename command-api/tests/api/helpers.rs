@@ -6,6 +6,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde_json::Value;
+use service_kit::server::App;
 pub(crate) use service_kit::testing::metric;
 use service_kit::testing::{bearer_all, wait_until, Isolation};
 use tokio::sync::oneshot;

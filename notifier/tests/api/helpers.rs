@@ -15,6 +15,7 @@ use notifier::{Application, Config};
 use rdkafka::producer::FutureProducer;
 use serde_json::Value;
 use service_kit::kafka::Envelope;
+use service_kit::server::App;
 use service_kit::testing::{
     bearer_user, order_placed, produce, wait_until, ChildService, Isolation, EXAMPLE_CARD_NUMBER,
 };

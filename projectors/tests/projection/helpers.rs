@@ -105,13 +105,7 @@ pub(crate) async fn projectors(isolation: &Isolation, args: &[&str]) -> Output {
 
 /// What a run printed, which must have succeeded.
 pub(crate) fn succeeded(output: &Output) -> String {
-    let stdout = stdout(output);
-    assert!(
-        output.status.success(),
-        "projectors failed: {stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
+    service_kit::testing::succeeded("projectors", output)
 }
 
 pub(crate) fn stdout(output: &Output) -> String {

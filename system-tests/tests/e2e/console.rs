@@ -12,6 +12,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 use service_kit::auth::OPERATOR;
+use service_kit::server::App;
 use service_kit::testing::{bearer, bearer_all, free_port, wait_until, Isolation};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use service_kit::auth::OPERATOR;
+use service_kit::server::App;
 use service_kit::testing::{bearer, bearer_all, free_port, wait_until, ChildService, Isolation};
 use tokio::sync::watch;
 

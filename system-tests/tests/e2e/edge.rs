@@ -7,6 +7,7 @@ use serde_json::Value;
 use service_kit::database::DatabaseArgs;
 use service_kit::edge::{DatabaseApiArgs, EdgeArgs};
 use service_kit::secret::ExposeSecret;
+use service_kit::server::App;
 use service_kit::testing::{free_port, test_auth, wait_until, Isolation};
 use tokio::sync::oneshot;
 

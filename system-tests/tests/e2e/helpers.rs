@@ -2,6 +2,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use serde_json::Value;
+use service_kit::server::App;
 use service_kit::testing::{bearer_all, wait_until, Isolation};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;

@@ -8,7 +8,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use service_kit::testing::wait_until;
+use service_kit::server::App;
+use service_kit::testing::{succeeded, wait_until};
 
 use crate::helpers::spawn_stack;
 
@@ -61,12 +62,7 @@ fn run_promtool(args: &[&str]) {
         .current_dir(deploy_dir().join("prometheus"))
         .output()
         .expect("promtool runs (deploy/local/infra installs it)");
-    assert!(
-        output.status.success(),
-        "promtool {args:?} failed:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    succeeded(&format!("promtool {args:?}"), &output);
 }
 
 #[test]

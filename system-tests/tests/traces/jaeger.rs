@@ -5,7 +5,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use service_kit::testing::{free_port, wait_until, ChildService};
+use service_kit::testing::{free_port, succeeded, wait_until, ChildService};
 
 const CONFIG: &str = include_str!("jaeger.yaml");
 
@@ -82,12 +82,7 @@ fn binary() -> PathBuf {
         .arg("binary")
         .output()
         .expect("deploy/local/jaeger runs");
-    assert!(
-        output.status.success(),
-        "deploy/local/jaeger binary failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    PathBuf::from(String::from_utf8(output.stdout).expect("a path").trim())
+    PathBuf::from(succeeded("deploy/local/jaeger binary", &output).trim())
 }
 
 /// One span as Jaeger shows it.
