@@ -357,46 +357,13 @@ async fn refund_and_record(
     }
 }
 
-/// The order-side consequence of a payment event, with a command id derived from the event so a
-/// redelivery repeats the same command. Pure: time comes from the event.
+/// The other aggregate's consequence of a payment event, with a command id derived from the
+/// event so a redelivery repeats the same command. Pure: time comes from the event.
 fn link_to_order(event: &Event) -> Option<(Uuid, Command)> {
     match event {
-        Event::Purchase(purchase::Event::PurchaseAuthorized(authorized)) => {
-            let order_id = authorized.order_id?;
-            let command = order::Command::RecordPayment(RecordPayment {
-                order_id,
-                purchase_id: authorized.purchase_id,
-                amount: authorized.amount?,
-                expected_version: None,
-                paid_at: authorized.authorized_at,
-                payer: authorized.user_id,
-            });
-            Some((link_id(&[&authorized.purchase_id], "payment"), Command::Order(command)))
-        }
-        Event::Purchase(purchase::Event::PurchaseDeclined(declined)) => {
-            let order_id = declined.order_id?;
-            let reason = PaymentFailureReason::parse(&declined.reason)
-                .or_else(|_| PaymentFailureReason::parse("declined"))
-                .ok()?;
-            let command = order::Command::RecordPaymentFailure(RecordPaymentFailure {
-                order_id,
-                purchase_id: declined.purchase_id,
-                reason,
-                expected_version: None,
-                failed_at: declined.declined_at,
-                payer: declined.user_id,
-            });
-            Some((link_id(&[&declined.purchase_id], "payment"), Command::Order(command)))
-        }
-        Event::Purchase(purchase::Event::PurchaseRefunded(refunded)) => {
-            let order_id = refunded.order_id?;
-            let command = order::Command::RecordRefund(RecordRefund {
-                order_id,
-                purchase_id: refunded.purchase_id,
-                expected_version: None,
-                refunded_at: refunded.refunded_at,
-            });
-            Some((link_id(&[&refunded.refund_id], "refunded"), Command::Order(command)))
+        Event::Purchase(event) => {
+            let (command_id, command) = record_on_order(event)?;
+            Some((command_id, Command::Order(command)))
         }
         // A failed payment that names an amount took money the order does not keep: return all of it.
         Event::Order(order::Event::OrderPaymentFailed(failed)) => pay_back(
@@ -417,6 +384,47 @@ fn link_to_order(event: &Event) -> Option<(Uuid, Command)> {
         ),
         _ => None,
     }
+}
+
+/// What a purchase's verdict or refund records on the order it pays, if it pays one.
+fn record_on_order(event: &purchase::Event) -> Option<(Uuid, order::Command)> {
+    Some(match event {
+        purchase::Event::PurchaseAuthorized(authorized) => (
+            link_id(&[&authorized.purchase_id], "payment"),
+            order::Command::RecordPayment(RecordPayment {
+                order_id: authorized.order_id?,
+                purchase_id: authorized.purchase_id,
+                amount: authorized.amount?,
+                expected_version: None,
+                paid_at: authorized.authorized_at,
+                payer: authorized.user_id,
+            }),
+        ),
+        purchase::Event::PurchaseDeclined(declined) => {
+            let reason = PaymentFailureReason::parse(&declined.reason)
+                .or_else(|_| PaymentFailureReason::parse("declined"))
+                .ok()?;
+            let command = order::Command::RecordPaymentFailure(RecordPaymentFailure {
+                order_id: declined.order_id?,
+                purchase_id: declined.purchase_id,
+                reason,
+                expected_version: None,
+                failed_at: declined.declined_at,
+                payer: declined.user_id,
+            });
+            (link_id(&[&declined.purchase_id], "payment"), command)
+        }
+        purchase::Event::PurchaseRefunded(refunded) => (
+            link_id(&[&refunded.refund_id], "refunded"),
+            order::Command::RecordRefund(RecordRefund {
+                order_id: refunded.order_id?,
+                purchase_id: refunded.purchase_id,
+                expected_version: None,
+                refunded_at: refunded.refunded_at,
+            }),
+        ),
+        _ => return None,
+    })
 }
 
 /// An id named `what` and derived from `parts`: the same for every delivery of one event.
