@@ -120,37 +120,76 @@ impl Drop for Leftovers {
     }
 }
 
-/// Drops `database`'s schema and the schemas named after it, and deletes the topics named with
-/// `kafka`'s prefix.
-async fn remove(kafka: &KafkaArgs, database: &DatabaseArgs) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let (schema, prefix) = (&database.database_schema, &kafka.topic_prefix);
-    let mut conn = PgConnection::connect(database.url()?.expose_secret()).await?;
-    // A service of the test still in a transaction holds its tables: give up rather than wait.
-    sqlx::query("SET lock_timeout = '3s'").execute(&mut conn).await?;
-    // Its own and those named after it (`<schema>_reference`, a rebuild's `<schema>_rebuild`).
-    let schemas: Vec<String> = sqlx::query_scalar(
-        "SELECT nspname::text FROM pg_namespace WHERE nspname = $1 OR starts_with(nspname, $1 || '_')",
-    )
-    .bind(schema)
-    .fetch_all(&mut conn)
-    .await?;
-    for schema in schemas {
-        sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
-            .execute(&mut conn)
-            .await?;
-    }
+/// Deletes the topics named with `kafka`'s prefix, then drops `database`'s schema and the
+/// schemas named after it; the one failing does not keep the other from its work.
+async fn remove(kafka: &KafkaArgs, database: &DatabaseArgs) -> Result<(), BoxError> {
+    let topics = delete_topics(kafka).await;
+    let schemas = drop_schemas(database).await;
+    topics.and(schemas)
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+async fn delete_topics(kafka: &KafkaArgs) -> Result<(), BoxError> {
     let admin: AdminClient<DefaultClientContext> = kafka.client_config().create()?;
     let metadata = admin.inner().fetch_metadata(None, Duration::from_secs(10))?;
     let topics: Vec<&str> = metadata
         .topics()
         .iter()
         .map(|topic| topic.name())
-        .filter(|name| name.starts_with(prefix.as_str()))
+        .filter(|name| name.starts_with(kafka.topic_prefix.as_str()))
         .collect();
     if !topics.is_empty() {
         admin.delete_topics(&topics, &AdminOptions::new()).await?;
     }
     Ok(())
+}
+
+/// Sessions of other connections holding a lock on a table of schema `$1`, ended.
+const END_LOCK_HOLDERS: &str = "SELECT count(pg_terminate_backend(holder.pid)) FROM (
+    SELECT DISTINCT l.pid FROM pg_locks l
+    JOIN pg_class c ON c.oid = l.relation
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = $1 AND l.pid <> pg_backend_pid()
+) holder";
+
+/// How often a schema's lock holders are ended before its drop gives up.
+const DROP_ATTEMPTS: u32 = 4;
+
+/// Drops the schema and those named after it (`<schema>_reference`, a rebuild's
+/// `<schema>_rebuild`). A service of the test may still hold their tables, frozen mid-transaction
+/// on the very runtime this drop blocks: its sessions are ended first, and again while a pooled
+/// connection takes their place.
+async fn drop_schemas(database: &DatabaseArgs) -> Result<(), BoxError> {
+    let mut conn = PgConnection::connect(database.url()?.expose_secret()).await?;
+    sqlx::query("SET lock_timeout = '2s'").execute(&mut conn).await?;
+    let schemas: Vec<String> = sqlx::query_scalar(
+        "SELECT nspname::text FROM pg_namespace WHERE nspname = $1 OR starts_with(nspname, $1 || '_')",
+    )
+    .bind(&database.database_schema)
+    .fetch_all(&mut conn)
+    .await?;
+    for schema in schemas {
+        for attempt in 1..=DROP_ATTEMPTS {
+            sqlx::query(END_LOCK_HOLDERS).bind(&schema).execute(&mut conn).await?;
+            match sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+                .execute(&mut conn)
+                .await
+            {
+                Ok(_) => break,
+                Err(error) if attempt < DROP_ATTEMPTS && lock_not_available(&error) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn lock_not_available(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|error| error.code())
+        .is_some_and(|code| code == "55P03")
 }
 
 impl Isolation {
