@@ -53,8 +53,13 @@ impl Notification {
     pub fn of(event: &Event) -> Option<Self> {
         let (event_type, owner, creates_owner, data) = match event {
             Event::Order(event) => {
-                let (event_type, owner, data) = order_view(event)?;
-                (event_type, owner, matches!(event, order::Event::OrderPlaced(_)), data)
+                let (event_type, data) = order_view(event)?;
+                // Only a placed order names its owner; its later events are found by the order.
+                let owner = match event {
+                    order::Event::OrderPlaced(placed) => Some(placed.user_id),
+                    _ => None,
+                };
+                (event_type, owner.flatten(), owner.is_some(), data)
             }
             Event::Purchase(event) => {
                 let (event_type, owner, data) = purchase_view(event);
@@ -76,12 +81,11 @@ impl Notification {
 
 type View = (&'static str, Option<Uuid>, Value);
 
-fn order_view(event: &order::Event) -> Option<View> {
+fn order_view(event: &order::Event) -> Option<(&'static str, Value)> {
     use order::Event as E;
     Some(match event {
         E::OrderPlaced(e) => (
             "order.placed",
-            e.user_id,
             json!({
                 "order_id": e.order_id,
                 "status": "placed",
@@ -93,22 +97,18 @@ fn order_view(event: &order::Event) -> Option<View> {
         ),
         E::OrderConfirmed(e) => (
             "order.confirmed",
-            None,
             json!({ "order_id": e.order_id, "status": "confirmed", "confirmed_at": e.confirmed_at }),
         ),
         E::OrderProcessingStarted(e) => (
             "order.processing-started",
-            None,
             json!({ "order_id": e.order_id, "status": "processing", "started_at": e.started_at }),
         ),
         E::OrderStockReserved(e) => (
             "order.stock-reserved",
-            None,
             json!({ "order_id": e.order_id, "stock_status": "reserved", "reserved_at": e.reserved_at }),
         ),
         E::OrderPaid(e) => (
             "order.paid",
-            None,
             json!({
                 "order_id": e.order_id,
                 "purchase_id": e.purchase_id,
@@ -119,7 +119,6 @@ fn order_view(event: &order::Event) -> Option<View> {
         ),
         E::OrderPaymentFailed(e) => (
             "order.payment-failed",
-            None,
             json!({
                 "order_id": e.order_id,
                 "purchase_id": e.purchase_id,
@@ -130,7 +129,6 @@ fn order_view(event: &order::Event) -> Option<View> {
         ),
         E::OrderShipped(e) => (
             "order.shipped",
-            None,
             json!({
                 "order_id": e.order_id,
                 "status": "shipped",
@@ -141,12 +139,10 @@ fn order_view(event: &order::Event) -> Option<View> {
         ),
         E::OrderDelivered(e) => (
             "order.delivered",
-            None,
             json!({ "order_id": e.order_id, "status": "delivered", "delivered_at": e.delivered_at }),
         ),
         E::OrderCancelled(e) => (
             "order.cancelled",
-            None,
             json!({
                 "order_id": e.order_id,
                 "status": "cancelled",
@@ -157,7 +153,6 @@ fn order_view(event: &order::Event) -> Option<View> {
         ),
         E::OrderRefunded(e) => (
             "order.refunded",
-            None,
             json!({
                 "order_id": e.order_id,
                 "purchase_id": e.purchase_id,

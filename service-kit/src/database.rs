@@ -84,6 +84,14 @@ impl DatabaseArgs {
     }
 }
 
+/// Whether `error` is a statement given up on after `lock_timeout` (SQLSTATE `55P03`).
+pub fn is_lock_timeout(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|error| error.code())
+        .is_some_and(|code| code == "55P03")
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Parser;

@@ -27,7 +27,7 @@ use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
 use crate::auth::{mint_hs256, AuthArgs, ALL_SCOPES, STAFF_SCOPES, USER_SCOPES};
-use crate::database::DatabaseArgs;
+use crate::database::{is_lock_timeout, DatabaseArgs};
 use crate::kafka::{Envelope, KafkaArgs, Topics};
 use crate::secret::ExposeSecret;
 
@@ -177,19 +177,12 @@ async fn drop_schemas(database: &DatabaseArgs) -> Result<(), BoxError> {
                 .await
             {
                 Ok(_) => break,
-                Err(error) if attempt < DROP_ATTEMPTS && lock_not_available(&error) => {}
+                Err(error) if attempt < DROP_ATTEMPTS && is_lock_timeout(&error) => {}
                 Err(error) => return Err(error.into()),
             }
         }
     }
     Ok(())
-}
-
-fn lock_not_available(error: &sqlx::Error) -> bool {
-    error
-        .as_database_error()
-        .and_then(|error| error.code())
-        .is_some_and(|code| code == "55P03")
 }
 
 impl Isolation {

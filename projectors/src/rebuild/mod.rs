@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::Offset;
-use service_kit::database::DatabaseArgs;
+use service_kit::database::{is_lock_timeout, DatabaseArgs};
 use service_kit::metrics::Registry;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, PgPool};
@@ -450,13 +450,6 @@ async fn for_each_table(
         sqlx::query(&sql(table)).execute(&mut *conn).await?;
     }
     Ok(())
-}
-
-fn is_lock_timeout(error: &sqlx::Error) -> bool {
-    error
-        .as_database_error()
-        .and_then(|e| e.code())
-        .is_some_and(|code| code == "55P03")
 }
 
 /// The next offset the rebuild reads in `partition`.
