@@ -23,8 +23,8 @@ pub enum Refused {
 }
 
 /// Whether `address` is one a webhook may not reach: loopback, private, link-local, CGNAT,
-/// unique-local, unspecified, multicast, broadcast, or any of those written as an IPv4-mapped
-/// (or NAT64) IPv6 address.
+/// benchmarking, reserved, unique-local, unspecified, multicast, broadcast, or any of those inside
+/// an IPv6 address that carries an IPv4 one ([`embedded_v4`]).
 pub fn is_internal(address: IpAddr) -> bool {
     match address {
         IpAddr::V4(v4) => is_internal_v4(v4),
@@ -33,7 +33,7 @@ pub fn is_internal(address: IpAddr) -> bool {
 }
 
 fn is_internal_v4(address: Ipv4Addr) -> bool {
-    let [a, b, ..] = address.octets();
+    let [a, b, c, _] = address.octets();
     address.is_loopback()
         || address.is_private()
         || address.is_link_local()
@@ -42,27 +42,43 @@ fn is_internal_v4(address: Ipv4Addr) -> bool {
         || a == 0
         // 100.64.0.0/10: carrier-grade NAT, internal to a provider.
         || (a == 100 && (b & 0b1100_0000) == 64)
+        // 192.0.0.0/24: protocol assignments; 198.18.0.0/15: benchmarking, used for lab networks.
+        || (a == 192 && b == 0 && c == 0)
+        || (a == 198 && (b & 0b1111_1110) == 18)
         || address.is_multicast()
-        || address.is_broadcast()
+        // 240.0.0.0/4: reserved, with the broadcast address.
+        || a >= 240
 }
 
 fn is_internal_v6(address: Ipv6Addr) -> bool {
-    if let Some(v4) = address.to_ipv4_mapped() {
+    let segments = address.segments();
+    if let Some(v4) = embedded_v4(segments) {
         return is_internal_v4(v4);
     }
-    let segments = address.segments();
-    // 64:ff9b::/96, NAT64: the IPv4 address in the last 32 bits is what is reached.
-    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        let [.., high, low] = segments;
-        return is_internal_v4(Ipv4Addr::from((u32::from(high) << 16) | u32::from(low)));
-    }
-    address.is_loopback()
-        || address.is_unspecified()
-        || address.is_multicast()
+    address.is_multicast()
+        // ::/96: IPv4-compatible (deprecated), with `::` and `::1`; no webhook lives there.
+        || segments[..6] == [0; 6]
         // fe80::/10: link-local.
         || (segments[0] & 0xffc0) == 0xfe80
         // fc00::/7: unique-local.
         || (segments[0] & 0xfe00) == 0xfc00
+}
+
+/// The IPv4 address an IPv6 address leads to, when it carries one: IPv4-mapped
+/// (`::ffff:0:0/96`), IPv4-translated (`::ffff:0:0:0/96`), NAT64 (`64:ff9b::/96` and the local
+/// `64:ff9b:1::/48`), 6to4 (`2002::/16`) and Teredo (`2001::/32`, whose client address is stored
+/// inverted). The IPv4 address is what is reached, so it is what is checked.
+fn embedded_v4(segments: [u16; 8]) -> Option<Ipv4Addr> {
+    let v4 = |high: u16, low: u16| Ipv4Addr::from((u32::from(high) << 16) | u32::from(low));
+    match segments {
+        [0, 0, 0, 0, 0, 0xffff, high, low]
+        | [0, 0, 0, 0, 0xffff, 0, high, low]
+        | [0x64, 0xff9b, 0, 0, 0, 0, high, low]
+        | [0x64, 0xff9b, 1, _, _, _, high, low] => Some(v4(high, low)),
+        [0x2002, high, low, ..] => Some(v4(high, low)),
+        [0x2001, 0, .., high, low] => Some(v4(!high, !low)),
+        _ => None,
+    }
 }
 
 /// The policy of one notifier: refuse internal addresses, unless told to allow them (local
@@ -193,6 +209,17 @@ mod tests {
             "::ffff:169.254.169.254",
             "::ffff:192.168.0.1",
             "64:ff9b::a00:1",
+            "64:ff9b:1::7f00:1",
+            "::127.0.0.1",
+            "::8.8.8.8",
+            "::ffff:0:7f00:1",
+            "2002:7f00:1::",
+            "2002:a9fe:a9fe::1",
+            "2001:0:4136:e378:8000:63bf:80ff:fffe",
+            "198.18.0.1",
+            "198.19.255.255",
+            "192.0.0.8",
+            "240.0.0.1",
         ] {
             assert!(internal(address), "{address}");
         }
@@ -216,6 +243,13 @@ mod tests {
             "fec0::1",
             "::ffff:93.184.216.34",
             "64:ff9b::5db8:d822",
+            "::ffff:0:5db8:d822",
+            "2002:5db8:d822::1",
+            "2001:0:4136:e378:8000:63bf:a247:29dd",
+            "2003::1",
+            "198.17.255.255",
+            "198.20.0.0",
+            "192.0.1.0",
         ] {
             assert!(!internal(address), "{address}");
         }
@@ -229,6 +263,9 @@ mod tests {
             "http://127.0.0.1:8080/hook",
             "http://[::1]/hook",
             "http://[::ffff:7f00:1]/hook",
+            "http://[::ffff:0:7f00:1]/hook",
+            "http://[2002:7f00:1::]/hook",
+            "http://198.18.0.1/hook",
             "http://localhost:9/hook",
             "http://2130706433/hook",
             "http://0x7f.1/hook",

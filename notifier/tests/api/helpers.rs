@@ -17,7 +17,7 @@ use serde_json::Value;
 use service_kit::kafka::Envelope;
 use service_kit::server::App;
 use service_kit::testing::{
-    bearer_user, order_placed, produce, wait_until, ChildService, Isolation, EXAMPLE_CARD_NUMBER,
+    bearer_user, free_port, order_placed, produce, wait_until, ChildService, Isolation, EXAMPLE_CARD_NUMBER,
 };
 use tokio::net::TcpListener;
 use uuid::Uuid;
@@ -57,6 +57,28 @@ impl TestApp {
         let isolation = Isolation::new();
         isolation.topics.ensure(&isolation.kafka).await.expect("topics");
         let port = start_replica(&isolation, extra).await;
+        Self::serving(isolation, port)
+    }
+
+    /// A notifier that runs only as a process of its own, so that its environment is its own,
+    /// with `extra` settings over the test ones; killed (SIGKILL) when the service returned drops.
+    pub(crate) async fn spawn_process(extra: &[(&str, String)]) -> (Self, ChildService) {
+        let isolation = Isolation::new();
+        isolation.topics.ensure(&isolation.kafka).await.expect("topics");
+        let port = free_port();
+        let mut settings = extra.to_vec();
+        settings.push(("LISTEN_ADDR", format!("127.0.0.1:{port}")));
+        let notifier = replica_process(&isolation, &settings);
+        let app = Self::serving(isolation, port);
+        wait_until("the notifier to answer", DEADLINE, || async {
+            let health = app.client.get(format!("{}/health", app.address)).send().await.ok()?;
+            health.status().is_success().then_some(())
+        })
+        .await;
+        (app, notifier)
+    }
+
+    fn serving(isolation: Isolation, port: u16) -> Self {
         Self {
             address: format!("http://127.0.0.1:{port}"),
             producer: isolation.kafka.producer_config().create().expect("producer"),
@@ -72,15 +94,8 @@ impl TestApp {
 
     /// Starts one more replica as a process of its own (so a test can SIGKILL it), with `extra`
     /// settings over the test ones.
-    pub(crate) fn add_replica_process(&self, extra: &[(&'static str, &'static str)]) -> ChildService {
-        let mut env = self.isolation.env();
-        env.extend(
-            TEST_SETTINGS
-                .iter()
-                .chain(extra)
-                .map(|(key, value)| (*key, (*value).to_owned())),
-        );
-        ChildService::spawn(std::path::Path::new(env!("CARGO_BIN_EXE_notifier")), &[], &env)
+    pub(crate) fn add_replica_process(&self, extra: &[(&str, String)]) -> ChildService {
+        replica_process(&self.isolation, extra)
     }
 
     /// `POST /api/v1/webhooks` as `user`: the status and the body.
@@ -191,6 +206,14 @@ impl TestApp {
             .await
             .expect("text")
     }
+}
+
+/// A replica as a process of its own, with `extra` settings over the test ones.
+fn replica_process(isolation: &Isolation, extra: &[(&str, String)]) -> ChildService {
+    let mut env = isolation.env();
+    env.extend(TEST_SETTINGS.iter().map(|(key, value)| (*key, (*value).to_owned())));
+    env.extend(extra.iter().cloned());
+    ChildService::spawn(std::path::Path::new(env!("CARGO_BIN_EXE_notifier")), &[], &env)
 }
 
 async fn start_replica(isolation: &Isolation, extra: &[(&str, &str)]) -> u16 {

@@ -321,7 +321,7 @@ async fn a_replica_killed_mid_delivery_leaves_every_event_delivered_and_recorded
     let receiver = Receiver::start(Answer::After(Duration::from_millis(20))).await;
     let user = Uuid::new_v4();
     let (webhook_id, _) = app.webhook(user, &receiver.url, &["order.placed"]).await;
-    let killed = app.add_replica_process(&[LEASE]);
+    let killed = app.add_replica_process(&[(LEASE.0, LEASE.1.to_owned())]);
 
     app.publish((0..200).map(|_| placed_event(user))).await;
     receiver.wait_for(20).await;
@@ -408,4 +408,24 @@ async fn a_host_that_resolves_to_a_private_address_is_refused_at_delivery() {
         "{error}"
     );
     assert!(receiver.received().is_empty(), "nothing was sent");
+}
+
+#[tokio::test]
+async fn a_proxy_in_the_environment_is_not_used_so_the_guard_sees_every_address() {
+    // A proxy would resolve the webhook's host itself, out of the guard's sight; this one
+    // records whatever comes to it.
+    let proxy = Receiver::start(Answer::Accept).await;
+    let proxy_url = proxy.url.trim_end_matches("/hook").to_owned();
+    let settings = ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "ALL_PROXY"].map(|name| (name, proxy_url.clone()));
+    let (app, _notifier) = TestApp::spawn_process(&settings).await;
+    let receiver = Receiver::start(Answer::Accept).await;
+    let user = Uuid::new_v4();
+    let (webhook_id, _) = app.webhook(user, &receiver.url, &["order.placed"]).await;
+
+    app.publish([placed_event(user)]).await;
+
+    receiver.wait_for(1).await;
+    app.wait_for_deliveries(user, webhook_id, 1, "the event delivered", |d| status(d) == "delivered")
+        .await;
+    assert!(proxy.received().is_empty(), "nothing went through the proxy");
 }
