@@ -36,8 +36,13 @@ pub async fn print(kafka: &KafkaArgs, database: &DatabaseArgs) -> anyhow::Result
         );
         for partition in &projection.partitions {
             let next = partition.next_offset.map_or_else(|| "-".to_owned(), |n| n.to_string());
+            let warning = if partition.past_log_end() {
+                " (past the log's end: the topic was created again or lost records; rebuild)"
+            } else {
+                ""
+            };
             println!(
-                "  partition {}: next offset {next}, high watermark {}, lag {}",
+                "  partition {}: next offset {next}, high watermark {}, lag {}{warning}",
                 partition.partition, partition.log_end, partition.lag
             );
         }

@@ -100,6 +100,14 @@ pub struct PartitionLag {
     pub lag: i64,
 }
 
+impl PartitionLag {
+    /// Whether the checkpoint stands past the log's end: the events topic was created again or
+    /// lost records, and only a rebuild matches the read models to it again.
+    pub fn past_log_end(&self) -> bool {
+        self.next_offset.is_some_and(|next| next > self.log_end)
+    }
+}
+
 /// Events a rebuild has folded of those in the log now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Progress {

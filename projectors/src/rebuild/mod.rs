@@ -300,7 +300,8 @@ async fn replay(
                 continue;
             }
         }
-        let swapped = swap(&mut shadows, &mut feed, schemas, options)
+        let heads = || high_watermarks(&consumer, &topic, &partitions);
+        let swapped = swap(&mut shadows, &mut feed, schemas, options, heads)
             .await
             .with_context(|| failed(name))?;
         match swapped {
@@ -340,12 +341,14 @@ enum Swap {
 }
 
 /// The take-over of the first of `shadows`, in one transaction on the live schema. Whatever the
-/// catch-up reads is folded into every one of `shadows`, which share the consumer.
+/// catch-up reads is folded into every one of `shadows`, which share the consumer; `heads` asks
+/// for the log's end in each partition.
 async fn swap(
     shadows: &mut [Shadow],
     feed: &mut Feed,
     schemas: &Schemas<'_>,
     options: &RebuildOptions,
+    heads: impl Fn() -> anyhow::Result<BTreeMap<i32, i64>>,
 ) -> anyhow::Result<Swap> {
     let Schemas {
         live_pool,
@@ -380,10 +383,24 @@ async fn swap(
     .collect();
     // Never swap in a projection behind the live one: clients would see it go back in time.
     // A partition the rebuild has no checkpoint for is at the start, where the live runners
-    // create theirs.
+    // create theirs. A live checkpoint past the log's end was read from a log since created
+    // again (the live runner refuses to fold on from it): the rebuild is what replaces it.
+    let ends = heads()?;
+    let gone: Vec<i32> = live_checkpoints
+        .iter()
+        .filter(|(p, live)| ends.get(p).is_some_and(|end| *live > end))
+        .map(|(p, _)| *p)
+        .collect();
+    if options.progress && !gone.is_empty() {
+        println!(
+            "{}: the live checkpoints of partitions {gone:?} stand past the log's end (the log was created again); replacing them",
+            projection.name()
+        );
+    }
     let behind = |positions: &Positions| {
         live_checkpoints
             .iter()
+            .filter(|(p, _)| !gone.contains(p))
             .any(|(p, live)| positions.get(p).copied().unwrap_or(checkpoint::START) < *live)
     };
     let give_up = Instant::now() + CATCH_UP_UNDER_LOCK;

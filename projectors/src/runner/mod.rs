@@ -30,8 +30,8 @@ pub use self::batch::Batch;
 pub use self::commit::commit;
 pub(crate) use self::commit::{commit_as, Write};
 
-/// What stops a runner. Every one is transient: a record that cannot be applied becomes a dead
-/// letter instead.
+/// What stops a runner. Every one but [`RunnerError::LogBehindCheckpoint`] is transient: a record
+/// that cannot be applied becomes a dead letter instead.
 #[derive(Debug, Error)]
 pub enum RunnerError {
     #[error(transparent)]
@@ -51,6 +51,21 @@ pub enum RunnerError {
         partition: i32,
         expected: Option<i64>,
         found: Option<i64>,
+    },
+    /// The events log ends before a checkpoint: the topic was deleted and created again, or lost
+    /// records. The read models reflect a log that is gone, and folding on would skip every new
+    /// event up to the checkpoint, so the runner folds nothing until a rebuild has matched them
+    /// to the log again.
+    #[error(
+        "the events log ends at offset {end} in partition {partition}, before the checkpoint of {projection} \
+         ({checkpoint}): the topic was created again or lost records; rebuild the read models \
+         (`projectors rebuild --all`)"
+    )]
+    LogBehindCheckpoint {
+        projection: &'static str,
+        partition: i32,
+        checkpoint: i64,
+        end: i64,
     },
 }
 
@@ -184,9 +199,6 @@ pub async fn run(
             .create_with_context(Ownership::default())?,
     );
     consumer.subscribe(&[&settings.topics.events])?;
-    for status in runners {
-        status.running.store(true, Ordering::Release);
-    }
     let mut partitions = Partitions::new(runners);
     let result = consume(settings, pool, &mut partitions, &consumer, shutdown).await;
     for status in runners {
@@ -252,6 +264,8 @@ async fn consume(
         let messages: Vec<BorrowedMessage<'_>> = messages?;
         partitions.follow(consumer.context());
         let sought = partitions.take_up(pool, consumer, topic).await?;
+        // Ready once its partitions are taken up: a log behind its checkpoints refuses that.
+        partitions.consuming();
         // Not ours (revoked, or not yet at its checkpoint), fetched before the seek to its
         // checkpoint, or already folded by every projection.
         let fresh: Vec<&BorrowedMessage<'_>> = messages
@@ -420,6 +434,12 @@ impl Partitions {
         self.report_owned();
     }
 
+    fn consuming(&self) {
+        for folder in &self.folders {
+            folder.status.running.store(true, Ordering::Release);
+        }
+    }
+
     fn report_owned(&self) {
         for folder in &self.folders {
             folder.status.partitions.set(self.owned.len() as f64);
@@ -444,6 +464,7 @@ impl Partitions {
         for folder in &self.folders {
             claims.push(db::claim(pool, folder.status.projection.name(), &waiting).await?);
         }
+        self.check_log_ends(consumer, topic, &waiting, &claims).await?;
         let lowest: Positions = waiting
             .iter()
             .filter_map(|partition| {
@@ -489,6 +510,38 @@ impl Partitions {
         }
         self.report_owned();
         Ok(resumed.elements().iter().map(|e| e.partition()).collect())
+    }
+
+    /// Refuses `claims` (per projection, its checkpoints in `partitions`) that stand past the end
+    /// of the log. A checkpoint never passes the end of the log it was read from, so the log is
+    /// another one: one created under the same name. A log created again that has since grown
+    /// past the checkpoints is not caught here.
+    async fn check_log_ends(
+        &self,
+        consumer: &Arc<StreamConsumer<Ownership>>,
+        topic: &str,
+        partitions: &[i32],
+        claims: &[Positions],
+    ) -> Result<(), RunnerError> {
+        let (asker, asked_topic, asked) = (Arc::clone(consumer), topic.to_owned(), partitions.to_vec());
+        let ends = tokio::task::spawn_blocking(move || {
+            service_kit::kafka::topics::offsets_at(&*asker, &asked_topic, &asked, Offset::End, SEEK_TIMEOUT)
+        })
+        .await
+        .expect("asking for the log ends panicked")?;
+        for (folder, claimed) in self.folders.iter().zip(claims) {
+            for (&partition, &checkpoint) in claimed {
+                if let Some(&end) = ends.get(&partition).filter(|&&end| checkpoint > end) {
+                    return Err(RunnerError::LogBehindCheckpoint {
+                        projection: folder.status.projection.name(),
+                        partition,
+                        checkpoint,
+                        end,
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Moves each owned partition's read position to the lowest of the projections' positions.

@@ -137,10 +137,17 @@ pub(crate) fn projector_env(isolation: &Isolation, port: u16, batch_size: usize)
 
 /// The body of `GET /metrics` on `port`.
 pub(crate) fn metrics(port: u16) -> String {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("metrics endpoint");
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .unwrap();
+    get(port, "/metrics")
+}
+
+/// The whole answer (status line, headers, body) to `GET path` on `port`.
+pub(crate) fn get(port: u16, path: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("the projector's endpoint");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     response

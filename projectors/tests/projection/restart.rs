@@ -1,11 +1,16 @@
-//! A projector killed mid-stream and restarted applies every event exactly once.
+//! A projector killed mid-stream and restarted applies every event exactly once; one restarted
+//! on a log created again folds nothing of it until a rebuild.
 
 use std::time::Duration;
 
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
 use service_kit::testing::{free_port, wait_until, ChildService, Isolation};
 use sqlx::PgPool;
 
-use crate::helpers::{applied, prepared, start_projector, track_users, write_orders};
+use crate::helpers::{
+    applied, get, prepared, projectors, start_projector, start_projector_logged, succeeded, track_users, write_orders,
+};
 
 const EVENTS: usize = 20_000;
 
@@ -62,4 +67,67 @@ async fn a_projector_killed_mid_stream_leaves_counters_exact() {
         .await
         .unwrap();
     assert_eq!(orders, total);
+}
+
+/// Deletes the events topic and creates it again, empty, as an operator who wiped the log would.
+async fn create_the_log_again(isolation: &Isolation) {
+    let admin: AdminClient<DefaultClientContext> = isolation.kafka.client_config().create().expect("admin client");
+    let topic = isolation.topics.events.as_str();
+    for result in admin
+        .delete_topics(&[topic], &AdminOptions::new())
+        .await
+        .expect("deleted")
+    {
+        result.expect("the events topic deleted");
+    }
+    wait_until("the events topic gone", Duration::from_secs(30), || async {
+        let metadata = admin.inner().fetch_metadata(None, Duration::from_secs(5)).ok()?;
+        metadata.topics().iter().all(|t| t.name() != topic).then_some(())
+    })
+    .await;
+    isolation.topics.ensure(&isolation.kafka).await.expect("topics");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_log_created_again_is_not_folded_until_a_rebuild_matches_the_read_models_to_it() {
+    let (isolation, pool) = prepared().await;
+    write_orders(&isolation, 300, 7).await;
+    let port = free_port();
+    let projector = start_projector(&isolation, port, 50);
+    wait_until("the first log folded", Duration::from_secs(60), || async {
+        (applied(&pool, "track_user").await >= 300).then_some(())
+    })
+    .await;
+    projector.kill();
+
+    create_the_log_again(&isolation).await;
+    let expected = write_orders(&isolation, 30, 3).await;
+    let log = std::env::temp_dir().join(format!("{}-projector.log", isolation.id));
+    let _projector = start_projector_logged(&isolation, port, 50, &log);
+
+    wait_until("the projector to refuse the log", Duration::from_secs(60), || async {
+        let logged = std::fs::read_to_string(&log).ok()?;
+        logged.contains("the events log ends at offset").then_some(())
+    })
+    .await;
+    let ready = get(port, "/ready");
+    assert!(ready.starts_with("HTTP/1.1 503"), "{ready}");
+    assert!(
+        applied(&pool, "track_user").await >= 300,
+        "the checkpoints of the old log stay"
+    );
+    let status = succeeded(&projectors(&isolation, &["status"]).await);
+    assert!(status.contains("past the log's end"), "{status}");
+
+    succeeded(&projectors(&isolation, &["rebuild", "--all"]).await);
+    wait_until("the projector to fold the new log", Duration::from_secs(60), || async {
+        get(port, "/ready").starts_with("HTTP/1.1 200").then_some(())
+    })
+    .await;
+    assert_eq!(
+        track_users(&pool).await,
+        expected,
+        "the read models hold the new log alone"
+    );
+    let _ = std::fs::remove_file(&log);
 }
