@@ -86,6 +86,16 @@ pub async fn not_found() -> Problem {
     Problem::new(StatusCode::NOT_FOUND, "not-found", "No such resource")
 }
 
+/// Answers a method a path does not take with a problem+json 405 instead of an empty body; the
+/// `Allow` header still lists the methods it takes.
+pub async fn method_not_allowed() -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "This resource does not take that method (`Allow` lists those it takes)",
+    )
+}
+
 /// The cause of a 5xx answer, attached by [`respond`] so [`log_server_errors`] logs it once.
 #[derive(Debug, Clone)]
 struct ServerErrorCause(String);

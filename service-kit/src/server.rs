@@ -22,10 +22,12 @@ use tracing::{debug, warn};
 /// otherwise. Also bounds how long an idle keep-alive connection stays open.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// `router` finished as every API's is: a path no route matches answers a problem+json 404,
-/// and each server error is logged once, with its cause.
+/// `router` finished as every API's is: a path no route matches answers a problem+json 404, a
+/// method its route does not take a problem+json 405, and each server error is logged once, with
+/// its cause.
 pub fn with_problem_answers<S: Clone + Send + Sync + 'static>(router: axum::Router<S>) -> axum::Router<S> {
     router
+        .method_not_allowed_fallback(crate::problem::method_not_allowed)
         .fallback(crate::problem::not_found)
         .layer(axum::middleware::from_fn(crate::problem::log_server_errors))
 }
@@ -208,6 +210,27 @@ mod tests {
     use tokio::sync::oneshot;
 
     use super::*;
+
+    #[tokio::test]
+    async fn unknown_paths_and_methods_answer_problems() {
+        use tower::ServiceExt as _;
+        let router = with_problem_answers(axum::Router::new().route("/things", get(|| async { "things" })));
+        let answer = |method: &str, path: &str| {
+            let request = Request::builder().method(method).uri(path).body(Body::empty()).unwrap();
+            router.clone().oneshot(request)
+        };
+        let wrong_method = answer("DELETE", "/things").await.unwrap();
+        assert_eq!(wrong_method.status(), 405);
+        assert_eq!(wrong_method.headers()["content-type"], "application/problem+json");
+        assert!(
+            wrong_method.headers()["allow"].to_str().unwrap().contains("GET"),
+            "{:?}",
+            wrong_method.headers()
+        );
+        let unknown = answer("GET", "/nothing").await.unwrap();
+        assert_eq!(unknown.status(), 404);
+        assert_eq!(unknown.headers()["content-type"], "application/problem+json");
+    }
 
     async fn start(header_read_timeout: Duration) -> (SocketAddr, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("listener");
