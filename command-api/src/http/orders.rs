@@ -394,18 +394,30 @@ fn answer(status: StatusCode, accepted: Accepted, word: &'static str, totals: Op
     response
 }
 
-/// `If-Match: "3"` (or `3`): the order version the client acts on.
+/// `If-Match: "3"` (or `3`): the order version the client acts on; `*`, any version.
 fn expected_version(if_match: Option<&HeaderValue>) -> Result<Option<u64>, ApiError> {
     let Some(value) = if_match else {
         return Ok(None);
     };
-    let invalid = || ApiError::InvalidHeader {
+    let invalid = |detail: &str| ApiError::InvalidHeader {
         header: "If-Match",
-        detail: "must be an order version such as \"3\"".to_owned(),
+        detail: detail.to_owned(),
     };
-    let text = value.to_str().map_err(|_| invalid())?.trim();
-    let text = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
-    text.parse().map(Some).map_err(|_| invalid())
+    let text = value.to_str().unwrap_or_default().trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    if text.starts_with("W/") {
+        // RFC 9110 compares `If-Match` strongly: a weak tag never matches, and the ETags sent
+        // are strong.
+        return Err(invalid(
+            "a weak tag (W/) never matches: send the version as the ETag gave it, such as \"3\"",
+        ));
+    }
+    let text = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(text);
+    text.parse()
+        .map(Some)
+        .map_err(|_| invalid("must be an order version such as \"3\""))
 }
 
 fn order_id(raw: &str) -> Result<Uuid, ApiError> {

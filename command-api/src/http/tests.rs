@@ -323,8 +323,19 @@ async fn a_malformed_idempotency_key_or_version_is_a_400_naming_the_header() {
     )
     .await;
     answer.assert_refused("long key", StatusCode::BAD_REQUEST, "Idempotency-Key");
-    let answer = post(&bus, CONFIRM, &[ORDERS_MANAGE], &[("if-match", "\"three\"")], "").await;
-    answer.assert_refused("bad version", StatusCode::BAD_REQUEST, "If-Match");
+    let acting = MemoryBus::answering(accepted());
+    for (if_match, expected) in [("\"7\"", Some(7)), ("7", Some(7)), ("*", None)] {
+        let answer = post(&acting, CONFIRM, &[ORDERS_MANAGE], &[("if-match", if_match)], "").await;
+        assert_eq!(answer.status, StatusCode::OK, "{if_match}: {}", answer.body);
+        let Some(Command::Order(order::Command::ConfirmOrder(confirm))) = acting.commands().pop() else {
+            panic!("{if_match}: not a confirmation");
+        };
+        assert_eq!(confirm.expected_version, expected, "{if_match}");
+    }
+    for version in ["\"three\"", "W/\"3\"", "\"3", "\"\"", "\u{e9}"] {
+        let answer = post(&bus, CONFIRM, &[ORDERS_MANAGE], &[("if-match", version)], "").await;
+        answer.assert_refused(version, StatusCode::BAD_REQUEST, "If-Match");
+    }
     assert_eq!(bus.submitted(), []);
 }
 
