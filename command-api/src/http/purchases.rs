@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Timelike, Utc};
 use domain::card::{CardCvc, CardExpiry, CardNumber, MaskedCard};
 use domain::money::{Currency, Money};
 use domain::purchase::{self, PaymentMethod, RefundPurchase, RefundReason, RequestPurchase, Username};
@@ -159,21 +159,21 @@ struct RefundAccepted {
     consistency_token: String,
 }
 
+/// `transaction_date`: an RFC 3339 date-time, no further ahead than the clock skew allowed, kept
+/// to the microsecond as PostgreSQL keeps it, so that it reads back as it was accepted. A leap
+/// second, which PostgreSQL would move to the next minute, is refused.
 fn transaction_date(value: Option<Value>, now: DateTime<Utc>) -> Result<DateTime<Utc>, InvalidField> {
+    let wrong = |expected| InvalidField::new("transaction_date", FieldProblem::WrongType { expected });
     let date = DateTime::parse_from_rfc3339(&text("transaction_date", value)?)
-        .map_err(|_| {
-            InvalidField::new(
-                "transaction_date",
-                FieldProblem::WrongType {
-                    expected: "an RFC 3339 date-time",
-                },
-            )
-        })?
+        .map_err(|_| wrong("an RFC 3339 date-time"))?
         .with_timezone(&Utc);
+    if date.nanosecond() >= 1_000_000_000 {
+        return Err(wrong("an RFC 3339 date-time without a leap second"));
+    }
     if date > now + MAX_CLOCK_SKEW {
         return Err(InvalidField::new("transaction_date", FieldProblem::InTheFuture));
     }
-    Ok(date)
+    Ok(date.trunc_subsecs(6))
 }
 
 /// Request a card purchase; the payment reactor then authorizes or declines it.
@@ -225,7 +225,8 @@ async fn request_purchase<B: CommandBus>(
         )?;
     }
     let transaction_date = transaction_date(request.transaction_date, now)?;
-    if expiry.is_before_month_of(transaction_date) {
+    // The card is charged now: an earlier transaction date does not make an expired card good.
+    if expiry.is_before_month_of(transaction_date.max(now)) {
         return Err(InvalidField::new("card_expiry", FieldProblem::Expired).into());
     }
 
@@ -332,6 +333,24 @@ async fn accept<B: CommandBus, T: Serialize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_transaction_date_is_kept_as_postgresql_keeps_it_or_refused() {
+        let now: DateTime<Utc> = "2026-06-01T12:00:00Z".parse().unwrap();
+        let date = |text: &str| transaction_date(Some(Value::from(text)), now);
+        assert_eq!(
+            date("2026-05-31T23:59:59.123456789+02:00").unwrap().to_rfc3339(),
+            "2026-05-31T21:59:59.123456+00:00"
+        );
+        assert_eq!(
+            date("2026-05-31T10:00:00Z").unwrap(),
+            "2026-05-31T10:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        for refused in ["2016-12-31T23:59:60Z", "2026-06-02T12:00:00Z", "31/05/2026"] {
+            let problem = date(refused).expect_err(refused);
+            assert_eq!(problem.field, "transaction_date", "{refused}");
+        }
+    }
 
     #[test]
     fn debug_of_a_purchase_request_shows_no_card_data() {

@@ -128,6 +128,16 @@ async fn every_validation_rule_names_its_field_and_writes_nothing() {
             "{text}"
         );
     }
+    // A card is charged now, whatever date the transaction is given.
+    let mut backdated = seed_purchase();
+    backdated["transaction_date"] = json!("2001-01-01T00:00:00Z");
+    backdated["card_expiry"] = json!("01/20");
+    assert_problem(
+        app.post("/api/v1/purchases", &backdated, None).await,
+        422,
+        Some("card_expiry"),
+    )
+    .await;
     // Currency decides how many decimals an amount may have.
     for (currency, amount, ok) in [
         ("JPY", json!(100), true),
