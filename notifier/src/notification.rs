@@ -55,11 +55,11 @@ impl Notification {
             Event::Order(event) => {
                 let (event_type, data) = order_view(event)?;
                 // Only a placed order names its owner; its later events are found by the order.
-                let owner = match event {
-                    order::Event::OrderPlaced(placed) => Some(placed.user_id),
+                let placed = match event {
+                    order::Event::OrderPlaced(placed) => Some(placed),
                     _ => None,
                 };
-                (event_type, owner.flatten(), owner.is_some(), data)
+                (event_type, placed.and_then(|p| p.user_id), placed.is_some(), data)
             }
             Event::Purchase(event) => {
                 let (event_type, owner, data) = purchase_view(event);

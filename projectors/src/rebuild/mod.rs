@@ -384,25 +384,31 @@ async fn swap(
     // Never swap in a projection behind the live one: clients would see it go back in time.
     // A partition the rebuild has no checkpoint for is at the start, where the live runners
     // create theirs. A live checkpoint past the log's end was read from a log since created
-    // again (the live runner refuses to fold on from it): the rebuild is what replaces it.
-    let ends = heads()?;
-    let gone: Vec<i32> = live_checkpoints
-        .iter()
-        .filter(|(p, live)| ends.get(p).is_some_and(|end| *live > end))
-        .map(|(p, _)| *p)
-        .collect();
+    // again (the live runner refuses to fold on from it): the rebuild is what replaces it. Only
+    // a rebuild behind asks for the log's ends, so the usual swap adds no round trip under lock.
+    let behind_in = |positions: &Positions, gone: &[i32]| {
+        live_checkpoints
+            .iter()
+            .filter(|(p, _)| !gone.contains(p))
+            .any(|(p, live)| positions.get(p).copied().unwrap_or(checkpoint::START) < *live)
+    };
+    let gone: Vec<i32> = if behind_in(&shadows[0].positions, &[]) {
+        let ends = heads()?;
+        live_checkpoints
+            .iter()
+            .filter(|(p, live)| ends.get(p).is_some_and(|end| *live > end))
+            .map(|(p, _)| *p)
+            .collect()
+    } else {
+        Vec::new()
+    };
     if options.progress && !gone.is_empty() {
         println!(
             "{}: the live checkpoints of partitions {gone:?} stand past the log's end (the log was created again); replacing them",
             projection.name()
         );
     }
-    let behind = |positions: &Positions| {
-        live_checkpoints
-            .iter()
-            .filter(|(p, _)| !gone.contains(p))
-            .any(|(p, live)| positions.get(p).copied().unwrap_or(checkpoint::START) < *live)
-    };
+    let behind = |positions: &Positions| behind_in(positions, &gone);
     let give_up = Instant::now() + CATCH_UP_UNDER_LOCK;
     while behind(&shadows[0].positions) {
         let left = give_up.saturating_duration_since(Instant::now());

@@ -312,6 +312,22 @@ async fn consume(
     Ok(())
 }
 
+/// The end of the log in each of `partitions`, asked off the async workers (the client blocks)
+/// within `within`.
+async fn log_ends(
+    consumer: &Arc<StreamConsumer<Ownership>>,
+    topic: &str,
+    partitions: Vec<i32>,
+    within: Duration,
+) -> Result<BTreeMap<i32, i64>, KafkaError> {
+    let (asker, topic) = (Arc::clone(consumer), topic.to_owned());
+    tokio::task::spawn_blocking(move || {
+        service_kit::kafka::topics::offsets_at(&*asker, &topic, &partitions, Offset::End, within)
+    })
+    .await
+    .expect("asking for the log's ends panicked")
+}
+
 /// One projection in the runner: its figures and where it stands.
 #[derive(Debug)]
 struct Folder {
@@ -523,12 +539,7 @@ impl Partitions {
         partitions: &[i32],
         claims: &[Positions],
     ) -> Result<(), RunnerError> {
-        let (asker, asked_topic, asked) = (Arc::clone(consumer), topic.to_owned(), partitions.to_vec());
-        let ends = tokio::task::spawn_blocking(move || {
-            service_kit::kafka::topics::offsets_at(&*asker, &asked_topic, &asked, Offset::End, SEEK_TIMEOUT)
-        })
-        .await
-        .expect("asking for the log ends panicked")?;
+        let ends = log_ends(consumer, topic, partitions.to_vec(), SEEK_TIMEOUT).await?;
         for (folder, claimed) in self.folders.iter().zip(claims) {
             for (&partition, &checkpoint) in claimed {
                 if let Some(&end) = ends.get(&partition).filter(|&&end| checkpoint > end) {
@@ -566,14 +577,8 @@ impl Partitions {
             return;
         }
         self.lag_asked = Some(Instant::now());
-        let (asker, asked_topic) = (Arc::clone(consumer), topic.to_owned());
         let owned: Vec<i32> = self.owned.keys().copied().collect();
-        let heads = tokio::task::spawn_blocking(move || {
-            service_kit::kafka::topics::offsets_at(&*asker, &asked_topic, &owned, Offset::End, LAG_TIMEOUT)
-                .unwrap_or_default()
-        })
-        .await
-        .unwrap_or_default();
+        let heads = log_ends(consumer, topic, owned, LAG_TIMEOUT).await.unwrap_or_default();
         let now_ms = chrono::Utc::now().timestamp_millis();
         for (partition, high) in heads {
             for folder in &self.folders {
