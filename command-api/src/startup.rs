@@ -15,11 +15,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use service_kit::edge::Edge;
+use service_kit::edge::Front;
 use service_kit::kafka::Topics;
 use service_kit::metrics::Registry;
 use service_kit::secret::ExposeSecret;
-use service_kit::server::{App, Listener};
+use service_kit::server::App;
 use service_kit::stream::{Backoff, Batching, CancellationToken, Tasks};
 use tracing::warn;
 
@@ -46,14 +46,13 @@ type Fatal = Arc<Mutex<Option<DeciderError>>>;
 /// A command-api bound to its port, ready to run.
 #[derive(Debug)]
 pub struct Application {
-    listener: Listener,
+    front: Front,
     config: Config,
     /// The decider's instance id, which also names this edge's reply partition.
     instance_id: String,
     context: ApiContext,
     /// The catalog the context prices orders with, read by a background task.
     catalog: Arc<KafkaCatalog>,
-    edge: Edge,
 }
 
 impl App for Application {
@@ -62,8 +61,9 @@ impl App for Application {
     /// Binds the listen address and creates the Kafka clients; the decider and the reactor start
     /// when it runs. Refuses an auth key or card fingerprint key that cannot work.
     async fn build(config: Config) -> anyhow::Result<Self> {
-        let listener = Listener::bind(&config.listen_addr).await?;
-        let instance_id = config.decider_instance_id(listener.port());
+        let verifier = config.auth.verifier()?;
+        let front = Front::bind(&config.listen_addr, &config.edge, verifier.clone()).await?;
+        let instance_id = config.decider_instance_id(front.port());
         let topics = Topics::new(&config.kafka.topic_prefix);
         let metrics = Registry::default();
         let bus = KafkaBus::new(
@@ -76,8 +76,6 @@ impl App for Application {
         let gateway: Arc<dyn PaymentGateway> = match config.payment_gateway {
             GatewayKind::Sandbox => Arc::new(SandboxGateway::default()),
         };
-        let verifier = config.auth.verifier()?;
-        let edge = Edge::new(&config.edge, verifier.clone())?;
         let catalog = Arc::new(KafkaCatalog::new(&config.kafka, &topics.catalog)?);
         let context = ApiContext {
             bus,
@@ -89,12 +87,11 @@ impl App for Application {
             catalog: catalog.clone(),
         };
         Ok(Self {
-            listener,
+            front,
             config,
             instance_id,
             context,
             catalog,
-            edge,
         })
     }
 
@@ -117,7 +114,6 @@ impl App for Application {
         );
         let metrics = self.context.metrics.clone();
         let router = http::router(self.context).layer(axum::extract::DefaultBodyLimit::max(http::BODY_LIMIT));
-        let router = metrics.time_requests(self.edge.wrap(router));
         // The listener stops on the signal or when a task fails; the tasks only once requests
         // have drained, so the decider still decides the commands they wait for.
         let stop_serving = CancellationToken::new();
@@ -131,12 +127,9 @@ impl App for Application {
             }
             stopping.cancel();
         });
-        let serving = metrics.kept_up_while(service_kit::server::serve(
-            self.listener,
-            router,
-            self.edge.header_read_timeout(),
-            stop_serving.clone().cancelled_owned(),
-        ));
+        let serving = self
+            .front
+            .serve(router, &metrics, stop_serving.clone().cancelled_owned());
         let drained = async {
             stop_serving.cancelled().await;
             tokio::time::sleep(DRAIN_LIMIT).await;
@@ -242,6 +235,6 @@ async fn start_kafka(
 
 impl Application {
     pub fn port(&self) -> u16 {
-        self.listener.port()
+        self.front.port()
     }
 }

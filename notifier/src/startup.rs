@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{ensure, Context as _};
-use service_kit::edge::Edge;
+use service_kit::edge::Front;
 use service_kit::metrics::Registry;
-use service_kit::server::{App, Listener};
+use service_kit::server::App;
 use service_kit::stream::{Backoff, Batching, Tasks};
 use tokio::sync::Notify;
 
@@ -24,9 +24,8 @@ const FANOUT_BACKOFF: Backoff = Backoff::new(Duration::from_millis(250), Duratio
 /// A notifier bound to its port, its tables migrated, ready to run.
 #[derive(Debug)]
 pub struct Application {
-    listener: Listener,
+    front: Front,
     context: ApiContext,
-    edge: Edge,
     fanout: FanoutSettings,
     dispatcher: Dispatcher,
 }
@@ -45,9 +44,8 @@ impl App for Application {
             dispatch::LEASED_SHARES,
             webhooks.webhook_timeout
         );
-        let listener = Listener::bind(&config.listen_addr).await?;
         let verifier = config.api.auth.verifier()?;
-        let edge = Edge::new(&config.api.edge, verifier.clone())?;
+        let front = Front::bind(&config.listen_addr, &config.api.edge, verifier.clone()).await?;
         let pool = config.api.database.pool()?;
         let schema = &config.api.database.database_schema;
         store::migrate(&pool, schema)
@@ -73,14 +71,13 @@ impl App for Application {
         };
         let batching = Batching::new(webhooks.fanout_batch_size as usize, webhooks.fanout_batch_linger);
         Ok(Self {
-            listener,
+            front,
             context: ApiContext {
                 pool,
                 verifier,
                 guard,
                 metrics,
             },
-            edge,
             fanout: FanoutSettings::new(config.kafka.clone(), schema, batching),
             dispatcher,
         })
@@ -105,14 +102,9 @@ impl App for Application {
         tasks.spawn("dispatcher", async move { dispatcher.run(&wake, &stop).await });
 
         let metrics = self.context.metrics.clone();
-        let router = metrics.time_requests(self.edge.wrap(http::router(self.context)));
-        let served = metrics
-            .kept_up_while(service_kit::server::serve(
-                self.listener,
-                router,
-                self.edge.header_read_timeout(),
-                tasks.stopping(shutdown),
-            ))
+        let served = self
+            .front
+            .serve(http::router(self.context), &metrics, tasks.stopping(shutdown))
             .await;
         tasks.stop().await?;
         served.context("HTTP server failed")
@@ -121,6 +113,6 @@ impl App for Application {
 
 impl Application {
     pub fn port(&self) -> u16 {
-        self.listener.port()
+        self.front.port()
     }
 }

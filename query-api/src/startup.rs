@@ -3,9 +3,9 @@
 use std::future::Future;
 
 use anyhow::Context as _;
-use service_kit::edge::Edge;
+use service_kit::edge::Front;
 use service_kit::metrics::Registry;
-use service_kit::server::{App, Listener};
+use service_kit::server::App;
 
 use crate::console::{Console, Sampler};
 use crate::http::{self, ApiContext};
@@ -14,9 +14,8 @@ use crate::Config;
 /// A query-api bound to its port, ready to run.
 #[derive(Debug)]
 pub struct Application {
-    listener: Listener,
+    front: Front,
     context: ApiContext,
-    edge: Edge,
     sampler: Sampler,
 }
 
@@ -26,9 +25,8 @@ impl App for Application {
     /// Binds the listen address with a lazy pool, so the API answers (503) while PostgreSQL is
     /// still down.
     async fn build(config: Config) -> anyhow::Result<Self> {
-        let listener = Listener::bind(&config.listen_addr).await?;
         let verifier = config.api.auth.verifier()?;
-        let edge = Edge::new(&config.api.edge, verifier.clone())?;
+        let front = Front::bind(&config.listen_addr, &config.api.edge, verifier.clone()).await?;
         let pool = config.api.database.pool()?;
         let console = Console::new(
             pool.clone(),
@@ -45,25 +43,16 @@ impl App for Application {
             metrics: Registry::default(),
         };
         Ok(Self {
-            listener,
+            front,
             context,
-            edge,
             sampler,
         })
     }
 
     async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let metrics = self.context.metrics.clone();
-        let router = metrics.time_requests(self.edge.wrap(http::router(self.context)));
         let sampler = tokio::spawn(self.sampler.run());
-        let served = metrics
-            .kept_up_while(service_kit::server::serve(
-                self.listener,
-                router,
-                self.edge.header_read_timeout(),
-                shutdown,
-            ))
-            .await;
+        let served = self.front.serve(http::router(self.context), &metrics, shutdown).await;
         sampler.abort();
         served.context("HTTP server failed")
     }
@@ -71,6 +60,6 @@ impl App for Application {
 
 impl Application {
     pub fn port(&self) -> u16 {
-        self.listener.port()
+        self.front.port()
     }
 }

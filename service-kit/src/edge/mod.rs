@@ -30,6 +30,7 @@
 mod config;
 mod rate_limit;
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,6 +49,8 @@ pub use config::{DatabaseApiArgs, EdgeArgs, EdgeConfigError};
 use rate_limit::{Caller, RateLimiter};
 
 use crate::auth::{authenticate, Verifier};
+use crate::metrics::Registry;
+use crate::server::{self, BindError, Listener};
 use crate::telemetry::{TraceContext, TRACEPARENT, TRACESTATE};
 use crate::Problem;
 
@@ -78,7 +81,7 @@ impl Edge {
     }
 
     /// How long a client may take to send its request head; for [`crate::server::serve`].
-    pub fn header_read_timeout(&self) -> Duration {
+    fn header_read_timeout(&self) -> Duration {
         self.args.header_read_timeout()
     }
 
@@ -102,6 +105,54 @@ impl Edge {
         router
             .layer(TraceLayer::new_for_http().make_span_with(request_span).on_failure(()))
             .layer(from_fn(request_id))
+    }
+}
+
+/// An API's listening socket and the edge in front of its routes, made at build time and
+/// served when the service runs.
+#[derive(Debug)]
+pub struct Front {
+    listener: Listener,
+    edge: Edge,
+}
+
+/// Why an API's front cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum FrontError {
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    #[error(transparent)]
+    Edge(#[from] EdgeConfigError),
+}
+
+impl Front {
+    /// Binds `addr` (port 0 picks a free one) behind the edge `args` describe.
+    pub async fn bind(addr: &str, args: &EdgeArgs, verifier: Verifier) -> Result<Self, FrontError> {
+        let edge = Edge::new(args, verifier)?;
+        Ok(Self {
+            listener: Listener::bind(addr).await?,
+            edge,
+        })
+    }
+
+    /// The port bound.
+    pub fn port(&self) -> u16 {
+        self.listener.port()
+    }
+
+    /// Serves `router` behind the edge until `shutdown` (see [`server::serve`]), timing every
+    /// answer, the edge's own refusals included, into `metrics`.
+    pub async fn serve(
+        self,
+        router: Router,
+        metrics: &Registry,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let router = metrics.time_requests(self.edge.wrap(router));
+        let timeout = self.edge.header_read_timeout();
+        metrics
+            .kept_up_while(server::serve(self.listener, router, timeout, shutdown))
+            .await
     }
 }
 
