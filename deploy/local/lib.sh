@@ -217,6 +217,15 @@ JAEGER_BIN="${JAEGER_BIN:-$JAEGER_DIR/bin/jaeger}"
 ensure_jaeger() {
     [[ -x "$JAEGER_BIN" ]] && return 0
     ensure_go
+    mkdir -p "$JAEGER_DIR"
+    # Tests started at once may all ask: one builds, the others wait for its binary.
+    local lock
+    exec {lock}>"$JAEGER_DIR/build.lock"
+    flock "$lock"
+    if [[ -x "$JAEGER_BIN" ]]; then
+        exec {lock}>&-
+        return 0
+    fi
     log "building Jaeger $JAEGER_VERSION into $JAEGER_DIR (once, a few minutes)"
     local module="$JAEGER_DIR/module" build_log="$JAEGER_DIR/build.log"
     mkdir -p "$module" "$(dirname "$JAEGER_BIN")"
@@ -236,6 +245,7 @@ GOMOD
         die "building Jaeger $JAEGER_VERSION failed"
     fi
     mv "$JAEGER_BIN.partial" "$JAEGER_BIN"
+    exec {lock}>&-
 }
 
 # ------------------------------------------------------------ processes
