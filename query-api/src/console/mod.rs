@@ -16,6 +16,7 @@ mod sampler;
 mod snapshot;
 mod timeline;
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
@@ -28,6 +29,7 @@ use axum::{Json, Router};
 use futures::Stream;
 use rdkafka::consumer::BaseConsumer;
 use service_kit::auth::{require_scope, Verifier, OPERATOR};
+use service_kit::kafka::watch as kafka_watch;
 use service_kit::kafka::{KafkaArgs, Topics};
 use sqlx::PgPool;
 use tokio::sync::watch;
@@ -59,7 +61,12 @@ impl Console {
     /// The console over `pool`'s read models in `schema`, and the Kafka of `kafka`; `trace_url`
     /// is `CONSOLE_TRACE_URL`.
     pub fn new(pool: PgPool, schema: String, kafka: &KafkaArgs, trace_url: String) -> anyhow::Result<Self> {
-        let client: BaseConsumer = kafka.client_config().create()?;
+        // Log ends are high watermarks: a write's positions are below them once its command is
+        // answered, while the last stable offset may still wait for the transaction's markers.
+        let client: BaseConsumer = kafka
+            .client_config()
+            .set("isolation.level", "read_uncommitted")
+            .create()?;
         let reader: BaseConsumer = kafka
             .consumer_config(READER_GROUP)
             .set("enable.partition.eof", "true")
@@ -77,6 +84,15 @@ impl Console {
             trace_url: trace_url.into(),
             latest: Arc::new(latest),
         })
+    }
+
+    /// Where every partition of the events log ends now (asked on a blocking thread).
+    pub(crate) async fn events_log_ends(&self) -> Result<BTreeMap<i32, i64>, ApiError> {
+        let (kafka, events) = (self.kafka.clone(), self.topics.events.clone());
+        tokio::task::spawn_blocking(move || kafka_watch::log_ends(&kafka.client, &events))
+            .await
+            .map_err(|_| ApiError::Blocking)?
+            .map_err(ApiError::from)
     }
 }
 

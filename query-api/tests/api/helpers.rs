@@ -17,6 +17,11 @@ pub(crate) const TRACE_URL: &str = "http://traces.test/trace/{trace_id}";
 /// rows with, and the isolation that owns the schema (held for as long as the test reads it).
 /// A consistency token is waited for at most 300 ms.
 pub(crate) async fn spawn_api() -> (Router, PgPool, Isolation) {
+    spawn_api_waiting(Duration::from_millis(300)).await
+}
+
+/// [`spawn_api`], waiting at most `consistency_wait` for a consistency token.
+pub(crate) async fn spawn_api_waiting(consistency_wait: Duration) -> (Router, PgPool, Isolation) {
     let isolation = Isolation::new();
     let pool = isolation.database.pool().expect("pool");
     read_models::schema::migrate(&pool, &isolation.database.database_schema)
@@ -32,7 +37,7 @@ pub(crate) async fn spawn_api() -> (Router, PgPool, Isolation) {
     let context = ApiContext {
         pool: pool.clone(),
         console,
-        consistency_wait: Duration::from_millis(300),
+        consistency_wait,
         verifier: test_auth().verifier().expect("test verifier"),
         metrics: Registry::default(),
     };

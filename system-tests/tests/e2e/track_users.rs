@@ -77,7 +77,8 @@ async fn track_users_page_by_name_with_a_stable_cursor() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_queries_get_problems() {
-    let stack = spawn_stack_with_wait(Duration::from_millis(300)).await;
+    // Waits long enough that a refused token was refused, not waited out.
+    let stack = spawn_stack_with_wait(Duration::from_secs(60)).await;
     let (status, body, headers) = stack.get("/api/v1/track-users/Nobody").await;
     assert_problem(status, &body, &headers, 404);
 
@@ -93,11 +94,22 @@ async fn bad_queries_get_problems() {
     assert_problem(status, &body, &headers, 400);
     assert_eq!(body["field"], "order_id");
 
-    // A token from the future: the wait is bounded and says so.
-    let unreachable = service_kit::ConsistencyToken::at(0, 1_000_000_000).encode();
-    let (status, body, headers) = stack
-        .get(&format!("/api/v1/track-users/Nobody?consistency_token={unreachable}"))
-        .await;
-    assert_problem(status, &body, &headers, 503);
-    assert!(headers.contains_key("retry-after"));
+    // Tokens no write of this log handed out: no wait could pass them, so they are refused
+    // rather than waited for and retried forever.
+    for (partition, offset, named) in [
+        (0, 1_000_000_000, "offset 1000000000 of partition 0"),
+        (9_999, 0, "partition 9999"),
+    ] {
+        let unreachable = service_kit::ConsistencyToken::at(partition, offset).encode();
+        let (status, body, headers) = stack
+            .get(&format!("/api/v1/track-users/Nobody?consistency_token={unreachable}"))
+            .await;
+        assert_problem(status, &body, &headers, 400);
+        assert_eq!(body["field"], "consistency_token");
+        let detail = body["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains(named) && detail.contains("not a token of this log"),
+            "{body}"
+        );
+    }
 }
