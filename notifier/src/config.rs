@@ -36,6 +36,11 @@ pub struct WebhookArgs {
     #[arg(long, env = "WEBHOOKS_ALLOW_PRIVATE", default_value_t = false, action = ArgAction::Set)]
     pub webhooks_allow_private: bool,
 
+    /// Webhooks one user may have at once: each receives its owner's events, so every one more
+    /// is one more delivery of each.
+    #[arg(long, env = "WEBHOOKS_PER_USER", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub webhooks_per_user: u32,
+
     /// Longest wait for one delivery attempt (connect, send, answer).
     #[arg(long, env = "WEBHOOK_TIMEOUT", default_value = "10s", value_parser = duration::parse)]
     pub webhook_timeout: Duration,

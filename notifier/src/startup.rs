@@ -76,6 +76,7 @@ impl App for Application {
                 pool,
                 verifier,
                 guard,
+                webhooks_per_user: webhooks.webhooks_per_user,
                 metrics,
             },
             fanout: FanoutSettings::new(config.kafka.clone(), schema, batching),

@@ -23,6 +23,9 @@ pub enum ApiError {
     /// 404: the caller has no webhook with that id (whether or not another user has).
     #[error("no webhook `{webhook_id}`")]
     WebhookNotFound { webhook_id: uuid::Uuid },
+    /// 409: the caller already has as many webhooks as one user may.
+    #[error("a user may have at most {limit} webhooks; delete one (`GET /api/v1/webhooks` lists yours) before registering another")]
+    TooManyWebhooks { limit: u32 },
     /// 503 with `Retry-After`: PostgreSQL is unreachable or failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -37,6 +40,9 @@ impl IntoResponse for ApiError {
             }
             Self::InvalidParameter(invalid) => invalid.problem(),
             Self::WebhookNotFound { .. } => Problem::new(StatusCode::NOT_FOUND, "webhook-not-found", "No such webhook"),
+            Self::TooManyWebhooks { .. } => {
+                Problem::new(StatusCode::CONFLICT, "too-many-webhooks", "Too many webhooks")
+            }
             // No internals for the client; the cause is logged by the middleware.
             Self::Store(_) => {
                 return service_kit::problem::respond(

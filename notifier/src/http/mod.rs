@@ -26,6 +26,8 @@ pub struct ApiContext {
     pub verifier: Verifier,
     /// Refuses internal webhook URLs at registration.
     pub guard: Guard,
+    /// Webhooks one user may have at once (`WEBHOOKS_PER_USER`).
+    pub webhooks_per_user: u32,
     pub metrics: Registry,
 }
 

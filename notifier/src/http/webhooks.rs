@@ -1,6 +1,6 @@
-//! `/api/v1/webhooks`: a user registers, reads and deletes its own webhooks and lists their
-//! deliveries. Every statement names the caller as owner, so another user's webhook is a 404,
-//! exactly like one that does not exist.
+//! `/api/v1/webhooks`: a user registers, lists, reads and deletes its own webhooks (at most
+//! `WEBHOOKS_PER_USER` at once) and lists their deliveries. Every statement names the caller as
+//! owner, so another user's webhook is a 404, exactly like one that does not exist.
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
@@ -26,7 +26,7 @@ const MAX_PAGE: i64 = 500;
 
 pub(super) fn router() -> Router<ApiContext> {
     Router::new()
-        .route("/api/v1/webhooks", post(register))
+        .route("/api/v1/webhooks", post(register).get(list))
         .route("/api/v1/webhooks/{webhook_id}", get(read).delete(delete))
         .route("/api/v1/webhooks/{webhook_id}/deliveries", get(list_deliveries))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -53,7 +53,17 @@ async fn register(
         .await
         .map_err(|refused| ApiError::field("url", format!("is refused: {refused}")))?;
     let secret = WebhookSecret::generate();
-    let stored = webhooks::insert(&context.pool, claims.user_id(), Uuid::new_v4(), &webhook, &secret).await?;
+    let limit = context.webhooks_per_user;
+    let stored = webhooks::insert(
+        &context.pool,
+        claims.user_id(),
+        Uuid::new_v4(),
+        &webhook,
+        &secret,
+        limit,
+    )
+    .await?
+    .ok_or(ApiError::TooManyWebhooks { limit })?;
     let location = format!("/api/v1/webhooks/{}", stored.webhook_id);
     Ok((
         StatusCode::CREATED,
@@ -63,6 +73,18 @@ async fn register(
             secret: secret.encoded(),
         }),
     ))
+}
+
+/// The caller's webhooks.
+#[derive(Debug, Serialize)]
+struct Webhooks {
+    items: Vec<Webhook>,
+}
+
+#[tracing::instrument(skip_all, fields(owner = %claims.user_id()))]
+async fn list(State(context): State<ApiContext>, claims: Claims) -> Result<Json<Webhooks>, ApiError> {
+    let items = webhooks::list(&context.pool, claims.user_id()).await?;
+    Ok(Json(Webhooks { items }))
 }
 
 #[tracing::instrument(skip(context, claims))]

@@ -29,6 +29,12 @@ pub struct Webhook {
 
 const COLUMNS: &str = "webhook_id, url, events, description, created_at";
 
+/// The first key of the advisory locks that make one owner's registrations take turns.
+const REGISTRATIONS_LOCK: i32 = 0x7768_6b73;
+
+/// Stores `webhook` for `owner`, unless the owner already has `limit` webhooks: `None` then,
+/// and nothing is stored. One owner's registrations take turns (an advisory lock on the owner
+/// for the transaction), so two at once cannot both pass the count.
 #[tracing::instrument(skip(pool, webhook, secret), fields(%owner))]
 pub async fn insert(
     pool: &PgPool,
@@ -36,20 +42,40 @@ pub async fn insert(
     webhook_id: Uuid,
     webhook: &NewWebhook,
     secret: &WebhookSecret,
-) -> Result<Webhook> {
+    limit: u32,
+) -> Result<Option<Webhook>> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+        .bind(REGISTRATIONS_LOCK)
+        // Owners whose ids share these bits only take turns with each other.
+        .bind(owner.as_u64_pair().1 as i32)
+        .execute(&mut *tx)
+        .await?;
     let sql = format!(
         "INSERT INTO webhooks (webhook_id, owner, url, events, description, secret)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+         SELECT $1, $2, $3, $4, $5, $6
+         WHERE (SELECT count(*) FROM webhooks WHERE owner = $2) < $7
+         RETURNING {COLUMNS}"
     );
-    Ok(sqlx::query_as(&sql)
+    let stored = sqlx::query_as(&sql)
         .bind(webhook_id)
         .bind(owner)
         .bind(&webhook.url)
         .bind(&webhook.events)
         .bind(&webhook.description)
         .bind(secret.as_bytes())
-        .fetch_one(pool)
-        .await?)
+        .bind(i64::from(limit))
+        .fetch_optional(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(stored)
+}
+
+/// Every webhook of `owner`, oldest first.
+#[tracing::instrument(skip(pool))]
+pub async fn list(pool: &PgPool, owner: Uuid) -> Result<Vec<Webhook>> {
+    let sql = format!("SELECT {COLUMNS} FROM webhooks WHERE owner = $1 ORDER BY created_at, webhook_id");
+    Ok(sqlx::query_as(&sql).bind(owner).fetch_all(pool).await?)
 }
 
 #[tracing::instrument(skip(pool))]

@@ -251,6 +251,57 @@ async fn webhooks_and_their_events_are_their_owners_only() {
     assert_eq!(code, 404, "gone once deleted");
 }
 
+/// The ids of `user`'s webhooks as `GET /api/v1/webhooks` lists them.
+async fn listed(app: &TestApp, user: Uuid) -> Vec<String> {
+    let (code, body) = app.call(Method::GET, user, "/api/v1/webhooks").await;
+    assert_eq!(code, 200, "{body}");
+    let items = body["items"].as_array().expect("items");
+    assert!(
+        items.iter().all(|item| item.get("secret").is_none()),
+        "no secret: {body}"
+    );
+    items
+        .iter()
+        .map(|item| item["webhook_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_user_lists_its_webhooks_and_may_have_only_so_many_even_registering_at_once() {
+    let app = TestApp::spawn_with(&[("WEBHOOKS_PER_USER", "3")]).await;
+    let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let hook = json!({"url": "http://127.0.0.1:9/hook", "events": ["order.placed"]});
+
+    // Ten at once: the owner's registrations take turns, so the limit holds.
+    let answers = futures::future::join_all((0..10).map(|_| app.register(alice, &hook))).await;
+    let created = answers.iter().filter(|(code, _)| *code == 201).count();
+    assert_eq!(created, 3, "{answers:?}");
+    for (code, problem) in answers.iter().filter(|(code, _)| *code != 201) {
+        assert_eq!(*code, 409, "{problem}");
+        assert_eq!(problem["type"], "/problems/too-many-webhooks");
+        assert!(
+            problem["detail"].as_str().unwrap_or_default().contains("at most 3"),
+            "{problem}"
+        );
+    }
+    let alices = listed(&app, alice).await;
+    assert_eq!(alices.len(), 3, "the refused ones left nothing: {alices:?}");
+
+    // Another user's webhooks count apart and are not listed to the first.
+    let (bobs, _) = app.webhook(bob, "http://127.0.0.1:9/bob", &["order.placed"]).await;
+    assert_eq!(listed(&app, bob).await, [bobs.to_string()]);
+    assert!(!listed(&app, alice).await.contains(&bobs.to_string()));
+
+    // Deleting one makes room for another.
+    let (code, _) = app
+        .call(Method::DELETE, alice, &format!("/api/v1/webhooks/{}", alices[0]))
+        .await;
+    assert_eq!(code, 204);
+    let (code, body) = app.register(alice, &hook).await;
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(listed(&app, alice).await.len(), 3);
+}
+
 #[tokio::test]
 async fn private_urls_and_control_characters_are_refused_and_nothing_is_stored() {
     let app = TestApp::spawn_with(&[("WEBHOOKS_ALLOW_PRIVATE", "false")]).await;
