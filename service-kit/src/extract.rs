@@ -67,14 +67,24 @@ pub async fn json_body<S: Send + Sync>(request: Request, state: &S, limit: usize
     if !is_json {
         return Err(BodyRejection::UnsupportedMediaType);
     }
-    Bytes::from_request(request, state).await.map_err(|rejection| {
+    let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             BodyRejection::TooLarge { limit }
         } else {
             BodyRejection::Malformed(rejection.body_text())
         }
-    })
+    })?;
+    // JSON has no byte-order mark (RFC 8259 §8.1); the parser would only say "expected value".
+    if bytes.starts_with(BYTE_ORDER_MARK) {
+        return Err(BodyRejection::Malformed(
+            "the body starts with a byte-order mark (U+FEFF), which JSON does not have; send it without".to_owned(),
+        ));
+    }
+    Ok(bytes)
 }
+
+/// U+FEFF in UTF-8.
+const BYTE_ORDER_MARK: &[u8] = b"\xef\xbb\xbf";
 
 /// 400: a query parameter, path segment or header is malformed; `field` names it.
 #[derive(Debug, Error)]
@@ -224,6 +234,13 @@ mod tests {
                 "{}",
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 Some("unsupported-media-type"),
+            ),
+            (
+                "a byte-order mark",
+                "application/json",
+                "\u{feff}{}",
+                StatusCode::BAD_REQUEST,
+                Some("malformed-body"),
             ),
             (
                 "too large",

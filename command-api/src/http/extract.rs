@@ -47,7 +47,7 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         return Err(BodyRejection::Malformed("the body must be a JSON object".to_owned()).into());
     }
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(deserializer).map_err(|err| {
+    let parsed = serde_path_to_error::deserialize(&mut *deserializer).map_err(|err| {
         let field = err.path().to_string();
         let inner = err.into_inner();
         if inner.is_data() && field != "." {
@@ -56,9 +56,14 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 detail: inner.to_string(),
             }
         } else {
-            BodyRejection::Malformed(inner.to_string()).into()
+            ApiError::from(BodyRejection::Malformed(inner.to_string()))
         }
-    })
+    })?;
+    // One object per body: a second one, or anything after the first, would be dropped unread.
+    deserializer
+        .end()
+        .map_err(|err| BodyRejection::Malformed(format!("more than one JSON value: {err}")))?;
+    Ok(parsed)
 }
 
 #[cfg(test)]
@@ -72,6 +77,11 @@ mod tests {
     }
 
     #[test]
+    fn whitespace_may_follow_the_object() {
+        assert!(parse::<Body>(b" {\"name\": \"a\"}\r\n").is_ok());
+    }
+
+    #[test]
     fn wrong_type_names_the_field() {
         match parse::<Body>(br#"{"name": 5}"#) {
             Err(ApiError::FieldType { field, .. }) => assert_eq!(field, "name"),
@@ -81,7 +91,7 @@ mod tests {
 
     #[test]
     fn broken_json_and_non_objects_are_malformed() {
-        for malformed in [&b"{\"name\":"[..], b"[1]"] {
+        for malformed in [&b"{\"name\":"[..], b"[1]", b"{} {}", b"{\"name\":\"a\"}x"] {
             assert!(
                 matches!(
                     parse::<Body>(malformed),

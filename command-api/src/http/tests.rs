@@ -223,7 +223,13 @@ async fn a_field_of_the_wrong_type_is_a_422_naming_it_and_nothing_is_sent() {
 #[tokio::test]
 async fn a_body_that_is_not_a_json_object_is_a_400() {
     let bus = MemoryBus::answering(accepted());
-    for body in ["{\"name\":", "[1]", ""] {
+    for body in [
+        "{\"name\":",
+        "[1]",
+        "",
+        "{\"name\":\"A\"} {\"name\":\"B\"}",
+        "\u{feff}{\"name\":\"A\"}",
+    ] {
         let answer = post(&bus, ORDERS, &[ORDERS_WRITE], &[], body).await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{body:?}");
         assert_eq!(answer.body["type"], "/problems/malformed-body", "{}", answer.body);
