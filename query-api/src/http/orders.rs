@@ -192,7 +192,7 @@ struct ListParams {
     /// Only orders placed at or after this time (RFC 3339).
     #[param(value_type = Option<DateTime<Utc>>)]
     placed_from: Option<String>,
-    /// Only orders placed before this time (RFC 3339).
+    /// Only orders placed before this time (RFC 3339); later than `placed_from` when both are given.
     #[param(value_type = Option<DateTime<Utc>>)]
     placed_to: Option<String>,
     /// Items per page, 1 to 500; 50 when absent.
@@ -204,7 +204,7 @@ struct ListParams {
 
 /// The listing's filters, checked. Every one is optional and they combine with AND.
 fn filter(params: ListParams) -> Result<Filter, ApiError> {
-    Ok(Filter {
+    let filter = Filter {
         status: params.status.as_deref().map(parse_status).transpose()?,
         payment_status: params.payment_status.as_deref().map(parse_payment_status).transpose()?,
         user_id: params
@@ -228,7 +228,19 @@ fn filter(params: ListParams) -> Result<Filter, ApiError> {
             .transpose()?,
         limit: parse_limit(params.limit.as_deref())?,
         after: params.after.as_deref().map(Cursor::decode).transpose()?.map(Into::into),
-    })
+    };
+    // Swapped bounds would match nothing, and say nothing about why.
+    if let (Some(from), Some(to)) = (filter.placed_from, filter.placed_to) {
+        if to <= from {
+            return Err(ApiError::InvalidParameter(InvalidParameter {
+                field: "placed_to",
+                detail: format!(
+                    "must be later than `placed_from` ({from}): orders placed from one up to the other are asked"
+                ),
+            }));
+        }
+    }
+    Ok(filter)
 }
 
 fn parse_status(raw: &str) -> Result<OrderStatus, ApiError> {

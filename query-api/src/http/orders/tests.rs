@@ -182,6 +182,20 @@ fn filters_are_checked_and_name_the_parameter_at_fault() {
             params(|p| p.placed_to = Some("2025-01-19T16:04:05 01:00".to_owned())),
             "placed_to",
         ),
+        (
+            params(|p| {
+                p.placed_from = Some("2025-01-20T00:00:00Z".to_owned());
+                p.placed_to = Some("2025-01-19T00:00:00Z".to_owned());
+            }),
+            "placed_to",
+        ),
+        (
+            params(|p| {
+                p.placed_from = Some("2025-01-20T00:00:00Z".to_owned());
+                p.placed_to = Some("2025-01-20T01:00:00+01:00".to_owned());
+            }),
+            "placed_to",
+        ),
         (params(|p| p.limit = Some("0".to_owned())), "limit"),
         (params(|p| p.after = Some("garbage".to_owned())), "after"),
     ] {
