@@ -52,7 +52,7 @@ pub use event::*;
 pub use fields::*;
 pub use rejection::Rejection;
 pub use state::{PlacedOrder, State};
-pub use status::{OrderStatus, PaymentStatus, StockStatus};
+pub use status::{Lifecycle, OrderStatus, PaymentStatus, StockStatus};
 
 use crate::decider::decider;
 

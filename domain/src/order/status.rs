@@ -2,8 +2,17 @@
 
 use crate::wire::wire_enum;
 
-/// Declares where each status of a lifecycle may go next, as `next`, and `can_become` and
-/// `check_move` from it.
+/// A status that moves along a lifecycle: spelled as on the wire, and allowed to move only to
+/// the statuses its [`transitions!`] declaration lists.
+pub trait Lifecycle: Copy {
+    /// The status spelled `raw`, if any.
+    fn from_wire(raw: &str) -> Option<Self>;
+    fn as_str(self) -> &'static str;
+    fn can_become(self, next: Self) -> bool;
+}
+
+/// Declares where each status of a lifecycle may go next, as `next`, and `can_become`,
+/// `check_move` and [`Lifecycle`] from it.
 macro_rules! transitions {
     (
         $(#[$next_doc:meta])*
@@ -28,6 +37,20 @@ macro_rules! transitions {
                 } else {
                     Err(self.next())
                 }
+            }
+        }
+
+        impl Lifecycle for $status {
+            fn from_wire(raw: &str) -> Option<Self> {
+                Self::from_wire(raw)
+            }
+
+            fn as_str(self) -> &'static str {
+                self.as_str()
+            }
+
+            fn can_become(self, next: Self) -> bool {
+                self.can_become(next)
             }
         }
     };

@@ -285,11 +285,6 @@ fn fold<M: Latest>(model: &mut M, mut loaded: HashMap<Uuid, M::Row>, events: &[L
     rows
 }
 
-/// The one of `all` whose stored name is `value`; `None` for a name this code does not know.
-fn known<T: Copy>(all: impl IntoIterator<Item = T>, name: fn(T) -> &'static str, value: &str) -> Option<T> {
-    all.into_iter().find(|candidate| name(*candidate) == value)
-}
-
 /// An event as the tests hand it to a fold: at `sequence` in its aggregate, and read at a time
 /// far from the event's own, since rows take theirs from the event.
 #[cfg(test)]

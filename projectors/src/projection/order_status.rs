@@ -6,14 +6,14 @@
 //! one upsert ([`read_models::order_status`]).
 
 use chrono::{DateTime, Utc};
-use domain::order::{self, OrderStatus, PaymentStatus, StockStatus};
+use domain::order::{self, Lifecycle, OrderStatus, PaymentStatus, StockStatus};
 use read_models::order_status::{self, OrderStatusRow};
 use read_models::LatestRow as _;
 use sqlx::PgConnection;
 use thiserror::Error;
 use uuid::Uuid;
 
-use super::{fold_batch, fold_batch_touched, known, unknown_value, Latest, LoggedEvent};
+use super::{fold_batch, fold_batch_touched, unknown_value, Latest, LoggedEvent};
 
 /// A stored status this code did not write: the table and the code disagree.
 #[derive(Debug, Error)]
@@ -52,12 +52,10 @@ fn check(row: &OrderStatusRow) -> Result<(), UnknownStatus> {
         column,
         value: value.to_owned(),
     };
-    known(OrderStatus::ALL, OrderStatus::as_str, &row.status).ok_or_else(|| unknown("status", &row.status))?;
-    known(PaymentStatus::ALL, PaymentStatus::as_str, &row.payment_status)
-        .ok_or_else(|| unknown("payment_status", &row.payment_status))?;
-    known(order::Channel::ALL, order::Channel::as_str, &row.channel).ok_or_else(|| unknown("channel", &row.channel))?;
-    known(StockStatus::ALL, StockStatus::as_str, &row.stock_status)
-        .ok_or_else(|| unknown("stock_status", &row.stock_status))?;
+    OrderStatus::from_wire(&row.status).ok_or_else(|| unknown("status", &row.status))?;
+    PaymentStatus::from_wire(&row.payment_status).ok_or_else(|| unknown("payment_status", &row.payment_status))?;
+    order::Channel::from_wire(&row.channel).ok_or_else(|| unknown("channel", &row.channel))?;
+    StockStatus::from_wire(&row.stock_status).ok_or_else(|| unknown("stock_status", &row.stock_status))?;
     Ok(())
 }
 
@@ -177,13 +175,7 @@ fn evolve(row: &mut OrderStatusRow, event: &order::Event, version: i64) {
 /// Moves the order's status to `next` if the lifecycle allows it, recording `at` as when it got
 /// there; says whether it did.
 fn advance(row: &mut OrderStatusRow, next: OrderStatus, at: DateTime<Utc>) -> bool {
-    let moved = transition(
-        &mut row.status,
-        OrderStatus::ALL,
-        OrderStatus::as_str,
-        OrderStatus::can_become,
-        next,
-    );
+    let moved = transition(&mut row.status, next);
     let reached_at = match next {
         // Nothing moves an order back to pending; it got there when it was placed.
         OrderStatus::Pending => None,
@@ -199,13 +191,7 @@ fn advance(row: &mut OrderStatusRow, next: OrderStatus, at: DateTime<Utc>) -> bo
 /// Moves the order's payment to `next` if the payment rules allow it (`failed` may fail again),
 /// recording `at` as when it got there; says whether it did.
 fn settle(row: &mut OrderStatusRow, next: PaymentStatus, at: DateTime<Utc>) -> bool {
-    let moved = transition(
-        &mut row.payment_status,
-        PaymentStatus::ALL,
-        PaymentStatus::as_str,
-        PaymentStatus::can_become,
-        next,
-    );
+    let moved = transition(&mut row.payment_status, next);
     let reached_at = match next {
         PaymentStatus::Pending => None,
         PaymentStatus::Paid => Some(&mut row.paid_at),
@@ -223,18 +209,12 @@ fn stamp(moved: bool, reached_at: Option<&mut Option<DateTime<Utc>>>, at: DateTi
     moved
 }
 
-/// Moves the stored name of a status to `next` if `can_become` allows it from the stored one.
+/// Moves the stored name of a status to `next` if its lifecycle allows it from the stored one.
 /// A stored name was checked when its row was loaded, and the fold writes only known ones.
-fn transition<T: Copy>(
-    stored: &mut String,
-    all: impl IntoIterator<Item = T>,
-    name: fn(T) -> &'static str,
-    can_become: fn(T, T) -> bool,
-    next: T,
-) -> bool {
-    let allowed = known(all, name, stored).is_some_and(|current| can_become(current, next));
+fn transition<T: Lifecycle>(stored: &mut String, next: T) -> bool {
+    let allowed = T::from_wire(stored).is_some_and(|current| current.can_become(next));
     if allowed {
-        *stored = name(next).to_owned();
+        *stored = next.as_str().to_owned();
     }
     allowed
 }

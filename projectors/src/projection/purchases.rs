@@ -17,15 +17,7 @@ use sqlx::PgConnection;
 use thiserror::Error;
 use uuid::Uuid;
 
-use super::{fold_batch, known, unknown_value, Latest, LoggedEvent};
-
-/// Every status a row can hold, to check `purchases.status` when a row is loaded.
-const STATUSES: [PurchaseStatus; 4] = [
-    PurchaseStatus::Requested,
-    PurchaseStatus::Authorized,
-    PurchaseStatus::Declined,
-    PurchaseStatus::Refunded,
-];
+use super::{fold_batch, unknown_value, Latest, LoggedEvent};
 
 /// A `purchases.status` this code did not write: the table and the code disagree.
 #[derive(Debug, Error)]
@@ -37,7 +29,7 @@ struct UnknownStatus {
 
 /// Checks that a stored row's status is one this code knows.
 fn check(row: &PurchaseRow) -> Result<(), UnknownStatus> {
-    match known(STATUSES, PurchaseStatus::as_str, &row.status) {
+    match PurchaseStatus::from_wire(&row.status) {
         Some(_) => Ok(()),
         None => Err(UnknownStatus {
             purchase_id: row.purchase_id,

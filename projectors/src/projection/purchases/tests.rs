@@ -271,7 +271,7 @@ fn a_stored_row_with_a_known_status_loads_and_an_unknown_one_is_an_error() {
         status: status.to_owned(),
         ..row.clone()
     };
-    for status in STATUSES {
+    for status in PurchaseStatus::ALL {
         assert!(check(&stored(status.as_str())).is_ok(), "{status:?}");
     }
     assert_eq!(row.status, PurchaseStatus::Requested.as_str());
