@@ -1,8 +1,9 @@
-//! The webhook routes, behind the `webhooks:write` scope, with `/health`, `/ready` and
-//! `/metrics` open beside them.
+//! The webhook routes, behind the `webhooks:write` scope, with `/health`, `/ready`, `/metrics`
+//! and `/openapi.json` open beside them.
 
 mod error;
 mod extract;
+mod openapi;
 mod registration;
 mod webhooks;
 
@@ -38,7 +39,8 @@ pub fn router(context: ApiContext) -> Router {
         .merge(webhooks)
         .route("/health", get(service_kit::health::live))
         .route("/ready", get(ready))
-        .route("/metrics", get(metrics));
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(service_kit::openapi::serve(&openapi::document())));
     service_kit::server::with_problem_answers(routes).with_state(context)
 }
 

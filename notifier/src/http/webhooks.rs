@@ -8,12 +8,16 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use service_kit::auth::Claims;
 use service_kit::extract::{InvalidParameter, Path, Query};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::extract::{JsonObject, BODY_LIMIT};
+use super::openapi::{
+    event_types_schema, BodyTooLarge, Guarded, InvalidField, MalformedBody, OneWebhook, TooManyWebhooks,
+    UnsupportedMediaType,
+};
 use super::{registration, ApiContext, ApiError};
 use crate::signature::WebhookSecret;
 use crate::store::deliveries::{self, Delivery};
@@ -32,14 +36,58 @@ pub(super) fn router() -> Router<ApiContext> {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
 
+/// The routes' part of the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(paths(register, list, read, delete, list_deliveries))]
+pub(super) struct WebhooksApi;
+
+/// A registration, as `registration` reads it field by field (so that each problem names its
+/// field); declared here for the document.
+#[derive(Debug, ToSchema)]
+#[expect(
+    dead_code,
+    reason = "declared for the document; `registration` reads the fields by name"
+)]
+struct WebhookRequest {
+    /// An absolute `http` or `https` URL, at most 2048 characters, that does not point into a
+    /// private network.
+    #[schema(example = "https://hooks.example.com/orderstream")]
+    url: String,
+    /// The events to receive.
+    #[schema(schema_with = event_types_schema)]
+    events: Vec<String>,
+    /// At most 500 characters.
+    description: Option<String>,
+}
+
 /// The answer to a registration: the only time the secret is shown.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Registered {
     #[serde(flatten)]
     webhook: Webhook,
+    /// The key the deliveries are signed with (`whsec_…`, Standard Webhooks).
     secret: String,
 }
 
+/// Register a webhook for the caller's own events.
+#[utoipa::path(
+    post,
+    path = "/api/v1/webhooks",
+    tag = "webhooks",
+    request_body = WebhookRequest,
+    security(("bearer" = ["webhooks:write"])),
+    responses(
+        (status = 201, description = "Registered.", body = Registered, headers(
+            ("Location" = String, description = "`/api/v1/webhooks/{webhook_id}`"),
+        )),
+        Guarded,
+        (status = 400, response = MalformedBody),
+        (status = 409, response = TooManyWebhooks),
+        (status = 413, response = BodyTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = InvalidField),
+    )
+)]
 #[tracing::instrument(skip_all, fields(owner = %claims.user_id()))]
 async fn register(
     State(context): State<ApiContext>,
@@ -76,17 +124,41 @@ async fn register(
 }
 
 /// The caller's webhooks.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Webhooks {
+    /// Oldest first.
     items: Vec<Webhook>,
 }
 
+/// The caller's webhooks, without their secrets.
+#[utoipa::path(
+    get,
+    path = "/api/v1/webhooks",
+    tag = "webhooks",
+    security(("bearer" = ["webhooks:write"])),
+    responses(
+        (status = 200, description = "Every webhook of the caller.", body = Webhooks),
+        Guarded,
+    )
+)]
 #[tracing::instrument(skip_all, fields(owner = %claims.user_id()))]
 async fn list(State(context): State<ApiContext>, claims: Claims) -> Result<Json<Webhooks>, ApiError> {
     let items = webhooks::list(&context.pool, claims.user_id()).await?;
     Ok(Json(Webhooks { items }))
 }
 
+/// One of the caller's webhooks, without its secret.
+#[utoipa::path(
+    get,
+    path = "/api/v1/webhooks/{webhook_id}",
+    tag = "webhooks",
+    params(("webhook_id" = Uuid, Path, description = "The webhook's id")),
+    security(("bearer" = ["webhooks:write"])),
+    responses(
+        (status = 200, description = "The webhook.", body = Webhook),
+        OneWebhook,
+    )
+)]
 #[tracing::instrument(skip(context, claims))]
 async fn read(
     State(context): State<ApiContext>,
@@ -99,6 +171,18 @@ async fn read(
         .ok_or(ApiError::WebhookNotFound { webhook_id })
 }
 
+/// Delete one of the caller's webhooks, and its deliveries with it.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/webhooks/{webhook_id}",
+    tag = "webhooks",
+    params(("webhook_id" = Uuid, Path, description = "The webhook's id")),
+    security(("bearer" = ["webhooks:write"])),
+    responses(
+        (status = 204, description = "Deleted."),
+        OneWebhook,
+    )
+)]
 #[tracing::instrument(skip(context, claims))]
 async fn delete(
     State(context): State<ApiContext>,
@@ -112,20 +196,44 @@ async fn delete(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Page {
-    /// The last `delivery_id` of the previous page.
+    /// The `next_after` of the previous page.
     after: Option<i64>,
+    /// Deliveries per page, 1 to 500; 50 when absent.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
+/// One page of a webhook's deliveries.
+#[derive(Debug, Serialize, ToSchema)]
+struct DeliveryPage {
+    /// In `delivery_id` order.
+    deliveries: Vec<Delivery>,
+    /// Pass as `after` for the next page; `null` on the last page.
+    next_after: Option<i64>,
+}
+
+/// The deliveries of one of the caller's webhooks, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/webhooks/{webhook_id}/deliveries",
+    tag = "webhooks",
+    params(("webhook_id" = Uuid, Path, description = "The webhook's id"), Page),
+    security(("bearer" = ["webhooks:write"])),
+    responses(
+        (status = 200, description = "One page of deliveries.", body = DeliveryPage),
+        OneWebhook,
+    )
+)]
 #[tracing::instrument(skip(context, claims))]
 async fn list_deliveries(
     State(context): State<ApiContext>,
     claims: Claims,
     Path(webhook_id): Path<Uuid>,
     Query(page): Query<Page>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<DeliveryPage>, ApiError> {
     let limit = page.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(InvalidParameter {
@@ -144,5 +252,8 @@ async fn list_deliveries(
     let next_after = (found.len() as i64 == limit)
         .then(|| found.last().map(|d| d.delivery_id))
         .flatten();
-    Ok(Json(json!({ "deliveries": found, "next_after": next_after })))
+    Ok(Json(DeliveryPage {
+        deliveries: found,
+        next_after,
+    }))
 }

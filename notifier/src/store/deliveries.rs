@@ -262,7 +262,7 @@ async fn unsynchronised(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx
 }
 
 /// A delivery as the webhook's owner reads it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Delivery {
     pub delivery_id: i64,
     pub event_id: Uuid,

@@ -18,10 +18,11 @@ pub struct NewWebhook {
 }
 
 /// A webhook as its owner reads it: never its secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Webhook {
     pub webhook_id: Uuid,
     pub url: String,
+    /// Among the names the registration takes.
     pub events: Vec<String>,
     pub description: Option<String>,
     pub created_at: DateTime<Utc>,
