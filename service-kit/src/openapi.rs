@@ -1,4 +1,4 @@
-//! What the OpenAPI documents of both APIs share (feature `openapi`): the bearer-token scheme,
+//! What the OpenAPI documents of every API share (feature `openapi`): the bearer-token scheme,
 //! the `Problem` schema, and problem+json responses that name every `type` they can carry.
 //!
 //! A problem response is a type implementing `utoipa::ToResponse`, declared with
@@ -22,7 +22,7 @@ use utoipa::Modify;
 
 pub use utoipa;
 
-/// The name of the bearer-token security scheme in both documents.
+/// The name of the bearer-token security scheme in every document.
 pub const BEARER: &str = "bearer";
 
 /// The media type of every error answer.
