@@ -195,6 +195,14 @@ async fn an_interrupted_rebuild_leaves_the_live_projection_and_can_start_again()
     let _live = start_projector(&isolation, free_port(), 100);
     wait_caught_up(&isolation, &pool, &["track_user"]).await;
     let before = oid(&pool, "track_user").await;
+    let live = &isolation.database.database_schema;
+    // However fast the rebuild folds, it is still running when it is killed: while this holds
+    // the live table, its swap cannot lock it and waits to try again.
+    let mut hold = pool.begin().await.unwrap();
+    sqlx::query(&format!("LOCK TABLE \"{live}\".track_user IN ACCESS SHARE MODE"))
+        .execute(&mut *hold)
+        .await
+        .unwrap();
 
     let mut env = isolation.env();
     env.push(("PROJECTOR_BATCH_SIZE", "50".to_owned()));
@@ -211,7 +219,6 @@ async fn an_interrupted_rebuild_leaves_the_live_projection_and_can_start_again()
         done.filter(|&d| d > 0)
     })
     .await;
-    let live = &isolation.database.database_schema;
     // Seen in pg_locks, without taking the lock a rebuild starting now would need.
     assert!(
         rebuild_running(&pool, live).await.unwrap(),
@@ -222,6 +229,7 @@ async fn an_interrupted_rebuild_leaves_the_live_projection_and_can_start_again()
         (!rebuild_running(&pool, live).await.ok()?).then_some(())
     })
     .await;
+    hold.rollback().await.unwrap();
     assert_eq!(oid(&pool, "track_user").await, before, "live table untouched");
     assert_eq!(track_users(&pool).await, expected);
 
