@@ -31,8 +31,42 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// The handler of `GET /openapi.json`: `document` rendered once, here, as the document only
 /// changes with the code.
 pub fn serve(document: &OpenApi) -> impl Fn() -> Ready<axum::response::Response> + Clone + Send + Sync + 'static {
-    let json = axum::body::Bytes::from(document.to_json().expect("the OpenAPI document serialises to JSON"));
+    let json = axum::body::Bytes::from(render(document).to_string());
     move || ready(([(CONTENT_TYPE, "application/json")], json.clone()).into_response())
+}
+
+/// `document` as the JSON that is served.
+///
+/// utoipa 5 writes the fields of a response's link in snake case (`operation_id`), where OpenAPI
+/// names them in camel case (`operationId`): a reader of the document would not find the linked
+/// operation. They are renamed here, the one place a document becomes JSON.
+pub fn render(document: &OpenApi) -> serde_json::Value {
+    let mut json = serde_json::to_value(document).expect("the OpenAPI document serialises to JSON");
+    let operations = json["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut());
+    let responses = operations
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter_map(|operation| operation.get_mut("responses")?.as_object_mut())
+        .flat_map(|responses| responses.values_mut());
+    let links = responses
+        .filter_map(|response| response.get_mut("links")?.as_object_mut())
+        .flat_map(|links| links.values_mut())
+        .filter_map(serde_json::Value::as_object_mut);
+    for link in links {
+        for (snake, camel) in [
+            ("operation_id", "operationId"),
+            ("operation_ref", "operationRef"),
+            ("request_body", "requestBody"),
+        ] {
+            if let Some(value) = link.remove(snake) {
+                link.insert(camel.to_owned(), value);
+            }
+        }
+    }
+    json
 }
 
 /// Adds what every document shares to its components: the bearer scheme and the `Problem`
@@ -478,7 +512,7 @@ pub mod coverage {
     /// routes (under `/api/`) names a bearer scope in each alternative and documents the expected
     /// statuses. Returns the document as JSON, for the API's own checks.
     pub fn assert_complete(document: &OpenApi, expected: Expected<'_>) -> serde_json::Value {
-        let json = serde_json::to_value(document).expect("the document is JSON");
+        let json = super::render(document);
         assert!(
             json["openapi"].as_str().is_some_and(|v| v.starts_with("3.1.")),
             "{}",
@@ -500,7 +534,39 @@ pub mod coverage {
                 assert!(operation["responses"][status].is_object(), "{path} lacks {status}");
             }
         }
+        assert_links_resolve(&json);
         json
+    }
+
+    /// Asserts that each response link names an operation of the document by its `operationId`,
+    /// and only parameters that operation takes: a link left behind by a renamed handler or
+    /// parameter would send clients, and the stateful fuzzing, nowhere.
+    fn assert_links_resolve(document: &serde_json::Value) {
+        let operations: Vec<&serde_json::Value> = METHODS
+            .iter()
+            .flat_map(|method| api_operations(document, method).map(|(_, operation)| operation))
+            .collect();
+        let by_id = |id: &str| operations.iter().find(|operation| operation["operationId"] == id);
+        for operation in &operations {
+            let responses = operation["responses"].as_object().into_iter().flatten();
+            for (status, response) in responses {
+                for (name, link) in response["links"].as_object().into_iter().flatten() {
+                    let source = format!("{} {status} link {name}", operation["operationId"]);
+                    let target_id = link["operationId"]
+                        .as_str()
+                        .unwrap_or_else(|| panic!("{source} names no operationId"));
+                    let target = by_id(target_id).unwrap_or_else(|| panic!("{source}: no operation {target_id}"));
+                    let takes = |parameter: &str| {
+                        target["parameters"]
+                            .as_array()
+                            .is_some_and(|taken| taken.iter().any(|p| p["name"] == parameter))
+                    };
+                    for parameter in link["parameters"].as_object().into_iter().flatten().map(|(p, _)| p) {
+                        assert!(takes(parameter), "{source}: {target_id} takes no {parameter}");
+                    }
+                }
+            }
+        }
     }
 
     /// The `method` operations (`"get"`, `"post"`) of the API's own routes (under `/api/`), with

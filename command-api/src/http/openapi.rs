@@ -160,7 +160,7 @@ mod tests {
 
     #[test]
     fn forbidden_names_its_one_problem_type() {
-        let document = serde_json::to_value(document()).expect("the document is JSON");
+        let document = service_kit::openapi::render(&document());
         let refused = &document["components"]["responses"]["Forbidden"]["content"]["application/problem+json"];
         assert_eq!(
             refused["schema"]["allOf"][1]["properties"]["type"]["enum"],

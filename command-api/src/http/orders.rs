@@ -317,6 +317,9 @@ fn details(
         (status = 201, description = "The `OrderPlaced` event is on the log.", body = OrderAccepted, headers(
             ("Location" = String, description = "`/api/v1/orders/{order_id}`"),
             ("ETag" = String, description = "The order's new version, `\"<version>\"`, for the next `If-Match`"),
+        ), links(
+            ("confirm" = (operation_id = "confirm", parameters(("order_id" = "$response.body#/order_id")))),
+            ("cancel" = (operation_id = "cancel", parameters(("order_id" = "$response.body#/order_id")))),
         )),
         BodyCommandProblems,
         (status = 409, response = OrderConflict),
@@ -488,9 +491,14 @@ impl TransitionRequest {
 
 /// The OpenAPI description of a transition at `$path`, which the `$item` handler serves: every
 /// transition takes the order id, `If-Match` and `Idempotency-Key`, and answers alike, but for
-/// its scopes, its body and the problems it may answer before it is decided (`$problems`).
+/// its scopes, its body and the problems it may answer before it is decided (`$problems`). Its
+/// answer links the transitions the order may go on to (`next`, by handler name), so a client
+/// reading the document, and the stateful fuzzing, can follow an order's lifecycle.
 macro_rules! transition_path {
-    ($path:tt, security($($security:tt)*), $(request_body = $body:ty,)? problems = $problems:ty, $item:item) => {
+    (
+        $path:tt, security($($security:tt)*), $(request_body = $body:ty,)? problems = $problems:ty,
+        next($($next:literal),*), $item:item
+    ) => {
         #[utoipa::path(
             post,
             path = $path,
@@ -506,7 +514,7 @@ macro_rules! transition_path {
             responses(
                 (status = 200, description = "The transition's event is on the log.", body = OrderAccepted, headers(
                     ("ETag" = String, description = "The order's new version, `\"<version>\"`, for the next `If-Match`"),
-                )),
+                ), links($(($next = (operation_id = $next, parameters(("order_id" = "$request.path.order_id")))),)*)),
                 $problems,
                 (status = 404, response = OrderNotFound),
                 (status = 409, response = TransitionConflict),
@@ -521,11 +529,12 @@ macro_rules! transition_path {
 /// A staff transition without a body, whose command holds the order id, the expected version
 /// and the time only.
 macro_rules! staff_transition {
-    ($(#[doc = $doc:literal])* $name:ident, $path:tt, $variant:ident) => {
+    ($(#[doc = $doc:literal])* $name:ident, $path:tt, $variant:ident, next($($next:literal),*)) => {
         transition_path!(
             $path,
             security(("bearer" = ["orders:manage"])),
             problems = HeaderCommandProblems,
+            next($($next),*),
             $(#[doc = $doc])*
             #[tracing::instrument(skip_all, fields(order_id = %request.raw_id))]
             async fn $name<B: CommandBus>(
@@ -547,15 +556,15 @@ macro_rules! staff_transition {
 
 staff_transition!(
     /// Confirm a pending order (staff).
-    confirm, "/api/v1/orders/{order_id}/confirm", ConfirmOrder
+    confirm, "/api/v1/orders/{order_id}/confirm", ConfirmOrder, next("start_processing", "cancel")
 );
 staff_transition!(
     /// Start processing a confirmed order (staff).
-    start_processing, "/api/v1/orders/{order_id}/start-processing", StartProcessing
+    start_processing, "/api/v1/orders/{order_id}/start-processing", StartProcessing, next("ship")
 );
 staff_transition!(
     /// Record the delivery of a shipped order (staff).
-    deliver, "/api/v1/orders/{order_id}/deliver", DeliverOrder
+    deliver, "/api/v1/orders/{order_id}/deliver", DeliverOrder, next()
 );
 
 transition_path!(
@@ -563,6 +572,7 @@ transition_path!(
     security(("bearer" = ["orders:manage"])),
     request_body = ShipRequest,
     problems = BodyCommandProblems,
+    next("deliver"),
     /// Ship an order in processing, with its carrier and tracking number (staff).
     #[tracing::instrument(skip_all, fields(order_id = %request.raw_id))]
     async fn ship<B: CommandBus>(
@@ -591,6 +601,7 @@ transition_path!(
     security(("bearer" = ["orders:write"]), ("bearer" = ["orders:manage"])),
     request_body = CancelRequest,
     problems = BodyCommandProblems,
+    next(),
     /// Cancel a pending or confirmed order: a user its own, staff any. A paid order is refunded.
     /// A user's cancel is checked by the decider against the order's owner (refused as if the order
     /// did not exist), so no race can get around it.

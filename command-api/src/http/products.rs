@@ -108,6 +108,9 @@ fn sku(raw: &str) -> Result<Sku, ApiError> {
     responses(
         (status = 201, description = "`ProductDefined` is on the log.", body = ProductAccepted, headers(
             ("Location" = String, description = "`/api/v1/products/{sku}`"),
+        ), links(
+            ("receive" = (operation_id = "receive", parameters(("sku" = "$response.body#/sku")))),
+            ("adjust" = (operation_id = "adjust", parameters(("sku" = "$response.body#/sku")))),
         )),
         (status = 200, description = "`ProductChanged` is on the log, or nothing changed.", body = ProductAccepted),
         BodyCommandProblems,

@@ -185,7 +185,9 @@ fn transaction_date(value: Option<Value>, now: DateTime<Utc>) -> Result<DateTime
     params(IdempotencyKey),
     security(("bearer" = ["purchases:write"])),
     responses(
-        (status = 202, description = "The `PurchaseRequested` event is on the log.", body = PurchaseAccepted),
+        (status = 202, description = "The `PurchaseRequested` event is on the log.", body = PurchaseAccepted, links(
+            ("refund_purchase" = (operation_id = "refund_purchase", parameters(("purchase_id" = "$response.body#/purchase_id")))),
+        )),
         BodyCommandProblems,
         (status = 409, response = PurchaseConflict),
         (status = 502, response = GatewayRefused),

@@ -79,6 +79,10 @@ struct Registered {
     responses(
         (status = 201, description = "Registered.", body = Registered, headers(
             ("Location" = String, description = "`/api/v1/webhooks/{webhook_id}`"),
+        ), links(
+            ("read" = (operation_id = "read", parameters(("webhook_id" = "$response.body#/webhook_id")))),
+            ("list_deliveries" = (operation_id = "list_deliveries", parameters(("webhook_id" = "$response.body#/webhook_id")))),
+            ("delete" = (operation_id = "delete", parameters(("webhook_id" = "$response.body#/webhook_id")))),
         )),
         Guarded,
         (status = 400, response = MalformedBody),
