@@ -208,6 +208,19 @@ pub fn string_enum<'a>(values: impl IntoIterator<Item = &'a str>, nullable: bool
         .into()
 }
 
+/// The schema of an optional UUID member: a hyphenated UUID, or `null` read as absent. The
+/// pattern, not only the format, so that a client generating requests from the document (and
+/// the fuzzer) sends UUIDs rather than any string.
+pub fn optional_uuid() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .format(Some(SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Uuid)))
+        .pattern(Some(
+            "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        ))
+        .into()
+}
+
 fn string(description: &str) -> ObjectBuilder {
     ObjectBuilder::new()
         .schema_type(Type::String)

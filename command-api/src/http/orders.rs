@@ -93,9 +93,10 @@ struct PlaceOrderRequest {
     #[schema(max_length = 2000)]
     note: Option<String>,
     /// Chosen by the server when absent: derived from the `Idempotency-Key` when one is sent.
+    #[schema(schema_with = service_kit::openapi::optional_uuid)]
     order_id: Option<Uuid>,
     /// The user the order is for: the caller when absent; another user only with `orders:manage`.
-    #[schema(value_type = Option<Uuid>)]
+    #[schema(schema_with = service_kit::openapi::optional_uuid)]
     user_id: Option<Value>,
     /// Required with `items`: the ISO 4217 code of the prices.
     #[schema(schema_with = currency_schema)]
@@ -120,8 +121,8 @@ struct ItemRequest {
     quantity: Option<Value>,
     /// A JSON number in the currency, with no more decimals than it has (USD 2, JPY 0). For an
     /// item the catalog sells, the catalog's price when absent; when sent, it must be that price
-    /// (else a 409 `price-changed`). Required for any other item.
-    #[schema(value_type = f64)]
+    /// (else a 409 `price-changed`). Required for any other item. Above 0, at most 1,000,000.
+    #[schema(value_type = f64, exclusive_minimum = 0, maximum = 1000000)]
     unit_price: Option<Box<RawValue>>,
 }
 

@@ -55,8 +55,9 @@ struct ProductRequest {
     /// At most 2,000 characters.
     #[schema(max_length = 2000)]
     description: Option<String>,
-    /// A JSON number in the currency, with no more decimals than it has (USD 2, JPY 0).
-    #[schema(value_type = f64, required = true)]
+    /// A JSON number in the currency, with no more decimals than it has (USD 2, JPY 0); above 0,
+    /// at most 1,000,000.
+    #[schema(value_type = f64, required = true, exclusive_minimum = 0, maximum = 1000000)]
     price: Option<Box<RawValue>>,
     /// The ISO 4217 code of the price.
     #[schema(value_type = String, required = true, example = "USD")]

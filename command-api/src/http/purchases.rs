@@ -72,13 +72,13 @@ fn payment_method_schema() -> Schema {
 #[derive(Deserialize, ToSchema)]
 struct PurchaseRequest {
     /// Chosen by the server when absent: derived from the `Idempotency-Key` when one is sent.
-    #[schema(value_type = Option<Uuid>)]
+    #[schema(schema_with = service_kit::openapi::optional_uuid)]
     purchase_id: Option<Value>,
     /// The order this purchase pays.
-    #[schema(value_type = Option<Uuid>)]
+    #[schema(schema_with = service_kit::openapi::optional_uuid)]
     order_id: Option<Value>,
     /// The buyer: the caller when absent; another user only with `purchases:refund`.
-    #[schema(value_type = Option<Uuid>)]
+    #[schema(schema_with = service_kit::openapi::optional_uuid)]
     user_id: Option<Value>,
     /// Trimmed, 1 to 100 characters.
     #[schema(value_type = String, required = true, min_length = 1, max_length = 100)]
