@@ -10,7 +10,7 @@
 use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use thiserror::Error;
@@ -26,6 +26,9 @@ pub enum BodyRejection {
     /// 415: the body is not declared as JSON.
     #[error("expected `Content-Type: application/json`")]
     UnsupportedMediaType,
+    /// 415: the body is compressed (or otherwise encoded): it is read as sent, never decoded.
+    #[error("a body with a `Content-Encoding` (other than `identity`) is not accepted; send it uncompressed")]
+    UnsupportedEncoding,
     /// 413: the body is larger than the API accepts.
     #[error("request body is larger than {limit} bytes")]
     TooLarge { limit: usize },
@@ -36,7 +39,7 @@ impl BodyRejection {
     pub fn problem(&self) -> Problem {
         let problem = match self {
             Self::Malformed(_) => Problem::new(StatusCode::BAD_REQUEST, "malformed-body", "Malformed request body"),
-            Self::UnsupportedMediaType => Problem::new(
+            Self::UnsupportedMediaType | Self::UnsupportedEncoding => Problem::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
                 "Unsupported media type",
@@ -52,9 +55,20 @@ impl BodyRejection {
 }
 
 /// The bytes of `request`'s body, when it is declared as JSON (`application/json` or any
-/// `+json` type) and within `limit`, the body limit set on the API's router (the limit itself
-/// is enforced there; it is named here for the answer).
+/// `+json` type), not encoded, and within `limit`, the body limit set on the API's router (the
+/// limit itself is enforced there; it is named here for the answer).
+///
+/// A compressed body is refused by its coding rather than parsed as the JSON it is not (a gzip
+/// body read as JSON is "not a JSON object"); decoding it would let a few kilobytes expand past
+/// the body limit, which counts the bytes as sent.
 pub async fn json_body<S: Send + Sync>(request: Request, state: &S, limit: usize) -> Result<Bytes, BodyRejection> {
+    let encoded = request
+        .headers()
+        .get(CONTENT_ENCODING)
+        .is_some_and(|coding| !coding.as_bytes().trim_ascii().eq_ignore_ascii_case(b"identity"));
+    if encoded {
+        return Err(BodyRejection::UnsupportedEncoding);
+    }
     let is_json = request
         .headers()
         .get(CONTENT_TYPE)
@@ -195,6 +209,26 @@ mod tests {
     async fn post_answer(content_type: &str, body: &'static str) -> (StatusCode, String, String) {
         let request = Request::post("/echo").header(CONTENT_TYPE, content_type);
         answer(request.body(Body::from(body)).unwrap()).await
+    }
+
+    #[tokio::test]
+    async fn an_encoded_body_is_refused_by_its_coding() {
+        let request = |coding: &str, body: Vec<u8>| {
+            Request::post("/echo")
+                .header(CONTENT_TYPE, "application/json")
+                .header(CONTENT_ENCODING, coding)
+                .body(Body::from(body))
+                .unwrap()
+        };
+        let gzipped = b"\x1f\x8b\x08\x00\x00\x00\x00\x00".to_vec();
+        let (status, content_type, body) = answer(request("gzip", gzipped)).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(content_type, "application/problem+json");
+        assert!(
+            body.contains("/problems/unsupported-media-type") && body.contains("`Content-Encoding`"),
+            "{body}"
+        );
+        assert_eq!(answer(request("Identity", b"{}".to_vec())).await.0, StatusCode::OK);
     }
 
     #[tokio::test]

@@ -17,7 +17,7 @@ use crate::payments::GatewayError;
 #[derive(Debug, Error)]
 pub enum ApiError {
     /// 400 when the body is not JSON or not a JSON object, 413 when it is larger than the edge
-    /// accepts, 415 when it is not declared as JSON.
+    /// accepts, 415 when it is not declared as JSON or is encoded.
     #[error(transparent)]
     Body(#[from] BodyRejection),
     /// 422: a field is missing, of the wrong type, or breaks a rule.

@@ -19,7 +19,7 @@ service_kit::problem_responses! {
     pub(super) Forbidden = 403 ["forbidden"];
     /// The body is over 64 KiB. Nothing was written.
     pub(super) BodyTooLarge = 413 ["body-too-large"];
-    /// The body is not declared as JSON. Nothing was written.
+    /// The body is not declared as JSON, or is sent with a `Content-Encoding`. Nothing was written.
     pub(super) UnsupportedMediaType = 415 ["unsupported-media-type"];
     /// A field is missing, of the wrong type, or breaks a rule; `field` names it (`items[2].quantity`
     /// for an item's). The message never quotes card data. Or the `Idempotency-Key` was used

@@ -11,7 +11,7 @@ use crate::store::StoreError;
 #[derive(Debug, Error)]
 pub enum ApiError {
     /// 400 when the body is not JSON or not a JSON object, 413 when it is too large, 415 when it
-    /// is not declared as JSON.
+    /// is not declared as JSON or is encoded.
     #[error(transparent)]
     Body(#[from] BodyRejection),
     /// 422: a field is missing, unknown, of the wrong type or breaks a rule.

@@ -25,7 +25,7 @@ service_kit::problem_responses! {
     pub(super) TooManyWebhooks = 409 ["too-many-webhooks"];
     /// The body is over 16 KiB. Nothing was stored.
     pub(super) BodyTooLarge = 413 ["body-too-large"];
-    /// The body is not declared as JSON. Nothing was stored.
+    /// The body is not declared as JSON, or is sent with a `Content-Encoding`. Nothing was stored.
     pub(super) UnsupportedMediaType = 415 ["unsupported-media-type"];
     /// A field is missing, unknown, of the wrong type or breaks a rule (`field` names it), or the
     /// URL points where webhooks may not go. Nothing was stored.
