@@ -52,6 +52,10 @@ fn url(value: Option<Value>) -> Result<(String, Url), ApiError> {
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err(ApiError::field("url", "must name a host"));
     }
+    // Port 0 names no port: every delivery would fail to connect, retried until it gives up.
+    if parsed.port() == Some(0) {
+        return Err(ApiError::field("url", "must not name port 0"));
+    }
     Ok((url, parsed))
 }
 
@@ -144,6 +148,10 @@ mod tests {
             (json!({"url": 5, "events": ["order.paid"]}), "url"),
             (json!({"url": "/relative", "events": ["order.paid"]}), "url"),
             (json!({"url": "ftp://example.com/", "events": ["order.paid"]}), "url"),
+            (
+                json!({"url": "https://example.com:0/", "events": ["order.paid"]}),
+                "url",
+            ),
             (
                 json!({"url": "https://exa\u{0}mple.com/", "events": ["order.paid"]}),
                 "url",

@@ -294,6 +294,7 @@ pub(crate) struct Received {
     pub(crate) id: String,
     pub(crate) timestamp: String,
     pub(crate) signature: String,
+    pub(crate) authorization: String,
     pub(crate) body: String,
 }
 
@@ -381,6 +382,7 @@ async fn receive(State((received, answer)): State<ReceiverState>, headers: Heade
         id: header("webhook-id"),
         timestamp: header("webhook-timestamp"),
         signature: header("webhook-signature"),
+        authorization: header("authorization"),
         body,
     };
     let seen_before = {

@@ -88,6 +88,21 @@ async fn a_delivery_arrives_signed_with_the_event_and_without_card_data() {
 }
 
 #[tokio::test]
+async fn a_user_and_password_in_the_url_arrive_as_basic_authentication() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(Answer::Accept).await;
+    let user = Uuid::new_v4();
+    let url = receiver.url.replacen("http://", "http://hook:s3cret@", 1);
+    app.webhook(user, &url, &["order.placed"]).await;
+
+    app.publish([placed_event(user)]).await;
+
+    let received = receiver.wait_for(1).await;
+    // base64("hook:s3cret")
+    assert_eq!(received[0].authorization, "Basic aG9vazpzM2NyZXQ=");
+}
+
+#[tokio::test]
 async fn a_failed_attempt_is_retried_under_the_same_message_id() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start(Answer::FirstThen(500)).await;
