@@ -18,7 +18,9 @@ use utoipa::openapi::schema::Schema;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
-use super::page::{found, page_of, parse_limit, parse_text, parse_uuid, query_path, stored_money, Amount, Cursor};
+use super::page::{
+    found, page_of, parse_limit, parse_text, parse_uuid, query_path, quoted, stored_money, Amount, Cursor,
+};
 use super::reader::Read;
 use super::{ApiContext, ApiError};
 
@@ -263,7 +265,7 @@ fn one_of<T: Copy, const N: usize>(
         .ok_or_else(|| {
             ApiError::InvalidParameter(InvalidParameter {
                 field,
-                detail: format!("must be one of {}, got `{raw}`", all.map(name).join(", ")),
+                detail: format!("must be one of {}, got {}", all.map(name).join(", "), quoted(raw)),
             })
         })
 }
@@ -276,7 +278,8 @@ fn parse_time(field: &'static str, raw: &str) -> Result<DateTime<Utc>, ApiError>
                 field,
                 // A `+` left unencoded in a query string arrives as a space: the likeliest mistake.
                 detail: format!(
-                    "must be an RFC 3339 time such as `2025-01-19T15:04:05Z` (`+` encoded as `%2B`), got `{raw}`"
+                    "must be an RFC 3339 time such as `2025-01-19T15:04:05Z` (`+` encoded as `%2B`), got {}",
+                    quoted(raw)
                 ),
             })
         })

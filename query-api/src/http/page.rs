@@ -104,6 +104,18 @@ pub(super) struct PageParams {
     pub(super) after: Option<String>,
 }
 
+/// The longest part of a refused value a detail quotes back.
+const QUOTED_CHARS: usize = 64;
+
+/// `raw` as a detail quotes it back: in backticks, cut after [`QUOTED_CHARS`] characters with
+/// its length named, so that a refused value of kilobytes does not come back whole.
+pub(super) fn quoted(raw: &str) -> String {
+    match raw.char_indices().nth(QUOTED_CHARS) {
+        None => format!("`{raw}`"),
+        Some((end, _)) => format!("`{}…` ({} characters)", &raw[..end], raw.chars().count()),
+    }
+}
+
 /// `limit`: 1 to 500, default 50.
 pub(super) fn parse_limit(raw: Option<&str>) -> Result<i64, ApiError> {
     let Some(raw) = raw else {
@@ -114,7 +126,7 @@ pub(super) fn parse_limit(raw: Option<&str>) -> Result<i64, ApiError> {
         .filter(|limit| (1..=MAX_LIMIT).contains(limit))
         .ok_or(ApiError::InvalidParameter(InvalidParameter {
             field: "limit",
-            detail: format!("must be an integer from 1 to {MAX_LIMIT}, got `{raw}`"),
+            detail: format!("must be an integer from 1 to {MAX_LIMIT}, got {}", quoted(raw)),
         }))
 }
 
@@ -132,7 +144,7 @@ pub(crate) fn parse_uuid(field: &'static str, raw: &str) -> Result<Uuid, ApiErro
     raw.parse().map_err(|_| {
         ApiError::InvalidParameter(InvalidParameter {
             field,
-            detail: format!("must be a UUID, got `{raw}`"),
+            detail: format!("must be a UUID, got {}", quoted(raw)),
         })
     })
 }
@@ -184,7 +196,7 @@ impl Cursor {
         let malformed = || {
             ApiError::InvalidParameter(InvalidParameter {
                 field: "after",
-                detail: format!("must be a `next_after` from an earlier page, got `{raw}`"),
+                detail: format!("must be a `next_after` from an earlier page, got {}", quoted(raw)),
             })
         };
         if raw.len() != Self::BYTES * 2 || !raw.is_ascii() {
@@ -261,6 +273,18 @@ mod tests {
                 Err(ApiError::InvalidParameter(InvalidParameter { field: "limit", .. }))
             ));
         }
+    }
+
+    #[test]
+    fn a_refused_value_is_quoted_back_cut_to_a_bounded_length() {
+        assert_eq!(quoted("ten"), "`ten`");
+        let exact = "é".repeat(QUOTED_CHARS);
+        assert_eq!(quoted(&exact), format!("`{exact}`"));
+        let long = format!("{exact}and 10,000 more: {}", "x".repeat(10_000));
+        assert_eq!(
+            quoted(&long),
+            format!("`{exact}…` ({} characters)", long.chars().count())
+        );
     }
 
     #[test]
