@@ -8,8 +8,8 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum ApiError {
-    /// 404: nothing under that key.
-    #[error("{resource} `{key}` was not found")]
+    /// 404: nothing under that key (quoted back cut short: a name in the path may be long).
+    #[error("{resource} {} was not found", super::page::quoted(.key))]
     NotFound { resource: &'static str, key: String },
     /// 404: no product is sold under that SKU.
     #[error("no product has SKU `{sku}`")]
