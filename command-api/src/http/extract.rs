@@ -12,8 +12,9 @@ use super::ApiError;
 /// The edge takes small bodies only; an order is well under this.
 pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 
-/// Like `axum::Json`, but a wrong type names the field (`serde_path_to_error`) and every
-/// rejection is an [`ApiError`].
+/// Like `axum::Json`, but a wrong type or an unknown field names the field
+/// (`serde_path_to_error`; every request body declares `deny_unknown_fields`, so a misspelt
+/// optional field is refused rather than dropped unread) and every rejection is an [`ApiError`].
 #[derive(Debug)]
 pub(crate) struct Json<T>(pub(crate) T);
 
@@ -51,9 +52,14 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let field = err.path().to_string();
         let inner = err.into_inner();
         if inner.is_data() && field != "." {
+            // The field is named: where in the text it stood says nothing more.
+            let message = inner.to_string();
+            let detail = message
+                .rsplit_once(" at line ")
+                .map_or(message.as_str(), |(message, _)| message);
             ApiError::FieldType {
                 field,
-                detail: inner.to_string(),
+                detail: detail.to_owned(),
             }
         } else {
             ApiError::from(BodyRejection::Malformed(inner.to_string()))
@@ -74,6 +80,33 @@ mod tests {
     #[allow(dead_code)]
     struct Body {
         name: Option<String>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Strict {
+        name: Option<String>,
+        items: Option<Vec<Strict>>,
+    }
+
+    #[test]
+    fn an_unknown_field_is_named_not_dropped() {
+        for (body, named) in [
+            (&br#"{"name": "a", "nmae": "b"}"#[..], "nmae"),
+            (br#"{"items": [{"name": "a"}, {"nme": 1}]}"#, "items[1].nme"),
+        ] {
+            match parse::<Strict>(body) {
+                Err(ApiError::FieldType { field, detail }) => {
+                    assert_eq!(field, named);
+                    assert!(
+                        detail.starts_with("unknown field") && !detail.contains("line"),
+                        "{detail}"
+                    );
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
     }
 
     #[test]

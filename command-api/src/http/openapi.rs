@@ -159,6 +159,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_request_body_refuses_members_it_does_not_have() {
+        let document = service_kit::openapi::render(&document());
+        let schemas = document["components"]["schemas"].as_object().expect("schemas");
+        let requests: Vec<&String> = schemas.keys().filter(|name| name.ends_with("Request")).collect();
+        assert!(requests.len() >= 9, "{requests:?}");
+        for name in requests {
+            assert_eq!(
+                schemas[name]["additionalProperties"],
+                serde_json::json!(false),
+                "{name} must declare `deny_unknown_fields`"
+            );
+        }
+    }
+
+    #[test]
     fn forbidden_names_its_one_problem_type() {
         let document = service_kit::openapi::render(&document());
         let refused = &document["components"]["responses"]["Forbidden"]["content"]["application/problem+json"];

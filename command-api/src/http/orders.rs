@@ -85,6 +85,7 @@ fn currency_schema() -> Schema {
 /// The seed's body, plus the optional priced part; every field optional here so that a missing
 /// one is reported by name.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 struct PlaceOrderRequest {
     /// The customer's name: trimmed, 1 to 200 characters.
     #[schema(required = true, nullable = false, min_length = 1, max_length = 200)]
@@ -110,6 +111,7 @@ struct PlaceOrderRequest {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 struct ItemRequest {
     /// 1 to 64 letters, digits, `.`, `_` and `-`.
     #[schema(value_type = String, required = true, pattern = "^[A-Za-z0-9._-]{1,64}$")]
@@ -431,6 +433,7 @@ fn order_id(raw: &str) -> Result<Uuid, ApiError> {
 
 /// The body of `ship`; fields are loosely typed so each is checked by name.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 struct ShipRequest {
     /// 1 to 100 characters.
     #[schema(value_type = String, required = true, min_length = 1, max_length = 100)]
@@ -442,6 +445,7 @@ struct ShipRequest {
 
 /// The body of `cancel`.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 struct CancelRequest {
     /// Why the order is cancelled: 1 to 500 characters.
     #[schema(value_type = String, required = true, min_length = 1, max_length = 500)]

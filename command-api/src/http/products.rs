@@ -48,6 +48,7 @@ pub(super) fn router<B: CommandBus>(verifier: &Verifier, fingerprints: &Fingerpr
 pub(super) struct ProductsApi;
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 struct ProductRequest {
     /// 1 to 200 characters.
     #[schema(value_type = String, required = true, min_length = 1, max_length = 200)]
@@ -65,6 +66,7 @@ struct ProductRequest {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 struct StockReceiptRequest {
     /// 1 to 1,000,000 units.
     #[schema(value_type = i64, required = true, minimum = 1, maximum = 1000000)]
@@ -72,6 +74,7 @@ struct StockReceiptRequest {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 struct StockAdjustmentRequest {
     /// Units added (positive) or taken away (negative), never zero, at most 1,000,000 either way.
     #[schema(value_type = i64, required = true, minimum = -1000000, maximum = 1000000)]

@@ -70,6 +70,7 @@ fn payment_method_schema() -> Schema {
 /// a card number sent as a JSON number is refused without being quoted back. `Debug` is by
 /// hand, never derived, as these fields hold the raw card.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 struct PurchaseRequest {
     /// Chosen by the server when absent: derived from the `Idempotency-Key` when one is sent.
     #[schema(schema_with = service_kit::openapi::optional_uuid)]
@@ -138,6 +139,7 @@ struct PurchaseAccepted {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 struct RefundRequest {
     /// A JSON number above 0 in the purchase's currency, at most what is still refundable.
     #[schema(value_type = f64, required = true, exclusive_minimum = 0)]
