@@ -52,14 +52,13 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let field = err.path().to_string();
         let inner = err.into_inner();
         if inner.is_data() && field != "." {
-            // The field is named: where in the text it stood says nothing more.
+            // The field is named: where in the text it stood, the suffix serde_json adds, says
+            // nothing more.
             let message = inner.to_string();
-            let detail = message
-                .rsplit_once(" at line ")
-                .map_or(message.as_str(), |(message, _)| message);
+            let position = format!(" at line {} column {}", inner.line(), inner.column());
             ApiError::FieldType {
                 field,
-                detail: detail.to_owned(),
+                detail: message.strip_suffix(&position).unwrap_or(&message).to_owned(),
             }
         } else {
             ApiError::from(BodyRejection::Malformed(inner.to_string()))
