@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::RangedU64ValueParser;
 use clap::Args;
 use service_kit::auth::AuthArgs;
 use service_kit::duration;
@@ -53,11 +54,11 @@ pub struct Config {
     /// The outcomes partition this edge reads its verdicts from; unset, it derives from
     /// DECIDER_INSTANCE_ID (an integer `n` reads partition `n`, modulo the partition count).
     /// Give each replica its own, so no edge reads another's verdicts.
-    #[arg(long, env = "REPLY_PARTITION")]
+    #[arg(long, env = "REPLY_PARTITION", value_parser = clap::value_parser!(i32).range(0..))]
     pub reply_partition: Option<i32>,
 
     /// Most commands decided in one Kafka transaction.
-    #[arg(long, env = "DECIDER_BATCH_SIZE", default_value_t = 1000)]
+    #[arg(long, env = "DECIDER_BATCH_SIZE", default_value_t = 1000, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     pub decider_batch_size: usize,
 
     /// How long the decider waits to fill a batch after its first command (`0ms`, `5ms`). At the
@@ -71,19 +72,19 @@ pub struct Config {
     pub decider_batch_linger_ms: Option<u64>,
 
     /// How long the edge waits for Kafka to take a command before answering 503.
-    #[arg(long, env = "PRODUCE_TIMEOUT", default_value = "5s", value_parser = duration::parse)]
+    #[arg(long, env = "PRODUCE_TIMEOUT", default_value = "5s", value_parser = duration::positive)]
     pub produce_timeout: Duration,
 
     /// Deprecated: PRODUCE_TIMEOUT in milliseconds.
-    #[arg(long, env = "PRODUCE_TIMEOUT_MS", conflicts_with = "produce_timeout")]
+    #[arg(long, env = "PRODUCE_TIMEOUT_MS", conflicts_with = "produce_timeout", value_parser = clap::value_parser!(u64).range(1..))]
     pub produce_timeout_ms: Option<u64>,
 
     /// How long the edge waits for a verdict before answering 503.
-    #[arg(long, env = "OUTCOME_TIMEOUT", default_value = "10s", value_parser = duration::parse)]
+    #[arg(long, env = "OUTCOME_TIMEOUT", default_value = "10s", value_parser = duration::positive)]
     pub outcome_timeout: Duration,
 
     /// Deprecated: OUTCOME_TIMEOUT in milliseconds.
-    #[arg(long, env = "OUTCOME_TIMEOUT_MS", conflicts_with = "outcome_timeout")]
+    #[arg(long, env = "OUTCOME_TIMEOUT_MS", conflicts_with = "outcome_timeout", value_parser = clap::value_parser!(u64).range(1..))]
     pub outcome_timeout_ms: Option<u64>,
 
     /// Key of the card fingerprints (HMAC-SHA256 of the card number). Keep it secret and stable:
@@ -144,5 +145,26 @@ impl Config {
 
     pub fn batch_linger(&self) -> Duration {
         duration::or_deprecated_ms(self.decider_batch_linger, self.decider_batch_linger_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use service_kit::testing::assert_settings_refused;
+
+    use super::Config;
+
+    #[test]
+    fn settings_that_could_never_work_are_refused_as_they_are_read() {
+        assert_settings_refused::<Config>(&[
+            ("--decider-batch-size", "0"),
+            ("--reply-partition", "-1"),
+            ("--produce-timeout", "0s"),
+            ("--produce-timeout-ms", "0"),
+            ("--outcome-timeout", "0ms"),
+            ("--outcome-timeout-ms", "0"),
+            ("--kafka-brokers", ""),
+            ("--request-timeout", "0s"),
+        ]);
     }
 }

@@ -59,8 +59,9 @@ impl App for Application {
     type Config = Config;
 
     /// Binds the listen address and creates the Kafka clients; the decider and the reactor start
-    /// when it runs. Refuses an auth key or card fingerprint key that cannot work.
+    /// when it runs. Refuses an auth key, card fingerprint key or topic settings that cannot work.
     async fn build(config: Config) -> anyhow::Result<Self> {
+        config.kafka.check_topic_settings()?;
         let verifier = config.auth.verifier()?;
         let front = Front::bind(&config.listen_addr, &config.edge, verifier.clone()).await?;
         let instance_id = config.decider_instance_id(front.port());

@@ -42,15 +42,15 @@ pub struct WebhookArgs {
     pub webhooks_per_user: u32,
 
     /// Longest wait for one delivery attempt (connect, send, answer).
-    #[arg(long, env = "WEBHOOK_TIMEOUT", default_value = "10s", value_parser = duration::parse)]
+    #[arg(long, env = "WEBHOOK_TIMEOUT", default_value = "10s", value_parser = duration::positive)]
     pub webhook_timeout: Duration,
 
     /// First retry delay: attempt n waits a random time up to base × 2^(n-1) (full jitter).
-    #[arg(long, env = "WEBHOOK_RETRY_BASE", default_value = "5s", value_parser = duration::parse)]
+    #[arg(long, env = "WEBHOOK_RETRY_BASE", default_value = "5s", value_parser = duration::positive)]
     pub webhook_retry_base: Duration,
 
     /// Longest retry delay.
-    #[arg(long, env = "WEBHOOK_RETRY_CAP", default_value = "1h", value_parser = duration::parse)]
+    #[arg(long, env = "WEBHOOK_RETRY_CAP", default_value = "1h", value_parser = duration::positive)]
     pub webhook_retry_cap: Duration,
 
     /// How long after its event a delivery is retried before it is marked `failed`.
@@ -60,7 +60,7 @@ pub struct WebhookArgs {
     /// How long a leased delivery is reserved for the replica that leased it; after that,
     /// another replica may take it (the leaseholder died). Longer than twice the attempt
     /// timeout: a leased delivery may wait behind one attempt before its own.
-    #[arg(long, env = "WEBHOOK_LEASE", default_value = "60s", value_parser = duration::parse)]
+    #[arg(long, env = "WEBHOOK_LEASE", default_value = "60s", value_parser = duration::positive)]
     pub webhook_lease: Duration,
 
     /// Deliveries leased at once in this process, over all webhooks (each webhook runs its share
@@ -74,7 +74,7 @@ pub struct WebhookArgs {
 
     /// How often the dispatcher looks for due deliveries when nothing woke it sooner (a new
     /// event, a finished attempt).
-    #[arg(long, env = "WEBHOOK_POLL_INTERVAL", default_value = "500ms", value_parser = duration::parse)]
+    #[arg(long, env = "WEBHOOK_POLL_INTERVAL", default_value = "500ms", value_parser = duration::positive)]
     pub webhook_poll_interval: Duration,
 
     /// Events per fan-out transaction, at most.
@@ -93,5 +93,24 @@ impl WebhookArgs {
             cap: self.webhook_retry_cap,
             horizon: self.webhook_retry_horizon,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use service_kit::testing::assert_settings_refused;
+
+    use super::Config;
+
+    #[test]
+    fn settings_that_could_never_work_are_refused_as_they_are_read() {
+        assert_settings_refused::<Config>(&[
+            ("--webhook-timeout", "0s"),
+            ("--webhook-retry-base", "0ms"),
+            ("--webhook-retry-cap", "0s"),
+            ("--webhook-lease", "0s"),
+            ("--webhook-poll-interval", "0ms"),
+            ("--webhooks-per-user", "0"),
+        ]);
     }
 }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use clap::builder::RangedU64ValueParser;
 use clap::{Args, Parser, Subcommand};
 use service_kit::database::DatabaseArgs;
 use service_kit::duration;
@@ -126,7 +127,7 @@ impl ProjectionArgs {
 #[derive(Debug, Clone, Args)]
 pub struct BatchArgs {
     /// Most events folded into one PostgreSQL transaction.
-    #[arg(long, env = "PROJECTOR_BATCH_SIZE", default_value_t = 5000)]
+    #[arg(long, env = "PROJECTOR_BATCH_SIZE", default_value_t = 5000, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     pub batch_size: usize,
 
     /// How long a projection waits to fill a batch after its first event (`20ms`, `1s`).
@@ -144,8 +145,24 @@ impl BatchArgs {
         RunnerSettings {
             kafka: kafka.clone(),
             topics: Topics::new(&kafka.topic_prefix),
-            batch_size: self.batch_size.max(1),
+            batch_size: self.batch_size,
             batch_linger: duration::or_deprecated_ms(self.batch_linger, self.batch_linger_ms),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use service_kit::testing::assert_settings_refused;
+
+    use super::Config;
+
+    #[test]
+    fn settings_that_could_never_work_are_refused_as_they_are_read() {
+        assert_settings_refused::<Config>(&[
+            ("--batch-size", "0"),
+            ("--database-max-connections", "0"),
+            ("--kafka-brokers", ""),
+        ]);
     }
 }

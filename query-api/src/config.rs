@@ -28,7 +28,7 @@ pub struct Config {
     pub console_trace_url: String,
 
     /// How often the console's live stream sends a snapshot (`1s`).
-    #[arg(long, env = "CONSOLE_INTERVAL", default_value = "1s", value_parser = duration::parse)]
+    #[arg(long, env = "CONSOLE_INTERVAL", default_value = "1s", value_parser = duration::positive)]
     pub console_interval: Duration,
 
     /// Longest wait for projections to reach a consistency token (`5s`, `500ms`).
@@ -43,5 +43,17 @@ pub struct Config {
 impl Config {
     pub fn consistency_wait(&self) -> Duration {
         duration::or_deprecated_ms(self.consistency_wait, self.consistency_wait_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use service_kit::testing::assert_settings_refused;
+
+    use super::Config;
+
+    #[test]
+    fn settings_that_could_never_work_are_refused_as_they_are_read() {
+        assert_settings_refused::<Config>(&[("--console-interval", "0s"), ("--database-max-connections", "0")]);
     }
 }

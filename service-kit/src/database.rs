@@ -27,7 +27,7 @@ pub struct DatabaseArgs {
     pub database_schema: String,
 
     /// Most connections in the pool.
-    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 8)]
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
     pub database_max_connections: u32,
 }
 

@@ -9,6 +9,16 @@ pub fn parse(text: &str) -> Result<Duration, humantime::DurationError> {
     humantime::parse_duration(text)
 }
 
+/// Parses a setting that must be above zero: a timeout or an interval, which at zero would
+/// fail every attempt or spin; for clap's `value_parser`.
+pub fn positive(text: &str) -> Result<Duration, String> {
+    match parse(text) {
+        Ok(duration) if duration.is_zero() => Err("must be above zero".to_owned()),
+        Ok(duration) => Ok(duration),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
 /// The duration a setting names: `deprecated_ms`, its `_MS` predecessor, when that was given,
 /// else `duration`.
 pub fn or_deprecated_ms(duration: Duration, deprecated_ms: Option<u64>) -> Duration {
@@ -27,6 +37,8 @@ mod tests {
         linger: Duration,
         #[arg(long, conflicts_with = "linger")]
         linger_ms: Option<u64>,
+        #[arg(long, default_value = "1s", value_parser = positive)]
+        interval: Duration,
     }
 
     impl Cli {
@@ -44,5 +56,20 @@ mod tests {
         assert_eq!(Cli::linger(&["--linger-ms", "40"]).unwrap(), Duration::from_millis(40));
         assert!(Cli::linger(&["--linger", "5"]).is_err(), "a bare number has no unit");
         assert!(Cli::linger(&["--linger", "1s", "--linger-ms", "40"]).is_err());
+    }
+
+    #[test]
+    fn a_timeout_or_interval_of_zero_is_refused_naming_the_setting() {
+        let parse = |args: &[&str]| Cli::try_parse_from(std::iter::once("test").chain(args.iter().copied()));
+        assert_eq!(
+            parse(&["--interval", "250ms"]).unwrap().interval,
+            Duration::from_millis(250)
+        );
+        for zero in ["0s", "0ms", "0"] {
+            let error = parse(&["--interval", zero]).unwrap_err().to_string();
+            assert!(error.contains("--interval"), "{error}");
+        }
+        let error = parse(&["--interval", "0s"]).unwrap_err().to_string();
+        assert!(error.contains("must be above zero"), "{error}");
     }
 }

@@ -448,6 +448,25 @@ pub fn succeeded(what: &str, output: &Output) -> String {
     stdout
 }
 
+/// A service's settings `A` alone, as its command line reads them.
+#[derive(Debug, clap::Parser)]
+struct Settings<A: clap::Args> {
+    #[command(flatten)]
+    settings: A,
+}
+
+/// Asserts that settings `A` refuse each `(flag, value)` as they are read, naming the flag: a
+/// setting that could never work stops the service before it starts, not at its first use.
+pub fn assert_settings_refused<A: clap::Args>(cases: &[(&str, &str)]) {
+    use clap::Parser as _;
+    for (flag, value) in cases {
+        let error = Settings::<A>::try_parse_from(["service".to_owned(), format!("{flag}={value}")])
+            .err()
+            .unwrap_or_else(|| panic!("{flag}={value} is accepted"));
+        assert!(error.to_string().contains(flag), "{flag} {value:?}: {error}");
+    }
+}
+
 /// A port nothing listens on right now, for a child process to bind.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -74,7 +74,7 @@ impl Replica {
         request.send().await.expect("command-api answers")
     }
 
-    async fn get(&self, path: &str) -> reqwest::Response {
+    pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(format!("{}{path}", self.base)).send().await.unwrap()
     }
 

@@ -10,3 +10,4 @@ mod poison;
 mod purchases;
 mod replies;
 mod restart;
+mod settings;

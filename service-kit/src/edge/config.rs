@@ -43,20 +43,20 @@ pub struct DatabaseApiArgs {
 pub struct EdgeArgs {
     /// How long a client may take to send a request line and headers (`10s`, `500ms`); also how
     /// long an idle keep-alive connection stays open.
-    #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = DEFAULT_HEADER_READ_TIMEOUT, value_parser = duration::parse)]
+    #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = DEFAULT_HEADER_READ_TIMEOUT, value_parser = duration::positive)]
     pub header_read_timeout: Duration,
 
     /// Deprecated: HEADER_READ_TIMEOUT in milliseconds.
-    #[arg(long, env = "HEADER_READ_TIMEOUT_MS", conflicts_with = "header_read_timeout")]
+    #[arg(long, env = "HEADER_READ_TIMEOUT_MS", conflicts_with = "header_read_timeout", value_parser = clap::value_parser!(u64).range(1..))]
     pub header_read_timeout_ms: Option<u64>,
 
     /// Longest time for a whole request, reading its body and handling it (`30s`); past it the
     /// answer is 408 and the connection is closed.
-    #[arg(long, env = "REQUEST_TIMEOUT", default_value = DEFAULT_REQUEST_TIMEOUT, value_parser = duration::parse)]
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = DEFAULT_REQUEST_TIMEOUT, value_parser = duration::positive)]
     pub request_timeout: Duration,
 
     /// Deprecated: REQUEST_TIMEOUT in milliseconds.
-    #[arg(long, env = "REQUEST_TIMEOUT_MS", conflicts_with = "request_timeout")]
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", conflicts_with = "request_timeout", value_parser = clap::value_parser!(u64).range(1..))]
     pub request_timeout_ms: Option<u64>,
 
     /// Most API requests handled at once; further ones are answered 503 with `Retry-After` at
@@ -119,9 +119,6 @@ impl Default for EdgeArgs {
 /// Why the edge settings cannot be used; reported at start-up.
 #[derive(Debug, Error)]
 pub enum EdgeConfigError {
-    /// A timeout of zero would refuse every request.
-    #[error("{setting} must be above zero")]
-    ZeroTimeout { setting: &'static str },
     #[error(
         "RATE_LIMIT_PER_SECOND must be a finite number, 0 or more; RATE_LIMIT_BURST at least 1 when it is above 0"
     )]
@@ -144,18 +141,9 @@ impl EdgeArgs {
         duration::or_deprecated_ms(self.request_timeout, self.request_timeout_ms)
     }
 
-    /// Every setting checked, so that a mistake stops the service at start-up.
+    /// Every setting its parser cannot check alone, so that a mistake stops the service at
+    /// start-up (a timeout of zero is refused as it is read).
     pub(crate) fn validate(&self) -> Result<(), EdgeConfigError> {
-        if self.header_read_timeout().is_zero() {
-            return Err(EdgeConfigError::ZeroTimeout {
-                setting: "HEADER_READ_TIMEOUT",
-            });
-        }
-        if self.request_timeout().is_zero() {
-            return Err(EdgeConfigError::ZeroTimeout {
-                setting: "REQUEST_TIMEOUT",
-            });
-        }
         let rate = self.rate_limit_per_second;
         if !rate.is_finite() || rate < 0.0 || (rate > 0.0 && self.rate_limit_burst == 0) {
             return Err(EdgeConfigError::InvalidRateLimit);
@@ -294,16 +282,16 @@ mod tests {
 
     #[test]
     fn limits_are_checked_at_start_up() {
-        let zero_timeout = EdgeArgs {
-            request_timeout: Duration::ZERO,
-            ..EdgeArgs::default()
-        };
-        assert!(matches!(
-            zero_timeout.validate(),
-            Err(EdgeConfigError::ZeroTimeout {
-                setting: "REQUEST_TIMEOUT"
-            })
-        ));
+        // A timeout of zero would refuse every request.
+        for zero in [
+            ["--request-timeout", "0s"],
+            ["--request-timeout-ms", "0"],
+            ["--header-read-timeout", "0ms"],
+            ["--header-read-timeout-ms", "0"],
+        ] {
+            let error = Cli::try_parse_from(std::iter::once("test").chain(zero)).unwrap_err();
+            assert!(error.to_string().contains(zero[0]), "{error}");
+        }
         for (rate, burst) in [(f64::NAN, 1), (-1.0, 1), (5.0, 0)] {
             let args = EdgeArgs {
                 rate_limit_per_second: rate,

@@ -2,14 +2,16 @@
 
 use std::time::Duration;
 
+use clap::builder::NonEmptyStringValueParser;
 use clap::Args;
 use rdkafka::ClientConfig;
+use thiserror::Error;
 
 /// Kafka settings shared by every service (`--help` lists them with their environment names).
 #[derive(Debug, Clone, Args)]
 pub struct KafkaArgs {
     /// Comma-separated bootstrap brokers.
-    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092", value_parser = NonEmptyStringValueParser::new())]
     pub kafka_brokers: String,
 
     /// Prefix for every topic and consumer group name, to run several isolated stacks on one cluster.
@@ -17,24 +19,24 @@ pub struct KafkaArgs {
     pub topic_prefix: String,
 
     /// Partitions of the commands and events topics when this service creates them.
-    #[arg(long, env = "KAFKA_PARTITIONS", default_value_t = 12)]
+    #[arg(long, env = "KAFKA_PARTITIONS", default_value_t = 12, value_parser = clap::value_parser!(i32).range(1..))]
     pub partitions: i32,
 
     /// Partitions of the outcomes topic when this service creates it: each command-api edge
     /// reads the verdicts of its own reply partition, so one per edge replica at least. An
     /// existing topic keeps its count (edges then share partitions).
-    #[arg(long, env = "OUTCOME_PARTITIONS", default_value_t = 12)]
+    #[arg(long, env = "OUTCOME_PARTITIONS", default_value_t = 12, value_parser = clap::value_parser!(i32).range(1..))]
     pub outcome_partitions: i32,
 
     /// Replicas of every topic this service creates: 1 on a single broker, 3 on a cluster that
     /// must survive the loss of a broker.
-    #[arg(long, env = "KAFKA_REPLICATION_FACTOR", default_value_t = 1)]
+    #[arg(long, env = "KAFKA_REPLICATION_FACTOR", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=i64::from(i16::MAX)))]
     pub replication_factor: i32,
 
     /// Replicas that must hold a write before an `acks=all` producer hears it succeeded (the
     /// topic's `min.insync.replicas`): 2 of 3 lets a cluster lose a broker without losing an
-    /// acknowledged event.
-    #[arg(long, env = "KAFKA_MIN_INSYNC_REPLICAS", default_value_t = 1)]
+    /// acknowledged event. At most KAFKA_REPLICATION_FACTOR, or no write could ever succeed.
+    #[arg(long, env = "KAFKA_MIN_INSYNC_REPLICAS", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
     pub min_insync_replicas: i32,
 }
 
@@ -43,7 +45,27 @@ pub struct KafkaArgs {
 /// payments or projections back for as long.
 pub const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Why the Kafka settings cannot be used; reported at start-up.
+#[derive(Debug, Error)]
+pub enum KafkaConfigError {
+    /// Every `acks=all` write would be refused with `NOT_ENOUGH_REPLICAS`, forever.
+    #[error("KAFKA_MIN_INSYNC_REPLICAS ({min_insync}) is above KAFKA_REPLICATION_FACTOR ({replicas}): no write could ever succeed")]
+    MinInsyncAboveReplicas { min_insync: i32, replicas: i32 },
+}
+
 impl KafkaArgs {
+    /// The settings of the topics this service creates, checked together: each alone is checked
+    /// as it is read.
+    pub fn check_topic_settings(&self) -> Result<(), KafkaConfigError> {
+        if self.min_insync_replicas > self.replication_factor {
+            return Err(KafkaConfigError::MinInsyncAboveReplicas {
+                min_insync: self.min_insync_replicas,
+                replicas: self.replication_factor,
+            });
+        }
+        Ok(())
+    }
+
     /// Settings every client starts from.
     pub fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
@@ -101,5 +123,50 @@ impl KafkaArgs {
     /// The consumer group name for `name`, with the topic prefix applied.
     pub fn group(&self, name: &str) -> String {
         format!("{}{name}", self.topic_prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        kafka: KafkaArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<KafkaArgs, clap::Error> {
+        Cli::try_parse_from(std::iter::once("test").chain(args.iter().copied())).map(|cli| cli.kafka)
+    }
+
+    #[test]
+    fn settings_that_could_never_work_are_refused_as_they_are_read() {
+        for (flag, value) in [
+            ("--kafka-brokers", ""),
+            ("--partitions", "0"),
+            ("--outcome-partitions", "-1"),
+            ("--replication-factor", "0"),
+            ("--replication-factor", "40000"),
+            ("--min-insync-replicas", "0"),
+        ] {
+            let error = parse(&[&format!("{flag}={value}")]).unwrap_err().to_string();
+            assert!(error.contains(flag), "{flag} {value:?}: {error}");
+        }
+        assert!(parse(&["--partitions", "1", "--replication-factor", "3"]).is_ok());
+    }
+
+    #[test]
+    fn more_in_sync_replicas_than_replicas_is_refused_at_start_up() {
+        let topics = |args: &[&str]| parse(args).expect("parses").check_topic_settings();
+        assert!(topics(&["--replication-factor", "3", "--min-insync-replicas", "2"]).is_ok());
+        assert!(topics(&["--replication-factor", "3", "--min-insync-replicas", "3"]).is_ok());
+        let error = topics(&["--replication-factor", "1", "--min-insync-replicas", "2"]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "KAFKA_MIN_INSYNC_REPLICAS (2) is above KAFKA_REPLICATION_FACTOR (1): no write could ever succeed"
+        );
     }
 }

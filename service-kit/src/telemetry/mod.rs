@@ -26,6 +26,13 @@ pub use context::{is_exported, TraceContext, TRACEPARENT, TRACESTATE};
 /// spans left out (the batch spans around them say what a transaction cost).
 pub const TRACES_FILTER: &str = "info,sqlx=warn";
 
+/// What is logged when `RUST_LOG` is unset: `info` and up. librdkafka's own warnings and
+/// errors (a broker that cannot be resolved or reached, a failed authentication) are logged
+/// under `librdkafka`, each naming the broker, with repeats suppressed by librdkafka; its error
+/// callback (`rdkafka::client`) is left out, for it says the same again and adds "all brokers
+/// are down" every second for every client while Kafka is away.
+pub const LOG_FILTER: &str = "info,sqlx=warn,rdkafka::client=off";
+
 /// What [`init`] installed; [`Telemetry::shutdown`] sends the spans not exported yet.
 #[derive(Debug)]
 #[must_use = "traces still buffered are lost unless `shutdown` is awaited before exiting"]
@@ -61,7 +68,7 @@ pub async fn run<F: std::future::Future>(service: &str, work: impl FnOnce() -> F
 /// name unless `OTEL_SERVICE_NAME` says otherwise). Must run inside a Tokio runtime, which
 /// carries the exporter. A second call installs nothing and exports nothing.
 pub fn init(service: &str) -> Telemetry {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(LOG_FILTER));
     let provider = export::provider(service);
     let traces = provider.as_ref().map(|provider| {
         tracing_opentelemetry::layer()
