@@ -47,6 +47,7 @@ impl App for Application {
         let verifier = config.api.auth.verifier()?;
         let front = Front::bind(&config.listen_addr, &config.api.edge, verifier.clone()).await?;
         let pool = config.api.database.pool()?;
+        config.api.database.warn_if_unreachable();
         let schema = &config.api.database.database_schema;
         store::migrate(&pool, schema)
             .await

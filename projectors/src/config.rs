@@ -43,6 +43,20 @@ pub enum Command {
     DeadLetters(DeadLetterCommand),
 }
 
+impl Command {
+    /// The database the command works on: every command has one.
+    pub fn database(&self) -> &DatabaseArgs {
+        match self {
+            Self::Run(config) => &config.projections.database,
+            Self::Rebuild(config) => &config.projections.database,
+            Self::Migrate { database }
+            | Self::Status { database, .. }
+            | Self::DeadLetters(DeadLetterCommand::List { database, .. })
+            | Self::DeadLetters(DeadLetterCommand::Retry { database, .. }) => database,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Subcommand)]
 pub enum DeadLetterCommand {
     /// Print the dead letters, oldest first.

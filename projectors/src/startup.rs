@@ -47,6 +47,7 @@ impl App for Application {
     async fn build(config: Config) -> anyhow::Result<Self> {
         let listener = Listener::bind(&config.listen_addr).await?;
         let pool = config.projections.database.pool()?;
+        config.projections.database.warn_if_unreachable();
         Ok(Self { listener, config, pool })
     }
 

@@ -1,4 +1,5 @@
-//! Building and serving the query API.
+//! Building and serving the query API, and the console's sampler beside it: a panic in the
+//! sampler stops the service with an error rather than leaving the console's stream silent.
 
 use std::future::Future;
 
@@ -6,6 +7,7 @@ use anyhow::Context as _;
 use service_kit::edge::Front;
 use service_kit::metrics::Registry;
 use service_kit::server::App;
+use service_kit::stream::Tasks;
 
 use crate::console::{Console, Sampler};
 use crate::http::{self, ApiContext};
@@ -28,6 +30,7 @@ impl App for Application {
         let verifier = config.api.auth.verifier()?;
         let front = Front::bind(&config.listen_addr, &config.api.edge, verifier.clone()).await?;
         let pool = config.api.database.pool()?;
+        config.api.database.warn_if_unreachable();
         let console = Console::new(
             pool.clone(),
             config.api.database.database_schema.clone(),
@@ -50,10 +53,17 @@ impl App for Application {
     }
 
     async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let tasks = Tasks::default();
+        let (sampler, stop) = (self.sampler, tasks.shutdown().clone());
+        tasks.spawn("console sampler", async move {
+            stop.run_until_cancelled(sampler.run()).await;
+        });
         let metrics = self.context.metrics.clone();
-        let sampler = tokio::spawn(self.sampler.run());
-        let served = self.front.serve(http::router(self.context), &metrics, shutdown).await;
-        sampler.abort();
+        let served = self
+            .front
+            .serve(http::router(self.context), &metrics, tasks.stopping(shutdown))
+            .await;
+        tasks.stop().await?;
         served.context("HTTP server failed")
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
+use sqlx::{ConnectOptions, Connection, PgPool};
 use thiserror::Error;
 
 use crate::secret::{self, ExposeSecret, SecretError, SecretSource, SecretString};
@@ -81,6 +81,54 @@ impl DatabaseArgs {
             .max_connections(self.database_max_connections)
             .acquire_timeout(Duration::from_secs(3))
             .connect_lazy_with(options))
+    }
+}
+
+/// How long the one direct attempt of [`DatabaseArgs::why_unreachable`] may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl DatabaseArgs {
+    /// Why no connection to PostgreSQL can be opened right now, naming the host and port, from
+    /// one direct attempt; `None` when one can. sqlx's pool retries a server that refuses or
+    /// cannot be resolved until its acquire timeout, then reports only that it timed out (sqlx
+    /// issue 3808): this says what that hid. Never names the password.
+    pub async fn why_unreachable(&self) -> Option<String> {
+        let options = match self.connect_options() {
+            Ok(options) => options,
+            Err(error) => return Some(error.to_string()),
+        };
+        let server = format!("PostgreSQL at {}:{}", options.get_host(), options.get_port());
+        match tokio::time::timeout(PROBE_TIMEOUT, options.connect()).await {
+            Ok(Ok(connection)) => {
+                let _ = connection.close().await;
+                None
+            }
+            Ok(Err(error)) => Some(format!("{server} cannot be reached: {error}")),
+            Err(_) => Some(format!("{server} did not answer within {PROBE_TIMEOUT:?}")),
+        }
+    }
+
+    /// `error`, with why PostgreSQL cannot be reached put first when the pool gave up without
+    /// saying (`PoolTimedOut`): what a command run by hand reports.
+    pub async fn explain(&self, error: anyhow::Error) -> anyhow::Error {
+        let timed_out = error
+            .chain()
+            .any(|cause| matches!(cause.downcast_ref(), Some(sqlx::Error::PoolTimedOut)));
+        match self.why_unreachable().await {
+            Some(reason) if timed_out => error.context(reason),
+            _ => error,
+        }
+    }
+
+    /// Logs, once and without holding the start up, why PostgreSQL cannot be reached if it
+    /// cannot: a service retries a lazy pool in silence otherwise, with only "pool timed out".
+    pub fn warn_if_unreachable(&self) {
+        let database = self.clone();
+        tokio::spawn(async move {
+            if let Some(reason) = database.why_unreachable().await {
+                tracing::warn!(%reason, "PostgreSQL cannot be reached yet; retrying");
+            }
+        });
     }
 }
 

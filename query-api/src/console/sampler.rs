@@ -21,7 +21,7 @@ impl Sampler {
         Self { console, period }
     }
 
-    /// Runs until the task is dropped.
+    /// Runs until the future is dropped.
     pub(crate) async fn run(self) {
         let mut ticks = tokio::time::interval(self.period);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
