@@ -44,7 +44,9 @@ impl App for Application {
     type Config = Config;
 
     /// Binds the metrics address with a lazy pool; the migrations run with the projections.
+    /// Refuses a schema name the migrations would refuse, rather than retrying it.
     async fn build(config: Config) -> anyhow::Result<Self> {
+        db::check_schema(&config.projections.database.database_schema).context("DATABASE_SCHEMA")?;
         let listener = Listener::bind(&config.listen_addr).await?;
         let pool = config.projections.database.pool()?;
         config.projections.database.warn_if_unreachable();

@@ -27,6 +27,7 @@ impl App for Application {
     /// Binds the listen address with a lazy pool, so the API answers (503) while PostgreSQL is
     /// still down.
     async fn build(config: Config) -> anyhow::Result<Self> {
+        read_models::schema::check_schema(&config.api.database.database_schema).context("DATABASE_SCHEMA")?;
         let verifier = config.api.auth.verifier()?;
         let front = Front::bind(&config.listen_addr, &config.api.edge, verifier.clone()).await?;
         let pool = config.api.database.pool()?;

@@ -41,7 +41,7 @@ use uuid::Uuid;
 
 #[derive(Debug, Error)]
 pub enum Error {
-    #[error("schema name `{0}` must be lowercase letters, digits and underscores")]
+    #[error("schema name `{0}` must be 1 to 63 lowercase letters, digits and underscores")]
     InvalidSchema(String),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

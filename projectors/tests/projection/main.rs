@@ -7,4 +7,4 @@ mod helpers;
 mod products;
 mod rebuild;
 mod restart;
-mod unreachable;
+mod settings;

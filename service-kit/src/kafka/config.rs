@@ -15,7 +15,7 @@ pub struct KafkaArgs {
     pub kafka_brokers: String,
 
     /// Prefix for every topic and consumer group name, to run several isolated stacks on one cluster.
-    #[arg(long, env = "TOPIC_PREFIX", default_value = "")]
+    #[arg(long, env = "TOPIC_PREFIX", default_value = "", value_parser = topic_prefix)]
     pub topic_prefix: String,
 
     /// Partitions of the commands and events topics when this service creates them.
@@ -38,6 +38,32 @@ pub struct KafkaArgs {
     /// acknowledged event. At most KAFKA_REPLICATION_FACTOR, or no write could ever succeed.
     #[arg(long, env = "KAFKA_MIN_INSYNC_REPLICAS", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
     pub min_insync_replicas: i32,
+}
+
+/// The longest topic name Kafka accepts.
+const MAX_TOPIC_NAME: usize = 249;
+
+/// The longest of orderstream's topic names without a prefix.
+const LONGEST_TOPIC: &str = "orderstream.decider-state";
+
+/// Parses a topic prefix: only what Kafka accepts in a topic name, short enough for the longest
+/// topic; for clap's `value_parser`. The broker would refuse such a topic on every attempt.
+fn topic_prefix(text: &str) -> Result<String, String> {
+    let longest = MAX_TOPIC_NAME - LONGEST_TOPIC.len();
+    if text.len() > longest {
+        return Err(format!(
+            "at most {longest} characters, so that `{LONGEST_TOPIC}` still fits in a topic name"
+        ));
+    }
+    if let Some(bad) = text
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "{bad:?} cannot be in a Kafka topic name: only ASCII letters, digits, `.`, `_` and `-`"
+        ));
+    }
+    Ok(text.to_owned())
 }
 
 /// How long a group waits for a silent member (killed, hung, cut off) before moving its
@@ -146,6 +172,8 @@ mod tests {
     fn settings_that_could_never_work_are_refused_as_they_are_read() {
         for (flag, value) in [
             ("--kafka-brokers", ""),
+            ("--topic-prefix", "my stack/"),
+            ("--topic-prefix", &"p".repeat(225)),
             ("--partitions", "0"),
             ("--outcome-partitions", "-1"),
             ("--replication-factor", "0"),
@@ -156,6 +184,8 @@ mod tests {
             assert!(error.contains(flag), "{flag} {value:?}: {error}");
         }
         assert!(parse(&["--partitions", "1", "--replication-factor", "3"]).is_ok());
+        assert!(parse(&["--topic-prefix", "Team-A_2.staging."]).is_ok());
+        assert!(parse(&["--topic-prefix", &"p".repeat(224)]).is_ok());
     }
 
     #[test]

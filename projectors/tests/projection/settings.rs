@@ -1,4 +1,4 @@
-//! What the projectors say when PostgreSQL cannot be reached.
+//! What the projectors say when their settings or PostgreSQL cannot work.
 
 use std::time::Duration;
 
@@ -54,5 +54,24 @@ async fn a_running_service_logs_why_postgresql_cannot_be_reached() {
     )
     .await;
     assert!(!logged.contains("hunter2-secret"), "{logged}");
+    let _ = std::fs::remove_file(&log);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_schema_name_the_migrations_would_refuse_stops_the_service_at_start_up() {
+    let isolation = Isolation::new();
+    let mut env = isolation.env();
+    env.push(("DATABASE_SCHEMA", "Orders-Live".to_owned()));
+    env.push(("LISTEN_ADDR", format!("127.0.0.1:{}", free_port())));
+    let log = std::env::temp_dir().join(format!("{}-schema.log", isolation.id));
+    let mut service = ChildService::spawn_logged(binary(), &["run"], &env, &log);
+
+    let status = service.exited_within(Duration::from_secs(30)).await;
+    assert!(!status.success(), "{status}");
+    let text = std::fs::read_to_string(&log).expect("the log");
+    assert!(
+        text.contains("DATABASE_SCHEMA") && text.contains("schema name `Orders-Live` must be"),
+        "{text}"
+    );
     let _ = std::fs::remove_file(&log);
 }
