@@ -9,7 +9,21 @@ use service_kit::auth::AuthArgs;
 use service_kit::duration;
 use service_kit::edge::EdgeArgs;
 use service_kit::kafka::KafkaArgs;
-use service_kit::secret::{self, SecretError, SecretSource, SecretString};
+use service_kit::secret::{self, ExposeSecret, SecretError, SecretSource, SecretString};
+use thiserror::Error;
+
+/// The fewest bytes a card fingerprint key may have. Card numbers are few enough to try them
+/// all, so a fingerprint keeps its number only as well as its key is unguessable.
+pub const MIN_FINGERPRINT_KEY_BYTES: usize = 32;
+
+/// Why the card fingerprint key cannot be used; reported at start-up.
+#[derive(Debug, Error)]
+pub enum FingerprintKeyError {
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("the card fingerprint key is shorter than {MIN_FINGERPRINT_KEY_BYTES} bytes: a short key could be guessed, and every fingerprint turned back into its card number")]
+    TooShort,
+}
 
 /// What `command-api serve` runs with.
 #[derive(Debug, Clone, Args)]
@@ -87,8 +101,9 @@ pub struct Config {
     #[arg(long, env = "OUTCOME_TIMEOUT_MS", conflicts_with = "outcome_timeout", value_parser = clap::value_parser!(u64).range(1..))]
     pub outcome_timeout_ms: Option<u64>,
 
-    /// Key of the card fingerprints (HMAC-SHA256 of the card number). Keep it secret and stable:
-    /// a new key gives every card a new fingerprint. This or the file is required.
+    /// Key of the card fingerprints (HMAC-SHA256 of the card number), at least 32 bytes. Keep it
+    /// secret and stable: a new key gives every card a new fingerprint. This or the file is
+    /// required.
     #[arg(long, env = "CARD_FINGERPRINT_KEY", hide_env_values = true, value_parser = secret::parse)]
     pub card_fingerprint_key: Option<SecretString>,
 
@@ -114,14 +129,18 @@ pub enum GatewayKind {
 
 impl Config {
     /// The card fingerprint key, inline or from its file.
-    pub fn card_fingerprint_key(&self) -> Result<SecretString, SecretError> {
-        SecretSource {
+    pub fn card_fingerprint_key(&self) -> Result<SecretString, FingerprintKeyError> {
+        let key = SecretSource {
             variable: "CARD_FINGERPRINT_KEY",
             value: self.card_fingerprint_key.as_ref(),
             file_variable: "CARD_FINGERPRINT_KEY_FILE",
             file: self.card_fingerprint_key_file.as_deref(),
         }
-        .require()
+        .require()?;
+        if key.expose_secret().len() < MIN_FINGERPRINT_KEY_BYTES {
+            return Err(FingerprintKeyError::TooShort);
+        }
+        Ok(key)
     }
 
     pub fn produce_timeout(&self) -> Duration {
@@ -150,9 +169,28 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
-    use service_kit::testing::assert_settings_refused;
+    use clap::Parser;
+    use service_kit::testing::{assert_settings_refused, TEST_FINGERPRINT_KEY};
 
-    use super::Config;
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    #[test]
+    fn a_card_fingerprint_key_shorter_than_32_bytes_is_refused() {
+        let key = |key: &str| {
+            let cli = Cli::try_parse_from(["command-api", &format!("--card-fingerprint-key={key}")]).expect("parses");
+            cli.config.card_fingerprint_key()
+        };
+        assert!(key(TEST_FINGERPRINT_KEY).is_ok());
+        assert!(matches!(key(&"k".repeat(31)), Err(FingerprintKeyError::TooShort)));
+        let error = key("hunter2").unwrap_err().to_string();
+        assert!(!error.contains("hunter2"), "{error}");
+    }
 
     #[test]
     fn settings_that_could_never_work_are_refused_as_they_are_read() {
