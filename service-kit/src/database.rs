@@ -39,6 +39,10 @@ pub enum DatabaseConfigError {
     /// The URL does not parse; the message is sqlx's, which does not repeat the URL.
     #[error("DATABASE_URL is not a valid PostgreSQL URL: {0}")]
     InvalidUrl(#[source] sqlx::Error),
+    /// sqlx reads any scheme as PostgreSQL's; a URL meant for another database would only fail
+    /// later, at its first connection. The scheme is all that is repeated of the URL.
+    #[error("DATABASE_URL must start with `postgres://` or `postgresql://`, not `{scheme}://`")]
+    WrongScheme { scheme: String },
 }
 
 impl DatabaseArgs {
@@ -65,10 +69,16 @@ impl DatabaseArgs {
 
     /// Connection options for the URL, without the schema.
     pub fn connect_options(&self) -> Result<PgConnectOptions, DatabaseConfigError> {
-        self.url()?
-            .expose_secret()
-            .parse()
-            .map_err(DatabaseConfigError::InvalidUrl)
+        let url = self.url()?;
+        let url = url.expose_secret();
+        if let Some((scheme, _)) = url.split_once("://") {
+            if !matches!(scheme, "postgres" | "postgresql") {
+                return Err(DatabaseConfigError::WrongScheme {
+                    scheme: scheme.chars().take(32).collect(),
+                });
+            }
+        }
+        url.parse().map_err(DatabaseConfigError::InvalidUrl)
     }
 
     /// A lazily connecting pool: the service starts even while PostgreSQL is down, and each
@@ -200,5 +210,15 @@ mod tests {
             .expect_err("not a port");
         assert!(matches!(error, DatabaseConfigError::InvalidUrl(_)));
         assert!(!error.to_string().contains("topsecret"), "{error}");
+        let mysql = DatabaseArgs::new("mysql://u:topsecret@h/db", "public")
+            .pool()
+            .expect_err("not PostgreSQL");
+        assert_eq!(
+            mysql.to_string(),
+            "DATABASE_URL must start with `postgres://` or `postgresql://`, not `mysql://`"
+        );
+        assert!(DatabaseArgs::new("postgresql://u:p@h/db", "public")
+            .connect_options()
+            .is_ok());
     }
 }
