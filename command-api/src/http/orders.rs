@@ -421,9 +421,11 @@ fn expected_version(if_match: Option<&HeaderValue>) -> Result<Option<u64>, ApiEr
         ));
     }
     let text = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(text);
-    text.parse()
-        .map(Some)
-        .map_err(|_| invalid("must be an order version such as \"3\""))
+    // Tags compare as strings: `"03"` or `"+3"` is no tag this API gave, so it matches nothing.
+    match text.parse::<u64>() {
+        Ok(version) if version.to_string() == text => Ok(Some(version)),
+        _ => Err(invalid("must be an order version as an ETag gave it, such as \"3\"")),
+    }
 }
 
 fn order_id(raw: &str) -> Result<Uuid, ApiError> {

@@ -338,7 +338,16 @@ async fn a_malformed_idempotency_key_or_version_is_a_400_naming_the_header() {
         };
         assert_eq!(confirm.expected_version, expected, "{if_match}");
     }
-    for version in ["\"three\"", "W/\"3\"", "\"3", "\"\"", "\u{e9}"] {
+    for version in [
+        "\"three\"",
+        "W/\"3\"",
+        "\"3",
+        "\"\"",
+        "\u{e9}",
+        "\"03\"",
+        "+3",
+        "\"1\", \"2\"",
+    ] {
         let answer = post(&bus, CONFIRM, &[ORDERS_MANAGE], &[("if-match", version)], "").await;
         answer.assert_refused(version, StatusCode::BAD_REQUEST, "If-Match");
     }
