@@ -10,6 +10,9 @@ use thiserror::Error;
 
 use crate::secret::{self, ExposeSecret, SecretError, SecretSource, SecretString};
 
+/// How long the one direct attempt of [`DatabaseArgs::why_unreachable`] may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Where the read models live (`--help` lists these with their environment names). The URL
 /// carries the password, so it is a secret: no default, never in `Debug`.
 #[derive(Debug, Clone, Args)]
@@ -92,12 +95,7 @@ impl DatabaseArgs {
             .acquire_timeout(Duration::from_secs(3))
             .connect_lazy_with(options))
     }
-}
 
-/// How long the one direct attempt of [`DatabaseArgs::why_unreachable`] may take.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
-
-impl DatabaseArgs {
     /// Why no connection to PostgreSQL can be opened right now, naming the host and port, from
     /// one direct attempt; `None` when one can. sqlx's pool retries a server that refuses or
     /// cannot be resolved until its acquire timeout, then reports only that it timed out (sqlx
@@ -124,9 +122,12 @@ impl DatabaseArgs {
         let timed_out = error
             .chain()
             .any(|cause| matches!(cause.downcast_ref(), Some(sqlx::Error::PoolTimedOut)));
+        if !timed_out {
+            return error;
+        }
         match self.why_unreachable().await {
-            Some(reason) if timed_out => error.context(reason),
-            _ => error,
+            Some(reason) => error.context(reason),
+            None => error,
         }
     }
 

@@ -1,7 +1,7 @@
 //! Logs and traces.
 //!
-//! - Logs through `tracing`, filtered by `RUST_LOG` (default `info`, sqlx at `warn`); one JSON
-//!   object per line with `LOG_FORMAT=json` ([`json`]), which carries the `trace_id` and
+//! - Logs through `tracing`, filtered by `RUST_LOG` (default [`LOG_FILTER`]), librdkafka's own
+//!   included; one JSON object per line with `LOG_FORMAT=json` ([`json`]), which carries the `trace_id` and
 //!   `span_id` of the span it was written in while traces are exported.
 //! - Traces exported over OTLP ([`export`]) when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and not
 //!   built at all otherwise. Their spans are chosen by their own filter ([`TRACES_FILTER`]), not
@@ -75,7 +75,8 @@ pub fn init(service: &str) -> Telemetry {
             .with_tracer(export::tracer(provider))
             .with_filter(EnvFilter::new(TRACES_FILTER))
     });
-    let logs = if std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json") {
+    let format = std::env::var("LOG_FORMAT").unwrap_or_default();
+    let logs = if format.eq_ignore_ascii_case("json") {
         fmt::layer().json().event_format(json::WithTraceIds::new()).boxed()
     } else {
         fmt::layer()
@@ -88,6 +89,9 @@ pub fn init(service: &str) -> Telemetry {
         .with(logs.with_filter(filter))
         .try_init()
         .is_ok();
+    if !(format.is_empty() || format.eq_ignore_ascii_case("json") || format.eq_ignore_ascii_case("text")) {
+        tracing::warn!(%format, "LOG_FORMAT is neither `json` nor `text`; writing text");
+    }
     let provider = provider.filter(|_| installed);
     context::set_exported(provider.is_some());
     Telemetry { provider }
