@@ -59,9 +59,17 @@ impl App for Application {
     type Config = Config;
 
     /// Binds the listen address and creates the Kafka clients; the decider and the reactor start
-    /// when it runs. Refuses an auth key, card fingerprint key or topic settings that cannot work.
+    /// when it runs. Refuses an auth key, card fingerprint key, topic settings or state directory
+    /// that cannot work.
     async fn build(config: Config) -> anyhow::Result<Self> {
         config.kafka.check_topic_settings()?;
+        let state_dir = &config.decider_state_dir;
+        decider::check_state_dir(state_dir).with_context(|| {
+            format!(
+                "DECIDER_STATE_DIR {} cannot hold the decider's store",
+                state_dir.display()
+            )
+        })?;
         let verifier = config.auth.verifier()?;
         let front = Front::bind(&config.listen_addr, &config.edge, verifier.clone()).await?;
         let instance_id = config.decider_instance_id(front.port());

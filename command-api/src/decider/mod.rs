@@ -61,6 +61,7 @@ use self::store::Store;
 
 pub use self::metrics::DeciderMetrics;
 pub use self::restore::Read as RestoreRead;
+pub(crate) use self::store::check_dir as check_state_dir;
 pub use self::store::StoreError;
 
 /// Short on purpose: a crashed decider's open transaction holds back every `read_committed`

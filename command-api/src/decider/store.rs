@@ -268,6 +268,15 @@ impl Store {
     }
 }
 
+/// Creates `dir` if needed and checks a file can be written in it: called at start-up, so a
+/// directory the store could never open stops the service there instead of being retried.
+pub(crate) fn check_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let probe = dir.join(".write-check");
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(&probe)
+}
+
 fn create(path: &Path) -> Result<Database, redb::Error> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;

@@ -54,3 +54,24 @@ async fn a_command_api_asked_for_more_in_sync_replicas_than_replicas_does_not_st
     );
     let _ = std::fs::remove_file(&log);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_command_api_whose_state_directory_cannot_be_made_does_not_start() {
+    let isolation = Isolation::new();
+    let replica = Replica::new();
+    let file = std::env::temp_dir().join(format!("{}-not-a-directory", isolation.id));
+    std::fs::write(&file, b"").expect("a plain file");
+    let log = std::env::temp_dir().join(format!("{}-state-dir.log", isolation.id));
+    let settings = [("DECIDER_STATE_DIR", file.join("state").display().to_string())];
+    let mut service = start_logged(&isolation, replica.port, &settings, &log);
+
+    let status = service.exited_within(Duration::from_secs(30)).await;
+    assert!(!status.success(), "{status}");
+    let text = std::fs::read_to_string(&log).expect("the log");
+    assert!(
+        text.contains("DECIDER_STATE_DIR") && text.contains("cannot hold the decider's store"),
+        "{text}"
+    );
+    let _ = std::fs::remove_file(&log);
+    let _ = std::fs::remove_file(&file);
+}
