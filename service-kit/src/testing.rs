@@ -245,6 +245,12 @@ impl Isolation {
         decider_state_dir(&self.id)
     }
 
+    /// A file of this test's under the system's temporary directory, such as a child process's
+    /// log: `<id>-<name>`.
+    pub fn temp_file(&self, name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("{}-{name}", self.id))
+    }
+
     /// The settings `C` of a service run in this isolation, read as its process would read them
     /// from [`Isolation::env`] with `extra` on top; every other knob keeps its documented
     /// default. This process's own environment is ignored, so nothing set in the shell that
@@ -527,6 +533,19 @@ impl ChildService {
             .status()
             .expect("kill runs");
         assert!(status.success(), "SIGTERM delivered");
+    }
+
+    /// What a process that must refuse to start logged to `log` (removed after), once it exited
+    /// unsuccessfully within 30 s.
+    pub async fn refused_start(mut self, log: &Path) -> String {
+        let status = self.exited_within(Duration::from_secs(30)).await;
+        assert!(
+            !status.success(),
+            "the service was to refuse to start, and exited with {status}"
+        );
+        let text = std::fs::read_to_string(log).expect("the service's log");
+        let _ = std::fs::remove_file(log);
+        text
     }
 
     /// How the process exited, waiting for it up to `deadline`.

@@ -364,7 +364,7 @@ async fn a_second_decider_claiming_a_live_replicas_instance_id_is_refused() {
     let id = ("DECIDER_INSTANCE_ID", "twin".to_owned());
     let _first = replica.start(&isolation, std::slice::from_ref(&id)).await;
 
-    let log = std::env::temp_dir().join(format!("{}-twin.log", isolation.id));
+    let log = isolation.temp_file("twin.log");
     let mut twin = start_logged(&isolation, free_port(), &[id, empty_state_dir(&isolation)], &log);
     let status = twin.exited_within(Duration::from_secs(45)).await;
     assert!(!status.success(), "the twin exits with an error");
@@ -451,7 +451,7 @@ async fn a_restore_waits_for_a_transaction_left_open_on_the_changelog_and_takes_
         .expect("state record written");
 
     let replica = Replica::new();
-    let log = std::env::temp_dir().join(format!("{}-waiting.log", isolation.id));
+    let log = isolation.temp_file("waiting.log");
     let _next_owner = start_logged(&isolation, replica.port, &[empty_state_dir(&isolation)], &log);
     wait_until("the restore to wait for the open transaction", READY_WITHIN, || async {
         let text = std::fs::read_to_string(&log).unwrap_or_default();

@@ -115,7 +115,7 @@ async fn first_answers_and_rejections_survive_the_command_api_being_killed_and_r
 async fn card_numbers_and_cvcs_never_reach_a_log_line() {
     let isolation = Isolation::new();
     let replica = Replica::new();
-    let log = std::env::temp_dir().join(format!("{}-command-api.log", isolation.id));
+    let log = isolation.temp_file("command-api.log");
     // As chatty as the service gets, and bad requests too: their errors are logged.
     let service = start_logged(&isolation, replica.port, &[("RUST_LOG", "trace".to_owned())], &log);
     replica.ready().await;

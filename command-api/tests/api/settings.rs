@@ -1,7 +1,5 @@
 //! What a command-api says when its settings or its Kafka cannot work.
 
-use std::time::Duration;
-
 use service_kit::testing::{free_port, wait_until, Isolation};
 
 use crate::decider::Replica;
@@ -13,7 +11,7 @@ async fn a_command_api_whose_broker_cannot_be_reached_says_so_in_its_log_naming_
     let isolation = Isolation::new();
     let replica = Replica::new();
     let broker = format!("127.0.0.1:{}", free_port());
-    let log = std::env::temp_dir().join(format!("{}-unreachable.log", isolation.id));
+    let log = isolation.temp_file("unreachable.log");
     let _service = start_logged(&isolation, replica.port, &[("KAFKA_BROKERS", broker.clone())], &log);
 
     let logged = wait_until("the log to name the broker it cannot reach", READY_WITHIN, || async {
@@ -35,43 +33,30 @@ async fn a_command_api_whose_broker_cannot_be_reached_says_so_in_its_log_naming_
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_command_api_asked_for_more_in_sync_replicas_than_replicas_does_not_start() {
+async fn a_command_api_whose_topics_or_store_could_never_work_does_not_start() {
     let isolation = Isolation::new();
     let replica = Replica::new();
-    let log = std::env::temp_dir().join(format!("{}-insync.log", isolation.id));
-    let settings = [
-        ("KAFKA_REPLICATION_FACTOR", "1".to_owned()),
-        ("KAFKA_MIN_INSYNC_REPLICAS", "2".to_owned()),
-    ];
-    let mut service = start_logged(&isolation, replica.port, &settings, &log);
-
-    let status = service.exited_within(Duration::from_secs(30)).await;
-    assert!(!status.success(), "{status}");
-    let text = std::fs::read_to_string(&log).expect("the log");
-    assert!(
-        text.contains("KAFKA_MIN_INSYNC_REPLICAS (2) is above KAFKA_REPLICATION_FACTOR (1)"),
-        "{text}"
-    );
-    let _ = std::fs::remove_file(&log);
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_command_api_whose_state_directory_cannot_be_made_does_not_start() {
-    let isolation = Isolation::new();
-    let replica = Replica::new();
-    let file = std::env::temp_dir().join(format!("{}-not-a-directory", isolation.id));
+    let file = isolation.temp_file("not-a-directory");
     std::fs::write(&file, b"").expect("a plain file");
-    let log = std::env::temp_dir().join(format!("{}-state-dir.log", isolation.id));
-    let settings = [("DECIDER_STATE_DIR", file.join("state").display().to_string())];
-    let mut service = start_logged(&isolation, replica.port, &settings, &log);
-
-    let status = service.exited_within(Duration::from_secs(30)).await;
-    assert!(!status.success(), "{status}");
-    let text = std::fs::read_to_string(&log).expect("the log");
-    assert!(
-        text.contains("DECIDER_STATE_DIR") && text.contains("cannot hold the decider's store"),
-        "{text}"
-    );
-    let _ = std::fs::remove_file(&log);
+    let cases = [
+        (
+            vec![
+                ("KAFKA_REPLICATION_FACTOR", "1".to_owned()),
+                ("KAFKA_MIN_INSYNC_REPLICAS", "2".to_owned()),
+            ],
+            "KAFKA_MIN_INSYNC_REPLICAS (2) is above KAFKA_REPLICATION_FACTOR (1)",
+        ),
+        (
+            vec![("DECIDER_STATE_DIR", file.join("state").display().to_string())],
+            "cannot hold the decider's store",
+        ),
+    ];
+    for (settings, said) in cases {
+        let log = isolation.temp_file("refused.log");
+        let text = start_logged(&isolation, replica.port, &settings, &log)
+            .refused_start(&log)
+            .await;
+        assert!(text.contains(said), "{settings:?}: {text}");
+    }
     let _ = std::fs::remove_file(&file);
 }

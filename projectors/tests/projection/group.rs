@@ -32,7 +32,7 @@ struct Member {
 
 fn member(isolation: &Isolation) -> Member {
     let port = free_port();
-    let log = std::env::temp_dir().join(format!("{}-projector-{port}.log", isolation.id));
+    let log = isolation.temp_file(&format!("projector-{port}.log"));
     // Small batches make many transactions, so a kill lands inside the load.
     let process = start_projector_logged(isolation, port, 50, &log);
     Member { process, port, log }

@@ -53,7 +53,7 @@ async fn a_rebuild_under_load_swaps_in_identical_read_models_without_downtime() 
     let mut expected = write_orders(&isolation, FIRST_ORDERS, NAMES).await;
     // Small batches keep the live projector behind the writer, so the rebuild, reading in
     // large batches, overtakes it and the swap moves the checkpoint under its feet.
-    let log = std::env::temp_dir().join(format!("{}-live-projector.log", isolation.id));
+    let log = isolation.temp_file("live-projector.log");
     let _live = start_projector_logged(&isolation, free_port(), 2, &log);
     wait_caught_up(&isolation, &pool, &["track_user", "order_status", "order_history"]).await;
     let before: Vec<u32> = table_oids(&pool).await;

@@ -102,7 +102,7 @@ async fn a_log_created_again_is_not_folded_until_a_rebuild_matches_the_read_mode
 
     create_the_log_again(&isolation).await;
     let expected = write_orders(&isolation, 30, 3).await;
-    let log = std::env::temp_dir().join(format!("{}-projector.log", isolation.id));
+    let log = isolation.temp_file("projector.log");
     let _projector = start_projector_logged(&isolation, port, 50, &log);
 
     wait_until("the projector to refuse the log", Duration::from_secs(60), || async {

@@ -36,7 +36,7 @@ async fn a_running_service_logs_why_postgresql_cannot_be_reached() {
         format!("postgres://orderstream:hunter2-secret@{server}/orderstream"),
     ));
     env.push(("LISTEN_ADDR", format!("127.0.0.1:{}", free_port())));
-    let log = std::env::temp_dir().join(format!("{}-unreachable.log", isolation.id));
+    let log = isolation.temp_file("unreachable.log");
     let _service = ChildService::spawn_logged(binary(), &["run"], &env, &log);
 
     let logged = wait_until(
@@ -63,15 +63,12 @@ async fn a_schema_name_the_migrations_would_refuse_stops_the_service_at_start_up
     let mut env = isolation.env();
     env.push(("DATABASE_SCHEMA", "Orders-Live".to_owned()));
     env.push(("LISTEN_ADDR", format!("127.0.0.1:{}", free_port())));
-    let log = std::env::temp_dir().join(format!("{}-schema.log", isolation.id));
-    let mut service = ChildService::spawn_logged(binary(), &["run"], &env, &log);
-
-    let status = service.exited_within(Duration::from_secs(30)).await;
-    assert!(!status.success(), "{status}");
-    let text = std::fs::read_to_string(&log).expect("the log");
+    let log = isolation.temp_file("schema.log");
+    let text = ChildService::spawn_logged(binary(), &["run"], &env, &log)
+        .refused_start(&log)
+        .await;
     assert!(
         text.contains("DATABASE_SCHEMA") && text.contains("schema name `Orders-Live` must be"),
         "{text}"
     );
-    let _ = std::fs::remove_file(&log);
 }
