@@ -34,7 +34,7 @@ impl App for Application {
     type Config = Config;
 
     /// Binds the listen address and migrates the webhook tables. Refuses a lease too short for
-    /// its attempts.
+    /// its attempts; when PostgreSQL cannot be reached for the migrations, says why.
     async fn build(config: Config) -> anyhow::Result<Self> {
         let webhooks = &config.webhooks;
         ensure!(
@@ -47,11 +47,12 @@ impl App for Application {
         let verifier = config.api.auth.verifier()?;
         let front = Front::bind(&config.listen_addr, &config.api.edge, verifier.clone()).await?;
         let pool = config.api.database.pool()?;
-        config.api.database.warn_if_unreachable();
-        let schema = &config.api.database.database_schema;
-        store::migrate(&pool, schema)
-            .await
-            .context("migrating the webhook tables")?;
+        let database = &config.api.database;
+        let schema = &database.database_schema;
+        if let Err(error) = store::migrate(&pool, schema).await {
+            let error = anyhow::Error::new(error).context("migrating the webhook tables");
+            return Err(database.explain(error).await);
+        }
         let guard = Guard {
             allow_private: webhooks.webhooks_allow_private,
         };

@@ -269,10 +269,11 @@ impl Store {
 }
 
 /// Creates `dir` if needed and checks a file can be written in it: called at start-up, so a
-/// directory the store could never open stops the service there instead of being retried.
+/// directory the store could never open stops the service there instead of being retried. The
+/// probe file is the process's own, for replicas may share the directory and start together.
 pub(crate) fn check_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let probe = dir.join(".write-check");
+    let probe = dir.join(format!(".write-check-{}", std::process::id()));
     std::fs::write(&probe, b"")?;
     std::fs::remove_file(&probe)
 }
