@@ -30,6 +30,7 @@ mod tests {
     use clap::Parser;
 
     use super::*;
+    use crate::refused::assert_settings_refused;
 
     #[derive(Debug, Parser)]
     struct Cli {
@@ -65,10 +66,7 @@ mod tests {
             parse(&["--interval", "250ms"]).unwrap().interval,
             Duration::from_millis(250)
         );
-        for zero in ["0s", "0ms", "0"] {
-            let error = parse(&["--interval", zero]).unwrap_err().to_string();
-            assert!(error.contains("--interval"), "{error}");
-        }
+        assert_settings_refused::<Cli>(&[("--interval", "0s"), ("--interval", "0ms"), ("--interval", "0")]);
         let error = parse(&["--interval", "0s"]).unwrap_err().to_string();
         assert!(error.contains("must be above zero"), "{error}");
     }

@@ -47,6 +47,8 @@ pub mod metrics;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod problem;
+#[cfg(any(test, feature = "testing"))]
+pub mod refused;
 pub mod secret;
 pub mod server;
 pub mod stream;

@@ -31,6 +31,8 @@ use crate::database::{is_lock_timeout, DatabaseArgs};
 use crate::kafka::{Envelope, KafkaArgs, Topics};
 use crate::secret::ExposeSecret;
 
+pub use crate::refused::assert_settings_refused;
+
 /// The HS256 secret every test stack verifies tokens with.
 pub const TEST_JWT_SECRET: &str = "orderstream-test-secret-not-for-production-use";
 /// The card fingerprint key of every test stack.
@@ -452,25 +454,6 @@ pub fn succeeded(what: &str, output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     stdout
-}
-
-/// A service's settings `A` alone, as its command line reads them.
-#[derive(Debug, clap::Parser)]
-struct Settings<A: clap::Args> {
-    #[command(flatten)]
-    settings: A,
-}
-
-/// Asserts that settings `A` refuse each `(flag, value)` as they are read, naming the flag: a
-/// setting that could never work stops the service before it starts, not at its first use.
-pub fn assert_settings_refused<A: clap::Args>(cases: &[(&str, &str)]) {
-    use clap::Parser as _;
-    for (flag, value) in cases {
-        let error = Settings::<A>::try_parse_from(["service".to_owned(), format!("{flag}={value}")])
-            .err()
-            .unwrap_or_else(|| panic!("{flag}={value} is accepted"));
-        assert!(error.to_string().contains(flag), "{flag} {value:?}: {error}");
-    }
 }
 
 /// A port nothing listens on right now, for a child process to bind.
